@@ -1,0 +1,1 @@
+"""Storage: table definitions (`tables`), engine and sessions (`engine`), migrations."""

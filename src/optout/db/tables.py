@@ -1,0 +1,379 @@
+"""Every table of optout, as SQLAlchemy Core metadata.
+
+Every row belongs to one workspace and every query is scoped by it. Times are
+naive UTC. Emails and domains are stored in canonical form (`optout.normalize`),
+so comparisons need no case folding and can use the indexes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_N_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _workspace_id() -> Column[int]:
+    return Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    # Share of all people an exclusion may match before a save needs confirmation (R22).
+    Column("mass_exclusion_share", Float, nullable=False, default=0.2),
+    # Number of enrollments a save may end before it needs confirmation (R22).
+    Column("mass_unenroll_limit", Integer, nullable=False, default=1000),
+    # R4: an unsubscribe reply opts out automatically, or only flags for review.
+    Column("auto_opt_out_on_unsubscribe_reply", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("domain", String(255)),
+    # Registrable name without public suffix (`acme` for acme.co.uk): finds near-miss variants.
+    Column("domain_label", String(255)),
+    Column("name", String(300), nullable=False, default=""),
+    Column("fields", JSON, nullable=False, default=dict),
+    # Linked companies (R12): a company may have one parent; `group_id` is the id of the
+    # top-most ancestor, kept by the link service so a group is one indexed lookup.
+    Column("parent_id", Integer, ForeignKey("companies.id", ondelete="SET NULL")),
+    Column("group_id", Integer, nullable=True),
+    Column("last_replied_at", DateTime),
+    Column("last_activity_at", DateTime),  # activity from other sources than our sends (R21)
+    Column("last_activity_any_at", DateTime),  # activity from every source, ours included
+    Column("crm_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "domain"),
+    Index("ix_companies_ws_label", "workspace_id", "domain_label"),
+    Index("ix_companies_group", "group_id"),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("email", String(320), nullable=False),
+    Column("email_domain", String(255), nullable=False),
+    Column("first_name", String(200), nullable=False, default=""),
+    Column("last_name", String(200), nullable=False, default=""),
+    Column("title", String(300), nullable=False, default=""),
+    Column("status", String(100), nullable=False, default=""),
+    Column("company_id", Integer, ForeignKey("companies.id", ondelete="SET NULL")),
+    Column("fields", JSON, nullable=False, default=dict),
+    Column("last_activity_at", DateTime),  # other sources only (R21)
+    Column("last_activity_any_at", DateTime),
+    Column("last_replied_at", DateTime),
+    Column("last_emailed_at", DateTime),
+    Column("crm_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    # Duplicates by address are allowed (CRM Lead and Contact); suppression is by address (R1).
+    Index("ix_people_ws_email", "workspace_id", "email"),
+    Index("ix_people_ws_email_domain", "workspace_id", "email_domain"),
+    Index("ix_people_company", "company_id"),
+)
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("company_id", Integer, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(300), nullable=False, default=""),
+    Column("stage", String(100), nullable=False, default=""),
+    Column("amount", Float),
+    Column("is_closed", Boolean, nullable=False, default=False),
+    Column("is_won", Boolean, nullable=False, default=False),
+    Column("close_date", DateTime),
+    Column("fields", JSON, nullable=False, default=dict),
+    Column("crm_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_opportunities_company", "company_id"),
+)
+
+# Contact roles: which people take part in which opportunity (R20).
+opportunity_contacts = Table(
+    "opportunity_contacts",
+    metadata,
+    Column(
+        "opportunity_id",
+        Integer,
+        ForeignKey("opportunities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(100), nullable=False, default=""),
+    Index("ix_opportunity_contacts_person", "person_id"),
+)
+
+# Suppressed addresses: opt-outs and hard bounces hold for the address, not the record (R1, R7).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("email", String(320), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("since", DateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    UniqueConstraint("workspace_id", "email", "kind"),
+    CheckConstraint("kind IN ('opt_out', 'bounce')", name="kind"),
+)
+
+# Append-only ledger of every opt-out and every audited clearing of one (R2, R33).
+suppression_ledger = Table(
+    "suppression_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("email", String(320), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("action", String(16), nullable=False),  # added | cleared | repeated
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("evidence", Text, nullable=False, default=""),
+    Index("ix_suppression_ledger_ws_email", "workspace_id", "email"),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE")),
+    Column("company_id", Integer, ForeignKey("companies.id", ondelete="CASCADE")),
+    Column("kind", String(32), nullable=False),  # email_sent, reply, meeting, call, crm_activity
+    # Who wrote it: `optout` for our own sends and write-backs, else the CRM or a user (R21).
+    Column("source", String(32), nullable=False),
+    Column("sequence_id", Integer, ForeignKey("sequences.id", ondelete="SET NULL")),
+    Column("occurred_at", DateTime, nullable=False),
+    Index("ix_activities_person", "person_id"),
+)
+
+exclusions = Table(
+    "exclusions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("filter", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("exclude_from_sequences", Boolean, nullable=False, default=False),
+    Column("unenroll_existing_on_save", Boolean, nullable=False, default=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+    CheckConstraint("level IN ('company', 'people')", name="level"),
+)
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("include_keywords", JSON, nullable=False, default=list),
+    Column("exclude_keywords", JSON, nullable=False, default=list),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("filter", JSON),  # a people-level filter; NULL means everyone
+    Column("persona_id", Integer, ForeignKey("personas.id", ondelete="RESTRICT")),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+# Exclusions an audience switches off for enrollments that come from it (R16 level 4).
+audience_exclusion_switches = Table(
+    "audience_exclusion_switches",
+    metadata,
+    Column(
+        "audience_id", Integer, ForeignKey("audiences.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+rulesets = Table(
+    "rulesets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("exclusions_enabled", Boolean, nullable=False, default=True),
+    Column("reenroll_cooldown_days", Integer, nullable=False, default=0),
+    Column("max_active_per_company", Integer),  # NULL: no cap
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+)
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("ruleset_id", Integer, ForeignKey("rulesets.id", ondelete="RESTRICT"), nullable=False),
+    Column("audience_id", Integer, ForeignKey("audiences.id", ondelete="SET NULL")),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("from_address", String(320), nullable=False, default=""),
+    Column("reply_to", String(320), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+    CheckConstraint("status IN ('active', 'paused', 'archived')", name="status"),
+)
+
+sequence_steps = Table(
+    "sequence_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sequence_id", Integer, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("wait_seconds", Integer, nullable=False, default=0),
+    Column("subject", Text, nullable=False, default=""),
+    Column("body_text", Text, nullable=False, default=""),
+    Column("body_html", Text, nullable=False, default=""),
+    UniqueConstraint("sequence_id", "position"),
+    CheckConstraint("kind IN ('email', 'wait')", name="kind"),
+)
+
+ENROLLMENT_STATUSES = (
+    "not_started",
+    "in_progress",
+    "finished",
+    "unenrolled",
+    "replied",
+    "bounced",
+    "opted_out",
+)
+ACTIVE_STATUSES = ("not_started", "in_progress")
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("sequence_id", Integer, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False, default="not_started"),
+    Column("source", String(16), nullable=False, default="manual"),  # manual | audience
+    Column("audience_id", Integer, ForeignKey("audiences.id", ondelete="SET NULL")),
+    Column("next_position", Integer, nullable=False, default=0),
+    Column("next_run_at", DateTime),
+    Column("enrolled_at", DateTime, nullable=False),
+    Column("enrolled_by", String(200), nullable=False),
+    Column("ended_at", DateTime),
+    Column("end_reason", Text),
+    Index("ix_enrollments_seq_status", "sequence_id", "status"),
+    Index("ix_enrollments_person", "person_id", "sequence_id"),
+    Index("ix_enrollments_status_next", "status", "next_run_at"),
+    # A person is active in a sequence at most once.
+    Index(
+        "uq_enrollments_active",
+        "sequence_id",
+        "person_id",
+        unique=True,
+        sqlite_where=text("status IN ('not_started', 'in_progress')"),
+        postgresql_where=text("status IN ('not_started', 'in_progress')"),
+    ),
+    CheckConstraint(
+        "status IN ('not_started', 'in_progress', 'finished', 'unenrolled', 'replied', "
+        "'bounced', 'opted_out')",
+        name="status",
+    ),
+)
+
+outbound_emails = Table(
+    "outbound_emails",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column(
+        "enrollment_id", Integer, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("step_id", Integer, ForeignKey("sequence_steps.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("due_at", DateTime, nullable=False),
+    Column("lease_until", DateTime),
+    Column("sent_at", DateTime),
+    Column("message_id", String(300)),
+    Column("cancel_reason", Text),
+    # At most one email per (enrollment, step), ever.
+    UniqueConstraint("enrollment_id", "step_id"),
+    Index("ix_outbound_emails_status_due", "status", "due_at"),
+    Index("ix_outbound_emails_person", "person_id"),
+    CheckConstraint("status IN ('queued', 'sending', 'sent', 'cancelled')", name="status"),
+)
+
+# Append-only audit of every state change and every blocking decision (R35).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("at", DateTime, nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("person_id", Integer),
+    Column("company_id", Integer),
+    Column("sequence_id", Integer),
+    Column("enrollment_id", Integer),
+    Column("email_id", Integer),
+    Column("exclusion_id", Integer),
+    Column("rule", String(64)),
+    Column("detail", JSON, nullable=False, default=dict),
+    Index("ix_events_person", "person_id", "id"),
+    Index("ix_events_ws_at", "workspace_id", "at"),
+)

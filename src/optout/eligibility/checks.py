@@ -1,0 +1,387 @@
+"""One small named object per eligibility check.
+
+Each check has a Python form (`evaluate`: findings with evidence for one person)
+and a SQL form (`blocks_sql`: a predicate, true for every person row the check
+blocks, or None when it blocks nobody). The parity tests hold the two together.
+Which checks run, in which order and when, is `precedence.PRECEDENCE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from optout.db import tables as t
+from optout.eligibility.matching import any_matches, match
+from optout.eligibility.model import ExclusionSpec, Facts, Purpose, Situation, Status
+from optout.filters.ast import All, Condition, Node, Not
+from optout.filters.evaluate import evaluate
+from optout.filters.operators import Context
+from optout.filters.sql import SqlScope, compile_sql
+from optout.filters.sqlfunc import ascii_fold
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    exclusion_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SqlEnv:
+    """The rows a SQL form reads: people, with their company left-joined."""
+
+    person: FromClause
+    company: FromClause
+
+
+class Check(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]: ...
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None: ...
+
+
+def _suppressed(env: SqlEnv, kind: str) -> ColumnElement[bool]:
+    s = t.suppressions.alias()
+    return sa.exists(
+        sa.select(1).where(
+            s.c.workspace_id == env.person.c.workspace_id,
+            s.c.email == env.person.c.email,
+            s.c.kind == kind,
+        )
+    )
+
+
+def _suppression_evidence(row: Any) -> dict[str, Any]:
+    return {k: str(row[k]) for k in ("since", "actor", "channel", "reason") if row.get(k)}
+
+
+class OptedOut:
+    name = "opted_out"
+    description = "The address opted out: absolute, nothing overrides it (R1)."
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        if facts.opted_out is None:
+            return [Finding(Status.PASS, f"{facts.email} has not opted out")]
+        row = facts.opted_out
+        return [
+            Finding(
+                Status.BLOCK,
+                f"{facts.email} opted out on {row['since']:%Y-%m-%d} via {row['channel']}",
+                _suppression_evidence(row),
+            )
+        ]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        return _suppressed(env, "opt_out")
+
+
+class Bounced:
+    name = "bounced"
+    description = "The address hard-bounced: it is never sent to again (R7)."
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        if facts.bounced is None:
+            return [Finding(Status.PASS, f"{facts.email} has not bounced")]
+        row = facts.bounced
+        return [
+            Finding(
+                Status.BLOCK,
+                f"{facts.email} hard-bounced on {row['since']:%Y-%m-%d}",
+                _suppression_evidence(row),
+            )
+        ]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        return _suppressed(env, "bounce")
+
+
+class RulesetSwitch:
+    name = "ruleset"
+    description = "A ruleset with exclusions off ignores every exclusion (R16 level 2)."
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        ruleset = situation.sequence.ruleset
+        if ruleset.exclusions_enabled:
+            return [Finding(Status.PASS, f"ruleset {ruleset.name!r} applies exclusions")]
+        return [
+            Finding(
+                Status.SKIP,
+                f"ruleset {ruleset.name!r} has exclusions off: no exclusion applies",
+            )
+        ]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        return None
+
+
+def _toggles(exclusion: ExclusionSpec) -> dict[str, Any]:
+    return {
+        "level": exclusion.level.value,
+        "exclude_from_sequences": exclusion.exclude_from_sequences,
+        "unenroll_existing_on_save": exclusion.unenroll_existing_on_save,
+    }
+
+
+class _Exclusions:
+    """Shared shape of the two exclusion tiers; subclasses say which exclusions and when."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def candidates(self, situation: Situation) -> list[ExclusionSpec]:
+        raise NotImplementedError
+
+    def not_applying(self, exclusion: ExclusionSpec, situation: Situation) -> str | None:
+        """Why this exclusion does not apply here, or None when it does."""
+        return None
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        ruleset = situation.sequence.ruleset
+        findings = []
+        for exclusion in self.candidates(situation):
+            evidence = {"exclusion": exclusion.name, **_toggles(exclusion)}
+            why_not = (
+                f"ruleset {ruleset.name!r} has exclusions off"
+                if not ruleset.exclusions_enabled
+                else self.not_applying(exclusion, situation)
+            )
+            hit = match(exclusion, facts, situation.now)
+            if hit is not None:
+                evidence.update(hit)
+            if why_not is not None:
+                state = "would match" if hit else "does not match"
+                summary = f"exclusion {exclusion.name!r} {state}, but {why_not}"
+                findings.append(Finding(Status.SKIP, summary, evidence, exclusion.id))
+            elif hit is not None:
+                summary = f"excluded by {exclusion.name!r}"
+                findings.append(Finding(Status.BLOCK, summary, evidence, exclusion.id))
+            else:
+                summary = f"exclusion {exclusion.name!r} does not match"
+                findings.append(Finding(Status.PASS, summary, evidence, exclusion.id))
+        return findings
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        if not situation.sequence.ruleset.exclusions_enabled:
+            return None
+        applying = [
+            e for e in self.candidates(situation) if self.not_applying(e, situation) is None
+        ]
+        if not applying:
+            return None
+        return any_matches(
+            applying,
+            person=env.person,
+            company=env.company,
+            workspace_id=situation.workspace_id,
+            now=situation.now,
+        )
+
+
+class EnforcedExclusions(_Exclusions):
+    name = "enforced_exclusion"
+    description = (
+        "Enabled exclusions with exclude_from_sequences on: they apply to every sequence that "
+        "allows exclusions, at enrollment and before every send; no audience can switch them "
+        "off (R14, R16 level 3)."
+    )
+
+    def candidates(self, situation: Situation) -> list[ExclusionSpec]:
+        return [e for e in situation.exclusions if e.enabled and e.exclude_from_sequences]
+
+
+class DefaultExclusions(_Exclusions):
+    name = "exclusion"
+    description = (
+        "Other enabled exclusions: they block new enrollments, never unenroll anyone "
+        "mid-sequence, and an audience may switch them off for its own enrollments "
+        "(R15, R16 level 4). A disabled exclusion applies nowhere."
+    )
+
+    def candidates(self, situation: Situation) -> list[ExclusionSpec]:
+        return [e for e in situation.exclusions if not e.exclude_from_sequences or not e.enabled]
+
+    def not_applying(self, exclusion: ExclusionSpec, situation: Situation) -> str | None:
+        if not exclusion.enabled:
+            return "it is disabled"
+        if situation.purpose is Purpose.SEND:
+            return "it does not remove anyone mid-sequence (exclude_from_sequences is off)"
+        audience = situation.audience
+        if audience is not None and exclusion.id in audience.switched_off:
+            return f"audience {audience.name!r} switches it off"
+        return None
+
+
+def persona_filter(include: tuple[str, ...], exclude: tuple[str, ...]) -> Node | None:
+    """The persona as a filter over `person.title` (R24)."""
+    parts: list[Node] = []
+    if include:
+        parts.append(Condition("person.title", "contains_any", tuple(map(ascii_fold, include))))
+    if exclude:
+        words = tuple(map(ascii_fold, exclude))
+        parts.append(Not(Condition("person.title", "contains_any", words)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else All(tuple(parts))
+
+
+class AudienceMembership:
+    name = "audience"
+    description = (
+        "An enrollment from an audience needs the person to be in it: its filter and its "
+        "persona's title keywords (R24)."
+    )
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        audience = situation.audience
+        if audience is None:
+            return [Finding(Status.SKIP, "not an enrollment from an audience")]
+        ctx = Context(now=situation.now)
+        findings = []
+        if audience.filter is not None:
+            trace = evaluate(audience.filter, facts.subject, ctx)
+            status = Status.PASS if trace.matched else Status.BLOCK
+            verb = "matches" if trace.matched else "does not match"
+            findings.append(Finding(status, f"{verb} the filter of audience {audience.name!r}"))
+        persona = persona_filter(audience.include_keywords, audience.exclude_keywords)
+        if persona is not None:
+            title = str(facts.subject.person.get("title", "")) if facts.subject.person else ""
+            matched = evaluate(persona, facts.subject, ctx).matched
+            evidence = {
+                "persona": audience.persona_name,
+                "title": title,
+                "include": list(audience.include_keywords),
+                "exclude": list(audience.exclude_keywords),
+            }
+            summary = (
+                f"title {title!r} fits persona {audience.persona_name!r}"
+                if matched
+                else f"title {title!r} does not fit persona {audience.persona_name!r}"
+            )
+            findings.append(Finding(Status.PASS if matched else Status.BLOCK, summary, evidence))
+        return findings or [Finding(Status.PASS, f"audience {audience.name!r} takes everyone")]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        audience = situation.audience
+        if audience is None:
+            return None
+        scope = SqlScope(person=env.person, company=env.company)
+        ctx = Context(now=situation.now)
+        parts = [
+            compile_sql(node, scope=scope, ctx=ctx)
+            for node in (
+                audience.filter,
+                persona_filter(audience.include_keywords, audience.exclude_keywords),
+            )
+            if node is not None
+        ]
+        return sa.not_(sa.and_(*parts)) if parts else None
+
+
+def _enrollments_of(env: SqlEnv, situation: Situation) -> Any:
+    e = t.enrollments.alias()
+    return e, sa.and_(e.c.person_id == env.person.c.id, e.c.sequence_id == situation.sequence.id)
+
+
+class AlreadyEnrolled:
+    name = "already_enrolled"
+    description = "A person is in a sequence at most once at a time."
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        active = facts.active_enrollment
+        if active is None:
+            return [Finding(Status.PASS, f"not active in {situation.sequence.name!r}")]
+        summary = f"already {active['status']} in {situation.sequence.name!r}"
+        return [Finding(Status.BLOCK, summary, {"enrollment_id": active["id"]})]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        e, mine = _enrollments_of(env, situation)
+        return sa.exists(sa.select(1).where(mine, e.c.status.in_(t.ACTIVE_STATUSES)))
+
+
+class Cooldown:
+    name = "cooldown"
+    description = (
+        "Re-enrollment waits the ruleset's cooldown, counted from the end of the previous "
+        "enrollment in the sequence, unenrollment included (R9)."
+    )
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        days = situation.sequence.ruleset.reenroll_cooldown_days
+        if days <= 0:
+            return [Finding(Status.PASS, "no re-enrollment cooldown")]
+        if facts.last_ended_at is None:
+            return [Finding(Status.PASS, f"never enrolled in {situation.sequence.name!r} before")]
+        ends = facts.last_ended_at + timedelta(days=days)
+        evidence = {"previous_end": facts.last_ended_at.isoformat(sep=" "), "days": days}
+        evidence["cooldown_ends"] = ends.isoformat(sep=" ")
+        if ends > situation.now:
+            return [Finding(Status.BLOCK, f"in cooldown until {ends:%Y-%m-%d %H:%M}", evidence)]
+        return [Finding(Status.PASS, f"cooldown ended {ends:%Y-%m-%d %H:%M}", evidence)]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        days = situation.sequence.ruleset.reenroll_cooldown_days
+        if days <= 0:
+            return None
+        e, mine = _enrollments_of(env, situation)
+        cutoff = situation.now - timedelta(days=days)
+        return sa.exists(sa.select(1).where(mine, e.c.ended_at.is_not(None), e.c.ended_at > cutoff))
+
+
+class CompanyCap:
+    name = "company_cap"
+    description = (
+        "At most the ruleset's number of people of one company are active in the sequence at "
+        "once (R27); deals and CRM stage play no part."
+    )
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        cap = situation.sequence.ruleset.max_active_per_company
+        company = facts.subject.company
+        if cap is None:
+            return [Finding(Status.PASS, "no cap per company")]
+        if company is None:
+            return [Finding(Status.PASS, "no company, so no company cap")]
+        evidence = {"active": facts.company_active, "cap": cap, "company": company.get("domain")}
+        if facts.company_active >= cap:
+            summary = f"{facts.company_active} of {cap} allowed already active at this company"
+            return [Finding(Status.BLOCK, summary, evidence)]
+        return [Finding(Status.PASS, f"{facts.company_active} of {cap} active", evidence)]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        cap = situation.sequence.ruleset.max_active_per_company
+        if cap is None:
+            return None
+        return sa.and_(
+            env.person.c.company_id.is_not(None),
+            env.person.c.company_id.in_(capped_companies(situation.sequence.id, cap)),
+        )
+
+
+def capped_companies(sequence_id: int, cap: int) -> sa.Select[Any]:
+    """Companies with `cap` or more people active in the sequence."""
+    e, p = t.enrollments.alias(), t.people.alias()
+    return (
+        sa.select(p.c.company_id)
+        .select_from(e.join(p, p.c.id == e.c.person_id))
+        .where(
+            e.c.sequence_id == sequence_id,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            p.c.company_id.is_not(None),
+        )
+        .group_by(p.c.company_id)
+        .having(sa.func.count() >= cap)
+    )

@@ -1,0 +1,116 @@
+"""Canonical forms of email addresses and domains (SPEC R18, R25, R34).
+
+Everything stored and everything compared goes through here, so that
+`Acme.COM.`, `https://www.acme.com/about` and `acme.com` are one domain and an
+opt-out holds for an address whatever its spelling.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+
+import email_validator
+import idna
+import tldextract
+
+from optout.errors import InvalidInput
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+# The suffix list bundled with tldextract; never fetched over the network.
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@dataclass(frozen=True)
+class EmailAddress:
+    address: str
+    domain: str
+
+
+@lru_cache(maxsize=65536)
+def normalize_domain(raw: str) -> str:
+    """Return the canonical ASCII form of a domain, or raise InvalidInput.
+
+    Strips scheme, user info, port, path, `www.`, case and trailing dots;
+    IDN labels become their ASCII (punycode) form.
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidInput("empty domain")
+    text = _SCHEME.sub("", text)
+    if "@" in text.split("/", 1)[0]:
+        text = text.split("/", 1)[0].rsplit("@", 1)[1]
+    text = re.split(r"[/?#]", text, maxsplit=1)[0]
+    text = text.split(":", 1)[0].strip().rstrip(".").lower()
+    if text.startswith("www."):
+        text = text[4:]
+    if not text:
+        raise InvalidInput(f"not a domain: {raw!r}")
+    try:
+        ascii_form = idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidInput(f"not a domain: {raw!r} ({exc})") from exc
+    labels = ascii_form.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidInput(f"not a domain: {raw!r}")
+    if labels[-1].isdigit():
+        raise InvalidInput(f"not a domain: {raw!r} (an IP address is no domain)")
+    return ascii_form
+
+
+def split_domain_list(raw: str) -> list[str]:
+    """Parse comma- (or newline-) separated domains; duplicates dropped, order kept."""
+    domains: dict[str, None] = {}
+    for part in re.split(r"[,\n;]", raw):
+        if part.strip():
+            domains[normalize_domain(part)] = None
+    return list(domains)
+
+
+def domain_label(domain: str) -> str:
+    """The registrable name without its public suffix: `acme` for `eu.acme.co.uk`.
+
+    Two domains with the same label and a different suffix are near-miss
+    variants of each other (R18 preview).
+    """
+    return _EXTRACT(domain).domain or domain
+
+
+def registered_domain(domain: str) -> str:
+    """The domain under its public suffix: `acme.co.uk` for `eu.acme.co.uk`."""
+    result = _EXTRACT(domain)
+    if result.domain and result.suffix:
+        return f"{result.domain}.{result.suffix}"
+    return domain
+
+
+@lru_cache(maxsize=65536)
+def normalize_email(raw: str) -> EmailAddress:
+    """Validate and canonicalize an address (no DNS lookups), or raise InvalidInput."""
+    text = raw.strip()
+    try:
+        result = email_validator.validate_email(
+            text, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidInput(f"not an email address: {raw!r} ({exc})") from exc
+    local = result.local_part.lower()
+    domain = result.ascii_domain.lower()
+    return EmailAddress(address=f"{local}@{domain}", domain=domain)
+
+
+@cache
+def free_mail_domains() -> frozenset[str]:
+    """The maintained list of free-mail providers (R25), in canonical form."""
+    text = resources.files("optout").joinpath("data/free_mail_domains.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def is_personal_domain(domain: str) -> bool:
+    return domain in free_mail_domains()

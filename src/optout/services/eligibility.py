@@ -1,0 +1,187 @@
+"""Loading what the decision core needs from storage, and asking it.
+
+`facts()` gathers, in a fixed number of queries whatever the number of people,
+everything the checks look at; `situation()` the sequence, its ruleset, the
+audience and every exclusion; `explain()` answers R29 for one person.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility import Decision, Facts, Purpose, Situation, decide
+from optout.filters import Subject
+from optout.services import audiences, exclusions, people, sequences
+
+
+def situation(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    purpose: Purpose,
+    now: datetime,
+    audience_id: int | None = None,
+) -> Situation:
+    return Situation(
+        workspace_id=workspace_id,
+        sequence=sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id),
+        exclusions=exclusions.all_specs(db, workspace_id=workspace_id),
+        purpose=purpose,
+        now=now,
+        audience=(
+            audiences.spec(db, workspace_id=workspace_id, audience_id=audience_id)
+            if audience_id is not None
+            else None
+        ),
+    )
+
+
+def facts(
+    db: Connection, *, workspace_id: int, person_ids: Sequence[int], sequence_id: int
+) -> dict[int, Facts]:
+    """Facts for each of `person_ids` about `sequence_id`."""
+    p, c, o, oc = t.people, t.companies, t.opportunities, t.opportunity_contacts
+    s, e = t.suppressions, t.enrollments
+    persons = [
+        dict(r)
+        for r in db.execute(
+            sa.select(p).where(p.c.workspace_id == workspace_id, p.c.id.in_(person_ids))
+        ).mappings()
+    ]
+    company_ids = {r["company_id"] for r in persons if r["company_id"] is not None}
+    groups = sa.select(c.c.group_id).where(c.c.id.in_(company_ids))
+    companies = [
+        dict(r)
+        for r in db.execute(
+            sa.select(c).where(c.c.workspace_id == workspace_id, c.c.group_id.in_(groups))
+        ).mappings()
+    ]
+    by_company = {r["id"]: r for r in companies}
+    by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in companies:
+        by_group[row["group_id"]].append(row)
+    opportunities: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for opp in db.execute(sa.select(o).where(o.c.company_id.in_(list(by_company)))).mappings():
+        opportunities[opp["company_id"]].append(dict(opp))
+    person_opportunities: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for link in db.execute(
+        sa.select(o, oc.c.person_id)
+        .join(oc, oc.c.opportunity_id == o.c.id)
+        .where(oc.c.person_id.in_(person_ids))
+    ).mappings():
+        person_opportunities[link["person_id"]].append(dict(link))
+    emails = {r["email"] for r in persons}
+    suppressed: dict[tuple[str, str], dict[str, Any]] = {
+        (r["email"], r["kind"]): dict(r)
+        for r in db.execute(
+            sa.select(s).where(s.c.workspace_id == workspace_id, s.c.email.in_(emails))
+        ).mappings()
+    }
+    active: dict[int, dict[str, Any]] = {}
+    last_end: dict[int, datetime] = {}
+    for enr in db.execute(
+        sa.select(e).where(e.c.sequence_id == sequence_id, e.c.person_id.in_(person_ids))
+    ).mappings():
+        if enr["status"] in t.ACTIVE_STATUSES:
+            active[enr["person_id"]] = dict(enr)
+        ended = enr["ended_at"]
+        if ended is not None and ended > last_end.get(enr["person_id"], datetime.min):
+            last_end[enr["person_id"]] = ended
+    active_at_company: dict[int, int] = {
+        company_id: count
+        for company_id, count in db.execute(
+            sa.select(p.c.company_id, sa.func.count())
+            .join(e, e.c.person_id == p.c.id)
+            .where(
+                e.c.sequence_id == sequence_id,
+                e.c.status.in_(t.ACTIVE_STATUSES),
+                p.c.company_id.in_(company_ids),
+            )
+            .group_by(p.c.company_id)
+        )
+    }
+
+    out: dict[int, Facts] = {}
+    for person in persons:
+        own_opps = person_opportunities.get(person["id"], [])
+        person["has_opportunity"] = any(not opp["is_closed"] for opp in own_opps)
+        company = by_company.get(person["company_id"])
+        group = by_group.get(company["group_id"], []) if company else []
+        out[person["id"]] = Facts(
+            person_id=person["id"],
+            email=person["email"],
+            subject=Subject(
+                person=person,
+                company=company,
+                opportunities=opportunities.get(person["company_id"], []),
+                person_opportunities=own_opps,
+            ),
+            company_group=[
+                Subject(company=member, opportunities=opportunities.get(member["id"], []))
+                for member in group
+            ],
+            opted_out=suppressed.get((person["email"], "opt_out")),
+            bounced=suppressed.get((person["email"], "bounce")),
+            active_enrollment=active.get(person["id"]),
+            last_ended_at=last_end.get(person["id"]),
+            company_active=active_at_company.get(person["company_id"], 0),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Explanation:
+    person: dict[str, Any]
+    sequence: str
+    audience: str | None
+    decision: Decision
+    duplicates: int  # other people with the same address
+
+
+def explain(
+    db: Connection,
+    *,
+    workspace_id: int,
+    email: str,
+    sequence: str,
+    now: datetime,
+    purpose: Purpose = Purpose.ENROLL,
+    via_audience: bool | None = None,
+) -> Explanation:
+    """May this person be enrolled in / emailed by this sequence now, and why (R29).
+
+    `via_audience` asks about an enrollment from the sequence's audience (the
+    default when it has one); False asks about a manual enrollment.
+    """
+    ids = people.ids_by_email(db, workspace_id=workspace_id, email=email)
+    if not ids:
+        people.id_by_email(db, workspace_id=workspace_id, email=email)  # raises NotFound
+    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
+    use_audience = via_audience if via_audience is not None else audience_id is not None
+    where = situation(
+        db,
+        workspace_id=workspace_id,
+        sequence_id=target.id,
+        purpose=purpose,
+        now=now,
+        audience_id=audience_id if use_audience and purpose is Purpose.ENROLL else None,
+    )
+    found = facts(db, workspace_id=workspace_id, person_ids=ids[:1], sequence_id=target.id)[ids[0]]
+    assert found.subject.person is not None
+    return Explanation(
+        person=dict(found.subject.person),
+        sequence=target.name,
+        audience=where.audience.name if where.audience else None,
+        decision=decide(found, where),
+        duplicates=len(ids) - 1,
+    )

@@ -1,0 +1,100 @@
+"""Ending enrollments and cancelling their queued emails, set-based, with an event for
+each (R1, R13, R14, R35). Every path that removes people from sequences comes here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.services import events
+from optout.services.staging import enrollment_targets, stage
+
+
+@dataclass(frozen=True)
+class Removal:
+    enrollments_ended: int
+    emails_cancelled: int
+
+
+def end_enrollments(
+    db: Connection,
+    *,
+    workspace_id: int,
+    targets: sa.Select[Any],
+    status: str,
+    reason: str,
+    rule: str,
+    actor: str,
+    now: datetime,
+) -> Removal:
+    """End every active enrollment selected by `targets` and cancel its queued emails.
+
+    `targets` selects `enrollment_id` and, optionally, `exclusion_id` (the rule that
+    removed each one). Enrollments that are no longer active are left alone, so
+    running the same removal twice changes nothing the second time.
+    """
+    if status not in t.ENROLLMENT_STATUSES or status in t.ACTIVE_STATUSES:
+        raise ValueError(f"{status!r} is not a final enrollment status")
+    e, o, staged = t.enrollments, t.outbound_emails, enrollment_targets
+    inner = targets.subquery()
+    columns = [inner.c.enrollment_id]
+    if "exclusion_id" in inner.c:
+        columns.append(inner.c.exclusion_id)
+    active = (
+        sa.select(*columns)
+        .distinct()
+        .join(e, e.c.id == inner.c.enrollment_id)
+        .where(e.c.workspace_id == workspace_id, e.c.status.in_(t.ACTIVE_STATUSES))
+    )
+    count = stage(db, staged, active)
+    if count == 0:
+        return Removal(0, 0)
+    detail = {"status": status, "reason": reason}
+
+    queued = sa.and_(
+        o.c.enrollment_id.in_(sa.select(staged.c.enrollment_id)), o.c.status == "queued"
+    )
+    events.record_from_select(
+        db,
+        workspace_id=workspace_id,
+        kind="email_cancelled",
+        actor=actor,
+        now=now,
+        rule=rule,
+        detail=detail,
+        select=sa.select(
+            o.c.id.label("email_id"),
+            o.c.enrollment_id,
+            o.c.person_id,
+            staged.c.exclusion_id,
+        )
+        .join(staged, staged.c.enrollment_id == o.c.enrollment_id)
+        .where(queued),
+    )
+    cancelled = db.execute(
+        o.update().where(queued).values(status="cancelled", cancel_reason=reason)
+    ).rowcount
+
+    events.record_from_select(
+        db,
+        workspace_id=workspace_id,
+        kind="enrollment_ended",
+        actor=actor,
+        now=now,
+        rule=rule,
+        detail=detail,
+        select=sa.select(
+            e.c.id.label("enrollment_id"), e.c.person_id, e.c.sequence_id, staged.c.exclusion_id
+        ).join(staged, staged.c.enrollment_id == e.c.id),
+    )
+    ended = db.execute(
+        e.update()
+        .where(e.c.id.in_(sa.select(staged.c.enrollment_id)))
+        .values(status=status, ended_at=now, end_reason=reason, next_run_at=None)
+    ).rowcount
+    return Removal(ended, cancelled)

@@ -1,0 +1,173 @@
+"""Enrolling people in sequences and unenrolling them.
+
+Every path goes through eligibility: the people are inserted by one
+INSERT ... SELECT over the eligible set, so nobody is let through by a manual
+path (R17), and the company cap also holds within the batch (R27).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility import Purpose
+from optout.eligibility.sql import eligible_people
+from optout.services import events
+from optout.services.eligibility import situation
+from optout.services.enforcement import Removal, end_enrollments
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    requested: int
+    enrolled: int
+
+    @property
+    def blocked(self) -> int:
+        return self.requested - self.enrolled
+
+
+def enroll(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    people: sa.Select[Any] | Sequence[int],
+    actor: str,
+    now: datetime,
+    audience_id: int | None = None,
+) -> Enrolled:
+    """Enroll whichever of `people` are eligible now; `audience_id` marks an automatic
+    enrollment from that audience (its switch-offs and persona apply)."""
+    where = situation(
+        db,
+        workspace_id=workspace_id,
+        sequence_id=sequence_id,
+        purpose=Purpose.ENROLL,
+        now=now,
+        audience_id=audience_id,
+    )
+    p = t.people
+    requested_ids = people if isinstance(people, sa.Select) else list(people)
+    requested = int(
+        db.scalar(
+            sa.select(sa.func.count()).where(
+                p.c.workspace_id == workspace_id, p.c.id.in_(requested_ids)
+            )
+        )
+        or 0
+    )
+    eligible = eligible_people(where).where(p.c.id.in_(requested_ids))
+    cap = where.sequence.ruleset.max_active_per_company
+    if cap is not None:
+        eligible = _within_cap(eligible, sequence_id=sequence_id, cap=cap)
+    chosen = eligible.subquery()
+    e = t.enrollments
+    source = "audience" if audience_id is not None else "manual"
+    inserted = db.execute(
+        e.insert()
+        .from_select(
+            [
+                "workspace_id",
+                "sequence_id",
+                "person_id",
+                "status",
+                "source",
+                "audience_id",
+                "next_position",
+                "next_run_at",
+                "enrolled_at",
+                "enrolled_by",
+            ],
+            sa.select(
+                sa.literal(workspace_id),
+                sa.literal(sequence_id),
+                chosen.c.id,
+                sa.literal("not_started"),
+                sa.literal(source),
+                sa.literal(audience_id, sa.Integer),
+                sa.literal(0),
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
+                sa.literal(actor),
+            ),
+        )
+        .returning(e.c.id)
+    ).all()
+    events.record_from_select(
+        db,
+        workspace_id=workspace_id,
+        kind="enrolled",
+        actor=actor,
+        now=now,
+        detail={"source": source},
+        select=sa.select(e.c.id.label("enrollment_id"), e.c.person_id, e.c.sequence_id).where(
+            e.c.sequence_id == sequence_id,
+            e.c.enrolled_at == now,
+            e.c.status == "not_started",
+            e.c.person_id.in_(requested_ids),
+        ),
+    )
+    return Enrolled(requested=requested, enrolled=len(inserted))
+
+
+def _within_cap(eligible: sa.Select[Any], *, sequence_id: int, cap: int) -> sa.Select[Any]:
+    """Keep, per company, only as many as the cap still allows (people without company pass)."""
+    p, e = t.people.alias(), t.enrollments.alias()
+    active = (
+        sa.select(p.c.company_id, sa.func.count().label("n"))
+        .join(e, e.c.person_id == p.c.id)
+        .where(e.c.sequence_id == sequence_id, e.c.status.in_(t.ACTIVE_STATUSES))
+        .group_by(p.c.company_id)
+        .subquery()
+    )
+    base = t.people.alias()
+    candidates = eligible.subquery()
+    ranked = (
+        sa.select(
+            candidates.c.id,
+            base.c.company_id,
+            sa.func.row_number()
+            .over(partition_by=base.c.company_id, order_by=candidates.c.id)
+            .label("rank"),
+            sa.func.coalesce(active.c.n, 0).label("already"),
+        )
+        .join(base, base.c.id == candidates.c.id)
+        .outerjoin(active, active.c.company_id == base.c.company_id)
+        .subquery()
+    )
+    return sa.select(ranked.c.id).where(
+        sa.or_(ranked.c.company_id.is_(None), ranked.c.rank + ranked.c.already <= cap)
+    )
+
+
+def unenroll(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    person_ids: Sequence[int],
+    actor: str,
+    now: datetime,
+    reason: str = "unenrolled manually",
+) -> Removal:
+    """Remove people from one sequence only: not an opt-out (R8)."""
+    e = t.enrollments
+    return end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(e.c.id.label("enrollment_id")).where(
+            e.c.sequence_id == sequence_id, e.c.person_id.in_(list(person_ids))
+        ),
+        status="unenrolled",
+        reason=reason,
+        rule="manual_unenroll",
+        actor=actor,
+        now=now,
+    )

@@ -1,0 +1,114 @@
+"""The append-only audit log (R35): every state change and every blocking decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+
+_REFS = ("person_id", "company_id", "sequence_id", "enrollment_id", "email_id", "exclusion_id")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    rule: str | None
+    person_id: int | None
+    sequence_id: int | None
+    enrollment_id: int | None
+    email_id: int | None
+    exclusion_id: int | None
+    detail: Mapping[str, Any]
+
+
+def record(
+    db: Connection,
+    *,
+    workspace_id: int,
+    kind: str,
+    actor: str,
+    now: datetime,
+    rule: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    **refs: int | None,
+) -> None:
+    unknown = set(refs) - set(_REFS)
+    if unknown:
+        raise TypeError(f"unknown event references: {sorted(unknown)}")
+    db.execute(
+        t.events.insert().values(
+            workspace_id=workspace_id,
+            at=now,
+            kind=kind,
+            actor=actor,
+            rule=rule,
+            detail=dict(detail or {}),
+            **refs,
+        )
+    )
+
+
+def record_from_select(
+    db: Connection,
+    *,
+    workspace_id: int,
+    kind: str,
+    actor: str,
+    now: datetime,
+    select: sa.Select[Any],
+    rule: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """One event per row of `select`, whose columns are named after event references
+    (`person_id`, `enrollment_id`, ...): set-based, whatever the number of rows."""
+    refs = [c.name for c in select.selected_columns]
+    unknown = set(refs) - set(_REFS)
+    if unknown:
+        raise TypeError(f"unknown event references: {sorted(unknown)}")
+    inner = select.subquery()
+    source = sa.select(
+        sa.literal(workspace_id, sa.Integer).label("workspace_id"),
+        sa.literal(now, sa.DateTime).label("at"),
+        sa.literal(kind, sa.String).label("kind"),
+        sa.literal(actor, sa.String).label("actor"),
+        sa.literal(rule, sa.String).label("rule"),
+        sa.literal(dict(detail or {}), sa.JSON).label("detail"),
+        *(inner.c[name] for name in refs),
+    )
+    names = ["workspace_id", "at", "kind", "actor", "rule", "detail", *refs]
+    db.execute(t.events.insert().from_select(names, source))
+
+
+def history(db: Connection, *, workspace_id: int, person_id: int) -> list[Event]:
+    """A person's events, oldest first (R35)."""
+    e = t.events
+    rows = db.execute(
+        sa.select(e)
+        .where(e.c.workspace_id == workspace_id, e.c.person_id == person_id)
+        .order_by(e.c.at, e.c.id)
+    ).mappings()
+    return [
+        Event(
+            id=r["id"],
+            at=r["at"],
+            kind=r["kind"],
+            actor=r["actor"],
+            rule=r["rule"],
+            person_id=r["person_id"],
+            sequence_id=r["sequence_id"],
+            enrollment_id=r["enrollment_id"],
+            email_id=r["email_id"],
+            exclusion_id=r["exclusion_id"],
+            detail=r["detail"] or {},
+        )
+        for r in rows
+    ]

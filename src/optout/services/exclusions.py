@@ -1,0 +1,261 @@
+"""Exclusions: create, edit, enable and disable, with the guard of R22 and the
+unenroll-on-save sweep of R13 in the same transaction as the save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility.model import ExclusionSpec
+from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
+from optout.filters import Level, to_text
+from optout.services import events
+from optout.services.enforcement import Removal, end_enrollments
+from optout.services.exclusion_sets import removable_enrollments
+from optout.services.filters import FilterInput, load, read_filter, stored
+from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
+from optout.services.preview import Preview, preview
+
+
+@dataclass(frozen=True)
+class Saved:
+    exclusion: ExclusionSpec
+    preview: Preview
+    removal: Removal
+
+
+def _level(level: str | Level) -> Level:
+    try:
+        return Level(level)
+    except ValueError:
+        raise InvalidInput(f"level must be 'company' or 'people', not {level!r}") from None
+
+
+def spec_from_row(row: dict[str, Any]) -> ExclusionSpec:
+    level = Level(row["level"])
+    return ExclusionSpec(
+        id=row["id"],
+        name=row["name"],
+        level=level,
+        filter=load(row["filter"], level),
+        enabled=row["enabled"],
+        exclude_from_sequences=row["exclude_from_sequences"],
+        unenroll_existing_on_save=row["unenroll_existing_on_save"],
+    )
+
+
+def all_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
+    x = t.exclusions
+    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
+    return [spec_from_row(dict(r)) for r in rows.mappings()]
+
+
+def get(db: Connection, *, workspace_id: int, name: str) -> ExclusionSpec:
+    row = row_by_name(db, t.exclusions, workspace_id=workspace_id, name=name, what="exclusion")
+    return spec_from_row(row)
+
+
+def get_by_id(db: Connection, *, workspace_id: int, exclusion_id: int) -> ExclusionSpec:
+    row = row_by_id(db, t.exclusions, workspace_id=workspace_id, id=exclusion_id, what="exclusion")
+    return spec_from_row(row)
+
+
+def create(
+    db: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    level: str | Level,
+    filter: FilterInput,
+    actor: str,
+    now: datetime,
+    enabled: bool = True,
+    exclude_from_sequences: bool = False,
+    unenroll_existing_on_save: bool = False,
+    confirm: bool = False,
+) -> Saved:
+    name = clean_name(name, what="exclusion")
+    lvl = _level(level)
+    node = read_filter(filter, lvl)
+    ensure_unique(db, t.exclusions, workspace_id=workspace_id, name=name, what="exclusion")
+    draft = ExclusionSpec(
+        0, name, lvl, node, enabled, exclude_from_sequences, unenroll_existing_on_save
+    )
+    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    x = t.exclusions
+    exclusion_id = db.execute(
+        x.insert()
+        .values(
+            workspace_id=workspace_id,
+            name=name,
+            level=lvl.value,
+            filter=stored(node),
+            enabled=enabled,
+            exclude_from_sequences=exclude_from_sequences,
+            unenroll_existing_on_save=unenroll_existing_on_save,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(x.c.id)
+    ).scalar_one()
+    saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    events.record(
+        db,
+        workspace_id=workspace_id,
+        kind="exclusion_created",
+        actor=actor,
+        now=now,
+        exclusion_id=exclusion_id,
+        detail={"name": name, "level": lvl.value, "filter": to_text(node)},
+    )
+    return Saved(
+        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+    )
+
+
+def update(
+    db: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    actor: str,
+    now: datetime,
+    new_name: str | None = None,
+    level: str | Level | None = None,
+    filter: FilterInput | None = None,
+    enabled: bool | None = None,
+    exclude_from_sequences: bool | None = None,
+    unenroll_existing_on_save: bool | None = None,
+    confirm: bool = False,
+) -> Saved:
+    """Edit an exclusion. A level change keeps the filter: it must be valid for the new
+    level, or the save fails saying why (R22); nothing is reset or inverted."""
+    current = get(db, workspace_id=workspace_id, name=name)
+    lvl = _level(level) if level is not None else current.level
+    try:
+        node = read_filter(filter if filter is not None else current.filter, lvl)
+    except InvalidFilter as exc:
+        if filter is None and lvl is not current.level:
+            raise InvalidFilter(
+                f"the filter of {current.name!r} does not fit the {lvl.value} level "
+                f"({exc.message}); change the filter in the same edit",
+                where="level",
+            ) from exc
+        raise
+    target_name = clean_name(new_name, what="exclusion") if new_name else current.name
+    if target_name != current.name:
+        ensure_unique(
+            db, t.exclusions, workspace_id=workspace_id, name=target_name, what="exclusion"
+        )
+    draft = ExclusionSpec(
+        current.id,
+        target_name,
+        lvl,
+        node,
+        current.enabled if enabled is None else enabled,
+        current.exclude_from_sequences
+        if exclude_from_sequences is None
+        else exclude_from_sequences,
+        current.unenroll_existing_on_save
+        if unenroll_existing_on_save is None
+        else unenroll_existing_on_save,
+    )
+    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    x = t.exclusions
+    db.execute(
+        x.update()
+        .where(x.c.id == current.id)
+        .values(
+            name=draft.name,
+            level=draft.level.value,
+            filter=stored(draft.filter),
+            enabled=draft.enabled,
+            exclude_from_sequences=draft.exclude_from_sequences,
+            unenroll_existing_on_save=draft.unenroll_existing_on_save,
+            updated_at=now,
+        )
+    )
+    changes = _changes(current, draft)
+    events.record(
+        db,
+        workspace_id=workspace_id,
+        kind="exclusion_updated",
+        actor=actor,
+        now=now,
+        exclusion_id=current.id,
+        detail={"name": draft.name, "changes": changes},
+    )
+    saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
+    return Saved(
+        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+    )
+
+
+def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]]:
+    pairs = {
+        "name": (before.name, after.name),
+        "level": (before.level.value, after.level.value),
+        "filter": (to_text(before.filter), to_text(after.filter)),
+        "enabled": (before.enabled, after.enabled),
+        "exclude_from_sequences": (before.exclude_from_sequences, after.exclude_from_sequences),
+        "unenroll_existing_on_save": (
+            before.unenroll_existing_on_save,
+            after.unenroll_existing_on_save,
+        ),
+    }
+    return {k: [old, new] for k, (old, new) in pairs.items() if old != new}
+
+
+def _guard(
+    db: Connection, *, workspace_id: int, draft: ExclusionSpec, now: datetime, confirm: bool
+) -> Preview:
+    impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
+    if impact.needs_confirmation and not confirm:
+        raise ConfirmationRequired(
+            "this save needs confirmation: " + "; ".join(impact.confirmation_reasons)
+        )
+    return impact
+
+
+def _sweep(
+    db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, actor: str, now: datetime
+) -> Removal:
+    if not (exclusion.enabled and exclusion.unenroll_existing_on_save):
+        return Removal(0, 0)
+    return end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=removable_enrollments(exclusion, workspace_id=workspace_id, now=now),
+        status="unenrolled",
+        reason=f"excluded by {exclusion.name!r} (unenroll on save)",
+        rule=f"exclusion:{exclusion.id}",
+        actor=actor,
+        now=now,
+    )
+
+
+def set_enabled(
+    db: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    enabled: bool,
+    actor: str,
+    now: datetime,
+    confirm: bool = False,
+) -> Saved:
+    return update(
+        db,
+        workspace_id=workspace_id,
+        name=name,
+        actor=actor,
+        now=now,
+        enabled=enabled,
+        confirm=confirm,
+    )

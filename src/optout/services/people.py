@@ -1,0 +1,159 @@
+"""People (contacts). Identity for suppression is the normalized address (R1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.errors import InvalidInput, NotFound
+from optout.normalize import normalize_email
+from optout.services.companies import clean_fields
+
+EDITABLE = ("first_name", "last_name", "title", "status", "company_id", "fields", "crm_id")
+
+
+def create(
+    db: Connection,
+    *,
+    workspace_id: int,
+    email: str,
+    now: datetime,
+    first_name: str = "",
+    last_name: str = "",
+    title: str = "",
+    status: str = "",
+    company_id: int | None = None,
+    fields: Mapping[str, Any] | None = None,
+    crm_id: str | None = None,
+) -> int:
+    address = normalize_email(email)
+    p = t.people
+    person_id = db.execute(
+        p.insert()
+        .values(
+            workspace_id=workspace_id,
+            email=address.address,
+            email_domain=address.domain,
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            title=title.strip(),
+            status=status.strip(),
+            company_id=company_id,
+            fields=clean_fields(fields),
+            crm_id=crm_id,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(p.c.id)
+    ).scalar_one()
+    return int(person_id)
+
+
+def ids_by_email(db: Connection, *, workspace_id: int, email: str) -> list[int]:
+    """Every person with this address (CRM duplicates included), oldest first."""
+    address = normalize_email(email).address
+    p = t.people
+    return list(
+        db.scalars(
+            sa.select(p.c.id)
+            .where(p.c.workspace_id == workspace_id, p.c.email == address)
+            .order_by(p.c.id)
+        )
+    )
+
+
+def id_by_email(db: Connection, *, workspace_id: int, email: str) -> int:
+    ids = ids_by_email(db, workspace_id=workspace_id, email=email)
+    if not ids:
+        raise NotFound(f"no person with address {normalize_email(email).address}")
+    return ids[0]
+
+
+def get(db: Connection, *, workspace_id: int, person_id: int) -> Mapping[str, Any]:
+    p = t.people
+    row = (
+        db.execute(sa.select(p).where(p.c.workspace_id == workspace_id, p.c.id == person_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no person with id {person_id}")
+    return dict(row)
+
+
+def update(
+    db: Connection,
+    *,
+    workspace_id: int,
+    person_id: int,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """Change a person's data. Custom fields given are merged into the existing ones."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a person")
+    current = get(db, workspace_id=workspace_id, person_id=person_id)
+    values = dict(changes)
+    if "fields" in values:
+        values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
+    for key in ("first_name", "last_name", "title", "status"):
+        if key in values:
+            values[key] = str(values[key] or "").strip()
+    p = t.people
+    db.execute(p.update().where(p.c.id == person_id).values(**values, updated_at=now))
+
+
+def record_activity(
+    db: Connection,
+    *,
+    workspace_id: int,
+    person_id: int,
+    kind: str,
+    source: str,
+    now: datetime,
+    occurred_at: datetime | None = None,
+    sequence_id: int | None = None,
+) -> None:
+    """Record an activity with its source (R21) and move the person's and company's dates.
+
+    Activity written by optout itself (`source='optout'`) moves only the
+    `*_any_at` dates, so it never trips an activity-based exclusion by itself.
+    """
+    when = occurred_at or now
+    person = get(db, workspace_id=workspace_id, person_id=person_id)
+    db.execute(
+        t.activities.insert().values(
+            workspace_id=workspace_id,
+            person_id=person_id,
+            company_id=person["company_id"],
+            kind=kind,
+            source=source,
+            sequence_id=sequence_id,
+            occurred_at=when,
+        )
+    )
+    own = source == "optout"
+
+    def later(column: sa.Column[Any]) -> Any:
+        return sa.case((column.is_(None), when), (column < when, when), else_=column)
+
+    p, c = t.people, t.companies
+    person_values: dict[str, Any] = {"last_activity_any_at": later(p.c.last_activity_any_at)}
+    company_values: dict[str, Any] = {"last_activity_any_at": later(c.c.last_activity_any_at)}
+    if not own:
+        person_values["last_activity_at"] = later(p.c.last_activity_at)
+        company_values["last_activity_at"] = later(c.c.last_activity_at)
+    if kind == "reply":
+        person_values["last_replied_at"] = later(p.c.last_replied_at)
+        company_values["last_replied_at"] = later(c.c.last_replied_at)
+    if kind == "email_sent" and own:
+        person_values["last_emailed_at"] = later(p.c.last_emailed_at)
+    db.execute(p.update().where(p.c.id == person_id).values(**person_values))
+    if person["company_id"] is not None:
+        db.execute(c.update().where(c.c.id == person["company_id"]).values(**company_values))

@@ -1,0 +1,33 @@
+"""Temporary tables that hold a set of ids for the few statements of one operation.
+
+A set computed once (say, the enrollments an exclusion removes) is staged here
+so that the events, the cancelled emails and the status change all see exactly
+the same rows, without re-running the query that found them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+_metadata = sa.MetaData()
+
+enrollment_targets = sa.Table(
+    "optout_enrollment_targets",
+    _metadata,
+    sa.Column("enrollment_id", sa.Integer, primary_key=True),
+    sa.Column("exclusion_id", sa.Integer),
+    prefixes=["TEMPORARY"],
+)
+
+
+def stage(db: Connection, table: sa.Table, select: sa.Select[Any]) -> int:
+    """Empty `table` (creating it for this connection if needed) and fill it from `select`."""
+    table.create(db, checkfirst=True)
+    db.execute(table.delete())
+    names = [c.name for c in select.selected_columns]
+    db.execute(table.insert().from_select(names, select))
+    # INSERT ... SELECT reports no row count through every driver (psycopg 3 gives -1).
+    return int(db.scalar(sa.select(sa.func.count()).select_from(table)) or 0)

@@ -1,0 +1,76 @@
+"""Workspaces: the tenants. Every other row belongs to exactly one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.errors import Conflict, InvalidInput, NotFound
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: int
+    slug: str
+    name: str
+    mass_exclusion_share: float
+    mass_unenroll_limit: int
+    auto_opt_out_on_unsubscribe_reply: bool
+
+
+def create(
+    db: Connection,
+    *,
+    slug: str,
+    name: str,
+    now: datetime,
+    mass_exclusion_share: float = 0.2,
+    mass_unenroll_limit: int = 1000,
+) -> Workspace:
+    if not _SLUG.match(slug):
+        raise InvalidInput(f"workspace slug {slug!r}: use lowercase letters, digits and '-'")
+    if not 0 < mass_exclusion_share <= 1:
+        raise InvalidInput("mass_exclusion_share must be in (0, 1]")
+    if mass_unenroll_limit < 0:
+        raise InvalidInput("mass_unenroll_limit must not be negative")
+    if db.scalar(sa.select(t.workspaces.c.id).where(t.workspaces.c.slug == slug)) is not None:
+        raise Conflict(f"workspace {slug!r} exists already")
+    db.execute(
+        t.workspaces.insert().values(
+            slug=slug,
+            name=name,
+            created_at=now,
+            mass_exclusion_share=mass_exclusion_share,
+            mass_unenroll_limit=mass_unenroll_limit,
+            auto_opt_out_on_unsubscribe_reply=True,
+        )
+    )
+    return get(db, slug=slug)
+
+
+def get(db: Connection, *, slug: str) -> Workspace:
+    row = db.execute(sa.select(t.workspaces).where(t.workspaces.c.slug == slug)).mappings().first()
+    if row is None:
+        raise NotFound(f"no workspace {slug!r}")
+    return Workspace(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        mass_exclusion_share=row["mass_exclusion_share"],
+        mass_unenroll_limit=row["mass_unenroll_limit"],
+        auto_opt_out_on_unsubscribe_reply=row["auto_opt_out_on_unsubscribe_reply"],
+    )
+
+
+def get_by_id(db: Connection, *, workspace_id: int) -> Workspace:
+    slug = db.scalar(sa.select(t.workspaces.c.slug).where(t.workspaces.c.id == workspace_id))
+    if slug is None:
+        raise NotFound(f"no workspace with id {workspace_id}")
+    return get(db, slug=slug)

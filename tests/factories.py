@@ -1,0 +1,169 @@
+"""Building realistic test data through the real services (no mocks, no raw inserts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility import Purpose
+from optout.services import (
+    audiences,
+    companies,
+    enrollments,
+    exclusions,
+    opportunities,
+    people,
+    personas,
+    rulesets,
+    sequences,
+    workspaces,
+)
+from optout.services.eligibility import Explanation, explain
+
+ONE_EMAIL = (sequences.Step(kind="email", subject="Hello {{first_name}}", body_text="Hi there"),)
+
+
+class World:
+    """One workspace and shortcuts to fill it."""
+
+    def __init__(self, db: Connection, now: datetime, slug: str = "acme-sales") -> None:
+        self.db = db
+        self.now = now
+        self.workspace = workspaces.create(db, slug=slug, name=slug.title(), now=now)
+        self.ws = self.workspace.id
+        self._default_ruleset: str | None = None
+
+    def company(self, domain: str, name: str = "", **fields: Any) -> int:
+        return companies.create(
+            self.db, workspace_id=self.ws, domain=domain, name=name, fields=fields, now=self.now
+        )
+
+    def person(
+        self,
+        email: str,
+        *,
+        company: str | None = None,
+        title: str = "",
+        status: str = "",
+        first_name: str = "",
+        fields: dict[str, Any] | None = None,
+    ) -> int:
+        company_id = None
+        if company is not None:
+            try:
+                company_id = companies.get_id(self.db, workspace_id=self.ws, domain=company)
+            except Exception:
+                company_id = self.company(company)
+        return people.create(
+            self.db,
+            workspace_id=self.ws,
+            email=email,
+            company_id=company_id,
+            title=title,
+            status=status,
+            first_name=first_name,
+            fields=fields,
+            now=self.now,
+        )
+
+    def opportunity(self, company: str, **values: Any) -> int:
+        company_id = companies.get_id(self.db, workspace_id=self.ws, domain=company)
+        return opportunities.create(
+            self.db, workspace_id=self.ws, company_id=company_id, now=self.now, **values
+        )
+
+    def ruleset(self, name: str = "Default", **values: Any) -> str:
+        rulesets.create(self.db, workspace_id=self.ws, name=name, now=self.now, **values)
+        return name
+
+    def sequence(
+        self,
+        name: str = "Outbound",
+        *,
+        ruleset: str | None = None,
+        audience: str | None = None,
+        steps: Sequence[sequences.Step] = ONE_EMAIL,
+    ) -> int:
+        if ruleset is None:
+            if self._default_ruleset is None:
+                self._default_ruleset = self.ruleset()
+            ruleset = self._default_ruleset
+        return sequences.create(
+            self.db,
+            workspace_id=self.ws,
+            name=name,
+            ruleset=ruleset,
+            audience=audience,
+            steps=steps,
+            now=self.now,
+        )
+
+    def persona(self, name: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> str:
+        personas.create(
+            self.db,
+            workspace_id=self.ws,
+            name=name,
+            include_keywords=include,
+            exclude_keywords=exclude,
+            now=self.now,
+        )
+        return name
+
+    def audience(self, name: str, filter: str | None = None, persona: str | None = None) -> int:
+        return audiences.create(
+            self.db, workspace_id=self.ws, name=name, filter=filter, persona=persona, now=self.now
+        )
+
+    def exclusion(self, name: str, level: str, filter: str, **toggles: Any) -> exclusions.Saved:
+        toggles.setdefault("confirm", True)
+        return exclusions.create(
+            self.db,
+            workspace_id=self.ws,
+            name=name,
+            level=level,
+            filter=filter,
+            actor="test@optout",
+            now=self.now,
+            **toggles,
+        )
+
+    def enroll(
+        self, sequence_id: int, person_ids: Sequence[int], audience_id: int | None = None
+    ) -> enrollments.Enrolled:
+        return enrollments.enroll(
+            self.db,
+            workspace_id=self.ws,
+            sequence_id=sequence_id,
+            people=list(person_ids),
+            actor="test@optout",
+            now=self.now,
+            audience_id=audience_id,
+        )
+
+    def explain(
+        self, email: str, sequence: str = "Outbound", purpose: Purpose = Purpose.ENROLL, **kw: Any
+    ) -> Explanation:
+        return explain(
+            self.db,
+            workspace_id=self.ws,
+            email=email,
+            sequence=sequence,
+            now=self.now,
+            purpose=purpose,
+            **kw,
+        )
+
+    def status_of(self, sequence_id: int, person_id: int) -> str | None:
+        """The status of the person's latest enrollment in the sequence."""
+        e = t.enrollments
+        return self.db.scalar(
+            sa.select(e.c.status)
+            .where(e.c.sequence_id == sequence_id, e.c.person_id == person_id)
+            .order_by(e.c.id.desc())
+            .limit(1)
+        )
