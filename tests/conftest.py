@@ -45,7 +45,9 @@ def _new_postgres_engine() -> tuple[Engine, Engine, str]:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """A migrated database of each kind, shared by the session."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "optout.sqlite3"

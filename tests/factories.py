@@ -167,3 +167,40 @@ class World:
             .order_by(e.c.id.desc())
             .limit(1)
         )
+
+
+def queue_email(world: World, sequence_id: int, person_id: int) -> int:
+    """A queued email for the person's active enrollment at the sequence's first email step."""
+    e, s, o = t.enrollments, t.sequence_steps, t.outbound_emails
+    enrollment_id = world.db.execute(
+        sa.select(e.c.id).where(
+            e.c.sequence_id == sequence_id,
+            e.c.person_id == person_id,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+        )
+    ).scalar_one()
+    step_id = world.db.execute(
+        sa.select(s.c.id)
+        .where(s.c.sequence_id == sequence_id, s.c.kind == "email")
+        .order_by(s.c.position)
+        .limit(1)
+    ).scalar_one()
+    return int(
+        world.db.execute(
+            o.insert()
+            .values(
+                workspace_id=world.ws,
+                enrollment_id=enrollment_id,
+                step_id=step_id,
+                person_id=person_id,
+                status="queued",
+                due_at=world.now,
+            )
+            .returning(o.c.id)
+        ).scalar_one()
+    )
+
+
+def email_status(world: World, email_id: int) -> str:
+    o = t.outbound_emails
+    return str(world.db.execute(sa.select(o.c.status).where(o.c.id == email_id)).scalar_one())

@@ -11,18 +11,27 @@ import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from typing import Any
 
 import email_validator
 import idna
-import tldextract
 
 from optout.errors import InvalidInput
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
-# The suffix list bundled with tldextract; never fetched over the network.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+@cache
+def _extractor() -> Any:
+    """tldextract with its bundled suffix list; never fetched over the network.
+
+    Imported on first use: it brings an HTTP client along, which the pure core
+    (filters, eligibility) must not load.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,11 @@ def normalize_domain(raw: str) -> str:
     except idna.IDNAError as exc:
         raise InvalidInput(f"not a domain: {raw!r} ({exc})") from exc
     labels = ascii_form.split(".")
+    if len(labels) == 1 and _LABEL.match(labels[0]):
+        raise InvalidInput(
+            f"not a domain: {raw!r} is a single label; to match every domain under a "
+            f"suffix use 'ends with \".{labels[0]}\"'"
+        )
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise InvalidInput(f"not a domain: {raw!r}")
     if labels[-1].isdigit():
@@ -77,12 +91,12 @@ def domain_label(domain: str) -> str:
     Two domains with the same label and a different suffix are near-miss
     variants of each other (R18 preview).
     """
-    return _EXTRACT(domain).domain or domain
+    return str(_extractor()(domain).domain or domain)
 
 
 def registered_domain(domain: str) -> str:
     """The domain under its public suffix: `acme.co.uk` for `eu.acme.co.uk`."""
-    result = _EXTRACT(domain)
+    result = _extractor()(domain)
     if result.domain and result.suffix:
         return f"{result.domain}.{result.suffix}"
     return domain

@@ -11,24 +11,10 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
-from optout.filters.fields import CUSTOM_FIELD_NAME
 from optout.normalize import domain_label, normalize_domain
-
-
-def clean_fields(fields: Mapping[str, Any] | None) -> dict[str, str]:
-    """Custom fields as text under valid names (R34)."""
-    out: dict[str, str] = {}
-    for key, value in (fields or {}).items():
-        if not CUSTOM_FIELD_NAME.match(key):
-            raise InvalidInput(
-                f"custom field name {key!r}: use lowercase letters, digits and underscores"
-            )
-        if value is None:
-            continue
-        if not isinstance(value, str | int | float | bool):
-            raise InvalidInput(f"custom field {key!r} takes text, a number or a boolean")
-        out[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    return out
+from optout.services.custom_fields import clean_fields
+from optout.services.monitoring import recheck_people
+from optout.services.people import company_people
 
 
 def create(
@@ -88,10 +74,56 @@ def get(db: Connection, *, workspace_id: int, company_id: int) -> Mapping[str, A
     return dict(row)
 
 
-def link(
-    db: Connection, *, workspace_id: int, parent_id: int, child_id: int, now: datetime
+EDITABLE = ("name", "fields", "crm_id", "last_replied_at", "last_activity_at")
+
+
+def update(
+    db: Connection,
+    *,
+    workspace_id: int,
+    company_id: int,
+    changes: Mapping[str, Any],
+    actor: str,
+    now: datetime,
 ) -> None:
-    """Make `child` a subsidiary of `parent`: the two groups become one (R12)."""
+    """Change a company's data and re-check the active enrollments of everyone in its
+    linked group in the same transaction (R14). The domain is its identity: not editable."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a company")
+    current = get(db, workspace_id=workspace_id, company_id=company_id)
+    values = dict(changes)
+    if "fields" in values:
+        values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
+    c = t.companies
+    db.execute(c.update().where(c.c.id == company_id).values(**values, updated_at=now))
+    _recheck_group(db, workspace_id=workspace_id, company_id=company_id, actor=actor, now=now)
+
+
+def _recheck_group(
+    db: Connection, *, workspace_id: int, company_id: int, actor: str, now: datetime
+) -> None:
+    recheck_people(
+        db,
+        workspace_id=workspace_id,
+        people=company_people(workspace_id=workspace_id, company_id=company_id),
+        actor=actor,
+        now=now,
+        cause="company data change",
+    )
+
+
+def link(
+    db: Connection,
+    *,
+    workspace_id: int,
+    parent_id: int,
+    child_id: int,
+    now: datetime,
+    actor: str = "optout",
+) -> None:
+    """Make `child` a subsidiary of `parent`: the two groups become one (R12), and a
+    company-level exclusion on either side now reaches everyone in both."""
     parent = get(db, workspace_id=workspace_id, company_id=parent_id)
     child = get(db, workspace_id=workspace_id, company_id=child_id)
     if child["parent_id"] is not None:
@@ -105,6 +137,7 @@ def link(
         .where(c.c.workspace_id == workspace_id, c.c.group_id == child["group_id"])
         .values(group_id=parent["group_id"])
     )
+    _recheck_group(db, workspace_id=workspace_id, company_id=parent_id, actor=actor, now=now)
 
 
 def unlink(db: Connection, *, workspace_id: int, child_id: int, now: datetime) -> None:

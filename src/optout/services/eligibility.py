@@ -97,8 +97,8 @@ def facts(
         if ended is not None and ended > last_end.get(enr["person_id"], datetime.min):
             last_end[enr["person_id"]] = ended
     active_at_company: dict[int, int] = {
-        company_id: count
-        for company_id, count in db.execute(
+        row[0]: row[1]
+        for row in db.execute(
             sa.select(p.c.company_id, sa.func.count())
             .join(e, e.c.person_id == p.c.id)
             .where(

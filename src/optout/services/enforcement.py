@@ -42,14 +42,16 @@ def end_enrollments(
         raise ValueError(f"{status!r} is not a final enrollment status")
     e, o, staged = t.enrollments, t.outbound_emails, enrollment_targets
     inner = targets.subquery()
-    columns = [inner.c.enrollment_id]
-    if "exclusion_id" in inner.c:
-        columns.append(inner.c.exclusion_id)
+    rule_column = (
+        sa.func.min(inner.c.exclusion_id)
+        if "exclusion_id" in inner.c
+        else sa.literal(None, sa.Integer)
+    )
     active = (
-        sa.select(*columns)
-        .distinct()
+        sa.select(inner.c.enrollment_id, rule_column.label("exclusion_id"))
         .join(e, e.c.id == inner.c.enrollment_id)
         .where(e.c.workspace_id == workspace_id, e.c.status.in_(t.ACTIVE_STATUSES))
+        .group_by(inner.c.enrollment_id)
     )
     count = stage(db, staged, active)
     if count == 0:

@@ -11,8 +11,10 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
-from optout.services.companies import clean_fields
 from optout.services.companies import get as get_company
+from optout.services.custom_fields import clean_fields
+from optout.services.monitoring import recheck_people
+from optout.services.people import company_people
 from optout.services.people import get as get_person
 
 EDITABLE = ("name", "stage", "amount", "is_closed", "is_won", "close_date", "fields")
@@ -32,12 +34,14 @@ def create(
     close_date: datetime | None = None,
     fields: Mapping[str, Any] | None = None,
     crm_id: str | None = None,
+    actor: str = "optout",
 ) -> int:
+    """Create a deal; company-level opportunity rules re-check its company at once (R14, R20)."""
     get_company(db, workspace_id=workspace_id, company_id=company_id)
     if is_won and not is_closed:
         raise InvalidInput("an opportunity that is won is closed")
     o = t.opportunities
-    return int(
+    opportunity_id = int(
         db.execute(
             o.insert()
             .values(
@@ -57,6 +61,8 @@ def create(
             .returning(o.c.id)
         ).scalar_one()
     )
+    _recheck(db, workspace_id=workspace_id, opportunity_id=opportunity_id, actor=actor, now=now)
+    return opportunity_id
 
 
 def update(
@@ -66,7 +72,9 @@ def update(
     opportunity_id: int,
     changes: Mapping[str, Any],
     now: datetime,
+    actor: str = "optout",
 ) -> None:
+    """Change a deal (a stage move, a close) and re-check the people it concerns (R14)."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of an opportunity")
@@ -81,11 +89,20 @@ def update(
     ).rowcount
     if not done:
         raise NotFound(f"no opportunity with id {opportunity_id}")
+    _recheck(db, workspace_id=workspace_id, opportunity_id=opportunity_id, actor=actor, now=now)
 
 
 def add_contact(
-    db: Connection, *, workspace_id: int, opportunity_id: int, person_id: int, role: str = ""
+    db: Connection,
+    *,
+    workspace_id: int,
+    opportunity_id: int,
+    person_id: int,
+    now: datetime,
+    role: str = "",
+    actor: str = "optout",
 ) -> None:
+    """Link a person to a deal (contact role): `person.has_opportunity` rules see it (R20)."""
     get_person(db, workspace_id=workspace_id, person_id=person_id)
     o = t.opportunities
     if not db.scalar(
@@ -96,4 +113,25 @@ def add_contact(
         t.opportunity_contacts.insert().values(
             opportunity_id=opportunity_id, person_id=person_id, role=role
         )
+    )
+    _recheck(db, workspace_id=workspace_id, opportunity_id=opportunity_id, actor=actor, now=now)
+
+
+def _recheck(
+    db: Connection, *, workspace_id: int, opportunity_id: int, actor: str, now: datetime
+) -> None:
+    """Everyone at the deal's company group and everyone linked to the deal."""
+    o, oc = t.opportunities, t.opportunity_contacts
+    company_id: int = db.execute(
+        sa.select(o.c.company_id).where(o.c.id == opportunity_id)
+    ).scalar_one()
+    contacts = sa.select(oc.c.person_id).where(oc.c.opportunity_id == opportunity_id)
+    touched = sa.union(company_people(workspace_id=workspace_id, company_id=company_id), contacts)
+    recheck_people(
+        db,
+        workspace_id=workspace_id,
+        people=sa.select(touched.subquery().c.id),
+        actor=actor,
+        now=now,
+        cause="opportunity change",
     )

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services.companies import clean_fields
+from optout.services.custom_fields import clean_fields
+from optout.services.enforcement import Removal
+from optout.services.monitoring import recheck_people
 
 EDITABLE = ("first_name", "last_name", "title", "status", "company_id", "fields", "crm_id")
 
@@ -92,9 +94,11 @@ def update(
     workspace_id: int,
     person_id: int,
     changes: Mapping[str, Any],
+    actor: str,
     now: datetime,
-) -> None:
-    """Change a person's data. Custom fields given are merged into the existing ones."""
+) -> Removal:
+    """Change a person's data (custom fields given are merged into the existing ones) and
+    re-check their active enrollments in the same transaction (R14)."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a person")
@@ -107,6 +111,9 @@ def update(
             values[key] = str(values[key] or "").strip()
     p = t.people
     db.execute(p.update().where(p.c.id == person_id).values(**values, updated_at=now))
+    return recheck_people(
+        db, workspace_id=workspace_id, people=[person_id], actor=actor, now=now, cause="data change"
+    )
 
 
 def record_activity(
@@ -117,9 +124,10 @@ def record_activity(
     kind: str,
     source: str,
     now: datetime,
+    actor: str = "optout",
     occurred_at: datetime | None = None,
     sequence_id: int | None = None,
-) -> None:
+) -> Removal:
     """Record an activity with its source (R21) and move the person's and company's dates.
 
     Activity written by optout itself (`source='optout'`) moves only the
@@ -155,5 +163,30 @@ def record_activity(
     if kind == "email_sent" and own:
         person_values["last_emailed_at"] = later(p.c.last_emailed_at)
     db.execute(p.update().where(p.c.id == person_id).values(**person_values))
-    if person["company_id"] is not None:
+    if person["company_id"] is None:
+        touched: sa.Select[Any] = sa.select(p.c.id).where(p.c.id == person_id)
+    else:
         db.execute(c.update().where(c.c.id == person["company_id"]).values(**company_values))
+        touched = company_people(workspace_id=workspace_id, company_id=person["company_id"])
+    return recheck_people(
+        db,
+        workspace_id=workspace_id,
+        people=touched,
+        actor=actor,
+        now=now,
+        cause=f"{kind} activity",
+    )
+
+
+def company_people(*, workspace_id: int, company_id: int) -> sa.Select[Any]:
+    """Ids of everyone at the company or at a company linked to it (R12)."""
+    p, c, own = t.people, t.companies.alias(), t.companies.alias()
+    return (
+        sa.select(p.c.id)
+        .join(c, c.c.id == p.c.company_id)
+        .where(
+            p.c.workspace_id == workspace_id,
+            c.c.group_id
+            == sa.select(own.c.group_id).where(own.c.id == company_id).scalar_subquery(),
+        )
+    )

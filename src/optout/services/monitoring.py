@@ -1,0 +1,120 @@
+"""Continuous monitoring (R14): when data about people changes, their active enrollments
+are re-checked at once against every exclusion with `exclude_from_sequences` on.
+
+Called in the same transaction as the change (a person or company edit, a new or
+moved opportunity, a reply), so no propagation delay exists. Rules with the
+toggle off never remove anyone mid-sequence (R15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility.matching import matched_groups, matched_people
+from optout.eligibility.model import ExclusionSpec
+from optout.filters import Level
+from optout.services import exclusions
+from optout.services.enforcement import Removal, end_enrollments
+
+
+def _reached_among(
+    exclusion: ExclusionSpec, *, workspace_id: int, among: sa.Select[Any], now: datetime
+) -> sa.Select[Any]:
+    """People of `among` that the exclusion reaches; the restriction is pushed inside, so a
+    re-check of a few people never evaluates a rule over the whole workspace."""
+    if exclusion.level is Level.PEOPLE:
+        query = matched_people(exclusion, workspace_id=workspace_id, now=now)
+        return query.where(query.selected_columns[0].in_(among))
+    p, c = t.people.alias(), t.companies.alias()
+    groups_of_among = (
+        sa.select(c.c.group_id).join(p, p.c.company_id == c.c.id).where(p.c.id.in_(among))
+    )
+    groups = matched_groups(exclusion, workspace_id=workspace_id, now=now)
+    groups = groups.where(groups.selected_columns[0].in_(groups_of_among))
+    member, company = t.people.alias(), t.companies.alias()
+    return (
+        sa.select(member.c.id)
+        .join(company, company.c.id == member.c.company_id)
+        .where(member.c.id.in_(among), company.c.group_id.in_(groups))
+    )
+
+
+def recheck_people(
+    db: Connection,
+    *,
+    workspace_id: int,
+    people: sa.Select[Any] | Sequence[int],
+    actor: str,
+    now: datetime,
+    cause: str,
+) -> Removal:
+    """End the active enrollments of `people` that an enforced exclusion now matches."""
+    among = (
+        people
+        if isinstance(people, sa.Select)
+        else sa.select(t.people.c.id).where(t.people.c.id.in_(list(people)))
+    )
+    enforced = [
+        e
+        for e in exclusions.all_specs(db, workspace_id=workspace_id)
+        if e.enabled and e.exclude_from_sequences
+    ]
+    if not enforced:
+        return Removal(0, 0)
+    e, s, r = t.enrollments, t.sequences, t.rulesets
+    candidates = (
+        sa.select(e.c.id, e.c.person_id)
+        .join(s, s.c.id == e.c.sequence_id)
+        .join(r, r.c.id == s.c.ruleset_id)
+        .where(
+            e.c.workspace_id == workspace_id,
+            e.c.person_id.in_(among),
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            r.c.exclusions_enabled.is_(True),
+        )
+    )
+    if db.scalar(sa.select(sa.func.count()).select_from(candidates.subquery())) == 0:
+        return Removal(0, 0)
+    active = candidates.subquery()
+    enrolled = sa.select(active.c.person_id)
+    hits = [
+        sa.select(
+            active.c.id.label("enrollment_id"),
+            sa.literal(rule.id, sa.Integer).label("exclusion_id"),
+        ).where(
+            active.c.person_id.in_(
+                _reached_among(rule, workspace_id=workspace_id, among=enrolled, now=now)
+            )
+        )
+        for rule in enforced
+    ]
+    return end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=_first_rule_per_enrollment(hits),
+        status="unenrolled",
+        reason=f"now matches an exclusion with exclude_from_sequences on ({cause})",
+        rule="exclusion_monitor",
+        actor=actor,
+        now=now,
+    )
+
+
+def _first_rule_per_enrollment(hits: list[sa.Select[Any]]) -> sa.Select[Any]:
+    chunks = [sa.union_all(*hits[i : i + 200]).subquery() for i in range(0, len(hits), 200)]
+    merged = (
+        sa.union_all(
+            *(sa.select(chunk.c.enrollment_id, chunk.c.exclusion_id) for chunk in chunks)
+        ).subquery()
+        if len(chunks) > 1
+        else chunks[0]
+    )
+    return sa.select(
+        merged.c.enrollment_id, sa.func.min(merged.c.exclusion_id).label("exclusion_id")
+    ).group_by(merged.c.enrollment_id)

@@ -1,0 +1,79 @@
+"""Canonical emails and domains (R18, R25, R34)."""
+
+from __future__ import annotations
+
+import pytest
+
+from optout.errors import InvalidInput
+from optout.normalize import (
+    domain_label,
+    free_mail_domains,
+    is_personal_domain,
+    normalize_domain,
+    normalize_email,
+    registered_domain,
+    split_domain_list,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("acme.com", "acme.com"),
+        ("ACME.com.", "acme.com"),
+        ("https://www.Acme.com/about?x=1", "acme.com"),
+        ("http://user@acme.com:8080/path", "acme.com"),
+        ("www.acme.co.uk", "acme.co.uk"),
+        ("  eu.acme.com  ", "eu.acme.com"),
+        ("bücher.de", "xn--bcher-kva.de"),
+        ("XN--BCHER-KVA.DE", "xn--bcher-kva.de"),
+        ("Straße.de", "xn--strae-oqa.de"),  # IDNA 2008 keeps ß
+    ],
+)
+def test_R18_domains_are_stripped_to_canonical_ascii(raw: str, canonical: str) -> None:
+    assert normalize_domain(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "   ", "localhost", "acme", "-acme.com", "acme..com", "192.168.0.1", "a b.com"]
+)
+def test_R34_malformed_domains_are_refused_with_the_value(raw: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_domain(raw)
+    assert "domain" in caught.value.message
+
+
+def test_R18_domain_list_accepts_commas_newlines_and_duplicates() -> None:
+    assert split_domain_list("acme.com, https://www.ACME.com/\nglobex.io;; initech.net,") == [
+        "acme.com",
+        "globex.io",
+        "initech.net",
+    ]
+
+
+def test_R18_labels_and_registered_domains_find_variants() -> None:
+    assert domain_label("acme.co.uk") == domain_label("acme.com") == "acme"
+    assert registered_domain("eu.acme.co.uk") == "acme.co.uk"
+
+
+def test_R1_addresses_normalize_to_one_identity() -> None:
+    assert normalize_email(" John.Doe@Example.COM ").address == "john.doe@example.com"
+    assert normalize_email("anna@Bücher.de").address == "anna@xn--bcher-kva.de"
+    assert normalize_email("anna@Bücher.de").domain == "xn--bcher-kva.de"
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "john", "john@", "@acme.com", "john@@acme.com", "jo hn@acme.com"]
+)
+def test_R34_malformed_emails_are_refused_with_the_value(raw: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_email(raw)
+    assert "not an email address" in caught.value.message
+
+
+def test_R25_free_mail_list_is_maintained_and_canonical() -> None:
+    domains = free_mail_domains()
+    assert {"gmail.com", "outlook.com", "yahoo.com", "web.de", "gmx.de", "orange.fr"} <= domains
+    assert all(normalize_domain(d) == d for d in domains)
+    assert is_personal_domain("gmail.com")
+    assert not is_personal_domain("acme.com")
