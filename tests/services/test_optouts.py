@@ -191,7 +191,8 @@ def test_R7_bounced_address_is_never_enrolled_and_bounce_ends_enrollments(world:
     assert result.enrollments_ended == 1
     assert world.status_of(seq, ray) == "bounced"
     reason = world.explain("ray@acme.com").decision.primary_reason
-    assert reason is not None and reason.check == "bounced"
+    assert reason is not None
+    assert reason.check == "bounced"
 
 
 def test_R35_opt_out_events_name_rule_enrollment_and_email(world: World) -> None:
@@ -217,5 +218,6 @@ def test_R35_opt_out_events_name_rule_enrollment_and_email(world: World) -> None
     cancelled = history[2]
     assert (cancelled.rule, cancelled.email_id) == ("opt_out", email_id)
     ended = history[3]
-    assert ended.enrollment_id is not None and ended.sequence_id == seq
+    assert ended.enrollment_id is not None
+    assert ended.sequence_id == seq
     assert ended.detail["status"] == "opted_out"
