@@ -169,34 +169,19 @@ class World:
         )
 
 
-def queue_email(world: World, sequence_id: int, person_id: int) -> int:
-    """A queued email for the person's active enrollment at the sequence's first email step."""
-    e, s, o = t.enrollments, t.sequence_steps, t.outbound_emails
-    enrollment_id = world.db.execute(
-        sa.select(e.c.id).where(
-            e.c.sequence_id == sequence_id,
-            e.c.person_id == person_id,
-            e.c.status.in_(t.ACTIVE_STATUSES),
-        )
-    ).scalar_one()
-    step_id = world.db.execute(
-        sa.select(s.c.id)
-        .where(s.c.sequence_id == sequence_id, s.c.kind == "email")
-        .order_by(s.c.position)
-        .limit(1)
-    ).scalar_one()
+def queued_email(world: World, sequence_id: int, person_id: int) -> int:
+    """The queued email of the person's active enrollment in the sequence."""
+    e, o = t.enrollments, t.outbound_emails
     return int(
         world.db.execute(
-            o.insert()
-            .values(
-                workspace_id=world.ws,
-                enrollment_id=enrollment_id,
-                step_id=step_id,
-                person_id=person_id,
-                status="queued",
-                due_at=world.now,
+            sa.select(o.c.id)
+            .join(e, e.c.id == o.c.enrollment_id)
+            .where(
+                e.c.sequence_id == sequence_id,
+                e.c.person_id == person_id,
+                e.c.status.in_(t.ACTIVE_STATUSES),
+                o.c.status == "queued",
             )
-            .returning(o.c.id)
         ).scalar_one()
     )
 

@@ -10,7 +10,7 @@ from optout.db import tables
 from optout.eligibility import Purpose, Status
 from optout.errors import ConfirmationRequired, InvalidFilter
 from optout.services import audiences, companies, events, exclusions, opportunities, people
-from tests.factories import World, email_status, queue_email
+from tests.factories import World, email_status, queued_email
 
 
 def _team(world: World) -> dict[str, int]:
@@ -71,13 +71,13 @@ def test_R13_save_with_unenroll_removes_active_and_cancels_queued_emails(world: 
     team = _team(world)
     seq = world.sequence()
     world.enroll(seq, list(team.values()))
-    email = queue_email(world, seq, team["ann"])
+    email = queued_email(world, seq, team["ann"])
     saved = world.exclusion(
         "Acme", "company", "company.domain = acme.com", unenroll_existing_on_save=True
     )
     assert saved.preview.enrollments_removed == 2
-    assert saved.preview.emails_cancelled == 1
-    assert (saved.removal.enrollments_ended, saved.removal.emails_cancelled) == (2, 1)
+    assert saved.preview.emails_cancelled == 2
+    assert (saved.removal.enrollments_ended, saved.removal.emails_cancelled) == (2, 2)
     assert world.status_of(seq, team["ann"]) == "unenrolled"
     assert world.status_of(seq, team["cat"]) == "not_started"
     assert email_status(world, email) == "cancelled"
@@ -137,7 +137,7 @@ def test_R14_data_change_unenrolls_at_once_under_enforced_rule(world: World) -> 
     team = _team(world)
     seq = world.sequence()
     world.enroll(seq, list(team.values()))
-    email = queue_email(world, seq, team["cat"])
+    email = queued_email(world, seq, team["cat"])
     world.exclusion(
         "Competitors",
         "people",

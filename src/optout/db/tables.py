@@ -346,7 +346,9 @@ outbound_emails = Table(
     Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
     Column("status", String(16), nullable=False, default="queued"),
     Column("due_at", DateTime, nullable=False),
-    Column("lease_until", DateTime),
+    Column("lease_until", DateTime),  # a claim not finished by then is taken again
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
     Column("sent_at", DateTime),
     Column("message_id", String(300)),
     Column("cancel_reason", Text),
@@ -355,6 +357,20 @@ outbound_emails = Table(
     Index("ix_outbound_emails_status_due", "status", "due_at"),
     Index("ix_outbound_emails_person", "person_id"),
     CheckConstraint("status IN ('queued', 'sending', 'sent', 'cancelled')", name="status"),
+)
+
+# The people an automatic enrollment from an audience left out, with the reason (R30).
+enrollment_skips = Table(
+    "enrollment_skips",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("sequence_id", Integer, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("check", String(32), nullable=False),
+    Column("exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="SET NULL")),
+    Column("checked_at", DateTime, nullable=False),
+    UniqueConstraint("sequence_id", "person_id"),
 )
 
 # Append-only audit of every state change and every blocking decision (R35).

@@ -18,9 +18,11 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.eligibility.sql import eligible_people
+from optout.sending.schedule import queue_next
 from optout.services import events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.staging import new_enrollments, stage_ids
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def enroll(
         )
         .returning(e.c.id)
     ).all()
+    stage_ids(db, new_enrollments, [row[0] for row in inserted])
+    fresh = sa.select(new_enrollments.c.id)
     events.record_from_select(
         db,
         workspace_id=workspace_id,
@@ -108,11 +112,17 @@ def enroll(
         now=now,
         detail={"source": source},
         select=sa.select(e.c.id.label("enrollment_id"), e.c.person_id, e.c.sequence_id).where(
-            e.c.sequence_id == sequence_id,
-            e.c.enrolled_at == now,
-            e.c.status == "not_started",
-            e.c.person_id.in_(requested_ids),
+            e.c.id.in_(fresh)
         ),
+    )
+    queue_next(
+        db,
+        workspace_id=workspace_id,
+        sequence_id=sequence_id,
+        enrollment_ids=fresh,
+        after=None,
+        now=now,
+        actor=actor,
     )
     return Enrolled(requested=requested, enrolled=len(inserted))
 

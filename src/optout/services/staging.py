@@ -31,3 +31,27 @@ def stage(db: Connection, table: sa.Table, select: sa.Select[Any]) -> int:
     db.execute(table.insert().from_select(names, select))
     # INSERT ... SELECT reports no row count through every driver (psycopg 3 gives -1).
     return int(db.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+new_enrollments = sa.Table(
+    "optout_new_enrollments",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+claimed_emails = sa.Table(
+    "optout_claimed_emails",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def stage_ids(db: Connection, table: sa.Table, ids: list[int]) -> int:
+    """Empty `table` and fill its `id` column from `ids` with one executemany."""
+    table.create(db, checkfirst=True)
+    db.execute(table.delete())
+    if ids:
+        db.execute(table.insert(), [{"id": i} for i in ids])
+    return len(ids)

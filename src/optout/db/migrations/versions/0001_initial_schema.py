@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 07:18:49.613606
+Create Date: 2026-11-26 07:29:24.769349
 """
 
 from __future__ import annotations
@@ -415,6 +415,44 @@ def upgrade() -> None:
         batch_op.create_index("ix_activities_person", ["person_id"], unique=False)
 
     op.create_table(
+        "enrollment_skips",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("sequence_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("check", sa.String(length=32), nullable=False),
+        sa.Column("exclusion_id", sa.Integer(), nullable=True),
+        sa.Column("checked_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["exclusion_id"],
+            ["exclusions.id"],
+            name=op.f("fk_enrollment_skips_exclusion_id_exclusions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["people.id"],
+            name=op.f("fk_enrollment_skips_person_id_people"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sequence_id"],
+            ["sequences.id"],
+            name=op.f("fk_enrollment_skips_sequence_id_sequences"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_enrollment_skips_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_enrollment_skips")),
+        sa.UniqueConstraint(
+            "sequence_id", "person_id", name=op.f("uq_enrollment_skips_sequence_id_person_id")
+        ),
+    )
+    op.create_table(
         "enrollments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.Integer(), nullable=False),
@@ -503,6 +541,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("due_at", sa.DateTime(), nullable=False),
         sa.Column("lease_until", sa.DateTime(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("message_id", sa.String(length=300), nullable=True),
         sa.Column("cancel_reason", sa.Text(), nullable=True),
@@ -565,6 +605,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_enrollments_person")
 
     op.drop_table("enrollments")
+    op.drop_table("enrollment_skips")
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.drop_index("ix_activities_person")
 

@@ -1,0 +1,134 @@
+"""How an eligibility decision reads on a terminal (R29): a headline saying ALLOWED or
+BLOCKED with the primary reason, then every check in R16 order with its evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from optout.eligibility.model import Outcome, Purpose, Status
+from optout.services.eligibility import Explanation
+
+from optout.cli.render import on_off, plain, short
+
+MARKS: dict[Status, tuple[str, str]] = {
+    Status.PASS: ("✓ pass", "green"),
+    Status.BLOCK: ("✗ block", "red bold"),
+    Status.SKIP: ("– skip", "dim"),
+}
+TOGGLE_KEYS = ("level", "exclude_from_sequences", "unenroll_existing_on_save", "exclusion")
+
+
+def _conditions(evidence: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{c['condition']} ← {short(c.get('actual'))}" for c in evidence.get("conditions", [])
+    ]
+
+
+def evidence_text(outcome: Outcome) -> str:
+    """The key evidence of one outcome: matched conditions with the actual values, the
+    company that matched (and whether through a link), an exclusion's toggles, the rest."""
+    evidence = outcome.evidence
+    lines = _conditions(evidence)
+    if "company" in evidence and outcome.exclusion_id is not None:
+        via = " (a linked company)" if evidence.get("linked_company") else ""
+        lines.append(f"matched company: {evidence['company']}{via}")
+    if "exclude_from_sequences" in evidence:
+        lines.append(
+            f"{evidence.get('level', '?')} level · exclude from sequences "
+            f"{on_off(bool(evidence['exclude_from_sequences']))} · unenroll on save "
+            f"{on_off(bool(evidence.get('unenroll_existing_on_save')))}"
+        )
+    skip = {"conditions", "linked_company", *TOGGLE_KEYS}
+    if outcome.exclusion_id is not None:
+        skip.add("company")
+    rest = [f"{k}: {short(v)}" for k, v in evidence.items() if k not in skip]
+    if rest:
+        lines.append(", ".join(rest))
+    return "\n".join(lines)
+
+
+def _question(explanation: Explanation, *, allowed: bool) -> str:
+    person = explanation.person["email"]
+    may = "may" if allowed else "may not"
+    if explanation.decision.purpose is Purpose.SEND:
+        return f"{person} {may} be emailed by {explanation.sequence!r} now"
+    how = (
+        f"from audience {explanation.audience!r}"
+        if explanation.audience
+        else "as a manual enrollment"
+    )
+    return f"{person} {may} be enrolled in {explanation.sequence!r} now ({how})"
+
+
+def headline(explanation: Explanation) -> Text:
+    decision = explanation.decision
+    text = Text()
+    if decision.allowed:
+        text.append("ALLOWED", "bold green")
+        text.append(f"  {_question(explanation, allowed=True)}")
+        return text
+    text.append("BLOCKED", "bold red")
+    text.append(f"  {_question(explanation, allowed=False)}")
+    primary = decision.primary_reason
+    if primary is not None:
+        text.append(f": {primary.summary}")
+        matched = _conditions(primary.evidence)
+        if matched:
+            text.append(f" ({'; '.join(matched)})", "dim")
+    return text
+
+
+def outcomes_table(explanation: Explanation) -> Table:
+    table = Table(title="Checks in precedence order (R16)", title_justify="left")
+    table.add_column("tier", justify="right")
+    table.add_column("check")
+    table.add_column("status", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    table.add_column("evidence", overflow="fold")
+    for outcome in explanation.decision.outcomes:
+        label, style = MARKS[outcome.status]
+        table.add_row(
+            str(outcome.tier),
+            outcome.check,
+            Text(label, style),
+            Text(outcome.summary),
+            Text(evidence_text(outcome), "dim"),
+        )
+    return table
+
+
+def print_explanation(out: Console, explanation: Explanation) -> None:
+    out.print(headline(explanation))
+    others = len(explanation.decision.reasons) - 1
+    if others > 0:
+        out.print(Text(f"… and {others} more blocking check(s) below", "dim"))
+    if explanation.duplicates:
+        out.print(
+            Text(
+                f"note: {explanation.duplicates} other record(s) share this address; an "
+                "opt-out or bounce holds for all of them",
+                "dim",
+            )
+        )
+    out.print(outcomes_table(explanation))
+
+
+def explanation_json(explanation: Explanation) -> dict[str, Any]:
+    decision = explanation.decision
+    primary = decision.primary_reason
+    return {
+        "email": explanation.person["email"],
+        "person_id": explanation.person["id"],
+        "sequence": explanation.sequence,
+        "audience": explanation.audience,
+        "purpose": decision.purpose.value,
+        "allowed": decision.allowed,
+        "primary_reason": plain(primary) if primary else None,
+        "outcomes": [plain(o) for o in decision.outcomes],
+        "duplicates": explanation.duplicates,
+    }

@@ -1,0 +1,95 @@
+"""Read-only lookups the CLI shows but no service offers yet: names for ids, the
+audiences of a workspace, row counts. No business rule lives here; if another entry
+point needs one of these, it belongs in a service module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+
+
+def names_by_id(
+    db: Connection, table: sa.Table, *, workspace_id: int, ids: Iterable[int | None]
+) -> dict[int, str]:
+    """`{id: name}` for the given ids of a named table (sequences, exclusions, audiences)."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = db.execute(
+        sa.select(table.c.id, table.c.name).where(
+            table.c.workspace_id == workspace_id, table.c.id.in_(wanted)
+        )
+    )
+    return {int(row.id): str(row.name) for row in rows}
+
+
+def audience_rows(db: Connection, *, workspace_id: int) -> list[dict[str, Any]]:
+    """Every audience with its persona's name and the sequences it feeds, by name."""
+    a, p, s = t.audiences, t.personas, t.sequences
+    rows = db.execute(
+        sa.select(a.c.id, a.c.name, p.c.name.label("persona"))
+        .select_from(a.outerjoin(p, p.c.id == a.c.persona_id))
+        .where(a.c.workspace_id == workspace_id)
+        .order_by(a.c.name)
+    ).mappings()
+    audiences = [dict(r) for r in rows]
+    feeds: dict[int, list[str]] = {}
+    for row in db.execute(
+        sa.select(s.c.audience_id, s.c.name)
+        .where(s.c.workspace_id == workspace_id, s.c.audience_id.is_not(None))
+        .order_by(s.c.name)
+    ):
+        feeds.setdefault(int(row.audience_id), []).append(str(row.name))
+    for audience in audiences:
+        audience["sequences"] = feeds.get(audience["id"], [])
+    return audiences
+
+
+def counts(db: Connection, *, workspace_id: int) -> dict[str, int]:
+    """How many rows of each kind the workspace holds (for summaries)."""
+    tables = {
+        "people": t.people,
+        "companies": t.companies,
+        "opportunities": t.opportunities,
+        "exclusions": t.exclusions,
+        "personas": t.personas,
+        "audiences": t.audiences,
+        "rulesets": t.rulesets,
+        "sequences": t.sequences,
+        "enrollments": t.enrollments,
+        "events": t.events,
+    }
+    out = {
+        name: int(
+            db.scalar(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(table.c.workspace_id == workspace_id)
+            )
+            or 0
+        )
+        for name, table in tables.items()
+    }
+    e, s = t.enrollments, t.suppressions
+    out["active_enrollments"] = int(
+        db.scalar(
+            sa.select(sa.func.count()).where(
+                e.c.workspace_id == workspace_id, e.c.status.in_(t.ACTIVE_STATUSES)
+            )
+        )
+        or 0
+    )
+    out["opt_outs"] = int(
+        db.scalar(
+            sa.select(sa.func.count()).where(
+                s.c.workspace_id == workspace_id, s.c.kind == "opt_out"
+            )
+        )
+        or 0
+    )
+    return out

@@ -1,0 +1,195 @@
+"""Commands about one person: opt-out, clear-opt-out (R33), explain (R29), history (R35)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from optout.cli.app import JsonOption, NowOption, app, env_of, moment
+from optout.cli.decisions import explanation_json, print_explanation
+from optout.cli.lookups import names_by_id
+from optout.cli.render import console, emit_json, event_json, events_table, plain
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.eligibility import Purpose
+from optout.errors import InvalidInput, NotFound
+from optout.normalize import normalize_email
+from optout.services import eligibility, events, optouts, people
+
+EmailArgument = Annotated[str, typer.Argument(help="The person's email address.")]
+
+
+@app.command("opt-out")
+def opt_out(
+    ctx: typer.Context,
+    email: EmailArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")],
+    channel: Annotated[
+        str,
+        typer.Option(
+            "--channel", help=f"How the opt-out came in: {', '.join(sorted(optouts.CHANNELS))}."
+        ),
+    ] = "manual",
+    json_output: JsonOption = False,
+) -> None:
+    """Opt an address out of all email, now and for any record that gets it later (R1, R2).
+
+    Ends every active enrollment of the address and cancels its queued emails.
+    """
+    env = env_of(ctx)
+    now = utcnow()
+    with env.workspace() as (db, ws):
+        holders = people.ids_by_email(db, workspace_id=ws.id, email=email)
+        done = optouts.opt_out(
+            db,
+            workspace_id=ws.id,
+            email=email,
+            actor=env.actor,
+            channel=channel,
+            now=now,
+            reason=reason,
+        )
+    if json_output:
+        emit_json({**plain(done), "people": len(holders)})
+        return
+    out = console()
+    if done.new:
+        out.print(Text.assemble(("Opted out ", "bold"), (done.email,), (f" (via {channel}).",)))
+    else:
+        out.print(Text(f"{done.email} had opted out already; recorded again.", "yellow"))
+    out.print(
+        f"Ended {done.enrollments_ended} active enrollment(s), "
+        f"cancelled {done.emails_cancelled} queued email(s)."
+    )
+    if not holders:
+        out.print(
+            Text(
+                "No person has this address yet: the opt-out applies to anyone who gets it.",
+                "dim",
+            )
+        )
+
+
+@app.command("clear-opt-out")
+def clear_opt_out(
+    ctx: typer.Context,
+    email: EmailArgument,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the opt-out is lifted (required, audited).")
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Lift an opt-out: an explicit, audited act with a reason (R33)."""
+    env = env_of(ctx)
+    now = utcnow()
+    if not reason.strip():
+        raise InvalidInput("clearing an opt-out needs a reason (--reason)")
+    with env.workspace() as (db, ws):
+        optouts.clear_opt_out(
+            db, workspace_id=ws.id, email=email, actor=env.actor, reason=reason, now=now
+        )
+    address = normalize_email(email).address
+    if json_output:
+        emit_json({"email": address, "cleared": True, "reason": reason, "actor": env.actor})
+        return
+    console().print(
+        Text.assemble(("Cleared the opt-out of ", "bold"), (address,), (f" (reason: {reason}).",))
+    )
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    email: EmailArgument,
+    sequence: Annotated[
+        str, typer.Option("--sequence", "-s", help="The sequence to ask about (its name).")
+    ],
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Ask whether an enrolled person may be emailed now."),
+    ] = False,
+    manual: Annotated[
+        bool,
+        typer.Option(
+            "--manual",
+            help="Ask about a manual enrollment, not one from the sequence's audience.",
+        ),
+    ] = False,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """May this person be enrolled in (or, with --send, emailed by) a sequence now, and why?
+
+    Lists every check in precedence order (R16) with its outcome and evidence (R29).
+    """
+    if send and manual:
+        raise InvalidInput("--manual is about enrollment; leave it out with --send")
+    env = env_of(ctx)
+    at = moment(now)
+    with env.workspace() as (db, ws):
+        explanation = eligibility.explain(
+            db,
+            workspace_id=ws.id,
+            email=email,
+            sequence=sequence,
+            now=at,
+            purpose=Purpose.SEND if send else Purpose.ENROLL,
+            via_audience=False if manual else None,
+        )
+    if json_output:
+        emit_json({**explanation_json(explanation), "at": at})
+        return
+    print_explanation(console(), explanation)
+
+
+@app.command()
+def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = False) -> None:
+    """Everything that happened to a person, oldest first (R35), and the opt-out ledger of
+    their address."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        ids = people.ids_by_email(db, workspace_id=ws.id, email=email)
+        ledger = optouts.ledger(db, workspace_id=ws.id, email=email)
+        if not ids and not ledger:
+            raise NotFound(f"no person and no opt-out with address {normalize_email(email).address}")
+        found = sorted(
+            (e for i in ids for e in events.history(db, workspace_id=ws.id, person_id=i)),
+            key=lambda e: (e.at, e.id),
+        )
+        names = {
+            "sequence": names_by_id(
+                db, t.sequences, workspace_id=ws.id, ids=(e.sequence_id for e in found)
+            ),
+            "exclusion": names_by_id(
+                db, t.exclusions, workspace_id=ws.id, ids=(e.exclusion_id for e in found)
+            ),
+        }
+    if json_output:
+        emit_json({"events": [event_json(e, names) for e in found], "ledger": ledger})
+        return
+    out = console()
+    if found:
+        out.print(events_table(found, names))
+    else:
+        out.print(Text("No events for this person yet.", "dim"))
+    if ledger:
+        out.print(_ledger_table(ledger))
+
+
+def _ledger_table(ledger: list[dict[str, Any]]) -> Table:
+    table = Table(title="Opt-out and bounce ledger of the address", title_justify="left")
+    for column in ("when (UTC)", "action", "kind", "by", "channel", "reason"):
+        table.add_column(column)
+    for row in ledger:
+        table.add_row(
+            row["at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["action"],
+            row["kind"],
+            Text(str(row["actor"])),
+            row["channel"],
+            Text(str(row["reason"] or "")),
+        )
+    return table

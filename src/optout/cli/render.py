@@ -1,0 +1,245 @@
+"""Output: rich tables for people, JSON for scripts. Every command and the demo tour
+render the same service objects through these functions, so a decision, a preview
+or an exclusion looks the same wherever it is shown.
+
+User data is always passed to rich as `Text` (never as markup), so a filter such as
+`[x]` prints as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from optout.eligibility.model import ExclusionSpec
+from optout.filters import to_text
+from optout.services.events import Event
+from optout.services.preview import Preview
+
+PLAIN_WIDTH = 120  # when not writing to a terminal (pipes, tests), do not wrap at 80
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console on the current stdout (or stderr); made per use, so test runners that
+    swap the streams see the output."""
+    probe = Console(stderr=stderr, highlight=False)
+    if probe.is_terminal or "COLUMNS" in os.environ:
+        return probe
+    return Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy of service values (dataclasses, datetimes, tuples, sets)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return [plain(v) for v in items]
+    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
+        return value.value  # StrEnum
+    return value
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(plain(data), indent=2, ensure_ascii=False))
+
+
+def short(value: Any) -> str:
+    """A value as a person reads it in a table cell."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(short(v) for v in value) + ")" if value else "(nothing)"
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def on_off(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+# --- exclusions ------------------------------------------------------------------------
+
+
+def exclusion_json(spec: ExclusionSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "level": spec.level.value,
+        "filter": to_text(spec.filter),
+        "enabled": spec.enabled,
+        "exclude_from_sequences": spec.exclude_from_sequences,
+        "unenroll_existing_on_save": spec.unenroll_existing_on_save,
+    }
+
+
+def toggles(spec: ExclusionSpec) -> Text:
+    text = Text()
+    text.append("enabled" if spec.enabled else "disabled", "green" if spec.enabled else "dim")
+    text.append(f" · exclude from sequences {on_off(spec.exclude_from_sequences)}")
+    text.append(f" · unenroll on save {on_off(spec.unenroll_existing_on_save)}")
+    return text
+
+
+def exclusions_table(
+    specs: Sequence[ExclusionSpec], *, matched: Mapping[int, Preview] | None = None
+) -> Table:
+    table = Table(title="Exclusions", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("level")
+    table.add_column("state")
+    table.add_column("from seq.", justify="center")
+    table.add_column("unenroll on save", justify="center")
+    if matched is not None:
+        table.add_column("people", justify="right")
+        table.add_column("companies", justify="right")
+        table.add_column("share", justify="right")
+    table.add_column("filter", overflow="fold")
+    for spec in specs:
+        row = [
+            Text(spec.name),
+            spec.level.value,
+            Text("enabled", "green") if spec.enabled else Text("disabled", "dim"),
+            on_off(spec.exclude_from_sequences),
+            on_off(spec.unenroll_existing_on_save),
+        ]
+        if matched is not None:
+            impact = matched[spec.id]
+            companies = str(impact.companies_matched) if spec.level.value == "company" else "–"
+            row += [str(impact.people_matched), companies, f"{impact.share:.0%}"]
+        table.add_row(*row, Text(to_text(spec.filter)))
+    return table
+
+
+# --- preview (R22, R18) ----------------------------------------------------------------
+
+
+def preview_json(impact: Preview) -> dict[str, Any]:
+    return {
+        "people_matched": impact.people_matched,
+        "people_total": impact.people_total,
+        "share": round(impact.share, 4),
+        "companies_matched": impact.companies_matched,
+        "enrollments_removed": impact.enrollments_removed,
+        "emails_cancelled": impact.emails_cancelled,
+        "sample": plain(impact.sample),
+        "near_misses": [{"listed": n.listed, "present": n.present} for n in impact.near_misses],
+        "warnings": list(impact.warnings),
+        "needs_confirmation": impact.needs_confirmation,
+        "confirmation_reasons": list(impact.confirmation_reasons),
+    }
+
+
+def print_preview(out: Console, impact: Preview, *, spec: ExclusionSpec) -> None:
+    """Counts, a sample, near-miss domains and warnings of one exclusion's impact."""
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row(
+        "people matched",
+        f"{impact.people_matched} of {impact.people_total} ({impact.share:.1%})",
+    )
+    if spec.level.value == "company":
+        summary.add_row("companies matched", f"{impact.companies_matched} (linked ones included)")
+    if spec.unenroll_existing_on_save and spec.enabled:
+        summary.add_row("active enrollments a save removes", str(impact.enrollments_removed))
+        summary.add_row("queued emails a save cancels", str(impact.emails_cancelled))
+    else:
+        summary.add_row(
+            "removed on save",
+            Text(
+                "nobody (unenroll on save is off"
+                + ("" if spec.enabled else ", and the exclusion is disabled")
+                + "): a save only blocks new enrollments",
+                "dim",
+            ),
+        )
+    out.print(summary)
+    if impact.sample:
+        sample = Table(title=f"Sample (first {len(impact.sample)})", title_justify="left")
+        for column in ("email", "name", "title", "company"):
+            sample.add_column(column)
+        for row in impact.sample:
+            name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+            sample.add_row(
+                Text(str(row["email"])),
+                Text(name),
+                Text(str(row.get("title") or "")),
+                Text(str(row.get("company") or "")),
+            )
+        out.print(sample)
+    for miss in impact.near_misses:
+        out.print(
+            Text.assemble(
+                ("near miss: ", "yellow bold"),
+                (f"{miss.listed} is listed; {miss.present} is in your data and is NOT matched ",),
+                ("(list it too, or use `company.domain ends with`)", "dim"),
+            )
+        )
+    for warning in impact.warnings:
+        out.print(Text.assemble(("warning: ", "yellow bold"), (warning,)))
+    for reason in impact.confirmation_reasons:
+        out.print(Text.assemble(("needs --confirm: ", "red bold"), (reason,)))
+
+
+# --- events (R35) ----------------------------------------------------------------------
+
+
+def event_json(event: Event, names: Mapping[str, Mapping[int, str]]) -> dict[str, Any]:
+    data = plain(event)
+    data["sequence"] = names["sequence"].get(event.sequence_id or 0)
+    data["exclusion"] = names["exclusion"].get(event.exclusion_id or 0)
+    return dict(data)
+
+
+def _detail_text(detail: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in detail.items():
+        if key == "changes" and isinstance(value, Mapping):
+            parts += [f"{k}: {short(v[0])} → {short(v[1])}" for k, v in value.items()]
+        else:
+            parts.append(f"{key}: {short(value)}")
+    return "; ".join(parts)
+
+
+def events_table(events: Iterable[Event], names: Mapping[str, Mapping[int, str]]) -> Table:
+    table = Table(title="History (oldest first)", title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("event", style="bold")
+    table.add_column("by")
+    table.add_column("rule")
+    table.add_column("sequence")
+    table.add_column("detail", overflow="fold")
+    for n, event in enumerate(events, start=1):
+        rule = event.rule or ""
+        if event.exclusion_id and event.exclusion_id in names["exclusion"]:
+            rule = f"{rule} ({names['exclusion'][event.exclusion_id]})".strip()
+        table.add_row(
+            str(n),
+            event.at.strftime("%Y-%m-%d %H:%M:%S"),
+            event.kind,
+            Text(event.actor),
+            Text(rule),
+            Text(names["sequence"].get(event.sequence_id or 0, "")),
+            Text(_detail_text(event.detail)),
+        )
+    return table
