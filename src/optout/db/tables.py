@@ -393,3 +393,32 @@ events = Table(
     Index("ix_events_person", "person_id", "id"),
     Index("ix_events_ws_at", "workspace_id", "at"),
 )
+
+# Changes made here that the CRM must learn (R3, R31): the CRM sync drains pending rows and
+# writes them only where the field is mapped `read_write` (else it marks them `skipped`).
+# At most one pending row per (workspace, address, field): a repeated opt-out adds none.
+crm_writebacks = Table(
+    "crm_writebacks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("email", String(320), nullable=False),
+    Column("field", String(64), nullable=False),  # our field, e.g. `email_opt_out`
+    Column("value", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_crm_writebacks_ws_status", "workspace_id", "status", "id"),
+    Index(
+        "uq_crm_writebacks_pending",
+        "workspace_id",
+        "email",
+        "field",
+        unique=True,
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    CheckConstraint("status IN ('pending', 'done', 'failed', 'skipped')", name="status"),
+)

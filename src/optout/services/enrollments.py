@@ -7,7 +7,7 @@ path (R17), and the company cap also holds within the batch (R27).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.eligibility.sql import eligible_people
+from optout.errors import InvalidInput
 from optout.sending.schedule import queue_next
 from optout.services import events
 from optout.services.eligibility import situation
@@ -181,3 +182,75 @@ def unenroll(
         actor=actor,
         now=now,
     )
+
+
+def bulk_unenroll(
+    db: Connection,
+    *,
+    workspace_id: int,
+    statuses: Sequence[str],
+    actor: str,
+    now: datetime,
+    sequence_id: int | None = None,
+    reason: str = "bulk unenroll",
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 25_000,
+) -> Removal:
+    """Unenroll every enrollment in `statuses` (of one sequence or all), set-based, in
+    this one transaction (R10). With `progress`, the work runs in id windows of about
+    `chunk` enrollments and `progress(done, total)` is called after each."""
+    wrong = set(statuses) - set(t.ACTIVE_STATUSES)
+    if not statuses or wrong:
+        raise InvalidInput(
+            f"bulk unenroll takes active statuses ({', '.join(t.ACTIVE_STATUSES)}), "
+            f"not {', '.join(sorted(wrong)) or 'nothing'}"
+        )
+    e = t.enrollments
+    targets = sa.select(e.c.id.label("enrollment_id")).where(
+        e.c.workspace_id == workspace_id, e.c.status.in_(list(statuses))
+    )
+    if sequence_id is not None:
+        targets = targets.where(e.c.sequence_id == sequence_id)
+    bounds = targets.with_only_columns(sa.func.min(e.c.id), sa.func.max(e.c.id), sa.func.count())
+    low, high, total = db.execute(bounds).one()
+    if not total:
+        return Removal(0, 0)
+    windows = [(low, high)] if progress is None else _windows(low, high, total, chunk)
+    ended = cancelled = 0
+    for start, stop in windows:
+        removal = end_enrollments(
+            db,
+            workspace_id=workspace_id,
+            targets=targets.where(e.c.id.between(start, stop)),
+            status="unenrolled",
+            reason=reason,
+            rule="bulk_unenroll",
+            actor=actor,
+            now=now,
+        )
+        ended += removal.enrollments_ended
+        cancelled += removal.emails_cancelled
+        if progress is not None:
+            progress(ended, total)
+    return Removal(ended, cancelled)
+
+
+def _windows(low: int, high: int, total: int, chunk: int) -> list[tuple[int, int]]:
+    """Id ranges covering [low, high] that each hold about `chunk` rows."""
+    span = high - low + 1
+    width = max(1, span * chunk // total)
+    return [(start, min(start + width - 1, high)) for start in range(low, high + 1, width)]
+
+
+def count_by_status(
+    db: Connection, *, workspace_id: int, sequence_id: int | None = None
+) -> dict[str, int]:
+    e = t.enrollments
+    query = (
+        sa.select(e.c.status, sa.func.count())
+        .where(e.c.workspace_id == workspace_id)
+        .group_by(e.c.status)
+    )
+    if sequence_id is not None:
+        query = query.where(e.c.sequence_id == sequence_id)
+    return {row[0]: row[1] for row in db.execute(query)}

@@ -60,7 +60,7 @@ def record(
 def record_from_select(
     db: Connection,
     *,
-    workspace_id: int,
+    workspace_id: int | None,
     kind: str,
     actor: str,
     now: datetime,
@@ -69,14 +69,19 @@ def record_from_select(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """One event per row of `select`, whose columns are named after event references
-    (`person_id`, `enrollment_id`, ...): set-based, whatever the number of rows."""
-    refs = [c.name for c in select.selected_columns]
+    (`person_id`, `enrollment_id`, ...): set-based, whatever the number of rows.
+    With `workspace_id=None` the select supplies a `workspace_id` column itself."""
+    refs = [c.name for c in select.selected_columns if c.name != "workspace_id"]
     unknown = set(refs) - set(_REFS)
     if unknown:
         raise TypeError(f"unknown event references: {sorted(unknown)}")
     inner = select.subquery()
+    if workspace_id is None:
+        workspace = inner.c.workspace_id
+    else:
+        workspace = sa.literal(workspace_id, sa.Integer)
     source = sa.select(
-        sa.literal(workspace_id, sa.Integer).label("workspace_id"),
+        workspace.label("workspace_id"),
         sa.literal(now, sa.DateTime).label("at"),
         sa.literal(kind, sa.String).label("kind"),
         sa.literal(actor, sa.String).label("actor"),

@@ -23,7 +23,7 @@ from optout.services import exclusions
 from optout.services.enforcement import Removal, end_enrollments
 
 
-def _reached_among(
+def reached_among(
     exclusion: ExclusionSpec, *, workspace_id: int, among: sa.Select[Any], now: datetime
 ) -> sa.Select[Any]:
     """People of `among` that the exclusion reaches; the restriction is pushed inside, so a
@@ -89,7 +89,7 @@ def recheck_people(
             sa.literal(rule.id, sa.Integer).label("exclusion_id"),
         ).where(
             active.c.person_id.in_(
-                _reached_among(rule, workspace_id=workspace_id, among=enrolled, now=now)
+                reached_among(rule, workspace_id=workspace_id, among=enrolled, now=now)
             )
         )
         for rule in enforced

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import SequenceSpec
 from optout.errors import InvalidInput
-from optout.services import rulesets
+from optout.services import events, rulesets
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
 
@@ -99,6 +99,34 @@ def spec(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceSpec
 def spec_by_name(db: Connection, *, workspace_id: int, name: str) -> SequenceSpec:
     row = row_by_name(db, t.sequences, workspace_id=workspace_id, name=name, what="sequence")
     return spec(db, workspace_id=workspace_id, sequence_id=row["id"])
+
+
+STATUSES = ("active", "paused", "archived")
+
+
+def set_status(
+    db: Connection, *, workspace_id: int, name: str, status: str, actor: str, now: datetime
+) -> SequenceSpec:
+    """Pause, resume or archive: sends stop or restart; nobody is unenrolled (R11)."""
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    current = spec_by_name(db, workspace_id=workspace_id, name=name)
+    if current.status == status:
+        return current
+    if current.status == "archived" and status == "active":
+        raise InvalidInput(f"{name!r} is archived; archived sequences cannot be resumed")
+    s = t.sequences
+    db.execute(s.update().where(s.c.id == current.id).values(status=status))
+    events.record(
+        db,
+        workspace_id=workspace_id,
+        kind=f"sequence_{status}",
+        actor=actor,
+        now=now,
+        sequence_id=current.id,
+        detail={"from": current.status, "to": status},
+    )
+    return spec(db, workspace_id=workspace_id, sequence_id=current.id)
 
 
 def audience_id(db: Connection, *, workspace_id: int, sequence_id: int) -> int | None:

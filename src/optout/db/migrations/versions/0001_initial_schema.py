@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 07:29:24.769349
+Create Date: 2026-11-26 07:32:07.114640
 """
 
 from __future__ import annotations
@@ -67,6 +67,42 @@ def upgrade() -> None:
         batch_op.create_index("ix_companies_group", ["group_id"], unique=False)
         batch_op.create_index(
             "ix_companies_ws_label", ["workspace_id", "domain_label"], unique=False
+        )
+
+    op.create_table(
+        "crm_writebacks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("field", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('pending', 'done', 'failed', 'skipped')",
+            name=op.f("ck_crm_writebacks_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_crm_writebacks_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_writebacks")),
+    )
+    with op.batch_alter_table("crm_writebacks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_writebacks_ws_status", ["workspace_id", "status", "id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_crm_writebacks_pending",
+            ["workspace_id", "email", "field"],
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
         )
 
     op.create_table(
@@ -640,6 +676,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_person")
 
     op.drop_table("events")
+    with op.batch_alter_table("crm_writebacks", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_crm_writebacks_pending",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_index("ix_crm_writebacks_ws_status")
+
+    op.drop_table("crm_writebacks")
     with op.batch_alter_table("companies", schema=None) as batch_op:
         batch_op.drop_index("ix_companies_ws_label")
         batch_op.drop_index("ix_companies_group")
