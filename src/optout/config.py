@@ -1,21 +1,111 @@
-"""Settings read from the environment, once, at the edge."""
+"""Settings read from the environment, once, at the edge.
+
+| variable | default | what |
+| --- | --- | --- |
+| `OPTOUT_DATABASE_URL` | `sqlite:///var/optout.sqlite3` | where the data lives |
+| `OPTOUT_SECRET_KEYS` | generated into `var/secret_keys` | secrets that sign unsubscribe links |
+| `OPTOUT_BASE_URL` | `http://127.0.0.1:8000` | public address of the web app, for links in emails |
+
+`OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
+signs, all keys verify, so a rotation puts a new key in front and keeps the old
+ones while mail signed with them may still be clicked. When it is unset, the
+first use generates a key and keeps it in `var/secret_keys` (mode 0600, one key
+a line, newest first) so that `make run` works out of the box; set the variable
+in production, and keep `var/secret_keys` out of backups you share.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from optout.errors import InvalidInput
 
 DEFAULT_SQLITE_PATH = Path("var") / "optout.sqlite3"
+DEFAULT_SECRET_KEYS_PATH = Path("var") / "secret_keys"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+MIN_SECRET_KEY_LENGTH = 16
+
+_KEYS_FILE_HEADER = (
+    "# optout secret keys for unsubscribe links: one a line, newest (signing) first.\n"
+    "# Keep old keys below a new one as long as mail signed with them may be clicked.\n"
+)
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    # Secrets for unsubscribe tokens, newest first; empty: read or create `secret_keys_path`.
+    secret_keys: tuple[str, ...] = ()
+    secret_keys_path: Path = DEFAULT_SECRET_KEYS_PATH
+    base_url: str = DEFAULT_BASE_URL
 
     @classmethod
     def from_env(cls) -> Settings:
         url = os.environ.get("OPTOUT_DATABASE_URL", "").strip()
         if not url:
             url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
-        return cls(database_url=url)
+        keys = parse_secret_keys(
+            os.environ.get("OPTOUT_SECRET_KEYS", ""), source="OPTOUT_SECRET_KEYS", separator=","
+        )
+        base_url = os.environ.get("OPTOUT_BASE_URL", "").strip() or DEFAULT_BASE_URL
+        return cls(database_url=url, secret_keys=keys, base_url=check_base_url(base_url))
+
+    def signing_keys(self) -> tuple[str, ...]:
+        """The unsubscribe-token secrets, newest first (generated and kept on first use)."""
+        if self.secret_keys:
+            return self.secret_keys
+        return load_or_create_secret_keys(self.secret_keys_path)
+
+    def unsubscribe_url(self, token: str) -> str:
+        """The public link of the unsubscribe page for a token (R3)."""
+        return f"{self.base_url.rstrip('/')}/u/{token}"
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"OPTOUT_BASE_URL: {url!r} is not an http(s) URL with a host")
+    if parts.query or parts.fragment:
+        raise InvalidInput(f"OPTOUT_BASE_URL: {url!r} must have no query or fragment")
+    return url.rstrip("/")
+
+
+def parse_secret_keys(text: str, *, source: str, separator: str) -> tuple[str, ...]:
+    """Keys from `text`, newest first; `#` comment lines and blanks are skipped."""
+    lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    keys = tuple(key.strip() for line in lines for key in line.split(separator) if key.strip())
+    for position, key in enumerate(keys, start=1):
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise InvalidInput(
+                f"{source}: key {position} is {len(key)} characters long; "
+                f"use at least {MIN_SECRET_KEY_LENGTH} random characters"
+            )
+    return keys
+
+
+def load_or_create_secret_keys(path: Path) -> tuple[str, ...]:
+    """The keys kept in `path`; if there is no such file, a new one with a fresh key.
+
+    The file is written completely under a temporary name (mode 0600) and then
+    linked into place, so two processes starting at once agree on one key.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_keys.")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(f"{_KEYS_FILE_HEADER}{secrets.token_urlsafe(32)}\n")
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    keys = parse_secret_keys(path.read_text("utf-8"), source=str(path), separator="\n")
+    if not keys:
+        raise InvalidInput(f"{path}: holds no secret key; delete it to have one generated")
+    return keys

@@ -1,0 +1,30 @@
+"""The FastAPI application factory: one app, built from settings, mounting every router."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from optout.config import Settings
+from optout.db.engine import create_engine
+from optout.sending.tokens import UnsubscribeTokens
+from optout.web import unsubscribe
+from optout.web.site import Site, page_templates
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The web app over `engine` (by default one for `settings.database_url`)."""
+    app = FastAPI(title="optout", docs_url=None, redoc_url=None)
+    app.state.site = Site(
+        settings=settings,
+        engine=engine if engine is not None else create_engine(settings.database_url),
+        tokens=UnsubscribeTokens(settings.signing_keys()),
+        templates=page_templates(),
+    )
+    app.include_router(unsubscribe.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

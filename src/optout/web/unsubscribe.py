@@ -1,0 +1,107 @@
+"""The hosted unsubscribe page behind every email's link (R3).
+
+GET shows a confirm page and changes nothing: mail scanners and link previews
+fetch GETs. POST is the act, as RFC 8058 one-click requires: form-encoded or
+multipart, with no cookie, login or CSRF token (the signed token in the path is
+the credential), answered 200 without a redirect, and idempotent.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from optout.clock import utcnow
+from optout.errors import NotFound
+from optout.sending.tokens import Claims, InvalidToken
+from optout.services import unsubscribes
+from optout.web.site import Site, site_of
+
+router = APIRouter(include_in_schema=False)
+
+ONE_CLICK_BODY = b"List-Unsubscribe=One-Click"
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def confirm(token: str, request: Request) -> HTMLResponse:
+    site = site_of(request)
+    try:
+        claims = site.tokens.read(token)
+        with site.engine.connect() as db:
+            person = unsubscribes.recipient(db, claims=claims)
+    except (InvalidToken, NotFound, unsubscribes.AddressChanged) as exc:
+        return _refusal(site, exc)
+    return site.page(
+        "unsubscribed.html" if person.opted_out else "confirm.html",
+        workspace=person.workspace_name,
+        address=mask_email(person.email),
+        already=person.opted_out,
+    )
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+    site = site_of(request)
+    # The POST itself is the act; the body (form fields or multipart) only tells us how
+    # it came, for the ledger. Reading it raw needs no form parser.
+    body = await request.body()
+    evidence = "RFC 8058 one-click POST" if ONE_CLICK_BODY in body else "unsubscribe page POST"
+    try:
+        claims = site.tokens.read(token)
+        person = await run_in_threadpool(_unsubscribe, site, claims, evidence)
+    except (InvalidToken, NotFound, unsubscribes.AddressChanged) as exc:
+        return _refusal(site, exc)
+    return site.page(
+        "unsubscribed.html",
+        workspace=person.workspace_name,
+        address=mask_email(person.email),
+        already=False,
+    )
+
+
+def _unsubscribe(site: Site, claims: Claims, evidence: str) -> unsubscribes.Recipient:
+    def once() -> unsubscribes.Recipient:
+        with site.engine.begin() as db:
+            return unsubscribes.unsubscribe(db, claims=claims, now=utcnow(), evidence=evidence)
+
+    try:
+        return once()
+    except sa.exc.IntegrityError:
+        # Two first clicks at once (a mail provider's one-click and the person) can race
+        # to insert the same opt-out; the loser's retry sees it committed and repeats it.
+        return once()
+
+
+def _refusal(
+    site: Site, error: InvalidToken | NotFound | unsubscribes.AddressChanged
+) -> HTMLResponse:
+    if isinstance(error, unsubscribes.AddressChanged):
+        return site.page(
+            "refused.html",
+            status=409,
+            title="This link no longer applies",
+            message=(
+                "This link was sent to an address that is no longer on file for this "
+                "contact, so it cannot unsubscribe anyone. Use the link in a more recent "
+                "email, or reply to one and ask to be removed."
+            ),
+        )
+    if isinstance(error, InvalidToken):
+        message = (
+            "This unsubscribe link is not valid. It may have been cut short when it was "
+            "copied: open it again straight from the email."
+        )
+    else:
+        message = (
+            "The contact this link was sent to is no longer on file, so there is nothing "
+            "to unsubscribe. If you still receive emails, reply to one and ask to be removed."
+        )
+    return site.page("refused.html", status=404, title="Link not found", message=message)
+
+
+def mask_email(address: str) -> str:
+    """`jane@acme.com` becomes `j***@acme.com`: enough to recognise, not to harvest."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,99 @@
+"""The web app over the real HTTP stack: uvicorn on a free local port, httpx as the client.
+
+The app reads through its own connections, so test data is committed (not the
+rolled-back `db` fixture), in a workspace of its own that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from optout.config import Settings
+from optout.db import tables as t
+from optout.sending.tokens import UnsubscribeTokens
+from optout.web.app import create_app
+from tests.factories import World
+
+KEYS = ("web-test-secret-key-0123456789",)
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` under uvicorn in a background thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@dataclass
+class Web:
+    engine: Engine
+    tokens: UnsubscribeTokens
+    http: httpx.Client
+
+    def link(self, world: World, person_id: int, email: str) -> str:
+        token = self.tokens.issue(workspace_id=world.ws, person_id=person_id, email=email)
+        return f"/u/{token}"
+
+
+@contextmanager
+def web_client(engine: Engine, keys: tuple[str, ...] = KEYS) -> Iterator[Web]:
+    settings = Settings(database_url="unused://", secret_keys=keys)
+    with (
+        serving(create_app(settings, engine)) as base,
+        httpx.Client(base_url=base, follow_redirects=False, timeout=10) as http,
+    ):
+        yield Web(engine, UnsubscribeTokens(keys), http)
+
+
+@pytest.fixture
+def web(engine: Engine) -> Iterator[Web]:
+    with web_client(engine) as client:
+        yield client
+
+
+@pytest.fixture
+def committed(
+    engine: Engine, now: datetime
+) -> Iterator[Callable[[], AbstractContextManager[World]]]:
+    """`committed()` opens a World whose data is committed when the `with` block ends;
+    every workspace made this way is deleted after the test."""
+    slugs: list[str] = []
+
+    @contextmanager
+    def build() -> Iterator[World]:
+        slug = f"web-{uuid.uuid4().hex[:12]}"
+        slugs.append(slug)
+        with engine.begin() as db:
+            yield World(db, now, slug=slug)
+
+    yield build
+    with engine.begin() as db:
+        db.execute(t.workspaces.delete().where(t.workspaces.c.slug.in_(slugs)))
