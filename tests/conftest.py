@@ -65,6 +65,25 @@ def engine(
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A new, empty, migrated database for one test: for code that commits, like the
+    worker and the web app, where a rolled-back transaction would hide the data."""
+    if request.param == "sqlite":
+        sqlite = create_engine(f"sqlite:///{tmp_path / 'optout.sqlite3'}")
+        upgrade(sqlite)
+        yield sqlite
+        sqlite.dispose()
+        return
+    postgres, admin, name = _new_postgres_engine()
+    upgrade(postgres)
+    yield postgres
+    postgres.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test."""

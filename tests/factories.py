@@ -25,7 +25,7 @@ from optout.services import (
 )
 from optout.services.eligibility import Explanation, explain
 
-ONE_EMAIL = (sequences.Step(kind="email", subject="Hello {{first_name}}", body_text="Hi there"),)
+ONE_EMAIL = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),)
 
 
 class World:
@@ -100,6 +100,7 @@ class World:
             ruleset=ruleset,
             audience=audience,
             steps=steps,
+            from_address="Sam Seller <sam@acme-sales.com>",
             now=self.now,
         )
 

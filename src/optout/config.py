@@ -5,6 +5,8 @@
 | `OPTOUT_DATABASE_URL` | `sqlite:///var/optout.sqlite3` | where the data lives |
 | `OPTOUT_SECRET_KEYS` | generated into `var/secret_keys` | secrets that sign unsubscribe links |
 | `OPTOUT_BASE_URL` | `http://127.0.0.1:8000` | public address of the web app, for links in emails |
+| `OPTOUT_TRANSPORT_URL` | `outbox:var/outbox` | where mail goes: `smtp://user:pass@host:587?security=starttls`, `smtps://host:465` or `outbox:FOLDER` |
+| `OPTOUT_DKIM_SELECTOR`, `OPTOUT_DKIM_DOMAIN`, `OPTOUT_DKIM_KEY_FILE` | unset | sign outgoing mail with this DKIM key (all three or none) |
 
 `OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
 signs, all keys verify, so a rotation puts a new key in front and keeps the old
@@ -29,6 +31,7 @@ from optout.errors import InvalidInput
 DEFAULT_SQLITE_PATH = Path("var") / "optout.sqlite3"
 DEFAULT_SECRET_KEYS_PATH = Path("var") / "secret_keys"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TRANSPORT_URL = "outbox:var/outbox"
 MIN_SECRET_KEY_LENGTH = 16
 
 _KEYS_FILE_HEADER = (
@@ -44,6 +47,9 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     secret_keys_path: Path = DEFAULT_SECRET_KEYS_PATH
     base_url: str = DEFAULT_BASE_URL
+    transport_url: str = DEFAULT_TRANSPORT_URL
+    # (selector, domain, key file) or None: DKIM signing of outgoing mail.
+    dkim: tuple[str, str, Path] | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,7 +60,14 @@ class Settings:
             os.environ.get("OPTOUT_SECRET_KEYS", ""), source="OPTOUT_SECRET_KEYS", separator=","
         )
         base_url = os.environ.get("OPTOUT_BASE_URL", "").strip() or DEFAULT_BASE_URL
-        return cls(database_url=url, secret_keys=keys, base_url=check_base_url(base_url))
+        transport = os.environ.get("OPTOUT_TRANSPORT_URL", "").strip() or DEFAULT_TRANSPORT_URL
+        return cls(
+            database_url=url,
+            secret_keys=keys,
+            base_url=check_base_url(base_url),
+            transport_url=transport,
+            dkim=_dkim_from_env(),
+        )
 
     def signing_keys(self) -> tuple[str, ...]:
         """The unsubscribe-token secrets, newest first (generated and kept on first use)."""
@@ -65,6 +78,17 @@ class Settings:
     def unsubscribe_url(self, token: str) -> str:
         """The public link of the unsubscribe page for a token (R3)."""
         return f"{self.base_url.rstrip('/')}/u/{token}"
+
+
+def _dkim_from_env() -> tuple[str, str, Path] | None:
+    names = ("OPTOUT_DKIM_SELECTOR", "OPTOUT_DKIM_DOMAIN", "OPTOUT_DKIM_KEY_FILE")
+    values = [os.environ.get(name, "").strip() for name in names]
+    if not any(values):
+        return None
+    if not all(values):
+        missing = [name for name, value in zip(names, values, strict=True) if not value]
+        raise InvalidInput(f"DKIM needs all of {', '.join(names)}; missing {', '.join(missing)}")
+    return values[0], values[1], Path(values[2])
 
 
 def check_base_url(url: str) -> str:

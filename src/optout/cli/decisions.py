@@ -10,23 +10,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from optout.cli.render import on_off, plain, short
 from optout.eligibility.model import Outcome, Purpose, Status
 from optout.services.eligibility import Explanation
-
-from optout.cli.render import on_off, plain, short
 
 MARKS: dict[Status, tuple[str, str]] = {
     Status.PASS: ("✓ pass", "green"),
     Status.BLOCK: ("✗ block", "red bold"),
-    Status.SKIP: ("– skip", "dim"),
+    Status.SKIP: ("\N{EN DASH} skip", "dim"),
 }
 TOGGLE_KEYS = ("level", "exclude_from_sequences", "unenroll_existing_on_save", "exclusion")
 
 
 def _conditions(evidence: Mapping[str, Any]) -> list[str]:
-    return [
-        f"{c['condition']} ← {short(c.get('actual'))}" for c in evidence.get("conditions", [])
-    ]
+    return [f"{c['condition']} ← {short(c.get('actual'))}" for c in evidence.get("conditions", [])]
 
 
 def evidence_text(outcome: Outcome) -> str:

@@ -57,7 +57,7 @@ def opt_out(
         return
     out = console()
     if done.new:
-        out.print(Text.assemble(("Opted out ", "bold"), (done.email,), (f" (via {channel}).",)))
+        out.print(Text.assemble(("Opted out ", "bold"), done.email, f" (via {channel})."))
     else:
         out.print(Text(f"{done.email} had opted out already; recorded again.", "yellow"))
     out.print(
@@ -96,7 +96,7 @@ def clear_opt_out(
         emit_json({"email": address, "cleared": True, "reason": reason, "actor": env.actor})
         return
     console().print(
-        Text.assemble(("Cleared the opt-out of ", "bold"), (address,), (f" (reason: {reason}).",))
+        Text.assemble(("Cleared the opt-out of ", "bold"), address, f" (reason: {reason}).")
     )
 
 
@@ -154,7 +154,9 @@ def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = 
         ids = people.ids_by_email(db, workspace_id=ws.id, email=email)
         ledger = optouts.ledger(db, workspace_id=ws.id, email=email)
         if not ids and not ledger:
-            raise NotFound(f"no person and no opt-out with address {normalize_email(email).address}")
+            raise NotFound(
+                f"no person and no opt-out with address {normalize_email(email).address}"
+            )
         found = sorted(
             (e for i in ids for e in events.history(db, workspace_id=ws.id, person_id=i)),
             key=lambda e: (e.at, e.id),

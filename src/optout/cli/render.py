@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -26,6 +27,8 @@ from optout.services.events import Event
 from optout.services.preview import Preview
 
 PLAIN_WIDTH = 120  # when not writing to a terminal (pipes, tests), do not wrap at 80
+NOT_APPLICABLE = "\N{EN DASH}"
+_ISO_FRACTION = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\.\d+$")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -69,7 +72,10 @@ def short(value: Any) -> str:
         return "(" + ", ".join(short(v) for v in value) + ")" if value else "(nothing)"
     if value == "":
         return '""'
-    return str(value)
+    text = str(value)
+    if _ISO_FRACTION.match(text):
+        return text.split(".", 1)[0]  # evidence datetimes: seconds are precise enough
+    return text
 
 
 def on_off(flag: bool) -> str:
@@ -103,16 +109,16 @@ def exclusions_table(
     specs: Sequence[ExclusionSpec], *, matched: Mapping[int, Preview] | None = None
 ) -> Table:
     table = Table(title="Exclusions", title_justify="left")
-    table.add_column("name", style="bold")
-    table.add_column("level")
-    table.add_column("state")
-    table.add_column("from seq.", justify="center")
-    table.add_column("unenroll on save", justify="center")
+    table.add_column("name", style="bold", ratio=1, min_width=12)
+    table.add_column("level", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("excl. from\nsequences", justify="center", no_wrap=True)
+    table.add_column("unenroll\non save", justify="center", no_wrap=True)
     if matched is not None:
-        table.add_column("people", justify="right")
-        table.add_column("companies", justify="right")
-        table.add_column("share", justify="right")
-    table.add_column("filter", overflow="fold")
+        table.add_column("people", justify="right", no_wrap=True)
+        table.add_column("companies", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+    table.add_column("filter", overflow="fold", ratio=2)
     for spec in specs:
         row = [
             Text(spec.name),
@@ -123,7 +129,9 @@ def exclusions_table(
         ]
         if matched is not None:
             impact = matched[spec.id]
-            companies = str(impact.companies_matched) if spec.level.value == "company" else "–"
+            companies = (
+                str(impact.companies_matched) if spec.level.value == "company" else NOT_APPLICABLE
+            )
             row += [str(impact.people_matched), companies, f"{impact.share:.0%}"]
         table.add_row(*row, Text(to_text(spec.filter)))
     return table
@@ -148,7 +156,9 @@ def preview_json(impact: Preview) -> dict[str, Any]:
     }
 
 
-def print_preview(out: Console, impact: Preview, *, spec: ExclusionSpec) -> None:
+def print_preview(
+    out: Console, impact: Preview, *, spec: ExclusionSpec, sample: bool = True
+) -> None:
     """Counts, a sample, near-miss domains and warnings of one exclusion's impact."""
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
@@ -173,31 +183,31 @@ def print_preview(out: Console, impact: Preview, *, spec: ExclusionSpec) -> None
             ),
         )
     out.print(summary)
-    if impact.sample:
-        sample = Table(title=f"Sample (first {len(impact.sample)})", title_justify="left")
+    if sample and impact.sample:
+        table = Table(title=f"Sample (first {len(impact.sample)})", title_justify="left")
         for column in ("email", "name", "title", "company"):
-            sample.add_column(column)
+            table.add_column(column)
         for row in impact.sample:
             name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
-            sample.add_row(
+            table.add_row(
                 Text(str(row["email"])),
                 Text(name),
                 Text(str(row.get("title") or "")),
                 Text(str(row.get("company") or "")),
             )
-        out.print(sample)
+        out.print(table)
     for miss in impact.near_misses:
         out.print(
             Text.assemble(
                 ("near miss: ", "yellow bold"),
-                (f"{miss.listed} is listed; {miss.present} is in your data and is NOT matched ",),
+                f"{miss.listed} is listed; {miss.present} is in your data and is NOT matched ",
                 ("(list it too, or use `company.domain ends with`)", "dim"),
             )
         )
     for warning in impact.warnings:
-        out.print(Text.assemble(("warning: ", "yellow bold"), (warning,)))
+        out.print(Text.assemble(("warning: ", "yellow bold"), warning))
     for reason in impact.confirmation_reasons:
-        out.print(Text.assemble(("needs --confirm: ", "red bold"), (reason,)))
+        out.print(Text.assemble(("needs --confirm: ", "red bold"), reason))
 
 
 # --- events (R35) ----------------------------------------------------------------------

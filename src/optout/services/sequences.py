@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -11,6 +12,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import SequenceSpec
 from optout.errors import InvalidInput
+from optout.normalize import normalize_email
+from optout.sending.templates import validate_templates
 from optout.services import events, rulesets
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
@@ -31,13 +34,19 @@ def create(
     name: str,
     ruleset: str,
     now: datetime,
+    from_address: str,
     steps: Sequence[Step] = (),
     audience: str | None = None,
-    from_address: str = "",
     reply_to: str = "",
 ) -> int:
     name = clean_name(name, what="sequence")
     ensure_unique(db, t.sequences, workspace_id=workspace_id, name=name, what="sequence")
+    if not from_address.strip():
+        raise InvalidInput("a sequence needs a From address to send with")
+    sender = parseaddr(from_address)
+    normalize_email(sender[1])
+    if reply_to.strip():
+        normalize_email(parseaddr(reply_to)[1])
     ruleset_id = row_by_name(
         db, t.rulesets, workspace_id=workspace_id, name=ruleset, what="ruleset"
     )["id"]
@@ -53,6 +62,11 @@ def create(
             raise InvalidInput(f"step {i + 1}: a wait needs a positive duration")
         if step.kind == "email" and not (step.subject.strip() and step.body_text.strip()):
             raise InvalidInput(f"step {i + 1}: an email needs a subject and a text body")
+        if step.kind == "email":
+            try:
+                validate_templates(step.subject, step.body_text, step.body_html)
+            except InvalidInput as exc:
+                raise InvalidInput(f"step {i + 1}: {exc.message}") from exc
     sequence_id = db.execute(
         t.sequences.insert()
         .values(

@@ -1,0 +1,201 @@
+"""`optout import ...`: people, companies, or a CSV straight into an exclusion list (R23).
+
+Nothing is half-imported: when any row cannot be used, the error report (row, column,
+value, reason) is written beside the input, the transaction is rolled back, and the
+command exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from optout.cli.app import EXIT_BAD_INPUT, JsonOption, app, env_of, fail
+from optout.cli.render import console, emit_json, plain
+from optout.clock import utcnow
+from optout.errors import ConfirmationRequired
+from optout.filters import Level
+
+if TYPE_CHECKING:
+    from optout.services.imports import ImportReport
+
+import_app = typer.Typer(
+    no_args_is_help=True,
+    help="Import CSV files: people, companies, or a column straight into an exclusion (R23).",
+)
+app.add_typer(import_app, name="import")
+
+LARGE_FILE_BYTES = 256 * 1024  # show a progress bar from this size on
+
+FileArgument = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, help="The CSV file (UTF-8, header row)."
+    ),
+]
+MapOption = Annotated[
+    list[str],
+    typer.Option(
+        "--map",
+        help="Column=field, repeatable: e.g. --map Email=email --map Status=status "
+        "--map 'Lead Source=fields.lead_source'.",
+    ),
+]
+ErrorsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--errors",
+        dir_okay=False,
+        help="Where to write the error report [default: FILE.errors.csv beside the input].",
+    ),
+]
+
+
+def error_report_path(source: Path, errors: Path | None) -> Path:
+    return errors if errors is not None else source.with_name(f"{source.stem}.errors.csv")
+
+
+@contextmanager
+def progress_for(source: Path, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback drawing a bar on stderr for large files on a terminal."""
+    err = console(stderr=True)
+    if not err.is_terminal or source.stat().st_size < LARGE_FILE_BYTES:
+        yield None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _run(
+    ctx: typer.Context,
+    *,
+    source: Path,
+    errors: Path | None,
+    json_output: bool,
+    label: str,
+    call: Callable[..., ImportReport],
+) -> None:
+    """Open the file and one transaction, run the import, and either report what it did
+    or write the error report and roll everything back."""
+    from optout.services import imports as import_service
+
+    env = env_of(ctx)
+    now = utcnow()
+    with (
+        env.workspace() as (db, ws),
+        source.open(newline="", encoding="utf-8-sig") as stream,
+        progress_for(source, label) as progress,
+    ):
+        report = call(
+            db, workspace_id=ws.id, source=stream, actor=env.actor, now=now, progress=progress
+        )
+        if report.errors:
+            destination = error_report_path(source, errors)
+            with destination.open("w", newline="", encoding="utf-8") as out:
+                import_service.write_error_report(report, out)
+            if json_output:
+                emit_json({**_summary(report), "error_report": str(destination)})
+            raise fail(
+                f"{len(report.errors)} row(s) of {source.name} cannot be used; nothing was "
+                f"imported. Error report: {destination}",
+                EXIT_BAD_INPUT,
+            )
+    if json_output:
+        emit_json(_summary(report))
+        return
+    console().print(_report_table(report, source))
+
+
+def _summary(report: ImportReport) -> dict[str, Any]:
+    data = plain(report)
+    data["error_count"] = len(report.errors)
+    return dict(data)
+
+
+def _report_table(report: ImportReport, source: Path) -> Table:
+    table = Table(title=f"Imported {source.name} ({report.kind})", title_justify="left")
+    for column in ("rows", "created", "updated", "unchanged"):
+        table.add_column(column, justify="right")
+    table.add_row(str(report.rows), str(report.created), str(report.updated), str(report.unchanged))
+    return table
+
+
+def _mapped(kind: str) -> Callable[..., Any]:
+    def command(
+        ctx: typer.Context,
+        source: FileArgument,
+        mapping: MapOption,
+        errors: ErrorsOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        from optout.services import imports as import_service
+
+        fields = import_service.parse_mapping(mapping)
+        run = import_service.import_people if kind == "people" else import_service.import_companies
+        _run(
+            ctx,
+            source=source,
+            errors=errors,
+            json_output=json_output,
+            label=f"importing {kind}",
+            call=lambda db, **kw: run(db, mapping=fields, **kw),
+        )
+
+    command.__doc__ = (
+        f"Import {kind} from a CSV, mapping its columns to fields with --map. Re-importing the "
+        "same file changes nothing; no import clears an opt-out or a bounce (R23)."
+    )
+    return command
+
+
+import_app.command("people")(_mapped("people"))
+import_app.command("companies")(_mapped("companies"))
+
+
+@import_app.command("exclusion-list")
+def exclusion_list(
+    ctx: typer.Context,
+    source: FileArgument,
+    column: Annotated[str, typer.Option("--column", help="The column holding the values.")],
+    exclusion: Annotated[
+        str, typer.Option("--exclusion", help="The exclusion to create or extend.")
+    ],
+    level: Annotated[
+        Level,
+        typer.Option("--level", help="company: a domain list; people: an address list."),
+    ],
+    errors: ErrorsOption = None,
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="Save even when it excludes many (R22).")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Import one column of a CSV (domains or addresses) straight into an exclusion list.
+    Every unusable row is reported; nothing is half-imported (R23)."""
+    from optout.services import imports as import_service
+
+    try:
+        _run(
+            ctx,
+            source=source,
+            errors=errors,
+            json_output=json_output,
+            label="importing exclusion list",
+            call=lambda db, **kw: import_service.import_exclusion_list(
+                db, column=column, exclusion=exclusion, level=level, confirm=confirm, **kw
+            ),
+        )
+    except ConfirmationRequired as exc:
+        raise fail(f"{exc.message}; re-run with --confirm to save", EXIT_BAD_INPUT) from None

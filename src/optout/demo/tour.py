@@ -1,0 +1,138 @@
+"""The tour `optout demo` prints: what is in the workspace, what each exclusion matches,
+why one person is blocked and another allowed (R29), an audience's exclusions (R30),
+and the commands to try next."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.text import Text
+from sqlalchemy.engine import Connection
+
+from optout.cli.audiences import exclusions_view
+from optout.cli.decisions import explanation_json, print_explanation
+from optout.cli.lookups import counts
+from optout.cli.render import exclusion_json, exclusions_table, preview_json
+from optout.demo.build import Story
+from optout.demo.setup import WEBINAR
+from optout.services import audiences, eligibility, exclusions
+from optout.services.preview import Preview, preview
+
+
+def _impacts(db: Connection, story: Story, now: datetime) -> dict[int, Preview]:
+    specs = exclusions.all_specs(db, workspace_id=story.workspace_id)
+    return {s.id: preview(db, workspace_id=story.workspace_id, exclusion=s, now=now) for s in specs}
+
+
+def summary(db: Connection, story: Story, *, now: datetime) -> dict[str, Any]:
+    """The tour as data (for `optout demo --json`)."""
+    ws = story.workspace_id
+    impacts = _impacts(db, story, now)
+    return {
+        "workspace": story.slug,
+        "counts": counts(db, workspace_id=ws),
+        "exclusions": [
+            {**exclusion_json(s), "preview": preview_json(impacts[s.id])}
+            for s in exclusions.all_specs(db, workspace_id=ws)
+        ],
+        "blocked": explanation_json(
+            eligibility.explain(
+                db, workspace_id=ws, email=story.blocked, sequence=story.sequence, now=now
+            )
+        ),
+        "allowed": explanation_json(
+            eligibility.explain(
+                db, workspace_id=ws, email=story.allowed, sequence=story.sequence, now=now
+            )
+        ),
+        "audience_exclusions": [
+            vars(a)
+            for a in audiences.affecting_exclusions(db, workspace_id=ws, audience=story.audience)
+        ],
+    }
+
+
+def _section(out: Console, title: str) -> None:
+    out.print()
+    out.print(Rule(Text(title, "bold"), align="left"))
+
+
+def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> None:
+    ws = story.workspace_id
+    n = counts(db, workspace_id=ws)
+    out.print(
+        f"{n['people']} people at {n['companies']} companies, {n['opportunities']} deals, "
+        f"{n['exclusions']} exclusions, {n['audiences']} audiences, {n['sequences']} sequences, "
+        f"{n['enrollments']} enrollments ({n['active_enrollments']} active), "
+        f"{n['opt_outs']} opt-outs, {n['events']} audit events."
+    )
+
+    _section(out, "1. Exclusions and what they match right now (R12, R22)")
+    specs = exclusions.all_specs(db, workspace_id=ws)
+    impacts = _impacts(db, story, now)
+    out.print(exclusions_table(specs, matched=impacts))
+    for spec in specs:
+        for miss in impacts[spec.id].near_misses:
+            out.print(
+                Text.assemble(
+                    ("near miss (R18): ", "yellow bold"),
+                    f"{spec.name!r} lists {miss.listed}; {miss.present} is in the data and is "
+                    "not matched",
+                )
+            )
+
+    _section(out, f"2. Why {story.blocked} is kept out of {story.sequence!r} (R29)")
+    print_explanation(
+        out,
+        eligibility.explain(
+            db, workspace_id=ws, email=story.blocked, sequence=story.sequence, now=now
+        ),
+    )
+
+    _section(out, f"3. Why {story.allowed} may be enrolled (R29)")
+    print_explanation(
+        out,
+        eligibility.explain(
+            db, workspace_id=ws, email=story.allowed, sequence=story.sequence, now=now
+        ),
+    )
+
+    _section(out, f"4. Exclusions as audience {story.audience!r} sees them (R16, R30)")
+    out.print(
+        exclusions_view(
+            story.audience,
+            audiences.affecting_exclusions(db, workspace_id=ws, audience=story.audience),
+        )
+    )
+
+    _section(out, "Try next")
+    seq = shlex.quote(story.sequence)
+    for command, why in (
+        (f"optout explain {story.cooling_down} --sequence {seq}", "in a re-enrollment cooldown"),
+        (f"optout explain {story.colleague} --sequence {seq}", "a colleague replied (R6)"),
+        (f"optout history {story.colleague}", "what happened to them, in order (R35)"),
+        (f"optout history {story.opted_out}", "an opt-out: enrollment ended, email cancelled"),
+        (
+            f"optout explain {story.customer} --sequence {shlex.quote(WEBINAR)} --manual",
+            "exclusions off in this ruleset",
+        ),
+        (f"optout exclusion preview {shlex.quote(story.near_miss_rule)}", "near-miss domains"),
+        (
+            "optout exclusion preview --level company --filter 'company.domain ends with \".io\"'",
+            "before you save a rule",
+        ),
+        (f"optout audience exclusions {shlex.quote(story.audience)}", "what applies where"),
+        ("optout exclusion list", "every rule with live counts"),
+        ("optout --help", "everything else"),
+    ):
+        out.print(Text.assemble(("  $ ", "dim"), (command, "cyan"), (f"   # {why}", "dim")))
+    out.print(
+        Text(
+            "(`optout` is in the project's virtualenv: .venv/bin/optout, or activate it first)",
+            "dim",
+        )
+    )

@@ -1,0 +1,185 @@
+"""Build the RFC 5322 message of one outbound email (SPEC R3, R34).
+
+Every message carries the RFC 2369 `List-Unsubscribe` header (the https URI
+first, then a mailto) and RFC 8058 `List-Unsubscribe-Post`, and is DKIM signed
+over them when a signer is given. Bodies are 7-bit clean (quoted-printable or
+base64), so no relay has to re-encode them and break the signature.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email import policy, utils
+from email.headerregistry import Address
+from email.message import EmailMessage
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from optout.errors import InvalidInput
+from optout.normalize import normalize_domain, normalize_email
+from optout.sending.templates import Rendered
+
+if TYPE_CHECKING:
+    from optout.sending.dkim import DkimSigner
+
+POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
+"""SMTP policy (CRLF) that encodes bodies and headers to 7 bit and leaves raw headers alone.
+
+`refold_source="none"` keeps the hand-folded `List-Unsubscribe` as written: the
+default folder would RFC 2047-encode a long URI, which no client can follow.
+"""
+
+RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Subject", "Date", "Message-ID",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe",
+        "List-Unsubscribe-Post", "DKIM-Signature", "Return-Path", "Received",
+    )
+)  # fmt: skip
+"""Headers compose writes itself; extra headers may not set or repeat them."""
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ":"
+# Every control character but TAB, and the Unicode line separators str.splitlines() honours.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_MAILBOX = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]+)>\s*$")
+_MESSAGE_ID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")
+_URI_FORBIDDEN = re.compile(r"[\s<>,\x00-\x1f\x7f]")
+_MAX_URI = 900  # List-Unsubscribe is emitted unfolded, one URI per line (RFC 5322: 998)
+
+
+def new_message_id(domain: str) -> str:
+    """A globally unique Message-ID under the sending domain: `<hex@domain>`."""
+    return f"<{uuid.uuid4().hex}@{normalize_domain(domain)}>"
+
+
+def _check_value(name: str, value: str) -> str:
+    if _CONTROL.search(value):
+        raise InvalidInput(f"header {name}: line breaks and control characters are not allowed")
+    return value
+
+
+def _address(name: str, raw: str, display_name: str = "") -> Address:
+    """A validated mailbox from `addr` or `Name <addr>`; an explicit display name wins."""
+    _check_value(name, raw)
+    _check_value(f"{name} name", display_name)
+    mailbox = _MAILBOX.match(raw)
+    if mailbox:
+        quoted = mailbox["name"].strip()
+        if len(quoted) > 1 and quoted[0] == quoted[-1] == '"':
+            quoted = re.sub(r"\\(.)", r"\1", quoted[1:-1])
+        display_name = display_name or quoted
+        raw = mailbox["addr"]
+    address = normalize_email(raw).address
+    if not address.isascii():
+        raise InvalidInput(
+            f"header {name}: {raw!r} has a non-ASCII local part, which needs SMTPUTF8 "
+            "(not supported)"
+        )
+    local, domain = address.rsplit("@", 1)
+    return Address(display_name=display_name.strip(), username=local, domain=domain)
+
+
+# A service running on this machine only (the demo) has no certificate; nothing else may
+# use plain http, since RFC 8058 one-click needs https.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_https(url: str) -> str:
+    _check_value("List-Unsubscribe", url)
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    )
+    if not secure or not parts.hostname or _URI_FORBIDDEN.search(url):
+        raise InvalidInput(
+            f"unsubscribe URL must be an https URL without spaces (plain http only for "
+            f"a service on this machine): {url!r}"
+        )
+    if len(url) > _MAX_URI:
+        raise InvalidInput(f"unsubscribe URL is longer than {_MAX_URI} characters")
+    return url
+
+
+def _check_mailto(uri: str) -> str:
+    _check_value("List-Unsubscribe", uri)
+    if not uri.lower().startswith("mailto:") or _URI_FORBIDDEN.search(uri):
+        raise InvalidInput(f"unsubscribe mailto must be a mailto: URI without spaces: {uri!r}")
+    if len(uri) > _MAX_URI:
+        raise InvalidInput(f"unsubscribe mailto is longer than {_MAX_URI} characters")
+    normalize_email(unquote(uri[len("mailto:") :].split("?", 1)[0]))
+    return uri
+
+
+def _check_extra(headers: Mapping[str, str]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not _FIELD_NAME.match(name):
+            raise InvalidInput(f"not a header name: {name!r}")
+        if name.lower() in RESERVED_HEADERS or name.lower() in {n.lower() for n in checked}:
+            raise InvalidInput(f"header {name} cannot be set or repeated as an extra header")
+        checked[name] = _check_value(name, value)
+    return checked
+
+
+def _part(content: str, subtype: str) -> EmailMessage:
+    part = EmailMessage(policy=POLICY)
+    part.set_content(content, subtype=subtype, charset="utf-8")
+    del part["MIME-Version"]  # only the top level carries it
+    return part
+
+
+def compose(
+    *,
+    rendered: Rendered,
+    from_address: str,
+    reply_to: str | None,
+    to_address: str,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+    message_id: str,
+    now: datetime,
+    dkim: DkimSigner | None,
+    headers: Mapping[str, str] = _NO_HEADERS,
+    from_name: str = "",
+    to_name: str = "",
+) -> bytes:
+    """Return the wire form (CRLF) of one email, DKIM signed when `dkim` is given.
+
+    Raises InvalidInput for a malformed address, URI or Message-ID, and for any
+    header value carrying a line break (header injection).
+    """
+    sender = _address("From", from_address, from_name)
+    recipient = _address("To", to_address, to_name)
+    answer_to = _address("Reply-To", reply_to) if reply_to else None
+    https_uri = _check_https(unsubscribe_url)
+    mailto_uri = _check_mailto(unsubscribe_mailto)
+    if not _MESSAGE_ID.match(_check_value("Message-ID", message_id)):
+        raise InvalidInput(f"not a Message-ID (expected <id@domain>): {message_id!r}")
+    subject = _check_value("Subject", rendered.subject)
+    extra = _check_extra(headers)
+    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+    message = EmailMessage(policy=POLICY)
+    message["Date"] = utils.format_datetime(moment)
+    message["From"] = sender
+    message["To"] = recipient
+    if answer_to is not None:
+        message["Reply-To"] = answer_to
+    message["Message-ID"] = message_id
+    message["Subject"] = subject
+    message.set_raw("List-Unsubscribe", f"<{https_uri}>,\n <{mailto_uri}>")
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in extra.items():
+        message[name] = value
+    message["MIME-Version"] = "1.0"
+    message.make_alternative()
+    message.attach(_part(rendered.text, "plain"))
+    message.attach(_part(rendered.html, "html"))
+    wire = message.as_bytes()
+    return dkim.sign(wire) if dkim is not None else wire

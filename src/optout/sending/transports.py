@@ -1,0 +1,395 @@
+"""How a composed message leaves: an SMTP relay, or a folder of .eml files for demos and tests.
+
+The worker sees only `Transport`. SMTP failures are translated here into two
+kinds: transient (try again later; already retried with backoff) and
+permanent (the server said no). `PermanentDeliveryError.refused` names the
+recipients the server refused; when it is empty the server refused the session
+or the message (login, sender, content), which says nothing about the address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Protocol, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from optout.clock import utcnow
+from optout.errors import ConnectorError, InvalidInput
+
+Security = Literal["none", "starttls", "tls"]
+Refusals = Mapping[str, tuple[int, str]]
+"""Recipient address → (SMTP reply code, reply text)."""
+
+SECURITIES: dict[str, Security] = {"none": "none", "starttls": "starttls", "tls": "tls"}
+DEFAULT_PORTS: dict[Security, int] = {"none": 25, "starttls": 587, "tls": 465}
+
+
+class DeliveryError(ConnectorError):
+    """A message could not be handed over; `smtp_code` is the server's reply, if any."""
+
+    code = "delivery_error"
+
+    def __init__(
+        self, message: str, *, smtp_code: int | None = None, refused: Refusals | None = None
+    ) -> None:
+        super().__init__(message)
+        self.smtp_code = smtp_code
+        self.refused: Refusals = dict(refused or {})
+
+
+class TransientDeliveryError(DeliveryError):
+    """Still failing after every retry (4xx replies, lost connections, timeouts): try later."""
+
+    code = "delivery_deferred"
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The server refused with a 5xx reply, or the transport is misconfigured."""
+
+    code = "delivery_refused"
+
+
+class Transport(Protocol):
+    """What the worker needs to send: hand over one message, and let go of resources."""
+
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def _refusals(raw: Mapping[str, tuple[int, bytes]]) -> dict[str, tuple[int, str]]:
+    return {address: (code, _text(reply)) for address, (code, reply) in raw.items()}
+
+
+def _closed_by_server(exc: Exception) -> bool:
+    """The connection is gone: dropped, reset, or a 421 "closing channel" (idle timeout)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+
+
+def _describe(refused: Refusals) -> str:
+    return "; ".join(f"{address}: {code} {reply}" for address, (code, reply) in refused.items())
+
+
+class SmtpTransport:
+    """Sends over one reused SMTP connection, reconnecting when the server drops it.
+
+    Not thread-safe: give each worker thread its own transport.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: Security = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        local_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if security not in SECURITIES:
+            raise InvalidInput(f"SMTP security must be one of {', '.join(SECURITIES)}")
+        if not host or not 0 < port < 65536:
+            raise InvalidInput(f"not an SMTP server address: {host!r} port {port}")
+        if retries < 0 or backoff < 0 or timeout <= 0:
+            raise InvalidInput("SMTP retries and backoff must be >= 0, timeout > 0")
+        self.host = host
+        self.port = port
+        self.security: Security = security
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.local_hostname = local_hostname
+        self.ssl_context = ssl_context
+        self._smtp: smtplib.SMTP | None = None
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self.host!r}, {self.port}, security={self.security!r})"
+
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None:
+        """Deliver to every recipient, retrying temporary failures with exponential backoff.
+
+        Recipients deferred with a 4xx reply are retried alone, so nobody who
+        accepted the message gets it twice.
+        """
+        pending = list(dict.fromkeys(recipients))
+        if not pending:
+            raise InvalidInput("a message needs at least one recipient")
+        refused: dict[str, tuple[int, str]] = {}
+        attempt = 0
+        while True:
+            try:
+                outcome = self._attempt(message, sender, pending)
+            except TransientDeliveryError as exc:
+                failure = exc
+            else:
+                refused.update({a: reply for a, reply in outcome.items() if reply[0] >= 500})
+                deferred = {a: reply for a, reply in outcome.items() if reply[0] < 500}
+                if not deferred:
+                    break
+                pending = list(deferred)
+                code = next(iter(deferred.values()))[0]
+                failure = TransientDeliveryError(
+                    f"recipients deferred: {_describe(deferred)}", smtp_code=code, refused=deferred
+                )
+            if attempt >= self.retries:
+                raise TransientDeliveryError(
+                    f"{self!r} gave up after {attempt + 1} attempts: {failure.message}",
+                    smtp_code=failure.smtp_code,
+                    refused={**refused, **failure.refused},
+                ) from failure
+            attempt += 1
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+        if refused:
+            code = next(iter(refused.values()))[0]
+            raise PermanentDeliveryError(
+                f"recipients refused: {_describe(refused)}", smtp_code=code, refused=refused
+            )
+
+    def _attempt(
+        self, message: bytes, sender: str, recipients: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        """One hand-over; returns the recipients refused by RCPT (none when all accepted)."""
+        try:
+            reused = self._smtp is not None
+            try:
+                return _refusals(self._connection().sendmail(sender, recipients, message))
+            except (smtplib.SMTPException, ConnectionError) as exc:
+                if not (reused and _closed_by_server(exc)):
+                    raise
+                self._drop()  # an idle connection the server closed: reconnect right away
+                return _refusals(self._connection().sendmail(sender, recipients, message))
+        except smtplib.SMTPRecipientsRefused as exc:
+            return _refusals(exc.recipients)
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421 or not isinstance(
+                exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError
+            ):
+                self._drop()
+            kind = PermanentDeliveryError if 500 <= exc.smtp_code < 600 else TransientDeliveryError
+            what = (
+                "login refused" if isinstance(exc, smtplib.SMTPAuthenticationError) else "refused"
+            )
+            raise kind(
+                f"{self!r} {what}: {exc.smtp_code} {_text(exc.smtp_error)}", smtp_code=exc.smtp_code
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            self._drop()
+            raise PermanentDeliveryError(
+                f"{self!r}: TLS certificate not trusted ({exc.verify_message})"
+            ) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise TransientDeliveryError(f"{self!r} closed the connection: {exc}") from exc
+        except smtplib.SMTPException as exc:  # STARTTLS or AUTH not offered, and the like
+            self._drop()
+            raise PermanentDeliveryError(f"{self!r}: {exc}") from exc
+        except OSError as exc:  # refused, reset, unreachable, timed out, TLS handshake
+            self._drop()
+            raise TransientDeliveryError(f"{self!r} unreachable: {exc}") from exc
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            self._smtp = self._open()
+        return self._smtp
+
+    def _open(self) -> smtplib.SMTP:
+        context = self.ssl_context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                local_hostname=self.local_hostname,
+                timeout=self.timeout,
+                context=context,
+            )
+        else:
+            smtp = smtplib.SMTP(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+            )
+        try:
+            if self.security == "starttls":
+                smtp.ehlo()
+                smtp.starttls(context=context)  # raises when not offered: never fall back
+                smtp.ehlo()
+            if self.username is not None:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def close(self) -> None:
+        """Say QUIT and close; the next send opens a new connection."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class OutboxTransport:
+    """Writes each message to `<folder>/<UTC timestamp>-<id>.eml`: whole, or not at all."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectorError(f"cannot create outbox folder {self.folder}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"OutboxTransport({str(self.folder)!r})"
+
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None:
+        if not recipients:
+            raise InvalidInput("a message needs at least one recipient")
+        self.write(message)
+
+    def write(self, message: bytes) -> Path:
+        """Write to a temporary file, fsync, then link it under a name no file has yet."""
+        try:
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".part")
+        except OSError as exc:
+            raise TransientDeliveryError(f"cannot write to {self!r}: {exc}") from exc
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(message)
+                stream.flush()
+                os.fsync(stream.fileno())
+            target = self._publish(Path(temporary))
+        except OSError as exc:
+            raise TransientDeliveryError(f"cannot write to {self!r}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        _fsync_folder(self.folder)
+        return target
+
+    def _publish(self, temporary: Path) -> Path:
+        while True:
+            stamp = utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
+            target = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
+            try:
+                os.link(temporary, target)  # atomic, and fails rather than overwrite
+            except FileExistsError:
+                continue
+            return target
+
+    def close(self) -> None:
+        """Nothing to release; here so that every transport closes the same way."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the new name durable too (POSIX; a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+_SMTP_OPTIONS = ("security", "timeout", "retries", "backoff", "local_hostname")
+
+
+def transport_from_url(url: str) -> SmtpTransport | OutboxTransport:
+    """`smtp://user:pass@host:587?security=starttls`, `smtps://host:465`, `outbox:///abs/folder`
+    or `outbox:relative/folder`. Errors never repeat the URL (it may hold a password)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme == "outbox":
+        if parts.netloc or parts.query or parts.fragment or not parts.path:
+            raise InvalidInput(
+                "outbox URL must be outbox:///absolute/folder or outbox:relative/folder"
+            )
+        return OutboxTransport(Path(unquote(parts.path)))
+    if scheme not in ("smtp", "smtps"):
+        raise InvalidInput(
+            f"unknown transport URL scheme {scheme!r}: use smtp://, smtps:// or outbox:"
+        )
+    options = _query(parts.query)
+    security = SECURITIES.get(options.pop("security", "tls" if scheme == "smtps" else "starttls"))
+    if security is None or (scheme == "smtps" and security != "tls"):
+        raise InvalidInput(f"{scheme} URL: security must be one of none, starttls, tls")
+    try:
+        port = parts.port
+        timeout = float(options.pop("timeout", "30"))
+        retries = int(options.pop("retries", "3"))
+        backoff = float(options.pop("backoff", "1"))
+    except ValueError as exc:
+        raise InvalidInput(f"{scheme} URL: {exc}") from exc
+    if not parts.hostname or parts.path not in ("", "/"):
+        raise InvalidInput(f"{scheme} URL must be {scheme}://[user:password@]host[:port]")
+    return SmtpTransport(
+        parts.hostname,
+        port or DEFAULT_PORTS[security],
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        local_hostname=options.pop("local_hostname", None),
+    )
+
+
+def _query(query: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in _SMTP_OPTIONS or name in options:
+            raise InvalidInput(
+                f"SMTP URL option {name!r} is unknown or repeated "
+                f"(known: {', '.join(_SMTP_OPTIONS)})"
+            )
+        options[name] = value
+    return options

@@ -1,0 +1,209 @@
+"""The send worker: claim, deliver, record; as often as there is due mail (R26, R28).
+
+Each pass claims a batch in one short transaction (with the send-time check),
+delivers outside any transaction, then records the outcomes in a second one.
+Any number of workers may run against PostgreSQL; a crashed worker's claims are
+taken again after their lease, so delivery is at least once in that case, with
+the same Message-ID, which receivers use to drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlalchemy.engine import Engine
+
+from optout.clock import utcnow
+from optout.config import Settings
+from optout.errors import InvalidInput
+from optout.sending.claim import Claim, claim
+from optout.sending.compose import compose
+from optout.sending.dkim import DkimSigner
+from optout.sending.outcome import Sent, give_up, hard_bounce, record_sent, retry_later
+from optout.sending.templates import render
+from optout.sending.tokens import UnsubscribeTokens
+from optout.sending.transports import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    Transport,
+    transport_from_url,
+)
+
+log = logging.getLogger("optout.worker")
+
+DEFAULT_FROM = "outbound@optout.invalid"
+
+
+@dataclass
+class PassResult:
+    claimed: int = 0
+    sent: int = 0
+    cancelled: int = 0  # by the send-time check
+    retrying: int = 0
+    failed: int = 0
+    would_send: list[Claim] = field(default_factory=list)  # dry runs only
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """Everything delivery needs besides the claim: where links point, keys, signer."""
+
+    settings: Settings
+    transport: Transport
+    dkim: DkimSigner | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Mailer:
+        signer = None
+        if settings.dkim is not None:
+            selector, domain, key_file = settings.dkim
+            signer = DkimSigner.from_files(selector, domain, key_file)
+        return cls(settings, transport_from_url(settings.transport_url), signer)
+
+    def message(self, item: Claim, now: datetime) -> tuple[str, bytes]:
+        tokens = UnsubscribeTokens(self.settings.signing_keys())
+        token = tokens.issue(
+            workspace_id=item.workspace_id,
+            person_id=item.person["id"],
+            email=item.person["email"],
+        )
+        unsubscribe_url = self.settings.unsubscribe_url(token)
+        sender = item.from_address or DEFAULT_FROM
+        domain = parseaddr(sender)[1].rpartition("@")[2] or "optout.invalid"
+        rendered = render(
+            subject=item.subject,
+            body_text=item.body_text,
+            body_html=item.body_html,
+            person=item.person,
+            company=item.company,
+            sender={"email": sender},
+            unsubscribe_url=unsubscribe_url,
+        )
+        message_id = f"<{uuid.uuid5(uuid.NAMESPACE_URL, f'optout:{item.email_id}')}@{domain}>"
+        return message_id, compose(
+            rendered=rendered,
+            from_address=sender,
+            reply_to=item.reply_to or None,
+            to_address=item.person["email"],
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}",
+            message_id=message_id,
+            now=now,
+            dkim=self.dkim,
+            to_name=" ".join(
+                part
+                for part in (item.person.get("first_name"), item.person.get("last_name"))
+                if part
+            ),
+        )
+
+
+def run_once(
+    engine: Engine,
+    *,
+    mailer: Mailer,
+    now: datetime,
+    batch: int = 200,
+    dry_run: bool = False,
+    progress: Callable[[PassResult], None] | None = None,
+) -> PassResult:
+    """Send everything due at `now`. A dry run claims one batch, shows it, and rolls back."""
+    result = PassResult()
+    if dry_run:
+        with engine.connect() as db, db.begin() as transaction:
+            claimed = claim(db, now=now, limit=batch)
+            result.claimed, result.cancelled = len(claimed.claims), claimed.cancelled
+            result.would_send = claimed.claims
+            transaction.rollback()
+        return result
+    while True:
+        with engine.begin() as db:
+            claimed = claim(db, now=now, limit=batch)
+        result.claimed += len(claimed.claims)
+        result.cancelled += claimed.cancelled
+        if not claimed.claims and not claimed.cancelled:
+            return result
+        _deliver(engine, mailer=mailer, claims=claimed.claims, now=now, result=result)
+        if progress is not None:
+            progress(result)
+
+
+def _deliver(
+    engine: Engine, *, mailer: Mailer, claims: list[Claim], now: datetime, result: PassResult
+) -> None:
+    sent: list[Sent] = []
+    transient: list[tuple[Claim, str]] = []
+    bounced: list[tuple[Claim, str]] = []
+    broken: list[tuple[Claim, str]] = []
+    for item in claims:
+        try:
+            message_id, message = mailer.message(item, now)
+            mailer.transport.send(
+                message,
+                sender=parseaddr(item.from_address or DEFAULT_FROM)[1],
+                recipients=[item.person["email"]],
+            )
+        except TransientDeliveryError as exc:
+            transient.append((item, str(exc)))
+        except PermanentDeliveryError as exc:
+            # Only a refusal of this recipient says anything about the address (R7); a
+            # refused login, sender or content is a problem of ours, not a bounce.
+            target = bounced if item.person["email"] in exc.refused else broken
+            target.append((item, str(exc)))
+        except InvalidInput as exc:  # a template or an address that cannot make a message
+            broken.append((item, exc.message))
+        else:
+            sent.append(Sent(item.email_id, message_id))
+    with engine.begin() as db:
+        record_sent(db, sent=sent, now=now)
+        for item, error in transient:
+            if retry_later(
+                db, email_id=item.email_id, attempts=item.attempts, error=error, now=now
+            ):
+                result.retrying += 1
+            else:
+                result.failed += 1
+        for item, error in bounced:
+            hard_bounce(
+                db, email_id=item.email_id, address=item.person["email"], reason=error, now=now
+            )
+        for item, error in broken:
+            give_up(db, email_id=item.email_id, reason=f"could not send: {error}", now=now)
+    result.sent += len(sent)
+    result.failed += len(bounced) + len(broken)
+    for item, error in [*transient, *bounced, *broken]:
+        log.warning(
+            "delivery of email %s to %s failed: %s", item.email_id, item.person["email"], error
+        )
+
+
+def run_forever(
+    engine: Engine,
+    *,
+    mailer: Mailer,
+    stop: threading.Event,
+    poll_seconds: float = 5.0,
+    batch: int = 200,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Pass after pass until `stop` is set; errors are logged and the loop goes on."""
+    while not stop.is_set():
+        try:
+            result = run_once(engine, mailer=mailer, now=clock(), batch=batch)
+            if result.claimed or result.cancelled:
+                log.info(
+                    "sent %s, cancelled %s, retrying %s, failed %s",
+                    result.sent,
+                    result.cancelled,
+                    result.retrying,
+                    result.failed,
+                )
+        except Exception:
+            log.exception("worker pass failed; trying again in %s s", poll_seconds)
+        stop.wait(poll_seconds)

@@ -1,0 +1,341 @@
+"""CSV imports (R23, R34): people, companies, or one column straight into an exclusion list.
+
+Every row is validated before anything is written. When any row cannot be used the
+report lists each problem (row, column, value, reason) and nothing is written at all;
+otherwise the rows are applied set-based (`imports_write`) in the caller's
+transaction, followed by one `import_applied` event. Identity is the normalized email
+(people; every person with it) or domain (companies). An empty cell never erases a
+stored value, custom fields merge into the existing ones (the file wins for its keys),
+and a re-import of the same file changes nothing. No import clears an opt-out or a
+bounce (R33).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.normalize import domain_label
+from optout.services.enforcement import Removal
+from optout.services.imports_csv import (
+    Kind,
+    Parsed,
+    RowError,
+    custom_fields,
+    domain_value,
+    email_value,
+    opt_out_value,
+    parse_rows,
+    read_csv,
+    text_value,
+)
+from optout.services.imports_lists import import_exclusion_list
+from optout.services.imports_report import (
+    ImportReport,
+    Progress,
+    finished,
+    record_applied,
+    rejected,
+    write_error_report,
+)
+from optout.services.imports_write import (
+    group_members,
+    opt_out_staged,
+    recheck_ids,
+    stage_rows,
+    staged_companies,
+    staged_people,
+    write_companies,
+    write_people,
+)
+
+__all__ = [
+    "ImportReport",
+    "RowError",
+    "import_companies",
+    "import_exclusion_list",
+    "import_people",
+    "parse_mapping",
+    "write_error_report",
+]
+
+PEOPLE = Kind(
+    name="people",
+    identity="email",
+    fields={
+        "email": email_value,
+        "first_name": text_value(200),
+        "last_name": text_value(200),
+        "title": text_value(300),
+        "status": text_value(100),
+        "company_domain": domain_value,
+        "company_name": text_value(300),
+        "email_opt_out": opt_out_value,
+        "crm_id": text_value(64),
+    },
+    requires={"company_name": "company_domain"},
+)
+
+COMPANIES = Kind(
+    name="companies",
+    identity="domain",
+    fields={
+        "domain": domain_value,
+        "name": text_value(300),
+        "parent_domain": domain_value,
+        "crm_id": text_value(64),
+    },
+    requires={},
+)
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """`["Email=email", "Industry=fields.industry"]` as {column: field}; InvalidInput on a
+    pair that is not `Column=field` or a column given twice. Fields are checked by the
+    import that uses the mapping."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, field = pair.rpartition("=")
+        column, field = column.strip(), field.strip()
+        if not sep or not column or not field:
+            raise InvalidInput(f"mapping {pair!r}: write Column=field, e.g. Email=email")
+        if column in mapping:
+            raise InvalidInput(f"mapping: column {column!r} is mapped twice")
+        mapping[column] = field
+    return mapping
+
+
+def import_people(
+    db: Connection,
+    *,
+    workspace_id: int,
+    source: TextIO,
+    mapping: Mapping[str, str],
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create or update people by address; `company_domain` creates missing companies,
+    a true `email_opt_out` opts the address out (channel `import`), a false one does
+    nothing. Changed people are re-checked against enforced exclusions (R14)."""
+    data = read_csv(source)
+    parsed = parse_rows(PEOPLE, data, mapping, progress)
+    if parsed.errors:
+        return rejected("people", parsed.rows, parsed.errors, progress)
+    mapped = frozenset(parsed.columns)
+    custom = any(field.startswith("fields.") for field in mapped)
+    stage_rows(db, staged_companies, _companies_of_people(parsed))
+    stage_rows(db, staged_people, [_person_row(email, r) for email, r in parsed.records.items()])
+    companies = write_companies(
+        db, workspace_id=workspace_id, mapped=frozenset(), custom=False, now=now
+    )
+    written = write_people(db, workspace_id=workspace_id, mapped=mapped, custom=custom, now=now)
+    opted_out, removal = 0, Removal(0, 0)
+    if "email_opt_out" in mapped:
+        opted_out, removal = opt_out_staged(
+            db,
+            workspace_id=workspace_id,
+            actor=actor,
+            now=now,
+            reason=f"import of {data.name or 'a CSV file'}",
+        )
+    rechecked = recheck_ids(
+        db, workspace_id=workspace_id, ids=written.updated_ids, actor=actor, now=now, cause="import"
+    )
+    report = ImportReport(
+        kind="people",
+        rows=parsed.rows,
+        created=written.created,
+        updated=written.updated,
+        unchanged=len(parsed.records) - written.created - written.updated,
+        errors=[],
+        applied=True,
+    )
+    record_applied(
+        db,
+        report,
+        data.name,
+        workspace_id=workspace_id,
+        actor=actor,
+        now=now,
+        companies_created=len(companies.created),
+        opted_out=opted_out,
+        enrollments_ended=removal.enrollments_ended + rechecked.enrollments_ended,
+    )
+    return finished(report, progress)
+
+
+def import_companies(
+    db: Connection,
+    *,
+    workspace_id: int,
+    source: TextIO,
+    mapping: Mapping[str, str],
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create or update companies by domain; `parent_domain` links a company under its
+    parent (R12; a missing parent is created), never re-parents one already linked
+    elsewhere and never makes a cycle. People of changed groups are re-checked (R14)."""
+    data = read_csv(source)
+    parsed = parse_rows(COMPANIES, data, mapping, progress)
+    errors = list(parsed.errors)
+    errors += _self_parents(parsed)
+    rows = [_company_row(domain, r) for domain, r in parsed.records.items()]
+    listed = set(parsed.records)
+    parents = {r["parent_domain"] for r in rows if r["parent_domain"]} - listed
+    rows += [_named_company(domain) for domain in sorted(parents)]
+    stage_rows(db, staged_companies, rows)
+    if "parent_domain" in parsed.columns:
+        errors += _link_errors(db, workspace_id=workspace_id, parsed=parsed)
+    if errors:
+        return rejected("companies", parsed.rows, errors, progress)
+    custom = any(field.startswith("fields.") for field in parsed.columns)
+    written = write_companies(
+        db, workspace_id=workspace_id, mapped=frozenset(parsed.columns), custom=custom, now=now
+    )
+    created = written.created.keys() & listed
+    changed = list(written.updated.values())
+    rechecked = recheck_ids(
+        db,
+        workspace_id=workspace_id,
+        ids=db.scalars(group_members(db, workspace_id=workspace_id, ids=changed)).all(),
+        actor=actor,
+        now=now,
+        cause="company import",
+    )
+    report = ImportReport(
+        kind="companies",
+        rows=parsed.rows,
+        created=len(created),
+        updated=len(written.updated),
+        unchanged=len(listed) - len(created) - len(written.updated),
+        errors=[],
+        applied=True,
+    )
+    record_applied(
+        db,
+        report,
+        data.name,
+        workspace_id=workspace_id,
+        actor=actor,
+        now=now,
+        parents_created=len(written.created.keys() - listed),
+        enrollments_ended=rechecked.enrollments_ended,
+    )
+    return finished(report, progress)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _person_row(email: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "email": email,
+        "email_domain": email.rsplit("@", 1)[1],
+        "first_name": record.get("first_name"),
+        "last_name": record.get("last_name"),
+        "title": record.get("title"),
+        "status": record.get("status"),
+        "company_domain": record.get("company_domain"),
+        "company_id": None,
+        "fields": custom_fields(record),
+        "opt_out": bool(record.get("email_opt_out")),
+        "crm_id": record.get("crm_id"),
+    }
+
+
+def _companies_of_people(parsed: Parsed) -> list[dict[str, Any]]:
+    """The companies the people name, each once; the first name given for a domain names
+    it if it is created. Existing companies are never renamed by a people import."""
+    names: dict[str, str | None] = {}
+    for record in parsed.records.values():
+        domain = record.get("company_domain")
+        if domain is not None and names.get(domain) is None:
+            names[domain] = record.get("company_name")
+    return [{**_named_company(domain), "name": name} for domain, name in names.items()]
+
+
+def _company_row(domain: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "domain": domain,
+        "domain_label": domain_label(domain),
+        "name": record.get("name"),
+        "fields": custom_fields(record),
+        "crm_id": record.get("crm_id"),
+        "parent_domain": record.get("parent_domain"),
+        "listed": True,
+    }
+
+
+def _named_company(domain: str) -> dict[str, Any]:
+    return {
+        "domain": domain,
+        "domain_label": domain_label(domain),
+        "name": None,
+        "fields": {},
+        "crm_id": None,
+        "parent_domain": None,
+        "listed": False,
+    }
+
+
+def _self_parents(parsed: Parsed) -> list[RowError]:
+    return [
+        RowError(
+            parsed.first_row[domain],
+            parsed.columns["parent_domain"],
+            domain,
+            "a company cannot be its own parent",
+        )
+        for domain, record in parsed.records.items()
+        if record.get("parent_domain") == domain
+    ]
+
+
+def _link_errors(db: Connection, *, workspace_id: int, parsed: Parsed) -> list[RowError]:
+    """Links the file asks for that `companies.link` would refuse: a company already
+    under another parent, or a link that closes a cycle. Reads the groups involved
+    (staged beforehand) and plays the file's links over them in file order."""
+    c, own = t.companies, t.companies.alias("import_own")
+    involved = sa.select(own.c.group_id).where(
+        own.c.workspace_id == workspace_id, own.c.domain.in_(sa.select(staged_companies.c.domain))
+    )
+    rows = db.execute(
+        sa.select(c.c.id, c.c.domain, c.c.parent_id).where(
+            c.c.workspace_id == workspace_id, c.c.group_id.in_(involved)
+        )
+    ).all()
+    domain_of = {row.id: row.domain for row in rows}
+    parent_of: dict[str, str] = {
+        row.domain: domain_of[row.parent_id] for row in rows if row.parent_id in domain_of
+    }
+    column = parsed.columns["parent_domain"]
+    errors: list[RowError] = []
+    for domain, record in parsed.records.items():
+        parent = record.get("parent_domain")
+        if parent is None or parent == domain or parent_of.get(domain) == parent:
+            continue
+        row = parsed.first_row[domain]
+        if domain in parent_of:
+            reason = f"{domain} is linked to {parent_of[domain]} already; unlink it first"
+            errors.append(RowError(row, column, parent, reason))
+            continue
+        node: str | None = parent
+        seen: set[str] = set()
+        while node is not None and node not in seen and node != domain:
+            seen.add(node)
+            node = parent_of.get(node)
+        if node == domain:
+            reason = f"linking {domain} under {parent} would make a cycle ({parent} is below it)"
+            errors.append(RowError(row, column, parent, reason))
+            continue
+        parent_of[domain] = parent
+    return errors

@@ -1,0 +1,109 @@
+"""The CLI against a real database of each kind: a fresh SQLite file, or a fresh database
+on the throwaway PostgreSQL server, per test.
+
+Commands open their own connections and commit, so test data is seeded in a committed
+transaction (`Cli.seed()`), never through the rolled-back `db` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner, Result
+
+from optout.cli import app
+from optout.clock import utcnow
+from optout.db.engine import create_engine
+from optout.db.migrate import upgrade
+from optout.services.sequences import Step
+from tests.conftest import postgres_server_url
+from tests.factories import World
+
+WORKSPACE = "acme-sales"
+# One email step, written in the template language sequences accept.
+STEPS = (Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),)
+ACTOR = "tester@cli"
+
+
+@dataclass
+class Cli:
+    url: str
+    # Seeds happen a little in the past, so what a command does at the clock's now comes after.
+    now: datetime = field(
+        default_factory=lambda: utcnow().replace(microsecond=0) - timedelta(hours=1)
+    )
+    runner: CliRunner = field(default_factory=CliRunner)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "OPTOUT_DATABASE_URL": self.url,
+            "OPTOUT_WORKSPACE": WORKSPACE,
+            "OPTOUT_ACTOR": ACTOR,
+            "COLUMNS": "200",
+            **extra,
+        }
+
+    def run(self, *args: str, **env: str) -> Result:
+        return self.runner.invoke(app, list(args), env=self.env(**env))
+
+    def ok(self, *args: str) -> Result:
+        """Run a command that must succeed; show its output when it does not."""
+        result = self.run(*args)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json").stdout)
+
+    @contextmanager
+    def seed(self) -> Iterator[World]:
+        """A World in workspace `acme-sales`, committed when the block ends."""
+        engine = create_engine(self.url)
+        try:
+            upgrade(engine)
+            with engine.begin() as db:
+                yield World(db, self.now, slug=WORKSPACE)
+        finally:
+            engine.dispose()
+
+    def scalar(self, statement: sa.Executable) -> Any:
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as db:
+                return db.scalar(statement)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: the CLI migrates it on its first command."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'optout.sqlite3'}"
+        return
+    server = postgres_server_url()
+    name = f"optout_cli_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(server).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    return Cli(database_url)

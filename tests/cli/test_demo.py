@@ -1,0 +1,50 @@
+"""`optout demo`: a realistic workspace built through the services, and the tour."""
+
+from __future__ import annotations
+
+import re
+
+from tests.cli.conftest import Cli
+
+DEMO = ("--workspace", "demo")
+
+
+def test_cli_demo_builds_tours_and_rebuilds_the_same_workspace(cli: Cli) -> None:
+    tour = cli.ok(*DEMO, "demo").stdout
+    assert "BLOCKED  dan.reyes@initrode.net may not be enrolled in 'Q4 Outbound'" in tour
+    assert "ALLOWED  maya.lopez@brightwave.io may be enrolled in 'Q4 Outbound'" in tour
+    assert "near miss (R18): 'Current customers' lists acme.com; acme.co.uk" in tour
+    assert "Exclusions for audience 'People teams' (R30)" in tour
+    assert "$ optout explain" in tour
+    assert "$ optout exclusion preview" in tour
+    counted = re.search(r"(\d+) people at (\d+) companies", tour)
+    assert counted is not None
+    people, companies = map(int, counted.groups())
+    assert people >= 200
+    assert 35 <= companies <= 45
+
+    # the commands the tour suggests tell the story back
+    cooling = cli.json(*DEMO, "explain", "elena.petrov@brightwave.io", "--sequence", "Q4 Outbound")
+    assert cooling["primary_reason"]["check"] == "cooldown"
+    colleague = cli.json(*DEMO, "explain", "liam.okafor@northwind.io", "--sequence", "Q4 Outbound")
+    assert colleague["primary_reason"]["evidence"]["exclusion"] == "Replied in the last 30 days"
+    history = cli.json(*DEMO, "history", "liam.okafor@northwind.io")
+    assert [e["kind"] for e in history["events"]][-1] == "enrollment_ended"
+    assert cli.json(*DEMO, "exclusion", "preview", "Current customers")["preview"]["near_misses"]
+
+    # a rebuild starts from scratch and makes the same data again
+    again = cli.json(*DEMO, "demo")
+    assert (again["counts"]["people"], again["counts"]["companies"]) == (people, companies)
+    assert again["blocked"]["allowed"] is False
+    assert again["allowed"]["allowed"] is True
+    assert {x["level"] for x in again["exclusions"]} == {"company", "people"}
+    assert any(not x["enabled"] for x in again["exclusions"])
+    states = {a["state"] for a in again["audience_exclusions"]}
+    assert states == {"enforced", "applies", "switched_off", "disabled"}
+
+
+def test_cli_demo_leaves_a_workspace_it_did_not_make_alone(cli: Cli) -> None:
+    cli.ok("init", "--workspace", "demo")
+    result = cli.run(*DEMO, "demo")
+    assert result.exit_code == 1
+    assert "was not made by `optout demo`" in result.stderr
