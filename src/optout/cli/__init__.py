@@ -4,7 +4,15 @@ format. `main` is the console script declared in pyproject.toml."""
 from __future__ import annotations
 
 # Importing the command modules registers their commands on the root app.
-from optout.cli import audiences, exclusions, imports, people, workspace  # noqa: F401
+from optout.cli import (  # noqa: F401
+    audiences,
+    exclusions,
+    imports,
+    people,
+    sequences,
+    worker,
+    workspace,
+)
 from optout.cli.app import app
 
 

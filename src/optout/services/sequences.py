@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
@@ -25,6 +27,45 @@ class Step:
     subject: str = ""
     body_text: str = ""
     body_html: str = ""
+
+
+_STEP_KEYS = {"kind", "subject", "text", "html", "days", "hours", "minutes"}
+
+
+def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
+    """Steps from plain data (a TOML or JSON file): `{"kind": "wait", "days": 2}` or
+    `{"kind": "email", "subject": ..., "text": ..., "html": ...}`."""
+    steps = []
+    for i, item in enumerate(items):
+        unknown = set(item) - _STEP_KEYS
+        if unknown:
+            raise InvalidInput(f"step {i + 1}: unknown keys {', '.join(sorted(unknown))}")
+        kind = item.get("kind")
+        if kind == "wait":
+            try:
+                seconds = int(
+                    float(item.get("days", 0)) * 86400
+                    + float(item.get("hours", 0)) * 3600
+                    + float(item.get("minutes", 0)) * 60
+                )
+            except (TypeError, ValueError):
+                raise InvalidInput(f"step {i + 1}: days, hours and minutes take numbers") from None
+            steps.append(Step(kind="wait", wait_seconds=seconds))
+        elif kind == "email":
+            texts = {key: item.get(key, "") for key in ("subject", "text", "html")}
+            if not all(isinstance(value, str) for value in texts.values()):
+                raise InvalidInput(f"step {i + 1}: subject, text and html take text")
+            steps.append(
+                Step(
+                    kind="email",
+                    subject=texts["subject"],
+                    body_text=texts["text"],
+                    body_html=texts["html"],
+                )
+            )
+        else:
+            raise InvalidInput(f"step {i + 1}: kind must be 'email' or 'wait', not {kind!r}")
+    return steps
 
 
 def create(
@@ -141,6 +182,52 @@ def set_status(
         detail={"from": current.status, "to": status},
     )
     return spec(db, workspace_id=workspace_id, sequence_id=current.id)
+
+
+@dataclass(frozen=True)
+class Overview:
+    id: int
+    name: str
+    status: str
+    ruleset: str
+    audience: str | None
+    from_address: str
+    steps: list[Step]
+    queued_emails: int
+
+
+def overview(db: Connection, *, workspace_id: int, name: str) -> Overview:
+    row = row_by_name(db, t.sequences, workspace_id=workspace_id, name=name, what="sequence")
+    ruleset = row_by_id(
+        db, t.rulesets, workspace_id=workspace_id, id=row["ruleset_id"], what="ruleset"
+    )
+    audience = None
+    if row["audience_id"] is not None:
+        audience = row_by_id(
+            db, t.audiences, workspace_id=workspace_id, id=row["audience_id"], what="audience"
+        )["name"]
+    st, e, o = t.sequence_steps, t.enrollments, t.outbound_emails
+    steps = [
+        Step(r.kind, r.wait_seconds, r.subject, r.body_text, r.body_html)
+        for r in db.execute(
+            sa.select(st).where(st.c.sequence_id == row["id"]).order_by(st.c.position)
+        )
+    ]
+    queued = db.scalar(
+        sa.select(sa.func.count())
+        .select_from(o.join(e, e.c.id == o.c.enrollment_id))
+        .where(e.c.sequence_id == row["id"], o.c.status == "queued")
+    )
+    return Overview(
+        id=row["id"],
+        name=row["name"],
+        status=row["status"],
+        ruleset=ruleset["name"],
+        audience=audience,
+        from_address=row["from_address"],
+        steps=steps,
+        queued_emails=int(queued or 0),
+    )
 
 
 def audience_id(db: Connection, *, workspace_id: int, sequence_id: int) -> int | None:

@@ -1,0 +1,361 @@
+"""Commands about sequences: rulesets, sequences, enrollment, unenrollment and the
+"not enrolled" view (R8-R11, R17, R26, R27, R30)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
+
+from optout.cli.app import JsonOption, NowOption, app, env_of, moment
+from optout.cli.render import console, emit_json, plain
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.filters import Level
+from optout.filters.operators import Context
+from optout.filters.sql import compile_sql, people_scope
+from optout.services import enrollments, people, refresh, rulesets, sequences
+from optout.services.filters import read_filter
+
+sequence_app = typer.Typer(
+    help="Create, show, pause, resume and archive sequences.", no_args_is_help=True
+)
+ruleset_app = typer.Typer(
+    help="Rulesets: exclusions on/off, re-enrollment cooldown, company cap.", no_args_is_help=True
+)
+app.add_typer(sequence_app, name="sequence")
+app.add_typer(ruleset_app, name="ruleset")
+
+SequenceArgument = Annotated[str, typer.Argument(help="The sequence's name.")]
+
+
+@ruleset_app.command("create")
+def ruleset_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The ruleset's name.")],
+    exclusions: Annotated[
+        bool, typer.Option("--exclusions/--no-exclusions", help="Apply exclusions (R16).")
+    ] = True,
+    cooldown_days: Annotated[
+        int, typer.Option("--cooldown-days", help="Days before someone may re-enter (R9).")
+    ] = 0,
+    max_per_company: Annotated[
+        int | None,
+        typer.Option("--max-per-company", help="Active people per company at once (R27)."),
+    ] = None,
+) -> None:
+    """Create a ruleset for sequences."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        rulesets.create(
+            db,
+            workspace_id=ws.id,
+            name=name,
+            now=moment(None),
+            exclusions_enabled=exclusions,
+            reenroll_cooldown_days=cooldown_days,
+            max_active_per_company=max_per_company,
+        )
+    console().print(Text.assemble("Created ruleset ", (name, "bold"), "."))
+
+
+@sequence_app.command("create")
+def sequence_create(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    ruleset: Annotated[str, typer.Option("--ruleset", help="Name of the ruleset to use.")],
+    from_address: Annotated[
+        str, typer.Option("--from", help='Sender, e.g. "Sam Seller <sam@example.com>".')
+    ],
+    steps_file: Annotated[
+        Path,
+        typer.Option(
+            "--steps",
+            help='TOML file with [[steps]] tables: kind = "email" (subject, text, html) or '
+            'kind = "wait" (days, hours, minutes). A wait first delays the first email.',
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    audience: Annotated[
+        str | None, typer.Option("--audience", help="Audience for automatic enrollment.")
+    ] = None,
+    reply_to: Annotated[str, typer.Option("--reply-to", help="Reply-To address.")] = "",
+) -> None:
+    """Create a sequence from a steps file (R26)."""
+    try:
+        data = tomllib.loads(steps_file.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{steps_file}: not a TOML file ({exc})") from None
+    items = data.get("steps")
+    if not isinstance(items, list) or not items:
+        raise InvalidInput(f"{steps_file}: needs at least one [[steps]] table")
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        sequences.create(
+            db,
+            workspace_id=ws.id,
+            name=name,
+            ruleset=ruleset,
+            from_address=from_address,
+            reply_to=reply_to,
+            audience=audience,
+            steps=sequences.steps_from_data(items),
+            now=moment(None),
+        )
+    console().print(
+        Text.assemble("Created sequence ", (name, "bold"), f" with {len(items)} steps.")
+    )
+
+
+@sequence_app.command("show")
+def sequence_show(
+    ctx: typer.Context, name: SequenceArgument, json_output: JsonOption = False
+) -> None:
+    """Steps, settings, enrollments by status and queued emails of a sequence."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        view = sequences.overview(db, workspace_id=ws.id, name=name)
+        counts = enrollments.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
+    if json_output:
+        emit_json({**plain(view), "enrollments": counts})
+        return
+    out = console()
+    out.print(
+        Text.assemble(
+            (view.name, "bold"),
+            f"  [{view.status}]  ruleset {view.ruleset!r}",
+            f", audience {view.audience!r}" if view.audience else "",
+            f", from {view.from_address}",
+        )
+    )
+    table = Table("#", "step", "what")
+    for i, step in enumerate(view.steps, start=1):
+        if step.kind == "wait":
+            table.add_row(str(i), "wait", _duration(step.wait_seconds))
+        else:
+            table.add_row(str(i), "email", Text(step.subject))
+    out.print(table)
+    summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "none"
+    out.print(f"Enrollments: {summary}. Queued emails: {view.queued_emails}.")
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{rest // 60} min" if rest >= 60 else "",
+    ]
+    return " ".join(p for p in parts if p) or f"{seconds} s"
+
+
+def _set_status(ctx: typer.Context, name: str, status: str, verb: str) -> None:
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        sequences.set_status(
+            db, workspace_id=ws.id, name=name, status=status, actor=env.actor, now=moment(None)
+        )
+    console().print(Text.assemble((name, "bold"), f" {verb}. Nobody was unenrolled."))
+
+
+@sequence_app.command("pause")
+def sequence_pause(ctx: typer.Context, name: SequenceArgument) -> None:
+    """Stop sending from a sequence; enrollments stay as they are (R11)."""
+    _set_status(ctx, name, "paused", "is paused: no email is sent from it until it is resumed")
+
+
+@sequence_app.command("resume")
+def sequence_resume(ctx: typer.Context, name: SequenceArgument) -> None:
+    """Send from a paused sequence again."""
+    _set_status(ctx, name, "active", "is active again")
+
+
+@sequence_app.command("archive")
+def sequence_archive(ctx: typer.Context, name: SequenceArgument) -> None:
+    """Archive a sequence: it sends nothing more and cannot be resumed (R11)."""
+    _set_status(ctx, name, "archived", "is archived")
+
+
+@sequence_app.command("refresh")
+def sequence_refresh(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Enroll everyone eligible from the sequence's audience; keep who was left out and why."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        done = refresh.refresh(
+            db, workspace_id=ws.id, sequence=name, actor=env.actor, now=moment(now)
+        )
+    if json_output:
+        emit_json(done)
+        return
+    console().print(
+        f"{done.members} in the audience: {done.enrolled} enrolled now, {done.skipped} left out "
+        f"(see `optout not-enrolled {name}`)."
+    )
+
+
+@app.command("enroll")
+def enroll(
+    ctx: typer.Context,
+    sequence: Annotated[str, typer.Option("--sequence", "-s", help="The sequence to enroll in.")],
+    emails: Annotated[
+        list[str] | None, typer.Argument(help="Addresses of the people to enroll.")
+    ] = None,
+    filter_text: Annotated[
+        str | None, typer.Option("--filter", help="Enroll everyone matching this people filter.")
+    ] = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Enroll people by address or by filter. Every one goes through eligibility: no manual
+    path bypasses an exclusion (R17)."""
+    if not emails and not filter_text:
+        raise InvalidInput("name people to enroll (addresses) or give --filter")
+    env = env_of(ctx)
+    at = moment(now)
+    with env.workspace() as (db, ws):
+        target = sequences.spec_by_name(db, workspace_id=ws.id, name=sequence)
+        if filter_text:
+            query, scope = people_scope()
+            node = read_filter(filter_text, Level.PEOPLE)
+            chosen = query.where(
+                t.people.c.workspace_id == ws.id,
+                compile_sql(node, scope=scope, ctx=Context(now=at)),
+            )
+            done = enrollments.enroll(
+                db,
+                workspace_id=ws.id,
+                sequence_id=target.id,
+                people=chosen,
+                actor=env.actor,
+                now=at,
+            )
+        else:
+            ids = [
+                i
+                for email in emails or []
+                for i in people.ids_by_email(db, workspace_id=ws.id, email=email)
+            ]
+            missing = [
+                e for e in emails or [] if not people.ids_by_email(db, workspace_id=ws.id, email=e)
+            ]
+            if missing:
+                raise InvalidInput(f"no person with address {', '.join(missing)}")
+            done = enrollments.enroll(
+                db, workspace_id=ws.id, sequence_id=target.id, people=ids, actor=env.actor, now=at
+            )
+    if json_output:
+        emit_json({"requested": done.requested, "enrolled": done.enrolled, "blocked": done.blocked})
+        return
+    console().print(
+        f"Enrolled {done.enrolled} of {done.requested} in {sequence!r}; {done.blocked} not "
+        f"eligible (`optout explain EMAIL --sequence {sequence!r}` says why)."
+    )
+
+
+@app.command("unenroll")
+def unenroll(
+    ctx: typer.Context,
+    emails: Annotated[list[str] | None, typer.Argument(help="Addresses to unenroll.")] = None,
+    sequence: Annotated[
+        str | None, typer.Option("--sequence", "-s", help="Only this sequence.")
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", help="Bulk: every enrollment in this status (in_progress, not_started)."
+        ),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (kept in the audit log).")
+    ] = "unenrolled manually",
+    json_output: JsonOption = False,
+) -> None:
+    """Unenroll people from one sequence (R8), or in bulk by status (R10). Not an opt-out."""
+    env = env_of(ctx)
+    at = moment(None)
+    with env.workspace() as (db, ws):
+        sequence_id = (
+            sequences.spec_by_name(db, workspace_id=ws.id, name=sequence).id if sequence else None
+        )
+        if status:
+            if emails:
+                raise InvalidInput("give addresses or --status, not both")
+            with Progress(console=console(stderr=True), transient=True) as bar:
+                task = bar.add_task("Unenrolling", total=None)
+                removal = enrollments.bulk_unenroll(
+                    db,
+                    workspace_id=ws.id,
+                    statuses=status,
+                    sequence_id=sequence_id,
+                    actor=env.actor,
+                    now=at,
+                    reason=reason,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        else:
+            if not emails or sequence_id is None:
+                raise InvalidInput(
+                    "name addresses and --sequence, or use --status for bulk unenroll"
+                )
+            ids = [
+                i
+                for email in emails
+                for i in people.ids_by_email(db, workspace_id=ws.id, email=email)
+            ]
+            removal = enrollments.unenroll(
+                db,
+                workspace_id=ws.id,
+                sequence_id=sequence_id,
+                person_ids=ids,
+                actor=env.actor,
+                now=at,
+                reason=reason,
+            )
+    if json_output:
+        emit_json(removal)
+        return
+    console().print(
+        f"Unenrolled {removal.enrollments_ended}; "
+        f"cancelled {removal.emails_cancelled} queued emails."
+    )
+
+
+@app.command("not-enrolled")
+def not_enrolled(
+    ctx: typer.Context,
+    sequence: SequenceArgument,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
+    json_output: JsonOption = False,
+) -> None:
+    """Who the last automatic enrollment left out, each with the reason (R30)."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        rows = refresh.not_enrolled(db, workspace_id=ws.id, sequence=sequence, limit=limit)
+    if json_output:
+        emit_json(rows)
+        return
+    if not rows:
+        console().print(
+            f"Nobody was left out of {sequence!r} (run `optout sequence refresh {sequence!r}`)."
+        )
+        return
+    table = Table("person", "reason", "checked")
+    for row in rows:
+        table.add_row(
+            Text(f"{row.name} <{row.email}>" if row.name else row.email),
+            Text(row.reason),
+            row.checked_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console().print(table)
