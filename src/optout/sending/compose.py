@@ -13,10 +13,13 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email import policy, utils
+from email.charset import QP, Charset
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from optout.errors import InvalidInput
@@ -26,12 +29,23 @@ from optout.sending.templates import Rendered
 if TYPE_CHECKING:
     from optout.sending.dkim import DkimSigner
 
-POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
-"""SMTP policy (CRLF) that encodes bodies and headers to 7 bit and leaves raw headers alone.
 
-`refold_source="none"` keeps the hand-folded `List-Unsubscribe` as written: the
-default folder would RFC 2047-encode a long URI, which no client can follow.
-"""
+class _Verbatim(policy.Compat32):
+    """Writes each header exactly as composed here: values are already 7-bit (encoded
+    words for non-ASCII) and folded where needed (the hand-folded `List-Unsubscribe`:
+    a generic folder would RFC 2047-encode a long URI, which no client can follow).
+    With the compat32 message classes this builds a message in well under 1 ms; the
+    modern header registry costs ~8 ms a message."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        return f"{name}: {value}{self.linesep}"
+
+
+POLICY = _Verbatim(linesep="\r\n", max_line_length=0)
+
+_UTF8 = Charset("utf-8")
+_UTF8.header_encoding = QP
+_UTF8.body_encoding = QP  # 7-bit bodies: no relay re-encodes them and breaks DKIM
 
 RESERVED_HEADERS = frozenset(
     name.lower()
@@ -127,11 +141,21 @@ def _check_extra(headers: Mapping[str, str]) -> dict[str, str]:
     return checked
 
 
-def _part(content: str, subtype: str) -> EmailMessage:
-    part = EmailMessage(policy=POLICY)
-    part.set_content(content, subtype=subtype, charset="utf-8")
+def _part(content: str, subtype: str) -> MIMEText:
+    part = MIMEText(content, subtype, _UTF8)  # type: ignore[arg-type]  # a Charset is accepted
     del part["MIME-Version"]  # only the top level carries it
     return part
+
+
+def _text(value: str) -> str:
+    """A header text, RFC 2047 encoded (and folded) when it is not plain ASCII."""
+    if value.isascii():
+        return value
+    return Header(value, _UTF8).encode(maxlinelen=76, linesep="\r\n")
+
+
+def _mailbox(address: Address) -> str:
+    return utils.formataddr((address.display_name, address.addr_spec), charset=_UTF8)
 
 
 def compose(
@@ -165,21 +189,21 @@ def compose(
     extra = _check_extra(headers)
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
-    message = EmailMessage(policy=POLICY)
+    # "=_" never occurs in a quoted-printable body (it would be "=3D_"), so this boundary
+    # is safe without the generator's per-message regex check (~1 ms each).
+    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex}")
     message["Date"] = utils.format_datetime(moment)
-    message["From"] = sender
-    message["To"] = recipient
+    message["From"] = _mailbox(sender)
+    message["To"] = _mailbox(recipient)
     if answer_to is not None:
-        message["Reply-To"] = answer_to
+        message["Reply-To"] = _mailbox(answer_to)
     message["Message-ID"] = message_id
-    message["Subject"] = subject
-    message.set_raw("List-Unsubscribe", f"<{https_uri}>,\n <{mailto_uri}>")
+    message["Subject"] = _text(subject)
+    message["List-Unsubscribe"] = f"<{https_uri}>,\r\n <{mailto_uri}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in extra.items():
-        message[name] = value
-    message["MIME-Version"] = "1.0"
-    message.make_alternative()
+        message[name] = _text(value)
     message.attach(_part(rendered.text, "plain"))
     message.attach(_part(rendered.html, "html"))
-    wire = message.as_bytes()
+    wire = message.as_bytes(policy=POLICY)
     return dkim.sign(wire) if dkim is not None else wire

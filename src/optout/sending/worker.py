@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -50,7 +51,7 @@ class PassResult:
     would_send: list[Claim] = field(default_factory=list)  # dry runs only
 
 
-@dataclass(frozen=True)
+@dataclass
 class Mailer:
     """Everything delivery needs besides the claim: where links point, keys, signer."""
 
@@ -66,9 +67,12 @@ class Mailer:
             signer = DkimSigner.from_files(selector, domain, key_file)
         return cls(settings, transport_from_url(settings.transport_url), signer)
 
+    @cached_property
+    def tokens(self) -> UnsubscribeTokens:
+        return UnsubscribeTokens(self.settings.signing_keys())
+
     def message(self, item: Claim, now: datetime) -> tuple[str, bytes]:
-        tokens = UnsubscribeTokens(self.settings.signing_keys())
-        token = tokens.issue(
+        token = self.tokens.issue(
             workspace_id=item.workspace_id,
             person_id=item.person["id"],
             email=item.person["email"],
@@ -160,6 +164,15 @@ def _deliver(
             broken.append((item, exc.message))
         else:
             sent.append(Sent(item.email_id, message_id))
+    try:
+        mailer.transport.flush()
+    except OSError as exc:  # not durably handed over: try these again later
+        transient.extend(
+            (item, f"could not flush the transport: {exc}")
+            for item in claims
+            if any(s.email_id == item.email_id for s in sent)
+        )
+        sent = []
     with engine.begin() as db:
         record_sent(db, sent=sent, now=now)
         for item, error in transient:
