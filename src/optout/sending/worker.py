@@ -14,9 +14,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
 from email.utils import parseaddr
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
