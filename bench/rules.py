@@ -60,14 +60,14 @@ def _absent_domain(rng: random.Random, world: World) -> str:
 def big_domain_list(rng: random.Random, world: World) -> Json:
     """1,000 domains: most present, some whose label exists under another suffix
     (near misses: `acme.de` listed, `acme.com` present), the rest absent."""
-    present = rng.sample(world.domains, min(550, len(world.domains) // 3))
+    present = rng.sample(world.domains, min(550, len(world.domains) // 40))
     present_set = set(world.domains)
     near: list[str] = []
     for domain in rng.sample(world.domains, min(2000, len(world.domains))):
         variant = f"{domain_label(domain)}.{rng.choice(shapes.VARIANT_TLDS)}"
         if variant not in present_set and variant not in near:
             near.append(variant)
-        if len(near) == 100:
+        if len(near) == min(100, len(world.domains) // 40):
             break
     listed = dict.fromkeys([*present, *near])
     while len(listed) < BIG_RULE_SIZE:
@@ -87,8 +87,9 @@ def _list_size(rng: random.Random, top: int) -> int:
 
 def domain_list(rng: random.Random, world: World) -> Json:
     size = _list_size(rng, 50)
+    present = 0.75 * min(1.0, len(world.domains) / 100_000)  # ~5% of companies listed
     values = [
-        rng.choice(world.domains) if rng.random() < 0.75 else _absent_domain(rng, world)
+        rng.choice(world.domains) if rng.random() < present else _absent_domain(rng, world)
         for _ in range(size)
     ]
     return _cond("company.domain", "in", [_messy(rng, d) for d in values])
@@ -96,9 +97,10 @@ def domain_list(rng: random.Random, world: World) -> Json:
 
 def email_list(rng: random.Random, world: World) -> Json:
     size = _list_size(rng, 100)
+    present = 0.85 * min(1.0, len(world.emails) / 1_000_000)
     values = [
         rng.choice(world.emails)
-        if rng.random() < 0.85
+        if rng.random() < present
         else f"someone{rng.randrange(10**6)}@{rng.choice(world.domains)}"
         for _ in range(size)
     ]
@@ -106,15 +108,15 @@ def email_list(rng: random.Random, world: World) -> Json:
 
 
 def company_fields(rng: random.Random, world: World) -> Json:
-    if rng.random() < 0.6:
-        industries = rng.sample([i for i, _ in shapes.INDUSTRIES], rng.choice((1, 1, 2, 3)))
+    if rng.random() < 0.7:
+        industries = rng.sample(["Government", "Education", "Non-profit"], rng.choice((1, 2)))
         return _cond("company.fields.industry", "in", industries)
-    return _cond("company.fields.tier", "eq", rng.choice(("Strategic", "Enterprise")))
+    return _cond("company.fields.tier", "eq", "Strategic")
 
 
 def company_name(rng: random.Random, world: World) -> Json:
-    word = rng.choice(shapes.NAME_HEADS + shapes.NAME_TAILS[:10])
-    return _cond("company.name", "contains", word)
+    name = domain_label(rng.choice(world.domains)).replace("-", " ")
+    return _cond("company.name", "contains", name)
 
 
 def open_deal(rng: random.Random, world: World) -> Json:
@@ -126,8 +128,9 @@ def open_deal(rng: random.Random, world: World) -> Json:
 
 
 def replied_recently(rng: random.Random, world: World) -> Json:
-    field = rng.choice(("company.last_replied_at", "company.last_activity_at"))
-    return _cond(field, "within_last_days", rng.choice((7, 14, 30, 60, 90)))
+    if rng.random() < 0.7:
+        return _cond("company.last_replied_at", "within_last_days", rng.choice((14, 30, 60)))
+    return _cond("company.last_activity_at", "within_last_days", rng.choice((3, 7)))
 
 
 def title_words(rng: random.Random, world: World) -> Json:
@@ -135,22 +138,19 @@ def title_words(rng: random.Random, world: World) -> Json:
         (
             ["student", "intern"],
             ["recruit", "talent acquisition"],
-            ["sales development", "business development", "account executive"],
             ["assistant"],
-            ["freelance", "consultant"],
-            ["phd"],
-            ["ceo", "founder", "owner"],
-            ["procurement", "purchasing"],
+            ["freelance"],
+            ["phd", "professor"],
+            ["retired"],
         )
     )
     return _cond("person.title", "contains_any", words)
 
 
 def status_list(rng: random.Random, world: World) -> Json:
-    values = rng.sample(
-        ["Unqualified", "Bad Data", "Do Not Contact", "Competitor", "Customer", "Partner"],
-        rng.choice((1, 2, 3)),
-    )
+    values = rng.sample(["Unqualified", "Bad Data", "Do Not Contact", "Competitor"], 2)
+    if rng.random() < 0.2:
+        values.append("Customer")
     return _cond("person.status", "in", values)
 
 
@@ -162,13 +162,13 @@ def personal_address(rng: random.Random, world: World) -> Json:
 
 def person_fields(rng: random.Random, world: World) -> Json:
     if rng.random() < 0.5:
-        return _cond("person.fields.persona", "eq", rng.choice(shapes.PERSONAS))
+        return _cond("person.fields.persona", "eq", "gatekeeper")
     return _cond("person.fields.lead_source", "in", rng.sample(["Purchased List", "Partner"], 1))
 
 
 def title_at_industry(rng: random.Random, world: World) -> Json:
     industry = rng.choice([i for i, _ in shapes.INDUSTRIES])
-    word = rng.choice(("recruit", "hr", "intern", "assistant", "engineer"))
+    word = rng.choice(("recruit", "intern", "assistant"))
     return {
         "all": [
             _cond("company.fields.industry", "eq", industry),

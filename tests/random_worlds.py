@@ -179,9 +179,7 @@ def person_specs(draw: st.DrawFn, companies: tuple[CompanySpec, ...]) -> PersonS
 
 
 @st.composite
-def opportunity_specs(
-    draw: st.DrawFn, n_companies: int, n_people: int
-) -> OpportunitySpec:
+def opportunity_specs(draw: st.DrawFn, n_companies: int, n_people: int) -> OpportunitySpec:
     is_closed = draw(st.booleans())
     contacts: tuple[int, ...] = ()
     if n_people:
@@ -213,9 +211,7 @@ def worlds(draw: st.DrawFn, max_people: int = 8) -> WorldSpec:
     )
     person_list = tuple(draw(st.lists(person_specs(company_list), max_size=max_people)))
     opportunity_list = tuple(
-        draw(
-            st.lists(opportunity_specs(len(company_list), len(person_list)), max_size=5)
-        )
+        draw(st.lists(opportunity_specs(len(company_list), len(person_list)), max_size=5))
     )
     index = st.integers(0, len(company_list) - 1)
     links = tuple(draw(st.lists(st.tuples(index, index), max_size=2)))
@@ -242,14 +238,16 @@ def build(db: Connection, spec: WorldSpec) -> Built:
         company_id = companies.create(
             db, workspace_id=ws, domain=c.domain, name=c.name, fields=c.fields, now=c.created_at
         )
-        companies.update(
-            db,
-            workspace_id=ws,
-            company_id=company_id,
-            changes={"last_replied_at": c.last_replied_at, "last_activity_at": c.last_activity_at},
-            actor="test@optout",
-            now=NOW,
-        )
+        dates = {"last_replied_at": c.last_replied_at, "last_activity_at": c.last_activity_at}
+        if any(dates.values()):
+            companies.update(
+                db,
+                workspace_id=ws,
+                company_id=company_id,
+                changes=dates,
+                actor="test@optout",
+                now=NOW,
+            )
         built.companies.append(company_id)
     for p in spec.people:
         person_id = people.create(
@@ -317,6 +315,14 @@ def build(db: Connection, spec: WorldSpec) -> Built:
 
 
 # Filters -----------------------------------------------------------------------------------
+# Composites over fixed inner strategies: drawing stays cheap although the pools change with
+# every world.
+
+NON_BLANK = TEXT.filter(lambda s: bool(s.strip()))
+EMAIL_FRAGMENTS = ("@gmail.com", "acme", ".co.uk", "ANN@", "%", "_", "'")
+DOMAIN_FRAGMENTS = (".com", ".co.uk", "acme.com", ".edu", "edu.br", "bücher.de", "-")
+OTHER_EMAILS = ("nobody@acme.com", "ANN@ACME.COM")
+OTHER_DOMAINS = ("edu.br", "company.co.uk", "www.acme.com")
 
 
 @dataclass(frozen=True)
@@ -325,7 +331,8 @@ class Pools:
 
     text: dict[str, tuple[str, ...]]
     emails: tuple[str, ...]
-    domains: tuple[str, ...]
+    domains: tuple[str, ...]  # host names, as in addresses
+    typed_domains: tuple[str, ...]  # as typed in for companies (scheme, path, www...)
     numbers: tuple[float, ...]
     dates: tuple[datetime, ...]
 
@@ -346,12 +353,11 @@ def pools(spec: WorldSpec) -> Pools:
         for key, value in p.fields.items():
             add(f"person.fields.{key}", value)
     for o in spec.opportunities:
-        for prefix in ("opportunity", "person.opportunity"):
-            add(f"{prefix}.name", o.name)
-            add(f"{prefix}.stage", o.stage)
-            for key, value in o.fields.items():
-                add(f"{prefix}.fields.{key}", value)
-    domains = [c.domain for c in spec.companies] + [c.mail_domain for c in spec.companies]
+        add("opportunity.name", o.name)
+        add("opportunity.stage", o.stage)
+        for key, value in o.fields.items():
+            add(f"opportunity.fields.{key}", value)
+    domains = [c.mail_domain for c in spec.companies]
     domains += [p.email.rsplit("@", 1)[1] for p in spec.people]
     dates = [
         d
@@ -365,6 +371,7 @@ def pools(spec: WorldSpec) -> Pools:
         text={k: tuple(v) for k, v in text.items()},
         emails=tuple(p.email for p in spec.people),
         domains=tuple(domains),
+        typed_domains=tuple(c.domain for c in spec.companies),
         numbers=tuple(o.amount for o in spec.opportunities if o.amount is not None),
         dates=tuple(dates),
     )
@@ -382,151 +389,157 @@ def fields_for(level: Level) -> list[str]:
     return names
 
 
-def _variants(value: str) -> st.SearchStrategy[str]:
-    """Spellings of a value: case changes (Python's, which are not ASCII-only) and spaces."""
-    return st.sampled_from(
-        [value, value.upper(), value.lower(), value.swapcase(), value.title(), f"  {value} "]
+FIELD_NAMES = {level: fields_for(level) for level in Level}
+OPERATORS_FOR = {
+    field_type: [op for op in OPERATORS.values() if field_type in op.types]
+    for field_type in FieldType
+}
+
+
+def _one(draw: st.DrawFn, values: Sequence[Any]) -> Any:
+    return values[draw(st.integers(0, len(values) - 1))]
+
+
+def _variant(draw: st.DrawFn, value: str) -> str:
+    """A spelling of a value: case changes (Python's, which are not ASCII-only) and spaces."""
+    return _one(
+        draw, (value, value.upper(), value.lower(), value.swapcase(), value.title(), f" {value} ")
     )
 
 
-@st.composite
 def _fragment(draw: st.DrawFn, values: Sequence[str]) -> str:
-    value = draw(st.sampled_from(values)) if values else ""
+    value = _one(draw, values) if values else ""
     if not value:
-        return draw(TEXT)
+        return draw(NON_BLANK)
     start = draw(st.integers(0, len(value) - 1))
     end = draw(st.integers(start + 1, len(value)))
-    return draw(_variants(value[start:end]))
+    return _variant(draw, value[start:end])
 
 
-def _non_blank(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    # A blank value is invalid (validate: "use 'is empty'"); everything else is fair game.
-    return strategy.filter(lambda s: bool(s.strip()))
-
-
-def _text_value(pool: Pools, field: Field, op: Operator) -> st.SearchStrategy[str]:
+def _text_value(draw: st.DrawFn, pool: Pools, field: Field, op: Operator) -> str:
+    source = draw(st.integers(0, 2))  # 0 and 1: from the world; 2: anything
     if field.type is FieldType.EMAIL:
-        values = pool.emails or ("ann@acme.com",)
         if op.pattern:
-            fixed = st.sampled_from(["@gmail.com", "acme", ".co.uk", "ANN@", "%", "_"])
-            return _non_blank(_fragment(values) | fixed)
-        return st.sampled_from([*values, "nobody@acme.com"]).flatmap(_email_variants)
-    if field.type is FieldType.DOMAIN:
-        values = pool.domains or ("acme.com",)
-        if op.pattern:
-            canonical = [normalize_domain(d) for d in values]
-            fixed = st.sampled_from([".com", ".co.uk", "acme.com", ".edu", "edu.br", "bücher.de"])
-            return _non_blank(_fragment(canonical) | _fragment(values) | fixed)
-        return st.sampled_from([*values, "edu.br", "company.co.uk"]).flatmap(_domain_variants)
-    values = pool.text.get(field.name.replace("person.opportunity.", "opportunity."), ())
-    values = values or pool.text.get(field.name, ())
-    if op.pattern:
-        return _non_blank(_fragment(values) | TEXT)
-    whole = st.sampled_from(values).flatmap(_variants) if values else TEXT
-    return _non_blank(whole | TEXT)
-
-
-def _email_variants(email: str) -> st.SearchStrategy[str]:
-    local, domain = email.rsplit("@", 1)
-    return st.sampled_from(
-        [email, f"{local}@{domain.upper()}", f" {email} ", f"{local.upper()}@{domain}"]
-    )
-
-
-def _domain_variants(domain: str) -> st.SearchStrategy[str]:
-    return st.sampled_from(
-        [domain, domain.upper(), f"www.{domain}.", f"https://{domain}/path?q=1", f" {domain} "]
-    )
-
-
-def _date_value(pool: Pools) -> st.SearchStrategy[Any]:
-    seen = (
-        st.sampled_from(pool.dates).flatmap(
-            lambda d: st.sampled_from(
-                [d, d - timedelta(microseconds=1), d + timedelta(microseconds=1), d.date()]
+            value = _fragment(draw, pool.emails) if source < 2 else _one(draw, EMAIL_FRAGMENTS)
+        else:
+            email = (
+                _one(draw, pool.emails) if source < 2 and pool.emails else _one(draw, OTHER_EMAILS)
             )
-        )
-        if pool.dates
-        else DATES
-    )
-    as_value = seen | DATES | st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1))
+            local, domain = email.rsplit("@", 1)
+            value = _one(
+                draw,
+                (email, f"{local}@{domain.upper()}", f" {email} ", f"{local.upper()}@{domain}"),
+            )
+    elif field.type is FieldType.DOMAIN:
+        if op.pattern:
+            canonical = [normalize_domain(d) for d in pool.domains]
+            value = (
+                _fragment(draw, canonical if source == 0 else pool.domains)
+                if source < 2
+                else _one(draw, DOMAIN_FRAGMENTS)
+            )
+        elif source == 0:
+            value = _one(draw, pool.typed_domains)  # as typed in when the company was created
+        else:
+            domain = _one(draw, pool.domains) if source == 1 else _one(draw, OTHER_DOMAINS)
+            value = _one(
+                draw,
+                (
+                    domain,
+                    domain.upper(),
+                    f"www.{domain}.",
+                    f"https://{domain}/x?q=1",
+                    f" {domain} ",
+                ),
+            )
+    else:
+        values = pool.text.get(field.name.replace("person.opportunity.", "opportunity."), ())
+        if source == 2 or not values:
+            value = draw(NON_BLANK)
+        elif op.pattern:
+            value = _fragment(draw, values)
+        else:
+            value = _variant(draw, _one(draw, values))
+    # A blank value is invalid (validate: "use 'is empty'"); everything else is fair game.
+    return value if value.strip() else draw(NON_BLANK)
+
+
+def _date_value(draw: st.DrawFn, pool: Pools) -> Any:
+    if pool.dates and draw(st.booleans()):
+        seen = _one(draw, pool.dates)
+        when = seen + timedelta(microseconds=draw(st.sampled_from([0, -1, 1])))
+    else:
+        when = draw(DATES | st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1)))
+    form = draw(st.integers(0, 3))
+    if form == 0:
+        return when
+    if form == 1:
+        return when.isoformat()
+    if form == 2:
+        return when.date()
     # The same instant in another zone, as a string: validate turns it into naive UTC.
-    zoned = st.tuples(seen, st.integers(-12, 14)).map(
-        lambda pair: (
-            pair[0].replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=pair[1]))).isoformat()
-            if isinstance(pair[0], datetime)
-            else pair[0].isoformat()
-        )
-    )
-    return as_value | zoned | as_value.map(lambda d: d.isoformat())
+    zone = timezone(timedelta(hours=draw(st.integers(-12, 14))))
+    return when.replace(tzinfo=UTC).astimezone(zone).isoformat()
 
 
-def _days_value(pool: Pools) -> st.SearchStrategy[int]:
-    near = [max(0, (NOW - d).days + k) for d in pool.dates for k in (-1, 0, 1)]
-    seen = st.sampled_from(near) if near else st.integers(0, 400)
-    return seen | st.integers(0, 36_500)
+def _days_value(draw: st.DrawFn, pool: Pools) -> int:
+    if pool.dates and draw(st.booleans()):
+        return max(0, (NOW - _one(draw, pool.dates)).days + draw(st.integers(-1, 1)))
+    return draw(st.integers(0, 400) | st.integers(0, 36_500))
 
 
-def _number_value(pool: Pools) -> st.SearchStrategy[int | float]:
-    seen = st.sampled_from(pool.numbers) if pool.numbers else st.just(1000.0)
-    return (
-        seen
-        | seen.map(int)
-        | st.integers(-(10**6), 10**6)
-        | st.floats(allow_nan=False, allow_infinity=False)
-    )
+def _number_value(draw: st.DrawFn, pool: Pools) -> int | float:
+    if pool.numbers and draw(st.booleans()):
+        seen: float = _one(draw, pool.numbers)
+        return int(seen) if draw(st.booleans()) else seen
+    return draw(st.integers(-(2**64), 2**64) | st.floats(allow_nan=False, allow_infinity=False))
 
 
-def _scalar(pool: Pools, field: Field, op: Operator) -> st.SearchStrategy[Any]:
+def _scalar(draw: st.DrawFn, pool: Pools, field: Field, op: Operator) -> Any:
     if field.type in (FieldType.TEXT, FieldType.EMAIL, FieldType.DOMAIN):
-        return _text_value(pool, field, op)
+        return _text_value(draw, pool, field, op)
     if field.type is FieldType.NUMBER:
-        return _number_value(pool)
+        return _number_value(draw, pool)
     if field.type is FieldType.BOOLEAN:
-        return st.booleans()
-    return _date_value(pool)
+        return draw(st.booleans())
+    return _date_value(draw, pool)
 
 
-def _value(pool: Pools, field: Field, op: Operator) -> st.SearchStrategy[Value]:
+def _value(draw: st.DrawFn, pool: Pools, field: Field, op: Operator) -> Value:
     if op.arg is Arg.NONE:
-        return st.none()
+        return None
     if op.arg is Arg.DAYS:
-        return _days_value(pool)
+        return _days_value(draw, pool)
     if op.arg is Arg.ONE:
-        return _scalar(pool, field, op)
-    items = st.lists(_scalar(pool, field, op), min_size=1, max_size=4).map(tuple)
-    if field.type is FieldType.DOMAIN and not op.pattern:
-        # A domain list may also come as one comma-separated string (R18).
-        return items | items.map(lambda values: ", ".join(map(str, values)))
+        return _scalar(draw, pool, field, op)
+    items = tuple(_scalar(draw, pool, field, op) for _ in range(draw(st.integers(1, 4))))
+    if field.type is FieldType.DOMAIN and not op.pattern and draw(st.booleans()):
+        return ", ".join(items)  # a domain list may come as one comma-separated string (R18)
     return items
 
 
 @st.composite
 def conditions(draw: st.DrawFn, pool: Pools, level: Level, names: Sequence[str] = ()) -> Condition:
-    name = draw(st.sampled_from(list(names) or fields_for(level)))
+    name = _one(draw, names or FIELD_NAMES[level])
     field = lookup(name)
-    op = draw(st.sampled_from([o for o in OPERATORS.values() if field.type in o.types]))
-    return Condition(name, op.name, draw(_value(pool, field, op)))
+    op = _one(draw, OPERATORS_FOR[field.type])
+    return Condition(name, op.name, _value(draw, pool, field, op))
 
 
-def _collection_group(pool: Pools, level: Level) -> st.SearchStrategy[Node]:
-    """Several conditions on one collection under `all`: they must hold for the same deal."""
-    prefix = "opportunity." if level is Level.COMPANY else "person.opportunity."
-    names = [n for n in fields_for(level) if n.startswith(prefix)]
-    return st.lists(conditions(pool, level, names), min_size=2, max_size=3).map(
-        lambda items: All(tuple(items))
-    )
-
-
-def filters(pool: Pools, level: Level, depth: int = 3) -> st.SearchStrategy[Node]:
-    """Raw (not yet validated) filters: all / any / not over conditions, nested up to `depth`."""
-    leaf = conditions(pool, level) | _collection_group(pool, level)
-    if depth == 0:
-        return leaf
-    inner = filters(pool, level, depth - 1)
-    return st.one_of(
-        leaf,
-        st.lists(inner, min_size=1, max_size=3).map(lambda items: All(tuple(items))),
-        st.lists(inner, min_size=1, max_size=3).map(lambda items: AnyOf(tuple(items))),
-        inner.map(Not),
-    )
+@st.composite
+def filters(draw: st.DrawFn, pool: Pools, level: Level, depth: int = 3) -> Node:
+    """Raw (not yet validated) filters: all / any / not over conditions, nested up to `depth`;
+    sometimes several conditions on one collection side by side, which must then hold for
+    the same deal."""
+    kind = draw(st.integers(0, 4 if depth else 1))
+    if kind == 0:
+        return draw(conditions(pool, level))
+    if kind == 1:
+        prefix = "opportunity." if level is Level.COMPANY else "person.opportunity."
+        names = [n for n in FIELD_NAMES[level] if n.startswith(prefix)]
+        size = draw(st.integers(2, 3))
+        return All(tuple(draw(conditions(pool, level, names)) for _ in range(size)))
+    if kind == 4:
+        return Not(draw(filters(pool, level, depth - 1)))
+    items = tuple(draw(filters(pool, level, depth - 1)) for _ in range(draw(st.integers(1, 3))))
+    return All(items) if kind == 2 else AnyOf(items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from optout.db import tables as t
+from optout.db.engine import create_engine
 from tests.cli.conftest import Cli
 
 
@@ -62,4 +63,16 @@ def test_cli_unreachable_database_is_one_line_and_exit_1(cli: Cli) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot use the database postgresql")
     assert "secret" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_cli_database_from_an_earlier_schema_build_is_one_clear_error(cli: Cli) -> None:
+    cli.ok("init")
+    engine = create_engine(cli.url)
+    with engine.begin() as db:
+        db.execute(sa.text("DROP TABLE events"))
+    engine.dispose()
+    result = cli.run("exclusion", "list")
+    assert result.exit_code == 1
+    assert "made by an earlier build of optout's schema (missing tables: events)" in result.stderr
     assert len(result.stderr.splitlines()) == 1

@@ -54,7 +54,11 @@ def _company_subjects(db: Connection, built: Built, people: dict[int, Any]) -> d
 
 
 def _mismatch(node: Node, sql: set[int], py: set[int], subjects: dict[int, Any]) -> str:
-    lines = [f"filter: {to_text(node)}", f"only SQL: {sorted(sql - py)}", f"only Python: {sorted(py - sql)}"]
+    lines = [
+        f"filter: {to_text(node)}",
+        f"only SQL: {sorted(sql - py)}",
+        f"only Python: {sorted(py - sql)}",
+    ]
     for key in sorted(sql ^ py):
         lines.append(f"  {key}: {subjects[key]!r}")
     return "\n".join(lines)
@@ -70,7 +74,9 @@ def _mismatch(node: Node, sql: set[int], py: set[int], subjects: dict[int, Any])
     ],
 )
 @given(data=st.data())
-def test_R19_sql_and_python_forms_agree_on_random_filters(db: Connection, data: st.DataObject) -> None:
+def test_R19_sql_and_python_forms_agree_on_random_filters(
+    db: Connection, data: st.DataObject
+) -> None:
     spec = data.draw(worlds(), label="world")
     pool = pools(spec)
     people_filters = data.draw(st.lists(filters(pool, Level.PEOPLE), min_size=1, max_size=4))
@@ -78,9 +84,7 @@ def test_R19_sql_and_python_forms_agree_on_random_filters(db: Connection, data: 
     with db.begin_nested() as savepoint:
         built = build(db, spec)
         sequence_id = built.world.sequence(steps=STEPS)
-        loaded = facts(
-            db, workspace_id=built.ws, person_ids=built.people, sequence_id=sequence_id
-        )
+        loaded = facts(db, workspace_id=built.ws, person_ids=built.people, sequence_id=sequence_id)
         assert set(loaded) == set(built.people)
         for raw in people_filters:
             node = validate(raw, Level.PEOPLE)

@@ -19,7 +19,16 @@ from optout.db import tables as t
 from optout.eligibility.matching import matched_people
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import companies, events, exclusions, imports, optouts, people, sequences
+from optout.services import (
+    companies,
+    events,
+    exclusions,
+    imports,
+    imports_lists,
+    optouts,
+    people,
+    sequences,
+)
 from optout.services.imports import ImportReport, RowError
 from tests.factories import World, email_status, queued_email
 
@@ -430,6 +439,27 @@ def test_R33_import_never_clears_opt_out(world: World) -> None:
     assert world.enroll(seq, [person(world, "ann@acme.com")["id"]]).enrolled == 0
 
 
+def test_R1_imported_person_with_an_opted_out_address_is_suppressed_from_the_start(
+    world: World,
+) -> None:
+    optouts.opt_out(
+        world.db,
+        workspace_id=world.ws,
+        email="lee@globex.io",
+        actor="sam",
+        channel="manual",
+        now=world.now,
+    )
+
+    import_people(
+        world, "Email,Opt out\nLEE@globex.io,no\n", "Email=email", "Opt out=email_opt_out"
+    )
+
+    lee = person(world, "lee@globex.io")["id"]
+    assert world.enroll(sequence(world), [lee]).enrolled == 0
+    assert suppressed(world, "lee@globex.io")
+
+
 # --- R14: changed people are re-checked at once -------------------------------------------------
 
 
@@ -452,7 +482,7 @@ def test_R14_status_change_by_import_unenrolls_under_an_enforced_exclusion(world
 
 def test_R23_companies_import_creates_updates_and_is_unchanged_on_reupload(world: World) -> None:
     world.company("acme.com", "Acme", segment="smb", region="us")
-    text = "Domain,Name,Segment,CRM\nwww.acme.com,Acme Corp,enterprise,001A\nglobex.io,,smb,\n"
+    text = "Domain,Name,Segment,CRM\nwww.acme.com,Acme Corp,entreprise é,001A\nglobex.io,,smb,\n"
     mapping = ("Domain=domain", "Name=name", "Segment=fields.segment", "CRM=crm_id")
 
     report = import_companies(world, text, *mapping)
@@ -465,11 +495,14 @@ def test_R23_companies_import_creates_updates_and_is_unchanged_on_reupload(world
     )
     assert (acme["name"], acme["fields"], acme["crm_id"]) == (
         "Acme Corp",
-        {"segment": "enterprise", "region": "us"},
+        {"segment": "entreprise é", "region": "us"},
         "001A",
     )
+    before = world.db.execute(sa.select(t.companies).order_by(t.companies.c.id)).mappings().all()
     again = import_companies(world, text, *mapping, now=world.now + timedelta(days=1))
     assert counts(again) == (2, 0, 0, 2)
+    after = world.db.execute(sa.select(t.companies).order_by(t.companies.c.id)).mappings().all()
+    assert [dict(r) for r in after] == [dict(r) for r in before]
 
 
 def test_R12_companies_import_links_subsidiaries_so_a_company_exclusion_reaches_the_group(
@@ -596,6 +629,15 @@ def test_R23_exclusion_list_of_addresses_and_its_error_report(world: World) -> N
     assert counts(good) == (2, 2, 0, 0)
     rule = exclusions.get(world.db, workspace_id=world.ws, name="Do not contact")
     assert rule.filter == Condition("person.email", "in", ("ann@acme.com", "bob@acme.com"))
+
+
+def test_R34_exclusion_list_import_refuses_a_list_longer_than_a_filter_may_hold(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports_lists, "MAX_LIST", 2)
+    with pytest.raises(InvalidInput, match="at most 2 fit in one list"):
+        import_list(world, "Domain\na.com\nb.com\nc.com\n")
+    assert count(world.db, t.exclusions, world) == 0
 
 
 def test_R22_exclusion_list_import_keeps_the_mass_exclusion_guard(world: World) -> None:

@@ -13,19 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from typer.core import TyperGroup
 
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
+from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.db.migrate import upgrade
+from optout.db.migrate import alembic_config, upgrade
 from optout.errors import (
     ConfirmationRequired,
+    Conflict,
     InvalidInput,
     NotFound,
     OptoutError,
@@ -98,7 +102,7 @@ class Env:
         """One unit of work on a database brought to the current schema first (idempotent)."""
         engine = open_engine()
         try:
-            upgrade(engine)
+            ensure_schema(engine)
             with engine.begin() as db:
                 yield db
         finally:
@@ -121,6 +125,38 @@ class Env:
 
 def open_engine() -> Engine:
     return create_engine(Settings.from_env().database_url)
+
+
+@cache
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate to the current schema, unless a cheap look shows the database is there
+    already: every command runs this first, so none needs `optout init` beforehand."""
+    with engine.connect() as db:
+        inspector = sa.inspect(db)
+        if inspector.has_table("alembic_version"):
+            current = set(db.scalars(sa.text("SELECT version_num FROM alembic_version")))
+            if current == {_head_revision()}:
+                _check_tables(engine, set(inspector.get_table_names()))
+                return
+    upgrade(engine)
+
+
+def _check_tables(engine: Engine, present: set[str]) -> None:
+    """A database stamped with the current revision but missing tables was made by an
+    earlier build of the same migration: say so, instead of failing on some query."""
+    missing = sorted(set(t.metadata.tables) - present)
+    if missing:
+        url = engine.url.render_as_string(hide_password=True)
+        raise Conflict(
+            f"the database {url} was made by an earlier build of optout's schema (missing "
+            f"tables: {', '.join(missing)}) and cannot be migrated in place; move it away or "
+            "delete it (for the default file: `make clean` or rm var/optout.sqlite3), or set "
+            "OPTOUT_DATABASE_URL to a new database"
+        )
 
 
 def env_of(ctx: typer.Context) -> Env:
@@ -148,7 +184,7 @@ def root(
         typer.Option(
             "--actor",
             envvar="OPTOUT_ACTOR",
-            help="Who is acting, as recorded in the audit log [default: <login>@cli].",
+            help="Who is acting, as recorded in the audit log (default: your login name + @cli).",
             show_envvar=True,
         ),
     ] = None,

@@ -96,8 +96,11 @@ def exclusions(
     name: Annotated[str, typer.Argument(help="The audience's name.")],
     json_output: JsonOption = False,
 ) -> None:
-    """Every exclusion and its state for enrollments from this audience: enforced (cannot be
-    switched off), applies, switched off by the audience, or disabled (R16, R30)."""
+    """Every exclusion and what it does to enrollments from this audience (R16, R30).
+
+    States: enforced (applies everywhere, cannot be switched off), applies, switched off
+    by this audience, or disabled.
+    """
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         affecting = audiences.affecting_exclusions(db, workspace_id=ws.id, audience=name)

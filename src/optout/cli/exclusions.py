@@ -81,8 +81,21 @@ def add(
     filter_text: Annotated[
         str, typer.Option("--filter", help="Filter in the text syntax, e.g. 'person.title = cto'.")
     ],
-    exclude_from_sequences: FromSequencesToggle = None,
-    unenroll_existing_on_save: UnenrollToggle = None,
+    exclude_from_sequences: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-from-sequences",
+            help="Also remove people who come to match mid-sequence, in every sequence; no "
+            "audience can switch it off (R14, R16). Without it, it only blocks new enrollments.",
+        ),
+    ] = False,
+    unenroll_existing_on_save: Annotated[
+        bool,
+        typer.Option(
+            "--unenroll-existing-on-save",
+            help="On save, unenroll everyone it matches and cancel their queued emails (R13).",
+        ),
+    ] = False,
     disabled: Annotated[
         bool, typer.Option("--disabled", help="Save it switched off (applies nowhere).")
     ] = False,
@@ -104,8 +117,8 @@ def add(
                 actor=actor,
                 now=now,
                 enabled=not disabled,
-                exclude_from_sequences=bool(exclude_from_sequences),
-                unenroll_existing_on_save=bool(unenroll_existing_on_save),
+                exclude_from_sequences=exclude_from_sequences,
+                unenroll_existing_on_save=unenroll_existing_on_save,
                 confirm=confirm,
             ),
             draft=lambda db, ws: draft(
@@ -132,8 +145,11 @@ def edit(
     confirm: ConfirmOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Change an exclusion. A level change keeps the filter, which must fit the new level
-    (R22); nothing is reset."""
+    """Change an exclusion's filter, level, name or toggles.
+
+    A level change keeps the filter, which must fit the new level (R22); nothing is
+    reset. A change that would exclude or unenroll many needs --confirm.
+    """
     with pointing_at(filter_text):
         save_exclusion(
             ctx,
@@ -259,9 +275,12 @@ def preview_command(
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """What an exclusion would match before you save it: people and companies, share,
-    enrollments and queued emails removed, a sample, near-miss domains and warnings (R22,
-    R18). Give --level and --filter for a new one, or a saved NAME (plus any changes)."""
+    """What an exclusion would match, before you save it (R22, R18).
+
+    People and companies matched, their share, the active enrollments and queued emails a
+    save removes, a sample, near-miss domains and warnings. Give --level and --filter for
+    a new exclusion, or the NAME of a saved one (plus any changes to try).
+    """
     env = env_of(ctx)
     at = moment(now)
     with pointing_at(filter_text), env.workspace() as (db, ws):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,9 +21,8 @@ from optout.cli.render import console, emit_json, plain
 from optout.clock import utcnow
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
-
-if TYPE_CHECKING:
-    from optout.services.imports import ImportReport
+from optout.services import imports
+from optout.services.imports import ImportReport
 
 import_app = typer.Typer(
     no_args_is_help=True,
@@ -31,7 +30,7 @@ import_app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 
-LARGE_FILE_BYTES = 256 * 1024  # show a progress bar from this size on
+LARGE_FILE_BYTES = 256 * 1024  # from this size on, a progress bar (on a terminal)
 
 FileArgument = Annotated[
     Path,
@@ -43,7 +42,7 @@ MapOption = Annotated[
     list[str],
     typer.Option(
         "--map",
-        help="Column=field, repeatable: e.g. --map Email=email --map Status=status "
+        help="Column=field, repeatable: --map Email=email --map Status=status "
         "--map 'Lead Source=fields.lead_source'.",
     ),
 ]
@@ -52,7 +51,7 @@ ErrorsOption = Annotated[
     typer.Option(
         "--errors",
         dir_okay=False,
-        help="Where to write the error report [default: FILE.errors.csv beside the input].",
+        help="Where to write the error report (default: FILE.errors.csv beside the input).",
     ),
 ]
 
@@ -63,7 +62,7 @@ def error_report_path(source: Path, errors: Path | None) -> Path:
 
 @contextmanager
 def progress_for(source: Path, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress callback drawing a bar on stderr for large files on a terminal."""
+    """A progress callback drawing a bar on stderr, for large files on a terminal."""
     err = console(stderr=True)
     if not err.is_terminal or source.stat().st_size < LARGE_FILE_BYTES:
         yield None
@@ -78,25 +77,22 @@ def progress_for(source: Path, label: str) -> Iterator[Callable[[int, int], None
         yield update
 
 
-def _run(
+def run_import(
     ctx: typer.Context,
     *,
     source: Path,
     errors: Path | None,
     json_output: bool,
-    label: str,
     call: Callable[..., ImportReport],
 ) -> None:
     """Open the file and one transaction, run the import, and either report what it did
-    or write the error report and roll everything back."""
-    from optout.services import imports as import_service
-
+    or write the error report, roll everything back and exit 2."""
     env = env_of(ctx)
     now = utcnow()
     with (
         env.workspace() as (db, ws),
         source.open(newline="", encoding="utf-8-sig") as stream,
-        progress_for(source, label) as progress,
+        progress_for(source, f"importing {source.name}") as progress,
     ):
         report = call(
             db, workspace_id=ws.id, source=stream, actor=env.actor, now=now, progress=progress
@@ -104,7 +100,7 @@ def _run(
         if report.errors:
             destination = error_report_path(source, errors)
             with destination.open("w", newline="", encoding="utf-8") as out:
-                import_service.write_error_report(report, out)
+                imports.write_error_report(report, out)
             if json_output:
                 emit_json({**_summary(report), "error_report": str(destination)})
             raise fail(
@@ -119,9 +115,9 @@ def _run(
 
 
 def _summary(report: ImportReport) -> dict[str, Any]:
-    data = plain(report)
+    data = dict(plain(report))
     data["error_count"] = len(report.errors)
-    return dict(data)
+    return data
 
 
 def _report_table(report: ImportReport, source: Path) -> Table:
@@ -132,49 +128,64 @@ def _report_table(report: ImportReport, source: Path) -> Table:
     return table
 
 
-def _mapped(kind: str) -> Callable[..., Any]:
-    def command(
-        ctx: typer.Context,
-        source: FileArgument,
-        mapping: MapOption,
-        errors: ErrorsOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        from optout.services import imports as import_service
+@import_app.command("people")
+def import_people(
+    ctx: typer.Context,
+    source: FileArgument,
+    mapping: MapOption,
+    errors: ErrorsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create or update people from a CSV, mapping its columns to fields with --map.
 
-        fields = import_service.parse_mapping(mapping)
-        run = import_service.import_people if kind == "people" else import_service.import_companies
-        _run(
-            ctx,
-            source=source,
-            errors=errors,
-            json_output=json_output,
-            label=f"importing {kind}",
-            call=lambda db, **kw: run(db, mapping=fields, **kw),
-        )
-
-    command.__doc__ = (
-        f"Import {kind} from a CSV, mapping its columns to fields with --map. Re-importing the "
-        "same file changes nothing; no import clears an opt-out or a bounce (R23)."
+    Fields: email, first_name, last_name, title, status, company_domain, company_name,
+    email_opt_out, crm_id, fields.<name>. Re-importing the same file changes nothing; no
+    import clears an opt-out or a bounce (R23, R33).
+    """
+    fields = imports.parse_mapping(mapping)
+    run_import(
+        ctx,
+        source=source,
+        errors=errors,
+        json_output=json_output,
+        call=lambda db, **kw: imports.import_people(db, mapping=fields, **kw),
     )
-    return command
 
 
-import_app.command("people")(_mapped("people"))
-import_app.command("companies")(_mapped("companies"))
+@import_app.command("companies")
+def import_companies(
+    ctx: typer.Context,
+    source: FileArgument,
+    mapping: MapOption,
+    errors: ErrorsOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create or update companies from a CSV, mapping its columns to fields with --map.
+
+    Fields: domain, name, parent_domain (links it under its parent, R12), crm_id,
+    fields.<name>. Re-importing the same file changes nothing (R23).
+    """
+    fields = imports.parse_mapping(mapping)
+    run_import(
+        ctx,
+        source=source,
+        errors=errors,
+        json_output=json_output,
+        call=lambda db, **kw: imports.import_companies(db, mapping=fields, **kw),
+    )
 
 
 @import_app.command("exclusion-list")
-def exclusion_list(
+def import_exclusion_list(
     ctx: typer.Context,
     source: FileArgument,
     column: Annotated[str, typer.Option("--column", help="The column holding the values.")],
     exclusion: Annotated[
-        str, typer.Option("--exclusion", help="The exclusion to create or extend.")
+        str, typer.Option("--exclusion", help="The exclusion to create or add the values to.")
     ],
     level: Annotated[
         Level,
-        typer.Option("--level", help="company: a domain list; people: an address list."),
+        typer.Option("--level", help="company: a list of domains; people: of addresses."),
     ],
     errors: ErrorsOption = None,
     confirm: Annotated[
@@ -183,17 +194,17 @@ def exclusion_list(
     json_output: JsonOption = False,
 ) -> None:
     """Import one column of a CSV (domains or addresses) straight into an exclusion list.
-    Every unusable row is reported; nothing is half-imported (R23)."""
-    from optout.services import imports as import_service
 
+    Every unusable row is reported and nothing is half-imported; values already listed
+    are left as they are (R23).
+    """
     try:
-        _run(
+        run_import(
             ctx,
             source=source,
             errors=errors,
             json_output=json_output,
-            label="importing exclusion list",
-            call=lambda db, **kw: import_service.import_exclusion_list(
+            call=lambda db, **kw: imports.import_exclusion_list(
                 db, column=column, exclusion=exclusion, level=level, confirm=confirm, **kw
             ),
         )

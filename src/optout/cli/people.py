@@ -121,7 +121,7 @@ def explain(
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """May this person be enrolled in (or, with --send, emailed by) a sequence now, and why?
+    """May this person be enrolled in (or, with --send, emailed by) a sequence now? Why?
 
     Lists every check in precedence order (R16) with its outcome and evidence (R29).
     """
@@ -147,8 +147,10 @@ def explain(
 
 @app.command()
 def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = False) -> None:
-    """Everything that happened to a person, oldest first (R35), and the opt-out ledger of
-    their address."""
+    """Everything that happened to a person, oldest first (R35).
+
+    Also shows the opt-out and bounce ledger of their address.
+    """
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         ids = people.ids_by_email(db, workspace_id=ws.id, email=email)

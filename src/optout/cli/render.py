@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 import typer
@@ -51,8 +52,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value) if isinstance(value, set | frozenset) else value
         return [plain(v) for v in items]
-    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
-        return value.value  # StrEnum
+    if isinstance(value, Enum):
+        return value.value
     return value
 
 

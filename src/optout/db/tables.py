@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -421,4 +423,221 @@ crm_writebacks = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     CheckConstraint("status IN ('pending', 'done', 'failed', 'skipped')", name="status"),
+)
+
+# --- CRM sync (R31, R32, R33) ------------------------------------------------------------
+
+# A CRM the workspace syncs with, at most one of each kind. Secrets are never stored:
+# `secrets` maps a role (`token`, `webhook_secret`, `client_secret`) to the NAME of an
+# environment variable that holds it; `settings` holds the rest (API version, page sizes,
+# rate limits, OAuth client id, private key file path).
+crm_connections = Table(
+    "crm_connections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("kind", String(16), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("secrets", JSON, nullable=False, default=dict),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "kind"),
+    CheckConstraint("kind IN ('hubspot', 'salesforce')", name="kind"),
+)
+
+
+def _crm_connection_id(primary_key: bool = False) -> Column[int]:
+    return Column(
+        "connection_id",
+        Integer,
+        ForeignKey("crm_connections.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
+
+
+# Which CRM field feeds which of ours, per CRM object (R31); `read_write` also writes ours back.
+crm_field_mappings = Table(
+    "crm_field_mappings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _crm_connection_id(),
+    Column("crm_object", String(64), nullable=False),
+    Column("crm_field", String(128), nullable=False),
+    Column("our_field", String(80), nullable=False),
+    Column("mode", String(16), nullable=False, default="read"),
+    UniqueConstraint("connection_id", "crm_object", "our_field"),
+    CheckConstraint("mode IN ('read', 'read_write')", name="mode"),
+)
+
+# Incremental sync per CRM object (R32): changes up to `bookmark` are applied. It moves only
+# with a committed page and never past the start of the run that moved it.
+crm_sync_state = Table(
+    "crm_sync_state",
+    metadata,
+    _crm_connection_id(primary_key=True),
+    Column("crm_object", String(64), primary_key=True),
+    Column("bookmark", DateTime),
+    Column("status", String(16), nullable=False, default="idle"),
+    Column("last_started_at", DateTime),
+    Column("last_finished_at", DateTime),
+    Column("last_error", Text, nullable=False, default=""),
+)
+
+# One row per sync run or pushed change, with its counts (R32).
+crm_sync_log = Table(
+    "crm_sync_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    _crm_connection_id(),
+    Column("trigger", String(16), nullable=False),  # schedule | manual | full | webhook
+    Column("status", String(16), nullable=False),  # running | ok | failed | stopped
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("api_calls", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=False, default=""),
+    Index("ix_crm_sync_log_connection", "connection_id", "id"),
+)
+
+# Every CRM record seen: what it became here (person, company or opportunity id; NULL when it
+# could not be used) and the modification time applied, so overlapping reads and pushes of a
+# change already applied are skipped, and links between records resolve without the CRM.
+crm_records = Table(
+    "crm_records",
+    metadata,
+    _crm_connection_id(primary_key=True),
+    Column("crm_object", String(64), primary_key=True),
+    Column("crm_id", String(64), primary_key=True),
+    Column("local_id", Integer),
+    Column("modified_at", DateTime, nullable=False),
+)
+
+# Ids of pushed changes already handled (HubSpot event ids, Salesforce notification ids).
+crm_webhook_receipts = Table(
+    "crm_webhook_receipts",
+    metadata,
+    _crm_connection_id(primary_key=True),
+    Column("receipt_id", String(128), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+    Index("ix_crm_webhook_receipts_received", "received_at"),
+)
+
+
+INBOUND_KINDS = ("reply", "unsubscribe", "auto_reply", "bounce", "unclassified")
+
+# Every message that came back (replies, auto-replies, bounces), matched or not: never dropped.
+# `workspace_id` is NULL only when a way in that serves every workspace could not tell
+# whose message it is; such rows are listed apart (`optout inbound list --unattributed`).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE")),
+    Column("received_at", DateTime, nullable=False),
+    Column("source", String(200), nullable=False),  # smtp, imap:<mailbox>, file, http
+    # sha256 of (scope, Message-ID, body): the same message fetched or delivered twice is one row.
+    Column("dedup_key", String(64), nullable=False),
+    Column("message_id", String(500)),
+    Column("from_address", String(320), nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    Column("headers", Text, nullable=False, default=""),
+    Column("raw", LargeBinary, nullable=False),  # capped; `raw_size` is the size received
+    Column("raw_size", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("rule", String(48), nullable=False),  # the classification rule that decided
+    Column("evidence", JSON, nullable=False, default=dict),
+    Column("new_text", Text, nullable=False, default=""),
+    Column("match_by", String(32)),  # NULL: unmatched
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id", ondelete="SET NULL")),
+    Column("email_id", Integer, ForeignKey("outbound_emails.id", ondelete="SET NULL")),
+    Column("outcome", String(24), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("review_needed", Boolean, nullable=False, default=False),  # R4 with auto opt-out off
+    UniqueConstraint("dedup_key"),
+    Index("ix_inbound_messages_ws_id", "workspace_id", "id"),
+    CheckConstraint(
+        "kind IN ('reply', 'unsubscribe', 'auto_reply', 'bounce', 'unclassified')", name="kind"
+    ),
+)
+
+# Where each polled IMAP folder stopped: resumes after a restart (with dedup as the backstop).
+inbound_mailboxes = Table(
+    "inbound_mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE")),
+    Column("mailbox", String(500), nullable=False),  # scope + imap://user@host:port/folder
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("mailbox"),
+)
+
+# Transient (4.x.x) bounces per address; after the workspace's limit they count as hard (R7).
+inbound_soft_bounces = Table(
+    "inbound_soft_bounces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("email", String(320), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("last_status", String(32), nullable=False, default=""),
+    UniqueConstraint("workspace_id", "email"),
+)
+
+# Accounts: people who sign in to the service, their roles per workspace, sessions, API keys.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("role", String(16), nullable=False),
+    CheckConstraint("role IN ('member', 'admin')", name="role"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the cookie
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _workspace_id(),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),  # shown, and used to look up
+    Column("secret_hash", String(64), nullable=False),  # sha256 of the secret part
+    Column("role", String(16), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
+    CheckConstraint("role IN ('member', 'admin')", name="role"),
 )

@@ -232,7 +232,11 @@ def _opt_outs(db: Connection, ws: int, rng: random.Random, now: datetime) -> str
         db.scalars(
             sa.select(p.c.email)
             .join(e, e.c.person_id == p.c.id)
-            .where(e.c.workspace_id == ws, e.c.status.in_(t.ACTIVE_STATUSES))
+            .where(
+                e.c.workspace_id == ws,
+                e.c.status.in_(t.ACTIVE_STATUSES),
+                p.c.email.not_in([person.email for person in g.STORY_PEOPLE]),
+            )
             .distinct()
             .order_by(p.c.email)
         )

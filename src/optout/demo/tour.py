@@ -126,6 +126,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
             "before you save a rule",
         ),
         (f"optout audience exclusions {shlex.quote(story.audience)}", "what applies where"),
+        (f"optout not-enrolled {seq}", "who the audience enrollment left out, and why (R30)"),
         ("optout exclusion list", "every rule with live counts"),
         ("optout --help", "everything else"),
     ):

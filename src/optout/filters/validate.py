@@ -2,11 +2,13 @@
 
 Values are coerced to the field's type and canonical form here, once, so the
 compiler and the evaluator compare like with like: text is case-folded,
-emails and domains normalized, dates become naive UTC datetimes.
+emails and domains normalized, numbers become floats (as stored), dates
+become naive UTC datetimes.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -125,7 +127,14 @@ def _scalar(value: Any, field: Field, op: Operator, *, where: str) -> Scalar:
     if kind is FieldType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidFilter(f"{field.name!r} takes a number, not {value!r}", where=where)
-        return value
+        # Number columns hold floats: compare float to float, in SQL and in Python alike.
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise InvalidFilter(f"{field.name!r} takes a finite number, not {value!r}", where=where)
+        return number
     if kind is FieldType.BOOLEAN:
         if not isinstance(value, bool):
             raise InvalidFilter(f"{field.name!r} takes true or false, not {value!r}", where=where)

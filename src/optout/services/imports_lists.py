@@ -59,6 +59,11 @@ def import_exclusion_list(
     field = "company.domain" if lvl is Level.COMPANY else "person.email"
     normalize = _domain if lvl is Level.COMPANY else _email
     what = "domain" if lvl is Level.COMPANY else "email address"
+    try:
+        current: ExclusionSpec | None = exclusions.get(db, workspace_id=workspace_id, name=name)
+    except NotFound:
+        current = None
+    listed = _listed_values(current, lvl, field) if current is not None else ()
     data = read_csv(source)
     index = column_indexes(data.header, [column])[column]
     values: dict[str, None] = {}
@@ -79,11 +84,6 @@ def import_exclusion_list(
                 errors.append(RowError(number, column, part, exc.message))
     if errors:
         return rejected("exclusion_list", len(data.records), errors, progress)
-    try:
-        current = exclusions.get(db, workspace_id=workspace_id, name=name)
-    except NotFound:
-        current = None
-    listed = _listed_values(current, lvl, field) if current is not None else ()
     already = set(listed)
     added = [value for value in values if value not in already]
     if len(listed) + len(added) > MAX_LIST:

@@ -1,0 +1,53 @@
+"""Temporary tables one page of CRM records goes through: each page is staged with one
+executemany, then applied by a few INSERT ... SELECT and UPDATE ... FROM statements,
+whatever its size (DESIGN: set-based). `touched` collects the people whose data changed,
+for the one re-check of their enrollments at the end (R14)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+metadata = sa.MetaData()
+
+touched = sa.Table(
+    "optout_crm_touched",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def stage_rows(db: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Empty `table` (creating it for this connection if needed) and fill it."""
+    table.create(db, checkfirst=True)
+    db.execute(table.delete())
+    if rows:
+        db.execute(table.insert(), list(rows))
+
+
+def reset_touched(db: Connection) -> None:
+    touched.create(db, checkfirst=True)
+    db.execute(touched.delete())
+
+
+def touch(db: Connection, people: sa.Select[Any]) -> None:
+    """Add the person ids `people` selects (one column) to `touched`."""
+    inner = people.subquery()
+    column = inner.c[next(iter(inner.c.keys()))]
+    db.execute(
+        touched.insert().from_select(
+            ["id"],
+            sa.select(column)
+            .where(column.is_not(None), column.not_in(sa.select(touched.c.id)))
+            .distinct(),
+        )
+    )
+
+
+def changed(target: sa.ColumnElement[Any], given: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """The CRM gives a value and it differs from the stored one."""
+    return sa.and_(given.is_not(None), target.is_distinct_from(given))

@@ -1,0 +1,407 @@
+"""Writing a staged page of CRM companies or people, set-based.
+
+Companies are keyed by their domain (HubSpot `domain`, Salesforce Account `Website`); a
+record without a usable domain becomes a company of its own, found again through its CRM
+id. People are keyed by their normalized address: a Lead and a Contact with one address,
+or several contacts sharing one, update the same person and the same suppression (R1).
+Only values that differ are written, so re-reading a page changes nothing. An opt-out
+from the CRM suppresses the address the way `optouts.opt_out` does (channel `crm`); a CRM
+saying "not opted out" never clears one (R33).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.crm.staged import changed, stage_rows, touch
+from optout.db import tables as t
+from optout.normalize import domain_label
+from optout.services import events
+from optout.services.enforcement import Removal, end_enrollments
+from optout.services.imports_json import import_json_covers, import_json_merge
+
+_md = sa.MetaData()
+
+staged_companies = sa.Table(
+    "optout_crm_companies",
+    _md,
+    sa.Column("key", sa.String(300), primary_key=True),  # domain, or `crm:<id>` without one
+    sa.Column("domain", sa.String(255)),
+    sa.Column("domain_label", sa.String(255)),
+    sa.Column("name", sa.String(300)),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("crm_id", sa.String(64), nullable=False),
+    sa.Column("company_id", sa.Integer),
+    prefixes=["TEMPORARY"],
+)
+
+staged_people = sa.Table(
+    "optout_crm_people",
+    _md,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("email_domain", sa.String(255), nullable=False),
+    sa.Column("first_name", sa.String(200)),  # NULL: not mapped, keep what is there
+    sa.Column("last_name", sa.String(200)),
+    sa.Column("title", sa.String(300)),
+    sa.Column("status", sa.String(100)),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("opt_out", sa.Boolean),
+    sa.Column("activity_at", sa.DateTime),
+    sa.Column("company_id", sa.Integer),
+    sa.Column("company_domain", sa.String(255)),  # a company named on the record (Lead)
+    sa.Column("company_name", sa.String(300)),
+    sa.Column("crm_id", sa.String(64), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+staged_opt_outs = sa.Table(
+    "optout_crm_opt_outs",
+    _md,
+    sa.Column("email", sa.String(320), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+PERSON_TEXT = ("first_name", "last_name", "title", "status")
+
+
+@dataclass
+class Written:
+    created: int = 0
+    updated: int = 0
+    opted_out: int = 0
+    removal: Removal = Removal(0, 0)
+
+
+def write_companies(
+    db: Connection, *, workspace_id: int, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> tuple[Written, dict[str, int]]:
+    """Apply staged companies; returns the counts and the company id per key."""
+    s, c = staged_companies, t.companies
+    stage_rows(db, s, rows)
+    by_domain = sa.and_(c.c.workspace_id == workspace_id, c.c.domain == s.c.domain)
+    db.execute(s.update().where(s.c.company_id.is_(None), by_domain).values(company_id=c.c.id))
+    created = db.scalars(
+        c.insert()
+        .from_select(
+            ["workspace_id", "domain", "domain_label", "name", "fields", "crm_id"]
+            + ["created_at", "updated_at"],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                s.c.domain,
+                s.c.domain_label,
+                sa.func.coalesce(s.c.name, s.c.domain, ""),
+                s.c.fields,
+                s.c.crm_id,
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
+            ).where(s.c.company_id.is_(None)),
+        )
+        .returning(c.c.id)
+    ).all()
+    if created:
+        db.execute(
+            c.update()
+            .where(c.c.workspace_id == workspace_id, c.c.group_id.is_(None))
+            .values(group_id=c.c.id)
+        )
+        newest = (
+            sa.select(sa.func.max(c.c.id))
+            .where(c.c.workspace_id == workspace_id, c.c.crm_id == s.c.crm_id)
+            .scalar_subquery()
+        )
+        db.execute(s.update().where(s.c.company_id.is_(None)).values(company_id=newest))
+    updated = db.scalars(
+        c.update()
+        .where(
+            c.c.id == s.c.company_id,
+            sa.or_(
+                changed(c.c.name, s.c.name),
+                c.c.crm_id.is_(None),
+                sa.not_(import_json_covers(c.c.fields, s.c.fields)),
+            ),
+        )
+        .values(
+            name=sa.func.coalesce(s.c.name, c.c.name),
+            crm_id=sa.func.coalesce(c.c.crm_id, s.c.crm_id),
+            fields=import_json_merge(c.c.fields, s.c.fields),
+            updated_at=now,
+        )
+        .returning(c.c.id)
+    ).all()
+    if updated:
+        touch(db, group_people(workspace_id, sa.select(c.c.id).where(c.c.id.in_(updated))))
+    ids = {key: int(cid) for key, cid in db.execute(sa.select(s.c.key, s.c.company_id))}
+    return Written(created=len(created), updated=len(updated)), ids
+
+
+def write_people(
+    db: Connection,
+    *,
+    workspace_id: int,
+    rows: Sequence[Mapping[str, Any]],
+    crm: str,
+    actor: str,
+    now: datetime,
+) -> tuple[Written, dict[str, int]]:
+    """Apply staged people; returns the counts and the person id per address."""
+    s, p = staged_people, t.people
+    stage_rows(db, s, rows)
+    if any(row.get("company_domain") for row in rows):
+        _companies_named(db, workspace_id=workspace_id, now=now)
+    text_changes = [changed(p.c[k], s.c[k]) for k in PERSON_TEXT]
+    updated = db.execute(
+        p.update()
+        .where(
+            p.c.workspace_id == workspace_id,
+            p.c.email == s.c.email,
+            sa.or_(
+                *text_changes,
+                changed(p.c.company_id, s.c.company_id),
+                sa.not_(import_json_covers(p.c.fields, s.c.fields)),
+            ),
+        )
+        .values(
+            **{k: sa.func.coalesce(s.c[k], p.c[k]) for k in PERSON_TEXT},
+            company_id=sa.func.coalesce(s.c.company_id, p.c.company_id),
+            fields=import_json_merge(p.c.fields, s.c.fields),
+            updated_at=now,
+        )
+        .returning(p.c.email)
+    ).all()
+    held = t.people.alias("crm_held")
+    existing = sa.exists().where(held.c.workspace_id == workspace_id, held.c.email == s.c.email)
+    created = db.scalars(
+        p.insert()
+        .from_select(
+            ["workspace_id", "email", "email_domain", *PERSON_TEXT]
+            + ["company_id", "fields", "crm_id", "created_at", "updated_at"],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                s.c.email,
+                s.c.email_domain,
+                *(sa.func.coalesce(s.c[k], "") for k in PERSON_TEXT),
+                s.c.company_id,
+                s.c.fields,
+                s.c.crm_id,
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
+            ).where(~existing),
+        )
+        .returning(p.c.id)
+    ).all()
+    page_people = (
+        sa.select(p.c.id)
+        .join(s, s.c.email == p.c.email)
+        .where(p.c.workspace_id == workspace_id)
+    )
+    touch(db, page_people)
+    _crm_activity(db, workspace_id=workspace_id)
+    opted_out, removal = _opt_out(db, workspace_id=workspace_id, crm=crm, actor=actor, now=now)
+    ids = {
+        email: int(pid)
+        for email, pid in db.execute(
+            sa.select(p.c.email, sa.func.min(p.c.id))
+            .join(s, s.c.email == p.c.email)
+            .where(p.c.workspace_id == workspace_id)
+            .group_by(p.c.email)
+        )
+    }
+    written = Written(len(created), len({row.email for row in updated}), opted_out, removal)
+    return written, ids
+
+
+def _companies_named(db: Connection, *, workspace_id: int, now: datetime) -> None:
+    """Create the companies people name by domain (a Lead's Website) that do not exist yet,
+    and link the people to them (never renaming a company that exists)."""
+    s, c = staged_people, t.companies
+    missing = db.execute(
+        sa.select(s.c.company_domain, sa.func.max(s.c.company_name))
+        .where(
+            s.c.company_domain.is_not(None),
+            ~sa.exists().where(c.c.workspace_id == workspace_id, c.c.domain == s.c.company_domain),
+        )
+        .group_by(s.c.company_domain)
+    ).all()
+    if missing:
+        db.execute(
+            c.insert(),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "domain": domain,
+                    "domain_label": domain_label(domain),
+                    "name": name or domain,
+                    "fields": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for domain, name in missing
+            ],
+        )
+        db.execute(
+            c.update()
+            .where(c.c.workspace_id == workspace_id, c.c.group_id.is_(None))
+            .values(group_id=c.c.id)
+        )
+    db.execute(
+        s.update()
+        .where(
+            s.c.company_id.is_(None),
+            c.c.workspace_id == workspace_id,
+            c.c.domain == s.c.company_domain,
+        )
+        .values(company_id=c.c.id)
+    )
+
+
+def _crm_activity(db: Connection, *, workspace_id: int) -> None:
+    """A CRM activity date later than ours is activity from source `crm` (R21): it moves the
+    person's and the company's dates, and everyone at a company whose date moved is
+    re-checked (company-level activity rules)."""
+    s, p, c = staged_people, t.people, t.companies
+    later = sa.and_(
+        s.c.activity_at.is_not(None),
+        sa.or_(p.c.last_activity_at.is_(None), p.c.last_activity_at < s.c.activity_at),
+    )
+    db.execute(
+        t.activities.insert().from_select(
+            ["workspace_id", "person_id", "company_id", "kind", "source", "occurred_at"],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                p.c.id,
+                p.c.company_id,
+                sa.literal("crm_activity", sa.String),
+                sa.literal("crm", sa.String),
+                s.c.activity_at,
+            )
+            .join(s, s.c.email == p.c.email)
+            .where(p.c.workspace_id == workspace_id, later),
+        )
+    )
+    moved = db.scalars(
+        p.update()
+        .where(p.c.workspace_id == workspace_id, p.c.email == s.c.email, later)
+        .values(
+            last_activity_at=s.c.activity_at,
+            last_activity_any_at=sa.case(
+                (p.c.last_activity_any_at.is_(None), s.c.activity_at),
+                (p.c.last_activity_any_at < s.c.activity_at, s.c.activity_at),
+                else_=p.c.last_activity_any_at,
+            ),
+        )
+        .returning(p.c.company_id)
+    ).all()
+    company_ids = sorted({cid for cid in moved if cid is not None})
+    if not company_ids:
+        return
+    member = t.people.alias("crm_member")
+    latest = (
+        sa.select(sa.func.max(member.c.last_activity_at))
+        .where(member.c.company_id == c.c.id)
+        .scalar_subquery()
+    )
+    db.execute(
+        c.update()
+        .where(
+            c.c.id.in_(company_ids),
+            sa.or_(c.c.last_activity_at.is_(None), c.c.last_activity_at < latest),
+        )
+        .values(
+            last_activity_at=latest,
+            last_activity_any_at=sa.case(
+                (c.c.last_activity_any_at.is_(None), latest),
+                (c.c.last_activity_any_at < latest, latest),
+                else_=c.c.last_activity_any_at,
+            ),
+        )
+    )
+    touch(db, group_people(workspace_id, sa.select(c.c.id).where(c.c.id.in_(company_ids))))
+
+
+def _opt_out(
+    db: Connection, *, workspace_id: int, crm: str, actor: str, now: datetime
+) -> tuple[int, Removal]:
+    """Suppress every staged address the CRM marks opted out and that is not yet: the
+    suppression, a ledger line, an event per person and the end of their enrollments, as
+    `optouts.opt_out` does for one address (R1, R2). Nothing here ever clears one (R33)."""
+    s, o, sup, p, e = staged_people, staged_opt_outs, t.suppressions, t.people, t.enrollments
+    already = sa.exists().where(
+        sup.c.workspace_id == workspace_id, sup.c.email == s.c.email, sup.c.kind == "opt_out"
+    )
+    o.create(db, checkfirst=True)
+    db.execute(o.delete())
+    db.execute(
+        o.insert().from_select(["email"], sa.select(s.c.email).where(s.c.opt_out.is_(True), ~already))
+    )
+    count = int(db.scalar(sa.select(sa.func.count()).select_from(o)) or 0)
+    if count == 0:
+        return 0, Removal(0, 0)
+    reason = f"opted out in {crm}"
+    constants = (
+        sa.literal(workspace_id, sa.Integer),
+        o.c.email,
+        sa.literal("opt_out", sa.String),
+        sa.literal(now, sa.DateTime),
+        sa.literal(actor, sa.String),
+        sa.literal("crm", sa.String),
+        sa.literal(reason, sa.Text),
+    )
+    names = ["workspace_id", "email", "kind"]
+    db.execute(
+        sup.insert().from_select(
+            [*names, "since", "actor", "channel", "reason"], sa.select(*constants)
+        )
+    )
+    db.execute(
+        t.suppression_ledger.insert().from_select(
+            [*names, "at", "actor", "channel", "reason", "action", "evidence"],
+            sa.select(
+                *constants,
+                sa.literal("added", sa.String),
+                sa.literal(f"{crm} record says opted out", sa.Text),
+            ),
+        )
+    )
+    holders = sa.select(p.c.id.label("person_id")).where(
+        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))
+    )
+    events.record_from_select(
+        db,
+        workspace_id=workspace_id,
+        kind="opted_out",
+        actor=actor,
+        now=now,
+        rule="opt_out",
+        detail={"channel": "crm", "reason": reason},
+        select=holders,
+    )
+    removal = end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(e.c.id.label("enrollment_id")).where(
+            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
+        ),
+        status="opted_out",
+        reason="opted out via crm",
+        rule="opt_out",
+        actor=actor,
+        now=now,
+    )
+    return count, removal
+
+
+def group_people(workspace_id: int, company_ids: sa.Select[Any]) -> sa.Select[Any]:
+    """Everyone at the companies selected or at a company linked to one of them (R12)."""
+    p, c, own = t.people, t.companies.alias("crm_c"), t.companies.alias("crm_own")
+    groups = sa.select(own.c.group_id).where(own.c.id.in_(company_ids))
+    return (
+        sa.select(p.c.id)
+        .join(c, c.c.id == p.c.company_id)
+        .where(p.c.workspace_id == workspace_id, c.c.group_id.in_(groups))
+    )

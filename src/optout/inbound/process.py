@@ -1,0 +1,323 @@
+"""THE use-case for mail that comes back (R4, R5, R6, R7, R21, R34, R35): every way
+in (SMTP listener, IMAP poller, `optout inbound process`, an HTTP route) hands the
+raw message to `process_message`, inside the one transaction it opens.
+
+What happens, by class:
+
+- reply (R5): only the enrollment it answers ends (`replied`); the reply is
+  activity from source `email`, so the person's and company's `last_replied_at`
+  move and enforced exclusions are re-checked at once (R6, R14, R21);
+- unsubscribe request (R4): the same, and the person is opted out with the new
+  text as evidence, or flagged for review when the workspace switched automatic
+  opt-out off; our List-Unsubscribe mailto always opts out;
+- auto-reply (R7): nothing changes but an event, so the history shows it;
+- bounce (R7): a permanent failure suppresses the address (`optouts.bounce`);
+  transient ones are counted per address and turn permanent at the limit.
+
+Every message is stored in `inbound_messages`, matched or not, with its class,
+evidence and outcome; the same message twice (same Message-ID and body) is
+recognized and changes nothing the second time. Input that is not a message
+raises InvalidInput before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.clock import as_stored
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.inbound.actions import Outcome, act
+from optout.inbound.classify import Classification, Kind, classify
+from optout.inbound.match import Match, Target, Unmatched, match_bounce, match_reply
+from optout.inbound.parse import ParsedMessage, clean, parse_message
+from optout.sending.tokens import UnsubscribeTokens
+from optout.services import workspaces
+
+SOURCE_MAX = 200
+
+
+@dataclass(frozen=True)
+class InboundOptions:
+    """How inbound mail is read; the defaults suit most installs."""
+
+    tokens: UnsubscribeTokens | None = None  # reads unsubscribe and VERP tokens (R3)
+    reply_window: timedelta = timedelta(days=30)  # a From address matches our emails this recent
+    soft_bounce_limit: int = 3  # transient bounces of one address that count as a hard one
+    soft_bounce_window: timedelta = timedelta(days=30)  # ... when each follows within this
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_stored_bytes: int = 256 * 1024  # of the raw message kept in inbound_messages
+
+    def __post_init__(self) -> None:
+        if self.soft_bounce_limit < 1:
+            raise InvalidInput("soft_bounce_limit must be at least 1")
+        if self.max_message_bytes < 1 or self.max_stored_bytes < 0:
+            raise InvalidInput("message size limits must be positive")
+
+
+DEFAULT_OPTIONS = InboundOptions()
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    id: int  # the inbound_messages row
+    duplicate: bool  # seen before: nothing was done this time
+    kind: str
+    rule: str
+    evidence: str
+    outcome: str  # replied, opted_out, review_needed, auto_reply, bounced, soft_bounce, ...
+    match_by: str | None
+    workspace_id: int | None
+    person_id: int | None
+    enrollment_id: int | None
+    email_id: int | None
+    review_needed: bool
+    reason: str
+    actions: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def matched(self) -> bool:
+        return self.match_by is not None
+
+
+def process_message(
+    db: Connection,
+    *,
+    raw: bytes,
+    now: datetime,
+    source: str,
+    workspace_id: int | None = None,
+    options: InboundOptions = DEFAULT_OPTIONS,
+) -> InboundResult:
+    """Classify one inbound message, match it to what it answers, act, and store it.
+
+    `workspace_id` limits matching to one workspace (a way in that serves one);
+    without it the match decides whose message it is.
+    """
+    now = as_stored(now)
+    origin = _check_source(source)
+    if not isinstance(raw, bytes | bytearray) or not raw:
+        raise InvalidInput("an inbound message must be non-empty bytes")
+    if len(raw) > options.max_message_bytes:
+        raise InvalidInput(
+            f"the message is {len(raw)} bytes; the limit is {options.max_message_bytes}"
+        )
+    if workspace_id is not None:
+        workspaces.get_by_id(db, workspace_id=workspace_id)
+    parsed = parse_message(bytes(raw))
+    key = dedup_key(parsed, workspace_id=workspace_id)
+    seen = _stored(db, key)
+    if seen is not None:
+        return seen
+    verdict = classify(parsed)
+    match = _match(db, parsed, verdict, workspace_id=workspace_id, now=now, options=options)
+    row_id = _store(
+        db, parsed, verdict, match, raw=bytes(raw), key=key, origin=origin, now=now, options=options
+    )
+    outcome = (
+        act(
+            db,
+            verdict,
+            match,
+            inbound_id=row_id,
+            now=now,
+            soft_bounce_limit=options.soft_bounce_limit,
+            soft_bounce_window=options.soft_bounce_window,
+        )
+        if isinstance(match, Target)
+        else Outcome("unmatched", reason=match.reason)
+    )
+    m = t.inbound_messages
+    db.execute(
+        m.update()
+        .where(m.c.id == row_id)
+        .values(
+            outcome=outcome.outcome,
+            reason=clean(outcome.reason, 2000),
+            review_needed=outcome.review_needed,
+            evidence=_evidence(parsed, verdict, outcome),
+        )
+    )
+    target = match if isinstance(match, Target) else None
+    return InboundResult(
+        id=row_id,
+        duplicate=False,
+        kind=verdict.kind.value,
+        rule=verdict.rule,
+        evidence=verdict.evidence,
+        outcome=outcome.outcome,
+        match_by=target.by if target else None,
+        workspace_id=target.workspace_id if target else _workspace_of(match, workspace_id),
+        person_id=target.person_id if target else None,
+        enrollment_id=target.enrollment_id if target else None,
+        email_id=target.email_id if target else None,
+        review_needed=outcome.review_needed,
+        reason=outcome.reason,
+        actions=tuple(outcome.actions),
+    )
+
+
+def dedup_key(parsed: ParsedMessage, *, workspace_id: int | None) -> str:
+    """The same message delivered or fetched twice has the same key: its Message-ID and
+    body (trace headers added on the way differ), within the scope of the way in."""
+    identity = parsed.message_id or "\n".join(
+        (parsed.header("From"), parsed.header("Date"), parsed.subject)
+    )
+    scope = "*" if workspace_id is None else str(workspace_id)
+    text = f"{scope}\n{identity}\n{parsed.body_hash}"
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+def _check_source(source: str) -> str:
+    origin = source.strip() if isinstance(source, str) else ""
+    if not origin or len(origin) > SOURCE_MAX or not origin.isprintable():
+        raise InvalidInput(f"say where the message came from (source, 1-{SOURCE_MAX} characters)")
+    return origin
+
+
+def _match(
+    db: Connection,
+    parsed: ParsedMessage,
+    verdict: Classification,
+    *,
+    workspace_id: int | None,
+    now: datetime,
+    options: InboundOptions,
+) -> Match:
+    if verdict.kind is Kind.BOUNCE and verdict.report is not None:
+        return match_bounce(
+            db,
+            parsed,
+            verdict.report,
+            workspace_id=workspace_id,
+            tokens=options.tokens,
+            now=now,
+            window=options.reply_window,
+        )
+    return match_reply(
+        db,
+        parsed,
+        workspace_id=workspace_id,
+        tokens=options.tokens,
+        mailto_token=verdict.unsubscribe_token,
+        now=now,
+        window=options.reply_window,
+    )
+
+
+def _workspace_of(match: Match, scope: int | None) -> int | None:
+    if isinstance(match, Target):
+        return match.workspace_id
+    return match.workspace_id if match.workspace_id is not None else scope
+
+
+def _store(
+    db: Connection,
+    parsed: ParsedMessage,
+    verdict: Classification,
+    match: Match,
+    *,
+    raw: bytes,
+    key: str,
+    origin: str,
+    now: datetime,
+    options: InboundOptions,
+) -> int:
+    m = t.inbound_messages
+    target = match if isinstance(match, Target) else None
+    row_id = db.execute(
+        m.insert()
+        .values(
+            workspace_id=_workspace_of(match, None),
+            received_at=now,
+            source=clean(origin, SOURCE_MAX),
+            dedup_key=key,
+            message_id=clean(parsed.message_id, 500) or None,
+            from_address=clean(parsed.from_address, 320),
+            subject=clean(parsed.subject, 2000),
+            headers=parsed.header_block,
+            raw=raw[: options.max_stored_bytes],
+            raw_size=len(raw),
+            kind=verdict.kind.value,
+            rule=verdict.rule,
+            evidence={},
+            new_text=verdict.text.text,
+            match_by=target.by if target else None,
+            person_id=target.person_id if target else None,
+            enrollment_id=target.enrollment_id if target else None,
+            email_id=target.email_id if target else None,
+            outcome="pending",
+            reason=clean(match.reason, 2000) if isinstance(match, Unmatched) else "",
+            review_needed=False,
+        )
+        .returning(m.c.id)
+    ).scalar_one()
+    return int(row_id)
+
+
+def _evidence(parsed: ParsedMessage, verdict: Classification, outcome: Outcome) -> dict[str, Any]:
+    report = verdict.report
+    return {
+        "checks": [
+            {"rule": c.rule, "hit": c.hit, "evidence": clean(c.evidence, 500)}
+            for c in verdict.checks
+        ],
+        "text_source": verdict.text.source,
+        "cut_at": verdict.text.cut_at,
+        "forwarded": verdict.text.forwarded,
+        "defects": [clean(d, 200) for d in parsed.defects[:20]],
+        "report": None
+        if report is None
+        else {
+            "format": report.format,
+            "original_message_id": clean(report.original_message_id, 500),
+            "recipients": [
+                {
+                    "address": r.address,
+                    "original": r.original,
+                    "action": r.action,
+                    "status": r.status,
+                    "severity": r.severity,
+                    "diagnostic": clean(r.diagnostic, 500),
+                }
+                for r in report.recipients[:20]
+            ],
+        },
+        "actions": [clean(a, 500) for a in outcome.actions[:50]],
+    }
+
+
+def _stored(db: Connection, key: str) -> InboundResult | None:
+    m = t.inbound_messages
+    row = db.execute(sa.select(m).where(m.c.dedup_key == key)).mappings().first()
+    if row is None:
+        return None
+    return from_row(row, duplicate=True)
+
+
+def from_row(row: Any, *, duplicate: bool = False) -> InboundResult:
+    """An InboundResult from a stored inbound_messages row."""
+    checks = (row["evidence"] or {}).get("checks") or []
+    decided: dict[str, Any] = next((c for c in checks if c.get("hit")), {})
+    return InboundResult(
+        id=row["id"],
+        duplicate=duplicate,
+        kind=row["kind"],
+        rule=row["rule"],
+        evidence=str(decided.get("evidence", "")),
+        outcome=row["outcome"],
+        match_by=row["match_by"],
+        workspace_id=row["workspace_id"],
+        person_id=row["person_id"],
+        enrollment_id=row["enrollment_id"],
+        email_id=row["email_id"],
+        review_needed=row["review_needed"],
+        reason=row["reason"],
+        actions=tuple((row["evidence"] or {}).get("actions") or ()),
+    )

@@ -1,0 +1,65 @@
+"""Who is calling: an API key (`Authorization: Bearer ok_...`) for the JSON API, a session
+cookie for the pages, and the CSRF check for page forms. FastAPI dependencies."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from optout.clock import utcnow
+from optout.services import accounts
+from optout.services.accounts import NotAllowed, NotSignedIn, Principal, Role
+from optout.web.site import site_of
+
+SESSION_COOKIE = "optout_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def api_principal(request: Request) -> Principal:
+    """The API key's principal; 401 without a valid key."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise NotSignedIn("send an API key: Authorization: Bearer ok_...")
+    with site_of(request).engine.begin() as db:
+        return accounts.api_key_principal(db, key=key.strip(), now=utcnow())
+
+
+def session(request: Request) -> tuple[Principal, str]:
+    """The signed-in user's principal and the session's CSRF token; NotSignedIn otherwise."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise NotSignedIn("please sign in")
+    with site_of(request).engine.connect() as db:
+        return accounts.session_principal(db, token=token, now=utcnow())
+
+
+def page_principal(request: Request) -> Principal:
+    return session(request)[0]
+
+
+async def checked_form_principal(request: Request) -> Principal:
+    """For a page form POST: the session's principal after the CSRF token matched (a form
+    field or the X-CSRF-Token header, which htmx sends)."""
+    principal, expected = session(request)
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent:
+        form = await request.form()
+        value = form.get(CSRF_FIELD, "")
+        sent = value if isinstance(value, str) else ""
+    if not sent or not hmac.compare_digest(sent, expected):
+        raise NotAllowed("the form is stale or forged (CSRF token mismatch); reload the page")
+    return principal
+
+
+def admin(principal: Principal) -> Principal:
+    principal.require(Role.ADMIN)
+    return principal
+
+
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+PagePrincipal = Annotated[Principal, Depends(page_principal)]
+FormPrincipal = Annotated[Principal, Depends(checked_form_principal)]

@@ -1,0 +1,116 @@
+"""Endpoints the CRMs push changes to (R32 B). Translation only: the HTTP request in, the
+use-case (`optout.crm.webhooks.handle_push`) called, its outcome out. A change is applied
+and enforced before the answer leaves, so a 200 (or a SOAP Ack) means it is in force.
+
+    POST /crm/webhooks/hubspot/{connection_id}      HubSpot webhooks, signature v3
+    POST /crm/webhooks/salesforce/{connection_id}   Salesforce Outbound Messages (SOAP)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from optout.clock import utcnow
+from optout.crm import connections, webhooks
+from optout.crm.connections import CrmConnection
+from optout.crm.protocol import Connector
+from optout.errors import ConnectorError, NotFound, OptoutError
+from optout.web.site import site_of
+
+router = APIRouter(prefix="/crm/webhooks", include_in_schema=False)
+
+ConnectorFactory = Callable[[CrmConnection, Mapping[str, str]], Connector]
+SOAP = "text/xml; charset=utf-8"
+
+
+def _factory(request: Request) -> ConnectorFactory | None:
+    """Tests and embedders may set `app.state.crm_connector_factory`."""
+    return getattr(request.app.state, "crm_connector_factory", None)
+
+
+def _connect(request: Request, connection_id: int, kind: str) -> tuple[CrmConnection, Connector]:
+    engine = site_of(request).engine
+    with engine.connect() as db:
+        connection = connections.by_id(db, connection_id=connection_id)
+        if connection.kind != kind or not connection.enabled:
+            raise NotFound(f"no enabled {kind} connection {connection_id}")
+        factory = _factory(request)
+        if factory is not None:
+            return connection, factory(connection, os.environ)
+        fields = connections.mappings(db, connection_id=connection.id)
+    return connection, connections.connector_for(connection, fields, os.environ)
+
+
+@router.post("/hubspot/{connection_id}")
+async def hubspot(connection_id: int, request: Request) -> Response:
+    body = await request.body()
+    try:
+        connection, connector = await run_in_threadpool(_connect, request, connection_id, "hubspot")
+    except NotFound:
+        return JSONResponse({"error": "unknown connection"}, status_code=404)
+    try:
+        secret = connections.secret(connection, "webhook_secret", os.environ)
+        webhooks.verify_hubspot(
+            secret=secret,
+            method=request.method,
+            uri=str(connection.settings.get("webhook_url") or request.url),
+            body=body,
+            timestamp=request.headers.get("X-HubSpot-Request-Timestamp"),
+            signature=request.headers.get("X-HubSpot-Signature-v3"),
+            now_ms=int(time.time() * 1000),
+        )
+        changes = webhooks.hubspot_changes(body)
+        applied = await run_in_threadpool(
+            webhooks.handle_push,
+            site_of(request).engine,
+            connection=connection,
+            connector=connector,
+            changes=changes,
+            now=utcnow,
+        )
+    except webhooks.WebhookRejected as exc:
+        return JSONResponse({"error": exc.message}, status_code=401)
+    except ConnectorError as exc:
+        # HubSpot retries a failed delivery later; nothing was applied.
+        return JSONResponse({"error": exc.message}, status_code=503)
+    finally:
+        connector.close()
+    return JSONResponse({"applied": applied.read, "unenrolled": applied.unenrolled})
+
+
+@router.post("/salesforce/{connection_id}")
+async def salesforce(connection_id: int, request: Request) -> Response:
+    body = await request.body()
+    try:
+        connection, connector = await run_in_threadpool(
+            _connect, request, connection_id, "salesforce"
+        )
+    except NotFound:
+        return Response(webhooks.soap_fault("unknown connection"), 404, media_type=SOAP)
+    try:
+        message = webhooks.parse_outbound_message(body)
+        expected = str(connection.settings.get("organization_id") or "")
+        if expected and message.organization_id[:15] != expected[:15]:
+            raise webhooks.WebhookRejected("the message comes from another organization")
+        await run_in_threadpool(
+            webhooks.handle_push,
+            site_of(request).engine,
+            connection=connection,
+            connector=connector,
+            changes=message.changes,
+            now=utcnow,
+        )
+    except webhooks.WebhookRejected as exc:
+        return Response(webhooks.soap_fault(exc.message), 403, media_type=SOAP)
+    except OptoutError as exc:
+        # Not acknowledged: Salesforce delivers the message again later.
+        return Response(webhooks.soap_fault(exc.message), 500, media_type=SOAP)
+    finally:
+        connector.close()
+    return Response(webhooks.ACK, 200, media_type=SOAP)
