@@ -21,11 +21,10 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.eligibility.checks import Bounced, OptedOut, SqlEnv
-from optout.services.eligibility import situation
+from optout.eligibility.gate import first_block
+from optout.services.eligibility import facts, situation
 from optout.services.enforcement import end_enrollments
-from optout.services.monitoring import recheck_people
-from optout.services.staging import claimed_emails, stage_ids
+from optout.services.staging import claimed_emails, rule_hits, stage_ids
 
 DEFAULT_LEASE = timedelta(minutes=5)
 ACTOR = "worker"
@@ -101,67 +100,61 @@ def claim(
 
 
 def _gate(db: Connection, *, now: datetime) -> int:
-    """End the enrollments of claimed emails whose person fails a send-time check."""
-    o, e, p, c = t.outbound_emails, t.enrollments, t.people, t.companies
-    staged = sa.select(claimed_emails.c.id)
-    before = _cancelled_count(db)
-    pairs = db.execute(
-        sa.select(e.c.workspace_id, e.c.sequence_id)
+    """End the enrollments of claimed emails whose person fails a send-time check.
+
+    The claimed batch is small (one batch of the worker), so each person is decided
+    with the Python form of the checks, the one explain uses, over facts loaded in a
+    fixed number of queries; the endings are then written set-based.
+    """
+    o, e = t.outbound_emails, t.enrollments
+    rows = db.execute(
+        sa.select(e.c.workspace_id, e.c.sequence_id, e.c.id, e.c.person_id)
         .join(o, o.c.enrollment_id == e.c.id)
-        .where(o.c.id.in_(staged))
-        .distinct()
+        .where(o.c.id.in_(sa.select(claimed_emails.c.id)))
     ).all()
-    env = SqlEnv(person=p, company=c)
-    for workspace_id, sequence_id in pairs:
+    groups: dict[tuple[int, int], dict[int, list[int]]] = {}
+    for workspace_id, sequence_id, enrollment_id, person_id in rows:
+        groups.setdefault((workspace_id, sequence_id), {}).setdefault(person_id, []).append(
+            enrollment_id
+        )
+    blocked: dict[tuple[int, str, str], list[dict[str, int | None]]] = {}
+    for (workspace_id, sequence_id), by_person in groups.items():
         where = situation(
+            db, workspace_id=workspace_id, sequence_id=sequence_id, purpose=Purpose.SEND, now=now
+        )
+        known = facts(
+            db, workspace_id=workspace_id, person_ids=list(by_person), sequence_id=sequence_id
+        )
+        for person_id, person_facts in known.items():
+            reason = first_block(person_facts, where)
+            if reason is None:
+                continue
+            status = _ENDING.get(reason.check, "unenrolled")
+            key = (workspace_id, status, reason.check)
+            blocked.setdefault(key, []).extend(
+                {"enrollment_id": i, "exclusion_id": reason.exclusion_id}
+                for i in by_person[person_id]
+            )
+    cancelled = 0
+    for (workspace_id, status, check), targets in blocked.items():
+        rule_hits.create(db, checkfirst=True)
+        db.execute(rule_hits.delete())
+        db.execute(rule_hits.insert(), targets)
+        removal = end_enrollments(
             db,
             workspace_id=workspace_id,
-            sequence_id=sequence_id,
-            purpose=Purpose.SEND,
+            targets=sa.select(rule_hits.c.enrollment_id, rule_hits.c.exclusion_id),
+            status=status,
+            reason=f"{check.replace('_', ' ')} (checked when the email was claimed)",
+            rule=check,
+            actor=ACTOR,
             now=now,
         )
-        mine = sa.select(o.c.enrollment_id).where(o.c.id.in_(staged))
-        for check, status in ((OptedOut(), "opted_out"), (Bounced(), "bounced")):
-            predicate = check.blocks_sql(env, where)
-            assert predicate is not None
-            end_enrollments(
-                db,
-                workspace_id=workspace_id,
-                targets=sa.select(e.c.id.label("enrollment_id"))
-                .select_from(
-                    e.join(p, p.c.id == e.c.person_id).outerjoin(c, c.c.id == p.c.company_id)
-                )
-                .where(e.c.sequence_id == sequence_id, e.c.id.in_(mine), predicate),
-                status=status,
-                reason=f"{check.name.replace('_', ' ')} (checked when the email was claimed)",
-                rule=check.name,
-                actor=ACTOR,
-                now=now,
-            )
-        if where.sequence.ruleset.exclusions_enabled:
-            recheck_people(
-                db,
-                workspace_id=workspace_id,
-                people=sa.select(e.c.person_id).where(
-                    e.c.sequence_id == sequence_id, e.c.id.in_(mine)
-                ),
-                actor=ACTOR,
-                now=now,
-                cause="checked when the email was claimed",
-            )
-    return _cancelled_count(db) - before
+        cancelled += removal.emails_cancelled
+    return cancelled
 
 
-def _cancelled_count(db: Connection) -> int:
-    o = t.outbound_emails
-    return int(
-        db.scalar(
-            sa.select(sa.func.count()).where(
-                o.c.id.in_(sa.select(claimed_emails.c.id)), o.c.status == "cancelled"
-            )
-        )
-        or 0
-    )
+_ENDING = {"opted_out": "opted_out", "bounced": "bounced"}
 
 
 def _load(db: Connection, ids: list[int]) -> list[Claim]:

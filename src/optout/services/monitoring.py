@@ -21,6 +21,10 @@ from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
 from optout.services import exclusions
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.staging import recheck_candidates, rule_hits, stage
+
+# Rules per INSERT ... SELECT: SQLite refuses compound SELECTs of more than 500 terms.
+_RULES_PER_STATEMENT = 200
 
 
 def reached_among(
@@ -68,8 +72,12 @@ def recheck_people(
     if not enforced:
         return Removal(0, 0)
     e, s, r = t.enrollments, t.sequences, t.rulesets
-    candidates = (
-        sa.select(e.c.id, e.c.person_id)
+    # Staged, so that each rule's query below reads a flat table: nesting the candidate
+    # query inside a union of a thousand rules overflows SQLite's parser stack.
+    found = stage(
+        db,
+        recheck_candidates,
+        sa.select(e.c.id.label("enrollment_id"), e.c.person_id)
         .join(s, s.c.id == e.c.sequence_id)
         .join(r, r.c.id == s.c.ruleset_id)
         .where(
@@ -77,44 +85,39 @@ def recheck_people(
             e.c.person_id.in_(among),
             e.c.status.in_(t.ACTIVE_STATUSES),
             r.c.exclusions_enabled.is_(True),
-        )
+        ),
     )
-    if db.scalar(sa.select(sa.func.count()).select_from(candidates.subquery())) == 0:
+    if found == 0:
         return Removal(0, 0)
-    active = candidates.subquery()
-    enrolled = sa.select(active.c.person_id)
-    hits = [
-        sa.select(
-            active.c.id.label("enrollment_id"),
-            sa.literal(rule.id, sa.Integer).label("exclusion_id"),
-        ).where(
-            active.c.person_id.in_(
-                reached_among(rule, workspace_id=workspace_id, among=enrolled, now=now)
+    cand = recheck_candidates
+    enrolled = sa.select(cand.c.person_id)
+    rule_hits.create(db, checkfirst=True)
+    db.execute(rule_hits.delete())
+    for i in range(0, len(enforced), _RULES_PER_STATEMENT):
+        hits = [
+            sa.select(
+                cand.c.enrollment_id, sa.literal(rule.id, sa.Integer).label("exclusion_id")
+            ).where(
+                cand.c.person_id.in_(
+                    reached_among(rule, workspace_id=workspace_id, among=enrolled, now=now)
+                )
+            )
+            for rule in enforced[i : i + _RULES_PER_STATEMENT]
+        ]
+        db.execute(
+            rule_hits.insert().from_select(
+                ["enrollment_id", "exclusion_id"], sa.union_all(*hits) if len(hits) > 1 else hits[0]
             )
         )
-        for rule in enforced
-    ]
     return end_enrollments(
         db,
         workspace_id=workspace_id,
-        targets=_first_rule_per_enrollment(hits),
+        targets=sa.select(
+            rule_hits.c.enrollment_id, sa.func.min(rule_hits.c.exclusion_id).label("exclusion_id")
+        ).group_by(rule_hits.c.enrollment_id),
         status="unenrolled",
         reason=f"now matches an exclusion with exclude_from_sequences on ({cause})",
         rule="exclusion_monitor",
         actor=actor,
         now=now,
     )
-
-
-def _first_rule_per_enrollment(hits: list[sa.Select[Any]]) -> sa.Select[Any]:
-    chunks = [sa.union_all(*hits[i : i + 200]).subquery() for i in range(0, len(hits), 200)]
-    merged = (
-        sa.union_all(
-            *(sa.select(chunk.c.enrollment_id, chunk.c.exclusion_id) for chunk in chunks)
-        ).subquery()
-        if len(chunks) > 1
-        else chunks[0]
-    )
-    return sa.select(
-        merged.c.enrollment_id, sa.func.min(merged.c.exclusion_id).label("exclusion_id")
-    ).group_by(merged.c.enrollment_id)

@@ -48,6 +48,23 @@ claimed_emails = sa.Table(
 )
 
 
+recheck_candidates = sa.Table(
+    "optout_recheck_candidates",
+    _metadata,
+    sa.Column("enrollment_id", sa.Integer, primary_key=True),
+    sa.Column("person_id", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+rule_hits = sa.Table(
+    "optout_rule_hits",
+    _metadata,
+    sa.Column("enrollment_id", sa.Integer, nullable=False),
+    sa.Column("exclusion_id", sa.Integer),  # NULL: a check that is not an exclusion
+    prefixes=["TEMPORARY"],
+)
+
+
 def stage_ids(db: Connection, table: sa.Table, ids: list[int]) -> int:
     """Empty `table` and fill its `id` column from `ids` with one executemany."""
     table.create(db, checkfirst=True)
