@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -31,9 +31,12 @@ from bench.load import CACHE, Progress, prepare
 from optout.config import Settings
 from optout.db import tables as t
 from optout.db.engine import create_engine
+from optout.eligibility import Purpose
+from optout.eligibility.sql import eligible_people
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
 from optout.services import enrollments, events, exclusions, sequences
+from optout.services.eligibility import situation
 
 ACTIVE = 200_000
 QUEUED = 50_000
@@ -67,13 +70,11 @@ def _setup(engine: Engine, progress: Progress) -> int:
         step_id = db.scalar(
             sa.select(st.c.id).where(st.c.sequence_id == sequence_id, st.c.position == 0)
         )
-        chosen = (
-            sa.select(p.c.id)
-            .where(p.c.workspace_id == WORKSPACE_ID, p.c.id % 5 == 1)
-            .order_by(p.c.id)
-            .limit(ACTIVE)
-            .subquery()
+        # People who may be emailed now, so that the worker measures delivery, not refusals.
+        where = situation(
+            db, workspace_id=WORKSPACE_ID, sequence_id=sequence_id, purpose=Purpose.ENROLL, now=NOW
         )
+        chosen = eligible_people(where).order_by(p.c.id).limit(ACTIVE).subquery()
         db.execute(
             e.insert().from_select(
                 ["workspace_id", "sequence_id", "person_id", "status", "source", "next_position",
@@ -229,7 +230,7 @@ def measure_worker(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
-        _make_due(engine, sequence_id, 300)
+        _make_due(engine, sequence_id, 100)
         seconds, sent = _timed(lambda: _send(url, folder, 1))
         out["per_row_per_second"] = sent / seconds
         runs = []
@@ -265,7 +266,10 @@ def main() -> None:
     source = sa.make_url(prepare(params, url=None, reuse=True, progress=progress)).database
     assert source is not None
     copy = CACHE / f"enforcement-{params.key()}.sqlite3"
-    shutil.copyfile(source, copy)
+    copy.unlink(missing_ok=True)
+    # SQLite's backup API: a consistent copy even of a WAL database someone is reading.
+    with sqlite3.connect(source) as original, sqlite3.connect(copy) as target:
+        original.backup(target)
     url = f"sqlite:///{copy}"
     engine = create_engine(url)
     try:

@@ -15,6 +15,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec, Facts
 from optout.filters.evaluate import Trace, evaluate
 from optout.filters.fields import Level
+from optout.filters.holds import holds
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql
 from optout.filters.text import to_text
@@ -27,10 +28,13 @@ def match(exclusion: ExclusionSpec, facts: Facts, now: datetime) -> dict[str, An
     """Evidence that `exclusion` matches the person, or None."""
     ctx = Context(now=now)
     if exclusion.level is Level.PEOPLE:
-        trace = evaluate(exclusion.filter, facts.subject, ctx)
-        return _evidence(trace) if trace.matched else None
+        if not holds(exclusion.filter, facts.subject, ctx):
+            return None
+        return _evidence(evaluate(exclusion.filter, facts.subject, ctx))
     own_id = facts.subject.company["id"] if facts.subject.company else None
     for company in facts.company_group:
+        if not holds(exclusion.filter, company, ctx):
+            continue
         trace = evaluate(exclusion.filter, company, ctx)
         if trace.matched and company.company is not None:
             evidence = _evidence(trace)

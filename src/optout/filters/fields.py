@@ -11,6 +11,7 @@ by `and` must hold for the same opportunity.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -189,6 +190,11 @@ def lookup(name: str, *, where: str = "") -> Field:
     """The field called `name`, or InvalidFilter naming the close alternatives."""
     if name in FIELDS:
         return FIELDS[name]
+    return _lookup(name, where)
+
+
+@lru_cache(maxsize=4096)
+def _lookup(name: str, where: str) -> Field:
     for prefix, relation in _CUSTOM_PREFIXES.items():
         marker = f"{prefix}.fields."
         if name.startswith(marker):

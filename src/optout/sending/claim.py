@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.eligibility.gate import first_block
+from optout.eligibility.gate import Gate
 from optout.services.eligibility import facts, situation
 from optout.services.enforcement import end_enrollments
 from optout.services.staging import claimed_emails, rule_hits, stage_ids
@@ -125,8 +125,9 @@ def _gate(db: Connection, *, now: datetime) -> int:
         known = facts(
             db, workspace_id=workspace_id, person_ids=list(by_person), sequence_id=sequence_id
         )
+        gate = Gate(where)
         for person_id, person_facts in known.items():
-            reason = first_block(person_facts, where)
+            reason = gate.first_block(person_facts)
             if reason is None:
                 continue
             status = _ENDING.get(reason.check, "unenrolled")
