@@ -11,10 +11,10 @@ by `and` must hold for the same opportunity.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
