@@ -210,3 +210,37 @@ def test_R26_worker_delivers_over_real_smtp(fresh_engine: Engine) -> None:
     assert all(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in r.content for r in handler.received
     )
+
+
+def test_R26_each_enrollment_gets_its_own_sequences_next_step(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    """Two sequences sending their first email in the same batch: each queues its own
+    second step, never the other's."""
+    with committed(fresh_engine) as world:
+        ann = world.person("ann@acme.com", company="acme.com", first_name="Ann")
+        first = world.sequence("First", steps=STEPS)
+        second = world.sequence(
+            "Second",
+            steps=(
+                sequences.Step(kind="email", subject="B one", body_text="B"),
+                sequences.Step(kind="wait", wait_seconds=86400),
+                sequences.Step(kind="email", subject="B two", body_text="B"),
+            ),
+        )
+        world.enroll(first, [ann])
+        world.enroll(second, [ann])
+    run_once(fresh_engine, mailer=_outbox_mailer(tmp_path), now=T0)
+    o, e, st = t.outbound_emails, t.enrollments, t.sequence_steps
+    with fresh_engine.connect() as db:
+        queued = db.execute(
+            sa.select(e.c.sequence_id, st.c.sequence_id, st.c.subject)
+            .join(e, e.c.id == o.c.enrollment_id)
+            .join(st, st.c.id == o.c.step_id)
+            .where(o.c.status == "queued")
+            .order_by(e.c.sequence_id)
+        ).all()
+    assert [(row[0], row[1], row[2]) for row in queued] == [
+        (first, first, "Following up"),
+        (second, second, "B two"),
+    ]

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 # Importing the command modules registers their commands on the root app.
 from optout.cli import (  # noqa: F401
+    accounts,
     audiences,
+    crm,
     exclusions,
     imports,
+    inbound,
     people,
     sequences,
+    serve,
     worker,
     workspace,
 )

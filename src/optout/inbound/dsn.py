@@ -3,9 +3,11 @@ and the plain-text bounces of servers that send no report (Postfix, Exchange,
 Gmail, qmail, Exim), recognized by their wording, with the failed address taken
 from the text. Pure: a parsed message in, a `DeliveryReport` or None out.
 
-Severity follows the status code (RFC 3463): `5.x.x` is permanent, `4.x.x`
-transient. An RFC 3464 `Action: delayed` is only a warning (the server keeps
-trying), and `delivered`, `relayed` and `expanded` are no failure at all.
+Severity follows the status code (RFC 3463): a `5.x.x` that says the address is
+bad is permanent; `4.x.x`, and a `5.x.x` refusal of the message rather than the
+address (policy, spam, content, size), are transient and counted. An RFC 3464
+`Action: delayed` is only a warning (the server keeps trying), and `delivered`,
+`relayed` and `expanded` are no failure at all.
 """
 
 from __future__ import annotations
@@ -108,12 +110,35 @@ def _severity(action: str, status: str, diagnostic: str) -> Severity:
         return "none"
     if action == "delayed":
         return "delayed"
-    if status:
-        return "permanent" if status.startswith("5") else "transient"
-    code = _SMTP_CODE.search(diagnostic)
-    if code:
-        return "permanent" if code.group(1) == "5" else "transient"
+    if status or _SMTP_CODE.search(diagnostic):
+        return failure_severity(status, diagnostic)
     return "permanent" if action == "failed" else "none"
+
+
+# Permanent failures that say the address is bad (RFC 3463): 5.1.x addressing, 5.2.0 and
+# 5.2.1 mailbox gone or disabled, 5.4.1 and 5.4.4 no such recipient or domain.
+_ADDRESS_STATUS = re.compile(r"^5\.(?:1\.\d+|2\.[01]|4\.[14])$")
+_ADDRESS_WORDS = re.compile(
+    r"user unknown|unknown user|no such (?:user|recipient|mailbox)|does not exist|doesn't exist|"
+    r"not found|couldn't be found|address rejected|invalid (?:recipient|mailbox|address)|"
+    r"recipient (?:unknown|rejected)|mailbox (?:unavailable|disabled|not found)|"
+    r"account (?:has been )?disabled|no mailbox",
+    re.IGNORECASE,
+)
+
+
+def failure_severity(status: str, diagnostic: str) -> Severity:
+    """Permanent only when the failure is about the address. A 5.x.x refusal of the
+    message itself (5.7.x policy or spam, 5.6.x content, 5.3.4 or 5.2.3 size, 5.2.2
+    mailbox full) says nothing final about the address: it counts as transient, so a
+    recipient that keeps refusing is still suppressed after the soft-bounce limit."""
+    code = _SMTP_CODE.search(diagnostic)
+    permanent = status.startswith("5") if status else bool(code and code.group(1) == "5")
+    if not permanent:
+        return "transient"
+    if _ADDRESS_STATUS.match(status) or _ADDRESS_WORDS.search(diagnostic):
+        return "permanent"
+    return "transient"
 
 
 def _original_message_id(parsed: ParsedMessage) -> str:
@@ -206,7 +231,7 @@ def text_bounce(parsed: ParsedMessage) -> DeliveryReport | None:
     signature = next((name for name, p in _SIGNATURES if p.search(report_text)), None)
     if signature is None:
         return None
-    ours = {parsed.from_address, *addresses(parsed.header("To"), lenient=True)}
+    ours = {parsed.from_address, *(a.lower() for a in addresses(parsed.header("To")))}
     recipients = []
     for address, context in _failed_addresses(report_text, signature, ours):
         status_found = _STATUS.search(context)
@@ -225,11 +250,8 @@ def text_bounce(parsed: ParsedMessage) -> DeliveryReport | None:
 
 
 def _text_severity(status: str, context: str) -> Severity:
-    if status:
-        return "permanent" if status.startswith("5") else "transient"
-    code = _SMTP_CODE.search(context)
-    if code:
-        return "permanent" if code.group(1) == "5" else "transient"
+    if status or _SMTP_CODE.search(context):
+        return failure_severity(status, context)
     if _PERMANENT_WORDS.search(context):
         return "permanent"
     if _DELAY_WORDS.search(context):

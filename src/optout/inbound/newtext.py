@@ -103,7 +103,10 @@ def extract(text: str, *, forward_subject: bool = False) -> tuple[str, bool, str
             kept = kept[:index]
             label = label or "signature"
             break
-    body = "\n".join(line.rstrip() for line in kept if not _FOOTER.match(line))
+    unfooted = [line for line in kept if not _FOOTER.match(line)]
+    if len(unfooted) < len(kept):
+        label = label or "our unsubscribe footer"
+    body = "\n".join(line.rstrip() for line in unfooted)
     body = re.sub(r"\n{3,}", "\n\n", body).strip()
     return clean(body, MAX_NEW_TEXT), kind == "forward", label
 

@@ -134,24 +134,33 @@ def message_ids(value: str) -> list[str]:
 
 def addresses(value: str, *, lenient: bool = False) -> list[str]:
     """Lower-cased addresses of an address header; `lenient` keeps over-long local parts
-    (VERP addresses carry a token)."""
+    and their case (VERP addresses carry a token, and tokens are case-sensitive)."""
     try:
         pairs = getaddresses([value[:MAX_HEADER_VALUE]])
     except (ValueError, TypeError, IndexError):
         return []
     found = []
     for _, address in pairs:
-        address = clean(address, 600).strip().strip("<>").lower()
-        if _ADDRESS.match(address) and (lenient or len(address.split("@", 1)[0]) <= 64):
+        address = clean(address, 600).strip().strip("<>")
+        local, _, domain = address.rpartition("@")
+        address = f"{local if lenient else local.lower()}@{domain.lower()}"
+        if _ADDRESS.match(address) and (lenient or len(local) <= 64):
             found.append(address)
     return found
+
+
+def starts_with_header(raw: bytes) -> bool:
+    """Whether `raw` begins like a message: a header field (after an mbox From_ line)."""
+    return bool(
+        _FIELD_LINE.match(_MBOX_FROM.sub(b"", raw[:2000].removeprefix(b"\xef\xbb\xbf"), count=1))
+    )
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw MIME; InvalidInput when it does not start with a header field."""
     if not isinstance(raw, bytes | bytearray):
         raise InvalidInput("a message must be given as bytes")
-    data = _MBOX_FROM.sub(b"", bytes(raw), count=1)
+    data = _MBOX_FROM.sub(b"", bytes(raw).removeprefix(b"\xef\xbb\xbf"), count=1)
     if not _FIELD_LINE.match(data):
         raise InvalidInput("not a MIME message: it does not start with a header field")
     body_hash = _body_hash(data)

@@ -118,7 +118,16 @@ def process_message(
     verdict = classify(parsed)
     match = _match(db, parsed, verdict, workspace_id=workspace_id, now=now, options=options)
     row_id = _store(
-        db, parsed, verdict, match, raw=bytes(raw), key=key, origin=origin, now=now, options=options
+        db,
+        parsed,
+        verdict,
+        match,
+        raw=bytes(raw),
+        key=key,
+        origin=origin,
+        now=now,
+        workspace_id=_workspace_of(match, workspace_id),
+        options=options,
     )
     outcome = (
         act(
@@ -227,6 +236,7 @@ def _store(
     key: str,
     origin: str,
     now: datetime,
+    workspace_id: int | None,
     options: InboundOptions,
 ) -> int:
     m = t.inbound_messages
@@ -234,7 +244,7 @@ def _store(
     row_id = db.execute(
         m.insert()
         .values(
-            workspace_id=_workspace_of(match, None),
+            workspace_id=workspace_id,
             received_at=now,
             source=clean(origin, SOURCE_MAX),
             dedup_key=key,

@@ -114,7 +114,12 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
             sequence_id=sequence_id,
             enrollment_ids=sa.select(o.c.enrollment_id)
             .join(st, st.c.id == o.c.step_id)
-            .where(mine, st.c.position == position, o.c.workspace_id == workspace_id),
+            .where(
+                mine,
+                st.c.sequence_id == sequence_id,
+                st.c.position == position,
+                o.c.workspace_id == workspace_id,
+            ),
             after=position,
             now=now,
             actor=ACTOR,
