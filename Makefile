@@ -3,10 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# `make run`: the demo workspace, a demo admin who can sign in, and the service on
+# http://127.0.0.1:8000 with the send worker (mail goes to var/outbox as .eml files).
+DEMO_ADMIN ?= admin@demo.optout.dev
+OPTOUT_DEMO_PASSWORD ?= optout-demo-password
+export OPTOUT_DEMO_PASSWORD
+
 .PHONY: run test lint bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
+	$(BIN)/optout user add $(DEMO_ADMIN) --name "Demo Admin" --role admin \
+	  --password-env OPTOUT_DEMO_PASSWORD
+	@echo "Sign in at http://127.0.0.1:8000/login with workspace 'demo', $(DEMO_ADMIN)" \
+	  "and password '$$OPTOUT_DEMO_PASSWORD' (set OPTOUT_DEMO_PASSWORD to choose another)."
+	$(BIN)/optout serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
 	scripts/run-tests.sh

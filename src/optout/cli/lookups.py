@@ -1,31 +1,17 @@
 """Read-only lookups the CLI shows but no service offers yet: names for ids, the
 audiences of a workspace, row counts. No business rule lives here; if another entry
-point needs one of these, it belongs in a service module."""
+point needs one of these, it belongs in a service module (`names_by_id` moved to
+`optout.services.listing` for the API; it is re-exported here)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-
-
-def names_by_id(
-    db: Connection, table: sa.Table, *, workspace_id: int, ids: Iterable[int | None]
-) -> dict[int, str]:
-    """`{id: name}` for the given ids of a named table (sequences, exclusions, audiences)."""
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    rows = db.execute(
-        sa.select(table.c.id, table.c.name).where(
-            table.c.workspace_id == workspace_id, table.c.id.in_(wanted)
-        )
-    )
-    return {int(row.id): str(row.name) for row in rows}
+from optout.services.listing import names_by_id
 
 
 def audience_rows(db: Connection, *, workspace_id: int) -> list[dict[str, Any]]:
@@ -93,3 +79,6 @@ def counts(db: Connection, *, workspace_id: int) -> dict[str, int]:
         or 0
     )
     return out
+
+
+__all__ = ["audience_rows", "counts", "names_by_id"]

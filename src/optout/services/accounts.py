@@ -103,6 +103,18 @@ def create_user(db: Connection, *, email: str, name: str, password: str, now: da
     )
 
 
+def set_password(db: Connection, *, email: str, password: str) -> None:
+    """Give an existing user a new password (their sessions stay valid)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    u = t.users
+    db.execute(
+        u.update()
+        .where(u.c.id == _user_id(db, email=email))
+        .values(password_hash=_hash_password(password))
+    )
+
+
 def set_member(db: Connection, *, workspace_id: int, email: str, role: Role | str) -> None:
     """Give a user a role in a workspace (or change it)."""
     try:

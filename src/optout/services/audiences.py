@@ -150,6 +150,7 @@ class AffectingExclusion:
     level: str
     state: str  # enforced | applies | switched_off | disabled
     note: str
+    id: int = 0  # the exclusion's
 
 
 def affecting_exclusions(
@@ -167,5 +168,5 @@ def affecting_exclusions(
             state, note = "switched_off", f"switched off by audience {target.name!r}"
         else:
             state, note = "applies", "blocks enrollment from this audience"
-        out.append(AffectingExclusion(rule.name, rule.level.value, state, note))
+        out.append(AffectingExclusion(rule.name, rule.level.value, state, note, rule.id))
     return out

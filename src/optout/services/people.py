@@ -34,6 +34,8 @@ def create(
     crm_id: str | None = None,
 ) -> int:
     address = normalize_email(email)
+    if company_id is not None:
+        _check_company(db, workspace_id=workspace_id, company_id=company_id)
     p = t.people
     person_id = db.execute(
         p.insert()
@@ -54,6 +56,16 @@ def create(
         .returning(p.c.id)
     ).scalar_one()
     return int(person_id)
+
+
+def _check_company(db: Connection, *, workspace_id: int, company_id: int) -> None:
+    """A person can only belong to a company of their own workspace."""
+    c = t.companies
+    if (
+        db.scalar(sa.select(c.c.id).where(c.c.workspace_id == workspace_id, c.c.id == company_id))
+        is None
+    ):
+        raise NotFound(f"no company with id {company_id}")
 
 
 def ids_by_email(db: Connection, *, workspace_id: int, email: str) -> list[int]:
@@ -104,6 +116,8 @@ def update(
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a person")
     current = get(db, workspace_id=workspace_id, person_id=person_id)
     values = dict(changes)
+    if values.get("company_id") is not None:
+        _check_company(db, workspace_id=workspace_id, company_id=values["company_id"])
     if "fields" in values:
         values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
     for key in ("first_name", "last_name", "title", "status"):

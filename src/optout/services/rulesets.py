@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.errors import InvalidInput
+from optout.services import events
 from optout.services.naming import clean_name, ensure_unique, row_by_id
 
 
@@ -23,10 +27,7 @@ def create(
     max_active_per_company: int | None = None,
 ) -> int:
     name = clean_name(name, what="ruleset")
-    if reenroll_cooldown_days < 0:
-        raise InvalidInput("the re-enrollment cooldown cannot be negative")
-    if max_active_per_company is not None and max_active_per_company < 1:
-        raise InvalidInput("the cap per company must be at least 1 (or no cap)")
+    _check(reenroll_cooldown_days, max_active_per_company)
     ensure_unique(db, t.rulesets, workspace_id=workspace_id, name=name, what="ruleset")
     return int(
         db.execute(
@@ -42,6 +43,59 @@ def create(
             .returning(t.rulesets.c.id)
         ).scalar_one()
     )
+
+
+def _check(reenroll_cooldown_days: int, max_active_per_company: int | None) -> None:
+    if reenroll_cooldown_days < 0:
+        raise InvalidInput("the re-enrollment cooldown cannot be negative")
+    if max_active_per_company is not None and max_active_per_company < 1:
+        raise InvalidInput("the cap per company must be at least 1 (or no cap)")
+
+
+EDITABLE = ("name", "exclusions_enabled", "reenroll_cooldown_days", "max_active_per_company")
+
+
+def update(
+    db: Connection,
+    *,
+    workspace_id: int,
+    ruleset_id: int,
+    changes: Mapping[str, Any],
+    actor: str,
+    now: datetime,
+) -> RulesetSpec:
+    """Change a ruleset's settings; the others stay. Enrollments are not touched here:
+    every send re-checks eligibility under the ruleset as it is then (R28)."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a ruleset")
+    before = spec(db, workspace_id=workspace_id, ruleset_id=ruleset_id)
+    values = dict(changes)
+    if "name" in values:
+        values["name"] = clean_name(str(values["name"]), what="ruleset")
+        if values["name"] != before.name:
+            ensure_unique(
+                db, t.rulesets, workspace_id=workspace_id, name=values["name"], what="ruleset"
+            )
+    after = replace(before, **values)
+    _check(after.reenroll_cooldown_days, after.max_active_per_company)
+    if after == before:
+        return before
+    r = t.rulesets
+    db.execute(r.update().where(r.c.id == ruleset_id).values(**values))
+    old, new = asdict(before), asdict(after)
+    events.record(
+        db,
+        workspace_id=workspace_id,
+        kind="ruleset_updated",
+        actor=actor,
+        now=now,
+        detail={
+            "name": after.name,
+            "changes": {key: [old[key], new[key]] for key in new if old[key] != new[key]},
+        },
+    )
+    return after
 
 
 def spec(db: Connection, *, workspace_id: int, ruleset_id: int) -> RulesetSpec:

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.db.engine import create_engine
 from optout.sending.tokens import UnsubscribeTokens
-from optout.web import errors, unsubscribe
+from optout.web import api, crm_webhooks, errors, pages, unsubscribe
 from optout.web.site import Site, page_templates
 
 
@@ -22,8 +22,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         templates=page_templates(),
     )
     errors.install(app)
+    api.install(app)
     app.include_router(unsubscribe.router)
     app.include_router(crm_webhooks.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,0 +1,253 @@
+"""CSV imports (R23, R34): people, companies, or one column straight into an exclusion list.
+
+The file comes as the raw body (`Content-Type: text/csv`) or as the `file` part of a
+`multipart/form-data` upload; the column mapping as repeated `map=Column=field` query
+parameters (or `map` form fields). When any row cannot be used nothing is imported:
+the answer is 422 `import_rejected` with the report, whose `errors` list every row
+(row, column, value, reason), and the same error report as CSV text in
+`error_report_csv`. A client that sends `Accept: text/csv` gets that CSV file itself
+as the 422 body instead, ready to save. Re-sending the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Annotated, Any, TextIO
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from optout.clock import utcnow
+from optout.errors import InvalidInput
+from optout.services import imports
+from optout.services.imports import ImportReport
+from optout.web.api.common import Name
+from optout.web.api.common import transaction as tx
+from optout.web.api.errors import ApiError
+from optout.web.api.schemas import Level
+from optout.web.auth import ApiPrincipal
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "map": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["file"],
+            }
+        },
+    },
+}
+MAP_HELP = "Column=field, repeated: map=Email=email&map=Status=status&map=Industry=fields.industry"
+Mapping = Annotated[list[Annotated[str, Query(max_length=500)]] | None, Query(description=MAP_HELP)]
+
+
+class RowErrorOut(BaseModel):
+    row: int = Field(description="As a spreadsheet shows it: the header is row 1.")
+    column: str
+    value: str
+    reason: str
+
+
+class ImportReportOut(BaseModel):
+    kind: str = Field(description="people | companies | exclusion_list")
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    applied: bool = Field(description="False: rejected, nothing was written.")
+    errors: list[RowErrorOut]
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportReportOut:
+        return cls(
+            kind=report.kind,
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            applied=report.applied,
+            errors=[RowErrorOut(**vars(e)) for e in report.errors],
+        )
+
+
+class _Rejected(Exception):
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("import rejected")
+        self.report = report
+
+
+async def _upload(request: Request, query_map: list[str] | None) -> tuple[TextIO, list[str]]:
+    """The uploaded file as text (decoded by the import, which names a bad byte) and the
+    column mapping, from a raw text/csv body or a multipart upload."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_UPLOAD_BYTES:
+        raise ApiError(413, "too_large", f"the upload is over {MAX_UPLOAD_BYTES} bytes")
+    mapping = list(query_map or [])
+    name = None
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=200)
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise InvalidInput("a multipart upload needs the CSV in a file part named 'file'")
+        data, name = await part.read(), part.filename
+        mapping += [value for value in form.getlist("map") if isinstance(value, str)]
+    elif kind in CSV_TYPES:
+        data = await request.body()
+    else:
+        raise ApiError(
+            415,
+            "unsupported",
+            "send the CSV as the body with Content-Type text/csv, or as the 'file' part of "
+            "a multipart/form-data upload",
+        )
+    raw = io.BytesIO(data)
+    raw.name = name or "upload.csv"
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), mapping
+
+
+def _apply(request: Request, call: Callable[[Connection], ImportReport]) -> ImportReportOut:
+    """Run the import in one transaction; a report with errors rolls it all back."""
+    with tx(request) as db:
+        report = call(db)
+        if report.errors:
+            raise _Rejected(report)
+    return ImportReportOut.of(report)
+
+
+def _rejection(request: Request, report: ImportReport) -> Response:
+    out = io.StringIO()
+    imports.write_error_report(report, out)
+    count = len(report.errors)
+    message = f"{count} row(s) cannot be used; nothing was imported"
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(
+            out.getvalue(),
+            status_code=422,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="errors.csv"'},
+        )
+    raise ApiError(
+        422,
+        "import_rejected",
+        message,
+        report=ImportReportOut.of(report).model_dump(mode="json"),
+        error_report_csv=out.getvalue(),
+    )
+
+
+async def _run(
+    request: Request,
+    query_map: list[str] | None,
+    call: Callable[[Connection, TextIO, dict[str, str]], ImportReport],
+) -> Any:
+    source, pairs = await _upload(request, query_map)
+    mapping = imports.parse_mapping(pairs)
+    try:
+        return await run_in_threadpool(_apply, request, lambda db: call(db, source, mapping))
+    except _Rejected as rejected:
+        return _rejection(request, rejected.report)
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Bad input; for a file with unusable rows, code `import_rejected` with "
+        "the report and `error_report_csv` (or, with Accept: text/csv, the CSV itself)",
+        "content": {"application/json": {}, "text/csv": {}},
+    },
+    413: {"description": "Upload too large"},
+    415: {"description": "Neither text/csv nor multipart/form-data"},
+}
+
+
+@router.post(
+    "/people",
+    response_model=ImportReportOut,
+    summary="Import people from CSV",
+    openapi_extra={"requestBody": REQUEST_BODY},
+    responses=RESPONSES,
+)
+async def import_people(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
+    """Create or update people by address. Fields: email, first_name, last_name, title,
+    status, company_domain (creates missing companies), company_name, email_opt_out (true
+    opts out; false never clears an opt-out, R33), crm_id, fields.<name>. Map a `Status`
+    column to `status` and an exclusion on `person.status = "Exclude"` excludes them."""
+    ws, actor = principal.workspace_id, principal.actor
+    return await _run(
+        request,
+        map,
+        lambda db, source, mapping: imports.import_people(
+            db, workspace_id=ws, source=source, mapping=mapping, actor=actor, now=utcnow()
+        ),
+    )
+
+
+@router.post(
+    "/companies",
+    response_model=ImportReportOut,
+    summary="Import companies from CSV",
+    openapi_extra={"requestBody": REQUEST_BODY},
+    responses=RESPONSES,
+)
+async def import_companies(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
+    """Create or update companies by domain. Fields: domain, name, parent_domain (links
+    it under its parent, R12), crm_id, fields.<name>."""
+    ws, actor = principal.workspace_id, principal.actor
+    return await _run(
+        request,
+        map,
+        lambda db, source, mapping: imports.import_companies(
+            db, workspace_id=ws, source=source, mapping=mapping, actor=actor, now=utcnow()
+        ),
+    )
+
+
+@router.post(
+    "/exclusion-list",
+    response_model=ImportReportOut,
+    summary="Import a CSV column into an exclusion list",
+    openapi_extra={"requestBody": REQUEST_BODY},
+    responses={**RESPONSES, 409: {"description": "Needs confirmation (R22)"}},
+)
+async def import_exclusion_list(
+    request: Request,
+    principal: ApiPrincipal,
+    column: Annotated[str, Query(min_length=1, max_length=500, description="Holds the values.")],
+    exclusion: Annotated[Name, Query(description="Created if missing, else values are added.")],
+    level: Annotated[Level, Query(description="company: domains; people: addresses.")],
+    confirm: Annotated[bool, Query(description="Save even a mass exclusion (R22).")] = False,
+) -> Any:
+    """One column of domains (company level: `company.domain in (...)`) or addresses
+    (people level: `person.email in (...)`) straight into an exclusion (R23); values
+    listed already are left as they are."""
+    ws, actor = principal.workspace_id, principal.actor
+    return await _run(
+        request,
+        None,
+        lambda db, source, _mapping: imports.import_exclusion_list(
+            db,
+            workspace_id=ws,
+            source=source,
+            column=column,
+            exclusion=exclusion,
+            level=level,
+            actor=actor,
+            now=utcnow(),
+            confirm=confirm,
+        ),
+    )

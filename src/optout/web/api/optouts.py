@@ -1,0 +1,141 @@
+"""Opt-outs: opt an address out (any member, R1, R2), list suppressed addresses, read an
+address's ledger, and clear an opt-out (an admin's explicit, audited act, R33)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from optout.clock import utcnow
+from optout.normalize import normalize_email
+from optout.services import listing, optouts, people
+from optout.services.accounts import Role
+from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page
+from optout.web.api.common import transaction as tx
+from optout.web.api.schemas import LedgerEntry
+from optout.web.auth import ApiPrincipal
+
+router = APIRouter(prefix="/optouts", tags=["opt-outs"])
+
+Channel = Literal["manual", "unsubscribe_link", "reply", "crm", "import", "api"]
+
+
+class OptOutIn(Input):
+    email: Email
+    reason: Annotated[str, Field(max_length=2000)] = Field(
+        "", description="Why (kept in the ledger and the history)."
+    )
+    channel: Channel = Field("api", description="How the opt-out came in.")
+
+
+class OptOutOut(BaseModel):
+    email: str
+    new: bool = Field(description="False when the address had opted out already.")
+    people: int = Field(description="People with this address (all of them are opted out).")
+    enrollments_ended: int
+    emails_cancelled: int
+
+
+class ClearIn(Input):
+    email: Email
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class SuppressionOut(BaseModel):
+    email: str
+    kind: str = Field(description="opt_out | bounce")
+    since: datetime
+    actor: str
+    channel: str
+    reason: str
+
+
+class ClearedOut(BaseModel):
+    email: str
+    cleared: bool
+    reason: str
+    actor: str
+
+
+@router.post("", response_model=OptOutOut, summary="Opt an address out")
+def opt_out(request: Request, principal: ApiPrincipal, data: OptOutIn) -> OptOutOut:
+    """Opt the address out of all email, for every person with it now and any who gets it
+    later (R1). Ends their active enrollments (status `opted_out`) and cancels queued
+    emails in the same transaction. Any member may do it (R2); who, when, why and the
+    channel are recorded. Repeating it is harmless."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        holders = people.ids_by_email(db, workspace_id=ws, email=data.email)
+        done = optouts.opt_out(
+            db,
+            workspace_id=ws,
+            email=data.email,
+            actor=principal.actor,
+            channel=data.channel,
+            now=utcnow(),
+            reason=data.reason,
+        )
+    return OptOutOut(
+        email=done.email,
+        new=done.new,
+        people=len(holders),
+        enrollments_ended=done.enrollments_ended,
+        emails_cancelled=done.emails_cancelled,
+    )
+
+
+@router.get("", response_model=Page[SuppressionOut], summary="List opted-out and bounced addresses")
+def list_suppressions(
+    request: Request,
+    principal: ApiPrincipal,
+    paging: Paging,
+    email: EmailFilter = None,
+    kind: Literal["opt_out", "bounce"] | None = None,
+) -> dict[str, Any]:
+    """Suppressed addresses, newest first (R1, R7)."""
+    with tx(request) as db:
+        found = listing.suppressions(
+            db,
+            workspace_id=principal.workspace_id,
+            limit=paging.limit,
+            offset=paging.offset,
+            email=email,
+            kind=kind,
+        )
+    return page(request, paging, found.rows, found.total)
+
+
+@router.get("/ledger", response_model=list[LedgerEntry], summary="An address's opt-out ledger")
+def ledger(
+    request: Request,
+    principal: ApiPrincipal,
+    email: EmailQuery,
+) -> list[dict[str, Any]]:
+    """Every opt-out, bounce, repeat and clearing of the address, oldest first (R2, R33)."""
+    with tx(request) as db:
+        return optouts.ledger(db, workspace_id=principal.workspace_id, email=email)
+
+
+@router.post("/clear", response_model=ClearedOut, summary="Clear an opt-out (admin)")
+def clear(request: Request, principal: ApiPrincipal, data: ClearIn) -> ClearedOut:
+    """Lift an opt-out: an explicit act with a reason, in the ledger and the history. No
+    CRM record or import ever does this by itself (R33). Admin keys only."""
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        optouts.clear_opt_out(
+            db,
+            workspace_id=principal.workspace_id,
+            email=data.email,
+            actor=principal.actor,
+            reason=data.reason,
+            now=utcnow(),
+        )
+    return ClearedOut(
+        email=normalize_email(data.email).address,
+        cleared=True,
+        reason=data.reason,
+        actor=principal.actor,
+    )

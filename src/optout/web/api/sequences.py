@@ -1,0 +1,216 @@
+"""Sequences: create, read, pause / resume / archive (R11), enroll from the audience, and
+the "not enrolled" view of who the last automatic enrollment left out and why (R30)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
+
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.services import enrollments, listing, refresh, sequences
+from optout.services.naming import row_by_id
+from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import transaction as tx
+from optout.web.auth import ApiPrincipal
+
+router = APIRouter(prefix="/sequences", tags=["sequences"])
+
+Duration = Annotated[float, Field(ge=0, le=3650, allow_inf_nan=False)]
+
+
+class StepIn(Input):
+    """An email (`subject`, `text`, optional `html`; Jinja templates) or a wait (`days`,
+    `hours`, `minutes`). A wait first delays the first email."""
+
+    kind: Literal["email", "wait"]
+    subject: Annotated[str, Field(max_length=998)] | None = None
+    text: Annotated[str, Field(max_length=100_000)] | None = None
+    html: Annotated[str, Field(max_length=200_000)] | None = None
+    days: Duration | None = None
+    hours: Duration | None = None
+    minutes: Duration | None = None
+
+
+class StepOut(BaseModel):
+    kind: str
+    wait_seconds: int
+    subject: str
+    body_text: str
+    body_html: str
+
+
+class SequenceIn(Input):
+    name: Name
+    ruleset_id: BodyId
+    from_address: Annotated[str, Field(min_length=1, max_length=320)] = Field(
+        description='The sender, e.g. "Sam Seller <sam@example.com>".'
+    )
+    reply_to: Annotated[str, Field(max_length=320)] = ""
+    audience_id: BodyId | None = Field(None, description="Audience for automatic enrollment.")
+    steps: Annotated[list[StepIn], Field(min_length=1, max_length=50)]
+
+
+class SequenceSummary(BaseModel):
+    id: int
+    name: str
+    status: str
+    ruleset_id: int
+    audience_id: int | None
+    from_address: str
+    reply_to: str
+    created_at: datetime
+
+
+class SequenceDetail(BaseModel):
+    id: int
+    name: str
+    status: str
+    ruleset: str
+    audience: str | None
+    from_address: str
+    steps: list[StepOut]
+    queued_emails: int
+    enrollments: dict[str, int] = Field(description="Enrollments by status.")
+
+
+class StatusIn(Input):
+    status: Literal["active", "paused", "archived"] = Field(
+        description="Pausing or archiving unenrolls nobody; it only stops sends (R11)."
+    )
+
+
+class RefreshedOut(BaseModel):
+    members: int = Field(description="People in the audience now.")
+    enrolled: int
+    skipped: int = Field(description="Members left out; see not-enrolled for why.")
+
+
+class NotEnrolledOut(BaseModel):
+    email: str
+    name: str
+    check: str = Field(description="The first check of R16 that stopped them.")
+    reason: str
+    exclusion: str | None
+    checked_at: datetime
+
+
+def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceDetail:
+    name = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
+    view = sequences.overview(db, workspace_id=workspace_id, name=name)
+    counts = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    return SequenceDetail(
+        id=view.id,
+        name=view.name,
+        status=view.status,
+        ruleset=view.ruleset,
+        audience=view.audience,
+        from_address=view.from_address,
+        steps=[StepOut(**vars(step)) for step in view.steps],
+        queued_emails=view.queued_emails,
+        enrollments=counts,
+    )
+
+
+@router.get("", response_model=Page[SequenceSummary], summary="List sequences")
+def list_sequences(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
+    with tx(request) as db:
+        found = listing.rows(
+            db,
+            t.sequences,
+            workspace_id=principal.workspace_id,
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    return page(request, paging, found.rows, found.total)
+
+
+@router.post("", response_model=SequenceDetail, status_code=201, summary="Create a sequence")
+def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn) -> SequenceDetail:
+    """A sequence with its steps (R26); active at once."""
+    ws = principal.workspace_id
+    steps = sequences.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
+    with tx(request) as db:
+        ruleset = row_by_id(db, t.rulesets, workspace_id=ws, id=data.ruleset_id, what="ruleset")
+        audience = None
+        if data.audience_id is not None:
+            audience = row_by_id(
+                db, t.audiences, workspace_id=ws, id=data.audience_id, what="audience"
+            )["name"]
+        sequence_id = sequences.create(
+            db,
+            workspace_id=ws,
+            name=data.name,
+            ruleset=ruleset["name"],
+            now=utcnow(),
+            from_address=data.from_address,
+            steps=steps,
+            audience=audience,
+            reply_to=data.reply_to,
+        )
+        return _detail(db, workspace_id=ws, sequence_id=sequence_id)
+
+
+@router.get("/{sequence_id}", response_model=SequenceDetail, summary="Get a sequence")
+def get_sequence(request: Request, principal: ApiPrincipal, sequence_id: PathId) -> SequenceDetail:
+    """Steps, settings, enrollments by status and queued emails."""
+    with tx(request) as db:
+        return _detail(db, workspace_id=principal.workspace_id, sequence_id=sequence_id)
+
+
+@router.post(
+    "/{sequence_id}/status", response_model=SequenceDetail, summary="Pause, resume or archive"
+)
+def set_status(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId, data: StatusIn
+) -> SequenceDetail:
+    """Sends from the sequence stop or restart; nobody is unenrolled (R11). An archived
+    sequence cannot be resumed."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        sequences.set_status(
+            db, workspace_id=ws, name=name, status=data.status, actor=principal.actor, now=utcnow()
+        )
+        return _detail(db, workspace_id=ws, sequence_id=sequence_id)
+
+
+@router.post(
+    "/{sequence_id}/refresh", response_model=RefreshedOut, summary="Enroll from the audience"
+)
+def refresh_sequence(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId
+) -> RefreshedOut:
+    """Enroll every eligible member of the sequence's audience in one pass, and keep who
+    was left out with the reason (see not-enrolled, R30)."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        done = refresh.refresh(
+            db, workspace_id=ws, sequence=name, actor=principal.actor, now=utcnow()
+        )
+    return RefreshedOut(members=done.members, enrolled=done.enrolled, skipped=done.skipped)
+
+
+@router.get(
+    "/{sequence_id}/not-enrolled",
+    response_model=Page[NotEnrolledOut],
+    summary="Who automatic enrollment left out, and why",
+)
+def not_enrolled(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId, paging: Paging
+) -> dict[str, Any]:
+    """Every member of the audience the last refresh did not enroll, each with the first
+    check that stopped them and the exclusion by name (R30)."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        rows = refresh.not_enrolled(
+            db, workspace_id=ws, sequence=name, limit=paging.limit, offset=paging.offset
+        )
+    items = [NotEnrolledOut(**vars(row)) for row in rows]
+    return page(request, paging, items, None)
