@@ -25,7 +25,9 @@ from optout.services import (
 )
 from optout.services.eligibility import Explanation, explain
 
-ONE_EMAIL = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),)
+ONE_EMAIL = (
+    sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),
+)
 
 
 class World:

@@ -5,8 +5,8 @@
 | `OPTOUT_DATABASE_URL` | `sqlite:///var/optout.sqlite3` | where the data lives |
 | `OPTOUT_SECRET_KEYS` | generated into `var/secret_keys` | secrets that sign unsubscribe links |
 | `OPTOUT_BASE_URL` | `http://127.0.0.1:8000` | public address of the web app, for links in emails |
-| `OPTOUT_TRANSPORT_URL` | `outbox:var/outbox` | where mail goes: `smtp://user:pass@host:587?security=starttls`, `smtps://host:465` or `outbox:FOLDER` |
-| `OPTOUT_DKIM_SELECTOR`, `OPTOUT_DKIM_DOMAIN`, `OPTOUT_DKIM_KEY_FILE` | unset | sign outgoing mail with this DKIM key (all three or none) |
+| `OPTOUT_TRANSPORT_URL` | `outbox:var/outbox` | where mail goes: `smtp://...`, `smtps://...` |
+| `OPTOUT_DKIM_SELECTOR`, `_DOMAIN`, `_KEY_FILE` | unset | DKIM signing (all three or none) |
 
 `OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
 signs, all keys verify, so a rotation puts a new key in front and keeps the old
