@@ -116,6 +116,9 @@ def _scalar(value: Any, field: Field, op: Operator, *, where: str) -> Scalar:
         text = value.strip()
         if not text:
             raise InvalidFilter("empty text; use 'is empty' to match missing values", where=where)
+        if "\x00" in text:
+            # PostgreSQL cannot take it, so the SQL form could not run where Python does.
+            raise InvalidFilter("text cannot contain the NUL character", where=where)
         if kind is FieldType.TEXT or op.pattern:
             return ascii_fold(text)
         try:
