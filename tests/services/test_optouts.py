@@ -221,3 +221,12 @@ def test_R35_opt_out_events_name_rule_enrollment_and_email(world: World) -> None
     assert ended.enrollment_id is not None
     assert ended.sequence_id == seq
     assert ended.detail["status"] == "opted_out"
+
+
+def test_R34_nul_characters_are_refused_before_the_database_sees_them(world: World) -> None:
+    with pytest.raises(InvalidInput, match="NUL"):
+        world.person("nul@acme.com", title="C\x00TO")
+    with pytest.raises(InvalidInput, match="NUL"):
+        world.person("nul@acme.com", fields={"tier": "a\x00"})
+    with pytest.raises(InvalidInput, match="NUL"):
+        world.persona("Bad", include=["ct\x00o"])

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import domain_label, normalize_domain
-from optout.services.custom_fields import clean_fields
+from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.monitoring import recheck_people
 from optout.services.people import company_people
 
@@ -39,7 +39,7 @@ def create(
             workspace_id=workspace_id,
             domain=canonical,
             domain_label=domain_label(canonical),
-            name=name or canonical,
+            name=clean_text(name, what="company name") or canonical,
             fields=clean_fields(fields),
             crm_id=crm_id,
             created_at=now,

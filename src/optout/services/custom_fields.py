@@ -21,5 +21,14 @@ def clean_fields(fields: Mapping[str, Any] | None) -> dict[str, str]:
             continue
         if not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"custom field {key!r} takes text, a number or a boolean")
-        out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        out[key] = clean_text(text, what=f"custom field {key!r}", strip=False)
     return out
+
+
+def clean_text(value: str, *, what: str, strip: bool = True) -> str:
+    """Text as stored: trimmed (unless `strip` is off), and without the NUL character,
+    which PostgreSQL refuses (R34: a clear error, not a database failure)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character")
+    return value.strip() if strip else value

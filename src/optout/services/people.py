@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services.custom_fields import clean_fields
+from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
 
@@ -43,10 +43,10 @@ def create(
             workspace_id=workspace_id,
             email=address.address,
             email_domain=address.domain,
-            first_name=first_name.strip(),
-            last_name=last_name.strip(),
-            title=title.strip(),
-            status=status.strip(),
+            first_name=clean_text(first_name, what="first name"),
+            last_name=clean_text(last_name, what="last name"),
+            title=clean_text(title, what="title"),
+            status=clean_text(status, what="status"),
             company_id=company_id,
             fields=clean_fields(fields),
             crm_id=crm_id,
@@ -122,7 +122,7 @@ def update(
         values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
     for key in ("first_name", "last_name", "title", "status"):
         if key in values:
-            values[key] = str(values[key] or "").strip()
+            values[key] = clean_text(str(values[key] or ""), what=key.replace("_", " "))
     p = t.people
     db.execute(p.update().where(p.c.id == person_id).values(**values, updated_at=now))
     return recheck_people(

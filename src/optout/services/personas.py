@@ -9,11 +9,14 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
+from optout.services.custom_fields import clean_text
 from optout.services.naming import clean_name, ensure_unique
 
 
 def _keywords(words: Sequence[str], *, what: str) -> list[str]:
-    cleaned = list(dict.fromkeys(" ".join(w.split()) for w in words))
+    cleaned = list(
+        dict.fromkeys(" ".join(clean_text(w, what=f"{what} keyword").split()) for w in words)
+    )
     if any(not w for w in cleaned):
         raise InvalidInput(f"an empty {what} keyword would match every title")
     return cleaned
