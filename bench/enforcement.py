@@ -31,12 +31,9 @@ from bench.load import CACHE, Progress, prepare
 from optout.config import Settings
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.eligibility import Purpose
-from optout.eligibility.sql import eligible_people
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
 from optout.services import enrollments, events, exclusions, sequences
-from optout.services.eligibility import situation
 
 ACTIVE = 200_000
 QUEUED = 50_000
@@ -70,11 +67,15 @@ def _setup(engine: Engine, progress: Progress) -> int:
         step_id = db.scalar(
             sa.select(st.c.id).where(st.c.sequence_id == sequence_id, st.c.position == 0)
         )
-        # People who may be emailed now, so that the worker measures delivery, not refusals.
-        where = situation(
-            db, workspace_id=WORKSPACE_ID, sequence_id=sequence_id, purpose=Purpose.ENROLL, now=NOW
+        # Every fifth person, whatever the rules say: the send-time check of (c) then has
+        # real work, cancelling those an enforced exclusion or an opt-out now stops.
+        chosen = (
+            sa.select(p.c.id)
+            .where(p.c.workspace_id == WORKSPACE_ID, p.c.id % 5 == 1)
+            .order_by(p.c.id)
+            .limit(ACTIVE)
+            .subquery()
         )
-        chosen = eligible_people(where).order_by(p.c.id).limit(ACTIVE).subquery()
         db.execute(
             e.insert().from_select(
                 ["workspace_id", "sequence_id", "person_id", "status", "source", "next_position",
@@ -217,10 +218,12 @@ def _make_due(engine: Engine, sequence_id: int, count: int) -> None:
 
 
 def _send(url: str, folder: str, batch: int) -> int:
+    """Emails handled (sent, or cancelled by the send-time check) by one worker pass."""
     engine = create_engine(url)
     mailer = Mailer(Settings(database_url=url, secret_keys=KEYS), OutboxTransport(Path(folder)))
     try:
-        return run_once(engine, mailer=mailer, now=NOW, batch=batch).sent
+        result = run_once(engine, mailer=mailer, now=NOW, batch=batch)
+        return result.sent + result.cancelled
     finally:
         engine.dispose()
 
