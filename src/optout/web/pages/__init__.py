@@ -1,0 +1,30 @@
+"""The server-rendered pages of signed-in users (Jinja2 + htmx, no build step): one router
+module per page family, combined into `router`; their stylesheet, script and vendored
+htmx are served from `static_files()`."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
+
+from optout.web.pages import (
+    audiences,
+    dashboard,
+    exclusions,
+    explain,
+    imports,
+    login,
+    people,
+    sequences,
+)
+
+router = APIRouter(include_in_schema=False)
+for module in (login, dashboard, exclusions, audiences, sequences, people, explain, imports):
+    router.include_router(module.router)
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=Path(str(files("optout.web") / "static")))

@@ -1,0 +1,67 @@
+"""The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, and
+the exclusions that match the most people."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from optout.clock import utcnow
+from optout.services import exclusions
+from optout.web.pages import reads
+from optout.web.pages.charts import Series, line_chart
+from optout.web.pages.render import page
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import PageViewer
+from optout.web.site import site_of
+
+router = page_router()
+
+DAYS = 30
+# Counting what each exclusion matches costs one query apiece: only this many are counted.
+MAX_COUNTED_EXCLUSIONS = 25
+TOP_EXCLUSIONS = 8
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
+    now = utcnow()
+    ws = viewer.workspace_id
+    with site_of(request).engine.connect() as db:
+        totals = reads.totals(db, workspace_id=ws)
+        days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
+        enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
+        counted = enabled[:MAX_COUNTED_EXCLUSIONS]
+        matched = [
+            (spec, reads.people_matched(db, workspace_id=ws, exclusion=spec, now=now))
+            for spec in counted
+        ]
+    matched.sort(key=lambda pair: (-pair[1], pair[0].name))
+    top = matched[:TOP_EXCLUSIONS]
+    peak = max((n for _, n in top), default=0)
+    chart = line_chart(
+        [d.day.strftime("%b %d") for d in days],
+        [
+            Series("Sends", "#2454d6", [d.sends for d in days]),
+            Series("Blocks", "#d97706", [d.blocks for d in days]),
+            Series("Opt-outs", "#b42318", [d.opt_outs for d in days]),
+        ],
+        title=f"Sends, blocks and opt-outs per day, last {DAYS} days (UTC)",
+    )
+    return page(
+        request,
+        "dashboard.html",
+        viewer=viewer,
+        totals=totals,
+        chart=chart,
+        sums={
+            "sends": sum(d.sends for d in days),
+            "blocks": sum(d.blocks for d in days),
+            "opt_outs": sum(d.opt_outs for d in days),
+        },
+        days=DAYS,
+        top=top,
+        peak=peak,
+        uncounted=len(enabled) - len(counted),
+        people_total=totals["people"],
+    )

@@ -1,0 +1,265 @@
+"""Exclusion pages: the list, the create and edit form with its filter builder and live
+impact preview (R18, R22), and the mass-exclusion confirmation before a save (R22).
+A save with unenroll-on-save removes the matching enrollments in its own transaction
+(R13)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Connection
+
+from optout.clock import utcnow
+from optout.errors import (
+    ConfirmationRequired,
+    Conflict,
+    InvalidFilter,
+    InvalidInput,
+    NotFound,
+    OptoutError,
+)
+from optout.services import exclusions
+from optout.services.exclusions import Saved
+from optout.services.preview import preview
+from optout.web.pages import reads
+from optout.web.pages.exclusion_form import (
+    ExclusionForm,
+    condition_text,
+    form_context,
+    posted_form,
+    with_condition,
+)
+from optout.web.pages.render import page, redirect
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
+from optout.web.site import site_of
+
+router = page_router()
+
+MAX_COUNTED = 50  # the list counts the people matched of this many exclusions
+
+PostedForm = Annotated[ExclusionForm, Depends(posted_form)]
+
+
+@router.get("/exclusions", response_class=HTMLResponse)
+def exclusion_list(request: Request, viewer: PageViewer) -> HTMLResponse:
+    now = utcnow()
+    with site_of(request).engine.connect() as db:
+        specs = exclusions.all_specs(db, workspace_id=viewer.workspace_id)
+        matched = {
+            spec.id: reads.people_matched(
+                db, workspace_id=viewer.workspace_id, exclusion=spec, now=now
+            )
+            for spec in specs[:MAX_COUNTED]
+        }
+        total = reads.totals(db, workspace_id=viewer.workspace_id)["people"]
+    return page(
+        request,
+        "exclusions.html",
+        viewer=viewer,
+        rows=[(spec, ExclusionForm.of(spec).filter, matched.get(spec.id)) for spec in specs],
+        people_total=total,
+    )
+
+
+@router.get("/exclusions/new", response_class=HTMLResponse)
+def new_exclusion(request: Request, viewer: PageViewer) -> HTMLResponse:
+    return page(
+        request,
+        "exclusion_form.html",
+        viewer=viewer,
+        **form_context(ExclusionForm(), exclusion_id=None, error="", confirmation=None),
+    )
+
+
+@router.post("/exclusions/new", response_model=None)
+def create_exclusion(
+    request: Request,
+    viewer: FormViewer,
+    form: PostedForm,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    return _save(request, viewer, form, exclusion_id=None, confirm=confirm == "yes")
+
+
+@router.post("/exclusions/preview", response_class=HTMLResponse)
+def preview_fragment(
+    request: Request,
+    viewer: FormViewer,
+    form: PostedForm,
+    exclusion_id: Annotated[int, Form()] = 0,
+) -> HTMLResponse:
+    """The live impact of the form as it stands (htmx, on every change): nothing is saved."""
+    if not form.filter:
+        return page(request, "fragments/preview.html", impact=None, error="", where="")
+    try:
+        draft = form.draft(exclusion_id)
+    except InvalidInput as exc:
+        where, error = _explained(exc)
+        return page(request, "fragments/preview.html", impact=None, error=error, where=where)
+    with site_of(request).engine.connect() as db:
+        impact = preview(db, workspace_id=viewer.workspace_id, exclusion=draft, now=utcnow())
+    return page(request, "fragments/preview.html", impact=impact, error="", where="", spec=draft)
+
+
+@router.post("/exclusions/condition", response_class=HTMLResponse)
+def add_condition(
+    request: Request,
+    viewer: FormViewer,
+    form: PostedForm,
+    builder_field: Annotated[str, Form()] = "",
+    builder_op: Annotated[str, Form()] = "",
+    builder_value: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """The filter text with one more condition from the builder (htmx), and the builder's
+    error line out of band; the form's preview is told to refresh."""
+    try:
+        addition = condition_text(builder_field, builder_op, builder_value)
+    except InvalidInput as exc:
+        return page(
+            request,
+            "fragments/filter_added.html",
+            form=form,
+            builder_error=exc.message,
+            swap_oob=True,
+        )
+    updated = dataclasses.replace(form, filter=with_condition(form.filter, addition))
+    response = page(
+        request, "fragments/filter_added.html", form=updated, builder_error="", swap_oob=True
+    )
+    response.headers["HX-Trigger-After-Swap"] = "filter-changed"
+    return response
+
+
+@router.get("/exclusions/{exclusion_id}", response_class=HTMLResponse)
+def edit_exclusion(
+    request: Request,
+    viewer: PageViewer,
+    exclusion_id: int,
+    saved: str = "",
+    ended: int = 0,
+    cancelled: int = 0,
+) -> HTMLResponse:
+    with site_of(request).engine.connect() as db:
+        spec = exclusions.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
+    return page(
+        request,
+        "exclusion_form.html",
+        viewer=viewer,
+        saved=saved,
+        ended=ended,
+        cancelled=cancelled,
+        **form_context(ExclusionForm.of(spec), exclusion_id=spec.id, error="", confirmation=None),
+    )
+
+
+@router.post("/exclusions/{exclusion_id}", response_model=None)
+def update_exclusion(
+    request: Request,
+    viewer: FormViewer,
+    exclusion_id: int,
+    form: PostedForm,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    return _save(request, viewer, form, exclusion_id=exclusion_id, confirm=confirm == "yes")
+
+
+def _save(
+    request: Request,
+    viewer: Viewer,
+    form: ExclusionForm,
+    *,
+    exclusion_id: int | None,
+    confirm: bool,
+) -> Response:
+    """One save in one transaction. When it needs confirmation (R22), nothing is saved and
+    the form comes back with the impact and a "Save anyway" button."""
+    engine = site_of(request).engine
+    now = utcnow()
+    ws = viewer.workspace_id
+    try:
+        with engine.begin() as db:
+            saved = _write(db, ws, viewer.actor, form, exclusion_id, confirm, now)
+    except ConfirmationRequired as exc:
+        with engine.connect() as db:
+            impact = preview(db, workspace_id=ws, exclusion=form.draft(exclusion_id or 0), now=now)
+        return page(
+            request,
+            "exclusion_form.html",
+            status_code=409,
+            viewer=viewer,
+            **form_context(
+                form,
+                exclusion_id=exclusion_id,
+                error="",
+                confirmation={"message": exc.message, "preview": impact},
+            ),
+        )
+    except (InvalidInput, Conflict, NotFound) as exc:
+        where, error = _explained(exc)
+        return page(
+            request,
+            "exclusion_form.html",
+            status_code=409 if isinstance(exc, Conflict) else 422,
+            viewer=viewer,
+            **form_context(
+                form, exclusion_id=exclusion_id, error=error, where=where, confirmation=None
+            ),
+        )
+    removal = saved.removal
+    return redirect(
+        request,
+        f"/exclusions/{saved.exclusion.id}?saved={'updated' if exclusion_id else 'created'}"
+        f"&ended={removal.enrollments_ended}&cancelled={removal.emails_cancelled}",
+    )
+
+
+def _explained(error: OptoutError) -> tuple[str, str]:
+    """Where a bad filter is wrong (if it says) and why, apart; other errors: why."""
+    if isinstance(error, InvalidFilter) and error.where:
+        return error.where, error.reason
+    return "", error.message
+
+
+def _write(
+    db: Connection,
+    ws: int,
+    actor: str,
+    form: ExclusionForm,
+    exclusion_id: int | None,
+    confirm: bool,
+    now: datetime,
+) -> Saved:
+    if exclusion_id is None:
+        return exclusions.create(
+            db,
+            workspace_id=ws,
+            name=form.name,
+            level=form.level,
+            filter=form.filter,
+            actor=actor,
+            now=now,
+            enabled=form.enabled,
+            exclude_from_sequences=form.exclude_from_sequences,
+            unenroll_existing_on_save=form.unenroll_existing_on_save,
+            confirm=confirm,
+        )
+    current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+    return exclusions.update(
+        db,
+        workspace_id=ws,
+        name=current.name,
+        actor=actor,
+        now=now,
+        new_name=form.name or None,
+        level=form.level,
+        filter=form.filter,
+        enabled=form.enabled,
+        exclude_from_sequences=form.exclude_from_sequences,
+        unenroll_existing_on_save=form.unenroll_existing_on_save,
+        confirm=confirm,
+    )

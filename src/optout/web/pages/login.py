@@ -1,0 +1,82 @@
+"""Signing in and out. The session cookie is HttpOnly and SameSite=Lax (Secure over
+https); its CSRF token comes back with every form and htmx request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from optout.clock import utcnow
+from optout.errors import NotFound
+from optout.services import accounts, workspaces
+from optout.services.accounts import NotAllowed, NotSignedIn
+from optout.web.auth import SESSION_COOKIE
+from optout.web.pages.render import page, redirect
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import FormViewer
+from optout.web.site import site_of
+
+router = page_router()
+
+WRONG = "Wrong workspace, email or password."
+
+
+def _local(target: str) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def sign_in_form(request: Request, next: str = "/") -> HTMLResponse:
+    return page(request, "login.html", next=_local(next), error="", workspace="", email="")
+
+
+@router.post("/login", response_model=None)
+def sign_in(
+    request: Request,
+    workspace: Annotated[str, Form()],
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    site = site_of(request)
+    try:
+        with site.engine.begin() as db:
+            found = workspaces.get(db, slug=workspace.strip().lower())
+            token, _ = accounts.sign_in(
+                db, email=email, password=password, workspace_id=found.id, now=utcnow()
+            )
+    except (NotFound, NotSignedIn, NotAllowed):
+        return page(
+            request,
+            "login.html",
+            status_code=401,
+            next=_local(next),
+            error=WRONG,
+            workspace=workspace,
+            email=email,
+        )
+    response = redirect(request, _local(next))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", response_model=None)
+def sign_out(request: Request, viewer: FormViewer) -> Response:
+    with site_of(request).engine.begin() as db:
+        accounts.sign_out(db, token=request.cookies.get(SESSION_COOKIE, ""))
+    response = redirect(request, "/login")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response

@@ -1,0 +1,132 @@
+"""Person pages: search by address or name; one person with their fields, company,
+enrollments, history (R35) and address ledger, the explain panel (`explain.py`), and
+an opt-out button with a reason that any member may use (R2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.services import companies, events, listing, optouts, people
+from optout.web.pages import reads
+from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import FormViewer, PageViewer
+from optout.web.site import site_of
+
+router = page_router()
+
+MAX_ENROLLMENTS = 200  # shown on a person's page, newest first
+
+
+@router.get("/people", response_class=HTMLResponse)
+def search(request: Request, viewer: PageViewer, q: str = "") -> Response:
+    """Search people; an address that names exactly one person opens that person."""
+    with site_of(request).engine.connect() as db:
+        rows = reads.search_people(db, workspace_id=viewer.workspace_id, text=q)
+    exact = [r for r in rows if r["email"] == q.strip().lower()]
+    if "@" in q and len(exact) == 1:
+        return redirect(request, f"/people/{exact[0]['id']}")
+    return page(request, "people.html", viewer=viewer, q=q, rows=rows)
+
+
+@router.get("/people/by-email/{email}", response_model=None)
+def by_email(request: Request, viewer: PageViewer, email: str) -> Response:
+    with site_of(request).engine.connect() as db:
+        person_id = people.id_by_email(db, workspace_id=viewer.workspace_id, email=email)
+    return redirect(request, f"/people/{person_id}")
+
+
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """An event's detail as a line a person reads."""
+    parts = []
+    for key, value in detail.items():
+        if key == "changes" and isinstance(value, Mapping):
+            parts += [f"{k}: {v[0]} → {v[1]}" for k, v in value.items()]
+        elif value not in (None, "", [], {}):
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
+
+
+@router.get("/people/{person_id}", response_class=HTMLResponse)
+def person_page(
+    request: Request, viewer: PageViewer, person_id: int, done: str = "", sequence: str = ""
+) -> HTMLResponse:
+    ws = viewer.workspace_id
+    with site_of(request).engine.connect() as db:
+        person = people.get(db, workspace_id=ws, person_id=person_id)
+        company = (
+            companies.get(db, workspace_id=ws, company_id=person["company_id"])
+            if person["company_id"] is not None
+            else None
+        )
+        history = events.history(db, workspace_id=ws, person_id=person_id)
+        names = {
+            "sequence": listing.names_by_id(
+                db, t.sequences, workspace_id=ws, ids=(e.sequence_id for e in history)
+            ),
+            "exclusion": listing.names_by_id(
+                db, t.exclusions, workspace_id=ws, ids=(e.exclusion_id for e in history)
+            ),
+        }
+        enrolled = listing.enrollments(
+            db, workspace_id=ws, person_id=person_id, limit=MAX_ENROLLMENTS, offset=0
+        ).rows[::-1]
+        choices = reads.sequence_choices(db, workspace_id=ws)
+        suppressed = reads.suppressions_of(db, workspace_id=ws, email=person["email"])
+        ledger = optouts.ledger(db, workspace_id=ws, email=person["email"])
+    chosen = sequence if sequence in choices else (enrolled[0]["sequence"] if enrolled else "")
+    return page(
+        request,
+        "person.html",
+        viewer=viewer,
+        person=person,
+        company=company,
+        history=history,
+        names=names,
+        detail_text=detail_text,
+        enrollments=enrolled,
+        choices=choices,
+        chosen=chosen or (choices[0] if choices else ""),
+        suppressed=suppressed,
+        ledger=ledger,
+        done=done,
+    )
+
+
+@router.post("/people/{person_id}/opt-out", response_model=None)
+def opt_out(
+    request: Request,
+    viewer: FormViewer,
+    person_id: int,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Opt the person's address out of all email (R1); any member may (R2). Who, when, why
+    and the channel (`manual`) go to the ledger."""
+    if not reason.strip():
+        raise InvalidInput("say why this person is opted out (kept in the audit log)")
+    ws = viewer.workspace_id
+    with site_of(request).engine.begin() as db:
+        person = people.get(db, workspace_id=ws, person_id=person_id)
+        done = optouts.opt_out(
+            db,
+            workspace_id=ws,
+            email=person["email"],
+            actor=viewer.actor,
+            channel="manual",
+            now=utcnow(),
+            reason=reason.strip(),
+        )
+    message = (
+        f"Opted out {done.email}: ended {done.enrollments_ended} active enrollment(s), "
+        f"cancelled {done.emails_cancelled} queued email(s)."
+        if done.new
+        else f"{done.email} had opted out already; recorded again."
+    )
+    return redirect(request, with_query(f"/people/{person_id}", done=message))

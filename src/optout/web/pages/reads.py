@@ -1,0 +1,289 @@
+"""Read-only lookups the pages show that `services.listing` does not offer: counts per
+day, rows joined the way a page shows them, name search. No business rule and no write
+lives here (writes go through the services); if another entry point needs one of these,
+it belongs in `services.listing`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility.model import ExclusionSpec
+from optout.services.exclusion_sets import people_reached
+
+
+def _count(db: Connection, query: sa.Select[Any]) -> int:
+    return int(db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0)
+
+
+# --- dashboard ---------------------------------------------------------------------------
+
+
+def totals(db: Connection, *, workspace_id: int) -> dict[str, int]:
+    p, c, e, s, x = t.people, t.companies, t.enrollments, t.suppressions, t.exclusions
+    return {
+        "people": _count(db, sa.select(p.c.id).where(p.c.workspace_id == workspace_id)),
+        "companies": _count(db, sa.select(c.c.id).where(c.c.workspace_id == workspace_id)),
+        "active_enrollments": _count(
+            db,
+            sa.select(e.c.id).where(
+                e.c.workspace_id == workspace_id, e.c.status.in_(t.ACTIVE_STATUSES)
+            ),
+        ),
+        "opt_outs": _count(
+            db,
+            sa.select(s.c.id).where(s.c.workspace_id == workspace_id, s.c.kind == "opt_out"),
+        ),
+        "exclusions": _count(
+            db,
+            sa.select(x.c.id).where(x.c.workspace_id == workspace_id, x.c.enabled.is_(True)),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    opt_outs: int
+    blocks: int  # enrollments ended or whose email was cancelled (distinct enrollments)
+    sends: int
+
+
+def _day(value: Any) -> date:
+    """SQLite's date() answers text, PostgreSQL's a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def daily_activity(
+    db: Connection, *, workspace_id: int, now: datetime, days: int = 30
+) -> list[Day]:
+    """Opt-outs, blocks and sends per UTC day over the last `days` days, oldest first."""
+    first = (now - timedelta(days=days - 1)).date()
+    since = datetime(first.year, first.month, first.day)
+    e, g = t.events, t.suppression_ledger
+    on = sa.func.date(e.c.at)
+    sends = {
+        _day(d): int(n)
+        for d, n in db.execute(
+            sa.select(on, sa.func.count())
+            .where(e.c.workspace_id == workspace_id, e.c.at >= since, e.c.kind == "email_sent")
+            .group_by(on)
+        )
+    }
+    blocks = {
+        _day(d): int(n)
+        for d, n in db.execute(
+            sa.select(on, sa.func.count(sa.distinct(e.c.enrollment_id)))
+            .where(
+                e.c.workspace_id == workspace_id,
+                e.c.at >= since,
+                e.c.kind.in_(("enrollment_ended", "email_cancelled")),
+            )
+            .group_by(on)
+        )
+    }
+    opted = sa.func.date(g.c.at)
+    opt_outs = {
+        _day(d): int(n)
+        for d, n in db.execute(
+            sa.select(opted, sa.func.count())
+            .where(
+                g.c.workspace_id == workspace_id,
+                g.c.at >= since,
+                g.c.kind == "opt_out",
+                g.c.action == "added",
+            )
+            .group_by(opted)
+        )
+    }
+    out = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        out.append(Day(day, opt_outs.get(day, 0), blocks.get(day, 0), sends.get(day, 0)))
+    return out
+
+
+def people_matched(
+    db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, now: datetime
+) -> int:
+    """How many people an exclusion reaches now (the count of its impact preview)."""
+    return _count(db, people_reached(exclusion, workspace_id=workspace_id, now=now))
+
+
+# --- audiences and sequences ------------------------------------------------------------
+
+
+def audience_rows(db: Connection, *, workspace_id: int) -> list[dict[str, Any]]:
+    """Every audience with its persona's name and the sequences it feeds."""
+    a, p, s = t.audiences, t.personas, t.sequences
+    rows = db.execute(
+        sa.select(a.c.id, a.c.name, a.c.filter, p.c.name.label("persona"))
+        .select_from(a.outerjoin(p, p.c.id == a.c.persona_id))
+        .where(a.c.workspace_id == workspace_id)
+        .order_by(a.c.name)
+    ).mappings()
+    audiences = [dict(r) for r in rows]
+    feeds: dict[int, list[dict[str, Any]]] = {}
+    for row in db.execute(
+        sa.select(s.c.audience_id, s.c.id, s.c.name)
+        .where(s.c.workspace_id == workspace_id, s.c.audience_id.is_not(None))
+        .order_by(s.c.name)
+    ):
+        feeds.setdefault(int(row.audience_id), []).append({"id": row.id, "name": row.name})
+    for audience in audiences:
+        audience["sequences"] = feeds.get(audience["id"], [])
+    return audiences
+
+
+def sequence_rows(db: Connection, *, workspace_id: int) -> list[dict[str, Any]]:
+    """Every sequence with its ruleset, audience, number of steps and enrollment counts."""
+    s, r, a, st, e = t.sequences, t.rulesets, t.audiences, t.sequence_steps, t.enrollments
+    steps = (
+        sa.select(sa.func.count())
+        .where(st.c.sequence_id == s.c.id, st.c.kind == "email")
+        .scalar_subquery()
+    )
+    rows = [
+        dict(row)
+        for row in db.execute(
+            sa.select(
+                s.c.id,
+                s.c.name,
+                s.c.status,
+                r.c.name.label("ruleset"),
+                a.c.name.label("audience"),
+                steps.label("emails"),
+            )
+            .join(r, r.c.id == s.c.ruleset_id)
+            .outerjoin(a, a.c.id == s.c.audience_id)
+            .where(s.c.workspace_id == workspace_id)
+            .order_by(s.c.name)
+        ).mappings()
+    ]
+    counts: dict[int, dict[str, int]] = {}
+    for sequence_id, status, n in db.execute(
+        sa.select(e.c.sequence_id, e.c.status, sa.func.count())
+        .where(e.c.workspace_id == workspace_id)
+        .group_by(e.c.sequence_id, e.c.status)
+    ):
+        counts.setdefault(int(sequence_id), {})[str(status)] = int(n)
+    for row in rows:
+        row["counts"] = counts.get(row["id"], {})
+    return rows
+
+
+def sequence_choices(db: Connection, *, workspace_id: int) -> list[str]:
+    s = t.sequences
+    return list(
+        db.scalars(sa.select(s.c.name).where(s.c.workspace_id == workspace_id).order_by(s.c.name))
+    )
+
+
+@dataclass(frozen=True)
+class EnrollmentPage:
+    rows: list[dict[str, Any]]
+    total: int
+
+
+def enrollment_page(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    statuses: Sequence[str],
+    limit: int,
+    offset: int,
+) -> EnrollmentPage:
+    """A page of a sequence's enrollments in `statuses`, newest first, with the person."""
+    e, p, c = t.enrollments, t.people, t.companies
+    where = sa.and_(
+        e.c.workspace_id == workspace_id,
+        e.c.sequence_id == sequence_id,
+        e.c.status.in_(list(statuses)),
+    )
+    total = _count(db, sa.select(e.c.id).where(where))
+    rows = db.execute(
+        sa.select(
+            e.c.id,
+            e.c.person_id,
+            e.c.status,
+            e.c.source,
+            e.c.enrolled_at,
+            e.c.ended_at,
+            e.c.end_reason,
+            e.c.next_run_at,
+            p.c.email,
+            p.c.first_name,
+            p.c.last_name,
+            c.c.domain.label("company"),
+        )
+        .join(p, p.c.id == e.c.person_id)
+        .outerjoin(c, c.c.id == p.c.company_id)
+        .where(where)
+        .order_by(e.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    return EnrollmentPage([dict(r) for r in rows], total)
+
+
+# --- people -----------------------------------------------------------------------------
+
+
+def search_people(
+    db: Connection, *, workspace_id: int, text: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """People whose address or name contains `text` (case-insensitive), or the latest ones."""
+    p, c = t.people, t.companies
+    query = (
+        sa.select(
+            p.c.id,
+            p.c.email,
+            p.c.first_name,
+            p.c.last_name,
+            p.c.title,
+            c.c.domain.label("company"),
+        )
+        .outerjoin(c, c.c.id == p.c.company_id)
+        .where(p.c.workspace_id == workspace_id)
+    )
+    words = text.strip().lower()
+    if words:
+        name = sa.func.lower(p.c.first_name + " " + p.c.last_name)
+        query = query.where(
+            sa.or_(
+                p.c.email.contains(words, autoescape=True),
+                name.contains(words, autoescape=True),
+            )
+        )
+        query = query.order_by(p.c.email)
+    else:
+        query = query.order_by(p.c.id.desc())
+    return [dict(r) for r in db.execute(query.limit(limit)).mappings()]
+
+
+def suppressions_of(db: Connection, *, workspace_id: int, email: str) -> dict[str, dict[str, Any]]:
+    """The address's opt-out and bounce, by kind, when there are any."""
+    s = t.suppressions
+    rows = db.execute(
+        sa.select(s).where(s.c.workspace_id == workspace_id, s.c.email == email)
+    ).mappings()
+    return {str(r["kind"]): dict(r) for r in rows}
+
+
+def recent_imports(db: Connection, *, workspace_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest applied imports (their `import_applied` events), newest first."""
+    e = t.events
+    rows = db.execute(
+        sa.select(e.c.at, e.c.actor, e.c.detail)
+        .where(e.c.workspace_id == workspace_id, e.c.kind == "import_applied")
+        .order_by(e.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,230 @@
+"""Sequence pages: the list; one sequence with its steps and pause / resume / archive
+(R11); its Enrollments tab with a status filter and unenroll, of selected rows (R8) or
+of every enrollment matching the filter in one set-based operation (R10); its Not
+enrolled tab, who the last automatic enrollment left out and why (R30)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.services import enrollments, refresh, sequences
+from optout.services.sequences import Overview
+from optout.web.pages import reads
+from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
+from optout.web.site import site_of
+
+router = page_router()
+
+PAGE_SIZE = 100
+# The Enrollments tab's status filter: its value, label and the statuses it selects.
+FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "active": ("Active (not started or in progress)", t.ACTIVE_STATUSES),
+    **{
+        status: (status.replace("_", " ").capitalize(), (status,))
+        for status in t.ENROLLMENT_STATUSES
+    },
+    "all": ("All", tuple(t.ENROLLMENT_STATUSES)),
+}
+TRANSITIONS = {"pause": "paused", "resume": "active", "archive": "archived"}
+
+
+def _statuses(choice: str) -> tuple[str, ...]:
+    if choice not in FILTERS:
+        raise InvalidInput(f"unknown status filter {choice!r}")
+    return FILTERS[choice][1]
+
+
+def _overview(
+    request: Request, viewer: Viewer, sequence_id: int
+) -> tuple[Overview, dict[str, int]]:
+    ws = viewer.workspace_id
+    with site_of(request).engine.connect() as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        view = sequences.overview(db, workspace_id=ws, name=name)
+        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
+    return view, counts
+
+
+@router.get("/sequences", response_class=HTMLResponse)
+def sequence_list(request: Request, viewer: PageViewer) -> HTMLResponse:
+    with site_of(request).engine.connect() as db:
+        rows = reads.sequence_rows(db, workspace_id=viewer.workspace_id)
+    return page(request, "sequences.html", viewer=viewer, rows=rows, active=t.ACTIVE_STATUSES)
+
+
+@router.get("/sequences/{sequence_id}", response_class=HTMLResponse)
+def sequence_steps(
+    request: Request, viewer: PageViewer, sequence_id: int, done: str = ""
+) -> HTMLResponse:
+    view, counts = _overview(request, viewer, sequence_id)
+    return page(
+        request,
+        "sequence_steps.html",
+        viewer=viewer,
+        seq=view,
+        counts=counts,
+        tab="steps",
+        done=done,
+    )
+
+
+@router.post("/sequences/{sequence_id}/status", response_model=None)
+def change_status(
+    request: Request, viewer: FormViewer, sequence_id: int, action: Annotated[str, Form()]
+) -> Response:
+    """Pause, resume or archive: sends stop or restart, nobody is unenrolled (R11)."""
+    if action not in TRANSITIONS:
+        raise InvalidInput(f"unknown action {action!r}; use pause, resume or archive")
+    ws = viewer.workspace_id
+    with site_of(request).engine.begin() as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        sequences.set_status(
+            db,
+            workspace_id=ws,
+            name=name,
+            status=TRANSITIONS[action],
+            actor=viewer.actor,
+            now=utcnow(),
+        )
+    done = f"{name} is {TRANSITIONS[action]}. Nobody was unenrolled."
+    return redirect(request, with_query(f"/sequences/{sequence_id}", done=done))
+
+
+@router.get("/sequences/{sequence_id}/enrollments", response_class=HTMLResponse)
+def enrollment_tab(
+    request: Request,
+    viewer: PageViewer,
+    sequence_id: int,
+    status: str = "active",
+    page_number: Annotated[int, Query(alias="page")] = 1,
+    done: str = "",
+) -> HTMLResponse:
+    statuses = _statuses(status)
+    number = max(1, page_number)
+    view, counts = _overview(request, viewer, sequence_id)
+    with site_of(request).engine.connect() as db:
+        found = reads.enrollment_page(
+            db,
+            workspace_id=viewer.workspace_id,
+            sequence_id=sequence_id,
+            statuses=statuses,
+            limit=PAGE_SIZE,
+            offset=(number - 1) * PAGE_SIZE,
+        )
+    removable = [s for s in statuses if s in t.ACTIVE_STATUSES]
+    return page(
+        request,
+        "sequence_enrollments.html",
+        viewer=viewer,
+        seq=view,
+        counts=counts,
+        tab="enrollments",
+        filters=FILTERS,
+        status=status,
+        found=found,
+        page_number=number,
+        page_size=PAGE_SIZE,
+        matching_removable=sum(counts.get(s, 0) for s in removable),
+        done=done,
+    )
+
+
+@router.post("/sequences/{sequence_id}/unenroll", response_model=None)
+def unenroll(
+    request: Request,
+    viewer: FormViewer,
+    sequence_id: int,
+    status: Annotated[str, Form()] = "active",
+    scope: Annotated[str, Form()] = "selected",
+    person_id: Annotated[list[int] | None, Form()] = None,
+) -> Response:
+    """Selected rows: `enrollments.unenroll` (R8). Every enrollment matching the filter:
+    `enrollments.bulk_unenroll` over its active statuses, one set-based operation (R10)."""
+    ws = viewer.workspace_id
+    removable = [s for s in _statuses(status) if s in t.ACTIVE_STATUSES]
+    with site_of(request).engine.begin() as db:
+        sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound elsewhere
+        if scope == "matching":
+            if not removable:
+                raise InvalidInput("only active enrollments (not started, in progress) can go")
+            removal = enrollments.bulk_unenroll(
+                db,
+                workspace_id=ws,
+                statuses=removable,
+                sequence_id=sequence_id,
+                actor=viewer.actor,
+                now=utcnow(),
+                reason="bulk unenroll from the Enrollments tab",
+            )
+        elif person_id:
+            removal = enrollments.unenroll(
+                db,
+                workspace_id=ws,
+                sequence_id=sequence_id,
+                person_ids=person_id,
+                actor=viewer.actor,
+                now=utcnow(),
+            )
+        else:
+            raise InvalidInput("select the enrollments to unenroll first")
+    done = (
+        f"Unenrolled {removal.enrollments_ended:,} enrollment(s) and cancelled "
+        f"{removal.emails_cancelled:,} queued email(s). This is not an opt-out."
+    )
+    return redirect(
+        request, with_query(f"/sequences/{sequence_id}/enrollments", status=status, done=done)
+    )
+
+
+@router.get("/sequences/{sequence_id}/not-enrolled", response_class=HTMLResponse)
+def not_enrolled_tab(
+    request: Request,
+    viewer: PageViewer,
+    sequence_id: int,
+    page_number: Annotated[int, Query(alias="page")] = 1,
+    done: str = "",
+) -> HTMLResponse:
+    number = max(1, page_number)
+    view, counts = _overview(request, viewer, sequence_id)
+    with site_of(request).engine.connect() as db:
+        rows = refresh.not_enrolled(
+            db,
+            workspace_id=viewer.workspace_id,
+            sequence=view.name,
+            limit=PAGE_SIZE + 1,
+            offset=(number - 1) * PAGE_SIZE,
+        )
+    return page(
+        request,
+        "sequence_not_enrolled.html",
+        viewer=viewer,
+        seq=view,
+        counts=counts,
+        tab="not-enrolled",
+        rows=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        page_number=number,
+        done=done,
+    )
+
+
+@router.post("/sequences/{sequence_id}/refresh", response_model=None)
+def enroll_from_audience(request: Request, viewer: FormViewer, sequence_id: int) -> Response:
+    """Enroll every eligible member of the audience now, and record who was left out."""
+    ws = viewer.workspace_id
+    with site_of(request).engine.begin() as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        done = refresh.refresh(db, workspace_id=ws, sequence=name, actor=viewer.actor, now=utcnow())
+    message = (
+        f"{done.members:,} in the audience: {done.enrolled:,} enrolled now, "
+        f"{done.skipped:,} left out."
+    )
+    return redirect(request, with_query(f"/sequences/{sequence_id}/not-enrolled", done=message))

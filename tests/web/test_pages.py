@@ -1,0 +1,222 @@
+"""The pages over real HTTP (uvicorn + httpx), without a browser: signing in and out,
+the session cookie, CSRF, the trip to the sign-in page, and fragments' errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from optout.db import tables as t
+from optout.services import accounts
+from tests.factories import World
+from tests.web.conftest import Web
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def member(
+    engine: Engine, committed: Callable[[], AbstractContextManager[World]], now: datetime
+) -> Iterator[tuple[World, str]]:
+    """A committed workspace with one person, and a member user's address."""
+    user = f"ops-{uuid.uuid4().hex[:10]}@example.com"
+    with committed() as world:
+        world.person("ann@acme.com", company="acme.com")
+        accounts.create_user(world.db, email=user, name="Ops", password=PASSWORD, now=now)
+        accounts.set_member(world.db, workspace_id=world.ws, email=user, role="member")
+    yield world, user
+    with engine.begin() as db:
+        db.execute(t.users.delete().where(t.users.c.email == user))
+
+
+def _sign_in(web: Web, world: World, user: str, next: str = "/") -> httpx.Response:
+    return web.http.post(
+        "/login",
+        data={
+            "workspace": world.workspace.slug,
+            "email": user,
+            "password": PASSWORD,
+            "next": next,
+        },
+    )
+
+
+def _csrf(web: Web) -> str:
+    page = web.http.get("/exclusions/new").text
+    marker = 'name="csrf_token" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def test_signed_out_pages_lead_to_sign_in_and_back(web: Web) -> None:
+    answer = web.http.get("/exclusions?x=1")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=%2Fexclusions%3Fx%3D1"
+    fragment = web.http.get("/people/1/explain", headers={"HX-Request": "true"})
+    assert fragment.headers["HX-Redirect"] == "/login"
+    form = web.http.get("/login?next=/exclusions")
+    assert form.status_code == 200
+    assert 'name="next" value="/exclusions"' in form.text
+
+
+def test_sign_in_sets_an_httponly_lax_cookie_and_goes_where_asked(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    answer = _sign_in(web, world, user, next="/exclusions")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/exclusions"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("optout_session=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    page = web.http.get("/exclusions")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert world.workspace.name in page.text
+
+
+def test_sign_in_never_redirects_to_another_host(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        assert _sign_in(web, world, user, next=target).headers["location"] == "/"
+
+
+def test_wrong_password_or_workspace_is_one_message(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    for workspace, password in (
+        (world.workspace.slug, "not the password"),
+        ("no-such-workspace", PASSWORD),
+    ):
+        answer = web.http.post(
+            "/login", data={"workspace": workspace, "email": user, "password": password}
+        )
+        assert answer.status_code == 401
+        assert "Wrong workspace, email or password." in answer.text
+        assert "set-cookie" not in answer.headers
+
+
+def test_form_post_without_the_csrf_token_is_refused(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    data = {"name": "Acme", "level": "company", "filter": "company.domain = acme.com"}
+    refused = web.http.post("/exclusions/new", data=data)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    accepted = web.http.post("/exclusions/new", data={**data, "csrf_token": _csrf(web)})
+    assert accepted.status_code == 303
+    with web.engine.connect() as db:
+        names = db.scalars(
+            sa.select(t.exclusions.c.name).where(t.exclusions.c.workspace_id == world.ws)
+        ).all()
+    assert names == ["Acme"]
+
+
+def test_R34_preview_names_what_is_wrong_with_a_filter(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    answer = web.http.post(
+        "/exclusions/preview",
+        data={"level": "company", "filter": "company.domian = acme.com"},
+        headers={"X-CSRF-Token": _csrf(web), "HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert "Filter problem" in answer.text
+    assert "unknown field &#39;company.domian&#39;" in answer.text
+
+
+def test_R22_builder_appends_a_condition_in_the_text_syntax(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    answer = web.http.post(
+        "/exclusions/condition",
+        data={
+            "level": "people",
+            "filter": "person.title contains intern or person.title contains recruiter",
+            "builder_field": "company.domain",
+            "builder_op": "in",
+            "builder_value": "acme.com, Globex.io",
+        },
+        headers={"X-CSRF-Token": _csrf(web), "HX-Request": "true"},
+    )
+    assert answer.headers["HX-Trigger-After-Swap"] == "filter-changed"
+    assert (
+        "(person.title contains intern or person.title contains recruiter) and "
+        "company.domain in (acme.com, Globex.io)"
+    ) in answer.text
+
+
+def test_sign_out_ends_the_session(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    assert web.http.post("/logout", data={"csrf_token": _csrf(web)}).status_code == 303
+    assert web.http.get("/").status_code == 303
+
+
+def test_missing_rows_are_a_not_found_page(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    answer = web.http.get("/people/999999999")
+    assert answer.status_code == 404
+    assert "no person with id 999999999" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_static_files_and_vendored_htmx_are_served(web: Web) -> None:
+    htmx = web.http.get("/static/htmx.min.js")
+    assert htmx.status_code == 200
+    assert "javascript" in htmx.headers["content-type"]
+    assert web.http.get("/static/app.css").status_code == 200
+
+
+def test_R30_audience_switch_off_then_not_enrolled_tab_names_each_reason(
+    web: Web, engine: Engine, committed: Callable[[], AbstractContextManager[World]], now: datetime
+) -> None:
+    user = f"ops-{uuid.uuid4().hex[:10]}@example.com"
+    with committed() as world:
+        world.person("ann@acme.com", company="acme.com", title="CTO")
+        world.person("ian@acme.com", company="acme.com", title="Intern")
+        world.person("gil@gmail.com", title="CTO")
+        world.exclusion("Interns", "people", "person.title contains intern")
+        world.exclusion("Personal", "people", "person.email_domain is personal")
+        audience_id = world.audience("Everyone")
+        sequence_id = world.sequence("Outbound", audience="Everyone")
+        accounts.create_user(world.db, email=user, name="Ops", password=PASSWORD, now=now)
+        accounts.set_member(world.db, workspace_id=world.ws, email=user, role="member")
+    try:
+        _sign_in(web, world, user)
+        csrf = _csrf(web)
+        page = web.http.get(f"/audiences/{audience_id}").text
+        assert page.count(">Switch off</button>") == 2
+        switched = web.http.post(
+            f"/audiences/{audience_id}/switch",
+            data={"csrf_token": csrf, "exclusion": "Personal", "to": "off"},
+            follow_redirects=True,
+        )
+        assert "Personal switched off" in switched.text
+        assert ">Switch on</button>" in switched.text
+        done = web.http.post(
+            f"/sequences/{sequence_id}/refresh", data={"csrf_token": csrf}, follow_redirects=True
+        )
+        assert "3 in the audience: 2 enrolled now, 1 left out." in done.text
+        assert "ian@acme.com" in done.text
+        assert "excluded by &#39;Interns&#39;" in done.text
+        assert "gil@gmail.com" not in done.text  # its rule is switched off for this audience
+        paused = web.http.post(
+            f"/sequences/{sequence_id}/status",
+            data={"csrf_token": csrf, "action": "pause"},
+            follow_redirects=True,
+        )
+        assert "Outbound is paused. Nobody was unenrolled." in paused.text
+    finally:
+        with engine.begin() as db:
+            db.execute(t.users.delete().where(t.users.c.email == user))
