@@ -18,37 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from optout.crm.mapping import OPT_OUT, FieldMapping, translate
-from optout.crm.protocol import CrmObject, Kind, Record, Ref
+from optout.crm.mapping import OPT_OUT, translate
+from optout.crm.protocol import Kind, Record, Ref
+from optout.crm.records import Target, fresh, links, remember, resolve
 from optout.crm.staged import reset_touched, touched
 from optout.crm.upsert_deals import write_deals, write_roles
 from optout.crm.upsert_people import Written, write_companies, write_people
-from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import domain_label, normalize_domain, normalize_email
 from optout.services.monitoring import recheck_people
-
-Fetch = Callable[[str, Sequence[str]], list[Record]]
-
-_LOCAL_TABLES = {
-    Kind.COMPANY: t.companies,
-    Kind.PERSON: t.people,
-    Kind.DEAL: t.opportunities,
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where records land: a workspace, through one connection and its mappings."""
-
-    workspace_id: int
-    connection_id: int
-    crm: str
-    objects: tuple[CrmObject, ...]
-    mappings: Sequence[FieldMapping]
-
-    def kind_of(self, obj: str) -> Kind | None:
-        return next((o.kind for o in self.objects if o.name == obj), None)
 
 
 @dataclass
@@ -73,33 +51,6 @@ class Applied:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def complete(
-    db: Connection, target: Target, records: Sequence[Record], fetch: Fetch, depth: int = 2
-) -> tuple[list[Record], set[Ref]]:
-    """`records` plus the records they link to that were never seen here (a contact's
-    company created after the companies were read), fetched from the CRM. Call it outside
-    the write transaction: it may make HTTP requests. The fetched ones are returned as
-    `forced` so they are applied even when their modification was seen."""
-    everything = list(records)
-    have = {(r.object, r.id) for r in records}
-    forced: set[Ref] = set()
-    pending: Sequence[Record] = records
-    for _ in range(depth):
-        refs = {ref for r in pending for ref in _links(r) if ref not in have}
-        missing = refs - set(resolve(db, target, refs))
-        if not missing:
-            break
-        fetched: list[Record] = []
-        for obj, ids in _by_object(missing).items():
-            if target.kind_of(obj) is not None:
-                fetched.extend(fetch(obj, sorted(ids)))
-        everything.extend(fetched)
-        have |= {(r.object, r.id) for r in fetched}
-        forced |= {(r.object, r.id) for r in fetched}
-        pending = fetched
-    return everything, forced
 
 
 def apply_records(
@@ -129,14 +80,14 @@ def apply_records(
         applied.read += len(batch)
         applied.by_object[obj.name] = applied.by_object.get(obj.name, 0) + len(batch)
         if dedupe:
-            fresh = _fresh(db, target, obj.name, batch, force)
-            applied.unchanged += len(batch) - len(fresh)
-            batch = fresh
+            new = fresh(db, target, obj.name, batch, force)
+            applied.unchanged += len(batch) - len(new)
+            batch = new
         if not batch:
             continue
         writer = _WRITERS[obj.kind]
         local = writer(db, target, obj.name, batch, now, applied, actor)
-        _remember(db, target.connection_id, obj.name, batch, local)
+        remember(db, target.connection_id, obj.name, batch, local)
     removal = recheck_people(
         db,
         workspace_id=target.workspace_id,
@@ -148,37 +99,6 @@ def apply_records(
     applied.unenrolled += removal.enrollments_ended
     applied.cancelled += removal.emails_cancelled
     return applied
-
-
-def resolve(db: Connection, target: Target, refs: Iterable[Ref]) -> dict[Ref, int | None]:
-    """What the referenced CRM records became here: an id, or None for a record seen but
-    unusable. Refs never seen, or whose row was deleted here since, are left out."""
-    found: dict[Ref, int | None] = {}
-    r = t.crm_records
-    for obj, ids in _by_object(refs).items():
-        kind = target.kind_of(obj)
-        if kind is None:
-            continue
-        rows = db.execute(
-            sa.select(r.c.crm_id, r.c.local_id).where(
-                r.c.connection_id == target.connection_id,
-                r.c.crm_object == obj,
-                r.c.crm_id.in_(sorted(ids)),
-            )
-        ).all()
-        local = {row.local_id for row in rows if row.local_id is not None}
-        table = _LOCAL_TABLES.get(kind)
-        alive = (
-            set(db.scalars(sa.select(table.c.id).where(table.c.id.in_(local))))
-            if table is not None and local
-            else local
-        )
-        for crm_id, local_id in rows:
-            if local_id is None:
-                found[(obj, crm_id)] = None
-            elif local_id in alive:
-                found[(obj, crm_id)] = int(local_id)
-    return found
 
 
 # --- one writer per kind -------------------------------------------------------------------
@@ -282,10 +202,10 @@ def _deals(
 ) -> dict[str, int | None]:
     refs: set[Ref] = {(obj, r.id) for r in batch}
     for record in batch:
-        refs.update(_links(record))
+        refs.update(links(record))
     local = resolve(db, target, refs)
     rows: list[dict[str, Any]] = []
-    links: set[tuple[str, int]] = set()
+    pairs: set[tuple[str, int]] = set()
     for record in batch:
         company_id = local.get(record.company) if record.company else None
         if company_id is None:
@@ -312,14 +232,14 @@ def _deals(
         for ref in record.contacts or ():
             person_id = local.get(ref)
             if person_id is not None:
-                links.add((record.id, person_id))
+                pairs.add((record.id, person_id))
     if not rows:
         return {r.id: None for r in batch}
     written, ids = write_deals(
         db,
         workspace_id=target.workspace_id,
         rows=rows,
-        links=[{"crm_id": c, "person_id": p} for c, p in sorted(links)],
+        links=[{"crm_id": c, "person_id": p} for c, p in sorted(pairs)],
         now=now,
     )
     _count(applied, written)
@@ -335,7 +255,7 @@ def _roles(
     applied: Applied,
     actor: str,
 ) -> dict[str, int | None]:
-    local = resolve(db, target, [ref for r in batch for ref in _links(r)])
+    local = resolve(db, target, [ref for r in batch for ref in links(r)])
     rows: list[dict[str, Any]] = []
     for record in batch:
         deal = local.get(record.deal) if record.deal else None
@@ -367,67 +287,6 @@ _WRITERS: dict[Kind, Writer] = {
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def _fresh(
-    db: Connection, target: Target, obj: str, batch: list[Record], forced: set[Ref]
-) -> list[Record]:
-    r = t.crm_records
-    stored = dict(
-        db.execute(
-            sa.select(r.c.crm_id, r.c.modified_at).where(
-                r.c.connection_id == target.connection_id,
-                r.c.crm_object == obj,
-                r.c.crm_id.in_([x.id for x in batch]),
-            )
-        ).all()
-    )
-    return [
-        x
-        for x in batch
-        if (obj, x.id) in forced or stored.get(x.id) is None or x.modified_at > stored[x.id]
-    ]
-
-
-def _remember(
-    db: Connection,
-    connection_id: int,
-    obj: str,
-    batch: list[Record],
-    local: dict[str, int | None],
-) -> None:
-    r = t.crm_records
-    ids = [x.id for x in batch]
-    db.execute(
-        r.delete().where(
-            r.c.connection_id == connection_id, r.c.crm_object == obj, r.c.crm_id.in_(ids)
-        )
-    )
-    db.execute(
-        r.insert(),
-        [
-            {
-                "connection_id": connection_id,
-                "crm_object": obj,
-                "crm_id": x.id,
-                "local_id": local.get(x.id),
-                "modified_at": x.modified_at,
-            }
-            for x in batch
-        ],
-    )
-
-
-def _links(record: Record) -> list[Ref]:
-    refs = [record.company, record.deal, record.person, *(record.contacts or ())]
-    return [ref for ref in refs if ref is not None]
-
-
-def _by_object(refs: Iterable[Ref]) -> dict[str, set[str]]:
-    grouped: dict[str, set[str]] = defaultdict(set)
-    for obj, crm_id in refs:
-        grouped[obj].add(crm_id)
-    return grouped
 
 
 def _count(applied: Applied, written: Written) -> None:

@@ -128,8 +128,9 @@ def get(db: Connection, *, workspace_id: int, kind: str | None = None) -> CrmCon
     ]
     if not found:
         what = kind or "a CRM"
-        raise NotFound(f"this workspace has no connection to {what}; add one with `optout crm "
-                       "connect`")
+        raise NotFound(
+            f"this workspace has no connection to {what}; add one with `optout crm connect`"
+        )
     if len(found) > 1:
         raise InvalidInput("this workspace has several CRM connections; name one (--crm)")
     return found[0]
@@ -219,7 +220,7 @@ def _row(db: Connection, where: sa.ColumnElement[bool]) -> CrmConnection | None:
     return None if row is None else _connection(row)
 
 
-def _connection(row: Mapping[str, Any]) -> CrmConnection:
+def _connection(row: sa.RowMapping) -> CrmConnection:
     return CrmConnection(
         id=row["id"],
         workspace_id=row["workspace_id"],

@@ -16,6 +16,7 @@ written with a batch update keyed by email.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -126,7 +127,9 @@ class HubSpotConnector:
             if len(items) < size:
                 return
             latest = max(instants)
-            at_latest = {str(i["id"]) for i, ms in zip(items, instants, strict=True) if ms == latest}
+            at_latest = {
+                str(i["id"]) for i, ms in zip(items, instants, strict=True) if ms == latest
+            }
             seen = seen | at_latest if latest == anchor else at_latest
             anchor, operator = latest, "GTE"
 
@@ -234,7 +237,10 @@ class HubSpotConnector:
         linked: dict[str, list[str]] = {}
         pending = [{"id": i} for i in ids]
         while pending:
-            batch, pending = pending[: self.settings.batch_size], pending[self.settings.batch_size :]
+            batch, pending = (
+                pending[: self.settings.batch_size],
+                pending[self.settings.batch_size :],
+            )
             data = self._http.request(
                 "POST",
                 f"/crm/v4/associations/{source}/{target}/batch/read",
@@ -268,7 +274,10 @@ class HubSpotConnector:
             raise InvalidInput("HubSpot opt-outs can only be set, never cleared, through optout")
         path = f"{self.settings.comm_prefs_path.rstrip('/')}/statuses/batch/unsubscribe-all"
         response = self._http.request(
-            "POST", path, params={"channel": "EMAIL"}, json={"inputs": emails},
+            "POST",
+            path,
+            params={"channel": "EMAIL"},
+            json={"inputs": emails},
             limiter=self._limiter,
         )
         return _batch_errors(response, emails, ignore=())
@@ -304,10 +313,8 @@ class HubSpotConnector:
         remaining = response.headers.get("X-HubSpot-RateLimit-Remaining")
         interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
         if remaining is not None and remaining.strip() == "0" and interval:
-            try:
+            with contextlib.suppress(ValueError):
                 self._limiter.pause(int(interval) / 1000)
-            except ValueError:
-                pass
 
     def _check_object(self, obj: str) -> None:
         if obj not in MODIFIED:
@@ -340,4 +347,3 @@ def _batch_errors(
         for address in named or inputs:
             failed[address] = message
     return failed
-

@@ -8,6 +8,7 @@ Clock and sleep are parameters, so tests drive them and never wait for real.
 from __future__ import annotations
 
 import re
+import threading
 from collections import deque
 from collections.abc import Callable
 
@@ -27,10 +28,15 @@ class WindowLimiter:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._resume_at = 0.0
+        self._lock = threading.Lock()  # a connector may serve concurrent webhooks
         self.waited = 0.0  # seconds spent waiting, for the sync log and benchmarks
 
     def acquire(self) -> None:
         """Wait until one more request fits, then count it."""
+        with self._lock:
+            self._acquire()
+
+    def _acquire(self) -> None:
         now = self._wait_until(self._resume_at)
         if self.limit:
             while True:
@@ -60,9 +66,7 @@ _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 class Budget:
     """Salesforce's API allowance: slow down past `slow_at` of it, stop past `stop_at`."""
 
-    def __init__(
-        self, *, slow_at: float, stop_at: float, slow_delay: float, sleep: Sleep
-    ) -> None:
+    def __init__(self, *, slow_at: float, stop_at: float, slow_delay: float, sleep: Sleep) -> None:
         self.slow_at = slow_at
         self.stop_at = stop_at
         self.slow_delay = slow_delay

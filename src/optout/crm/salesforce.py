@@ -96,8 +96,9 @@ class SalesforceConnector:
             "https://login.salesforce.com" if self.settings.auth == "jwt" else self._instance
         )
         self._login = login.rstrip("/")
-        self._auth_http = Http(self._login, name="Salesforce OAuth", headers=dict, clock=clock,
-                               sleep=sleep)
+        self._auth_http = Http(
+            self._login, name="Salesforce OAuth", headers=dict, clock=clock, sleep=sleep
+        )
         self._http = Http(
             self._instance,
             name="Salesforce",

@@ -23,9 +23,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
 from optout.crm import connections
-from optout.crm.apply import Applied, Target, apply_records, complete
+from optout.crm.apply import Applied, apply_records
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import BudgetExhausted, Connector
+from optout.crm.records import Target, complete
 from optout.crm.writeback import Channel, Drained, drain
 from optout.db import tables as t
 from optout.errors import Conflict, OptoutError
@@ -185,15 +186,19 @@ def run_once(
     for workspace_id in workspace_ids:
         built: dict[int, Connector] = {}
         try:
+            # Read first, build after: no database connection stays open meanwhile.
             with engine.connect() as db:
-                for connection in connections.for_workspace(db, workspace_id=workspace_id):
-                    if not connection.enabled:
-                        continue
-                    if factory is not None:
-                        built[connection.id] = factory(connection, env)
-                    else:
-                        fields = connections.mappings(db, connection_id=connection.id)
-                        built[connection.id] = connections.connector_for(connection, fields, env)
+                wanted = [
+                    (c, connections.mappings(db, connection_id=c.id))
+                    for c in connections.for_workspace(db, workspace_id=workspace_id)
+                    if c.enabled
+                ]
+            for connection, fields in wanted:
+                built[connection.id] = (
+                    factory(connection, env)
+                    if factory is not None
+                    else connections.connector_for(connection, fields, env)
+                )
             reports += sync_workspace(
                 engine, workspace_id=workspace_id, connectors=built, now=now, trigger=trigger
             )
@@ -265,9 +270,7 @@ def _claim(db: Connection, connection: CrmConnection, *, trigger: str, started: 
 def _progress(db: Connection, report: SyncReport, *, calls: int) -> None:
     g = t.crm_sync_log
     db.execute(
-        g.update()
-        .where(g.c.id == report.log_id)
-        .values(counts=counts_of(report), api_calls=calls)
+        g.update().where(g.c.id == report.log_id).values(counts=counts_of(report), api_calls=calls)
     )
 
 
@@ -345,7 +348,8 @@ def _state(
         db.execute(s.insert().values(connection_id=connection_id, crm_object=obj, **values))
         return None
     db.execute(s.update().where(where).values(**values))
-    return row.bookmark
+    bookmark: datetime | None = row.bookmark
+    return bookmark
 
 
 def _advance(db: Connection, connection_id: int, obj: str, moment: datetime) -> None:

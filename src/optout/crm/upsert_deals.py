@@ -89,6 +89,7 @@ def write_deals(
         o.update()
         .where(
             o.c.workspace_id == workspace_id,
+            o.c.id.in_(sa.select(s.c.opportunity_id)),
             o.c.id == s.c.opportunity_id,
             sa.or_(
                 *(changed(o.c[k], s.c[k]) for k in DEAL_VALUES),
@@ -107,8 +108,15 @@ def write_deals(
     created = db.scalars(
         o.insert()
         .from_select(
-            ["workspace_id", "company_id", *DEAL_VALUES, "fields", "crm_id"]
-            + ["created_at", "updated_at"],
+            [
+                "workspace_id",
+                "company_id",
+                *DEAL_VALUES,
+                "fields",
+                "crm_id",
+                "created_at",
+                "updated_at",
+            ],
             sa.select(
                 sa.literal(workspace_id, sa.Integer),
                 s.c.company_id,
@@ -135,7 +143,9 @@ def write_deals(
         db.execute(s.update().where(s.c.opportunity_id.is_(None)).values(opportunity_id=newest))
     links_changed = _replace_links(db)
     _touch_around(db, workspace_id)  # as things are now
-    ids = {crm_id: int(oid) for crm_id, oid in db.execute(sa.select(s.c.crm_id, s.c.opportunity_id))}
+    ids = {
+        crm_id: int(oid) for crm_id, oid in db.execute(sa.select(s.c.crm_id, s.c.opportunity_id))
+    }
     written = Written(created=len(created), updated=len(set(updated)) + links_changed)
     return written, ids
 
@@ -183,7 +193,9 @@ def _touch_around(db: Connection, workspace_id: int) -> None:
     s, o, oc = staged_deals, t.opportunities, t.opportunity_contacts
     companies = sa.select(o.c.company_id).where(o.c.id.in_(sa.select(s.c.opportunity_id)))
     touch(db, group_people(workspace_id, sa.union(companies, sa.select(s.c.company_id))))
-    touch(db, sa.select(oc.c.person_id).where(oc.c.opportunity_id.in_(sa.select(s.c.opportunity_id))))
+    touch(
+        db, sa.select(oc.c.person_id).where(oc.c.opportunity_id.in_(sa.select(s.c.opportunity_id)))
+    )
 
 
 def write_roles(db: Connection, *, rows: Sequence[Mapping[str, Any]]) -> Written:
@@ -199,7 +211,12 @@ def write_roles(db: Connection, *, rows: Sequence[Mapping[str, Any]]) -> Written
     ).rowcount
     renamed = db.execute(
         oc.update()
-        .where(pair, s.c.deleted.is_(False), changed(oc.c.role, s.c.role))
+        .where(
+            oc.c.opportunity_id.in_(sa.select(s.c.opportunity_id)),
+            pair,
+            s.c.deleted.is_(False),
+            changed(oc.c.role, s.c.role),
+        )
         .values(role=s.c.role)
     ).rowcount
     live = (

@@ -5,14 +5,13 @@ record without a usable domain becomes a company of its own, found again through
 id. People are keyed by their normalized address: a Lead and a Contact with one address,
 or several contacts sharing one, update the same person and the same suppression (R1).
 Only values that differ are written, so re-reading a page changes nothing. An opt-out
-from the CRM suppresses the address the way `optouts.opt_out` does (channel `crm`); a CRM
-saying "not opted out" never clears one (R33).
+from the CRM suppresses the address (`suppress.py`); "not opted out" never clears one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.crm.staged import changed, stage_rows, touch
+from optout.crm.suppress import suppress_staged
 from optout.db import tables as t
 from optout.normalize import domain_label
-from optout.services import events
-from optout.services.enforcement import Removal, end_enrollments
+from optout.services.enforcement import Removal
 from optout.services.imports_json import import_json_covers, import_json_merge
 
 _md = sa.MetaData()
@@ -60,14 +59,13 @@ staged_people = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
-staged_opt_outs = sa.Table(
-    "optout_crm_opt_outs",
-    _md,
-    sa.Column("email", sa.String(320), primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
 PERSON_TEXT = ("first_name", "last_name", "title", "status")
+
+
+def _in_page() -> sa.ColumnElement[bool]:
+    """People whose address is staged. Joining on the address alone lets SQLite walk every
+    person of the workspace per page; this IN makes it seek the page's addresses."""
+    return t.people.c.email.in_(sa.select(staged_people.c.email))
 
 
 @dataclass
@@ -75,7 +73,7 @@ class Written:
     created: int = 0
     updated: int = 0
     opted_out: int = 0
-    removal: Removal = Removal(0, 0)
+    removal: Removal = field(default_factory=lambda: Removal(0, 0))
 
 
 def write_companies(
@@ -89,8 +87,16 @@ def write_companies(
     created = db.scalars(
         c.insert()
         .from_select(
-            ["workspace_id", "domain", "domain_label", "name", "fields", "crm_id"]
-            + ["created_at", "updated_at"],
+            [
+                "workspace_id",
+                "domain",
+                "domain_label",
+                "name",
+                "fields",
+                "crm_id",
+                "created_at",
+                "updated_at",
+            ],
             sa.select(
                 sa.literal(workspace_id, sa.Integer),
                 s.c.domain,
@@ -119,6 +125,7 @@ def write_companies(
     updated = db.scalars(
         c.update()
         .where(
+            c.c.id.in_(sa.select(s.c.company_id)),
             c.c.id == s.c.company_id,
             sa.or_(
                 changed(c.c.name, s.c.name),
@@ -159,6 +166,7 @@ def write_people(
         p.update()
         .where(
             p.c.workspace_id == workspace_id,
+            _in_page(),
             p.c.email == s.c.email,
             sa.or_(
                 *text_changes,
@@ -179,8 +187,17 @@ def write_people(
     created = db.scalars(
         p.insert()
         .from_select(
-            ["workspace_id", "email", "email_domain", *PERSON_TEXT]
-            + ["company_id", "fields", "crm_id", "created_at", "updated_at"],
+            [
+                "workspace_id",
+                "email",
+                "email_domain",
+                *PERSON_TEXT,
+                "company_id",
+                "fields",
+                "crm_id",
+                "created_at",
+                "updated_at",
+            ],
             sa.select(
                 sa.literal(workspace_id, sa.Integer),
                 s.c.email,
@@ -198,17 +215,22 @@ def write_people(
     page_people = (
         sa.select(p.c.id)
         .join(s, s.c.email == p.c.email)
-        .where(p.c.workspace_id == workspace_id)
+        .where(p.c.workspace_id == workspace_id, _in_page())
     )
     touch(db, page_people)
-    _crm_activity(db, workspace_id=workspace_id)
-    opted_out, removal = _opt_out(db, workspace_id=workspace_id, crm=crm, actor=actor, now=now)
+    if any(row.get("activity_at") for row in rows):
+        _crm_activity(db, workspace_id=workspace_id)
+    opted_out, removal = 0, Removal(0, 0)
+    if any(row.get("opt_out") for row in rows):
+        opted_out, removal = suppress_staged(
+            db, workspace_id=workspace_id, staged=s, crm=crm, actor=actor, now=now
+        )
     ids = {
         email: int(pid)
         for email, pid in db.execute(
             sa.select(p.c.email, sa.func.min(p.c.id))
             .join(s, s.c.email == p.c.email)
-            .where(p.c.workspace_id == workspace_id)
+            .where(p.c.workspace_id == workspace_id, _in_page())
             .group_by(p.c.email)
         )
     }
@@ -281,12 +303,12 @@ def _crm_activity(db: Connection, *, workspace_id: int) -> None:
                 s.c.activity_at,
             )
             .join(s, s.c.email == p.c.email)
-            .where(p.c.workspace_id == workspace_id, later),
+            .where(p.c.workspace_id == workspace_id, _in_page(), later),
         )
     )
     moved = db.scalars(
         p.update()
-        .where(p.c.workspace_id == workspace_id, p.c.email == s.c.email, later)
+        .where(p.c.workspace_id == workspace_id, _in_page(), p.c.email == s.c.email, later)
         .values(
             last_activity_at=s.c.activity_at,
             last_activity_any_at=sa.case(
@@ -324,79 +346,9 @@ def _crm_activity(db: Connection, *, workspace_id: int) -> None:
     touch(db, group_people(workspace_id, sa.select(c.c.id).where(c.c.id.in_(company_ids))))
 
 
-def _opt_out(
-    db: Connection, *, workspace_id: int, crm: str, actor: str, now: datetime
-) -> tuple[int, Removal]:
-    """Suppress every staged address the CRM marks opted out and that is not yet: the
-    suppression, a ledger line, an event per person and the end of their enrollments, as
-    `optouts.opt_out` does for one address (R1, R2). Nothing here ever clears one (R33)."""
-    s, o, sup, p, e = staged_people, staged_opt_outs, t.suppressions, t.people, t.enrollments
-    already = sa.exists().where(
-        sup.c.workspace_id == workspace_id, sup.c.email == s.c.email, sup.c.kind == "opt_out"
-    )
-    o.create(db, checkfirst=True)
-    db.execute(o.delete())
-    db.execute(
-        o.insert().from_select(["email"], sa.select(s.c.email).where(s.c.opt_out.is_(True), ~already))
-    )
-    count = int(db.scalar(sa.select(sa.func.count()).select_from(o)) or 0)
-    if count == 0:
-        return 0, Removal(0, 0)
-    reason = f"opted out in {crm}"
-    constants = (
-        sa.literal(workspace_id, sa.Integer),
-        o.c.email,
-        sa.literal("opt_out", sa.String),
-        sa.literal(now, sa.DateTime),
-        sa.literal(actor, sa.String),
-        sa.literal("crm", sa.String),
-        sa.literal(reason, sa.Text),
-    )
-    names = ["workspace_id", "email", "kind"]
-    db.execute(
-        sup.insert().from_select(
-            [*names, "since", "actor", "channel", "reason"], sa.select(*constants)
-        )
-    )
-    db.execute(
-        t.suppression_ledger.insert().from_select(
-            [*names, "at", "actor", "channel", "reason", "action", "evidence"],
-            sa.select(
-                *constants,
-                sa.literal("added", sa.String),
-                sa.literal(f"{crm} record says opted out", sa.Text),
-            ),
-        )
-    )
-    holders = sa.select(p.c.id.label("person_id")).where(
-        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))
-    )
-    events.record_from_select(
-        db,
-        workspace_id=workspace_id,
-        kind="opted_out",
-        actor=actor,
-        now=now,
-        rule="opt_out",
-        detail={"channel": "crm", "reason": reason},
-        select=holders,
-    )
-    removal = end_enrollments(
-        db,
-        workspace_id=workspace_id,
-        targets=sa.select(e.c.id.label("enrollment_id")).where(
-            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
-        ),
-        status="opted_out",
-        reason="opted out via crm",
-        rule="opt_out",
-        actor=actor,
-        now=now,
-    )
-    return count, removal
-
-
-def group_people(workspace_id: int, company_ids: sa.Select[Any]) -> sa.Select[Any]:
+def group_people(
+    workspace_id: int, company_ids: sa.Select[Any] | sa.CompoundSelect[Any]
+) -> sa.Select[Any]:
     """Everyone at the companies selected or at a company linked to one of them (R12)."""
     p, c, own = t.people, t.companies.alias("crm_c"), t.companies.alias("crm_own")
     groups = sa.select(own.c.group_id).where(own.c.id.in_(company_ids))

@@ -24,9 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.crm import connections
-from optout.crm.apply import Applied, Target, apply_records, complete
+from optout.crm.apply import Applied, apply_records
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import Connector, Record
+from optout.crm.records import Target, complete
 from optout.crm.sync import record_push
 from optout.db import tables as t
 from optout.errors import OptoutError
@@ -237,6 +238,9 @@ def handle_push(
         fetched.extend(connector.fetch(obj, sorted(ids)))
     with engine.connect() as db:
         records, forced = complete(db, target, fetched, connector.fetch)
+    # A push is applied even when the record's modification time was seen: association
+    # changes do not move it.
+    forced |= {(r.object, r.id) for r in fetched}
     moment = now()
     with engine.begin() as db:
         r = t.crm_webhook_receipts
@@ -251,9 +255,7 @@ def handle_push(
                     for rid in sorted(receipts)
                 ],
             )
-        applied = apply_records(
-            db, target, records, now=moment, forced=forced, cause="crm webhook"
-        )
+        applied = apply_records(db, target, records, now=moment, forced=forced, cause="crm webhook")
         record_push(
             db,
             target=target,

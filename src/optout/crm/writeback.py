@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from optout.crm.mapping import OBJECTS, READ_WRITE, FieldMapping, Kind, as_bool
-from optout.crm.protocol import Connector
+from optout.crm.mapping import OBJECTS, READ_WRITE, FieldMapping, as_bool
+from optout.crm.protocol import Connector, Kind
 from optout.db import tables as t
 from optout.errors import OptoutError
 from optout.services import writebacks
@@ -50,7 +50,8 @@ def retry_delay(attempts: int) -> timedelta:
     """Wait before attempt `attempts + 1`: 1 min, 2, 4, ... at most 6 hours."""
     if attempts <= 0:
         return timedelta(0)
-    return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
+    delay: timedelta = FIRST_RETRY * 2 ** (attempts - 1)
+    return min(delay, LONGEST_RETRY)
 
 
 def due(rows: Sequence[writebacks.Writeback], now: datetime) -> list[writebacks.Writeback]:

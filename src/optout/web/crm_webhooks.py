@@ -9,8 +9,8 @@ and enforced before the answer leaves, so a 200 (or a SOAP Ack) means it is in f
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,39 +21,44 @@ from optout.crm import connections, webhooks
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import Connector
 from optout.errors import ConnectorError, NotFound, OptoutError
+from optout.web.errors import error_body
 from optout.web.site import site_of
 
 router = APIRouter(prefix="/crm/webhooks", include_in_schema=False)
 
-ConnectorFactory = Callable[[CrmConnection, Mapping[str, str]], Connector]
 SOAP = "text/xml; charset=utf-8"
-
-
-def _factory(request: Request) -> ConnectorFactory | None:
-    """Tests and embedders may set `app.state.crm_connector_factory`."""
-    return getattr(request.app.state, "crm_connector_factory", None)
+_connectors_lock = threading.Lock()
 
 
 def _connect(request: Request, connection_id: int, kind: str) -> tuple[CrmConnection, Connector]:
+    """The connection and a connector for it, kept by the app between pushes (its HTTP
+    client, token and rate window are worth keeping) until the connection, its mappings
+    or its secrets change."""
     engine = site_of(request).engine
     with engine.connect() as db:
         connection = connections.by_id(db, connection_id=connection_id)
         if connection.kind != kind or not connection.enabled:
             raise NotFound(f"no enabled {kind} connection {connection_id}")
-        factory = _factory(request)
-        if factory is not None:
-            return connection, factory(connection, os.environ)
         fields = connections.mappings(db, connection_id=connection.id)
-    return connection, connections.connector_for(connection, fields, os.environ)
+    secrets = sorted((role, os.environ.get(name, "")) for role, name in connection.secrets.items())
+    key = repr((connection, fields, secrets))
+    state = request.app.state
+    with _connectors_lock:
+        kept: dict[int, tuple[str, Connector]] | None = getattr(state, "crm_connectors", None)
+        if kept is None:
+            kept = state.crm_connectors = {}
+        held = kept.get(connection.id)
+        if held is not None and held[0] == key:
+            return connection, held[1]
+        connector = connections.connector_for(connection, fields, os.environ)
+        kept[connection.id] = (key, connector)
+    return connection, connector
 
 
 @router.post("/hubspot/{connection_id}")
 async def hubspot(connection_id: int, request: Request) -> Response:
     body = await request.body()
-    try:
-        connection, connector = await run_in_threadpool(_connect, request, connection_id, "hubspot")
-    except NotFound:
-        return JSONResponse({"error": "unknown connection"}, status_code=404)
+    connection, connector = await run_in_threadpool(_connect, request, connection_id, "hubspot")
     try:
         secret = connections.secret(connection, "webhook_secret", os.environ)
         webhooks.verify_hubspot(
@@ -75,12 +80,10 @@ async def hubspot(connection_id: int, request: Request) -> Response:
             now=utcnow,
         )
     except webhooks.WebhookRejected as exc:
-        return JSONResponse({"error": exc.message}, status_code=401)
+        return JSONResponse(error_body(exc), status_code=401)
     except ConnectorError as exc:
-        # HubSpot retries a failed delivery later; nothing was applied.
-        return JSONResponse({"error": exc.message}, status_code=503)
-    finally:
-        connector.close()
+        # HubSpot delivers the events again later; nothing was applied.
+        return JSONResponse(error_body(exc), status_code=503)
     return JSONResponse({"applied": applied.read, "unenrolled": applied.unenrolled})
 
 
@@ -111,6 +114,4 @@ async def salesforce(connection_id: int, request: Request) -> Response:
     except OptoutError as exc:
         # Not acknowledged: Salesforce delivers the message again later.
         return Response(webhooks.soap_fault(exc.message), 500, media_type=SOAP)
-    finally:
-        connector.close()
     return Response(webhooks.ACK, 200, media_type=SOAP)
