@@ -40,6 +40,8 @@ class SqlEnv:
 
     person: FromClause
     company: FromClause
+    # A table of person ids (`id`) the question is limited to, or None for everyone.
+    among: FromClause | None = None
 
 
 class Check(Protocol):
@@ -188,6 +190,7 @@ class _Exclusions:
             company=env.company,
             workspace_id=situation.workspace_id,
             now=situation.now,
+            among=env.among,
         )
 
 

@@ -107,17 +107,44 @@ def any_matches(
     company: FromClause,
     workspace_id: int,
     now: datetime,
+    among: FromClause | None = None,
 ) -> ColumnElement[bool]:
-    """True for a person row (with its company left-joined) matched by any of `exclusions`."""
+    """True for a person row (with its company left-joined) matched by any of `exclusions`.
+
+    `among`, a table of person ids (`id`), limits every rule's own query to those people:
+    asking about a few people then never evaluates a rule over the whole workspace.
+    """
     people_level = [e for e in exclusions if e.level is Level.PEOPLE]
     company_level = [e for e in exclusions if e.level is Level.COMPANY]
     parts: list[ColumnElement[bool]] = []
     if people_level:
-        selects = [matched_people(e, workspace_id=workspace_id, now=now) for e in people_level]
+        selects = [
+            _within(matched_people(e, workspace_id=workspace_id, now=now), among, groups=False)
+            for e in people_level
+        ]
         parts.append(person.c.id.in_(_union(selects)))
     if company_level:
-        selects = [matched_groups(e, workspace_id=workspace_id, now=now) for e in company_level]
+        selects = [
+            _within(matched_groups(e, workspace_id=workspace_id, now=now), among, groups=True)
+            for e in company_level
+        ]
         parts.append(
             sa.and_(company.c.group_id.is_not(None), company.c.group_id.in_(_union(selects)))
         )
     return sa.or_(*parts) if parts else sa.false()
+
+
+def _within(query: sa.Select[Any], among: FromClause | None, *, groups: bool) -> sa.Select[Any]:
+    if among is None:
+        return query
+    column = query.selected_columns[0]
+    if not groups:
+        return query.where(column.in_(sa.select(among.c.id)))
+    p, c = t.people.alias(), t.companies.alias()
+    return query.where(
+        column.in_(
+            sa.select(c.c.group_id)
+            .join(p, p.c.company_id == c.c.id)
+            .where(p.c.id.in_(sa.select(among.c.id)))
+        )
+    )

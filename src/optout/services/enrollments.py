@@ -23,7 +23,7 @@ from optout.sending.schedule import queue_next
 from optout.services import events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
-from optout.services.staging import new_enrollments, stage_ids
+from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,22 @@ def enroll(
         audience_id=audience_id,
     )
     p = t.people
-    requested_ids = people if isinstance(people, sa.Select) else list(people)
-    requested = int(
-        db.scalar(
-            sa.select(sa.func.count()).where(
-                p.c.workspace_id == workspace_id, p.c.id.in_(requested_ids)
-            )
-        )
-        or 0
+    # The people asked about, staged: every rule is then asked about them alone.
+    asked = (
+        people
+        if isinstance(people, sa.Select)
+        else sa.select(p.c.id).where(p.c.id.in_(list(people)))
     )
-    eligible = eligible_people(where).where(p.c.id.in_(requested_ids))
+    inner = asked.subquery()
+    requested = stage(
+        db,
+        requested_people,
+        sa.select(inner.c[inner.c.keys()[0]].label("id"))
+        .join(p, p.c.id == inner.c[inner.c.keys()[0]])
+        .where(p.c.workspace_id == workspace_id)
+        .distinct(),
+    )
+    eligible = eligible_people(where, among=requested_people)
     cap = where.sequence.ruleset.max_active_per_company
     if cap is not None:
         eligible = _within_cap(eligible, sequence_id=sequence_id, cap=cap)

@@ -40,6 +40,13 @@ new_enrollments = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
+requested_people = sa.Table(
+    "optout_requested_people",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
 claimed_emails = sa.Table(
     "optout_claimed_emails",
     _metadata,
