@@ -4,9 +4,12 @@ in BENCHMARKS.md. Built from the project's own pieces (`compile_sql`, `matched_p
 
 - `project`: as shipped: one SELECT per exclusion, UNION ALL, per tier.
 - `one_pass`: every exclusion of both tiers in one predicate: list rules on an indexed
-  column (`company.domain in`, `person.email in`) stay one indexed SELECT each, every
-  other company rule is OR-ed into one pass over companies, and every other people rule
-  is OR-ed straight into the WHERE of the main scan of people (no second scan).
+  column (`company.domain in`, `person.email in`) stay one indexed SELECT each, and
+  every other rule of a level is OR-ed into one SELECT: one pass over companies, one
+  over people, whatever the number of rules. Tiers 3 and 4 are combined when both
+  block (at enrollment), so each pass happens once, not once per tier.
+- stored matches: who the applying rules match, kept in two tables (people, groups), so
+  the eligible set is one scan of people with index probes (`eligible_precomputed`).
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from optout.eligibility.matching import _union, matched_groups, matched_people
 from optout.eligibility.model import ExclusionSpec, Situation
 from optout.eligibility.precedence import PRECEDENCE
 from optout.filters import Level
-from optout.filters.ast import Condition
+from optout.filters.ast import Condition, to_json
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql
 
 # Single-condition list rules whose column has an index of its own level.
-_INDEXED = {Level.PEOPLE: ("person.email", "person.email_domain"), Level.COMPANY: ("company.domain",)}
+_INDEXED = {
+    Level.PEOPLE: ("person.email", "person.email_domain"),
+    Level.COMPANY: ("company.domain",),
+}
 
 
 def indexed_list(exclusion: ExclusionSpec) -> bool:
@@ -57,12 +63,23 @@ def one_pass_matches(
     ctx = Context(now=now)
     parts: list[ColumnElement[bool]] = []
     people = [e for e in exclusions if e.level is Level.PEOPLE]
-    lists = [e for e in people if indexed_list(e)]
-    if lists:
-        selects = [matched_people(e, workspace_id=workspace_id, now=now) for e in lists]
+    if people:
+        selects = [
+            matched_people(e, workspace_id=workspace_id, now=now) for e in people if indexed_list(e)
+        ]
+        rest = [e for e in people if not indexed_list(e)]
+        if rest:
+            who, at = t.people.alias(), t.companies.alias()
+            scope = SqlScope(person=who, company=at)
+            selects.append(
+                sa.select(who.c.id)
+                .select_from(who.outerjoin(at, at.c.id == who.c.company_id))
+                .where(
+                    who.c.workspace_id == workspace_id,
+                    sa.or_(*(compile_sql(e.filter, scope=scope, ctx=ctx) for e in rest)),
+                )
+            )
         parts.append(person.c.id.in_(_union(selects)))
-    scope = SqlScope(person=person, company=company)
-    parts += [compile_sql(e.filter, scope=scope, ctx=ctx) for e in people if not indexed_list(e)]
     companies = [e for e in exclusions if e.level is Level.COMPANY]
     if companies:
         selects = [
@@ -126,4 +143,68 @@ def eligible_one_pass(situation: Situation) -> sa.Select[Any]:
         sa.select(person.c.id)
         .select_from(person.outerjoin(company, company.c.id == person.c.company_id))
         .where(person.c.workspace_id == situation.workspace_id, sa.not_(blocked))
+    )
+
+
+# Precomputed matches ----------------------------------------------------------------------
+
+MATCHED_PEOPLE = sa.Table(
+    "bench_matched_people", sa.MetaData(), sa.Column("person_id", sa.Integer, primary_key=True)
+)
+MATCHED_GROUPS = sa.Table(
+    "bench_matched_groups", sa.MetaData(), sa.Column("group_id", sa.Integer, primary_key=True)
+)
+
+
+def materialize(db: Any, situation: Situation) -> tuple[int, int]:
+    """Store who the applying exclusions match, as a maintained table would hold it:
+    people matched by a people-level rule, groups matched by a company-level rule.
+
+    Filled here in one go from the hand-written sets (`bench.handsql`), the fastest way
+    measured; kept up to date, each rule save or data change would redo only its part."""
+    from bench.handsql import Rule, Sql, excluded_sets
+
+    sql = Sql(postgresql=db.dialect.name == "postgresql")
+    rules = [Rule(e.level.value, to_json(e.filter)) for e in applying(situation)]
+    groups, persons = excluded_sets(rules, sql, sql.bind(situation.workspace_id), situation.now)
+    for table in (MATCHED_PEOPLE, MATCHED_GROUPS):
+        table.drop(db, checkfirst=True)
+        table.create(db)
+    db.execute(sa.text(f"INSERT INTO {MATCHED_PEOPLE.name} (person_id) {persons}"), sql.params)
+    db.execute(
+        sa.text(
+            f"INSERT INTO {MATCHED_GROUPS.name} (group_id) SELECT DISTINCT group_id "
+            f"FROM ({groups}) g WHERE group_id IS NOT NULL"
+        ),
+        sql.params,
+    )
+    count = sa.func.count()
+    return (
+        int(db.scalar(sa.select(count).select_from(MATCHED_PEOPLE))),
+        int(db.scalar(sa.select(count).select_from(MATCHED_GROUPS))),
+    )
+
+
+def eligible_precomputed(situation: Situation) -> sa.Select[Any]:
+    """The eligible set against stored matches: one scan of people, index probes only."""
+    person, company = t.people, t.companies
+    env = SqlEnv(person=person, company=company)
+    parts = [
+        predicate
+        for rule in PRECEDENCE
+        if situation.purpose in rule.purposes
+        and not isinstance(rule.check, EnforcedExclusions | DefaultExclusions)
+        and (predicate := rule.check.blocks_sql(env, situation)) is not None
+    ]
+    parts.append(person.c.id.in_(sa.select(MATCHED_PEOPLE.c.person_id)))
+    parts.append(
+        sa.and_(
+            company.c.group_id.is_not(None),
+            company.c.group_id.in_(sa.select(MATCHED_GROUPS.c.group_id)),
+        )
+    )
+    return (
+        sa.select(person.c.id)
+        .select_from(person.outerjoin(company, company.c.id == person.c.company_id))
+        .where(person.c.workspace_id == situation.workspace_id, sa.not_(sa.or_(*parts)))
     )

@@ -33,52 +33,54 @@ OPPORTUNITIES_PER_PERSON = 0.03
 OPT_OUT_SHARE = 0.025
 BOUNCE_SHARE = 0.012
 
+
+def _cols(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "workspaces": (
+    "workspaces": _cols(
         "id slug name mass_exclusion_share mass_unenroll_limit "
         "auto_opt_out_on_unsubscribe_reply created_at"
-    ).split(),
-    "companies": (
+    ),
+    "companies": _cols(
         "id workspace_id domain domain_label name fields parent_id group_id last_replied_at "
         "last_activity_at last_activity_any_at crm_id created_at updated_at"
-    ).split(),
-    "people": (
+    ),
+    "people": _cols(
         "id workspace_id email email_domain first_name last_name title status company_id "
         "fields last_activity_at last_activity_any_at last_replied_at last_emailed_at crm_id "
         "created_at updated_at"
-    ).split(),
-    "opportunities": (
+    ),
+    "opportunities": _cols(
         "id workspace_id company_id name stage amount is_closed is_won close_date fields "
         "crm_id created_at updated_at"
-    ).split(),
+    ),
     "opportunity_contacts": ("opportunity_id", "person_id", "role"),
-    "suppressions": "id workspace_id email kind since actor channel reason".split(),
-    "rulesets": (
+    "suppressions": _cols("id workspace_id email kind since actor channel reason"),
+    "rulesets": _cols(
         "id workspace_id name exclusions_enabled reenroll_cooldown_days "
         "max_active_per_company created_at"
-    ).split(),
-    "sequences": (
+    ),
+    "sequences": _cols(
         "id workspace_id name ruleset_id audience_id status from_address reply_to created_at"
-    ).split(),
-    "sequence_steps": (
+    ),
+    "sequence_steps": _cols(
         "id sequence_id position kind wait_seconds subject body_text body_html"
-    ).split(),
-    "enrollments": (
+    ),
+    "enrollments": _cols(
         "id workspace_id sequence_id person_id status source audience_id next_position "
         "next_run_at enrolled_at enrolled_by ended_at end_reason"
-    ).split(),
-    "outbound_emails": (
+    ),
+    "outbound_emails": _cols(
         "id workspace_id enrollment_id step_id person_id status due_at lease_until attempts "
         "last_error sent_at message_id cancel_reason"
-    ).split(),
-    "exclusions": (
+    ),
+    "exclusions": _cols(
         "id workspace_id name level filter enabled exclude_from_sequences "
         "unenroll_existing_on_save created_by created_at updated_at"
-    ).split(),
+    ),
 }
-for _table, _names in COLUMNS.items():
-    COLUMNS[_table] = tuple(_names)
-
 Row = tuple[Any, ...]
 T = TypeVar("T")
 
@@ -366,9 +368,7 @@ class Generator:
                 wait = 3 * 86_400 if kind == "wait" else 0
                 subject = "Hello {{first_name}}" if kind == "email" else ""
                 body = "A short note." if kind == "email" else ""
-                steps.append(
-                    (len(steps) + 1, sequence_id, position, kind, wait, subject, body, "")
-                )
+                steps.append((len(steps) + 1, sequence_id, position, kind, wait, subject, body, ""))
         self.tables["sequence_steps"] = steps
         enrollments: list[Row] = []
         emails: list[Row] = []

@@ -54,17 +54,16 @@ _TEXT = {"first_name", "last_name", "title", "status", "name", "stage"}  # folde
 
 def _column(field_name: str, sql: Sql) -> str:
     prefix, _, rest = field_name.partition(".")
-    if field_name == "person.has_opportunity":
+    if field_name == "person.has_opportunity":  # compared with = true: see _condition
         return (
-            "EXISTS (SELECT 1 FROM opportunity_contacts oc JOIN opportunities oo "
-            "ON oo.id = oc.opportunity_id WHERE oc.person_id = p.id AND oo.is_closed = "
-            f"{sql.bind(False)})"
+            "(p.id IN (SELECT oc.person_id FROM opportunity_contacts oc JOIN opportunities oo "
+            f"ON oo.id = oc.opportunity_id WHERE oo.is_closed = {sql.bind(False)}))"
         )
     alias = {"person": "p", "company": "c", "opportunity": "o"}[prefix]
     if rest.startswith("fields."):
         key = rest.removeprefix("fields.")
         if sql.postgresql:
-            return f'lower(({alias}.fields ->> \'{key}\') COLLATE "C")'
+            return f"lower(({alias}.fields ->> '{key}') COLLATE \"C\")"
         return f"lower(json_extract({alias}.fields, '$.{key}'))"
     if rest in _TEXT:
         return f'lower({alias}.{rest} COLLATE "C")' if sql.postgresql else f"lower({alias}.{rest})"
@@ -119,7 +118,7 @@ def predicate(node: dict[str, Any], sql: Sql, now: datetime) -> str:
 
 def _deal(conds: list[dict[str, Any]], sql: Sql, now: datetime) -> str:
     where = " AND ".join(_condition(c, sql, now) for c in conds)
-    return f"EXISTS (SELECT 1 FROM opportunities o WHERE o.company_id = c.id AND {where})"
+    return f"c.id IN (SELECT o.company_id FROM opportunities o WHERE {where})"
 
 
 # The eligible set (b) --------------------------------------------------------------------
@@ -136,9 +135,13 @@ def _is_list(rule: Rule, field_name: str) -> bool:
 
 
 def excluded_sets(rules: list[Rule], sql: Sql, ws: str, now: datetime) -> tuple[str, str]:
-    """(SELECT of excluded group ids, SELECT of excluded people ids) for the rules."""
+    """(SELECT of excluded group ids, SELECT of excluded people ids) for the rules; a rule
+    that repeats another is written once."""
+    rules = list({json.dumps([r.level, r.filter], sort_keys=True): r for r in rules}.values())
     company = [r for r in rules if r.level == "company"]
-    domains = sorted({d for r in company if _is_list(r, "company.domain") for d in r.filter["value"]})
+    domains = sorted(
+        {d for r in company if _is_list(r, "company.domain") for d in r.filter["value"]}
+    )
     other = [r for r in company if not _is_list(r, "company.domain")]
     groups = [
         f"SELECT c.group_id FROM companies c WHERE c.workspace_id = {ws} "
@@ -151,8 +154,7 @@ def excluded_sets(rules: list[Rule], sql: Sql, ws: str, now: datetime) -> tuple[
     emails = sorted({e for r in people if _is_list(r, "person.email") for e in r.filter["value"]})
     other = [r for r in people if not _is_list(r, "person.email")]
     persons = [
-        f"SELECT p.id FROM people p WHERE p.workspace_id = {ws} "
-        f"AND {sql.member('p.email', emails)}"
+        f"SELECT p.id FROM people p WHERE p.workspace_id = {ws} AND {sql.member('p.email', emails)}"
     ]
     if other:
         ors = " OR ".join(predicate(r.filter, sql, now) for r in other)

@@ -7,21 +7,26 @@ lead status, deals mostly closed.
 
 from __future__ import annotations
 
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 # Company names are two parts glued together ("Bright" + "wave"), a third of them with a
 # suffix word; the domain label is the glued name, so labels repeat across suffixes.
-NAME_HEADS = (
+NAME_HEADS = _words(
     "acme bright blue north south east west silver golden iron stone river lake harbor "
     "summit peak cedar maple oak pine birch aspen willow falcon eagle hawk raven fox wolf "
     "bear lion tiger orbit nova stellar quantum vertex apex zenith prime core nimbus cirrus "
     "atlas titan vector pixel data cloud byte logic smart swift rapid true clear bold grand "
     "green red black white urban metro civic alpha beta gamma delta omega sigma terra aqua "
     "solar lunar polar cobalt crimson indigo amber jade onyx ruby sapphire granite"
-).split()
-NAME_TAILS = (
+)
+NAME_TAILS = _words(
     "wave works labs soft ware line point path bridge gate field forge craft mind sight "
     "scale stack base hub port shift flow spark leaf root grid link net tech ly io ify "
     "stream cast mark trust guard sense loop well rock side view dock yard"
-).split()
+)
 NAME_SUFFIXES = ("Inc", "Group", "Systems", "Solutions", "Partners", "Holdings", "Analytics")
 
 # Public suffixes with weights; `.co.uk`, `.com.au` exercise the suffix list (R18).
@@ -65,7 +70,7 @@ INDUSTRIES = (
 TIERS = (("Enterprise", 8), ("Mid-Market", 25), ("SMB", 55), ("Strategic", 2), ("", 10))
 REGIONS = ("EMEA", "NA", "APAC", "LATAM")
 
-FIRST_NAMES = (
+FIRST_NAMES = _words(
     "james mary john patricia robert jennifer michael linda william elizabeth david barbara "
     "richard susan joseph jessica thomas sarah charles karen christopher nancy daniel lisa "
     "matthew betty anthony margaret mark sandra donald ashley steven kimberly paul emily "
@@ -83,8 +88,8 @@ FIRST_NAMES = (
     "marilyn juan danielle wayne beverly elijah isabella randy theresa roy diana vincent "
     "natalie ralph brittany eugene charlotte russell marie bobby kayla mason alexis philip "
     "lori louis hans sven lars anke ingrid yuki hiro wei ling priya raj arjun ana lucia"
-).split()
-LAST_NAMES = (
+)
+LAST_NAMES = _words(
     "smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez "
     "lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson "
     "white harris sanchez clark ramirez lewis robinson walker young allen king wright scott "
@@ -105,7 +110,7 @@ LAST_NAMES = (
     "elliott cunningham duncan armstrong hudson carroll lane riley andrews ruiz mueller "
     "schneider fischer weber becker schulz dubois moreau laurent tanaka suzuki sato wang li "
     "zhang liu singh kumar sharma rossi russo ferrari esposito bianchi romano jansen devries"
-).split()
+)
 
 # Titles: a function and a seniority; a few that exclusions typically target.
 FUNCTIONS = (
