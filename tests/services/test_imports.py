@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility.matching import matched_people
+from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
 from optout.services import (
@@ -156,7 +156,7 @@ def test_R23_status_column_mapped_then_exclusion_on_status_excludes_exactly_thos
 
     saved = world.exclusion("Excluded status", "people", 'person.status = "Exclude"')
     matched = set(
-        world.db.scalars(matched_people(saved.exclusion, workspace_id=world.ws, now=world.now))
+        world.db.scalars(people_matched(saved.exclusion, workspace_id=world.ws, now=world.now))
     )
     ids = {e: person(world, e)["id"] for e in ("ann@acme.com", "bob@acme.com", "cy@globex.io")}
     assert matched == {ids["ann@acme.com"], ids["cy@globex.io"]}

@@ -25,10 +25,25 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         _configure_sqlite(engine)
+        _keep_index_true(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    _keep_index_true(engine)
+    return engine
+
+
+def _keep_index_true(engine: Engine) -> None:
+    """Every commit first re-matches the rows its writes queued, whichever code path wrote
+    them, so the stored matches that commit are true (`optout.eligibility.index`)."""
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Connection) -> None:
+        from optout.eligibility import index
+
+        if not (connection.info.get(READ_ONLY) or connection.info.get(MIGRATING)):
+            index.flush(connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,7 +61,11 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Writers take the lock up front: no deadlock-prone upgrade from a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (`read_transaction`) begin deferred and read a snapshot.
+        if connection.info.get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -54,6 +73,25 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work: everything commits together or nothing does."""
     with engine.begin() as connection:
         yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A unit of work that only reads. On SQLite it begins DEFERRED, so it reads its own
+    snapshot and never waits behind the write lock; nothing it does is committed."""
+    with engine.connect() as connection:
+        # `info` belongs to the pooled driver connection: the mark must not outlive this use.
+        connection.info[READ_ONLY] = True
+        try:
+            with connection.begin() as unit:
+                yield connection
+                unit.rollback()
+        finally:
+            connection.info.pop(READ_ONLY, None)
+
+
+READ_ONLY = "optout_read_only"
+MIGRATING = "optout_migrating"  # the schema may not have the index's tables yet
 
 
 def is_postgresql(connection: Connection | Engine) -> bool:

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from optout.db.engine import MIGRATING
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -19,9 +21,14 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        connection.info[MIGRATING] = True
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+        finally:
+            connection.info.pop(MIGRATING, None)
 
 
 def revision(engine: Engine, message: str) -> None:

@@ -203,11 +203,47 @@ exclusions = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("exclude_from_sequences", Boolean, nullable=False, default=False),
     Column("unenroll_existing_on_save", Boolean, nullable=False, default=False),
+    # The clock its stored matches hold for (`eligibility.index`); None: not stored yet.
+    Column("matched_at", DateTime),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("workspace_id", "name"),
     CheckConstraint("level IN ('company', 'people')", name="level"),
+)
+
+# The decision index (`optout.eligibility.index`): who each exclusion matches, kept true in
+# the transaction of every write. People-level rules store people; company-level rules store
+# linked-company groups (R12). Enabled, tiers and switch-offs are applied when reading.
+exclusion_matches = Table(
+    "exclusion_matches",
+    metadata,
+    Column(
+        "exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_exclusion_matches_person", "person_id"),
+)
+
+exclusion_group_matches = Table(
+    "exclusion_group_matches",
+    metadata,
+    Column(
+        "exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("group_id", Integer, primary_key=True),
+    Index("ix_exclusion_group_matches_group", "group_id"),
+)
+
+# Rows whose matches a write made stale, filled by database triggers on people, companies,
+# opportunities and contact roles; emptied by `index.flush` before the writing transaction
+# commits. kind: 'p' person id, 'c' company id (its people), 'g' company group id.
+match_queue = Table(
+    "match_queue",
+    metadata,
+    Column("kind", String(1), primary_key=True),
+    Column("key", Integer, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
 )
 
 personas = Table(

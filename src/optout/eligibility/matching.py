@@ -12,16 +12,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from optout.db import tables as t
+from optout.eligibility import index
 from optout.eligibility.model import ExclusionSpec, Facts
 from optout.filters.evaluate import Trace, evaluate
 from optout.filters.fields import Level
 from optout.filters.holds import holds
 from optout.filters.operators import Context
-from optout.filters.sql import SqlScope, compile_sql
 from optout.filters.text import to_text
-
-# SQLite refuses compound SELECTs of more than 500 terms; stay well below.
-_UNION_CHUNK = 200
 
 
 def match(exclusion: ExclusionSpec, facts: Facts, now: datetime) -> dict[str, Any] | None:
@@ -62,44 +59,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def matched_people(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
-    """SELECT of the ids of every person a people-level exclusion matches."""
-    person, company = t.people.alias(), t.companies.alias()
-    scope = SqlScope(person=person, company=company)
-    return (
-        sa.select(person.c.id)
-        .select_from(person.outerjoin(company, company.c.id == person.c.company_id))
-        .where(
-            person.c.workspace_id == workspace_id,
-            compile_sql(exclusion.filter, scope=scope, ctx=Context(now=now)),
-        )
-    )
-
-
-def matched_groups(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
-    """SELECT of the linked-group ids of every company a company-level exclusion matches."""
-    company = t.companies.alias()
-    return sa.select(company.c.group_id).where(
-        company.c.workspace_id == workspace_id,
-        company.c.group_id.is_not(None),
-        compile_sql(exclusion.filter, scope=SqlScope(company=company), ctx=Context(now=now)),
-    )
-
-
-def _union(selects: list[sa.Select[Any]]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-    if len(selects) == 1:
-        return selects[0]
-    if len(selects) <= _UNION_CHUNK:
-        return sa.union_all(*selects)
-    chunks: list[sa.Select[Any]] = [
-        sa.select(sa.literal_column("*")).select_from(
-            _union(selects[i : i + _UNION_CHUNK]).subquery()
-        )
-        for i in range(0, len(selects), _UNION_CHUNK)
-    ]
-    return sa.union_all(*chunks)
-
-
 def any_matches(
     exclusions: list[ExclusionSpec],
     *,
@@ -109,28 +68,34 @@ def any_matches(
     now: datetime,
     among: FromClause | None = None,
 ) -> ColumnElement[bool]:
-    """True for a person row (with its company left-joined) matched by any of `exclusions`.
+    """True for a person row (with its company left-joined) matched by any of `exclusions`,
+    read from the stored matches (`eligibility.index`).
 
-    `among`, a table of person ids (`id`), limits every rule's own query to those people:
-    asking about a few people then never evaluates a rule over the whole workspace.
+    Over everyone, each level is one uncorrelated set the scan probes; with `among` (a
+    table of person ids, the people asked about) each row probes the index by person or
+    group instead, so asking about a few people reads a few rows.
     """
-    people_level = [e for e in exclusions if e.level is Level.PEOPLE]
-    company_level = [e for e in exclusions if e.level is Level.COMPANY]
     parts: list[ColumnElement[bool]] = []
-    if people_level:
-        selects = [
-            _within(matched_people(e, workspace_id=workspace_id, now=now), among, groups=False)
-            for e in people_level
-        ]
-        parts.append(person.c.id.in_(_union(selects)))
-    if company_level:
-        selects = [
-            _within(matched_groups(e, workspace_id=workspace_id, now=now), among, groups=True)
-            for e in company_level
-        ]
-        parts.append(
-            sa.and_(company.c.group_id.is_not(None), company.c.group_id.in_(_union(selects)))
-        )
+    for level, key in ((Level.PEOPLE, person.c.id), (Level.COMPANY, company.c.group_id)):
+        level_parts: list[ColumnElement[bool]] = []
+        plain, others = index.matching_ids(exclusions, level=level, now=now)
+        table = t.exclusion_matches if level is Level.PEOPLE else t.exclusion_group_matches
+        stored_key = table.c.person_id if level is Level.PEOPLE else table.c.group_id
+        if plain and among is not None:
+            level_parts.append(
+                sa.exists(sa.select(1).where(stored_key == key, table.c.exclusion_id.in_(plain)))
+            )
+        elif plain:
+            level_parts.append(
+                key.in_(sa.select(stored_key).where(table.c.exclusion_id.in_(plain)))
+            )
+        for rule in others:
+            query = index.matched(rule, workspace_id=workspace_id, now=now)
+            level_parts.append(key.in_(_within(query, among, groups=level is Level.COMPANY)))
+        if level_parts:
+            # A person without a company has no group: never NULL, so NOT (...) stays true.
+            either = sa.or_(*level_parts)
+            parts.append(either if level is Level.PEOPLE else sa.and_(key.is_not(None), either))
     return sa.or_(*parts) if parts else sa.false()
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from optout.filters.fields import FieldType
+from optout.filters.sqlfunc import in_list
 from optout.normalize import free_mail_domains
 
 
@@ -100,13 +101,13 @@ _OPERATORS: list[Operator] = [
     ),
     Operator(
         "in", "in", Arg.LIST, _EQUATABLE,
-        lambda c, v, x: _present(c, c.in_(v)),
+        lambda c, v, x: _present(c, in_list(c, v)),
         lambda a, v, x: a is not None and a in _set(v),
         "is one of (whole values: `edu` does not match `edu.br`)",
     ),
     Operator(
         "not_in", "not in", Arg.LIST, _EQUATABLE,
-        lambda c, v, x: _absent_or(c, c.not_in(v)),
+        lambda c, v, x: _absent_or(c, sa.not_(in_list(c, v))),
         lambda a, v, x: a is None or a not in _set(v),
         "is none of",
     ),

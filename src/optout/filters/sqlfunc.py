@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, Float, String, bindparam
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -34,3 +40,79 @@ def _ascii_lower_default(element: ascii_lower, compiler: SQLCompiler, **kw: Any)
 def _ascii_lower_postgresql(element: ascii_lower, compiler: SQLCompiler, **kw: Any) -> str:
     # Under the "C" collation PostgreSQL's lower() folds ASCII letters only.
     return f'lower(({compiler.process(element.clauses, **kw)}) COLLATE "C")'
+
+
+# Lists longer than this travel as one parameter (a JSON array on SQLite, an array on
+# PostgreSQL): a rule of 20,000 addresses is one bound value, whatever the database's
+# limit on parameters per statement.
+LONG_LIST = 64
+
+
+class ValueList(TypeDecorator[list[Any]]):
+    """A list of values bound as one parameter: JSON text on SQLite, an array on PostgreSQL."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, element: str = "text") -> None:
+        super().__init__()
+        self.element = element
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(_PG_ELEMENTS[self.element]))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.dumps(value)
+
+
+_PG_ELEMENTS: dict[str, TypeEngine[Any]] = {
+    "text": String(),
+    "number": Float(),
+    "boolean": Boolean(),
+}
+_PG_CASTS = {"text": "TEXT[]", "number": "FLOAT8[]", "boolean": "BOOLEAN[]"}
+
+
+class in_values(FunctionElement[bool]):  # noqa: N801 - SQL-ish construct names are lowercase
+    """`column IN (values)` with the values as one parameter (see `ValueList`)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "in_values"
+
+
+def in_list(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`, as one parameter when the list is long."""
+    if len(values) <= LONG_LIST:
+        return column.in_(list(values))
+    element = (
+        "boolean"
+        if all(isinstance(v, bool) for v in values)
+        else "text"
+        if all(isinstance(v, str) for v in values)
+        else "number"
+    )
+    param = bindparam(None, list(values), type_=ValueList(element))
+    return in_values(column, param)
+
+
+@compiles(in_values)
+def _in_values_sqlite(element: in_values, compiler: SQLCompiler, **kw: Any) -> str:
+    column, param = list(element.clauses)
+    return (
+        f"({compiler.process(column, **kw)} IN "
+        f"(SELECT value FROM json_each({compiler.process(param, **kw)})))"
+    )
+
+
+@compiles(in_values, "postgresql")
+def _in_values_postgresql(element: in_values, compiler: SQLCompiler, **kw: Any) -> str:
+    column, param = list(element.clauses)
+    cast = _PG_CASTS[getattr(param.type, "element", "text")]
+    return (
+        f"({compiler.process(column, **kw)} = ANY(CAST({compiler.process(param, **kw)} AS {cast})))"
+    )

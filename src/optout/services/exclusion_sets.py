@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from optout.db import tables as t
-from optout.eligibility.matching import matched_groups, matched_people
+from optout.eligibility.index import groups_matched, people_matched
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
 
@@ -17,14 +17,14 @@ def people_reached(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime
     """Ids of every person the exclusion matches; at company level, everyone at a matched
     company or at a company linked to one (R12)."""
     if exclusion.level is Level.PEOPLE:
-        return matched_people(exclusion, workspace_id=workspace_id, now=now)
+        return people_matched(exclusion, workspace_id=workspace_id, now=now)
     p, c = t.people.alias(), t.companies.alias()
     return (
         sa.select(p.c.id)
         .join(c, c.c.id == p.c.company_id)
         .where(
             p.c.workspace_id == workspace_id,
-            c.c.group_id.in_(matched_groups(exclusion, workspace_id=workspace_id, now=now)),
+            c.c.group_id.in_(groups_matched(exclusion, workspace_id=workspace_id, now=now)),
         )
     )
 
@@ -36,7 +36,7 @@ def companies_reached(
     c = t.companies.alias()
     return sa.select(c.c.id).where(
         c.c.workspace_id == workspace_id,
-        c.c.group_id.in_(matched_groups(exclusion, workspace_id=workspace_id, now=now)),
+        c.c.group_id.in_(groups_matched(exclusion, workspace_id=workspace_id, now=now)),
     )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility.matching import matched_groups, matched_people
+from optout.eligibility.index import groups_matched, people_matched
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
 from optout.services import exclusions
@@ -33,13 +33,13 @@ def reached_among(
     """People of `among` that the exclusion reaches; the restriction is pushed inside, so a
     re-check of a few people never evaluates a rule over the whole workspace."""
     if exclusion.level is Level.PEOPLE:
-        query = matched_people(exclusion, workspace_id=workspace_id, now=now)
+        query = people_matched(exclusion, workspace_id=workspace_id, now=now)
         return query.where(query.selected_columns[0].in_(among))
     p, c = t.people.alias(), t.companies.alias()
     groups_of_among = (
         sa.select(c.c.group_id).join(p, p.c.company_id == c.c.id).where(p.c.id.in_(among))
     )
-    groups = matched_groups(exclusion, workspace_id=workspace_id, now=now)
+    groups = groups_matched(exclusion, workspace_id=workspace_id, now=now)
     groups = groups.where(groups.selected_columns[0].in_(groups_of_among))
     member, company = t.people.alias(), t.companies.alias()
     return (

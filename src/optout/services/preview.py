@@ -20,6 +20,7 @@ from optout.filters import Level
 from optout.filters.ast import conditions, is_negative_only
 from optout.filters.fields import FieldType
 from optout.filters.fields import lookup as lookup_field
+from optout.filters.sqlfunc import in_list
 from optout.normalize import domain_label
 from optout.services import workspaces
 from optout.services.exclusion_sets import companies_reached, people_reached, removable_enrollments
@@ -142,8 +143,8 @@ def near_misses(db: Connection, *, workspace_id: int, exclusion: ExclusionSpec) 
         sa.select(c.c.domain, c.c.domain_label)
         .where(
             c.c.workspace_id == workspace_id,
-            c.c.domain_label.in_(sorted(by_label)),
-            c.c.domain.not_in(sorted(listed)),
+            in_list(c.c.domain_label, sorted(by_label)),
+            sa.not_(in_list(c.c.domain, sorted(listed))),
         )
         .order_by(c.c.domain)
         .limit(NEAR_MISS_LIMIT)

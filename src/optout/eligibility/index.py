@@ -1,0 +1,432 @@
+"""The decision index: who every exclusion matches, stored, and kept true in the writing
+transaction, so an answer about a million people reads a few indexed rows instead of
+evaluating a thousand rules over everyone.
+
+What is stored. `exclusion_matches` holds the people a people-level exclusion matches;
+`exclusion_group_matches` the linked-company groups (R12) a company-level one matches.
+Every exclusion is stored, enabled or not: whether it applies (enabled, tier, audience
+switch-offs, rulesets) is a filter on the exclusion id when reading, so a toggle costs
+nothing and the SQL answer and `decide()` keep agreeing.
+
+Kept true. Saving an exclusion (new filter or level) recomputes it in one set-based pass
+(`rebuild`). Every other write that can change a match is caught by database triggers on
+people, companies, opportunities and contact roles, whatever code path made it (page,
+API, CLI, CSV import, CRM sync, webhook, a reply or a send moving an activity date): they
+queue the person, company or group in `match_queue`. `flush` re-matches exactly the
+queued rows against every stored rule and empties the queue; the unit of work
+(`db.engine.transaction`) calls it before committing, and every reader calls it first, so
+no answer ever sees a stale match, including inside the transaction that made the write.
+
+Time. A rule on a relative date (`within_last_days`, `older_than_days`) changes with the
+clock, not with a write. Each exclusion records the instant its stored matches hold for
+(`exclusions.matched_at`, C). Asked at another instant T, only rows whose date lies
+between the two cutoffs (C - N days and T - N days, for every such condition of the
+rule) can answer differently; `people_matched` / `groups_matched` return the stored rows
+outside that band and the rule evaluated afresh inside it, so an answer at T equals a
+from-scratch evaluation at T for every T, the clock jumping back included. `advance`
+writes that answer down and moves C to T; the worker does it on every pass, so the band a
+read evaluates stays a few seconds wide. A queued row is re-matched at the rule's own C,
+which keeps each rule's rows true for one instant.
+
+Concurrency. SQLite serializes writers and gives each read transaction one snapshot. On
+PostgreSQL a reader loads the rules and then reads their rows in separate statements, so
+`hold` takes a shared advisory lock for the transaction and `advance` / `rebuild` an
+exclusive one: C never moves under a reader.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.eligibility.model import ExclusionSpec
+from optout.filters.ast import conditions
+from optout.filters.fields import COMPANY, OPPORTUNITY, PERSON, PERSON_OPPORTUNITY, Field, Level
+from optout.filters.fields import lookup as lookup_field
+from optout.filters.operators import Context
+from optout.filters.sql import SqlScope, compile_sql
+
+CLOCK_OPERATORS = frozenset({"within_last_days", "older_than_days"})
+# SQLite refuses compound SELECTs of more than 500 terms; stay well below.
+_RULES_PER_STATEMENT = 200
+
+
+# The from-scratch forms: what a rule matches, evaluated now over the stored rows.
+
+
+def live_people(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    """SELECT of the ids of every person a people-level exclusion matches at `now`."""
+    person, company = t.people.alias(), t.companies.alias()
+    scope = SqlScope(person=person, company=company)
+    return (
+        sa.select(person.c.id)
+        .select_from(person.outerjoin(company, company.c.id == person.c.company_id))
+        .where(
+            person.c.workspace_id == workspace_id,
+            compile_sql(exclusion.filter, scope=scope, ctx=Context(now=now)),
+        )
+    )
+
+
+def live_groups(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    """SELECT of the group ids of every company a company-level exclusion matches at `now`."""
+    company = t.companies.alias()
+    return sa.select(company.c.group_id).where(
+        company.c.workspace_id == workspace_id,
+        company.c.group_id.is_not(None),
+        compile_sql(exclusion.filter, scope=SqlScope(company=company), ctx=Context(now=now)),
+    )
+
+
+def live(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    form = live_people if exclusion.level is Level.PEOPLE else live_groups
+    return form(exclusion, workspace_id=workspace_id, now=now)
+
+
+# Reading.
+
+
+def clock_conditions(exclusion: ExclusionSpec) -> list[tuple[Field, int]]:
+    """The (field, days) of every condition of the rule that moves with the clock."""
+    return [
+        (lookup_field(c.field), int(str(c.value)))
+        for c in conditions(exclusion.filter)
+        if c.op in CLOCK_OPERATORS
+    ]
+
+
+def _band(field: Field, column: Any, days: int, then: datetime, now: datetime) -> Any:
+    low, high = sorted((then - timedelta(days=days), now - timedelta(days=days)))
+    return sa.and_(column >= low, column < high)
+
+
+def moved_keys(
+    exclusion: ExclusionSpec, *, workspace_id: int, then: datetime, now: datetime
+) -> sa.Select[Any] | None:
+    """People (or groups, for a company-level rule) whose answer may differ between the
+    instants `then` and `now`: a date of theirs lies between the two cutoffs."""
+    if then == now:
+        return None
+    selects: list[sa.Select[Any]] = []
+    people_level = exclusion.level is Level.PEOPLE
+    for field, days in clock_conditions(exclusion):
+        relation = field.relation
+        if relation is PERSON:
+            p = t.people.alias()
+            selects.append(
+                sa.select(p.c.id).where(
+                    p.c.workspace_id == workspace_id, _band(field, field.sql(p), days, then, now)
+                )
+            )
+            continue
+        if relation is PERSON_OPPORTUNITY:
+            o, oc = t.opportunities.alias(), t.opportunity_contacts.alias()
+            selects.append(
+                sa.select(oc.c.person_id)
+                .join(o, o.c.id == oc.c.opportunity_id)
+                .where(
+                    o.c.workspace_id == workspace_id, _band(field, field.sql(o), days, then, now)
+                )
+            )
+            continue
+        c = t.companies.alias()
+        if relation is COMPANY:
+            banded = sa.select(c.c.id).where(
+                c.c.workspace_id == workspace_id, _band(field, field.sql(c), days, then, now)
+            )
+        else:
+            assert relation is OPPORTUNITY
+            o = t.opportunities.alias()
+            banded = sa.select(o.c.company_id).where(
+                o.c.workspace_id == workspace_id, _band(field, field.sql(o), days, then, now)
+            )
+        if people_level:
+            p = t.people.alias()
+            selects.append(sa.select(p.c.id).where(p.c.company_id.in_(banded)))
+        else:
+            selects.append(
+                sa.select(c.c.group_id).where(c.c.id.in_(banded), c.c.group_id.is_not(None))
+            )
+    if not selects:
+        return None
+    return selects[0] if len(selects) == 1 else sa.select(sa.union(*selects).subquery().c[0])
+
+
+def _stored_table(level: Level) -> tuple[sa.Table, sa.Column[int]]:
+    if level is Level.PEOPLE:
+        return t.exclusion_matches, t.exclusion_matches.c.person_id
+    return t.exclusion_group_matches, t.exclusion_group_matches.c.group_id
+
+
+def matched(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    """SELECT of the people (people-level) or groups (company-level) the exclusion matches
+    at `now`, read from the stored matches (see the module docstring for the clock)."""
+    if exclusion.matched_at is None or exclusion.id <= 0:
+        return live(exclusion, workspace_id=workspace_id, now=now)
+    table, key = _stored_table(exclusion.level)
+    stored = sa.select(key).where(table.c.exclusion_id == exclusion.id)
+    moved = moved_keys(exclusion, workspace_id=workspace_id, then=exclusion.matched_at, now=now)
+    if moved is None:
+        return stored
+    fresh = live(exclusion, workspace_id=workspace_id, now=now)
+    return sa.select(
+        sa.union_all(
+            stored.where(key.not_in(moved)),
+            fresh.where(fresh.selected_columns[0].in_(moved)),
+        )
+        .subquery()
+        .c[0]
+    )
+
+
+def people_matched(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    assert exclusion.level is Level.PEOPLE
+    return matched(exclusion, workspace_id=workspace_id, now=now)
+
+
+def groups_matched(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Select[Any]:
+    assert exclusion.level is Level.COMPANY
+    return matched(exclusion, workspace_id=workspace_id, now=now)
+
+
+def matching_ids(
+    exclusions: Iterable[ExclusionSpec], *, level: Level, now: datetime
+) -> tuple[list[int], list[ExclusionSpec]]:
+    """Split rules of one level into those whose stored rows answer at `now` as they are
+    (their ids) and the others (to be read through `matched`)."""
+    plain: list[int] = []
+    others: list[ExclusionSpec] = []
+    for e in exclusions:
+        if e.level is not level:
+            continue
+        if (
+            e.matched_at is not None
+            and e.id > 0
+            and (e.matched_at == now or not clock_conditions(e))
+        ):
+            plain.append(e.id)
+        else:
+            others.append(e)
+    return plain, others
+
+
+def any_matched(
+    exclusions: Sequence[ExclusionSpec], *, level: Level, workspace_id: int, now: datetime
+) -> sa.Select[Any] | None:
+    """SELECT of the people (or groups) any of `exclusions` of `level` matches at `now`:
+    one indexed read of the stored rows for all the rules it can, plus the clock rules."""
+    plain, others = matching_ids(exclusions, level=level, now=now)
+    table, key = _stored_table(level)
+    selects: list[sa.Select[Any]] = []
+    if plain:
+        selects.append(sa.select(key).where(table.c.exclusion_id.in_(plain)))
+    selects += [matched(e, workspace_id=workspace_id, now=now) for e in others]
+    if not selects:
+        return None
+    if len(selects) == 1:
+        return selects[0]
+    return sa.select(sa.union_all(*selects).subquery().c[0])
+
+
+def matched_exclusion_ids(
+    db: Connection, *, person_id: int, exclusions: Sequence[ExclusionSpec], now: datetime
+) -> set[int]:
+    """The ids of the exclusions that match one person at `now` (for explain)."""
+    people_ids, people_rest = matching_ids(exclusions, level=Level.PEOPLE, now=now)
+    group_ids, group_rest = matching_ids(exclusions, level=Level.COMPANY, now=now)
+    p, c = t.people, t.companies
+    group = (
+        sa.select(c.c.group_id)
+        .join(p, p.c.company_id == c.c.id)
+        .where(p.c.id == person_id)
+        .scalar_subquery()
+    )
+    em, eg = t.exclusion_matches, t.exclusion_group_matches
+    found: set[int] = set()
+    if people_ids:
+        found |= set(
+            db.scalars(
+                sa.select(em.c.exclusion_id).where(
+                    em.c.person_id == person_id, em.c.exclusion_id.in_(people_ids)
+                )
+            )
+        )
+    if group_ids:
+        found |= set(
+            db.scalars(
+                sa.select(eg.c.exclusion_id).where(
+                    eg.c.group_id == group, eg.c.exclusion_id.in_(group_ids)
+                )
+            )
+        )
+    for rule in [*people_rest, *group_rest]:
+        workspace_id = db.scalar(sa.select(p.c.workspace_id).where(p.c.id == person_id))
+        query = matched(rule, workspace_id=int(workspace_id or 0), now=now)
+        column = query.selected_columns[0]
+        target = person_id if rule.level is Level.PEOPLE else group
+        if db.scalar(sa.select(sa.exists(query.where(column == target)))):
+            found.add(rule.id)
+    return found
+
+
+# Writing.
+
+
+def hold(db: Connection, *, workspace_id: int) -> None:
+    """Keep every rule's clock where it is until this transaction ends (PostgreSQL)."""
+    if db.dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_lock_key(workspace_id))))
+
+
+def _hold_exclusive(db: Connection, *, workspace_id: int) -> None:
+    if db.dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(workspace_id))))
+
+
+def _lock_key(workspace_id: int) -> int:
+    return zlib.crc32(f"optout-decision-index-{workspace_id}".encode()) - 2**31
+
+
+def _insert_ignore(db: Connection, table: sa.Table) -> Any:
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _specs(db: Connection, workspace_id: int) -> list[ExclusionSpec]:
+    from optout.services.exclusions import spec_from_row
+
+    x = t.exclusions
+    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
+    return [spec_from_row(dict(r)) for r in rows.mappings()]
+
+
+def _fill(
+    db: Connection,
+    rules: Sequence[ExclusionSpec],
+    *,
+    workspace_id: int,
+    within: sa.Select[Any] | None,
+    at: datetime | None = None,
+) -> None:
+    """Insert what each rule matches (among `within`, when given), evaluated at `at` or at
+    the rule's own instant."""
+    for level in Level:
+        table, key = _stored_table(level)
+        of_level = [r for r in rules if r.level is level]
+        for i in range(0, len(of_level), _RULES_PER_STATEMENT):
+            selects = []
+            for rule in of_level[i : i + _RULES_PER_STATEMENT]:
+                when = at or rule.matched_at
+                assert when is not None
+                query = live(rule, workspace_id=workspace_id, now=when)
+                column = query.selected_columns[0]
+                if within is not None:
+                    query = query.where(column.in_(within))
+                selects.append(
+                    query.with_only_columns(
+                        sa.literal(rule.id, sa.Integer).label("exclusion_id"),
+                        column.label(key.name),
+                    ).distinct()
+                )
+            body = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+            db.execute(_insert_ignore(db, table).from_select(["exclusion_id", key.name], body))
+
+
+def rebuild(db: Connection, *, workspace_id: int, exclusion_id: int, now: datetime) -> None:
+    """Recompute one exclusion's stored matches from scratch at `now` (after a save)."""
+    flush(db)
+    _hold_exclusive(db, workspace_id=workspace_id)
+    x = t.exclusions
+    db.execute(x.update().where(x.c.id == exclusion_id).values(matched_at=now))
+    (rule,) = [r for r in _specs(db, workspace_id) if r.id == exclusion_id]
+    for level in Level:
+        table, _ = _stored_table(level)
+        db.execute(table.delete().where(table.c.exclusion_id == exclusion_id))
+    _fill(db, [rule], workspace_id=workspace_id, within=None)
+
+
+def flush(db: Connection) -> None:
+    """Re-match every queued person and group against every stored rule; empty the queue."""
+    q, p = t.match_queue, t.people
+    if db.scalar(sa.select(q.c.key).limit(1)) is None:
+        return
+    companies = sa.select(q.c.key).where(q.c.kind == "c")
+    db.execute(
+        _insert_ignore(db, q).from_select(
+            ["workspace_id", "kind", "key"],
+            sa.select(p.c.workspace_id, sa.literal("p"), p.c.id).where(
+                p.c.company_id.in_(companies)
+            ),
+        )
+    )
+    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).distinct())):
+        rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
+        for level, kind in ((Level.PEOPLE, "p"), (Level.COMPANY, "g")):
+            table, key = _stored_table(level)
+            queued = sa.select(q.c.key).where(q.c.kind == kind, q.c.workspace_id == workspace_id)
+            db.execute(table.delete().where(key.in_(queued)))
+            _fill(
+                db,
+                [r for r in rules if r.level is level],
+                workspace_id=workspace_id,
+                within=queued,
+            )
+    db.execute(q.delete())
+
+
+def advance(db: Connection, *, workspace_id: int, now: datetime) -> int:
+    """Move every clock rule's stored matches to `now`; the number of rules moved. Rules
+    never stored yet are computed from scratch."""
+    flush(db)
+    _hold_exclusive(db, workspace_id=workspace_id)
+    x = t.exclusions
+    moved = 0
+    for rule in _specs(db, workspace_id):
+        if rule.matched_at is None:
+            rebuild(db, workspace_id=workspace_id, exclusion_id=rule.id, now=now)
+            moved += 1
+            continue
+        keys = moved_keys(rule, workspace_id=workspace_id, then=rule.matched_at, now=now)
+        if keys is None or rule.matched_at == now:
+            continue
+        table, key = _stored_table(rule.level)
+        db.execute(table.delete().where(table.c.exclusion_id == rule.id, key.in_(keys)))
+        _fill(db, [replace(rule, matched_at=now)], workspace_id=workspace_id, within=keys)
+        db.execute(x.update().where(x.c.id == rule.id).values(matched_at=now))
+        moved += 1
+    return moved
+
+
+def unstored(db: Connection, *, workspace_id: int) -> int:
+    x = t.exclusions
+    return int(
+        db.scalar(
+            sa.select(sa.func.count()).where(
+                x.c.workspace_id == workspace_id, x.c.matched_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def verify(db: Connection, *, workspace_id: int, now: datetime) -> list[str]:
+    """Differences between the stored matches read at `now` and a from-scratch evaluation:
+    empty when the index is true. For tests and `optout doctor`-style checks."""
+    problems = []
+    for rule in _specs(db, workspace_id):
+        stored = set(db.scalars(matched(rule, workspace_id=workspace_id, now=now)))
+        fresh = set(db.scalars(live(rule, workspace_id=workspace_id, now=now)))
+        if stored != fresh:
+            problems.append(
+                f"{rule.name}: stored {sorted(stored - fresh)[:5]} extra, "
+                f"{sorted(fresh - stored)[:5]} missing"
+            )
+    return problems
