@@ -237,10 +237,12 @@ exclusion_group_matches = Table(
 
 # Rows whose matches a write made stale, filled by database triggers on people, companies,
 # opportunities and contact roles; emptied by `index.flush` before the writing transaction
-# commits. kind: 'p' person id, 'c' company id (its people), 'g' company group id.
+# commits. kind: 'p' person id, 'c' company id (its people), 'g' company group id. `txn`
+# keeps concurrent PostgreSQL transactions apart (their id; SQLite has one writer: 0).
 match_queue = Table(
     "match_queue",
     metadata,
+    Column("txn", BigInteger, primary_key=True, server_default="0"),
     Column("kind", String(1), primary_key=True),
     Column("key", Integer, primary_key=True),
     Column("workspace_id", Integer, nullable=False),

@@ -130,6 +130,17 @@ class RulesetSwitch:
         return None
 
 
+def _hit(exclusion: ExclusionSpec, facts: Facts, situation: Situation) -> dict[str, Any] | None:
+    """Evidence that the exclusion matches the person, or None. With the decision index's
+    answer at hand, only the matching rules are evaluated, for their evidence."""
+    known = facts.matched_exclusions
+    if known is None:
+        return match(exclusion, facts, situation.now)
+    if exclusion.id not in known:
+        return None
+    return match(exclusion, facts, situation.now) or {}
+
+
 def _toggles(exclusion: ExclusionSpec) -> dict[str, Any]:
     return {
         "level": exclusion.level.value,
@@ -161,7 +172,7 @@ class _Exclusions:
                 if not ruleset.exclusions_enabled
                 else self.not_applying(exclusion, situation)
             )
-            hit = match(exclusion, facts, situation.now)
+            hit = _hit(exclusion, facts, situation)
             if hit is not None:
                 evidence.update(hit)
             if why_not is not None:

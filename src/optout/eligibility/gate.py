@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from optout.eligibility.checks import _Exclusions
-from optout.eligibility.matching import match
+from optout.eligibility.checks import _Exclusions, _hit
 from optout.eligibility.model import ExclusionSpec, Facts, Outcome, Situation, Status
 from optout.eligibility.precedence import PRECEDENCE
 from optout.filters.ast import Condition
@@ -30,6 +29,7 @@ class _Tier:
     """One exclusion tier's applying rules: an index for list rules, the rest in order."""
 
     def __init__(self, rules: list[ExclusionSpec]) -> None:
+        self.rules = rules
         self.order = {rule.id: i for i, rule in enumerate(rules)}
         self.index: dict[tuple[str, object], list[ExclusionSpec]] = defaultdict(list)
         self.fields: dict[Level, set[str]] = defaultdict(set)
@@ -50,6 +50,9 @@ class _Tier:
 
     def candidates(self, facts: Facts) -> list[ExclusionSpec]:
         """Rules that may match this person, in their original order."""
+        if facts.matched_exclusions is not None:
+            known = facts.matched_exclusions
+            return [r for r in self.rules if r.id in known]
         found = {rule.id: rule for rule in self.others}
         subjects = {
             Level.PEOPLE: [facts.subject],
@@ -109,7 +112,7 @@ class Gate:
             check = rule.check
             if isinstance(check, _Exclusions):
                 for exclusion in self.tiers[check.name].candidates(facts):
-                    hit = match(exclusion, facts, situation.now)
+                    hit = _hit(exclusion, facts, situation)
                     if hit is not None:
                         summary = f"excluded by {exclusion.name!r}"
                         evidence = {"exclusion": exclusion.name, **hit}

@@ -53,6 +53,7 @@ from optout.filters.fields import COMPANY, OPPORTUNITY, PERSON, PERSON_OPPORTUNI
 from optout.filters.fields import lookup as lookup_field
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql
+from optout.filters.sqlfunc import in_list
 
 CLOCK_OPERATORS = frozenset({"within_last_days", "older_than_days"})
 # SQLite refuses compound SELECTs of more than 500 terms; stay well below.
@@ -236,45 +237,54 @@ def any_matched(
     return sa.select(sa.union_all(*selects).subquery().c[0])
 
 
-def matched_exclusion_ids(
-    db: Connection, *, person_id: int, exclusions: Sequence[ExclusionSpec], now: datetime
-) -> set[int]:
-    """The ids of the exclusions that match one person at `now` (for explain)."""
+def matches_of(
+    db: Connection,
+    *,
+    workspace_id: int,
+    person_ids: Sequence[int],
+    exclusions: Sequence[ExclusionSpec],
+    now: datetime,
+) -> dict[int, set[int]]:
+    """For each of `person_ids`, the ids of the `exclusions` that match them at `now`
+    (a company-level one through the person's linked group): a few indexed reads."""
+    out: dict[int, set[int]] = {pid: set() for pid in person_ids}
+    if not person_ids:
+        return out
+    p, c = t.people, t.companies
+    em, eg = t.exclusion_matches, t.exclusion_group_matches
+    asked = in_list(p.c.id, list(person_ids))
     people_ids, people_rest = matching_ids(exclusions, level=Level.PEOPLE, now=now)
     group_ids, group_rest = matching_ids(exclusions, level=Level.COMPANY, now=now)
-    p, c = t.people, t.companies
-    group = (
-        sa.select(c.c.group_id)
-        .join(p, p.c.company_id == c.c.id)
-        .where(p.c.id == person_id)
-        .scalar_subquery()
-    )
-    em, eg = t.exclusion_matches, t.exclusion_group_matches
-    found: set[int] = set()
+    queries: list[sa.Select[Any]] = []
     if people_ids:
-        found |= set(
-            db.scalars(
-                sa.select(em.c.exclusion_id).where(
-                    em.c.person_id == person_id, em.c.exclusion_id.in_(people_ids)
-                )
+        queries.append(
+            sa.select(em.c.person_id, em.c.exclusion_id).where(
+                in_list(em.c.person_id, list(person_ids)), em.c.exclusion_id.in_(people_ids)
             )
         )
     if group_ids:
-        found |= set(
-            db.scalars(
-                sa.select(eg.c.exclusion_id).where(
-                    eg.c.group_id == group, eg.c.exclusion_id.in_(group_ids)
-                )
+        queries.append(
+            sa.select(p.c.id, eg.c.exclusion_id)
+            .join(c, c.c.id == p.c.company_id)
+            .join(eg, eg.c.group_id == c.c.group_id)
+            .where(asked, eg.c.exclusion_id.in_(group_ids))
+        )
+    for rule in people_rest:
+        queries.append(
+            sa.select(p.c.id, sa.literal(rule.id, sa.Integer)).where(
+                asked, p.c.id.in_(matched(rule, workspace_id=workspace_id, now=now))
             )
         )
-    for rule in [*people_rest, *group_rest]:
-        workspace_id = db.scalar(sa.select(p.c.workspace_id).where(p.c.id == person_id))
-        query = matched(rule, workspace_id=int(workspace_id or 0), now=now)
-        column = query.selected_columns[0]
-        target = person_id if rule.level is Level.PEOPLE else group
-        if db.scalar(sa.select(sa.exists(query.where(column == target)))):
-            found.add(rule.id)
-    return found
+    for rule in group_rest:
+        queries.append(
+            sa.select(p.c.id, sa.literal(rule.id, sa.Integer))
+            .join(c, c.c.id == p.c.company_id)
+            .where(asked, c.c.group_id.in_(matched(rule, workspace_id=workspace_id, now=now)))
+        )
+    for query in queries:
+        for person_id, exclusion_id in db.execute(query):
+            out[person_id].add(exclusion_id)
+    return out
 
 
 # Writing.
@@ -353,25 +363,37 @@ def rebuild(db: Connection, *, workspace_id: int, exclusion_id: int, now: dateti
     _fill(db, [rule], workspace_id=workspace_id, within=None)
 
 
+def _mine(db: Connection) -> Any:
+    """The queue rows of this transaction (PostgreSQL tags them with its id)."""
+    q = t.match_queue
+    if db.dialect.name == "postgresql":
+        return q.c.txn == sa.func.txid_current()
+    return q.c.txn == 0
+
+
 def flush(db: Connection) -> None:
     """Re-match every queued person and group against every stored rule; empty the queue."""
     q, p = t.match_queue, t.people
-    if db.scalar(sa.select(q.c.key).limit(1)) is None:
+    mine = _mine(db)
+    if db.scalar(sa.select(q.c.key).where(mine).limit(1)) is None:
         return
-    companies = sa.select(q.c.key).where(q.c.kind == "c")
+    txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
+    companies = sa.select(q.c.key).where(mine, q.c.kind == "c")
     db.execute(
         _insert_ignore(db, q).from_select(
-            ["workspace_id", "kind", "key"],
-            sa.select(p.c.workspace_id, sa.literal("p"), p.c.id).where(
+            ["txn", "workspace_id", "kind", "key"],
+            sa.select(txn, p.c.workspace_id, sa.literal("p"), p.c.id).where(
                 p.c.company_id.in_(companies)
             ),
         )
     )
-    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).distinct())):
+    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
         rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
         for level, kind in ((Level.PEOPLE, "p"), (Level.COMPANY, "g")):
             table, key = _stored_table(level)
-            queued = sa.select(q.c.key).where(q.c.kind == kind, q.c.workspace_id == workspace_id)
+            queued = sa.select(q.c.key).where(
+                mine, q.c.kind == kind, q.c.workspace_id == workspace_id
+            )
             db.execute(table.delete().where(key.in_(queued)))
             _fill(
                 db,
@@ -379,7 +401,7 @@ def flush(db: Connection) -> None:
                 workspace_id=workspace_id,
                 within=queued,
             )
-    db.execute(q.delete())
+    db.execute(q.delete().where(mine))
 
 
 def advance(db: Connection, *, workspace_id: int, now: datetime) -> int:

@@ -91,6 +91,9 @@ class Facts:
     active_enrollment: Mapping[str, Any] | None = None  # in this sequence
     last_ended_at: datetime | None = None  # latest end of an enrollment in this sequence
     company_active: int = 0  # active enrollments in this sequence at the person's company
+    # The ids of the exclusions that match the person, read from the decision index; None
+    # when unknown, and then every exclusion is evaluated.
+    matched_exclusions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)

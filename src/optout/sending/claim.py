@@ -104,7 +104,8 @@ def _gate(db: Connection, *, now: datetime) -> int:
 
     The claimed batch is small (one batch of the worker), so each person is decided
     with the Python form of the checks, the one explain uses, over facts loaded in a
-    fixed number of queries; the endings are then written set-based.
+    fixed number of queries; which exclusions match them comes from the decision index,
+    so only those are evaluated (for their evidence). The endings are written set-based.
     """
     o, e = t.outbound_emails, t.enrollments
     rows = db.execute(
@@ -123,7 +124,11 @@ def _gate(db: Connection, *, now: datetime) -> int:
             db, workspace_id=workspace_id, sequence_id=sequence_id, purpose=Purpose.SEND, now=now
         )
         known = facts(
-            db, workspace_id=workspace_id, person_ids=list(by_person), sequence_id=sequence_id
+            db,
+            workspace_id=workspace_id,
+            person_ids=list(by_person),
+            sequence_id=sequence_id,
+            matches_for=where,
         )
         gate = Gate(where)
         for person_id, person_facts in known.items():

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility import Decision, Facts, Purpose, Situation, decide
+from optout.eligibility import Decision, Facts, Purpose, Situation, decide, index
 from optout.filters import Subject
 from optout.services import audiences, exclusions, people, sequences
 
@@ -46,9 +46,15 @@ def situation(
 
 
 def facts(
-    db: Connection, *, workspace_id: int, person_ids: Sequence[int], sequence_id: int
+    db: Connection,
+    *,
+    workspace_id: int,
+    person_ids: Sequence[int],
+    sequence_id: int,
+    matches_for: Situation | None = None,
 ) -> dict[int, Facts]:
-    """Facts for each of `person_ids` about `sequence_id`."""
+    """Facts for each of `person_ids` about `sequence_id`; with `matches_for`, also which
+    of its exclusions match each person, read from the decision index."""
     p, c, o, oc = t.people, t.companies, t.opportunities, t.opportunity_contacts
     s, e = t.suppressions, t.enrollments
     persons = [
@@ -110,6 +116,17 @@ def facts(
         )
     }
 
+    matches = (
+        index.matches_of(
+            db,
+            workspace_id=workspace_id,
+            person_ids=[r["id"] for r in persons],
+            exclusions=matches_for.exclusions,
+            now=matches_for.now,
+        )
+        if matches_for is not None
+        else None
+    )
     out: dict[int, Facts] = {}
     for person in persons:
         own_opps = person_opportunities.get(person["id"], [])
@@ -134,6 +151,7 @@ def facts(
             active_enrollment=active.get(person["id"]),
             last_ended_at=last_end.get(person["id"]),
             company_active=active_at_company.get(person["company_id"], 0),
+            matched_exclusions=(frozenset(matches[person["id"]]) if matches is not None else None),
         )
     return out
 
@@ -176,7 +194,9 @@ def explain(
         now=now,
         audience_id=audience_id if use_audience and purpose is Purpose.ENROLL else None,
     )
-    found = facts(db, workspace_id=workspace_id, person_ids=ids[:1], sequence_id=target.id)[ids[0]]
+    found = facts(
+        db, workspace_id=workspace_id, person_ids=ids[:1], sequence_id=target.id, matches_for=where
+    )[ids[0]]
     assert found.subject.person is not None
     return Explanation(
         person=dict(found.subject.person),
