@@ -21,22 +21,21 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bench import alternatives, fastexplain, handsql, pyloop
+from bench import handsql, pyloop
 from bench.generate import NOW, SEQUENCE_ID, SEQUENCE_NAME, WORKSPACE_ID, Params
 from bench.load import ROOT, Progress, ensure_indexes, prepare
 from bench.measure import Timing, measure
 from bench.rules import BIG_RULE_NAME
+from optout.db import statistics
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.eligibility import Purpose, checks, decide
+from optout.eligibility import Purpose, decide, index
 from optout.eligibility.sql import eligible_people
-from optout.services import eligibility as eligibility_service
-from optout.services import exclusions, filters
+from optout.services import enrollments, exclusions, filters
 from optout.services import preview as preview_service
 from optout.services.eligibility import explain, facts, situation
 from optout.services.exclusion_sets import people_reached
@@ -60,7 +59,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=float, default=400.0, help="seconds per query")
     parser.add_argument("--sample-a", type=int, default=20_000, help="Python loop sample for (a)")
     parser.add_argument("--sample-b", type=int, default=2_000, help="Python loop sample for (b)")
-    parser.add_argument("--only", default="abcd", help="sections to run, e.g. 'ac'")
+    parser.add_argument("--only", default="iabcd", help="sections to run, e.g. 'ac'")
     return parser.parse_args(argv)
 
 
@@ -174,31 +173,12 @@ class Bench:
                 db, handsql.eligible_sql(db, workspace_id=WS, sequence_id=SEQUENCE_ID, now=NOW)
             ),
         )
-        one_pass = self.time(
-            "b",
-            "proposal: one_pass (bench/alternatives.py)",
-            lambda: count(alternatives.eligible_one_pass(where())),
-        )
         project = self.time(
             "b",
             "project: count(eligible_people(situation()))",
             lambda: count(eligible_people(where())),
         )
-        built = self.time(
-            "b",
-            "proposal: store the matches (built once here; kept up to date on writes)",
-            lambda: alternatives.materialize(db, where()),
-            repeat=1,
-        )
-        timings = [project, hand, one_pass]
-        if built.limit_hit is None:
-            timings.append(
-                self.time(
-                    "b",
-                    "proposal: eligible set against stored matches",
-                    lambda: count(alternatives.eligible_precomputed(where())),
-                )
-            )
+        timings = [project, hand]
         self.same("(b) eligible set", *timings)
         ids = pyloop.sample_ids(db, workspace_id=WS, size=self.args.sample_b)
         in_sample = handsql.eligible_count(db, hand_query, only=ids)
@@ -254,13 +234,7 @@ class Bench:
         cold = self.time("c", "explain(), cold (filter cache empty)", run, repeat=1)
         warm = self.time("c", "explain()", run, repeat=max(self.args.repeat, 20))
         expected = outcomes()
-        with mock.patch.object(eligibility_service, "situation", fastexplain.situation_by_text):
-            self.time("c", "proposal: specs cached by stored text", run, repeat=20)
-            assert outcomes() == expected
-            with mock.patch.object(checks, "match", fastexplain.fast_match):
-                self.time("c", "proposal: that + compiled predicates first", run, repeat=20)
-                assert outcomes() == expected
-        self.checks.append("(c) proposals give the same outcomes, line for line")
+        assert outcomes() == expected
         sit = situation(
             db, workspace_id=WS, sequence_id=SEQUENCE_ID, purpose=Purpose.ENROLL, now=NOW
         )
@@ -306,22 +280,64 @@ class Bench:
             self.enroll_one(person_id, warm.value[0])
 
     def enroll_one(self, person_id: int, allowed: bool) -> None:
-        """The check `enrollments.enroll` runs, for one requested person."""
+        """`enrollments.enroll` for one person, the service call the CLI makes (rolled back)."""
         db = self.db
-        p = t.people
 
         def project() -> bool:
-            where = situation(
-                db, workspace_id=WS, sequence_id=SEQUENCE_ID, purpose=Purpose.ENROLL, now=NOW
-            )
-            select = eligible_people(where).where(p.c.id.in_([person_id]))
-            return int(db.scalar(sa.select(sa.func.count()).select_from(select.subquery()))) == 1
+            with db.begin_nested() as unit:
+                result = enrollments.enroll(
+                    db,
+                    workspace_id=WS,
+                    sequence_id=SEQUENCE_ID,
+                    people=[person_id],
+                    actor="bench",
+                    now=NOW,
+                )
+                unit.rollback()
+            return result.enrolled == 1
 
-        run = self.time(
-            "d", "project: eligible_people(...).where(id in [one person])", project, repeat=3
-        )
+        run = self.time("d", "project: enrollments.enroll(one person)", project, repeat=9)
         if run.limit_hit is None:
-            assert run.value == allowed, "(d) enroll check and explain disagree"
+            assert run.value == allowed, "(d) enroll and explain disagree"
+
+    # (i) the decision index ----------------------------------------------------------------
+
+    def index(self) -> None:
+        """Building the stored matches as the product does after a bulk load (statistics,
+        then every rule computed once), and keeping them true on a one-person write."""
+        db = self.db
+        stored = index.unstored(db, workspace_id=WS)
+
+        def build() -> int:
+            with db.begin_nested():
+                statistics.analyze(db)
+                return index.advance(db, workspace_id=WS, now=NOW)
+
+        if stored:
+            self.time(
+                "i", f"build: statistics + {stored:,} rules stored", build, repeat=1, limit=7200
+            )
+            db.commit()
+        person_id, _ = self.subject()
+        titles = ["Head of Operations", "VP Sales", "Office Manager"]
+
+        def update_one() -> int:
+            with db.begin_nested() as unit:
+                p = t.people
+                title = titles[len(self.timings) % len(titles)]
+                db.execute(p.update().where(p.c.id == person_id).values(title=title))
+                index.flush(db)
+                matched = len(
+                    db.scalars(
+                        sa.select(t.exclusion_matches.c.exclusion_id).where(
+                            t.exclusion_matches.c.person_id == person_id
+                        )
+                    ).all()
+                )
+                unit.rollback()
+            return matched
+
+        self.time("i", "one person updated, rules re-matched (flush)", update_one, repeat=21)
 
 
 def machine(db: Connection) -> dict[str, Any]:
@@ -410,7 +426,12 @@ def main(argv: list[str] | None = None) -> None:
     with engine.connect() as db:
         info = machine(db)
         bench = Bench(db, args, params.people)
-        sections = {"a": bench.preview, "b": bench.eligible, "c": bench.explain}
+        sections = {
+            "i": bench.index,
+            "a": bench.preview,
+            "b": bench.eligible,
+            "c": bench.explain,
+        }
         for key, run in sections.items():
             if key in args.only:
                 progress.say(f"section ({key})")

@@ -28,6 +28,7 @@ from optout.crm.connections import CrmConnection
 from optout.crm.protocol import BudgetExhausted, Connector
 from optout.crm.records import Target, complete
 from optout.crm.writeback import Channel, Drained, drain
+from optout.db import statistics
 from optout.db import tables as t
 from optout.errors import Conflict, OptoutError
 
@@ -88,6 +89,7 @@ def sync_connection(
         report.api_calls = connector.calls - calls_before
         with engine.begin() as db:
             _close_log(db, report, finished=now())
+            statistics.after_bulk_load(db, report.applied.created + report.applied.updated)
     return report
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,14 @@ from datetime import datetime
 from email.utils import parseaddr
 from functools import cached_property
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.config import Settings
+from optout.db import statistics
+from optout.db import tables as t
+from optout.eligibility import index
 from optout.errors import InvalidInput
 from optout.sending.claim import Claim, claim
 from optout.sending.compose import compose
@@ -35,6 +40,8 @@ from optout.sending.transports import (
     Transport,
     transport_from_url,
 )
+
+OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statistics
 
 log = logging.getLogger("optout.worker")
 
@@ -126,6 +133,11 @@ def run_once(
             result.would_send = claimed.claims
             transaction.rollback()
         return result
+    with engine.begin() as db:
+        # Clock rules move with time, not with writes: write their matches down for `now`,
+        # so the reads of this pass and until the next one stay narrow.
+        for workspace_id in db.scalars(sa.select(t.workspaces.c.id)):
+            index.advance(db, workspace_id=workspace_id, now=now)
     while True:
         with engine.begin() as db:
             claimed = claim(db, now=now, limit=batch)
@@ -206,8 +218,13 @@ def run_forever(
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
     """Pass after pass until `stop` is set; errors are logged and the loop goes on."""
+    tuned = time.monotonic()
     while not stop.is_set():
         try:
+            if time.monotonic() - tuned > OPTIMIZE_EVERY_SECONDS:
+                with engine.begin() as db:
+                    statistics.optimize(db)
+                tuned = time.monotonic()
             result = run_once(engine, mailer=mailer, now=clock(), batch=batch)
             if result.claimed or result.cancelled:
                 log.info(

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.db import statistics
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import domain_label
@@ -145,6 +146,7 @@ def import_people(
             now=now,
             reason=f"import of {data.name or 'a CSV file'}",
         )
+    statistics.after_bulk_load(db, written.created + written.updated)
     rechecked = recheck_ids(
         db, workspace_id=workspace_id, ids=written.updated_ids, actor=actor, now=now, cause="import"
     )
@@ -203,6 +205,7 @@ def import_companies(
     )
     created = written.created.keys() & listed
     changed = list(written.updated.values())
+    statistics.after_bulk_load(db, len(written.created) + len(changed))
     rechecked = recheck_ids(
         db,
         workspace_id=workspace_id,
