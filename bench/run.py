@@ -33,9 +33,9 @@ from bench.rules import BIG_RULE_NAME
 from optout.db import statistics
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.eligibility import Purpose, decide, index
+from optout.eligibility import Purpose, decide
 from optout.eligibility.sql import eligible_people
-from optout.services import enrollments, exclusions, filters
+from optout.services import decision_index, enrollments, exclusions, filters
 from optout.services import preview as preview_service
 from optout.services.eligibility import explain, facts, situation
 from optout.services.exclusion_sets import people_reached
@@ -306,12 +306,12 @@ class Bench:
         """Building the stored matches as the product does after a bulk load (statistics,
         then every rule computed once), and keeping them true on a one-person write."""
         db = self.db
-        stored = index.unstored(db, workspace_id=WS)
+        stored = decision_index.unstored(db, workspace_id=WS)
 
         def build() -> int:
             with db.begin_nested():
                 statistics.analyze(db)
-                return index.advance(db, workspace_id=WS, now=NOW)
+                return decision_index.advance(db, workspace_id=WS, now=NOW)
 
         if stored:
             self.time(
@@ -326,7 +326,7 @@ class Bench:
                 p = t.people
                 title = titles[len(self.timings) % len(titles)]
                 db.execute(p.update().where(p.c.id == person_id).values(title=title))
-                index.flush(db)
+                decision_index.flush(db)
                 matched = len(
                     db.scalars(
                         sa.select(t.exclusion_matches.c.exclusion_id).where(

@@ -37,6 +37,7 @@ from optout.errors import Conflict, InvalidFilter, InvalidInput, OptoutError
 from optout.filters import Level, to_text
 from optout.services import (
     companies,
+    decision_index,
     enrollments,
     exclusions,
     opportunities,
@@ -395,7 +396,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
     @rule()
     def worker_pass(self) -> None:
         """What the worker does at the start of every pass: write the clock rules down."""
-        index.advance(self.db, workspace_id=self.ws, now=self.now)
+        decision_index.advance(self.db, workspace_id=self.ws, now=self.now)
 
     # What must hold after every step -------------------------------------------------------
 
@@ -404,12 +405,12 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         if not self.sequence_id:
             return
         db = self.db
-        index.flush(db)
+        decision_index.flush(db)
         for spec in exclusions.all_specs(db, workspace_id=self.ws):
             assert spec.matched_at is not None, f"{spec.name} was saved but not stored"
             held = set(db.scalars(index.live(spec, workspace_id=self.ws, now=spec.matched_at)))
             assert stored_rows(db, spec) == held, f"{spec.name}: stored rows are stale"
-        assert index.verify(db, workspace_id=self.ws, now=self.now) == []
+        assert decision_index.verify(db, workspace_id=self.ws, now=self.now) == []
 
     @invariant()
     def decide_agrees_with_the_eligible_set(self) -> None:

@@ -36,14 +36,14 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 def _keep_index_true(engine: Engine) -> None:
     """Every commit first re-matches the rows its writes queued, whichever code path wrote
-    them, so the stored matches that commit are true (`optout.eligibility.index`)."""
+    them, so the stored matches that commit are true (`optout.services.decision_index`)."""
 
     @event.listens_for(engine, "commit")
     def _on_commit(connection: Connection) -> None:
-        from optout.eligibility import index
+        from optout.services import decision_index
 
         if not (connection.info.get(READ_ONLY) or connection.info.get(MIGRATING)):
-            index.flush(connection)
+            decision_index.flush(connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:

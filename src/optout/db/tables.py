@@ -203,7 +203,7 @@ exclusions = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("exclude_from_sequences", Boolean, nullable=False, default=False),
     Column("unenroll_existing_on_save", Boolean, nullable=False, default=False),
-    # The clock its stored matches hold for (`eligibility.index`); None: not stored yet.
+    # The clock its stored matches hold for (`services.decision_index`); None: not stored yet.
     Column("matched_at", DateTime),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -212,7 +212,7 @@ exclusions = Table(
     CheckConstraint("level IN ('company', 'people')", name="level"),
 )
 
-# The decision index (`optout.eligibility.index`): who each exclusion matches, kept true in
+# The decision index (`optout.services.decision_index`): who each exclusion matches, kept true in
 # the transaction of every write. People-level rules store people; company-level rules store
 # linked-company groups (R12). Enabled, tiers and switch-offs are applied when reading.
 exclusion_matches = Table(
@@ -236,7 +236,7 @@ exclusion_group_matches = Table(
 )
 
 # Rows whose matches a write made stale, filled by database triggers on people, companies,
-# opportunities and contact roles; emptied by `index.flush` before the writing transaction
+# opportunities and contact roles; emptied by `decision_index.flush` before the writing transaction
 # commits. kind: 'p' person id, 'c' company id (its people), 'g' company group id. `txn`
 # keeps concurrent PostgreSQL transactions apart (their id; SQLite has one writer: 0).
 match_queue = Table(

@@ -1,50 +1,14 @@
-"""The decision index: who every exclusion matches, stored, and kept true in the writing
-transaction, so an answer about a million people reads a few indexed rows instead of
-evaluating a thousand rules over everyone.
-
-What is stored. `exclusion_matches` holds the people a people-level exclusion matches;
-`exclusion_group_matches` the linked-company groups (R12) a company-level one matches.
-Every exclusion is stored, enabled or not: whether it applies (enabled, tier, audience
-switch-offs, rulesets) is a filter on the exclusion id when reading, so a toggle costs
-nothing and the SQL answer and `decide()` keep agreeing.
-
-Kept true. Saving an exclusion (new filter or level) recomputes it in one set-based pass
-(`rebuild`). Every other write that can change a match is caught by database triggers on
-people, companies, opportunities and contact roles, whatever code path made it (page,
-API, CLI, CSV import, CRM sync, webhook, a reply or a send moving an activity date): they
-queue the person, company or group in `match_queue`. `flush` re-matches exactly the
-queued rows against every stored rule and empties the queue; the unit of work
-(`db.engine.transaction`) calls it before committing, and every reader calls it first, so
-no answer ever sees a stale match, including inside the transaction that made the write.
-
-Time. A rule on a relative date (`within_last_days`, `older_than_days`) changes with the
-clock, not with a write. Each exclusion records the instant its stored matches hold for
-(`exclusions.matched_at`, C). Asked at another instant T, only rows whose date lies
-between the two cutoffs (C - N days and T - N days, for every such condition of the
-rule) can answer differently; `people_matched` / `groups_matched` return the stored rows
-outside that band and the rule evaluated afresh inside it, so an answer at T equals a
-from-scratch evaluation at T for every T, the clock jumping back included. `advance`
-writes that answer down and moves C to T; the worker does it on every pass, so the band a
-read evaluates stays a few seconds wide. A queued row is re-matched at the rule's own C,
-which keeps each rule's rows true for one instant.
-
-Concurrency. SQLite serializes writers and gives each read transaction one snapshot. On
-PostgreSQL a reader loads the rules and then reads their rows in separate statements, so
-`hold` takes a shared advisory lock for the transaction and `advance` / `rebuild` an
-exclusive one: C never moves under a reader.
-"""
+"""The decision index, its SQL forms: what a rule matches from scratch (`live`), and what
+it matches at an instant read from the stored rows (`matched`). Storage and upkeep are
+`optout.services.decision_index`, whose docstring describes the design."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
@@ -53,7 +17,6 @@ from optout.filters.fields import COMPANY, OPPORTUNITY, PERSON, PERSON_OPPORTUNI
 from optout.filters.fields import lookup as lookup_field
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql
-from optout.filters.sqlfunc import in_list
 
 CLOCK_OPERATORS = frozenset({"within_last_days", "older_than_days"})
 # SQLite refuses compound SELECTs of more than 500 terms; stay well below.
@@ -161,7 +124,7 @@ def moved_keys(
     return selects[0] if len(selects) == 1 else sa.select(sa.union(*selects).subquery().c[0])
 
 
-def _stored_table(level: Level) -> tuple[sa.Table, sa.Column[int]]:
+def stored_table(level: Level) -> tuple[sa.Table, sa.Column[int]]:
     if level is Level.PEOPLE:
         return t.exclusion_matches, t.exclusion_matches.c.person_id
     return t.exclusion_group_matches, t.exclusion_group_matches.c.group_id
@@ -172,7 +135,7 @@ def matched(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa
     at `now`, read from the stored matches (see the module docstring for the clock)."""
     if exclusion.matched_at is None or exclusion.id <= 0:
         return live(exclusion, workspace_id=workspace_id, now=now)
-    table, key = _stored_table(exclusion.level)
+    table, key = stored_table(exclusion.level)
     stored = sa.select(key).where(table.c.exclusion_id == exclusion.id)
     moved = moved_keys(exclusion, workspace_id=workspace_id, then=exclusion.matched_at, now=now)
     if moved is None:
@@ -225,7 +188,7 @@ def any_matched(
     """SELECT of the people (or groups) any of `exclusions` of `level` matches at `now`:
     one indexed read of the stored rows for all the rules it can, plus the clock rules."""
     plain, others = matching_ids(exclusions, level=level, now=now)
-    table, key = _stored_table(level)
+    table, key = stored_table(level)
     selects: list[sa.Select[Any]] = []
     if plain:
         selects.append(sa.select(key).where(table.c.exclusion_id.in_(plain)))
@@ -235,220 +198,3 @@ def any_matched(
     if len(selects) == 1:
         return selects[0]
     return sa.select(sa.union_all(*selects).subquery().c[0])
-
-
-def matches_of(
-    db: Connection,
-    *,
-    workspace_id: int,
-    person_ids: Sequence[int],
-    exclusions: Sequence[ExclusionSpec],
-    now: datetime,
-) -> dict[int, set[int]]:
-    """For each of `person_ids`, the ids of the `exclusions` that match them at `now`
-    (a company-level one through the person's linked group): a few indexed reads."""
-    out: dict[int, set[int]] = {pid: set() for pid in person_ids}
-    if not person_ids:
-        return out
-    p, c = t.people, t.companies
-    em, eg = t.exclusion_matches, t.exclusion_group_matches
-    asked = in_list(p.c.id, list(person_ids))
-    people_ids, people_rest = matching_ids(exclusions, level=Level.PEOPLE, now=now)
-    group_ids, group_rest = matching_ids(exclusions, level=Level.COMPANY, now=now)
-    queries: list[sa.Select[Any]] = []
-    if people_ids:
-        queries.append(
-            sa.select(em.c.person_id, em.c.exclusion_id).where(
-                in_list(em.c.person_id, list(person_ids)), em.c.exclusion_id.in_(people_ids)
-            )
-        )
-    if group_ids:
-        queries.append(
-            sa.select(p.c.id, eg.c.exclusion_id)
-            .join(c, c.c.id == p.c.company_id)
-            .join(eg, eg.c.group_id == c.c.group_id)
-            .where(asked, eg.c.exclusion_id.in_(group_ids))
-        )
-    for rule in people_rest:
-        queries.append(
-            sa.select(p.c.id, sa.literal(rule.id, sa.Integer)).where(
-                asked, p.c.id.in_(matched(rule, workspace_id=workspace_id, now=now))
-            )
-        )
-    for rule in group_rest:
-        queries.append(
-            sa.select(p.c.id, sa.literal(rule.id, sa.Integer))
-            .join(c, c.c.id == p.c.company_id)
-            .where(asked, c.c.group_id.in_(matched(rule, workspace_id=workspace_id, now=now)))
-        )
-    for query in queries:
-        for person_id, exclusion_id in db.execute(query):
-            out[person_id].add(exclusion_id)
-    return out
-
-
-# Writing.
-
-
-def hold(db: Connection, *, workspace_id: int) -> None:
-    """Keep every rule's clock where it is until this transaction ends (PostgreSQL)."""
-    if db.dialect.name == "postgresql":
-        db.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_lock_key(workspace_id))))
-
-
-def _hold_exclusive(db: Connection, *, workspace_id: int) -> None:
-    if db.dialect.name == "postgresql":
-        db.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(workspace_id))))
-
-
-def _lock_key(workspace_id: int) -> int:
-    return zlib.crc32(f"optout-decision-index-{workspace_id}".encode()) - 2**31
-
-
-def _insert_ignore(db: Connection, table: sa.Table) -> Any:
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
-def _specs(db: Connection, workspace_id: int) -> list[ExclusionSpec]:
-    from optout.services.exclusions import spec_from_row
-
-    x = t.exclusions
-    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
-    return [spec_from_row(dict(r)) for r in rows.mappings()]
-
-
-def _fill(
-    db: Connection,
-    rules: Sequence[ExclusionSpec],
-    *,
-    workspace_id: int,
-    within: sa.Select[Any] | None,
-    at: datetime | None = None,
-) -> None:
-    """Insert what each rule matches (among `within`, when given), evaluated at `at` or at
-    the rule's own instant."""
-    for level in Level:
-        table, key = _stored_table(level)
-        of_level = [r for r in rules if r.level is level]
-        for i in range(0, len(of_level), _RULES_PER_STATEMENT):
-            selects = []
-            for rule in of_level[i : i + _RULES_PER_STATEMENT]:
-                when = at or rule.matched_at
-                assert when is not None
-                query = live(rule, workspace_id=workspace_id, now=when)
-                column = query.selected_columns[0]
-                if within is not None:
-                    query = query.where(column.in_(within))
-                selects.append(
-                    query.with_only_columns(
-                        sa.literal(rule.id, sa.Integer).label("exclusion_id"),
-                        column.label(key.name),
-                    ).distinct()
-                )
-            body = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-            db.execute(_insert_ignore(db, table).from_select(["exclusion_id", key.name], body))
-
-
-def rebuild(db: Connection, *, workspace_id: int, exclusion_id: int, now: datetime) -> None:
-    """Recompute one exclusion's stored matches from scratch at `now` (after a save)."""
-    flush(db)
-    _hold_exclusive(db, workspace_id=workspace_id)
-    x = t.exclusions
-    db.execute(x.update().where(x.c.id == exclusion_id).values(matched_at=now))
-    (rule,) = [r for r in _specs(db, workspace_id) if r.id == exclusion_id]
-    for level in Level:
-        table, _ = _stored_table(level)
-        db.execute(table.delete().where(table.c.exclusion_id == exclusion_id))
-    _fill(db, [rule], workspace_id=workspace_id, within=None)
-
-
-def _mine(db: Connection) -> Any:
-    """The queue rows of this transaction (PostgreSQL tags them with its id)."""
-    q = t.match_queue
-    if db.dialect.name == "postgresql":
-        return q.c.txn == sa.func.txid_current()
-    return q.c.txn == 0
-
-
-def flush(db: Connection) -> None:
-    """Re-match every queued person and group against every stored rule; empty the queue."""
-    q, p = t.match_queue, t.people
-    mine = _mine(db)
-    if db.scalar(sa.select(q.c.key).where(mine).limit(1)) is None:
-        return
-    txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
-    companies = sa.select(q.c.key).where(mine, q.c.kind == "c")
-    db.execute(
-        _insert_ignore(db, q).from_select(
-            ["txn", "workspace_id", "kind", "key"],
-            sa.select(txn, p.c.workspace_id, sa.literal("p"), p.c.id).where(
-                p.c.company_id.in_(companies)
-            ),
-        )
-    )
-    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
-        rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
-        for level, kind in ((Level.PEOPLE, "p"), (Level.COMPANY, "g")):
-            table, key = _stored_table(level)
-            queued = sa.select(q.c.key).where(
-                mine, q.c.kind == kind, q.c.workspace_id == workspace_id
-            )
-            db.execute(table.delete().where(key.in_(queued)))
-            _fill(
-                db,
-                [r for r in rules if r.level is level],
-                workspace_id=workspace_id,
-                within=queued,
-            )
-    db.execute(q.delete().where(mine))
-
-
-def advance(db: Connection, *, workspace_id: int, now: datetime) -> int:
-    """Move every clock rule's stored matches to `now`; the number of rules moved. Rules
-    never stored yet are computed from scratch."""
-    flush(db)
-    _hold_exclusive(db, workspace_id=workspace_id)
-    x = t.exclusions
-    moved = 0
-    for rule in _specs(db, workspace_id):
-        if rule.matched_at is None:
-            rebuild(db, workspace_id=workspace_id, exclusion_id=rule.id, now=now)
-            moved += 1
-            continue
-        keys = moved_keys(rule, workspace_id=workspace_id, then=rule.matched_at, now=now)
-        if keys is None or rule.matched_at == now:
-            continue
-        table, key = _stored_table(rule.level)
-        db.execute(table.delete().where(table.c.exclusion_id == rule.id, key.in_(keys)))
-        _fill(db, [replace(rule, matched_at=now)], workspace_id=workspace_id, within=keys)
-        db.execute(x.update().where(x.c.id == rule.id).values(matched_at=now))
-        moved += 1
-    return moved
-
-
-def unstored(db: Connection, *, workspace_id: int) -> int:
-    x = t.exclusions
-    return int(
-        db.scalar(
-            sa.select(sa.func.count()).where(
-                x.c.workspace_id == workspace_id, x.c.matched_at.is_(None)
-            )
-        )
-        or 0
-    )
-
-
-def verify(db: Connection, *, workspace_id: int, now: datetime) -> list[str]:
-    """Differences between the stored matches read at `now` and a from-scratch evaluation:
-    empty when the index is true. For tests and `optout doctor`-style checks."""
-    problems = []
-    for rule in _specs(db, workspace_id):
-        stored = set(db.scalars(matched(rule, workspace_id=workspace_id, now=now)))
-        fresh = set(db.scalars(live(rule, workspace_id=workspace_id, now=now)))
-        if stored != fresh:
-            problems.append(
-                f"{rule.name}: stored {sorted(stored - fresh)[:5]} extra, "
-                f"{sorted(fresh - stored)[:5]} missing"
-            )
-    return problems

@@ -33,7 +33,7 @@ class ExclusionSpec:
     enabled: bool
     exclude_from_sequences: bool
     unenroll_existing_on_save: bool = False
-    # The instant its stored matches hold for (`eligibility.index`); None: not stored.
+    # The instant its stored matches hold for (`services.decision_index`); None: not stored.
     matched_at: datetime | None = None
 
 

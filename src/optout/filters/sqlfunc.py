@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, String, bindparam
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -58,12 +57,15 @@ class ValueList(TypeDecorator[list[Any]]):
         super().__init__()
         self.element = element
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.ARRAY(_PG_ELEMENTS[self.element]))
-        return dialect.type_descriptor(String())
+    def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
+        chosen: TypeEngine[Any] = (
+            postgresql.ARRAY(_PG_ELEMENTS[self.element])
+            if dialect.name == "postgresql"
+            else String()
+        )
+        return cast(TypeEngine[Any], dialect.type_descriptor(chosen))
 
-    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: list[Any] | None, dialect: Any) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
         return json.dumps(value)
@@ -112,7 +114,6 @@ def _in_values_sqlite(element: in_values, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(in_values, "postgresql")
 def _in_values_postgresql(element: in_values, compiler: SQLCompiler, **kw: Any) -> str:
     column, param = list(element.clauses)
-    cast = _PG_CASTS[getattr(param.type, "element", "text")]
-    return (
-        f"({compiler.process(column, **kw)} = ANY(CAST({compiler.process(param, **kw)} AS {cast})))"
-    )
+    array = _PG_CASTS[getattr(param.type, "element", "text")]
+    values = compiler.process(param, **kw)
+    return f"({compiler.process(column, **kw)} = ANY(CAST({values} AS {array})))"

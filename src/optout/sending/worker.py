@@ -26,7 +26,6 @@ from optout.clock import utcnow
 from optout.config import Settings
 from optout.db import statistics
 from optout.db import tables as t
-from optout.eligibility import index
 from optout.errors import InvalidInput
 from optout.sending.claim import Claim, claim
 from optout.sending.compose import compose
@@ -40,6 +39,7 @@ from optout.sending.transports import (
     Transport,
     transport_from_url,
 )
+from optout.services import decision_index
 
 OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statistics
 
@@ -137,7 +137,7 @@ def run_once(
         # Clock rules move with time, not with writes: write their matches down for `now`,
         # so the reads of this pass and until the next one stay narrow.
         for workspace_id in db.scalars(sa.select(t.workspaces.c.id)):
-            index.advance(db, workspace_id=workspace_id, now=now)
+            decision_index.advance(db, workspace_id=workspace_id, now=now)
     while True:
         with engine.begin() as db:
             claimed = claim(db, now=now, limit=batch)

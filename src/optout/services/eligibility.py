@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility import Decision, Facts, Purpose, Situation, decide, index
+from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.filters import Subject
-from optout.services import audiences, exclusions, people, sequences
+from optout.services import audiences, decision_index, exclusions, people, sequences
 
 
 def situation(
@@ -117,7 +117,7 @@ def facts(
     }
 
     matches = (
-        index.matches_of(
+        decision_index.matches_of(
             db,
             workspace_id=workspace_id,
             person_ids=[r["id"] for r in persons],

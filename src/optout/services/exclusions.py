@@ -11,11 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility import index
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
-from optout.services import events
+from optout.services import decision_index, events
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.exclusion_sets import removable_enrollments
 from optout.services.filters import FilterInput, load, read_filter, stored
@@ -53,9 +52,9 @@ def spec_from_row(row: dict[str, Any]) -> ExclusionSpec:
 
 def all_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
     """Every exclusion of the workspace, with the stored matches brought up to date first
-    (`eligibility.index`), so whatever reads them next reads the truth."""
-    index.flush(db)
-    index.hold(db, workspace_id=workspace_id)
+    (`services.decision_index`), so whatever reads them next reads the truth."""
+    decision_index.flush(db)
+    decision_index.hold(db, workspace_id=workspace_id)
     x = t.exclusions
     rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
     return [spec_from_row(dict(r)) for r in rows.mappings()]
@@ -110,7 +109,7 @@ def create(
         )
         .returning(x.c.id)
     ).scalar_one()
-    index.rebuild(db, workspace_id=workspace_id, exclusion_id=exclusion_id, now=now)
+    decision_index.rebuild(db, workspace_id=workspace_id, exclusion_id=exclusion_id, now=now)
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     events.record(
         db,
@@ -190,7 +189,7 @@ def update(
     )
     changes = _changes(current, draft)
     if "filter" in changes or "level" in changes or current.matched_at is None:
-        index.rebuild(db, workspace_id=workspace_id, exclusion_id=current.id, now=now)
+        decision_index.rebuild(db, workspace_id=workspace_id, exclusion_id=current.id, now=now)
     events.record(
         db,
         workspace_id=workspace_id,

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # Every write to a row an exclusion can read queues what it makes stale (see
-# `optout.eligibility.index`). kind 'p': a person; 'c': a company (its people); 'g': a
+# `optout.services.decision_index`). kind 'p': a person; 'c': a company (its people); 'g': a
 # linked-company group. Deletes queue before the row goes, while its links still exist.
 _QUEUE = {
     "people": {
