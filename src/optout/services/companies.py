@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import domain_label, normalize_domain
+from optout.services import association
 from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.monitoring import recheck_people
 from optout.services.people import company_people
@@ -26,7 +27,9 @@ def create(
     fields: Mapping[str, Any] | None = None,
     now: datetime,
     crm_id: str | None = None,
+    actor: str = "optout",
 ) -> int:
+    """Create a company; the unlinked people of its domain join it (`association`)."""
     canonical = normalize_domain(domain)
     c = t.companies
     if db.scalar(
@@ -48,6 +51,13 @@ def create(
         .returning(c.c.id)
     ).scalar_one()
     db.execute(c.update().where(c.c.id == company_id).values(group_id=company_id))
+    association.associate(
+        db,
+        workspace_id=workspace_id,
+        companies=sa.select(c.c.id).where(c.c.id == company_id),
+        now=now,
+        actor=actor,
+    )
     return int(company_id)
 
 
