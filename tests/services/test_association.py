@@ -44,7 +44,7 @@ def statuses(world: World, sequence_id: int) -> dict[str, str]:
         .join(p, p.c.id == e.c.person_id)
         .where(e.c.sequence_id == sequence_id)
     )
-    return dict(rows.tuples())
+    return {row.email: row.status for row in rows}
 
 
 def ids(world: World, *emails: str) -> list[int]:
@@ -168,3 +168,52 @@ def test_R18_association_compares_the_normalized_domain_and_never_a_variant(
     world.person("bob@acme.co.uk")
     assert company_of(world, "ann@acme.com") == ("acme.com", "email_domain")
     assert company_of(world, "bob@acme.co.uk") == ("acme.co.uk", "email_domain")
+
+
+def test_R22_preview_shows_people_at_a_listed_domain_who_belong_to_no_or_another_company(
+    world: World,
+) -> None:
+    workspaces.set_company_creation(world.db, workspace_id=world.ws, enabled=False)
+    world.person("ann@acme.com")
+    world.person("bob@acme.com")
+    world.person("cy@acme.com", company="globex.io")
+    world.person("dee@initech.com")
+
+    saved = world.exclusion("Acme is a customer", "company", "company.domain in (acme.com)")
+
+    impact = saved.preview
+    assert impact.people_matched == 0
+    assert impact.unreached is not None
+    assert (impact.unreached.count, impact.unreached.without_company) == (3, 2)
+    assert impact.unreached.at_another_company == 1
+    assert impact.unreached.sample == [
+        {"email": "ann@acme.com", "company": None},
+        {"email": "bob@acme.com", "company": None},
+        {"email": "cy@acme.com", "company": "globex.io"},
+    ]
+    assert impact.warnings == [
+        "this filter matches nobody now",
+        "3 people have an email at acme.com but are not reached (2 belong to no company and "
+        "1 to another company): link them to the company, or add a people-level rule on "
+        "person.email_domain",
+    ]
+
+
+def test_R29_explain_says_when_a_company_rule_lists_the_email_domain_but_misses_the_person(
+    world: World,
+) -> None:
+    world.sequence()
+    world.person("cy@acme.com", company="globex.io")
+    world.person("ann@acme.com")  # linked to acme.com by the email domain
+    world.exclusion("Acme is a customer", "company", "company.domain in (acme.com)")
+
+    missed = world.explain("cy@acme.com")
+    reached = world.explain("ann@acme.com")
+
+    assert missed.decision.allowed
+    assert missed.company_hints == [
+        "Acme is a customer lists acme.com, the domain of this email, but the person "
+        "belongs to globex.io"
+    ]
+    assert not reached.decision.allowed
+    assert reached.company_hints == []
