@@ -12,6 +12,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from optout.cli import app
+from optout.services import workspaces
 from tests.cli.conftest import Cli
 
 # Commands that decide or change state at a moment in time.
@@ -90,3 +91,19 @@ def test_R12_settings_switch_company_creation_from_email_domains(cli: Cli) -> No
     )
     shown = cli.ok("settings").stdout
     assert "create companies from email domain: False" in shown
+
+
+def test_R22_cli_preview_names_the_people_at_the_domain_it_misses(cli: Cli) -> None:
+    with cli.seed() as world:
+        workspaces.set_company_creation(world.db, workspace_id=world.ws, enabled=False)
+        world.person("ann@acme.com")
+    shown = cli.ok(
+        "exclusion", "preview", "--level", "company", "--filter", "company.domain in (acme.com)"
+    ).stdout
+    assert "this filter matches nobody now" in shown
+    assert "1 people have an email at acme.com but are not reached" in shown
+    assert "not reached: ann@acme.com (no company)" in shown
+    data = cli.json(
+        "exclusion", "preview", "--level", "company", "--filter", "company.domain in (acme.com)"
+    )
+    assert data["preview"]["unreached_at_domains"]["without_company"] == 1

@@ -35,6 +35,11 @@ class PersonOut(BaseModel):
     status: str
     company_id: int | None
     company_domain: str | None
+    company_link_source: Literal["crm", "column", "email_domain", "manual"] | None = Field(
+        default=None,
+        description="How the company was set: by the CRM, an import column, the email "
+        "domain, or by hand (null: not recorded).",
+    )
     fields: dict[str, Any]
     crm_id: str | None
     opted_out: bool = Field(description="The address is opted out (R1).")
