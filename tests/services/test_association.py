@@ -8,7 +8,11 @@ import io
 import sqlalchemy as sa
 
 from optout.db import tables as t
+from optout.eligibility.model import ExclusionSpec
+from optout.filters import Level
 from optout.services import companies, imports, people, workspaces
+from optout.services.domain_hints import listed_domains
+from optout.services.filters import read_filter
 from tests.factories import World
 
 ACTOR = "ops@acme-sales.com"
@@ -217,3 +221,21 @@ def test_R29_explain_says_when_a_company_rule_lists_the_email_domain_but_misses_
     ]
     assert not reached.decision.allowed
     assert reached.company_hints == []
+
+
+def test_R22_only_domains_a_company_rule_names_positively_are_hints() -> None:
+    def spec(text: str, level: Level = Level.COMPANY) -> ExclusionSpec:
+        return ExclusionSpec(0, "r", level, read_filter(text, level), True, False, False)
+
+    assert listed_domains(
+        spec('company.domain in (acme.com, globex.io) or company.domain = "x.io"')
+    ) == [
+        "acme.com",
+        "globex.io",
+        "x.io",
+    ]
+    assert (
+        listed_domains(spec("company.fields.tier = gold and not company.domain in (acme.com)"))
+        == []
+    )
+    assert listed_domains(spec("person.email_domain in (acme.com)", Level.PEOPLE)) == []

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
-from optout.filters.ast import conditions
+from optout.filters.ast import Condition, Node, Not
 
 SAMPLE_SIZE = 10
 COMPANY_DOMAIN = "company.domain"
@@ -54,11 +54,20 @@ def listed_domains(exclusion: ExclusionSpec) -> list[str]:
     if exclusion.level is not Level.COMPANY:
         return []
     listed: set[str] = set()
-    for cond in conditions(exclusion.filter):
+    for cond in _positive_conditions(exclusion.filter):
         if cond.field == COMPANY_DOMAIN and cond.op in ("eq", "in"):
             values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
             listed.update(str(v) for v in values)
     return sorted(listed)
+
+
+def _positive_conditions(node: Node) -> list[Condition]:
+    """The conditions not under a NOT: a domain the rule names to leave out is no hint."""
+    if isinstance(node, Condition):
+        return [node]
+    if isinstance(node, Not):
+        return []
+    return [c for item in node.items for c in _positive_conditions(item)]
 
 
 def unreached_at_domains(
