@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import optouts
+from optout.services import optouts, people
 from tests.browser.conftest import App
 from tests.factories import World
 
@@ -85,3 +85,40 @@ def test_R2_member_opt_out_records_who_why_and_channel(
         "manual",
         "Requested at the trade show",
     )
+
+
+def test_R12_person_page_shows_how_the_company_was_linked_and_changes_it(
+    web_world: Callable[[], AbstractContextManager[World]],
+    open_app: Callable[[World], App],
+    engine: Engine,
+) -> None:
+    with web_world() as world:
+        world.company("acme.com", "Acme")
+        ann = world.person("ann@acme.com")  # no company given: linked by her email domain
+        sequence_id = world.sequence("Outbound")
+        world.enroll(sequence_id, [ann])
+        world.exclusion(
+            "Globex is a customer", "company", "company.domain in (globex.io)",
+            exclude_from_sequences=True,
+        )  # fmt: skip
+    app = open_app(world)
+    page = app.page
+    app.sign_in()
+
+    app.visit(f"/people/{ann}", "company linked by email domain")
+    expect(page.locator("#company-linked-by")).to_have_text("by email domain")
+    expect(page.locator("#company-domain")).to_have_value("acme.com")
+
+    page.fill("#company-domain", "Globex.io")
+    page.click("button:has-text('Change company')")
+    expect(page.locator(".notice.ok")).to_contain_text("Company set to globex.io.")
+    expect(page.locator(".notice.ok")).to_contain_text("Ended 1 active enrollment(s)")
+    expect(page.locator("#company-linked-by")).to_have_text("set by hand")
+    app.shot("company set by hand")
+
+    page.fill("#company-domain", "")
+    page.click("button:has-text('Change company')")
+    expect(page.locator(".notice.ok")).to_contain_text("Company removed.")
+    expect(page.locator("#company-none")).to_contain_text("removed by hand")
+    with engine.connect() as db:
+        assert people.get(db, workspace_id=world.ws, person_id=ann)["company_id"] is None

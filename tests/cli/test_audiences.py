@@ -43,7 +43,7 @@ def test_R30_cli_audience_exclusions(cli: Cli) -> None:
         "Old rule": "disabled",
     }
     table = cli.ok("audience", "exclusions", "People teams").stdout
-    assert "Exclusions for audience 'People teams' (R30)" in table
+    assert "Exclusions for audience 'People teams'" in table
     assert "switched off by audience 'People teams'" in table
     assert "applies to every sequence; cannot be switched off" in table
     missing = cli.run("audience", "exclusions", "Nope")

@@ -176,7 +176,9 @@ def key_list(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 @key_app.command("revoke")
 def key_revoke(
-    ctx: typer.Context, key_id: Annotated[int, typer.Argument(help="The key's id.")]
+    ctx: typer.Context,
+    key_id: Annotated[int, typer.Argument(help="The key's id.")],
+    json_output: JsonOption = False,
 ) -> None:
     """Revoke an API key: it stops working at once."""
     env = env_of(ctx)
@@ -187,4 +189,7 @@ def key_revoke(
             key_id=key_id,
             now=utcnow(),
         )
+    if json_output:
+        emit_json({"key_id": key_id, "revoked": True})
+        return
     console().print(f"Revoked API key {key_id}.")

@@ -74,6 +74,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Help is plain text: brackets such as `[[steps]]` print as written, never as markup.
+    rich_markup_mode=None,
     help=(
         "Decide, explain and enforce who may be emailed: opt-outs, exclusions, "
         "audiences and eligibility. The database comes from OPTOUT_DATABASE_URL "
@@ -199,8 +201,7 @@ NowOption = Annotated[
     str | None,
     typer.Option(
         "--now",
-        hidden=True,
-        help="Evaluate at this ISO time (UTC) instead of the clock, for reproducible output.",
+        help="Work at this ISO time (UTC) instead of the clock, for reproducible scripts.",
     ),
 ]
 

@@ -75,7 +75,7 @@ def list_(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 
 def exclusions_view(name: str, affecting: list[AffectingExclusion]) -> Table:
-    table = Table(title=f"Exclusions for audience {name!r} (R30)", title_justify="left")
+    table = Table(title=f"Exclusions for audience {name!r}", title_justify="left")
     table.add_column("exclusion", style="bold")
     table.add_column("level")
     table.add_column("state")
@@ -96,7 +96,7 @@ def exclusions(
     name: Annotated[str, typer.Argument(help="The audience's name.")],
     json_output: JsonOption = False,
 ) -> None:
-    """Every exclusion and what it does to enrollments from this audience (R16, R30).
+    """Every exclusion and what it does to enrollments from this audience.
 
     States: enforced (applies everywhere, cannot be switched off), applies, switched off
     by this audience, or disabled.

@@ -158,7 +158,7 @@ def map_field(
     crm: CrmOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Map a CRM field to one of ours (R31), replacing what fed ours before. The opt-out
+    """Map a CRM field to one of ours, replacing what fed ours before. The opt-out
     field maps to the CRM's master suppression flag, e.g. `optout crm map Contact
     Do_Not_Email__c email_opt_out --mode read_write`."""
     if mode not in MODES:
@@ -204,7 +204,7 @@ def sync_now(
     json_output: JsonOption = False,
 ) -> None:
     """Sync now: read the CRM's changes (every record with --full), enforce them at once
-    (R14), then write pending opt-outs back where the mapping is read_write."""
+    , then write pending opt-outs back where the mapping is read_write."""
     env = env_of(ctx)
     engine = open_engine()
     built: dict[int, Connector] = {}
@@ -245,7 +245,7 @@ def log(
     json_output: JsonOption = False,
 ) -> None:
     """The latest sync runs and pushed changes with their counts, and each object's
-    bookmark (R32)."""
+    bookmark."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         runs = sync.history(db, workspace_id=ws.id, limit=limit)
@@ -298,12 +298,16 @@ def log(
 def schedule(
     ctx: typer.Context,
     every: Annotated[int, typer.Option("--every", help="Minutes between syncs.")] = 15,
+    json_output: JsonOption = False,
 ) -> None:
-    """Sync every connection of every workspace every N minutes until interrupted (R32)."""
+    """Sync every connection of every workspace every N minutes until interrupted."""
     engine = open_engine()
     upgrade(engine)
     stop = threading.Event()
-    console().print(f"Syncing every {every} minutes; Ctrl-C stops.")
+    if json_output:
+        emit_json({"scheduled": True, "every_minutes": every})
+    else:
+        console().print(f"Syncing every {every} minutes; Ctrl-C stops.")
     try:
         sync.run_scheduled(engine, stop, timedelta(minutes=every))
     except KeyboardInterrupt:

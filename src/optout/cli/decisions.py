@@ -81,7 +81,7 @@ def headline(explanation: Explanation) -> Text:
 
 
 def outcomes_table(explanation: Explanation) -> Table:
-    table = Table(title="Checks in precedence order (R16)", title_justify="left")
+    table = Table(title="Checks in precedence order", title_justify="left")
     table.add_column("tier", justify="right")
     table.add_column("check")
     table.add_column("status", no_wrap=True)
@@ -112,6 +112,8 @@ def print_explanation(out: Console, explanation: Explanation) -> None:
                 "dim",
             )
         )
+    for hint in explanation.company_hints:
+        out.print(Text(f"note: {hint}", "yellow"))
     out.print(outcomes_table(explanation))
 
 
@@ -128,4 +130,5 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "primary_reason": plain(primary) if primary else None,
         "outcomes": [plain(o) for o in decision.outcomes],
         "duplicates": explanation.duplicates,
+        "company_hints": list(explanation.company_hints),
     }

@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
-from optout.cli.app import EXIT_BAD_INPUT, env_of, fail
+from optout.cli.app import EXIT_BAD_INPUT, env_of, fail, moment
 from optout.cli.render import (
     console,
     emit_json,
@@ -23,7 +23,6 @@ from optout.cli.render import (
     print_preview,
     toggles,
 )
-from optout.clock import utcnow
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
@@ -40,7 +39,7 @@ Draft = Callable[[Connection, int], ExclusionSpec]  # db, workspace id
 @contextmanager
 def pointing_at(filter_text: str | None) -> Iterator[None]:
     """On a bad filter, print the one-line error, then the filter with a caret under the
-    column the error names (R34)."""
+    column the error names."""
     try:
         yield
     except InvalidFilter as exc:
@@ -73,12 +72,18 @@ def draft(
 
 
 def save_exclusion(
-    ctx: typer.Context, *, verb: str, save: Save, draft: Draft, json_output: bool
+    ctx: typer.Context,
+    *,
+    verb: str,
+    save: Save,
+    draft: Draft,
+    json_output: bool,
+    now_at: str | None = None,
 ) -> None:
-    """Run one save in one transaction. When it needs confirmation (R22), print what it
+    """Run one save in one transaction. When it needs confirmation, print what it
     would do and why, roll back, and exit 2 asking for --confirm."""
     env = env_of(ctx)
-    now = utcnow()
+    now = moment(now_at)
     out = console()
     with env.workspace() as (db, ws):
         try:

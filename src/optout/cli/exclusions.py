@@ -49,14 +49,14 @@ FilterOption = Annotated[
     ),
 ]
 ConfirmOption = Annotated[
-    bool, typer.Option("--confirm", help="Save even when it excludes or unenrolls many (R22).")
+    bool, typer.Option("--confirm", help="Save even when it excludes or unenrolls many.")
 ]
 FromSequencesToggle = Annotated[
     bool | None,
     typer.Option(
         "--exclude-from-sequences/--no-exclude-from-sequences",
-        help="Also remove people who come to match mid-sequence, in every sequence (R14, "
-        "R16), or only block new enrollments (R15).",
+        help="Also remove people who come to match mid-sequence, in every sequence, or "
+        "only block new enrollments.",
         show_default=False,
     ),
 ]
@@ -65,7 +65,7 @@ UnenrollToggle = Annotated[
     typer.Option(
         "--unenroll-existing-on-save/--no-unenroll-existing-on-save",
         help="On save, unenroll everyone it matches from active sequences and cancel their "
-        "queued emails (R13).",
+        "queued emails.",
         show_default=False,
     ),
 ]
@@ -86,28 +86,30 @@ def add(
         typer.Option(
             "--exclude-from-sequences",
             help="Also remove people who come to match mid-sequence, in every sequence; no "
-            "audience can switch it off (R14, R16). Without it, it only blocks new enrollments.",
+            "audience can switch it off. Without it, it only blocks new enrollments.",
         ),
     ] = False,
     unenroll_existing_on_save: Annotated[
         bool,
         typer.Option(
             "--unenroll-existing-on-save",
-            help="On save, unenroll everyone it matches and cancel their queued emails (R13).",
+            help="On save, unenroll everyone it matches and cancel their queued emails.",
         ),
     ] = False,
     disabled: Annotated[
         bool, typer.Option("--disabled", help="Save it switched off (applies nowhere).")
     ] = False,
     confirm: ConfirmOption = False,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Create an exclusion. Shows its impact; a mass exclusion needs --confirm (R22)."""
+    """Create an exclusion. Shows its impact; a mass exclusion needs --confirm."""
     with pointing_at(filter_text):
         save_exclusion(
             ctx,
             verb="Saved",
             json_output=json_output,
+            now_at=now,
             save=lambda db, ws, actor, now: exclusions.create(
                 db,
                 workspace_id=ws,
@@ -143,11 +145,12 @@ def edit(
     exclude_from_sequences: FromSequencesToggle = None,
     unenroll_existing_on_save: UnenrollToggle = None,
     confirm: ConfirmOption = False,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Change an exclusion's filter, level, name or toggles.
 
-    A level change keeps the filter, which must fit the new level (R22); nothing is
+    A level change keeps the filter, which must fit the new level; nothing is
     reset. A change that would exclude or unenroll many needs --confirm.
     """
     with pointing_at(filter_text):
@@ -155,6 +158,7 @@ def edit(
             ctx,
             verb="Updated",
             json_output=json_output,
+            now_at=now,
             save=lambda db, ws, actor, now: exclusions.update(
                 db,
                 workspace_id=ws,
@@ -180,12 +184,19 @@ def edit(
 
 
 def _switch(
-    ctx: typer.Context, name: str, *, enabled: bool, confirm: bool, json_output: bool
+    ctx: typer.Context,
+    name: str,
+    *,
+    enabled: bool,
+    confirm: bool,
+    json_output: bool,
+    now: str | None,
 ) -> None:
     save_exclusion(
         ctx,
         verb="Enabled" if enabled else "Disabled",
         json_output=json_output,
+        now_at=now,
         save=lambda db, ws, actor, now: exclusions.set_enabled(
             db,
             workspace_id=ws,
@@ -204,16 +215,19 @@ def enable(
     ctx: typer.Context,
     name: NameArgument,
     confirm: ConfirmOption = False,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Switch an exclusion on (a mass exclusion needs --confirm, R22)."""
-    _switch(ctx, name, enabled=True, confirm=confirm, json_output=json_output)
+    """Switch an exclusion on (a mass exclusion needs --confirm)."""
+    _switch(ctx, name, enabled=True, confirm=confirm, json_output=json_output, now=now)
 
 
 @exclusion_app.command("disable")
-def disable(ctx: typer.Context, name: NameArgument, json_output: JsonOption = False) -> None:
-    """Switch an exclusion off: it applies nowhere until enabled again (R16)."""
-    _switch(ctx, name, enabled=False, confirm=False, json_output=json_output)
+def disable(
+    ctx: typer.Context, name: NameArgument, now: NowOption = None, json_output: JsonOption = False
+) -> None:
+    """Switch an exclusion off: it applies nowhere until enabled again."""
+    _switch(ctx, name, enabled=False, confirm=False, json_output=json_output, now=now)
 
 
 @exclusion_app.command("list")
@@ -275,7 +289,7 @@ def preview_command(
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """What an exclusion would match, before you save it (R22, R18).
+    """What an exclusion would match, before you save it.
 
     People and companies matched, their share, the active enrollments and queued emails a
     save removes, a sample, near-miss domains and warnings. Give --level and --filter for

@@ -16,9 +16,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optout.cli.app import EXIT_BAD_INPUT, JsonOption, app, env_of, fail
+from optout.cli.app import EXIT_BAD_INPUT, JsonOption, NowOption, app, env_of, fail, moment
 from optout.cli.render import console, emit_json, plain
-from optout.clock import utcnow
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
 from optout.services import imports
@@ -26,7 +25,7 @@ from optout.services.imports import ImportReport
 
 import_app = typer.Typer(
     no_args_is_help=True,
-    help="Import CSV files: people, companies, or a column straight into an exclusion (R23).",
+    help="Import CSV files: people, companies, or a column straight into an exclusion.",
 )
 app.add_typer(import_app, name="import")
 
@@ -84,11 +83,12 @@ def run_import(
     errors: Path | None,
     json_output: bool,
     call: Callable[..., ImportReport],
+    now_at: str | None = None,
 ) -> None:
     """Open the file and one transaction, run the import, and either report what it did
     or write the error report, roll everything back and exit 2."""
     env = env_of(ctx)
-    now = utcnow()
+    now = moment(now_at)
     with (
         env.workspace() as (db, ws),
         source.open(newline="", encoding="utf-8-sig") as stream,
@@ -134,13 +134,14 @@ def import_people(
     source: FileArgument,
     mapping: MapOption,
     errors: ErrorsOption = None,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create or update people from a CSV, mapping its columns to fields with --map.
 
     Fields: email, first_name, last_name, title, status, company_domain, company_name,
     email_opt_out, crm_id, fields.<name>. Re-importing the same file changes nothing; no
-    import clears an opt-out or a bounce (R23, R33).
+    import clears an opt-out or a bounce.
     """
     fields = imports.parse_mapping(mapping)
     run_import(
@@ -148,6 +149,7 @@ def import_people(
         source=source,
         errors=errors,
         json_output=json_output,
+        now_at=now,
         call=lambda db, **kw: imports.import_people(db, mapping=fields, **kw),
     )
 
@@ -158,12 +160,13 @@ def import_companies(
     source: FileArgument,
     mapping: MapOption,
     errors: ErrorsOption = None,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create or update companies from a CSV, mapping its columns to fields with --map.
 
-    Fields: domain, name, parent_domain (links it under its parent, R12), crm_id,
-    fields.<name>. Re-importing the same file changes nothing (R23).
+    Fields: domain, name, parent_domain (links it under its parent), crm_id,
+    fields.<name>. Re-importing the same file changes nothing.
     """
     fields = imports.parse_mapping(mapping)
     run_import(
@@ -171,6 +174,7 @@ def import_companies(
         source=source,
         errors=errors,
         json_output=json_output,
+        now_at=now,
         call=lambda db, **kw: imports.import_companies(db, mapping=fields, **kw),
     )
 
@@ -189,14 +193,15 @@ def import_exclusion_list(
     ],
     errors: ErrorsOption = None,
     confirm: Annotated[
-        bool, typer.Option("--confirm", help="Save even when it excludes many (R22).")
+        bool, typer.Option("--confirm", help="Save even when it excludes many.")
     ] = False,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Import one column of a CSV (domains or addresses) straight into an exclusion list.
 
     Every unusable row is reported and nothing is half-imported; values already listed
-    are left as they are (R23).
+    are left as they are.
     """
     try:
         run_import(
@@ -204,6 +209,7 @@ def import_exclusion_list(
             source=source,
             errors=errors,
             json_output=json_output,
+            now_at=now,
             call=lambda db, **kw: imports.import_exclusion_list(
                 db, column=column, exclusion=exclusion, level=level, confirm=confirm, **kw
             ),

@@ -49,7 +49,7 @@ SoftBounceLimitOption = Annotated[
     typer.Option(
         "--soft-bounce-limit",
         min=1,
-        help="Transient bounces of one address that count as a hard bounce (R7).",
+        help="Transient bounces of one address that count as a hard bounce.",
     ),
 ]
 
@@ -95,6 +95,7 @@ def smtp(
     ] = 10,
     all_workspaces: AllWorkspacesOption = False,
     soft_bounce_limit: SoftBounceLimitOption = 3,
+    json_output: JsonOption = False,
 ) -> None:
     """Receive replies and bounces over SMTP until Ctrl-C or SIGTERM.
 
@@ -119,12 +120,16 @@ def smtp(
     )
     try:
         with server:
-            typer.echo(f"Listening for inbound mail on {host}:{port}; Ctrl-C stops.")
+            if json_output:
+                emit_json({"listening": f"{host}:{port}"})
+            else:
+                typer.echo(f"Listening for inbound mail on {host}:{port}; Ctrl-C stops.")
             sys.stdout.flush()
             _wait_for_stop()
     finally:
         engine.dispose()
-    typer.echo("Stopped.")
+    if not json_output:
+        typer.echo("Stopped.")
 
 
 @inbound_app.command("imap")

@@ -12,7 +12,6 @@ from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.decisions import explanation_json, print_explanation
 from optout.cli.lookups import names_by_id
 from optout.cli.render import console, emit_json, event_json, events_table, plain
-from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.errors import InvalidInput, NotFound
@@ -33,14 +32,15 @@ def opt_out(
             "--channel", help=f"How the opt-out came in: {', '.join(sorted(optouts.CHANNELS))}."
         ),
     ] = "manual",
+    now_at: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Opt an address out of all email, now and for any record that gets it later (R1, R2).
+    """Opt an address out of all email, now and for any record that gets it later.
 
     Ends every active enrollment of the address and cancels its queued emails.
     """
     env = env_of(ctx)
-    now = utcnow()
+    now = moment(now_at)
     with env.workspace() as (db, ws):
         holders = people.ids_by_email(db, workspace_id=ws.id, email=email)
         done = optouts.opt_out(
@@ -80,11 +80,12 @@ def clear_opt_out(
     reason: Annotated[
         str, typer.Option("--reason", help="Why the opt-out is lifted (required, audited).")
     ],
+    now_at: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Lift an opt-out: an explicit, audited act with a reason (R33)."""
+    """Lift an opt-out: an explicit, audited act with a reason."""
     env = env_of(ctx)
-    now = utcnow()
+    now = moment(now_at)
     if not reason.strip():
         raise InvalidInput("clearing an opt-out needs a reason (--reason)")
     with env.workspace() as (db, ws):
@@ -123,7 +124,7 @@ def explain(
 ) -> None:
     """May this person be enrolled in (or, with --send, emailed by) a sequence now? Why?
 
-    Lists every check in precedence order (R16) with its outcome and evidence (R29).
+    Lists every check in precedence order with its outcome and evidence.
     """
     if send and manual:
         raise InvalidInput("--manual is about enrollment; leave it out with --send")
@@ -147,7 +148,7 @@ def explain(
 
 @app.command()
 def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = False) -> None:
-    """Everything that happened to a person, oldest first (R35).
+    """Everything that happened to a person, oldest first.
 
     Also shows the opt-out and bounce ledger of their address.
     """

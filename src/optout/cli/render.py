@@ -151,9 +151,23 @@ def preview_json(impact: Preview) -> dict[str, Any]:
         "emails_cancelled": impact.emails_cancelled,
         "sample": plain(impact.sample),
         "near_misses": [{"listed": n.listed, "present": n.present} for n in impact.near_misses],
+        "unreached_at_domains": unreached_json(impact),
         "warnings": list(impact.warnings),
         "needs_confirmation": impact.needs_confirmation,
         "confirmation_reasons": list(impact.confirmation_reasons),
+    }
+
+
+def unreached_json(impact: Preview) -> dict[str, Any] | None:
+    found = impact.unreached
+    if found is None:
+        return None
+    return {
+        "domains": found.domains,
+        "count": found.count,
+        "without_company": found.without_company,
+        "at_another_company": found.at_another_company,
+        "sample": plain(found.sample),
     }
 
 
@@ -207,6 +221,10 @@ def print_preview(
         )
     for warning in impact.warnings:
         out.print(Text.assemble(("warning: ", "yellow bold"), warning))
+    if impact.unreached is not None:
+        for row in impact.unreached.sample:
+            company = row["company"] or "no company"
+            out.print(Text(f"  not reached: {row['email']} ({company})"))
     for reason in impact.confirmation_reasons:
         out.print(Text.assemble(("needs --confirm: ", "red bold"), reason))
 

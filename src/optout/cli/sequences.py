@@ -39,15 +39,17 @@ def ruleset_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The ruleset's name.")],
     exclusions: Annotated[
-        bool, typer.Option("--exclusions/--no-exclusions", help="Apply exclusions (R16).")
+        bool, typer.Option("--exclusions/--no-exclusions", help="Apply exclusions.")
     ] = True,
     cooldown_days: Annotated[
-        int, typer.Option("--cooldown-days", help="Days before someone may re-enter (R9).")
+        int, typer.Option("--cooldown-days", help="Days before someone may re-enter.")
     ] = 0,
     max_per_company: Annotated[
         int | None,
-        typer.Option("--max-per-company", help="Active people per company at once (R27)."),
+        typer.Option("--max-per-company", help="Active people per company at once."),
     ] = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Create a ruleset for sequences."""
     env = env_of(ctx)
@@ -56,11 +58,22 @@ def ruleset_create(
             db,
             workspace_id=ws.id,
             name=name,
-            now=moment(None),
+            now=moment(now),
             exclusions_enabled=exclusions,
             reenroll_cooldown_days=cooldown_days,
             max_active_per_company=max_per_company,
         )
+    if json_output:
+        emit_json(
+            {
+                "ruleset": name,
+                "created": True,
+                "exclusions_enabled": exclusions,
+                "reenroll_cooldown_days": cooldown_days,
+                "max_active_per_company": max_per_company,
+            }
+        )
+        return
     console().print(Text.assemble("Created ruleset ", (name, "bold"), "."))
 
 
@@ -86,8 +99,10 @@ def sequence_create(
         str | None, typer.Option("--audience", help="Audience for automatic enrollment.")
     ] = None,
     reply_to: Annotated[str, typer.Option("--reply-to", help="Reply-To address.")] = "",
+    now: NowOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """Create a sequence from a steps file (R26)."""
+    """Create a sequence from a steps file."""
     try:
         data = tomllib.loads(steps_file.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -97,7 +112,7 @@ def sequence_create(
         raise InvalidInput(f"{steps_file}: needs at least one [[steps]] table")
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        sequences.create(
+        sequence_id = sequences.create(
             db,
             workspace_id=ws.id,
             name=name,
@@ -106,8 +121,11 @@ def sequence_create(
             reply_to=reply_to,
             audience=audience,
             steps=sequences.steps_from_data(items),
-            now=moment(None),
+            now=moment(now),
         )
+    if json_output:
+        emit_json({"sequence": name, "id": sequence_id, "created": True, "steps": len(items)})
+        return
     console().print(
         Text.assemble("Created sequence ", (name, "bold"), f" with {len(items)} steps.")
     )
@@ -156,31 +174,52 @@ def _duration(seconds: int) -> str:
     return " ".join(p for p in parts if p) or f"{seconds} s"
 
 
-def _set_status(ctx: typer.Context, name: str, status: str, verb: str) -> None:
+def _set_status(
+    ctx: typer.Context, name: str, status: str, verb: str, now: str | None, json_output: bool
+) -> None:
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         sequences.set_status(
-            db, workspace_id=ws.id, name=name, status=status, actor=env.actor, now=moment(None)
+            db, workspace_id=ws.id, name=name, status=status, actor=env.actor, now=moment(now)
         )
+    if json_output:
+        emit_json({"sequence": name, "status": status, "unenrolled": 0})
+        return
     console().print(Text.assemble((name, "bold"), f" {verb}. Nobody was unenrolled."))
 
 
 @sequence_app.command("pause")
-def sequence_pause(ctx: typer.Context, name: SequenceArgument) -> None:
-    """Stop sending from a sequence; enrollments stay as they are (R11)."""
-    _set_status(ctx, name, "paused", "is paused: no email is sent from it until it is resumed")
+def sequence_pause(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop sending from a sequence; enrollments stay as they are."""
+    verb = "is paused: no email is sent from it until it is resumed"
+    _set_status(ctx, name, "paused", verb, now, json_output)
 
 
 @sequence_app.command("resume")
-def sequence_resume(ctx: typer.Context, name: SequenceArgument) -> None:
+def sequence_resume(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
     """Send from a paused sequence again."""
-    _set_status(ctx, name, "active", "is active again")
+    _set_status(ctx, name, "active", "is active again", now, json_output)
 
 
 @sequence_app.command("archive")
-def sequence_archive(ctx: typer.Context, name: SequenceArgument) -> None:
-    """Archive a sequence: it sends nothing more and cannot be resumed (R11)."""
-    _set_status(ctx, name, "archived", "is archived")
+def sequence_archive(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Archive a sequence: it sends nothing more and cannot be resumed."""
+    _set_status(ctx, name, "archived", "is archived", now, json_output)
 
 
 @sequence_app.command("refresh")
@@ -219,7 +258,7 @@ def enroll(
     json_output: JsonOption = False,
 ) -> None:
     """Enroll people by address or by filter. Every one goes through eligibility: no manual
-    path bypasses an exclusion (R17)."""
+    path bypasses an exclusion."""
     if not emails and not filter_text:
         raise InvalidInput("name people to enroll (addresses) or give --filter")
     env = env_of(ctx)
@@ -280,11 +319,12 @@ def unenroll(
     reason: Annotated[
         str, typer.Option("--reason", help="Why (kept in the audit log).")
     ] = "unenrolled manually",
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Unenroll people from one sequence (R8), or in bulk by status (R10). Not an opt-out."""
+    """Unenroll people from one sequence, or in bulk by status. Not an opt-out."""
     env = env_of(ctx)
-    at = moment(None)
+    at = moment(now)
     with env.workspace() as (db, ws):
         sequence_id = (
             sequences.spec_by_name(db, workspace_id=ws.id, name=sequence).id if sequence else None
@@ -339,7 +379,7 @@ def not_enrolled(
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
     json_output: JsonOption = False,
 ) -> None:
-    """Who the last automatic enrollment left out, each with the reason (R30)."""
+    """Who the last automatic enrollment left out, each with the reason."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         rows = refresh.not_enrolled(db, workspace_id=ws.id, sequence=sequence, limit=limit)

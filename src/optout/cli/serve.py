@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
-from optout.cli.app import app, ensure_schema, env_of, open_engine
-from optout.cli.render import console
+from optout.cli.app import JsonOption, app, ensure_schema, env_of, open_engine
+from optout.cli.render import console, emit_json
 from optout.config import Settings
 from optout.errors import NotFound
 from optout.sending.worker import Mailer, run_forever
@@ -43,6 +43,7 @@ def serve(
         ),
     ] = True,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between worker passes.")] = 5.0,
+    json_output: JsonOption = False,
 ) -> None:
     """Serve the web app and the JSON API; migrate the database first.
 
@@ -54,8 +55,13 @@ def serve(
     engine = open_engine()
     ensure_schema(engine)
     url = f"http://{host}:{port}"
-    with engine.connect() as db:
-        _banner(console(), db, settings=settings, url=url, slug=env.workspace_slug, worker=worker)
+    if json_output:
+        emit_json({"url": url, "api": f"{url}{PREFIX}", "worker": worker})
+    else:
+        with engine.connect() as db:
+            _banner(
+                console(), db, settings=settings, url=url, slug=env.workspace_slug, worker=worker
+            )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     mailer = Mailer.from_settings(settings) if worker else None

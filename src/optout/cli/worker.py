@@ -31,7 +31,7 @@ def worker(
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Send due emails. Each is re-checked for eligibility when it is claimed (R14, R28).
+    """Send due emails. Each is re-checked for eligibility when it is claimed.
 
     Mail goes where OPTOUT_TRANSPORT_URL says (default: .eml files in var/outbox).
     """

@@ -92,3 +92,36 @@ def demo(
         )
         if tour:
             print_tour(out, db, story, now=now)
+
+
+@app.command()
+def settings(
+    ctx: typer.Context,
+    create_companies: Annotated[
+        bool | None,
+        typer.Option(
+            "--create-companies/--no-create-companies",
+            help="A person whose email domain names no company yet: create that company and "
+            "link them (the default), or leave them without a company until one appears.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the workspace's settings, or change them."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        if create_companies is not None:
+            ws = workspaces.set_company_creation(db, workspace_id=ws.id, enabled=create_companies)
+    shown = {
+        "workspace": ws.slug,
+        "create_companies_from_email_domain": ws.create_companies_from_email_domain,
+        "mass_exclusion_share": ws.mass_exclusion_share,
+        "mass_unenroll_limit": ws.mass_unenroll_limit,
+        "auto_opt_out_on_unsubscribe_reply": ws.auto_opt_out_on_unsubscribe_reply,
+    }
+    if json_output:
+        emit_json(shown)
+        return
+    out = console()
+    for key, value in shown.items():
+        out.print(Text.assemble((f"{key.replace('_', ' ')}: ", "bold"), str(value)))

@@ -23,9 +23,17 @@ from optout.crm.protocol import Kind, Record, Ref
 from optout.crm.records import Target, fresh, links, remember, resolve
 from optout.crm.staged import reset_touched, touched
 from optout.crm.upsert_deals import write_deals, write_roles
-from optout.crm.upsert_people import Written, write_companies, write_people
+from optout.crm.upsert_people import (
+    Written,
+    named_companies,
+    page_companies,
+    page_people,
+    write_companies,
+    write_people,
+)
 from optout.errors import InvalidInput
 from optout.normalize import domain_label, normalize_domain, normalize_email
+from optout.services import association
 from optout.services.monitoring import recheck_people
 
 
@@ -138,6 +146,8 @@ def _companies(
         db, workspace_id=target.workspace_id, rows=list(rows.values()), now=now
     )
     _count(applied, written)
+    if written.created:
+        _associate(db, target, applied, now, actor, companies=page_companies())
     return {crm_id: ids.get(key) for crm_id, key in keys.items()}
 
 
@@ -188,7 +198,41 @@ def _people(
         now=now,
     )
     _count(applied, written)
+    named = any(row["company_domain"] for row in rows.values())
+    _associate(
+        db,
+        target,
+        applied,
+        now,
+        actor,
+        people=page_people(),
+        companies=named_companies(target.workspace_id) if named else None,
+    )
     return {crm_id: ids.get(a) if a else None for crm_id, a in addresses.items()}
+
+
+def _associate(
+    db: Connection,
+    target: Target,
+    applied: Applied,
+    now: datetime,
+    actor: str,
+    *,
+    people: sa.Select[Any] | None = None,
+    companies: sa.Select[Any] | None = None,
+) -> None:
+    """People the CRM gives no company join the company of their email domain."""
+    linked = association.associate(
+        db,
+        workspace_id=target.workspace_id,
+        people=people,
+        companies=companies,
+        now=now,
+        actor=actor,
+        cause="crm sync",
+    )
+    applied.unenrolled += linked.removal.enrollments_ended
+    applied.cancelled += linked.removal.emails_cancelled
 
 
 def _deals(

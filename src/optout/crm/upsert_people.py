@@ -22,6 +22,7 @@ from optout.crm.staged import changed, stage_rows, touch
 from optout.crm.suppress import suppress_staged
 from optout.db import tables as t
 from optout.normalize import domain_label
+from optout.services.association import CRM
 from optout.services.enforcement import Removal
 from optout.services.imports_json import import_json_covers, import_json_merge
 
@@ -177,6 +178,9 @@ def write_people(
         .values(
             **{k: sa.func.coalesce(s.c[k], p.c[k]) for k in PERSON_TEXT},
             company_id=sa.func.coalesce(s.c.company_id, p.c.company_id),
+            company_link_source=sa.case(
+                (s.c.company_id.is_not(None), CRM), else_=p.c.company_link_source
+            ),
             fields=import_json_merge(p.c.fields, s.c.fields),
             updated_at=now,
         )
@@ -193,6 +197,7 @@ def write_people(
                 "email_domain",
                 *PERSON_TEXT,
                 "company_id",
+                "company_link_source",
                 "fields",
                 "crm_id",
                 "created_at",
@@ -204,6 +209,7 @@ def write_people(
                 s.c.email_domain,
                 *(sa.func.coalesce(s.c[k], "") for k in PERSON_TEXT),
                 s.c.company_id,
+                sa.case((s.c.company_id.is_not(None), CRM), else_=sa.null()),
                 s.c.fields,
                 s.c.crm_id,
                 sa.literal(now, sa.DateTime),
@@ -356,4 +362,24 @@ def group_people(
         sa.select(p.c.id)
         .join(c, c.c.id == p.c.company_id)
         .where(p.c.workspace_id == workspace_id, c.c.group_id.in_(groups))
+    )
+
+
+def page_people() -> sa.Select[Any]:
+    """Ids of the people of the page staged last."""
+    return sa.select(t.people.c.id).where(_in_page())
+
+
+def page_companies() -> sa.Select[Any]:
+    """Ids of the companies of the page staged last."""
+    s = staged_companies
+    return sa.select(s.c.company_id).where(s.c.company_id.is_not(None))
+
+
+def named_companies(workspace_id: int) -> sa.Select[Any]:
+    """Ids of the companies the people of the page staged last name by domain (a Lead's)."""
+    c = t.companies
+    return sa.select(c.c.id).where(
+        c.c.workspace_id == workspace_id,
+        c.c.domain.in_(sa.select(staged_people.c.company_domain)),
     )

@@ -56,6 +56,9 @@ workspaces = Table(
     Column("mass_unenroll_limit", Integer, nullable=False, default=1000),
     # R4: an unsubscribe reply opts out automatically, or only flags for review.
     Column("auto_opt_out_on_unsubscribe_reply", Boolean, nullable=False, default=True),
+    # A person without a company whose email domain names no company yet: create that
+    # company (and link them), or leave them unlinked until one appears.
+    Column("create_companies_from_email_domain", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
 )
 
@@ -96,6 +99,10 @@ people = Table(
     Column("title", String(300), nullable=False, default=""),
     Column("status", String(100), nullable=False, default=""),
     Column("company_id", Integer, ForeignKey("companies.id", ondelete="SET NULL")),
+    # How the company was set: `crm`, `column` (an import's mapped column), `email_domain`
+    # (association by the address's domain) or `manual` (a user; with no company, it keeps
+    # the person unlinked). NULL: not recorded (set before this was kept).
+    Column("company_link_source", String(16)),
     Column("fields", JSON, nullable=False, default=dict),
     Column("last_activity_at", DateTime),  # other sources only (R21)
     Column("last_activity_any_at", DateTime),

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import domain_label, normalize_domain
+from optout.services import association, people
 from optout.services.custom_fields import clean_fields, clean_text
+from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
 from optout.services.people import company_people
 
@@ -26,7 +28,9 @@ def create(
     fields: Mapping[str, Any] | None = None,
     now: datetime,
     crm_id: str | None = None,
+    actor: str = "optout",
 ) -> int:
+    """Create a company; the unlinked people of its domain join it (`association`)."""
     canonical = normalize_domain(domain)
     c = t.companies
     if db.scalar(
@@ -48,6 +52,13 @@ def create(
         .returning(c.c.id)
     ).scalar_one()
     db.execute(c.update().where(c.c.id == company_id).values(group_id=company_id))
+    association.associate(
+        db,
+        workspace_id=workspace_id,
+        companies=sa.select(c.c.id).where(c.c.id == company_id),
+        now=now,
+        actor=actor,
+    )
     return int(company_id)
 
 
@@ -151,3 +162,34 @@ def unlink(db: Connection, *, workspace_id: int, child_id: int, now: datetime) -
     subtree = subtree.union_all(sa.select(below.c.id).where(below.c.parent_id == subtree.c.id))
     db.execute(c.update().where(c.c.id == child_id).values(parent_id=None, updated_at=now))
     db.execute(c.update().where(c.c.id.in_(sa.select(subtree.c.id))).values(group_id=child_id))
+
+
+def assign_person(
+    db: Connection,
+    *,
+    workspace_id: int,
+    person_id: int,
+    domain: str | None,
+    actor: str,
+    now: datetime,
+) -> Removal:
+    """A user sets a person's company by its domain (created when missing), or none at all
+    (`domain` empty): recorded as a manual link that association never overrides. Their
+    active enrollments are re-checked at once (R14)."""
+    company_id: int | None = None
+    if domain is not None and domain.strip():
+        canonical = normalize_domain(domain)
+        try:
+            company_id = get_id(db, workspace_id=workspace_id, domain=canonical)
+        except NotFound:
+            company_id = create(
+                db, workspace_id=workspace_id, domain=canonical, now=now, actor=actor
+            )
+    return people.update(
+        db,
+        workspace_id=workspace_id,
+        person_id=person_id,
+        changes={"company_id": company_id},
+        actor=actor,
+        now=now,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.filters import Subject
 from optout.services import audiences, decision_index, exclusions, people, sequences
+from optout.services.domain_hints import explain_hints
 
 
 def situation(
@@ -163,6 +164,8 @@ class Explanation:
     audience: str | None
     decision: Decision
     duplicates: int  # other people with the same address
+    # Company rules listing this email's domain that miss the person (no or another company).
+    company_hints: list[str] = field(default_factory=list)
 
 
 def explain(
@@ -204,4 +207,9 @@ def explain(
         audience=where.audience.name if where.audience else None,
         decision=decide(found, where),
         duplicates=len(ids) - 1,
+        company_hints=explain_hints(
+            where.exclusions,
+            email_domain=found.subject.person["email_domain"],
+            company_domain=found.subject.company["domain"] if found.subject.company else None,
+        ),
     )

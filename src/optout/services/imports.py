@@ -23,6 +23,7 @@ from optout.db import statistics
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import domain_label
+from optout.services import association
 from optout.services.enforcement import Removal
 from optout.services.imports_csv import (
     Kind,
@@ -51,7 +52,9 @@ from optout.services.imports_write import (
     recheck_ids,
     stage_rows,
     staged_companies,
+    staged_company_ids,
     staged_people,
+    staged_people_ids,
     write_companies,
     write_people,
 )
@@ -137,6 +140,15 @@ def import_people(
         db, workspace_id=workspace_id, mapped=frozenset(), custom=False, now=now
     )
     written = write_people(db, workspace_id=workspace_id, mapped=mapped, custom=custom, now=now)
+    linked = association.associate(
+        db,
+        workspace_id=workspace_id,
+        people=staged_people_ids(workspace_id),
+        companies=staged_company_ids(workspace_id) if companies.created else None,
+        now=now,
+        actor=actor,
+        cause="import",
+    )
     opted_out, removal = 0, Removal(0, 0)
     if "email_opt_out" in mapped:
         opted_out, removal = opt_out_staged(
@@ -166,9 +178,12 @@ def import_people(
         workspace_id=workspace_id,
         actor=actor,
         now=now,
-        companies_created=len(companies.created),
+        companies_created=len(companies.created) + linked.companies_created,
+        linked_by_email_domain=linked.linked,
         opted_out=opted_out,
-        enrollments_ended=removal.enrollments_ended + rechecked.enrollments_ended,
+        enrollments_ended=removal.enrollments_ended
+        + rechecked.enrollments_ended
+        + linked.removal.enrollments_ended,
     )
     return finished(report, progress)
 
@@ -205,6 +220,18 @@ def import_companies(
     )
     created = written.created.keys() & listed
     changed = list(written.updated.values())
+    linked = (
+        association.associate(
+            db,
+            workspace_id=workspace_id,
+            companies=staged_company_ids(workspace_id),
+            now=now,
+            actor=actor,
+            cause="company import",
+        )
+        if written.created
+        else association.NOTHING
+    )
     statistics.after_bulk_load(db, len(written.created) + len(changed))
     rechecked = recheck_ids(
         db,
@@ -231,7 +258,8 @@ def import_companies(
         actor=actor,
         now=now,
         parents_created=len(written.created.keys() - listed),
-        enrollments_ended=rechecked.enrollments_ended,
+        linked_by_email_domain=linked.linked,
+        enrollments_ended=rechecked.enrollments_ended + linked.removal.enrollments_ended,
     )
     return finished(report, progress)
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.services import events
+from optout.services.association import COLUMN
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.imports_json import import_json_covers, import_json_merge
 from optout.services.monitoring import recheck_people
@@ -272,6 +273,9 @@ def write_people(
     if "company_domain" in mapped:
         changes.append(_changed(p.c.company_id, s.c.company_id))
         values["company_id"] = sa.func.coalesce(s.c.company_id, p.c.company_id)
+        values["company_link_source"] = sa.case(
+            (s.c.company_id.is_not(None), COLUMN), else_=p.c.company_link_source
+        )
     if custom:
         changes.append(sa.not_(import_json_covers(p.c.fields, s.c.fields)))
         values["fields"] = import_json_merge(p.c.fields, s.c.fields)
@@ -288,7 +292,7 @@ def write_people(
     held = t.people.alias("import_held")
     existing = sa.exists().where(held.c.workspace_id == workspace_id, held.c.email == s.c.email)
     names = ["workspace_id", "email", "email_domain", *PERSON_TEXT]
-    names += ["company_id", "fields", "crm_id", "created_at", "updated_at"]
+    names += ["company_id", "company_link_source", "fields", "crm_id", "created_at", "updated_at"]
     created = db.scalars(
         p.insert()
         .from_select(
@@ -299,6 +303,7 @@ def write_people(
                 s.c.email_domain,
                 *(sa.func.coalesce(s.c[k], "") for k in PERSON_TEXT),
                 s.c.company_id,
+                sa.case((s.c.company_id.is_not(None), COLUMN), else_=sa.null()),
                 s.c.fields,
                 s.c.crm_id,
                 sa.literal(now, sa.DateTime),
@@ -391,4 +396,20 @@ def recheck_ids(
         actor=actor,
         now=now,
         cause=cause,
+    )
+
+
+def staged_people_ids(workspace_id: int) -> sa.Select[Any]:
+    """Ids of every person whose address is in the file."""
+    p = t.people
+    return sa.select(p.c.id).where(
+        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(staged_people.c.email))
+    )
+
+
+def staged_company_ids(workspace_id: int) -> sa.Select[Any]:
+    """Ids of the companies the file lists or names."""
+    c = t.companies
+    return sa.select(c.c.id).where(
+        c.c.workspace_id == workspace_id, c.c.domain.in_(sa.select(staged_companies.c.domain))
     )

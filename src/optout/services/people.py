@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
+from optout.services import association
 from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
@@ -32,7 +33,11 @@ def create(
     company_id: int | None = None,
     fields: Mapping[str, Any] | None = None,
     crm_id: str | None = None,
+    company_link_source: str = association.MANUAL,
+    actor: str = "optout",
 ) -> int:
+    """Create a person; without a company, they get the company of their email domain
+    (`association`)."""
     address = normalize_email(email)
     if company_id is not None:
         _check_company(db, workspace_id=workspace_id, company_id=company_id)
@@ -48,6 +53,7 @@ def create(
             title=clean_text(title, what="title"),
             status=clean_text(status, what="status"),
             company_id=company_id,
+            company_link_source=company_link_source if company_id is not None else None,
             fields=clean_fields(fields),
             crm_id=crm_id,
             created_at=now,
@@ -55,6 +61,14 @@ def create(
         )
         .returning(p.c.id)
     ).scalar_one()
+    if company_id is None:
+        association.associate(
+            db,
+            workspace_id=workspace_id,
+            people=sa.select(p.c.id).where(p.c.id == person_id),
+            now=now,
+            actor=actor,
+        )
     return int(person_id)
 
 
@@ -118,6 +132,9 @@ def update(
     values = dict(changes)
     if values.get("company_id") is not None:
         _check_company(db, workspace_id=workspace_id, company_id=values["company_id"])
+    if "company_id" in values:
+        # A user's choice, kept even when it is "no company" (association leaves it alone).
+        values["company_link_source"] = association.MANUAL
     if "fields" in values:
         values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
     for key in ("first_name", "last_name", "title", "status"):

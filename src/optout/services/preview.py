@@ -23,6 +23,7 @@ from optout.filters.fields import lookup as lookup_field
 from optout.filters.sqlfunc import in_list
 from optout.normalize import domain_label
 from optout.services import workspaces
+from optout.services.domain_hints import UnreachedAtDomains, unreached_at_domains
 from optout.services.exclusion_sets import companies_reached, people_reached, removable_enrollments
 
 SAMPLE_SIZE = 10
@@ -46,6 +47,8 @@ class Preview:
     near_misses: list[NearMiss]
     warnings: list[str] = field(default_factory=list)
     confirmation_reasons: list[str] = field(default_factory=list)
+    # People at a listed email domain whom the rule misses (no company, or another one).
+    unreached: UnreachedAtDomains | None = None
 
     @property
     def share(self) -> float:
@@ -98,6 +101,9 @@ def preview(
         emails_cancelled=emails,
         sample=[dict(r) for r in sample_rows],
         near_misses=near_misses(db, workspace_id=workspace_id, exclusion=exclusion),
+        unreached=unreached_at_domains(
+            db, workspace_id=workspace_id, exclusion=exclusion, reached=reached
+        ),
     )
     _judge(db, impact, workspace_id=workspace_id, exclusion=exclusion)
     return impact
@@ -112,6 +118,8 @@ def _judge(db: Connection, impact: Preview, *, workspace_id: int, exclusion: Exc
         )
     if impact.people_matched == 0:
         impact.warnings.append("this filter matches nobody now")
+    if impact.unreached is not None:
+        impact.warnings.append(impact.unreached.message())
     if exclusion.enabled and impact.share > settings.mass_exclusion_share:
         impact.confirmation_reasons.append(
             f"it matches {impact.people_matched} of {impact.people_total} people "

@@ -23,6 +23,7 @@ class Workspace:
     mass_exclusion_share: float
     mass_unenroll_limit: int
     auto_opt_out_on_unsubscribe_reply: bool
+    create_companies_from_email_domain: bool = True
 
 
 def create(
@@ -50,6 +51,7 @@ def create(
             mass_exclusion_share=mass_exclusion_share,
             mass_unenroll_limit=mass_unenroll_limit,
             auto_opt_out_on_unsubscribe_reply=True,
+            create_companies_from_email_domain=True,
         )
     )
     return get(db, slug=slug)
@@ -66,6 +68,7 @@ def get(db: Connection, *, slug: str) -> Workspace:
         mass_exclusion_share=row["mass_exclusion_share"],
         mass_unenroll_limit=row["mass_unenroll_limit"],
         auto_opt_out_on_unsubscribe_reply=row["auto_opt_out_on_unsubscribe_reply"],
+        create_companies_from_email_domain=row["create_companies_from_email_domain"],
     )
 
 
@@ -74,3 +77,14 @@ def get_by_id(db: Connection, *, workspace_id: int) -> Workspace:
     if slug is None:
         raise NotFound(f"no workspace with id {workspace_id}")
     return get(db, slug=slug)
+
+
+def set_company_creation(db: Connection, *, workspace_id: int, enabled: bool) -> Workspace:
+    """Whether a person whose email domain names no company yet gets that company created
+    (and is linked to it), or stays unlinked until such a company appears."""
+    db.execute(
+        t.workspaces.update()
+        .where(t.workspaces.c.id == workspace_id)
+        .values(create_companies_from_email_domain=enabled)
+    )
+    return get_by_id(db, workspace_id=workspace_id)

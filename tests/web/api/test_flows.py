@@ -441,3 +441,33 @@ def test_paging_answers_total_and_next(api: Api, committed: Committed) -> None:
     assert filtered["total"] == 3
     too_many = http.get("/people", params={"limit": 100_000})
     assert too_many.status_code == 422
+
+
+def test_R12_a_person_created_without_company_joins_their_domain_and_the_preview_says_who_is_missed(
+    api: Api, committed: Committed
+) -> None:
+    with committed() as world:
+        world.company("acme.com")
+        world.person("cy@acme.com", company="globex.io")
+        keys = api.keys(world)
+    http = api.client(keys.member)
+
+    made = http.post("/people", json={"email": "Ann@Acme.com"})
+    preview = http.post(
+        "/exclusions/preview",
+        json={"level": "company", "filter": "company.domain in (acme.com)"},
+    )
+
+    assert made.status_code == 201, made.text
+    person = made.json()
+    assert (person["company_domain"], person["company_link_source"]) == ("acme.com", "email_domain")
+    impact = preview.json()["preview"]
+    assert impact["people_matched"] == 1
+    assert impact["unreached_at_domains"] == {
+        "domains": ["acme.com"],
+        "count": 1,
+        "without_company": 0,
+        "at_another_company": 1,
+        "sample": [{"email": "cy@acme.com", "company": "globex.io"}],
+    }
+    assert any("1 people have an email at acme.com" in w for w in impact["warnings"])

@@ -55,6 +55,11 @@ class ExplanationOut(BaseModel):
     primary_reason: OutcomeOut | None = Field(description="The first blocking check.")
     outcomes: list[OutcomeOut] = Field(description="Every check, in R16 order.")
     duplicates: int = Field(description="Other people with the same address.")
+    company_hints: list[str] = Field(
+        default_factory=list,
+        description="Company rules that list this email's domain but miss the person, who "
+        "belongs to no company or to another company.",
+    )
     at: datetime
 
 
@@ -108,5 +113,6 @@ def explain(
         primary_reason=OutcomeOut.of(primary) if primary else None,
         outcomes=[OutcomeOut.of(o) for o in decision.outcomes],
         duplicates=answer.duplicates,
+        company_hints=answer.company_hints,
         at=now,
     )

@@ -35,6 +35,11 @@ class PersonOut(BaseModel):
     status: str
     company_id: int | None
     company_domain: str | None
+    company_link_source: Literal["crm", "column", "email_domain", "manual"] | None = Field(
+        default=None,
+        description="How the company was set: by the CRM, an import column, the email "
+        "domain, or by hand (null: not recorded).",
+    )
     fields: dict[str, Any]
     crm_id: str | None
     opted_out: bool = Field(description="The address is opted out (R1).")
@@ -110,6 +115,16 @@ class NearMissOut(BaseModel):
     present: str = Field(description="A variant of it in the data that the filter misses.")
 
 
+class UnreachedOut(BaseModel):
+    """People with an email at a listed domain whom a company rule does not reach."""
+
+    domains: list[str]
+    count: int
+    without_company: int
+    at_another_company: int
+    sample: list[dict[str, Any]] = Field(description="email and company domain (or null).")
+
+
 class PreviewOut(BaseModel):
     """The impact of saving an exclusion (R22, R18)."""
 
@@ -121,6 +136,7 @@ class PreviewOut(BaseModel):
     emails_cancelled: int = Field(description="Queued emails a save would cancel.")
     sample: list[SampleRow]
     near_misses: list[NearMissOut]
+    unreached_at_domains: UnreachedOut | None = None
     warnings: list[str]
     needs_confirmation: bool
     confirmation_reasons: list[str]
@@ -138,6 +154,9 @@ class PreviewOut(BaseModel):
             near_misses=[
                 NearMissOut(listed=n.listed, present=n.present) for n in impact.near_misses
             ],
+            unreached_at_domains=(
+                UnreachedOut(**vars(impact.unreached)) if impact.unreached else None
+            ),
             warnings=list(impact.warnings),
             needs_confirmation=impact.needs_confirmation,
             confirmation_reasons=list(impact.confirmation_reasons),

@@ -88,6 +88,7 @@ def person_page(
         viewer=viewer,
         person=person,
         company=company,
+        linked_by=LINKED_BY.get(person["company_link_source"] or "", "not recorded"),
         history=history,
         names=names,
         detail_text=detail_text,
@@ -129,4 +130,44 @@ def opt_out(
         if done.new
         else f"{done.email} had opted out already; recorded again."
     )
+    return redirect(request, with_query(f"/people/{person_id}", done=message))
+
+
+# How a person's company was set, as the page says it.
+LINKED_BY = {
+    "crm": "from the CRM",
+    "column": "from an import column",
+    "email_domain": "by email domain",
+    "manual": "set by hand",
+}
+
+
+@router.post("/people/{person_id}/company", response_model=None)
+def change_company(
+    request: Request,
+    viewer: FormViewer,
+    person_id: int,
+    domain: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the person's company by domain (created when missing) or leave it empty for
+    none; the choice is kept: linking by email domain never overrides it."""
+    ws = viewer.workspace_id
+    with site_of(request).engine.begin() as db:
+        removal = companies.assign_person(
+            db,
+            workspace_id=ws,
+            person_id=person_id,
+            domain=domain.strip() or None,
+            actor=viewer.actor,
+            now=utcnow(),
+        )
+        person = people.get(db, workspace_id=ws, person_id=person_id)
+        company = (
+            companies.get(db, workspace_id=ws, company_id=person["company_id"])
+            if person["company_id"] is not None
+            else None
+        )
+    message = f"Company set to {company['domain']}." if company else "Company removed."
+    if removal.enrollments_ended:
+        message += f" Ended {removal.enrollments_ended} active enrollment(s) it now excludes."
     return redirect(request, with_query(f"/people/{person_id}", done=message))
