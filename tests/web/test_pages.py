@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services import accounts, sign_in_limits
 from tests.factories import World
 from tests.web.conftest import Web
 
@@ -101,6 +101,41 @@ def test_wrong_password_or_workspace_is_one_message(web: Web, member: tuple[Worl
         assert answer.status_code == 401
         assert "Wrong workspace, email or password." in answer.text
         assert "set-cookie" not in answer.headers
+
+
+def test_failed_sign_ins_lock_the_account_with_a_clear_message(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    wrong = {"workspace": world.workspace.slug, "email": user, "password": "not the password"}
+    for _ in range(sign_in_limits.PER_ACCOUNT):
+        assert web.http.post("/login", data=wrong).status_code == 401
+    locked = _sign_in(web, world, user)  # even the right password waits now
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.text
+    assert "try again in 15 minutes" in locked.text
+    assert 14 * 60 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert "set-cookie" not in locked.headers
+    with web.engine.connect() as db:  # kept in the database, for every process to see
+        failures = db.scalar(
+            sa.select(sa.func.count())
+            .select_from(t.login_attempts)
+            .where(t.login_attempts.c.email == user, t.login_attempts.c.succeeded.is_(False))
+        )
+    assert failures == sign_in_limits.PER_ACCOUNT
+
+
+def test_a_successful_sign_in_resets_the_accounts_failure_count(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    wrong = {"workspace": world.workspace.slug, "email": user, "password": "not the password"}
+    for _ in range(sign_in_limits.PER_ACCOUNT - 1):
+        web.http.post("/login", data=wrong)
+    assert _sign_in(web, world, user).status_code == 303
+    for _ in range(sign_in_limits.PER_ACCOUNT - 1):
+        assert web.http.post("/login", data=wrong).status_code == 401
+    assert _sign_in(web, world, user).status_code == 303
 
 
 def test_form_post_without_the_csrf_token_is_refused(web: Web, member: tuple[World, str]) -> None:

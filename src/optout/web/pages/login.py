@@ -9,8 +9,8 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.errors import NotFound
-from optout.services import accounts, workspaces
+from optout.errors import NotFound, TooManyAttempts
+from optout.services import accounts, sign_in_limits, workspaces
 from optout.services.accounts import NotAllowed, NotSignedIn
 from optout.web.auth import SESSION_COOKIE
 from optout.web.pages.render import page, redirect
@@ -44,22 +44,26 @@ def sign_in(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     site = site_of(request)
+    client = request.client.host if request.client else ""
+    now = utcnow()
+    try:
+        with site.engine.begin() as db:
+            sign_in_limits.check(db, email=email, client=client, now=now)
+    except TooManyAttempts as locked:
+        answer = _form(request, next, workspace, email, error=locked.message, status=429)
+        answer.headers["Retry-After"] = str(locked.retry_after_seconds)
+        return answer
     try:
         with site.engine.begin() as db:
             found = workspaces.get(db, slug=workspace.strip().lower())
             token, _ = accounts.sign_in(
-                db, email=email, password=password, workspace_id=found.id, now=utcnow()
+                db, email=email, password=password, workspace_id=found.id, now=now
             )
+            sign_in_limits.record(db, email=email, client=client, succeeded=True, now=now)
     except (NotFound, NotSignedIn, NotAllowed):
-        return page(
-            request,
-            "login.html",
-            status_code=401,
-            next=_local(next),
-            error=WRONG,
-            workspace=workspace,
-            email=email,
-        )
+        with site.engine.begin() as db:
+            sign_in_limits.record(db, email=email, client=client, succeeded=False, now=now)
+        return _form(request, next, workspace, email, error=WRONG, status=401)
     response = redirect(request, _local(next))
     response.set_cookie(
         SESSION_COOKIE,
@@ -71,6 +75,20 @@ def sign_in(
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _form(
+    request: Request, next: str, workspace: str, email: str, *, error: str, status: int
+) -> HTMLResponse:
+    return page(
+        request,
+        "login.html",
+        status_code=status,
+        next=_local(next),
+        error=error,
+        workspace=workspace,
+        email=email,
+    )
 
 
 @router.post("/logout", response_model=None)
