@@ -112,6 +112,8 @@ def print_explanation(out: Console, explanation: Explanation) -> None:
                 "dim",
             )
         )
+    for warning in explanation.warnings:
+        out.print(Text.assemble(("warning: ", "yellow bold"), warning))
     out.print(outcomes_table(explanation))
 
 
@@ -128,4 +130,5 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "primary_reason": plain(primary) if primary else None,
         "outcomes": [plain(o) for o in decision.outcomes],
         "duplicates": explanation.duplicates,
+        "warnings": list(explanation.warnings),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.filters import Subject
-from optout.services import audiences, exclusions, people, sequences
+from optout.services import audiences, exclusions, look_alikes, people, sequences
 
 
 def situation(
@@ -145,6 +145,7 @@ class Explanation:
     audience: str | None
     decision: Decision
     duplicates: int  # other people with the same address
+    warnings: list[str] = field(default_factory=list)  # e.g. a look-alike of a listed domain
 
 
 def explain(
@@ -184,4 +185,5 @@ def explain(
         audience=where.audience.name if where.audience else None,
         decision=decide(found, where),
         duplicates=len(ids) - 1,
+        warnings=look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0]),
     )

@@ -55,6 +55,11 @@ class ExplanationOut(BaseModel):
     primary_reason: OutcomeOut | None = Field(description="The first blocking check.")
     outcomes: list[OutcomeOut] = Field(description="Every check, in R16 order.")
     duplicates: int = Field(description="Other people with the same address.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things to know that do not decide, e.g. a domain that only looks like "
+        "one an exclusion lists.",
+    )
     at: datetime
 
 
@@ -108,5 +113,6 @@ def explain(
         primary_reason=OutcomeOut.of(primary) if primary else None,
         outcomes=[OutcomeOut.of(o) for o in decision.outcomes],
         duplicates=answer.duplicates,
+        warnings=list(answer.warnings),
         at=now,
     )

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from optout.errors import OptoutError
+from optout.filters.confusables import readable as readable_domain
 from optout.web.errors import status_of
 
 # Pages of signed-in users: never cached. The security headers (scripts and styles only
@@ -73,7 +74,7 @@ def _templates() -> jinja2.Environment:
         humanize=_humanize,
         urlpart=lambda text: quote(str(text), safe=""),
     )
-    env.globals.update(query=with_query)
+    env.globals.update(query=with_query, readable=readable_domain)
     return env
 
 
