@@ -54,6 +54,7 @@ def test_every_kind_of_response_carries_the_security_headers(web: Web) -> None:
     signed_in_policy = answers["sign-in page"].headers["content-security-policy"]
     assert "script-src 'self'" in signed_in_policy
     assert "style-src 'self'" in signed_in_policy
+    assert "unsafe-hashes" not in signed_in_policy.split("script-src", 1)[1].split(";")[0]
     assert answers["unsubscribe page, bad token"].headers["referrer-policy"] == "no-referrer"
     assert (
         "script-src"
