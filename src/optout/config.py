@@ -7,6 +7,13 @@
 | `OPTOUT_BASE_URL` | `http://127.0.0.1:8000` | public address of the web app, for links in emails |
 | `OPTOUT_TRANSPORT_URL` | `outbox:var/outbox` | where mail goes: `smtp://...`, `smtps://...` |
 | `OPTOUT_DKIM_SELECTOR`, `_DOMAIN`, `_KEY_FILE` | unset | DKIM signing (all three or none) |
+| `OPTOUT_ENCRYPTION_KEYS` | unset | Fernet keys that encrypt secrets stored in the database |
+
+`OPTOUT_ENCRYPTION_KEYS` is a comma-separated list of Fernet keys, newest first
+(the first encrypts, all decrypt); make one with
+`python -c 'from optout.crypto import new_key; print(new_key())'`. CRM secrets
+and DKIM private keys kept in the database are encrypted with it; values stored
+in clear before are read as they are and re-encrypted by a rotation.
 
 `OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
 signs, all keys verify, so a rotation puts a new key in front and keeps the old
@@ -50,6 +57,8 @@ class Settings:
     transport_url: str = DEFAULT_TRANSPORT_URL
     # (selector, domain, key file) or None: DKIM signing of outgoing mail.
     dkim: tuple[str, str, Path] | None = None
+    # Fernet keys, newest first, for secrets stored in the database (optout.crypto).
+    encryption_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +76,11 @@ class Settings:
             base_url=check_base_url(base_url),
             transport_url=transport,
             dkim=_dkim_from_env(),
+            encryption_keys=tuple(
+                key.strip()
+                for key in os.environ.get("OPTOUT_ENCRYPTION_KEYS", "").split(",")
+                if key.strip()
+            ),
         )
 
     def signing_keys(self) -> tuple[str, ...]:

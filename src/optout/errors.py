@@ -56,3 +56,13 @@ class ConnectorError(OptoutError):
     """A CRM or mail server failed or answered something we cannot use."""
 
     code = "connector_error"
+
+
+class TooManyAttempts(OptoutError):
+    """Too many failed sign-ins for an account or from a client address: wait, then retry."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -27,7 +27,7 @@ from optout.db import tables as t
 from optout.services import accounts
 from optout.web.app import create_app
 from tests.factories import World
-from tests.web.conftest import serving
+from tests.web.conftest import forget_sign_in_attempts, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -164,4 +164,5 @@ def open_app(
             yield make
         finally:
             context.close()
+            forget_sign_in_attempts(engine)
         assert not errors, f"script errors or CSP violations in the page: {errors}"

@@ -100,7 +100,9 @@ def test_R18_cli_preview_lists_near_miss_domains(cli: Cli) -> None:
     data = cli.json(
         "exclusion", "preview", "--level", "company", "--filter", "company.domain in (acme.com)"
     )
-    assert data["preview"]["near_misses"] == [{"listed": "acme.com", "present": "acme.co.uk"}]
+    assert data["preview"]["near_misses"] == [
+        {"listed": "acme.com", "present": "acme.co.uk", "kind": "suffix"}
+    ]
     assert data["preview"]["companies_matched"] == 1
 
 

@@ -87,6 +87,72 @@ def test_R3_token_cannot_be_forged_or_altered() -> None:
         tokens.read(foreign)
 
 
+URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def test_R3_token_altered_in_any_one_character_is_refused() -> None:
+    tokens = UnsubscribeTokens([NEW_KEY])
+    token = tokens.issue(workspace_id=WORKSPACE, person_id=PERSON, email="anna@acme.com")
+    # Every character replaced by every other one, including the spellings a lenient
+    # base64 decoder would read as the same bytes (+ for -, / for _) and stray padding.
+    for position, original in enumerate(token):
+        for replacement in URL_SAFE + "+/=. ~%":
+            if replacement == original:
+                continue
+            altered = token[:position] + replacement + token[position + 1 :]
+            with pytest.raises(InvalidToken):
+                tokens.read(altered)
+    # Inserted characters anywhere, and the token's other base64 spelling.
+    for position in range(len(token) + 1):
+        for extra in ("=", " ", "\n", "A"):
+            with pytest.raises(InvalidToken):
+                tokens.read(token[:position] + extra + token[position:])
+    assert tokens.read(token).person_id == PERSON
+
+
+def test_R3_a_token_with_dash_or_underscore_has_no_second_spelling() -> None:
+    tokens = UnsubscribeTokens([NEW_KEY])
+    found = [
+        token
+        for person in range(1, 200)
+        if set("-_") & set(token := tokens.issue(workspace_id=1, person_id=person, email="a@b.io"))
+    ]
+    assert found  # among 199 random tokens, some hold a - or a _
+    for token in found:
+        assert tokens.read(token)
+        with pytest.raises(InvalidToken):
+            tokens.read(token.replace("-", "+").replace("_", "/"))
+
+
+def test_R3_truncated_token_is_refused() -> None:
+    tokens = UnsubscribeTokens([NEW_KEY])
+    token = tokens.issue(workspace_id=WORKSPACE, person_id=PERSON, email="anna@acme.com")
+    for length in range(len(token)):
+        with pytest.raises(InvalidToken):
+            tokens.read(token[:length])
+        with pytest.raises(InvalidToken):  # cut at the front
+            tokens.read(token[len(token) - length :])
+    for position in range(len(token)):  # one character dropped anywhere
+        with pytest.raises(InvalidToken):
+            tokens.read(token[:position] + token[position + 1 :])
+
+
+def test_R3_tokens_of_several_retired_keys_are_refused_beyond_the_kept_ones() -> None:
+    keys = [f"rotation-key-{n}-0123456789abcdef" for n in range(4)]  # oldest first
+    issued = {
+        key: UnsubscribeTokens([key]).issue(
+            workspace_id=WORKSPACE, person_id=PERSON, email="anna@acme.com"
+        )
+        for key in keys
+    }
+    kept = UnsubscribeTokens(list(reversed(keys[2:])))  # two rotations on, two keys kept
+    for key in keys[2:]:
+        assert kept.read(issued[key]).person_id == PERSON
+    for key in keys[:2]:
+        with pytest.raises(InvalidToken):
+            kept.read(issued[key])
+
+
 def test_R3_invalid_token_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="not valid"):
         UnsubscribeTokens([NEW_KEY]).read("garbage")

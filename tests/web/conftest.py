@@ -63,14 +63,23 @@ class Web:
         return f"/u/{token}"
 
 
+def forget_sign_in_attempts(engine: Engine) -> None:
+    """Every test signs in from 127.0.0.1: its failures must not lock out the next test."""
+    with engine.begin() as db:
+        db.execute(t.login_attempts.delete())
+
+
 @contextmanager
 def web_client(engine: Engine, keys: tuple[str, ...] = KEYS) -> Iterator[Web]:
     settings = Settings(database_url="unused://", secret_keys=keys)
-    with (
-        serving(create_app(settings, engine)) as base,
-        httpx.Client(base_url=base, follow_redirects=False, timeout=10) as http,
-    ):
-        yield Web(engine, UnsubscribeTokens(keys), http)
+    try:
+        with (
+            serving(create_app(settings, engine)) as base,
+            httpx.Client(base_url=base, follow_redirects=False, timeout=10) as http,
+        ):
+            yield Web(engine, UnsubscribeTokens(keys), http)
+    finally:
+        forget_sign_in_attempts(engine)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ the session cookie, CSRF, the trip to the sign-in page, and fragments' errors.""
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -12,9 +13,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.routing import BaseRoute
 
+from optout.config import Settings
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services import accounts, sign_in_limits
+from optout.web.app import create_app
+from optout.web.pages.route import PageRoute
 from tests.factories import World
 from tests.web.conftest import Web
 
@@ -36,23 +41,27 @@ def member(
         db.execute(t.users.delete().where(t.users.c.email == user))
 
 
+def _token_in(page: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def _login(web: Web, data: dict[str, str]) -> httpx.Response:
+    """Post the sign-in form as a browser does: fetched first, with its form token."""
+    token = _token_in(web.http.get("/login").text)
+    return web.http.post("/login", data={**data, "csrf_token": token})
+
+
 def _sign_in(web: Web, world: World, user: str, next: str = "/") -> httpx.Response:
-    return web.http.post(
-        "/login",
-        data={
-            "workspace": world.workspace.slug,
-            "email": user,
-            "password": PASSWORD,
-            "next": next,
-        },
+    return _login(
+        web,
+        {"workspace": world.workspace.slug, "email": user, "password": PASSWORD, "next": next},
     )
 
 
 def _csrf(web: Web) -> str:
-    page = web.http.get("/exclusions/new").text
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
+    return _token_in(web.http.get("/exclusions/new").text)
 
 
 def test_signed_out_pages_lead_to_sign_in_and_back(web: Web) -> None:
@@ -95,12 +104,45 @@ def test_wrong_password_or_workspace_is_one_message(web: Web, member: tuple[Worl
         (world.workspace.slug, "not the password"),
         ("no-such-workspace", PASSWORD),
     ):
-        answer = web.http.post(
-            "/login", data={"workspace": workspace, "email": user, "password": password}
-        )
+        answer = _login(web, {"workspace": workspace, "email": user, "password": password})
         assert answer.status_code == 401
         assert "Wrong workspace, email or password." in answer.text
-        assert "set-cookie" not in answer.headers
+        assert "optout_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_failed_sign_ins_lock_the_account_with_a_clear_message(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    wrong = {"workspace": world.workspace.slug, "email": user, "password": "not the password"}
+    for _ in range(sign_in_limits.PER_ACCOUNT):
+        assert _login(web, wrong).status_code == 401
+    locked = _sign_in(web, world, user)  # even the right password waits now
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.text
+    assert "try again in 15 minutes" in locked.text
+    assert 14 * 60 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert "optout_session" not in locked.headers.get("set-cookie", "")
+    with web.engine.connect() as db:  # kept in the database, for every process to see
+        failures = db.scalar(
+            sa.select(sa.func.count())
+            .select_from(t.login_attempts)
+            .where(t.login_attempts.c.email == user, t.login_attempts.c.succeeded.is_(False))
+        )
+    assert failures == sign_in_limits.PER_ACCOUNT
+
+
+def test_a_successful_sign_in_resets_the_accounts_failure_count(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    wrong = {"workspace": world.workspace.slug, "email": user, "password": "not the password"}
+    for _ in range(sign_in_limits.PER_ACCOUNT - 1):
+        _login(web, wrong)
+    assert _sign_in(web, world, user).status_code == 303
+    for _ in range(sign_in_limits.PER_ACCOUNT - 1):
+        assert _login(web, wrong).status_code == 401
+    assert _sign_in(web, world, user).status_code == 303
 
 
 def test_form_post_without_the_csrf_token_is_refused(web: Web, member: tuple[World, str]) -> None:
@@ -117,6 +159,89 @@ def test_form_post_without_the_csrf_token_is_refused(web: Web, member: tuple[Wor
             sa.select(t.exclusions.c.name).where(t.exclusions.c.workspace_id == world.ws)
         ).all()
     assert names == ["Acme"]
+
+
+def test_form_post_with_a_wrong_or_another_sessions_csrf_token_is_refused(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    mine = _csrf(web)
+    with httpx.Client(base_url=web.http.base_url, follow_redirects=False, timeout=10) as other:
+        theirs = Web(web.engine, web.tokens, other)
+        _sign_in(theirs, world, user)
+        their_token = _csrf(theirs)
+    assert their_token != mine
+    data = {"name": "Acme", "level": "company", "filter": "company.domain = acme.com"}
+    for sent in ("", "x", mine[:-1], mine + "x", mine.upper(), their_token):
+        as_field = web.http.post("/exclusions/new", data={**data, "csrf_token": sent})
+        assert as_field.status_code == 403, sent
+        assert "CSRF" in as_field.text
+        as_header = web.http.post(
+            "/exclusions/preview",
+            data={"level": "company", "filter": "company.domain = acme.com"},
+            headers={"X-CSRF-Token": sent, "HX-Request": "true"} if sent else {},
+        )
+        assert as_header.status_code == 403, sent
+    with web.engine.connect() as db:
+        made = db.scalar(
+            sa.select(sa.func.count())
+            .select_from(t.exclusions)
+            .where(t.exclusions.c.workspace_id == world.ws)
+        )
+    assert made == 0
+    assert web.http.post("/exclusions/new", data={**data, "csrf_token": mine}).status_code == 303
+
+
+def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, also those inside included routers (FastAPI may keep them nested)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _routes(nested.routes)
+        else:
+            yield route
+
+
+def test_every_page_form_refuses_a_post_without_the_csrf_token(
+    web: Web, member: tuple[World, str]
+) -> None:
+    """Every POST route of the pages, found in the app itself, so a new one cannot slip by."""
+    world, user = member
+    _sign_in(web, world, user)
+    app = create_app(Settings(database_url="unused://", secret_keys=("k" * 32,)), web.engine)
+    posts = sorted(
+        route.path
+        for route in _routes(app.routes)
+        if isinstance(route, PageRoute) and "POST" in route.methods and route.path != "/login"
+    )
+    assert len(posts) >= 12
+    for path in posts:
+        target = re.sub(r"\{[^}]+\}", "1", path)
+        answer = web.http.post(target, data={"name": "x", "action": "pause"})
+        assert answer.status_code == 403, path
+        assert "CSRF" in answer.text, path
+    assert web.http.get("/").status_code == 200  # still signed in: nothing was done
+
+
+def test_sign_in_form_needs_its_own_token(web: Web, member: tuple[World, str]) -> None:
+    world, user = member
+    data = {"workspace": world.workspace.slug, "email": user, "password": PASSWORD}
+    for sent in (None, "forged"):
+        refused = web.http.post(
+            "/login", data=data if sent is None else {**data, "csrf_token": sent}
+        )
+        assert refused.status_code == 403
+        assert "This sign-in form has expired" in refused.text
+        assert "optout_session" not in refused.headers.get("set-cookie", "")
+    # A page on another site cannot read the form's cookie: a token it got for itself
+    # does not fit the visitor's cookie.
+    with httpx.Client(base_url=web.http.base_url, timeout=10) as attacker:
+        stolen = _token_in(attacker.get("/login").text)
+    web.http.get("/login")
+    refused = web.http.post("/login", data={**data, "csrf_token": stolen})
+    assert refused.status_code == 403
+    assert _sign_in(web, world, user).status_code == 303
 
 
 def test_R34_preview_names_what_is_wrong_with_a_filter(web: Web, member: tuple[World, str]) -> None:

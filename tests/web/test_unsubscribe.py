@@ -232,6 +232,61 @@ def test_R3_old_links_work_after_key_rotation(engine: Engine, committed: Committ
     assert _opted_out(engine, world, "anna@acme.com")
 
 
+def test_R3_links_of_keys_rotated_out_are_refused(engine: Engine, committed: Committed) -> None:
+    with committed() as world:
+        anna = world.person("anna@acme.com", company="acme.com")
+    with web_client(engine, keys=KEYS) as before:
+        old_link = before.link(world, anna, "anna@acme.com")
+
+    with web_client(engine, keys=(NEW_KEY,)) as after:  # the old key is no longer kept
+        for method in ("GET", "POST"):
+            response = after.http.request(
+                method, old_link, data=ONE_CLICK if method == "POST" else None
+            )
+            assert response.status_code == 404
+            assert "This unsubscribe link is not valid" in response.text
+    assert not _opted_out(engine, world, "anna@acme.com")
+
+
+def test_R3_a_link_acts_in_its_own_workspace_only(web: Web, committed: Committed) -> None:
+    with committed() as world:
+        anna = world.person("anna@acme.com", company="acme.com")
+    with committed() as other:  # the same address, a contact of another customer
+        annas_twin = other.person("anna@acme.com", company="acme.com")
+    link = web.link(world, anna, "anna@acme.com")
+    # Claims of another workspace or another person cannot be made from a genuine token.
+    token = link.removeprefix("/u/")
+    claims = web.tokens.read(token)
+    assert (claims.workspace_id, claims.person_id) == (world.ws, anna)
+    moved = web.tokens.issue(workspace_id=other.ws, person_id=anna, email="anna@acme.com")
+    assert web.http.post(f"/u/{moved}", data=ONE_CLICK).status_code == 404
+
+    assert web.http.post(link, data=ONE_CLICK).status_code == 200
+    assert _opted_out(web.engine, world, "anna@acme.com")
+    assert not _opted_out(web.engine, other, "anna@acme.com")
+    assert web.http.get(web.link(other, annas_twin, "anna@acme.com")).status_code == 200
+
+
+def test_R3_a_link_with_one_character_changed_opts_out_nobody(
+    web: Web, committed: Committed
+) -> None:
+    with committed() as world:
+        anna = world.person("anna@acme.com", company="acme.com")
+    token = web.link(world, anna, "anna@acme.com").removeprefix("/u/")
+    same_bytes = token.replace("-", "+").replace("_", "%2F")  # a lenient decoder's twins
+    altered = [
+        token[:n] + ("B" if token[n] == "A" else "A") + token[n + 1 :]
+        for n in range(0, len(token), 7)
+    ]
+    for bad in [*altered, token[:-1], token + "A", token + "%3D"]:
+        response = web.http.post(f"/u/{bad}", data=ONE_CLICK)
+        assert response.status_code == 404, bad
+    if same_bytes != token:
+        assert web.http.post(f"/u/{same_bytes}", data=ONE_CLICK).status_code == 404
+    assert not _opted_out(web.engine, world, "anna@acme.com")
+    assert web.http.post(f"/u/{token}", data=ONE_CLICK).status_code == 200
+
+
 def test_R1_unsubscribe_ends_enrollments_at_once(web: Web, committed: Committed) -> None:
     with committed() as world:
         anna = world.person("anna@acme.com", company="acme.com")

@@ -114,6 +114,8 @@ def print_explanation(out: Console, explanation: Explanation) -> None:
         )
     for hint in explanation.company_hints:
         out.print(Text(f"note: {hint}", "yellow"))
+    for warning in explanation.warnings:
+        out.print(Text.assemble(("warning: ", "yellow bold"), warning))
     out.print(outcomes_table(explanation))
 
 
@@ -131,4 +133,5 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "outcomes": [plain(o) for o in decision.outcomes],
         "duplicates": explanation.duplicates,
         "company_hints": list(explanation.company_hints),
+        "warnings": list(explanation.warnings),
     }

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import to_text
+from optout.filters.confusables import readable
 from optout.services.events import Event
 from optout.services.preview import Preview
 
@@ -150,7 +151,9 @@ def preview_json(impact: Preview) -> dict[str, Any]:
         "enrollments_removed": impact.enrollments_removed,
         "emails_cancelled": impact.emails_cancelled,
         "sample": plain(impact.sample),
-        "near_misses": [{"listed": n.listed, "present": n.present} for n in impact.near_misses],
+        "near_misses": [
+            {"listed": n.listed, "present": n.present, "kind": n.kind} for n in impact.near_misses
+        ],
         "unreached_at_domains": unreached_json(impact),
         "warnings": list(impact.warnings),
         "needs_confirmation": impact.needs_confirmation,
@@ -212,6 +215,15 @@ def print_preview(
             )
         out.print(table)
     for miss in impact.near_misses:
+        if miss.kind == "look_alike":
+            out.print(
+                Text.assemble(
+                    ("look-alike: ", "yellow bold"),
+                    f"{readable(miss.present)} ({miss.present}) looks like {miss.listed} but is "
+                    "another domain, and is NOT matched",
+                )
+            )
+            continue
         out.print(
             Text.assemble(
                 ("near miss: ", "yellow bold"),

@@ -686,3 +686,41 @@ api_keys = Table(
     Column("revoked_at", DateTime),
     CheckConstraint("role IN ('member', 'admin')", name="role"),
 )
+
+# Sign-in attempts, kept so that a limit on failures holds across every web process: per
+# account (the address typed in) and per client address, over a sliding window.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),  # as typed, trimmed and lower-cased
+    Column("client", String(64), nullable=False),  # the client's IP address
+    Column("succeeded", Boolean, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index("ix_login_attempts_email_at", "email", "at"),
+    Index("ix_login_attempts_client_at", "client", "at"),
+)
+
+# Secret values of a CRM connection (token, webhook or client secret) stored in the
+# database instead of named environment variables: encrypted (Fernet, the keys of
+# OPTOUT_ENCRYPTION_KEYS), never in clear.
+crm_secrets = Table(
+    "crm_secrets",
+    metadata,
+    _crm_connection_id(primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# DKIM private keys kept in the database (instead of a key file), encrypted like CRM secrets.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain", String(253), nullable=False),
+    Column("selector", String(63), nullable=False),
+    Column("private_key", Text, nullable=False),  # Fernet token of the PEM
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain", "selector"),
+)

@@ -18,8 +18,10 @@ the person it was issued for, which is idempotent.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,10 @@ _PAYLOAD = struct.Struct(">B4sQQ16s")
 _MAX_ID = 2**63 - 1
 # A real token is about 140 characters; anything far longer is not worth decoding.
 MAX_TOKEN_LENGTH = 512
+# What `issue` writes: unpadded URL-safe base64. Checked before decoding, because the
+# base64 decoder alone would also take `+` for `-`, `/` for `_`, and skip stray `=` or
+# spaces: one token must have exactly one spelling.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class InvalidToken(InvalidInput):
@@ -94,11 +100,17 @@ class UnsubscribeTokens:
 
     def read(self, token: str) -> Claims:
         """The claims of a token issued with any of the keys, or raise InvalidToken."""
-        if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
             raise InvalidToken("this unsubscribe link is not valid")
-        padded = token + "=" * (-len(token) % 4)
+        padded = (token + "=" * (-len(token) % 4)).encode("ascii")
         try:
-            payload = self._fernet.decrypt(padded.encode("ascii"))
+            raw = base64.urlsafe_b64decode(padded)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidToken("this unsubscribe link is not valid") from exc
+        if base64.urlsafe_b64encode(raw) != padded:  # spare low bits set: not our spelling
+            raise InvalidToken("this unsubscribe link is not valid")
+        try:
+            payload = self._fernet.decrypt(padded)
             version, key_id, workspace_id, person_id, digest = _PAYLOAD.unpack(payload)
         except (fernet.InvalidToken, struct.error) as exc:
             raise InvalidToken("this unsubscribe link is not valid") from exc

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.filters import Subject
-from optout.services import audiences, decision_index, exclusions, people, sequences
+from optout.services import audiences, decision_index, exclusions, look_alikes, people, sequences
 from optout.services.domain_hints import explain_hints
 
 
@@ -166,6 +166,7 @@ class Explanation:
     duplicates: int  # other people with the same address
     # Company rules listing this email's domain that miss the person (no or another company).
     company_hints: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a look-alike of a listed domain
 
 
 def explain(
@@ -212,4 +213,5 @@ def explain(
             email_domain=found.subject.person["email_domain"],
             company_domain=found.subject.company["domain"] if found.subject.company else None,
         ),
+        warnings=look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0]),
     )

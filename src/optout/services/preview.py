@@ -22,7 +22,7 @@ from optout.filters.fields import FieldType
 from optout.filters.fields import lookup as lookup_field
 from optout.filters.sqlfunc import in_list
 from optout.normalize import domain_label
-from optout.services import workspaces
+from optout.services import look_alikes, workspaces
 from optout.services.domain_hints import UnreachedAtDomains, unreached_at_domains
 from optout.services.exclusion_sets import companies_reached, people_reached, removable_enrollments
 
@@ -34,6 +34,7 @@ NEAR_MISS_LIMIT = 50
 class NearMiss:
     listed: str  # the domain the filter names
     present: str  # a variant of it found in the data, not covered by the filter
+    kind: str = "suffix"  # same name, other suffix; or "look_alike": reads the same on screen
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,13 @@ def preview(
         enrollments_removed=enrollments,
         emails_cancelled=emails,
         sample=[dict(r) for r in sample_rows],
-        near_misses=near_misses(db, workspace_id=workspace_id, exclusion=exclusion),
+        near_misses=near_misses(db, workspace_id=workspace_id, exclusion=exclusion)
+        + [
+            NearMiss(listed=found.listed, present=found.present, kind="look_alike")
+            for found in look_alikes.in_workspace(
+                db, workspace_id=workspace_id, filter=exclusion.filter
+            )
+        ],
         unreached=unreached_at_domains(
             db, workspace_id=workspace_id, exclusion=exclusion, reached=reached
         ),

@@ -9,6 +9,7 @@ from optout.config import Settings
 from optout.db.engine import create_engine
 from optout.sending.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
+from optout.web.headers import SecurityHeaders
 from optout.web.site import Site, page_templates
 
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(crm_webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -14,6 +14,7 @@ from optout.errors import (
     InvalidInput,
     NotFound,
     OptoutError,
+    TooManyAttempts,
 )
 from optout.services.accounts import NotAllowed, NotSignedIn
 
@@ -25,6 +26,7 @@ STATUS: tuple[tuple[type[OptoutError], int], ...] = (
     (ConfirmationRequired, 409),
     (InvalidFilter, 422),
     (InvalidInput, 422),
+    (TooManyAttempts, 429),
     (ConnectorError, 502),
 )
 

@@ -56,7 +56,9 @@ def test_R22_R13_exclusion_preview_then_confirm_then_unenroll_on_save(
     assert impact["companies_matched"] == 1
     assert impact["enrollments_removed"] == 3
     assert impact["emails_cancelled"] == 3
-    assert impact["near_misses"] == [{"listed": "acme.com", "present": "acme.co.uk"}]
+    assert impact["near_misses"] == [
+        {"listed": "acme.com", "present": "acme.co.uk", "kind": "suffix"}
+    ]
     assert {row["email"] for row in impact["sample"]} == {f"p{i}@acme.com" for i in range(3)}
     assert impact["needs_confirmation"] is True  # 75% of all people
     assert refused.status_code == 409

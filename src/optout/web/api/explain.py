@@ -60,6 +60,11 @@ class ExplanationOut(BaseModel):
         description="Company rules that list this email's domain but miss the person, who "
         "belongs to no company or to another company.",
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things to know that do not decide, e.g. a domain that only looks like "
+        "one an exclusion lists.",
+    )
     at: datetime
 
 
@@ -114,5 +119,6 @@ def explain(
         outcomes=[OutcomeOut.of(o) for o in decision.outcomes],
         duplicates=answer.duplicates,
         company_hints=answer.company_hints,
+        warnings=list(answer.warnings),
         at=now,
     )

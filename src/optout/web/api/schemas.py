@@ -113,6 +113,11 @@ class SampleRow(BaseModel):
 class NearMissOut(BaseModel):
     listed: str = Field(description="A domain the filter lists.")
     present: str = Field(description="A variant of it in the data that the filter misses.")
+    kind: str = Field(
+        default="suffix",
+        description="`suffix`: the same name under another suffix; `look_alike`: another "
+        "domain that reads the same on screen (Unicode confusables, e.g. a Cyrillic letter).",
+    )
 
 
 class UnreachedOut(BaseModel):
@@ -152,7 +157,8 @@ class PreviewOut(BaseModel):
             emails_cancelled=impact.emails_cancelled,
             sample=[SampleRow.model_validate(row) for row in impact.sample],
             near_misses=[
-                NearMissOut(listed=n.listed, present=n.present) for n in impact.near_misses
+                NearMissOut(listed=n.listed, present=n.present, kind=n.kind)
+                for n in impact.near_misses
             ],
             unreached_at_domains=(
                 UnreachedOut(**vars(impact.unreached)) if impact.unreached else None

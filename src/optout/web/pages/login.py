@@ -1,18 +1,25 @@
 """Signing in and out. The session cookie is HttpOnly and SameSite=Lax (Secure over
-https); its CSRF token comes back with every form and htmx request."""
+https); its CSRF token comes back with every form and htmx request.
+
+The sign-in form has no session yet, so it carries a token of its own: a random value
+both in a short-lived cookie and in the form, which must agree (a page on another site
+can post a form here but can neither read nor set that cookie). That stops another
+site from signing a visitor in to an account of its choosing."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated
 
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.errors import NotFound
-from optout.services import accounts, workspaces
+from optout.errors import NotFound, TooManyAttempts
+from optout.services import accounts, sign_in_limits, workspaces
 from optout.services.accounts import NotAllowed, NotSignedIn
-from optout.web.auth import SESSION_COOKIE
+from optout.web.auth import CSRF_FIELD, SESSION_COOKIE
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer
@@ -21,6 +28,9 @@ from optout.web.site import site_of
 router = page_router()
 
 WRONG = "Wrong workspace, email or password."
+STALE = "This sign-in form has expired. Please sign in again."
+LOGIN_CSRF_COOKIE = "optout_login_csrf"
+LOGIN_CSRF_LIFETIME = 60 * 60  # seconds a sign-in form stays usable
 
 
 def _local(target: str) -> str:
@@ -32,7 +42,7 @@ def _local(target: str) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def sign_in_form(request: Request, next: str = "/") -> HTMLResponse:
-    return page(request, "login.html", next=_local(next), error="", workspace="", email="")
+    return _form(request, next, "", "", error="", status=200)
 
 
 @router.post("/login", response_model=None)
@@ -42,24 +52,32 @@ def sign_in(
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     site = site_of(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        return _form(request, next, workspace, email, error=STALE, status=403)
+    client = request.client.host if request.client else ""
+    now = utcnow()
+    try:
+        with site.engine.begin() as db:
+            sign_in_limits.check(db, email=email, client=client, now=now)
+    except TooManyAttempts as locked:
+        answer = _form(request, next, workspace, email, error=locked.message, status=429)
+        answer.headers["Retry-After"] = str(locked.retry_after_seconds)
+        return answer
     try:
         with site.engine.begin() as db:
             found = workspaces.get(db, slug=workspace.strip().lower())
             token, _ = accounts.sign_in(
-                db, email=email, password=password, workspace_id=found.id, now=utcnow()
+                db, email=email, password=password, workspace_id=found.id, now=now
             )
+            sign_in_limits.record(db, email=email, client=client, succeeded=True, now=now)
     except (NotFound, NotSignedIn, NotAllowed):
-        return page(
-            request,
-            "login.html",
-            status_code=401,
-            next=_local(next),
-            error=WRONG,
-            workspace=workspace,
-            email=email,
-        )
+        with site.engine.begin() as db:
+            sign_in_limits.record(db, email=email, client=client, succeeded=False, now=now)
+        return _form(request, next, workspace, email, error=WRONG, status=401)
     response = redirect(request, _local(next))
     response.set_cookie(
         SESSION_COOKIE,
@@ -70,7 +88,36 @@ def sign_in(
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="lax")
     return response
+
+
+def _form(
+    request: Request, next: str, workspace: str, email: str, *, error: str, status: int
+) -> HTMLResponse:
+    """The sign-in form with a fresh form token, set in its cookie too."""
+    token = secrets.token_urlsafe(32)
+    answer = page(
+        request,
+        "login.html",
+        status_code=status,
+        next=_local(next),
+        error=error,
+        workspace=workspace,
+        email=email,
+        csrf_field=CSRF_FIELD,
+        csrf=token,
+    )
+    answer.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=LOGIN_CSRF_LIFETIME,
+        path="/login",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return answer
 
 
 @router.post("/logout", response_model=None)

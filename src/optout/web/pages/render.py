@@ -14,21 +14,13 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from optout.errors import OptoutError
+from optout.filters.confusables import readable as readable_domain
 from optout.web.errors import status_of
 
-# Pages of signed-in users: scripts only from this server (htmx and app.js, no inline
-# script, no eval), never framed, never cached.
-PAGE_HEADERS: Mapping[str, str] = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "object-src 'none'"
-    ),
-}
+# Pages of signed-in users: never cached. The security headers (scripts and styles only
+# from this server, never framed, no sniffing) are added to every response by
+# `web.headers.SecurityHeaders`.
+PAGE_HEADERS: Mapping[str, str] = {"Cache-Control": "no-store"}
 
 
 DASH = "\N{EN DASH}"  # an empty cell
@@ -82,7 +74,7 @@ def _templates() -> jinja2.Environment:
         humanize=_humanize,
         urlpart=lambda text: quote(str(text), safe=""),
     )
-    env.globals.update(query=with_query)
+    env.globals.update(query=with_query, readable=readable_domain)
     return env
 
 

@@ -1,0 +1,106 @@
+"""Look-alike domains: two domains that read the same to the eye, found with the
+skeletons of Unicode Technical Standard #39 (section 4, "Confusable Detection").
+
+`acme.com` spelled with a Cyrillic a (U+0430) is another domain to every mail server, so an
+exclusion listing `acme.com` does not cover it, yet a person reading a list takes it
+for the same. The skeleton of a string maps each character to the prototype of its
+confusable class (after NFD, and NFD again after mapping): two strings with the same
+skeleton are visually confusable. The mappings are the Unicode data file
+`confusables.txt`, vendored as `optout/data/confusables.txt`.
+
+Pure: no database and no I/O beyond reading the vendored file once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib.resources import files
+
+import idna
+
+from optout.filters.ast import Node, conditions
+from optout.filters.fields import FieldType
+from optout.filters.fields import lookup as lookup_field
+
+
+@dataclass(frozen=True, order=True)
+class LookAlike:
+    listed: str  # a domain the exclusion names (ASCII form)
+    present: str  # a different domain in the data that looks the same (ASCII form)
+
+    @property
+    def present_unicode(self) -> str:
+        """How `present` reads on screen (its IDN labels decoded)."""
+        return readable(self.present)
+
+
+@cache
+def _prototypes() -> Mapping[int, str]:
+    """Code point -> its prototype string, from the vendored confusables data."""
+    text = (files("optout") / "data" / "confusables.txt").read_text("utf-8")
+    table: dict[int, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        source, target = line.split(";")
+        table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in target.split())
+    return table
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of `text`: NFD, each character replaced by its prototype,
+    NFD again. Equal skeletons mean the two strings are visually confusable."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).translate(_prototypes()))
+
+
+def readable(domain: str) -> str:
+    """A domain as a person sees it: IDN (`xn--`) labels decoded to Unicode."""
+    labels = []
+    for label in domain.split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(idna.IDNAError, UnicodeError):
+                label = idna.decode(label)
+        labels.append(label)
+    return ".".join(labels)
+
+
+@lru_cache(maxsize=65536)
+def domain_skeleton(domain: str) -> str:
+    """The skeleton of a domain as it reads on screen, case-folded (domains have no case)."""
+    return skeleton(readable(domain.strip().rstrip(".")).casefold())
+
+
+def look_alikes(listed: Iterable[str], present: Iterable[str]) -> list[LookAlike]:
+    """Domains of `present` that look like one of `listed` without being it, sorted.
+
+    Both sides are domains in their normalized ASCII form, as stored; a domain that is
+    itself listed is never reported, whatever it looks like.
+    """
+    listed_set = {domain for domain in listed if domain}
+    by_skeleton: dict[str, list[str]] = {}
+    for domain in sorted(listed_set):
+        by_skeleton.setdefault(domain_skeleton(domain), []).append(domain)
+    found = {
+        LookAlike(listed=original, present=domain)
+        for domain in set(present)
+        if domain and domain not in listed_set
+        for original in by_skeleton.get(domain_skeleton(domain), ())
+    }
+    return sorted(found)
+
+
+def listed_domains(node: Node | None) -> set[str]:
+    """The domains a filter names with `=` or `in` on a domain field (the whole-domain
+    matches that a look-alike slips past)."""
+    listed: set[str] = set()
+    if node is None:
+        return listed
+    for cond in conditions(node):
+        if lookup_field(cond.field).type is FieldType.DOMAIN and cond.op in ("eq", "in"):
+            values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+            listed.update(str(v) for v in values)
+    return listed

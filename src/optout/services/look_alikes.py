@@ -1,0 +1,81 @@
+"""Look-alike domains in a workspace's data: companies' and email domains that read like
+a domain an exclusion lists, but are another domain, so the exclusion does not cover
+them (`acme.com` spelled with a Cyrillic a, U+0430, when `acme.com` is listed). The comparison is
+`filters.confusables`; this module only asks the database for the candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.filters.ast import Node
+from optout.filters.confusables import LookAlike, listed_domains, look_alikes, readable
+from optout.services import exclusions
+
+LIMIT = 50
+# Look-alikes in plain ASCII differ in length by a character or two (`rn` for `m`, `vv`
+# for `w`, `cl` for `d`); IDN look-alikes are `xn--` domains of any length.
+LENGTH_SLACK = 4
+
+
+def _candidates(db: Connection, *, workspace_id: int, listed: Iterable[str]) -> set[str]:
+    """The workspace's company and email domains that could look like a listed one."""
+    names = sorted(set(listed))
+    lo = min(len(d) for d in names) - LENGTH_SLACK
+    hi = max(len(d) for d in names) + LENGTH_SLACK
+    c, p = t.companies, t.people
+    found: set[str] = set()
+    for column, table in ((c.c.domain, c), (p.c.email_domain, p)):
+        found.update(
+            db.scalars(
+                sa.select(column)
+                .distinct()
+                .where(
+                    table.c.workspace_id == workspace_id,
+                    column.not_in(names),
+                    sa.or_(column.contains("xn--"), sa.func.length(column).between(lo, hi)),
+                )
+            )
+        )
+    return found
+
+
+def in_workspace(db: Connection, *, workspace_id: int, filter: Node | None) -> list[LookAlike]:
+    """Domains in the workspace that look like a domain `filter` lists (at most LIMIT)."""
+    listed = listed_domains(filter)
+    if not listed:
+        return []
+    present = _candidates(db, workspace_id=workspace_id, listed=listed)
+    return look_alikes(listed, present)[:LIMIT]
+
+
+def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> list[str]:
+    """A line for each enabled exclusion that lists a domain the person's email or
+    company domain only looks like: the exclusion does not apply to them."""
+    p, c = t.people, t.companies
+    row = db.execute(
+        sa.select(p.c.email, p.c.email_domain, c.c.domain)
+        .select_from(p.outerjoin(c, c.c.id == p.c.company_id))
+        .where(p.c.workspace_id == workspace_id, p.c.id == person_id)
+    ).first()
+    if row is None:
+        return []
+    email, email_domain, company_domain = row
+    theirs = {d for d in (email_domain, company_domain) if d}
+    lines = []
+    for spec in exclusions.all_specs(db, workspace_id=workspace_id):
+        if not spec.enabled:
+            continue
+        for found in look_alikes(listed_domains(spec.filter), theirs):
+            shown = readable(found.present)
+            spelled = f"{shown} ({found.present})" if shown != found.present else shown
+            whose = "email domain" if found.present == email_domain else "company domain"
+            lines.append(
+                f"Look-alike domain: the {whose} of {email}, {spelled}, looks like "
+                f"{found.listed}, which exclusion '{spec.name}' lists, but it is a different "
+                "domain, so that exclusion does not cover it."
+            )
+    return lines
