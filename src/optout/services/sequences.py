@@ -29,6 +29,15 @@ class Step:
     body_html: str = ""
 
 
+class InvalidStep(InvalidInput):
+    """One step is wrong; `index` (from 0) says which, `reason` why."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"step {index + 1}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
 _STEP_KEYS = {"kind", "subject", "text", "html", "days", "hours", "minutes"}
 
 
@@ -39,7 +48,7 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
     for i, item in enumerate(items):
         unknown = set(item) - _STEP_KEYS
         if unknown:
-            raise InvalidInput(f"step {i + 1}: unknown keys {', '.join(sorted(unknown))}")
+            raise InvalidStep(i, f"unknown keys {', '.join(sorted(unknown))}")
         kind = item.get("kind")
         if kind == "wait":
             try:
@@ -49,12 +58,12 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
                     + float(item.get("minutes", 0)) * 60
                 )
             except (TypeError, ValueError):
-                raise InvalidInput(f"step {i + 1}: days, hours and minutes take numbers") from None
+                raise InvalidStep(i, "days, hours and minutes take numbers") from None
             steps.append(Step(kind="wait", wait_seconds=seconds))
         elif kind == "email":
             texts = {key: item.get(key, "") for key in ("subject", "text", "html")}
             if not all(isinstance(value, str) for value in texts.values()):
-                raise InvalidInput(f"step {i + 1}: subject, text and html take text")
+                raise InvalidStep(i, "subject, text and html take text")
             steps.append(
                 Step(
                     kind="email",
@@ -64,17 +73,8 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
                 )
             )
         else:
-            raise InvalidInput(f"step {i + 1}: kind must be 'email' or 'wait', not {kind!r}")
+            raise InvalidStep(i, f"kind must be 'email' or 'wait', not {kind!r}")
     return steps
-
-
-class InvalidStep(InvalidInput):
-    """One step is wrong; `index` (from 0) says which, `reason` why."""
-
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(f"step {index + 1}: {reason}")
-        self.index = index
-        self.reason = reason
 
 
 def check_steps(steps: Sequence[Step]) -> None:

@@ -18,11 +18,24 @@ from optout.web.pages import (
     imports,
     login,
     people,
+    sequence_editor,
+    sequence_enroll,
     sequences,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, dashboard, exclusions, audiences, sequences, people, explain, imports):
+for module in (
+    login,
+    dashboard,
+    exclusions,
+    audiences,
+    sequence_editor,  # before `sequences`: /sequences/new is no sequence id
+    sequence_enroll,
+    sequences,
+    people,
+    explain,
+    imports,
+):
     router.include_router(module.router)
 
 
