@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from optout.web.pages import (
+    audience_form,
     audiences,
     dashboard,
     exclusions,
@@ -28,6 +29,7 @@ for module in (
     login,
     dashboard,
     exclusions,
+    audience_form,  # before `audiences`: /audiences/new is no audience id
     audiences,
     sequence_editor,  # before `sequences`: /sequences/new is no sequence id
     sequence_enroll,
