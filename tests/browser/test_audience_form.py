@@ -100,6 +100,7 @@ def test_R16_audience_built_in_the_browser_switches_off_only_what_it_may(
     with engine.connect() as db:
         audience_id = int(page.url.split("/audiences/")[1].split("?")[0])
         spec = audiences.spec(db, workspace_id=world.ws, audience_id=audience_id)
-    assert spec.filter is not None and to_text(spec.filter) == "person.email_domain = acme.com"
+    assert spec.filter is not None
+    assert to_text(spec.filter) == "person.email_domain = acme.com"
     assert spec.persona_name is None
     assert len(spec.switched_off) == 1, "the switch-off stays through the edit"
