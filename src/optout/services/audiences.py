@@ -3,6 +3,7 @@ individual (not enforced) exclusions off for its own enrollments (R16, R24, R30)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,6 +75,21 @@ def draft(
         persona_name=chosen.name if chosen else None,
         include_keywords=chosen.include_keywords if chosen else (),
         exclude_keywords=chosen.exclude_keywords if chosen else (),
+    )
+
+
+def of_keywords(
+    *, include_keywords: Sequence[str], exclude_keywords: Sequence[str]
+) -> AudienceSpec:
+    """An unsaved audience of everyone whose title fits these persona keywords, to count
+    who a persona takes before it is saved (InvalidInput for an empty keyword)."""
+    return AudienceSpec(
+        id=0,
+        name="(draft)",
+        filter=None,
+        persona_name="(draft)",
+        include_keywords=tuple(personas.keywords(include_keywords, what="include")),
+        exclude_keywords=tuple(personas.keywords(exclude_keywords, what="exclude")),
     )
 
 

@@ -19,6 +19,8 @@ from optout.web.pages import (
     imports,
     login,
     people,
+    personas,
+    rulesets,
     sequence_editor,
     sequence_enroll,
     sequences,
@@ -34,6 +36,8 @@ for module in (
     sequence_editor,  # before `sequences`: /sequences/new is no sequence id
     sequence_enroll,
     sequences,
+    personas,
+    rulesets,
     people,
     explain,
     imports,
