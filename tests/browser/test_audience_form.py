@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from optout.filters import to_text
 from optout.services import audiences
 from tests.browser.conftest import App
-from tests.browser.widths import DESKTOP, check_widths
+from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
 
 
@@ -38,6 +38,7 @@ def test_R16_audience_built_in_the_browser_switches_off_only_what_it_may(
         )
     app = open_app(world)
     page = app.page
+    errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     app.sign_in()
 
@@ -104,3 +105,4 @@ def test_R16_audience_built_in_the_browser_switches_off_only_what_it_may(
     assert to_text(spec.filter) == "person.email_domain = acme.com"
     assert spec.persona_name is None
     assert len(spec.switched_off) == 1, "the switch-off stays through the edit"
+    assert errors == [], "console errors"

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from optout.services import accounts, audiences, personas, rulesets, sequences
 from tests.browser.conftest import App
-from tests.browser.widths import DESKTOP, check_widths
+from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
 
 
@@ -29,6 +29,7 @@ def test_R24_persona_built_in_the_browser_counts_who_its_title_words_take(
         world.person("eve@hooli.com", title="Office Manager")
     app = open_app(world)
     page = app.page
+    errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     app.sign_in()
 
@@ -88,6 +89,7 @@ def test_R24_persona_built_in_the_browser_counts_who_its_title_words_take(
         spec = audiences.spec(db, workspace_id=world.ws, audience_id=audience)
     assert (saved.include_keywords, saved.exclude_keywords) == (("engineering", "cto"), ("sales",))
     assert spec.persona_name == "Engineers"
+    assert errors == [], "console errors"
 
 
 def test_R27_ruleset_built_in_the_browser_by_an_admin_shows_its_sequences(
@@ -101,6 +103,7 @@ def test_R27_ruleset_built_in_the_browser_by_an_admin_shows_its_sequences(
         accounts.set_member(world.db, workspace_id=world.ws, email=admin, role="admin")
     app = open_app(world)
     page = app.page
+    errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     app.sign_in()
 
@@ -156,3 +159,4 @@ def test_R27_ruleset_built_in_the_browser_by_an_admin_shows_its_sequences(
     page.click("tbody >> text=Careful")
     expect(page.locator(".notice.warn")).to_contain_text("Only an admin of the workspace")
     expect(page.locator("#save-ruleset")).to_be_disabled()
+    assert errors == [], "console errors"

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from optout.services import sequences
 from optout.services.sequence_edits import editable
 from tests.browser.conftest import App
-from tests.browser.widths import DESKTOP, check_widths
+from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
 
 
@@ -31,6 +31,7 @@ def test_R26_sequence_built_and_edited_in_the_browser(
         world.person("ben@globex.com", company="globex.com", first_name="Ben")
     app = open_app(world)
     page = app.page
+    errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     app.sign_in()
 
@@ -131,3 +132,4 @@ def test_R26_sequence_built_and_edited_in_the_browser(
     assert (saved.status, saved.ruleset, saved.audience) == ("archived", "Careful", "CTOs")
     assert [s.step.kind for s in saved.steps] == ["email", "wait", "email"]
     assert saved.steps[1].step.wait_seconds == 2 * 86400
+    assert errors == [], "console errors"

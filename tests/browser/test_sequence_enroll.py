@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from optout.services import enrollments, optouts
 from tests.browser.conftest import App
-from tests.browser.widths import DESKTOP, check_widths
+from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
 
 
@@ -39,6 +39,7 @@ def test_R17_enroll_one_person_a_pasted_list_and_a_filter_with_reasons(
         )
     app = open_app(world)
     page = app.page
+    errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     app.sign_in()
 
@@ -97,3 +98,4 @@ def test_R17_enroll_one_person_a_pasted_list_and_a_filter_with_reasons(
     with engine.connect() as db:
         counts = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
     assert counts == {"not_started": 2}
+    assert errors == [], "console errors"
