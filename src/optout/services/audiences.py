@@ -3,6 +3,7 @@ individual (not enforced) exclusions off for its own enrollments (R16, R24, R30)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,10 +15,10 @@ from optout.db import tables as t
 from optout.eligibility.checks import persona_filter
 from optout.eligibility.model import AudienceSpec
 from optout.errors import Conflict
-from optout.filters import Level
+from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import events
+from optout.services import events, personas
 from optout.services import exclusions as exclusion_service
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
@@ -53,6 +54,101 @@ def create(
             .returning(t.audiences.c.id)
         ).scalar_one()
     )
+
+
+def draft(
+    db: Connection,
+    *,
+    workspace_id: int,
+    filter: FilterInput | None,
+    persona: str | None,
+    name: str = "(draft)",
+) -> AudienceSpec:
+    """The unsaved audience a form describes, to count its members before saving
+    (InvalidFilter when the filter is bad, NotFound for an unknown persona)."""
+    node = read_filter(filter, Level.PEOPLE) if filter is not None else None
+    chosen = personas.get_by_name(db, workspace_id=workspace_id, name=persona) if persona else None
+    return AudienceSpec(
+        id=0,
+        name=name,
+        filter=node,
+        persona_name=chosen.name if chosen else None,
+        include_keywords=chosen.include_keywords if chosen else (),
+        exclude_keywords=chosen.exclude_keywords if chosen else (),
+    )
+
+
+def of_keywords(
+    *, include_keywords: Sequence[str], exclude_keywords: Sequence[str]
+) -> AudienceSpec:
+    """An unsaved audience of everyone whose title fits these persona keywords, to count
+    who a persona takes before it is saved (InvalidInput for an empty keyword)."""
+    return AudienceSpec(
+        id=0,
+        name="(draft)",
+        filter=None,
+        persona_name="(draft)",
+        include_keywords=tuple(personas.keywords(include_keywords, what="include")),
+        exclude_keywords=tuple(personas.keywords(exclude_keywords, what="exclude")),
+    )
+
+
+def update(
+    db: Connection,
+    *,
+    workspace_id: int,
+    audience_id: int,
+    name: str,
+    filter: FilterInput | None,
+    persona: str | None,
+    actor: str,
+    now: datetime,
+) -> AudienceSpec:
+    """Change an audience's name, filter (None: everyone) and persona (None: no persona).
+    Its switch-offs stay; nobody is enrolled or unenrolled here: the next enrollment from
+    it uses the new members."""
+    before = spec(db, workspace_id=workspace_id, audience_id=audience_id)
+    name = clean_name(name, what="audience")
+    if name != before.name:
+        ensure_unique(db, t.audiences, workspace_id=workspace_id, name=name, what="audience")
+    node = read_filter(filter, Level.PEOPLE) if filter is not None else None
+    persona_id = None
+    if persona is not None:
+        persona_id = personas.get_by_name(db, workspace_id=workspace_id, name=persona).id
+    a = t.audiences
+    db.execute(
+        a.update()
+        .where(a.c.id == audience_id)
+        .values(
+            name=name,
+            filter=stored(node) if node is not None else None,
+            persona_id=persona_id,
+        )
+    )
+    after = spec(db, workspace_id=workspace_id, audience_id=audience_id)
+    changes = {
+        key: [old, new]
+        for key, old, new in (
+            ("name", before.name, after.name),
+            ("filter", _text(before), _text(after)),
+            ("persona", before.persona_name, after.persona_name),
+        )
+        if old != new
+    }
+    if changes:
+        events.record(
+            db,
+            workspace_id=workspace_id,
+            kind="audience_updated",
+            actor=actor,
+            now=now,
+            detail={"name": after.name, "changes": changes},
+        )
+    return after
+
+
+def _text(audience: AudienceSpec) -> str | None:
+    return to_text(audience.filter) if audience.filter is not None else None
 
 
 def spec(db: Connection, *, workspace_id: int, audience_id: int) -> AudienceSpec:

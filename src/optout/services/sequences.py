@@ -29,6 +29,15 @@ class Step:
     body_html: str = ""
 
 
+class InvalidStep(InvalidInput):
+    """One step is wrong; `index` (from 0) says which, `reason` why."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"step {index + 1}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
 _STEP_KEYS = {"kind", "subject", "text", "html", "days", "hours", "minutes"}
 
 
@@ -39,7 +48,7 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
     for i, item in enumerate(items):
         unknown = set(item) - _STEP_KEYS
         if unknown:
-            raise InvalidInput(f"step {i + 1}: unknown keys {', '.join(sorted(unknown))}")
+            raise InvalidStep(i, f"unknown keys {', '.join(sorted(unknown))}")
         kind = item.get("kind")
         if kind == "wait":
             try:
@@ -49,12 +58,12 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
                     + float(item.get("minutes", 0)) * 60
                 )
             except (TypeError, ValueError):
-                raise InvalidInput(f"step {i + 1}: days, hours and minutes take numbers") from None
+                raise InvalidStep(i, "days, hours and minutes take numbers") from None
             steps.append(Step(kind="wait", wait_seconds=seconds))
         elif kind == "email":
             texts = {key: item.get(key, "") for key in ("subject", "text", "html")}
             if not all(isinstance(value, str) for value in texts.values()):
-                raise InvalidInput(f"step {i + 1}: subject, text and html take text")
+                raise InvalidStep(i, "subject, text and html take text")
             steps.append(
                 Step(
                     kind="email",
@@ -64,8 +73,32 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
                 )
             )
         else:
-            raise InvalidInput(f"step {i + 1}: kind must be 'email' or 'wait', not {kind!r}")
+            raise InvalidStep(i, f"kind must be 'email' or 'wait', not {kind!r}")
     return steps
+
+
+def check_steps(steps: Sequence[Step]) -> None:
+    """Raise InvalidStep for the first step that cannot be sent as it is."""
+    for i, step in enumerate(steps):
+        if step.kind not in ("email", "wait"):
+            raise InvalidStep(i, "kind must be 'email' or 'wait'")
+        if step.kind == "wait" and step.wait_seconds <= 0:
+            raise InvalidStep(i, "a wait needs a positive duration")
+        if step.kind == "email" and not (step.subject.strip() and step.body_text.strip()):
+            raise InvalidStep(i, "an email needs a subject and a text body")
+        if step.kind == "email":
+            try:
+                validate_templates(step.subject, step.body_text, step.body_html)
+            except InvalidInput as exc:
+                raise InvalidStep(i, exc.message) from exc
+
+
+def check_sender(from_address: str, reply_to: str) -> None:
+    if not from_address.strip():
+        raise InvalidInput("a sequence needs a From address to send with")
+    normalize_email(parseaddr(from_address)[1])
+    if reply_to.strip():
+        normalize_email(parseaddr(reply_to)[1])
 
 
 def create(
@@ -82,12 +115,7 @@ def create(
 ) -> int:
     name = clean_name(name, what="sequence")
     ensure_unique(db, t.sequences, workspace_id=workspace_id, name=name, what="sequence")
-    if not from_address.strip():
-        raise InvalidInput("a sequence needs a From address to send with")
-    sender = parseaddr(from_address)
-    normalize_email(sender[1])
-    if reply_to.strip():
-        normalize_email(parseaddr(reply_to)[1])
+    check_sender(from_address, reply_to)
     ruleset_id = row_by_name(
         db, t.rulesets, workspace_id=workspace_id, name=ruleset, what="ruleset"
     )["id"]
@@ -96,18 +124,7 @@ def create(
         audience_id = row_by_name(
             db, t.audiences, workspace_id=workspace_id, name=audience, what="audience"
         )["id"]
-    for i, step in enumerate(steps):
-        if step.kind not in ("email", "wait"):
-            raise InvalidInput(f"step {i + 1}: kind must be 'email' or 'wait'")
-        if step.kind == "wait" and step.wait_seconds <= 0:
-            raise InvalidInput(f"step {i + 1}: a wait needs a positive duration")
-        if step.kind == "email" and not (step.subject.strip() and step.body_text.strip()):
-            raise InvalidInput(f"step {i + 1}: an email needs a subject and a text body")
-        if step.kind == "email":
-            try:
-                validate_templates(step.subject, step.body_text, step.body_html)
-            except InvalidInput as exc:
-                raise InvalidInput(f"step {i + 1}: {exc.message}") from exc
+    check_steps(steps)
     sequence_id = db.execute(
         t.sequences.insert()
         .values(

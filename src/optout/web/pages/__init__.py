@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from optout.web.pages import (
+    audience_form,
     audiences,
     dashboard,
     exclusions,
@@ -18,11 +19,29 @@ from optout.web.pages import (
     imports,
     login,
     people,
+    personas,
+    rulesets,
+    sequence_editor,
+    sequence_enroll,
     sequences,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, dashboard, exclusions, audiences, sequences, people, explain, imports):
+for module in (
+    login,
+    dashboard,
+    exclusions,
+    audience_form,  # before `audiences`: /audiences/new is no audience id
+    audiences,
+    sequence_editor,  # before `sequences`: /sequences/new is no sequence id
+    sequence_enroll,
+    sequences,
+    personas,
+    rulesets,
+    people,
+    explain,
+    imports,
+):
     router.include_router(module.router)
 
 

@@ -287,3 +287,36 @@ def recent_imports(db: Connection, *, workspace_id: int, limit: int = 10) -> lis
         .limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# --- personas and rulesets ---------------------------------------------------------------
+
+
+def sequences_of_ruleset(db: Connection, *, workspace_id: int, ruleset_id: int) -> list[Any]:
+    """The sequences that use a ruleset, by name."""
+    s = t.sequences
+    return list(
+        db.execute(
+            sa.select(s.c.id, s.c.name, s.c.status)
+            .where(s.c.workspace_id == workspace_id, s.c.ruleset_id == ruleset_id)
+            .order_by(s.c.name)
+        )
+    )
+
+
+def users_of_persona(
+    db: Connection, *, workspace_id: int, persona_id: int
+) -> tuple[list[Any], list[Any]]:
+    """The audiences built on a persona, and the sequences those audiences feed."""
+    a, s = t.audiences, t.sequences
+    built_on = sa.and_(a.c.workspace_id == workspace_id, a.c.persona_id == persona_id)
+    found = list(db.execute(sa.select(a.c.id, a.c.name).where(built_on).order_by(a.c.name)))
+    fed = list(
+        db.execute(
+            sa.select(s.c.id, s.c.name, s.c.status, a.c.name.label("audience"))
+            .join(a, a.c.id == s.c.audience_id)
+            .where(built_on)
+            .order_by(s.c.name)
+        )
+    )
+    return found, fed
