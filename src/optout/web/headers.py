@@ -24,6 +24,13 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 
+# The sequence editor shows each email as it will be sent, in a sandboxed frame (no script
+# runs there) whose document inherits the page's policy; email HTML carries its styles
+# inline, so that page alone allows inline styles. Scripts stay the server's own.
+EMAIL_PREVIEW_POLICY = CONTENT_SECURITY_POLICY.replace(
+    f"style-src 'self' {EMPTY_STYLE}", "style-src 'self' 'unsafe-inline'"
+)
+
 DEFAULT_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

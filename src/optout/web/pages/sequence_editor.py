@@ -18,6 +18,7 @@ from optout.services import listing, people, sequences
 from optout.services.sequence_edits import editable, replace_steps, update_settings
 from optout.services.sequences import InvalidStep
 from optout.services.step_preview import render_step
+from optout.web.headers import EMAIL_PREVIEW_POLICY
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
 from optout.web.pages.sequence_form import (
@@ -51,7 +52,7 @@ def _form_page(
         options = choices(db, workspace_id=viewer.workspace_id)
         first = listing.people(db, workspace_id=viewer.workspace_id, limit=1, offset=0).rows
     preview_email = preview_email.strip() or (first[0]["email"] if first else "")
-    return page(
+    response = page(
         request,
         "sequence_form.html",
         status_code=status_code,
@@ -61,6 +62,8 @@ def _form_page(
         **options,
         **form_context(form, **extra),
     )
+    response.headers["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
+    return response
 
 
 def _refused(
