@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -29,6 +29,12 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
+
+# Longer runs of the state machines than `make test` makes (SOAK_RUNS runs of 40 steps per
+# database); a failure prints its steps and the seed to replay it.
+SOAK_RUNS ?= 500
+soak: $(VENV)/.installed-test
+	OPTOUT_INDEX_MACHINE_RUNS=$(SOAK_RUNS) scripts/run-tests.sh tests/eligibility/test_index_stateful.py
 
 $(VENV)/bin/python:
 	@# Debian's python3 may lack ensurepip (python3-venv); then borrow the system pip.
