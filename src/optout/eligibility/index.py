@@ -4,7 +4,7 @@ it matches at an instant read from the stored rows (`matched`). Storage and upke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,21 +180,3 @@ def matching_ids(
         else:
             others.append(e)
     return plain, others
-
-
-def any_matched(
-    exclusions: Sequence[ExclusionSpec], *, level: Level, workspace_id: int, now: datetime
-) -> sa.Select[Any] | None:
-    """SELECT of the people (or groups) any of `exclusions` of `level` matches at `now`:
-    one indexed read of the stored rows for all the rules it can, plus the clock rules."""
-    plain, others = matching_ids(exclusions, level=level, now=now)
-    table, key = stored_table(level)
-    selects: list[sa.Select[Any]] = []
-    if plain:
-        selects.append(sa.select(key).where(table.c.exclusion_id.in_(plain)))
-    selects += [matched(e, workspace_id=workspace_id, now=now) for e in others]
-    if not selects:
-        return None
-    if len(selects) == 1:
-        return selects[0]
-    return sa.select(sa.union_all(*selects).subquery().c[0])
