@@ -41,9 +41,15 @@ def test_a_member_cannot_create_or_change_a_ruleset_from_the_page(
             world.db, t.rulesets, workspace_id=world.ws, name="Default", what="ruleset"
         )["id"]
     try:
+        login_form = web.http.get("/login")  # signing in needs the form's own token
         signed_in = web.http.post(
             "/login",
-            data={"workspace": world.workspace.slug, "email": user, "password": PASSWORD},
+            data={
+                "workspace": world.workspace.slug,
+                "email": user,
+                "password": PASSWORD,
+                "csrf_token": _csrf(login_form.text),
+            },
         )
         assert signed_in.status_code == 303
         form = web.http.get(f"/rulesets/{ruleset_id}")
