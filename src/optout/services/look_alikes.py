@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.filters.ast import Node
 from optout.filters.confusables import LookAlike, listed_domains, look_alikes, readable
-from optout.services import exclusions
 
 LIMIT = 50
 # Look-alikes in plain ASCII differ in length by a character or two (`rn` for `m`, `vv`
@@ -66,6 +65,8 @@ def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> lis
     email, email_domain, company_domain = row
     theirs = {d for d in (email_domain, company_domain) if d}
     lines = []
+    from optout.services import exclusions  # exclusions' preview imports this module
+
     for spec in exclusions.all_specs(db, workspace_id=workspace_id):
         if not spec.enabled:
             continue
