@@ -67,7 +67,9 @@ def clock_conditions(exclusion: ExclusionSpec) -> list[tuple[Field, int]]:
     ]
 
 
-def _band(field: Field, column: Any, days: int, then: datetime, now: datetime) -> Any:
+def _band(column: Any, days: int, then: datetime, now: datetime) -> Any:
+    """True for a date that lies between the cutoffs of `then` and `now`: a condition on
+    it may answer differently at the two instants."""
     low, high = sorted((then - timedelta(days=days), now - timedelta(days=days)))
     return sa.and_(column >= low, column < high)
 
@@ -87,7 +89,7 @@ def moved_keys(
             p = t.people.alias()
             selects.append(
                 sa.select(p.c.id).where(
-                    p.c.workspace_id == workspace_id, _band(field, field.sql(p), days, then, now)
+                    p.c.workspace_id == workspace_id, _band(field.sql(p), days, then, now)
                 )
             )
             continue
@@ -96,21 +98,19 @@ def moved_keys(
             selects.append(
                 sa.select(oc.c.person_id)
                 .join(o, o.c.id == oc.c.opportunity_id)
-                .where(
-                    o.c.workspace_id == workspace_id, _band(field, field.sql(o), days, then, now)
-                )
+                .where(o.c.workspace_id == workspace_id, _band(field.sql(o), days, then, now))
             )
             continue
         c = t.companies.alias()
         if relation is COMPANY:
             banded = sa.select(c.c.id).where(
-                c.c.workspace_id == workspace_id, _band(field, field.sql(c), days, then, now)
+                c.c.workspace_id == workspace_id, _band(field.sql(c), days, then, now)
             )
         else:
             assert relation is OPPORTUNITY
             o = t.opportunities.alias()
             banded = sa.select(o.c.company_id).where(
-                o.c.workspace_id == workspace_id, _band(field, field.sql(o), days, then, now)
+                o.c.workspace_id == workspace_id, _band(field.sql(o), days, then, now)
             )
         if people_level:
             p = t.people.alias()
