@@ -84,6 +84,9 @@ def stored_rows(db: Connection, rule: exclusions.ExclusionSpec) -> set[int]:
     return set(db.scalars(sa.select(eg.c.group_id).where(eg.c.exclusion_id == rule.id)))
 
 
+SMALL_QUEUE = decision_index.SMALL_QUEUE
+
+
 class DecisionIndexMachine(RuleBasedStateMachine):
     def __init__(self, db: Connection) -> None:
         super().__init__()
@@ -97,6 +100,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.savepoint.rollback()
+        decision_index.SMALL_QUEUE = SMALL_QUEUE
 
     # The world -----------------------------------------------------------------------------
 
@@ -387,6 +391,13 @@ class DecisionIndexMachine(RuleBasedStateMachine):
             actor=ACTOR,
             now=self.now,
         )
+
+    @rule(small=st.sampled_from([0, SMALL_QUEUE]))
+    def choose_flush_path(self, small: int) -> None:
+        """Queued rows are re-matched in Python (a few) or in SQL (many): switch between
+        the two, so that both keep the index true."""
+        decision_index.SMALL_QUEUE = small
+        note(f"queues of at most {small} rows re-matched in Python")
 
     @rule(move=CLOCK_MOVES)
     def move_clock(self, move: timedelta) -> None:

@@ -27,6 +27,7 @@ from optout.filters import (
     parse,
     validate,
 )
+from optout.filters.candidates import Candidates
 from optout.filters.holds import holds
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql, people_scope
@@ -83,6 +84,10 @@ class BothForms:
         py = {key for key, subject in subjects.items() if evaluate(node, subject, CTX).matched}
         fast = {key for key, subject in subjects.items() if holds(node, subject, CTX)}
         assert fast == py, f"holds() and evaluate() disagree on {to_text(node)}"
+        # The value index may select more subjects than the filter holds for, never fewer.
+        index = Candidates.of([(1, node)])
+        chosen = {key for key, subject in subjects.items() if index.for_subject(subject)}
+        assert fast <= chosen, f"the value index misses {fast - chosen} for {to_text(node)}"
         assert sql == py, "\n".join(
             [f"{level.value} filter: {to_text(node)}", f"only SQL: {sql - py}"]
             + [f"only Python: {py - sql}"]

@@ -60,6 +60,9 @@ workspaces = Table(
     # company (and link them), or leave them unlinked until one appears.
     Column("create_companies_from_email_domain", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
+    # A random token that database triggers change on every write to the workspace's
+    # exclusions: readers reuse the rules they parsed while it stays the same.
+    Column("rules_version", BigInteger, nullable=False, server_default="0"),
 )
 
 companies = Table(

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.filters.ast import conditions
+from optout.filters.ast import Node, conditions
 from optout.filters.fields import COMPANY, OPPORTUNITY, PERSON, PERSON_OPPORTUNITY, Field, Level
 from optout.filters.fields import lookup as lookup_field
+from optout.filters.memo import by_node
 from optout.filters.operators import Context
 from optout.filters.sql import SqlScope, compile_sql
 
@@ -60,11 +61,16 @@ def live(exclusion: ExclusionSpec, *, workspace_id: int, now: datetime) -> sa.Se
 
 def clock_conditions(exclusion: ExclusionSpec) -> list[tuple[Field, int]]:
     """The (field, days) of every condition of the rule that moves with the clock."""
-    return [
+    return list(_clock_conditions(exclusion.filter))
+
+
+@by_node
+def _clock_conditions(node: Node) -> tuple[tuple[Field, int], ...]:
+    return tuple(
         (lookup_field(c.field), int(str(c.value)))
-        for c in conditions(exclusion.filter)
+        for c in conditions(node)
         if c.op in CLOCK_OPERATORS
-    ]
+    )
 
 
 def _band(column: Any, days: int, then: datetime, now: datetime) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from optout.filters.ast import All, Condition, Node, Not
 from optout.filters.evaluate import Subject
-from optout.filters.fields import FieldType, Row
+from optout.filters.fields import Field, FieldType, Row
 from optout.filters.fields import lookup as lookup_field
 from optout.filters.grouping import CollectionGroup, partition
 from optout.filters.operators import OPERATORS, Context
@@ -36,13 +36,17 @@ def holds(node: Node, subject: Subject, ctx: Context) -> bool:
 
 
 def _test(cond: Condition, row: Row | None, ctx: Context) -> bool:
-    value: Any = None
-    field = lookup_field(cond.field)
-    if row is not None:
-        value = field.value(row)
-        if field.type is FieldType.TEXT and isinstance(value, str):
-            value = ascii_fold(value)
-    return OPERATORS[cond.op].py(value, cond.value, ctx)
+    return OPERATORS[cond.op].py(value_of(lookup_field(cond.field), row), cond.value, ctx)
+
+
+def value_of(field: Field, row: Row | None) -> Any:
+    """The value of `field` in `row` as the operators compare it (text folded)."""
+    if row is None:
+        return None
+    value = field.value(row)
+    if field.type is FieldType.TEXT and isinstance(value, str):
+        return ascii_fold(value)
+    return value
 
 
 def _group(conditions: Sequence[Condition], subject: Subject, ctx: Context) -> bool:

@@ -13,9 +13,12 @@ Kept true. Saving an exclusion (new filter or level) recomputes it in one set-ba
 people, companies, opportunities and contact roles, whatever code path made it (page,
 API, CLI, CSV import, CRM sync, webhook, a reply or a send moving an activity date): they
 queue the person, company or group in `match_queue`. `flush` re-matches exactly the
-queued rows against every stored rule and empties the queue; the unit of work
-(`db.engine.transaction`) calls it before committing, and every reader calls it first, so
-no answer ever sees a stale match, including inside the transaction that made the write.
+queued rows against every stored rule and empties the queue: a few rows (one write, a
+webhook) in Python, each against only the rules its values can select (a rule that lists
+domains is asked only about a company at one of them, `filters.candidates`), with the
+same `holds()` that explain uses; many rows (an import, a sync) in set-based SQL. Every
+commit runs it (`db.engine`), and every reader calls it first, so no answer ever sees a
+stale match, including inside the transaction that made the write.
 
 Time. A rule on a relative date (`within_last_days`, `older_than_days`) changes with the
 clock, not with a write. Each exclusion records the instant its stored matches hold for
@@ -37,7 +40,7 @@ exclusive one: C never moves under a reader.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -55,11 +58,19 @@ from optout.eligibility.index import (
     stored_table,
 )
 from optout.eligibility.model import ExclusionSpec
+from optout.filters import Node, Subject
+from optout.filters.candidates import Candidates
 from optout.filters.fields import Level
+from optout.filters.holds import holds
+from optout.filters.operators import Context
 from optout.filters.sqlfunc import in_list
+from optout.services import subjects
 
 # SQLite refuses compound SELECTs of more than 500 terms; stay well below.
 _RULES_PER_STATEMENT = 200
+# A queue of at most this many people and groups (one write, a webhook) is re-matched in
+# Python against the rules their values select; a larger one (an import, a sync) in SQL.
+SMALL_QUEUE = 50
 
 
 def matches_of(
@@ -84,7 +95,7 @@ def matches_of(
     if people_ids:
         queries.append(
             sa.select(em.c.person_id, em.c.exclusion_id).where(
-                in_list(em.c.person_id, list(person_ids)), em.c.exclusion_id.in_(people_ids)
+                in_list(em.c.person_id, list(person_ids)), in_list(em.c.exclusion_id, people_ids)
             )
         )
     if group_ids:
@@ -92,7 +103,7 @@ def matches_of(
             sa.select(p.c.id, eg.c.exclusion_id)
             .join(c, c.c.id == p.c.company_id)
             .join(eg, eg.c.group_id == c.c.group_id)
-            .where(asked, eg.c.exclusion_id.in_(group_ids))
+            .where(asked, in_list(eg.c.exclusion_id, group_ids))
         )
     for rule in people_rest:
         queries.append(
@@ -136,11 +147,9 @@ def _insert_ignore(db: Connection, table: sa.Table) -> Any:
 
 
 def _specs(db: Connection, workspace_id: int) -> list[ExclusionSpec]:
-    from optout.services.exclusions import spec_from_row
+    from optout.services.exclusions import stored_specs
 
-    x = t.exclusions
-    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
-    return [spec_from_row(dict(r)) for r in rows.mappings()]
+    return stored_specs(db, workspace_id=workspace_id)
 
 
 def _fill(
@@ -214,11 +223,15 @@ def flush(db: Connection) -> None:
     )
     for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
         rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
+        ours = sa.and_(mine, q.c.workspace_id == workspace_id)
+        if (db.scalar(sa.select(sa.func.count()).where(ours)) or 0) <= SMALL_QUEUE:
+            people = list(db.scalars(sa.select(q.c.key).where(ours, q.c.kind == "p")))
+            groups = list(db.scalars(sa.select(q.c.key).where(ours, q.c.kind == "g")))
+            _rematch(db, rules, workspace_id=workspace_id, people=people, groups=groups)
+            continue
         for level, kind in ((Level.PEOPLE, "p"), (Level.COMPANY, "g")):
             table, key = stored_table(level)
-            queued = sa.select(q.c.key).where(
-                mine, q.c.kind == kind, q.c.workspace_id == workspace_id
-            )
+            queued = sa.select(q.c.key).where(ours, q.c.kind == kind)
             db.execute(table.delete().where(key.in_(queued)))
             _fill(
                 db,
@@ -227,6 +240,63 @@ def flush(db: Connection) -> None:
                 within=queued,
             )
     db.execute(q.delete().where(mine))
+
+
+def _rematch(
+    db: Connection,
+    rules: Sequence[ExclusionSpec],
+    *,
+    workspace_id: int,
+    people: Sequence[int],
+    groups: Sequence[int],
+) -> None:
+    """Re-match a few queued people and groups in Python: each against only the rules its
+    values can select (`Candidates`), each rule at its own instant."""
+    loaded = subjects.load(db, workspace_id=workspace_id, person_ids=people, group_ids=groups)
+    work: tuple[tuple[Level, Sequence[int], Callable[[int], list[Subject]]], ...] = (
+        (Level.PEOPLE, people, lambda k: [loaded.person(k)] if k in loaded.people else []),
+        (Level.COMPANY, groups, loaded.group),
+    )
+    for level, keys, subjects_of in work:
+        if not keys:
+            continue
+        table, key = stored_table(level)
+        db.execute(table.delete().where(in_list(key, list(keys))))
+        of_level = {r.id: r for r in rules if r.level is level}
+        index = _candidates(of_level)
+        rows = []
+        for k in keys:
+            hits: set[int] = set()
+            for subject in subjects_of(k):
+                for rule_id in index.for_subject(subject):
+                    rule = of_level[rule_id]
+                    assert rule.matched_at is not None
+                    if rule_id not in hits and holds(
+                        rule.filter, subject, Context(now=rule.matched_at)
+                    ):
+                        hits.add(rule_id)
+            rows += [{"exclusion_id": rule_id, key.name: k} for rule_id in hits]
+        if rows:
+            db.execute(table.insert(), rows)
+
+
+def _candidates(rules: dict[int, ExclusionSpec]) -> Candidates:
+    """The value index of `rules`, reused while their filters are the same objects."""
+    return _index(tuple(rules), tuple(rule.filter for rule in rules.values()))
+
+
+_indexes: dict[tuple[int, ...], tuple[tuple[Node, ...], Candidates]] = {}
+
+
+def _index(ids: tuple[int, ...], filters: tuple[Node, ...]) -> Candidates:
+    kept = _indexes.get(ids)
+    if kept is not None and all(a is b for a, b in zip(kept[0], filters, strict=True)):
+        return kept[1]
+    index = Candidates.of(zip(ids, filters, strict=True))
+    if len(_indexes) >= 16:
+        _indexes.clear()
+    _indexes[ids] = (filters, index)
+    return index
 
 
 def advance(db: Connection, *, workspace_id: int, now: datetime) -> int:

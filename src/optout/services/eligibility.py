@@ -7,7 +7,6 @@ audience and every exclusion; `explain()` answers R29 for one person.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,8 +17,15 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
-from optout.filters import Subject
-from optout.services import audiences, decision_index, exclusions, look_alikes, people, sequences
+from optout.services import (
+    audiences,
+    decision_index,
+    exclusions,
+    look_alikes,
+    people,
+    sequences,
+    subjects,
+)
 from optout.services.domain_hints import explain_hints
 
 
@@ -56,36 +62,10 @@ def facts(
 ) -> dict[int, Facts]:
     """Facts for each of `person_ids` about `sequence_id`; with `matches_for`, also which
     of its exclusions match each person, read from the decision index."""
-    p, c, o, oc = t.people, t.companies, t.opportunities, t.opportunity_contacts
-    s, e = t.suppressions, t.enrollments
-    persons = [
-        dict(r)
-        for r in db.execute(
-            sa.select(p).where(p.c.workspace_id == workspace_id, p.c.id.in_(person_ids))
-        ).mappings()
-    ]
+    p, s, e = t.people, t.suppressions, t.enrollments
+    loaded = subjects.load(db, workspace_id=workspace_id, person_ids=person_ids)
+    persons = list(loaded.people.values())
     company_ids = {r["company_id"] for r in persons if r["company_id"] is not None}
-    groups = sa.select(c.c.group_id).where(c.c.id.in_(company_ids))
-    companies = [
-        dict(r)
-        for r in db.execute(
-            sa.select(c).where(c.c.workspace_id == workspace_id, c.c.group_id.in_(groups))
-        ).mappings()
-    ]
-    by_company = {r["id"]: r for r in companies}
-    by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in companies:
-        by_group[row["group_id"]].append(row)
-    opportunities: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for opp in db.execute(sa.select(o).where(o.c.company_id.in_(list(by_company)))).mappings():
-        opportunities[opp["company_id"]].append(dict(opp))
-    person_opportunities: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for link in db.execute(
-        sa.select(o, oc.c.person_id)
-        .join(oc, oc.c.opportunity_id == o.c.id)
-        .where(oc.c.person_id.in_(person_ids))
-    ).mappings():
-        person_opportunities[link["person_id"]].append(dict(link))
     emails = {r["email"] for r in persons}
     suppressed: dict[tuple[str, str], dict[str, Any]] = {
         (r["email"], r["kind"]): dict(r)
@@ -130,23 +110,12 @@ def facts(
     )
     out: dict[int, Facts] = {}
     for person in persons:
-        own_opps = person_opportunities.get(person["id"], [])
-        person["has_opportunity"] = any(not opp["is_closed"] for opp in own_opps)
-        company = by_company.get(person["company_id"])
-        group = by_group.get(company["group_id"], []) if company else []
+        company = loaded.companies.get(person["company_id"])
         out[person["id"]] = Facts(
             person_id=person["id"],
             email=person["email"],
-            subject=Subject(
-                person=person,
-                company=company,
-                opportunities=opportunities.get(person["company_id"], []),
-                person_opportunities=own_opps,
-            ),
-            company_group=[
-                Subject(company=member, opportunities=opportunities.get(member["id"], []))
-                for member in group
-            ],
+            subject=loaded.person(person["id"]),
+            company_group=loaded.group(company["group_id"]) if company else [],
             opted_out=suppressed.get((person["email"], "opt_out")),
             bounced=suppressed.get((person["email"], "bounce")),
             active_enrollment=active.get(person["id"]),

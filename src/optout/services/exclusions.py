@@ -3,6 +3,8 @@ unenroll-on-save sweep of R13 in the same transaction as the save."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,8 +57,45 @@ def all_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
     (`services.decision_index`), so whatever reads them next reads the truth."""
     decision_index.flush(db)
     decision_index.hold(db, workspace_id=workspace_id)
+    return stored_specs(db, workspace_id=workspace_id)
+
+
+# The rules last read, by database, workspace and rules version (a random token that the
+# database changes with every write to the workspace's exclusions, `tables.workspaces`).
+_READ: OrderedDict[tuple[str, int, int], tuple[ExclusionSpec, ...]] = OrderedDict()
+_READ_KEPT = 64
+_READ_LOCK = threading.Lock()
+
+
+def stored_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
+    """Every exclusion of the workspace as stored; read again only when they changed."""
+    w = t.workspaces
+    version = db.scalar(sa.select(w.c.rules_version).where(w.c.id == workspace_id))
+    key = (db.engine.url.render_as_string(), workspace_id, int(version or 0))
+    with _READ_LOCK:
+        found = _READ.get(key) if version else None
+        if found is not None:
+            _READ.move_to_end(key)
+            return list(found)
+    found = tuple(_read_specs(db, workspace_id=workspace_id))
+    if version:
+        with _READ_LOCK:
+            _READ[key] = found
+            while len(_READ) > _READ_KEPT:
+                _READ.popitem(last=False)
+    return list(found)
+
+
+def _read_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
+    """Filters are read as their JSON text, so an unchanged filter is not decoded again
+    (`filters.load`)."""
     x = t.exclusions
-    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
+    columns = [c for c in x.c if c.name != "filter"]
+    rows = db.execute(
+        sa.select(*columns, sa.cast(x.c.filter, sa.Text).label("filter"))
+        .where(x.c.workspace_id == workspace_id)
+        .order_by(x.c.id)
+    )
     return [spec_from_row(dict(r)) for r in rows.mappings()]
 
 

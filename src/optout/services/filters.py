@@ -29,9 +29,11 @@ def stored(node: Node) -> dict[str, Any]:
     return to_json(node)
 
 
-def load(data: dict[str, Any], level: Level) -> Node:
-    """A stored filter back as an AST; parsed once per distinct filter."""
-    return _load(json.dumps(data, sort_keys=True), level)
+def load(data: dict[str, Any] | str, level: Level) -> Node:
+    """A stored filter back as an AST, from its JSON text or its decoded form; parsed once
+    per distinct text, so the same stored filter gives the same object."""
+    text = data if isinstance(data, str) else json.dumps(data, sort_keys=True)
+    return _load(text, level)
 
 
 @lru_cache(maxsize=8192)

@@ -12,7 +12,14 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.filters.ast import Node
-from optout.filters.confusables import LookAlike, listed_domains, look_alikes, readable
+from optout.filters.confusables import (
+    LookAlike,
+    domain_skeleton,
+    listed_domains,
+    look_alikes,
+    readable,
+)
+from optout.filters.memo import by_node
 
 LIMIT = 50
 # Look-alikes in plain ASCII differ in length by a character or two (`rn` for `m`, `vv`
@@ -67,8 +74,9 @@ def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> lis
     lines = []
     from optout.services import exclusions  # exclusions' preview imports this module
 
+    skeletons = {domain_skeleton(d) for d in theirs}
     for spec in exclusions.all_specs(db, workspace_id=workspace_id):
-        if not spec.enabled:
+        if not spec.enabled or not skeletons & _listed_skeletons(spec.filter):
             continue
         for found in look_alikes(listed_domains(spec.filter), theirs):
             shown = readable(found.present)
@@ -80,3 +88,9 @@ def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> lis
                 "domain, so that exclusion does not cover it."
             )
     return lines
+
+
+@by_node
+def _listed_skeletons(node: Node) -> frozenset[str]:
+    """Skeletons of the domains a filter lists."""
+    return frozenset(domain_skeleton(d) for d in listed_domains(node))
