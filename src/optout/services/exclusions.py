@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
+from optout.errors import ConfirmationRequired, Conflict, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
 from optout.services import decision_index, events
 from optout.services.enforcement import Removal, end_enrollments
@@ -50,13 +50,19 @@ def spec_from_row(row: dict[str, Any]) -> ExclusionSpec:
     )
 
 
-def all_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
-    """Every exclusion of the workspace, with the stored matches brought up to date first
+def all_specs(
+    db: Connection, *, workspace_id: int, include_archived: bool = False
+) -> list[ExclusionSpec]:
+    """Every exclusion of the workspace that is not archived (an archived one applies
+    nowhere), with the stored matches brought up to date first
     (`services.decision_index`), so whatever reads them next reads the truth."""
     decision_index.flush(db)
     decision_index.hold(db, workspace_id=workspace_id)
     x = t.exclusions
-    rows = db.execute(sa.select(x).where(x.c.workspace_id == workspace_id).order_by(x.c.id))
+    query = sa.select(x).where(x.c.workspace_id == workspace_id)
+    if not include_archived:
+        query = query.where(x.c.archived_at.is_(None))
+    rows = db.execute(query.order_by(x.c.id))
     return [spec_from_row(dict(r)) for r in rows.mappings()]
 
 
@@ -68,6 +74,11 @@ def get(db: Connection, *, workspace_id: int, name: str) -> ExclusionSpec:
 def get_by_id(db: Connection, *, workspace_id: int, exclusion_id: int) -> ExclusionSpec:
     row = row_by_id(db, t.exclusions, workspace_id=workspace_id, id=exclusion_id, what="exclusion")
     return spec_from_row(row)
+
+
+def is_archived(db: Connection, *, exclusion_id: int) -> bool:
+    x = t.exclusions
+    return db.scalar(sa.select(x.c.archived_at).where(x.c.id == exclusion_id)) is not None
 
 
 def create(
@@ -91,7 +102,7 @@ def create(
     draft = ExclusionSpec(
         0, name, lvl, node, enabled, exclude_from_sequences, unenroll_existing_on_save
     )
-    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
     x = t.exclusions
     exclusion_id = db.execute(
         x.insert()
@@ -121,7 +132,7 @@ def create(
         detail={"name": name, "level": lvl.value, "filter": to_text(node)},
     )
     return Saved(
-        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
 
 
@@ -143,6 +154,8 @@ def update(
     """Edit an exclusion. A level change keeps the filter: it must be valid for the new
     level, or the save fails saying why (R22); nothing is reset or inverted."""
     current = get(db, workspace_id=workspace_id, name=name)
+    if is_archived(db, exclusion_id=current.id):
+        raise Conflict(f"{current.name!r} is archived; restore it before changing it")
     lvl = _level(level) if level is not None else current.level
     try:
         node = read_filter(filter if filter is not None else current.filter, lvl)
@@ -172,7 +185,7 @@ def update(
         if unenroll_existing_on_save is None
         else unenroll_existing_on_save,
     )
-    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
     x = t.exclusions
     db.execute(
         x.update()
@@ -201,7 +214,7 @@ def update(
     )
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
     return Saved(
-        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
 
 
@@ -220,7 +233,7 @@ def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]
     return {k: [old, new] for k, (old, new) in pairs.items() if old != new}
 
 
-def _guard(
+def guard(
     db: Connection, *, workspace_id: int, draft: ExclusionSpec, now: datetime, confirm: bool
 ) -> Preview:
     impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
@@ -231,7 +244,7 @@ def _guard(
     return impact
 
 
-def _sweep(
+def sweep(
     db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, actor: str, now: datetime
 ) -> Removal:
     if not (exclusion.enabled and exclusion.unenroll_existing_on_save):

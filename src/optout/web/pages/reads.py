@@ -42,7 +42,11 @@ def totals(db: Connection, *, workspace_id: int) -> dict[str, int]:
         ),
         "exclusions": _count(
             db,
-            sa.select(x.c.id).where(x.c.workspace_id == workspace_id, x.c.enabled.is_(True)),
+            sa.select(x.c.id).where(
+                x.c.workspace_id == workspace_id,
+                x.c.enabled.is_(True),
+                x.c.archived_at.is_(None),
+            ),
         ),
     }
 
