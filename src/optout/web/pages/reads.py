@@ -240,38 +240,6 @@ def enrollment_page(
 # --- people -----------------------------------------------------------------------------
 
 
-def search_people(
-    db: Connection, *, workspace_id: int, text: str, limit: int = 50
-) -> list[dict[str, Any]]:
-    """People whose address or name contains `text` (case-insensitive), or the latest ones."""
-    p, c = t.people, t.companies
-    query = (
-        sa.select(
-            p.c.id,
-            p.c.email,
-            p.c.first_name,
-            p.c.last_name,
-            p.c.title,
-            c.c.domain.label("company"),
-        )
-        .outerjoin(c, c.c.id == p.c.company_id)
-        .where(p.c.workspace_id == workspace_id)
-    )
-    words = text.strip().lower()
-    if words:
-        name = sa.func.lower(p.c.first_name + " " + p.c.last_name)
-        query = query.where(
-            sa.or_(
-                p.c.email.contains(words, autoescape=True),
-                name.contains(words, autoescape=True),
-            )
-        )
-        query = query.order_by(p.c.email)
-    else:
-        query = query.order_by(p.c.id.desc())
-    return [dict(r) for r in db.execute(query.limit(limit)).mappings()]
-
-
 def suppressions_of(db: Connection, *, workspace_id: int, email: str) -> dict[str, dict[str, Any]]:
     """The address's opt-out and bounce, by kind, when there are any."""
     s = t.suppressions
