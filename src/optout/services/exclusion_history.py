@@ -27,6 +27,7 @@ class Change:
     at: datetime
     kind: str  # created, updated, archived, restored, deleted
     actor: str
+    name: str  # the exclusion's name after the change
     filter_before: str | None
     filter_after: str | None
     # Other settings that changed: (setting, before, after).
@@ -47,6 +48,10 @@ def history(db: Connection, *, workspace_id: int, exclusion_id: int) -> list[Cha
     return [_change(r["at"], r["kind"], r["actor"], r["detail"] or {}) for r in rows]
 
 
+def _name(detail: dict[str, Any]) -> str:
+    return str(detail.get("name") or "")
+
+
 def _change(at: datetime, kind: str, actor: str, detail: dict[str, Any]) -> Change:
     short = kind.removeprefix("exclusion_")
     if kind == "exclusion_updated":
@@ -56,12 +61,13 @@ def _change(at: datetime, kind: str, actor: str, detail: dict[str, Any]) -> Chan
             at,
             short,
             actor,
+            _name(detail),
             before,
             after,
             [(name, old, new) for name, (old, new) in changes.items()],
         )
     if kind == "exclusion_created":
-        return Change(at, short, actor, None, detail.get("filter"), [])
+        return Change(at, short, actor, _name(detail), None, detail.get("filter"), [])
     if kind == "exclusion_deleted":
-        return Change(at, short, actor, detail.get("filter"), None, [])
-    return Change(at, short, actor, None, None, [])
+        return Change(at, short, actor, _name(detail), detail.get("filter"), None, [])
+    return Change(at, short, actor, _name(detail), None, None, [])

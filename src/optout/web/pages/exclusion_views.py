@@ -10,8 +10,15 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from optout.clock import utcnow
+from optout.db import tables as t
 from optout.errors import ConfirmationRequired
-from optout.services import exclusion_archive, exclusion_history, exclusion_matches, exclusions
+from optout.services import (
+    exclusion_archive,
+    exclusion_history,
+    exclusion_matches,
+    exclusions,
+    listing,
+)
 from optout.services.preview import preview
 from optout.web.pages.render import PAGE_HEADERS, page, redirect, with_query
 from optout.web.pages.route import page_router
@@ -74,11 +81,22 @@ def match_csv(request: Request, viewer: PageViewer, exclusion_id: int) -> Respon
 
 @router.get("/exclusions/{exclusion_id}/history", response_class=HTMLResponse)
 def history_page(request: Request, viewer: PageViewer, exclusion_id: int) -> HTMLResponse:
+    """The history outlives the exclusion: a deleted one's ends with its deletion."""
     ws = viewer.workspace_id
     with site_of(request).engine.connect() as db:
-        spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
         changes = exclusion_history.history(db, workspace_id=ws, exclusion_id=exclusion_id)
-    return page(request, "exclusion_history.html", viewer=viewer, spec=spec, changes=changes)
+        exists = bool(listing.names_by_id(db, t.exclusions, workspace_id=ws, ids=[exclusion_id]))
+        if not changes and not exists:
+            exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)  # NotFound
+    return page(
+        request,
+        "exclusion_history.html",
+        viewer=viewer,
+        exclusion_id=exclusion_id,
+        rule_name=changes[-1].name if changes else "",
+        exists=exists,
+        changes=changes,
+    )
 
 
 def _confirm_page(
