@@ -5,7 +5,6 @@ it belongs in `services.listing`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -187,54 +186,6 @@ def sequence_choices(db: Connection, *, workspace_id: int) -> list[str]:
     return list(
         db.scalars(sa.select(s.c.name).where(s.c.workspace_id == workspace_id).order_by(s.c.name))
     )
-
-
-@dataclass(frozen=True)
-class EnrollmentPage:
-    rows: list[dict[str, Any]]
-    total: int
-
-
-def enrollment_page(
-    db: Connection,
-    *,
-    workspace_id: int,
-    sequence_id: int,
-    statuses: Sequence[str],
-    limit: int,
-    offset: int,
-) -> EnrollmentPage:
-    """A page of a sequence's enrollments in `statuses`, newest first, with the person."""
-    e, p, c = t.enrollments, t.people, t.companies
-    where = sa.and_(
-        e.c.workspace_id == workspace_id,
-        e.c.sequence_id == sequence_id,
-        e.c.status.in_(list(statuses)),
-    )
-    total = _count(db, sa.select(e.c.id).where(where))
-    rows = db.execute(
-        sa.select(
-            e.c.id,
-            e.c.person_id,
-            e.c.status,
-            e.c.source,
-            e.c.enrolled_at,
-            e.c.ended_at,
-            e.c.end_reason,
-            e.c.next_run_at,
-            p.c.email,
-            p.c.first_name,
-            p.c.last_name,
-            c.c.domain.label("company"),
-        )
-        .join(p, p.c.id == e.c.person_id)
-        .outerjoin(c, c.c.id == p.c.company_id)
-        .where(where)
-        .order_by(e.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).mappings()
-    return EnrollmentPage([dict(r) for r in rows], total)
 
 
 # --- people -----------------------------------------------------------------------------
