@@ -117,7 +117,7 @@ def test_R22_delete_of_a_rule_in_force_needs_confirmation_and_is_kept_in_history
     _team(world)
     world.sequence()
     rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
-    impact = exclusion_archive.deletion_preview(
+    _, impact = exclusion_archive.impact_now(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, now=world.now
     )
     assert (impact.people_matched, impact.companies_matched) == (3, 1)

@@ -15,7 +15,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, Conflict
 from optout.filters import to_text
-from optout.services import events, exclusions
+from optout.services import decision_index, events, exclusions
 from optout.services.enforcement import Removal
 from optout.services.preview import Preview, preview
 
@@ -24,6 +24,14 @@ from optout.services.preview import Preview, preview
 class Restored:
     exclusion: ExclusionSpec
     removal: Removal
+
+
+def _current(db: Connection, *, workspace_id: int, exclusion_id: int) -> ExclusionSpec:
+    """The exclusion, with its stored matches true and held still while they are read
+    (`decision_index`)."""
+    decision_index.flush(db)
+    decision_index.hold(db, workspace_id=workspace_id)
+    return exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
 
 
 def _record(
@@ -63,7 +71,7 @@ def restore(
 ) -> Restored:
     """Put an archived exclusion back in force as it was: like a save, it may need
     confirmation (R22) and, with unenroll-on-save, unenrolls whom it matches (R13)."""
-    spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    spec = _current(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     if not exclusions.is_archived(db, exclusion_id=spec.id):
         raise Conflict(f"{spec.name!r} is not archived")
     exclusions.guard(db, workspace_id=workspace_id, draft=spec, now=now, confirm=confirm)
@@ -74,12 +82,13 @@ def restore(
     return Restored(spec, removal)
 
 
-def deletion_preview(
+def impact_now(
     db: Connection, *, workspace_id: int, exclusion_id: int, now: datetime
-) -> Preview:
-    """Who the exclusion matches now: the people its deletion makes eligible again."""
-    spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
-    return preview(db, workspace_id=workspace_id, exclusion=spec, now=now)
+) -> tuple[ExclusionSpec, Preview]:
+    """The exclusion and whom it matches now: the people its deletion makes eligible
+    again, or its restoring excludes again."""
+    spec = _current(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    return spec, preview(db, workspace_id=workspace_id, exclusion=spec, now=now)
 
 
 def delete(
@@ -93,7 +102,7 @@ def delete(
 ) -> ExclusionSpec:
     """Delete the exclusion and its stored matches. A rule in force (enabled, not archived)
     that matches anyone is deleted only with `confirm`."""
-    spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    spec = _current(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     in_force = spec.enabled and not exclusions.is_archived(db, exclusion_id=spec.id)
     if in_force and not confirm:
         impact = preview(db, workspace_id=workspace_id, exclusion=spec, now=now)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.services import exclusions
+from optout.services import decision_index, exclusions
 from optout.services.exclusion_sets import people_reached
 from optout.services.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
 
@@ -61,6 +61,8 @@ def page(
 ) -> Page:
     """A page of the people the exclusion matches now (at company level: everyone at a
     matched company or one linked to it), whether or not it is enabled."""
+    decision_index.flush(db)
+    decision_index.hold(db, workspace_id=workspace_id)
     spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     return fetch(
         db,

@@ -19,7 +19,6 @@ from optout.services import (
     exclusions,
     listing,
 )
-from optout.services.preview import preview
 from optout.web.pages.render import PAGE_HEADERS, page, redirect, with_query
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -102,10 +101,10 @@ def history_page(request: Request, viewer: PageViewer, exclusion_id: int) -> HTM
 def _confirm_page(
     request: Request, viewer: Viewer, exclusion_id: int, action: str, message: str
 ) -> HTMLResponse:
-    ws = viewer.workspace_id
     with site_of(request).engine.connect() as db:
-        spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
-        impact = preview(db, workspace_id=ws, exclusion=spec, now=utcnow())
+        spec, impact = exclusion_archive.impact_now(
+            db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id, now=utcnow()
+        )
     return page(
         request,
         "exclusion_confirm.html",
