@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bench.generate import COLUMNS, Generator, Params, Row, World, check_canonical
 from bench.rules import exclusion_rows
@@ -63,6 +63,15 @@ def sqlite_path(params: Params) -> Path:
     return CACHE / f"optout-bench-{params.key()}-{fingerprint()}.sqlite3"
 
 
+def _index_exists(connection: Connection, name: str) -> bool:
+    catalog = (
+        "SELECT 1 FROM pg_indexes WHERE indexname = :name"
+        if connection.dialect.name == "postgresql"
+        else "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name"
+    )
+    return connection.execute(sa.text(catalog), {"name": name}).first() is not None
+
+
 def ensure_indexes(engine: Engine) -> list[str]:
     """Create the indexes of `optout.db.tables` that the migrations do not (yet) have."""
     created = []
@@ -74,7 +83,8 @@ def ensure_indexes(engine: Engine) -> list[str]:
         }
         for table in t.metadata.sorted_tables:
             for index in table.indexes:
-                if index.name not in existing:
+                # Reflection leaves out expression indexes (SQLite): ask by name too.
+                if index.name not in existing and not _index_exists(connection, str(index.name)):
                     index.create(connection)
                     created.append(str(index.name))
     return created

@@ -88,6 +88,10 @@ companies = Table(
     UniqueConstraint("workspace_id", "domain"),
     Index("ix_companies_ws_label", "workspace_id", "domain_label"),
     Index("ix_companies_group", "group_id"),
+    # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
+    # pattern index on domain too (migration 0007).
+    Index("ix_companies_ws_name_key", "workspace_id", text("lower(name)")),
+    Index("ix_companies_ws_id", "workspace_id", "id"),  # newest first, a page at a time
 )
 
 people = Table(
@@ -118,6 +122,11 @@ people = Table(
     Index("ix_people_ws_email", "workspace_id", "email"),
     Index("ix_people_ws_email_domain", "workspace_id", "email_domain"),
     Index("ix_people_company", "company_id"),
+    # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
+    # pattern index on email too (migration 0007).
+    Index("ix_people_ws_full_name", "workspace_id", text("lower(first_name || ' ' || last_name)")),
+    Index("ix_people_ws_last_name", "workspace_id", text("lower(last_name)")),
+    Index("ix_people_ws_id", "workspace_id", "id"),  # newest first, a page at a time
 )
 
 opportunities = Table(
@@ -215,6 +224,8 @@ exclusions = Table(
     Column("unenroll_existing_on_save", Boolean, nullable=False, default=False),
     # The clock its stored matches hold for (`services.decision_index`); None: not stored yet.
     Column("matched_at", DateTime),
+    # Archived: applies nowhere and is left out of the default list until restored.
+    Column("archived_at", DateTime),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -442,6 +453,7 @@ events = Table(
     Column("detail", JSON, nullable=False, default=dict),
     Index("ix_events_person", "person_id", "id"),
     Index("ix_events_ws_at", "workspace_id", "at"),
+    Index("ix_events_exclusion", "exclusion_id", "id"),
 )
 
 # Changes made here that the CRM must learn (R3, R31): the CRM sync drains pending rows and

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
+from optout.errors import ConfirmationRequired, Conflict, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
 from optout.services import decision_index, events
 from optout.services.enforcement import Removal, end_enrollments
@@ -52,23 +52,29 @@ def spec_from_row(row: dict[str, Any]) -> ExclusionSpec:
     )
 
 
-def all_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
-    """Every exclusion of the workspace, with the stored matches brought up to date first
+def all_specs(
+    db: Connection, *, workspace_id: int, include_archived: bool = False
+) -> list[ExclusionSpec]:
+    """Every exclusion of the workspace that is not archived (an archived one applies
+    nowhere), with the stored matches brought up to date first
     (`services.decision_index`), so whatever reads them next reads the truth."""
     decision_index.flush(db)
     decision_index.hold(db, workspace_id=workspace_id)
-    return stored_specs(db, workspace_id=workspace_id)
+    return stored_specs(db, workspace_id=workspace_id, include_archived=include_archived)
 
 
 # The rules last read, by database, workspace and rules version (a random token that the
 # database changes with every write to the workspace's exclusions, `tables.workspaces`).
-_READ: OrderedDict[tuple[str, int, int], tuple[ExclusionSpec, ...]] = OrderedDict()
+_READ: OrderedDict[tuple[str, int, int], tuple[tuple[ExclusionSpec, bool], ...]] = OrderedDict()
 _READ_KEPT = 64
 _READ_LOCK = threading.Lock()
 
 
-def stored_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
-    """Every exclusion of the workspace as stored; read again only when they changed."""
+def stored_specs(
+    db: Connection, *, workspace_id: int, include_archived: bool = True
+) -> list[ExclusionSpec]:
+    """Every exclusion of the workspace as stored (the archived ones too unless told
+    otherwise); read again only when they changed."""
     w = t.workspaces
     version = db.scalar(sa.select(w.c.rules_version).where(w.c.id == workspace_id))
     key = (db.engine.url.render_as_string(), workspace_id, int(version or 0))
@@ -76,17 +82,17 @@ def stored_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
         found = _READ.get(key) if version else None
         if found is not None:
             _READ.move_to_end(key)
-            return list(found)
-    found = tuple(_read_specs(db, workspace_id=workspace_id))
-    if version:
-        with _READ_LOCK:
-            _READ[key] = found
-            while len(_READ) > _READ_KEPT:
-                _READ.popitem(last=False)
-    return list(found)
+    if found is None:
+        found = tuple(_read_specs(db, workspace_id=workspace_id))
+        if version:
+            with _READ_LOCK:
+                _READ[key] = found
+                while len(_READ) > _READ_KEPT:
+                    _READ.popitem(last=False)
+    return [spec for spec, archived in found if include_archived or not archived]
 
 
-def _read_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
+def _read_specs(db: Connection, *, workspace_id: int) -> list[tuple[ExclusionSpec, bool]]:
     """Filters are read as their JSON text, so an unchanged filter is not decoded again
     (`filters.load`)."""
     x = t.exclusions
@@ -96,7 +102,7 @@ def _read_specs(db: Connection, *, workspace_id: int) -> list[ExclusionSpec]:
         .where(x.c.workspace_id == workspace_id)
         .order_by(x.c.id)
     )
-    return [spec_from_row(dict(r)) for r in rows.mappings()]
+    return [(spec_from_row(dict(r)), r["archived_at"] is not None) for r in rows.mappings()]
 
 
 def get(db: Connection, *, workspace_id: int, name: str) -> ExclusionSpec:
@@ -107,6 +113,11 @@ def get(db: Connection, *, workspace_id: int, name: str) -> ExclusionSpec:
 def get_by_id(db: Connection, *, workspace_id: int, exclusion_id: int) -> ExclusionSpec:
     row = row_by_id(db, t.exclusions, workspace_id=workspace_id, id=exclusion_id, what="exclusion")
     return spec_from_row(row)
+
+
+def is_archived(db: Connection, *, exclusion_id: int) -> bool:
+    x = t.exclusions
+    return db.scalar(sa.select(x.c.archived_at).where(x.c.id == exclusion_id)) is not None
 
 
 def create(
@@ -130,7 +141,7 @@ def create(
     draft = ExclusionSpec(
         0, name, lvl, node, enabled, exclude_from_sequences, unenroll_existing_on_save
     )
-    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
     x = t.exclusions
     exclusion_id = db.execute(
         x.insert()
@@ -160,7 +171,7 @@ def create(
         detail={"name": name, "level": lvl.value, "filter": to_text(node)},
     )
     return Saved(
-        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
 
 
@@ -182,6 +193,8 @@ def update(
     """Edit an exclusion. A level change keeps the filter: it must be valid for the new
     level, or the save fails saying why (R22); nothing is reset or inverted."""
     current = get(db, workspace_id=workspace_id, name=name)
+    if is_archived(db, exclusion_id=current.id):
+        raise Conflict(f"{current.name!r} is archived; restore it before changing it")
     lvl = _level(level) if level is not None else current.level
     try:
         node = read_filter(filter if filter is not None else current.filter, lvl)
@@ -211,7 +224,7 @@ def update(
         if unenroll_existing_on_save is None
         else unenroll_existing_on_save,
     )
-    impact = _guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
     x = t.exclusions
     db.execute(
         x.update()
@@ -240,7 +253,7 @@ def update(
     )
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
     return Saved(
-        saved, impact, _sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
 
 
@@ -259,7 +272,7 @@ def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]
     return {k: [old, new] for k, (old, new) in pairs.items() if old != new}
 
 
-def _guard(
+def guard(
     db: Connection, *, workspace_id: int, draft: ExclusionSpec, now: datetime, confirm: bool
 ) -> Preview:
     impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
@@ -270,7 +283,7 @@ def _guard(
     return impact
 
 
-def _sweep(
+def sweep(
     db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, actor: str, now: datetime
 ) -> Removal:
     if not (exclusion.enabled and exclusion.unenroll_existing_on_save):

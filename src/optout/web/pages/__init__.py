@@ -13,7 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from optout.web.pages import (
     audience_form,
     audiences,
+    companies,
     dashboard,
+    exclusion_views,
     exclusions,
     explain,
     imports,
@@ -21,6 +23,7 @@ from optout.web.pages import (
     people,
     personas,
     rulesets,
+    search,
     sequence_editor,
     sequence_enroll,
     sequences,
@@ -30,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 for module in (
     login,
     dashboard,
+    exclusion_views,  # before `exclusions`: its paths are longer, none is an exclusion id
     exclusions,
     audience_form,  # before `audiences`: /audiences/new is no audience id
     audiences,
@@ -39,6 +43,8 @@ for module in (
     personas,
     rulesets,
     people,
+    companies,
+    search,
     explain,
     imports,
 ):

@@ -22,7 +22,7 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import exclusions
+from optout.services import browse, decision_index, exclusions
 from optout.services.exclusions import Saved
 from optout.services.preview import preview
 from optout.web.pages import reads
@@ -40,29 +40,46 @@ from optout.web.site import site_of
 
 router = page_router()
 
-MAX_COUNTED = 50  # the list counts the people matched of this many exclusions
-
 PostedForm = Annotated[ExclusionForm, Depends(posted_form)]
 
 
 @router.get("/exclusions", response_class=HTMLResponse)
-def exclusion_list(request: Request, viewer: PageViewer) -> HTMLResponse:
+def exclusion_list(
+    request: Request,
+    viewer: PageViewer,
+    archived: bool = False,
+    sort: str = "",
+    after: str = "",
+    before: str = "",
+    done: str = "",
+) -> HTMLResponse:
+    """The exclusions in use (or the archived ones), a page at a time, each with the
+    number of people it matches now."""
     now = utcnow()
+    ws = viewer.workspace_id
     with site_of(request).engine.connect() as db:
-        specs = exclusions.all_specs(db, workspace_id=viewer.workspace_id)
+        decision_index.flush(db)
+        decision_index.hold(db, workspace_id=ws)
+        result = browse.exclusions(
+            db, workspace_id=ws, archived=archived, sort=sort, after=after, before=before
+        )
+        specs = [exclusions.spec_from_row(row) for row in result.rows]
         matched = {
-            spec.id: reads.people_matched(
-                db, workspace_id=viewer.workspace_id, exclusion=spec, now=now
-            )
-            for spec in specs[:MAX_COUNTED]
+            spec.id: reads.people_matched(db, workspace_id=ws, exclusion=spec, now=now)
+            for spec in specs
         }
-        total = reads.totals(db, workspace_id=viewer.workspace_id)["people"]
+        total = reads.totals(db, workspace_id=ws)["people"]
     return page(
         request,
         "exclusions.html",
         viewer=viewer,
         rows=[(spec, ExclusionForm.of(spec).filter, matched.get(spec.id)) for spec in specs],
         people_total=total,
+        result=result,
+        sorts=browse.EXCLUSION_SORTS,
+        params={"archived": "1"} if archived else {},
+        archived=archived,
+        done=done,
     )
 
 
@@ -146,10 +163,12 @@ def edit_exclusion(
 ) -> HTMLResponse:
     with site_of(request).engine.connect() as db:
         spec = exclusions.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
+        archived = exclusions.is_archived(db, exclusion_id=spec.id)
     return page(
         request,
         "exclusion_form.html",
         viewer=viewer,
+        archived=archived,
         saved=saved,
         ended=ended,
         cancelled=cancelled,

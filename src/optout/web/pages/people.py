@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import companies, events, listing, optouts, people
+from optout.services import browse, companies, events, listing, optouts, people, search
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
@@ -26,14 +26,41 @@ MAX_ENROLLMENTS = 200  # shown on a person's page, newest first
 
 
 @router.get("/people", response_class=HTMLResponse)
-def search(request: Request, viewer: PageViewer, q: str = "") -> Response:
-    """Search people; an address that names exactly one person opens that person."""
+def people_list(
+    request: Request,
+    viewer: PageViewer,
+    q: str = "",
+    sort: str = "",
+    after: str = "",
+    before: str = "",
+) -> Response:
+    """Everyone, a page at a time; or the people whose address or name begins with `q`,
+    where one result (or one exact address) opens that person."""
     with site_of(request).engine.connect() as db:
-        rows = reads.search_people(db, workspace_id=viewer.workspace_id, text=q)
-    exact = [r for r in rows if r["email"] == q.strip().lower()]
-    if "@" in q and len(exact) == 1:
-        return redirect(request, f"/people/{exact[0]['id']}")
-    return page(request, "people.html", viewer=viewer, q=q, rows=rows)
+        if q.strip():
+            found = [
+                f
+                for f in search.find(db, workspace_id=viewer.workspace_id, text=q)
+                if f.kind == "person"
+            ]
+            result = None
+        else:
+            found = []
+            result = browse.people(
+                db, workspace_id=viewer.workspace_id, sort=sort, after=after, before=before
+            )
+    target = search.destination(found)
+    if target is not None:
+        return redirect(request, f"/people/{target.id}")
+    return page(
+        request,
+        "people.html",
+        viewer=viewer,
+        q=q,
+        found=found,
+        result=result,
+        sorts=browse.PEOPLE_SORTS,
+    )
 
 
 @router.get("/people/by-email/{email}", response_model=None)

@@ -5,7 +5,6 @@ it belongs in `services.listing`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -42,7 +41,11 @@ def totals(db: Connection, *, workspace_id: int) -> dict[str, int]:
         ),
         "exclusions": _count(
             db,
-            sa.select(x.c.id).where(x.c.workspace_id == workspace_id, x.c.enabled.is_(True)),
+            sa.select(x.c.id).where(
+                x.c.workspace_id == workspace_id,
+                x.c.enabled.is_(True),
+                x.c.archived_at.is_(None),
+            ),
         ),
     }
 
@@ -185,87 +188,7 @@ def sequence_choices(db: Connection, *, workspace_id: int) -> list[str]:
     )
 
 
-@dataclass(frozen=True)
-class EnrollmentPage:
-    rows: list[dict[str, Any]]
-    total: int
-
-
-def enrollment_page(
-    db: Connection,
-    *,
-    workspace_id: int,
-    sequence_id: int,
-    statuses: Sequence[str],
-    limit: int,
-    offset: int,
-) -> EnrollmentPage:
-    """A page of a sequence's enrollments in `statuses`, newest first, with the person."""
-    e, p, c = t.enrollments, t.people, t.companies
-    where = sa.and_(
-        e.c.workspace_id == workspace_id,
-        e.c.sequence_id == sequence_id,
-        e.c.status.in_(list(statuses)),
-    )
-    total = _count(db, sa.select(e.c.id).where(where))
-    rows = db.execute(
-        sa.select(
-            e.c.id,
-            e.c.person_id,
-            e.c.status,
-            e.c.source,
-            e.c.enrolled_at,
-            e.c.ended_at,
-            e.c.end_reason,
-            e.c.next_run_at,
-            p.c.email,
-            p.c.first_name,
-            p.c.last_name,
-            c.c.domain.label("company"),
-        )
-        .join(p, p.c.id == e.c.person_id)
-        .outerjoin(c, c.c.id == p.c.company_id)
-        .where(where)
-        .order_by(e.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).mappings()
-    return EnrollmentPage([dict(r) for r in rows], total)
-
-
 # --- people -----------------------------------------------------------------------------
-
-
-def search_people(
-    db: Connection, *, workspace_id: int, text: str, limit: int = 50
-) -> list[dict[str, Any]]:
-    """People whose address or name contains `text` (case-insensitive), or the latest ones."""
-    p, c = t.people, t.companies
-    query = (
-        sa.select(
-            p.c.id,
-            p.c.email,
-            p.c.first_name,
-            p.c.last_name,
-            p.c.title,
-            c.c.domain.label("company"),
-        )
-        .outerjoin(c, c.c.id == p.c.company_id)
-        .where(p.c.workspace_id == workspace_id)
-    )
-    words = text.strip().lower()
-    if words:
-        name = sa.func.lower(p.c.first_name + " " + p.c.last_name)
-        query = query.where(
-            sa.or_(
-                p.c.email.contains(words, autoescape=True),
-                name.contains(words, autoescape=True),
-            )
-        )
-        query = query.order_by(p.c.email)
-    else:
-        query = query.order_by(p.c.id.desc())
-    return [dict(r) for r in db.execute(query.limit(limit)).mappings()]
 
 
 def suppressions_of(db: Connection, *, workspace_id: int, email: str) -> dict[str, dict[str, Any]]:

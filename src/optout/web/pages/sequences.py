@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import enrollments, refresh, sequences
+from optout.services import browse, enrollments, refresh, sequences
 from optout.services.sequences import Overview
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
@@ -104,20 +104,23 @@ def enrollment_tab(
     viewer: PageViewer,
     sequence_id: int,
     status: str = "active",
-    page_number: Annotated[int, Query(alias="page")] = 1,
+    sort: str = "",
+    after: str = "",
+    before: str = "",
     done: str = "",
 ) -> HTMLResponse:
     statuses = _statuses(status)
-    number = max(1, page_number)
     view, counts = _overview(request, viewer, sequence_id)
     with site_of(request).engine.connect() as db:
-        found = reads.enrollment_page(
+        found = browse.enrollments(
             db,
             workspace_id=viewer.workspace_id,
             sequence_id=sequence_id,
-            statuses=statuses,
+            statuses=list(statuses),
+            sort=sort,
+            after=after,
+            before=before,
             limit=PAGE_SIZE,
-            offset=(number - 1) * PAGE_SIZE,
         )
     removable = [s for s in statuses if s in t.ACTIVE_STATUSES]
     return page(
@@ -130,8 +133,8 @@ def enrollment_tab(
         filters=FILTERS,
         status=status,
         found=found,
-        page_number=number,
-        page_size=PAGE_SIZE,
+        total=sum(counts.get(s, 0) for s in statuses),
+        sorts=browse.ENROLLMENT_SORTS,
         matching_removable=sum(counts.get(s, 0) for s in removable),
         done=done,
     )

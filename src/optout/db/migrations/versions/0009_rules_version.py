@@ -1,7 +1,7 @@
 """rules version: a token on the workspace that changes with every write to its exclusions
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007_exclusion_archive
 Create Date: 2026-12-03 14:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007_exclusion_archive"
 branch_labels = None
 depends_on = None
 
