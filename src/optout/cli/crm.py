@@ -20,7 +20,8 @@ from rich.text import Text
 from optout.cli.app import JsonOption, app, env_of, open_engine
 from optout.cli.render import console, emit_json, plain, short
 from optout.clock import utcnow
-from optout.crm import connections, sync
+from optout.config import encryption_keys_from
+from optout.crm import connections, credentials, sync
 from optout.crm.mapping import MODES, FieldMapping
 from optout.crm.protocol import Connector
 from optout.db.migrate import upgrade
@@ -219,9 +220,11 @@ def sync_now(
             ]
             if not chosen:
                 raise InvalidInput("no CRM connection to sync; add one with `optout crm connect`")
+            keys = encryption_keys_from(os.environ)
             for connection in chosen:
-                fields = connections.mappings(db, connection_id=connection.id)
-                built[connection.id] = connections.connector_for(connection, fields, os.environ)
+                built[connection.id] = credentials.connector(
+                    db, connection=connection, env=os.environ, keys=keys
+                )
         reports = sync.sync_workspace(
             engine, workspace_id=ws.id, connectors=built, full=full, trigger="manual"
         )
