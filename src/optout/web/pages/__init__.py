@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from optout.web.pages import (
     audience_form,
     audiences,
+    crm,
     dashboard,
     exclusions,
     explain,
@@ -41,6 +42,7 @@ for module in (
     people,
     explain,
     imports,
+    crm,
 ):
     router.include_router(module.router)
 
