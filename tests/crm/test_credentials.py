@@ -11,16 +11,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
+from optout.config import Settings
 from optout.crm import connections, credentials, manage, mapping, sync
 from optout.crm.mapping import FieldMapping
 from optout.crypto import new_key
 from optout.db import tables as t
 from optout.errors import ConnectorError, InvalidInput, InvalidMapping
+from optout.web.app import create_app
 from tests.crm.conftest import HUBSPOT_TOKEN, SF_SECRET, connect_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.salesforce import Salesforce
 from tests.factories import World
+from tests.web.conftest import serving
 
 KEYS = (new_key(),)
 APP_SECRET = "hubspot-app-secret-7f3e"
@@ -191,3 +194,40 @@ def test_R32_salesforce_test_call_uses_the_stored_client_secret(
 
     assert after.ok, after.message
     assert "Salesforce accepted" in after.message
+
+
+def test_R32_a_hubspot_webhook_is_checked_against_the_stored_app_secret(
+    fresh_engine: Engine, clock: FakeClock, start_hubspot: Callable[..., HubSpot]
+) -> None:
+    hubspot = start_hubspot()
+    ann = hubspot.contact("ann@acme.com")
+    crm = connect_workspace(
+        fresh_engine,
+        clock,
+        kind="hubspot",
+        base_url=hubspot.url,
+        secrets={},
+        settings={"requests_per_10s": None, "search_per_second": None},
+    )
+    with fresh_engine.begin() as db:
+        connection = connections.by_id(db, connection_id=crm.connection_id)
+        credentials.save(
+            db,
+            connection=connection,
+            values={"token": HUBSPOT_TOKEN, "webhook_secret": APP_SECRET},
+            keys=KEYS,
+            now=utcnow(),
+        )
+    hubspot.update("contacts", ann, hs_email_optout=True)
+    event = hubspot.event("contacts", ann, propertyName="hs_email_optout", propertyValue="true")
+    settings = Settings(
+        database_url="unused://", secret_keys=("crm-test-key-0123456789",), encryption_keys=KEYS
+    )
+    with serving(create_app(settings, fresh_engine)) as base:
+        url = f"{base}/crm/webhooks/hubspot/{crm.connection_id}"
+        forged = hubspot.send_webhook(url, [event], secret="not-the-app-secret")
+        signed = hubspot.send_webhook(url, [event], secret=APP_SECRET)
+
+    assert forged.status_code == 401
+    assert signed.status_code == 200, signed.text
+    assert crm.opted_out("ann@acme.com")
