@@ -195,7 +195,26 @@ def test_R31_salesforce_connected_and_tested_in_the_browser(
     expect(page.locator("#opt-out-Contact legend")).to_contain_text("now HasOptedOutOfEmail")
     check_widths(app, "salesforce tested")
     assert SF_SECRET not in page.content()
+
+    # The webhook address carries a secret made here, shown once.
+    expect(page.locator("#webhook-secret-state")).to_contain_text("No webhook secret yet")
+    page.click("#new-webhook-secret")
+    shown = page.locator("#new-webhook-url code")
+    expect(shown).to_contain_text("/crm/webhooks/salesforce/")
+    address = shown.inner_text()
+    key = address.split("?key=", 1)[1]
+    check_widths(app, "salesforce webhook address")
+    ann = salesforce.create("Contact", Email="ann@acme.com", HasOptedOutOfEmail=True)
+    pushed = address.replace("http://127.0.0.1:8000", app.base)  # the server's public address
+    message = salesforce.outbound_message([("Contact", ann)])
+    assert salesforce.send_outbound(pushed.split("?", 1)[0], message).status_code == 403
+    assert salesforce.send_outbound(pushed, message).status_code == 200
+    app.visit("/crm/salesforce", "salesforce webhook secret saved")
+    expect(page.locator("#webhook-secret-state")).to_contain_text("saved")
+    assert key not in page.content()
+
     count, raw = _stored(engine, world.ws)
-    assert count == 1
+    assert count == 2
     assert SF_SECRET not in raw
+    assert key not in raw
     assert not errors, errors

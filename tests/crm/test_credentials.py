@@ -231,3 +231,44 @@ def test_R32_a_hubspot_webhook_is_checked_against_the_stored_app_secret(
     assert forged.status_code == 401
     assert signed.status_code == 200, signed.text
     assert crm.opted_out("ann@acme.com")
+
+
+def test_R32_a_salesforce_outbound_message_needs_the_webhook_secret_once_one_is_made(
+    fresh_engine: Engine, clock: FakeClock, start_salesforce: Callable[..., Salesforce]
+) -> None:
+    salesforce = start_salesforce()
+    ann = salesforce.create("Contact", Email="ann@acme.com", HasOptedOutOfEmail=True)
+    crm = connect_workspace(
+        fresh_engine,
+        clock,
+        kind="salesforce",
+        base_url=salesforce.base_url,
+        secrets={},
+        settings={"auth": "client_credentials", "client_id": salesforce.client_id},
+    )
+    with fresh_engine.begin() as db:
+        connection = connections.by_id(db, connection_id=crm.connection_id)
+        credentials.save(
+            db, connection=connection, values={"client_secret": SF_SECRET}, keys=KEYS, now=utcnow()
+        )
+        secret = credentials.new_webhook_secret(db, connection=connection, keys=KEYS, now=utcnow())
+    assert secret not in _raw_of(fresh_engine)
+    message = salesforce.outbound_message([("Contact", ann)])
+    settings = Settings(
+        database_url="unused://", secret_keys=("crm-test-key-0123456789",), encryption_keys=KEYS
+    )
+    with serving(create_app(settings, fresh_engine)) as base:
+        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}"
+        bare = salesforce.send_outbound(url, message)
+        wrong = salesforce.send_outbound(f"{url}?key=not-it", message)
+        assert not crm.opted_out("ann@acme.com")
+        keyed = salesforce.send_outbound(f"{url}?key={secret}", message)
+
+    assert (bare.status_code, wrong.status_code) == (403, 403)
+    assert keyed.status_code == 200, keyed.text
+    assert crm.opted_out("ann@acme.com")
+
+
+def _raw_of(engine: Engine) -> str:
+    with engine.connect() as db:
+        return _raw(db)

@@ -32,7 +32,9 @@ from optout.errors import ConnectorError, InvalidInput, NotFound
 KINDS = ("hubspot", "salesforce")
 SECRET_ROLES: Mapping[str, tuple[str, ...]] = {
     "hubspot": ("token", "webhook_secret"),
-    "salesforce": ("token", "client_secret"),
+    # The Salesforce webhook secret is made here (`credentials.new_webhook_secret`): Outbound
+    # Messages carry no signature, so their address holds it.
+    "salesforce": ("token", "client_secret", "webhook_secret"),
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SECRET_LOOKING = re.compile(r"secret|token|password|passwd|private_key$|api_key", re.IGNORECASE)

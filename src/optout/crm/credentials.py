@@ -6,6 +6,8 @@ only which roles have one saved."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -24,9 +26,17 @@ from optout.services import stored_secrets
 
 ROLE_NAMES: Mapping[str, str] = {
     "token": "access token",
-    "webhook_secret": "webhook client secret",
+    "webhook_secret": "webhook secret",
     "client_secret": "client secret",
 }
+# Secrets optout makes itself rather than being given: never typed into the connect form.
+MADE_HERE: Mapping[str, tuple[str, ...]] = {"hubspot": (), "salesforce": ("webhook_secret",)}
+WEBHOOK_KEY = "key"  # the query parameter of a Salesforce webhook address holding the secret
+
+
+def typed_roles(kind: str) -> tuple[str, ...]:
+    """The secrets of `kind` a person types in: those the CRM gives them."""
+    return tuple(r for r in SECRET_ROLES[kind] if r not in MADE_HERE[kind])
 
 
 def save(
@@ -60,6 +70,26 @@ def save(
         )
     )
     return sorted(given)
+
+
+def new_webhook_secret(
+    db: Connection, *, connection: CrmConnection, keys: Sequence[str], now: datetime
+) -> str:
+    """Make (or replace) the secret a Salesforce webhook address carries, store it
+    encrypted and return it: the only time it is seen in clear."""
+    if "webhook_secret" not in MADE_HERE[connection.kind]:
+        raise InvalidInput(
+            "HubSpot signs its webhooks with the app's client secret: save that one instead"
+        )
+    value = secrets.token_urlsafe(32)
+    save(db, connection=connection, values={"webhook_secret": value}, keys=keys, now=now)
+    return value
+
+
+def webhook_key_matches(expected: str, given: str) -> bool:
+    """Whether the key of a pushed request is the webhook secret (compared in constant
+    time); a connection without one takes any request, as before webhooks had secrets."""
+    return not expected or hmac.compare_digest(expected.encode(), given.encode())
 
 
 def saved_roles(db: Connection, *, connection_id: int) -> set[str]:

@@ -3,7 +3,8 @@ use-case (`optout.crm.webhooks.handle_push`) called, its outcome out. A change i
 and enforced before the answer leaves, so a 200 (or a SOAP Ack) means it is in force.
 
     POST /crm/webhooks/hubspot/{connection_id}      HubSpot webhooks, signature v3
-    POST /crm/webhooks/salesforce/{connection_id}   Salesforce Outbound Messages (SOAP)
+    POST /crm/webhooks/salesforce/{connection_id}?key=...   Salesforce Outbound Messages
+                                                    (SOAP); the key is the webhook secret
 """
 
 from __future__ import annotations
@@ -98,11 +99,15 @@ async def hubspot(connection_id: int, request: Request) -> Response:
 async def salesforce(connection_id: int, request: Request) -> Response:
     body = await request.body()
     try:
-        connection, connector, _ = await run_in_threadpool(
+        connection, connector, stored = await run_in_threadpool(
             _connect, request, connection_id, "salesforce"
         )
     except NotFound:
         return Response(webhooks.soap_fault("unknown connection"), 404, media_type=SOAP)
+    expected = connections.secret_values(connection, os.environ, stored).get("webhook_secret", "")
+    given = request.query_params.get(credentials.WEBHOOK_KEY, "")
+    if not credentials.webhook_key_matches(expected, given):
+        return Response(webhooks.soap_fault("wrong webhook key"), 403, media_type=SOAP)
     try:
         message = webhooks.parse_outbound_message(body)
         expected = str(connection.settings.get("organization_id") or "")

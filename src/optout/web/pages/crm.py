@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
-from optout.crm import connections, manage, probe
+from optout.crm import connections, credentials, manage, probe
 from optout.crm.credentials import ROLE_NAMES
 from optout.crm.mapping import MODES, OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.salesforce import AUTH_MODES
@@ -54,6 +54,7 @@ def _connection_page(
     mapping_form: dict[str, str] | None = None,
     mapping_error: InvalidMapping | None = None,
     test_result: probe.ProbeResult | None = None,
+    new_webhook_url: str = "",
 ) -> HTMLResponse:
     with site_of(request).engine.connect() as db:
         connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
@@ -73,7 +74,7 @@ def _connection_page(
         crm_name=probe.CRM_NAMES[kind],
         status=status,
         form=form,
-        roles=connections.SECRET_ROLES[kind],
+        roles=credentials.typed_roles(kind),
         role_names=ROLE_NAMES,
         auth_modes=AUTH_MODES,
         objects=[o.name for o in OBJECTS[kind]],
@@ -88,6 +89,8 @@ def _connection_page(
         problem=problem,
         error=error.message if error is not None else "",
         test_result=test_result,
+        new_webhook_url=new_webhook_url,
+        webhook_key=credentials.WEBHOOK_KEY,
     )
 
 
@@ -143,7 +146,7 @@ def save_connection(
         name: given[name].strip() for name in SETTING_FIELDS[kind] if given[name].strip()
     }
     secrets = {"token": token, "webhook_secret": webhook_secret, "client_secret": client_secret}
-    wanted = {role: secrets[role] for role in connections.SECRET_ROLES[kind]}
+    wanted = {role: secrets[role] for role in credentials.typed_roles(kind)}
     try:
         viewer.principal.require(Role.ADMIN)
         with site_of(request).engine.begin() as db:
@@ -253,3 +256,29 @@ async def sync_now(request: Request, viewer: FormViewer, kind: str) -> Response:
         f"opted out {a.opted_out}."
     )
     return redirect(request, with_query(f"/crm/{kind}", done=done))
+
+
+@router.post("/crm/{kind}/webhook-secret", response_model=None)
+def new_webhook_secret(request: Request, viewer: FormViewer, kind: str) -> Response:
+    """Make a new webhook address (its secret replaces the old one) and show it once: it is
+    answered in this page, never put in a redirect's address."""
+    kind = _kind(kind)
+    site = site_of(request)
+    try:
+        viewer.principal.require(Role.ADMIN)
+        with site.engine.begin() as db:
+            connection = connections.get(db, workspace_id=viewer.workspace_id, kind=kind)
+            secret = credentials.new_webhook_secret(
+                db, connection=connection, keys=site.settings.encryption_keys, now=utcnow()
+            )
+    except OptoutError as exc:
+        return _connection_page(request, viewer, kind, error=exc)
+    path = f"/crm/webhooks/{kind}/{connection.id}"
+    url = with_query(f"{site.settings.base_url}{path}", **{credentials.WEBHOOK_KEY: secret})
+    return _connection_page(
+        request,
+        viewer,
+        kind,
+        done="A new webhook address is made; the one before it no longer works.",
+        new_webhook_url=url,
+    )
