@@ -29,6 +29,7 @@ import contextlib
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,11 +77,7 @@ class Settings:
             base_url=check_base_url(base_url),
             transport_url=transport,
             dkim=_dkim_from_env(),
-            encryption_keys=tuple(
-                key.strip()
-                for key in os.environ.get("OPTOUT_ENCRYPTION_KEYS", "").split(",")
-                if key.strip()
-            ),
+            encryption_keys=encryption_keys_from(os.environ),
         )
 
     def signing_keys(self) -> tuple[str, ...]:
@@ -92,6 +89,13 @@ class Settings:
     def unsubscribe_url(self, token: str) -> str:
         """The public link of the unsubscribe page for a token (R3)."""
         return f"{self.base_url.rstrip('/')}/u/{token}"
+
+
+def encryption_keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The Fernet keys of `OPTOUT_ENCRYPTION_KEYS` in `env`, newest first."""
+    return tuple(
+        key.strip() for key in env.get("OPTOUT_ENCRYPTION_KEYS", "").split(",") if key.strip()
+    )
 
 
 def _dkim_from_env() -> tuple[str, str, Path] | None:

@@ -34,6 +34,15 @@ class InvalidFilter(InvalidInput):
         self.where = where
 
 
+class InvalidMapping(InvalidInput):
+    """A CRM field mapping is malformed; `where` names the part at fault (`crm_object`,
+    `crm_field`, `our_field` or `mode`) so a form can show the message at that field."""
+
+    def __init__(self, message: str, *, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 class NotFound(OptoutError):
     """A named object does not exist in this workspace."""
 

@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 KEYS = ("browser-test-secret-key-0123456789",)
+ENCRYPTION_KEYS = ("7Q7gXnd2mD8tq0l3Ji5yqSxRkz1u2wQx6yB8YbZ3d4E=",)  # a Fernet key, for tests
 PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
@@ -142,7 +143,7 @@ def open_app(
     prefix = f"{engine.dialect.name}-{request.node.originalname}"
     for old in SCREENSHOTS.glob(f"{prefix}-*.png"):
         old.unlink()
-    settings = Settings(database_url="unused://", secret_keys=KEYS)
+    settings = Settings(database_url="unused://", secret_keys=KEYS, encryption_keys=ENCRYPTION_KEYS)
     with serving(create_app(settings, engine)) as base:
         context = chromium.new_context(viewport={"width": 1280, "height": 860})
         context.set_default_timeout(10_000)

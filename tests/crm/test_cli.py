@@ -10,8 +10,9 @@ from typer.testing import CliRunner, Result
 
 from optout.cli import app
 from optout.clock import utcnow
+from optout.crypto import new_key
 from optout.db import tables as t
-from tests.crm.conftest import ENV
+from tests.crm.conftest import ENV, HUBSPOT_TOKEN
 from tests.crm.emulators.hubspot import HubSpot
 from tests.factories import World
 
@@ -66,3 +67,39 @@ def test_R31_R32_connect_map_sync_and_log_from_the_command_line(
     bad_map = run("crm", "map", "contacts", "jobtitle", "title", "--mode", "read_write")
     assert bad_map.exit_code == 2
     assert hubspot.prop("contacts", ann, "hs_email_optout") == "true"
+
+
+def test_R31_a_secret_saved_from_the_command_line_is_encrypted_and_used_by_the_sync(
+    fresh_engine: Engine, start_hubspot: Callable[..., HubSpot]
+) -> None:
+    hubspot = start_hubspot()
+    hubspot.contact("ann@acme.com", hs_email_optout=True)
+    with fresh_engine.begin() as db:
+        World(db, utcnow(), slug="acme-sales")
+    runner = CliRunner()
+    env = {
+        "OPTOUT_DATABASE_URL": fresh_engine.url.render_as_string(hide_password=False),
+        "OPTOUT_WORKSPACE": "acme-sales",
+        "OPTOUT_ENCRYPTION_KEYS": new_key(),
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, given: str | None = None) -> Result:
+        return runner.invoke(app, list(args), env=env, input=given)
+
+    assert run("crm", "connect", "hubspot", "--base-url", hubspot.url).exit_code == 0
+    saved = run("crm", "save-secret", "token", given=f"{HUBSPOT_TOKEN}\n")
+    assert saved.exit_code == 0, saved.output
+    assert "Saved the hubspot token, encrypted." in saved.stdout
+    with fresh_engine.connect() as db:
+        raw = repr(db.execute(sa.select(t.crm_secrets)).all())
+    assert HUBSPOT_TOKEN not in raw
+    assert "gAAAAA" in raw  # a Fernet token
+
+    synced = run("crm", "sync")
+    assert synced.exit_code == 0, synced.output
+    assert "opted out 1 address(es)" in synced.stdout
+
+    without_keys = runner.invoke(app, ["crm", "sync"], env={**env, "OPTOUT_ENCRYPTION_KEYS": ""})
+    assert without_keys.exit_code != 0
+    assert "set OPTOUT_ENCRYPTION_KEYS" in without_keys.output

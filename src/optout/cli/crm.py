@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from datetime import timedelta
 from enum import StrEnum
@@ -20,7 +21,8 @@ from rich.text import Text
 from optout.cli.app import JsonOption, app, env_of, open_engine
 from optout.cli.render import console, emit_json, plain, short
 from optout.clock import utcnow
-from optout.crm import connections, sync
+from optout.config import encryption_keys_from
+from optout.crm import connections, credentials, sync
 from optout.crm.mapping import MODES, FieldMapping
 from optout.crm.protocol import Connector
 from optout.db.migrate import upgrade
@@ -133,15 +135,51 @@ def connect(
             now=utcnow(),
         )
         mapped = connections.mappings(db, connection_id=connection.id)
+        saved = sorted(credentials.saved_roles(db, connection_id=connection.id))
     webhook = f"/crm/webhooks/{connection.kind}/{connection.id}"
     if json_output:
         emit_json({"connection": connection, "mappings": mapped, "webhook_path": webhook})
         return
     out = console()
     out.print(Text.assemble(("Connected ", "bold"), f"{connection.kind} at {connection.base_url}"))
-    out.print(f"Secrets come from: {_names(connection.secrets) or '(none yet)'}")
+    sources = [_names(connection.secrets), ", ".join(f"{r}=saved, encrypted" for r in saved)]
+    out.print(f"Secrets come from: {', '.join(s for s in sources if s) or '(none yet)'}")
     out.print(f"Webhooks: POST {webhook} on this server.")
     out.print(_mappings_table(mapped))
+
+
+@crm_app.command("save-secret")
+def save_secret(
+    ctx: typer.Context,
+    role: Annotated[
+        str, typer.Argument(help="token, webhook_secret (HubSpot) or client_secret (Salesforce).")
+    ],
+    crm: CrmOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Keep a secret of the connection in the database, encrypted with
+    OPTOUT_ENCRYPTION_KEYS, instead of naming an environment variable. The value is read
+    from standard input (asked for, hidden, at a terminal), never from the command line."""
+    if sys.stdin.isatty():
+        value = typer.prompt(role.replace("_", " "), hide_input=True)
+    else:
+        value = sys.stdin.readline().strip()
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        connection = connections.get(db, workspace_id=ws.id, kind=crm.value if crm else None)
+        saved = credentials.save(
+            db,
+            connection=connection,
+            values={role: value} if value else {},
+            keys=encryption_keys_from(os.environ),
+            now=utcnow(),
+        )
+    if not saved:
+        raise InvalidInput("no secret given on standard input")
+    if json_output:
+        emit_json({"connection_id": connection.id, "saved": saved})
+        return
+    console().print(f"Saved the {connection.kind} {role.replace('_', ' ')}, encrypted.")
 
 
 @crm_app.command("map")
@@ -219,9 +257,11 @@ def sync_now(
             ]
             if not chosen:
                 raise InvalidInput("no CRM connection to sync; add one with `optout crm connect`")
+            keys = encryption_keys_from(os.environ)
             for connection in chosen:
-                fields = connections.mappings(db, connection_id=connection.id)
-                built[connection.id] = connections.connector_for(connection, fields, os.environ)
+                built[connection.id] = credentials.connector(
+                    db, connection=connection, env=os.environ, keys=keys
+                )
         reports = sync.sync_workspace(
             engine, workspace_id=ws.id, connectors=built, full=full, trigger="manual"
         )

@@ -1,8 +1,10 @@
 """CRM connections and their field mappings (R31), and the connector each one stands for.
 
-A connection never holds a secret: it names the environment variables that do (a HubSpot
-private-app token and webhook client secret, a Salesforce client secret or access token),
-and the connector reads them when it is built.
+A connection row never holds a secret. A secret is either kept encrypted in the database
+(`optout.crm.credentials`, entered on the CRM page) or read from an environment variable
+the connection names (a HubSpot private-app token and webhook client secret, a Salesforce
+client secret or access token: `optout crm connect --token-env ...`). A stored secret wins
+over a named variable for the same role.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from optout.errors import ConnectorError, InvalidInput, NotFound
 KINDS = ("hubspot", "salesforce")
 SECRET_ROLES: Mapping[str, tuple[str, ...]] = {
     "hubspot": ("token", "webhook_secret"),
-    "salesforce": ("token", "client_secret"),
+    # The Salesforce webhook secret is made here (`credentials.new_webhook_secret`): Outbound
+    # Messages carry no signature, so their address holds it.
+    "salesforce": ("token", "client_secret", "webhook_secret"),
 }
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SECRET_LOOKING = re.compile(r"secret|token|password|passwd|private_key$|api_key", re.IGNORECASE)
@@ -67,6 +71,11 @@ def connect(
     c = t.crm_connections
     existing = _row(db, sa.and_(c.c.workspace_id == workspace_id, c.c.kind == kind))
     if existing is not None:
+        if names:  # a variable named now replaces a secret stored for the same role
+            s = t.crm_secrets
+            db.execute(
+                s.delete().where(s.c.connection_id == existing.id, s.c.role.in_(list(names)))
+            )
         db.execute(
             c.update()
             .where(c.c.id == existing.id)
@@ -173,12 +182,22 @@ def mappings(db: Connection, *, connection_id: int) -> list[FieldMapping]:
     return [FieldMapping(*row) for row in rows]
 
 
-def secret(connection: CrmConnection, role: str, env: Mapping[str, str]) -> str:
-    """The secret for `role`, read from the environment variable the connection names."""
+def secret(
+    connection: CrmConnection,
+    role: str,
+    env: Mapping[str, str],
+    stored: Mapping[str, str] | None = None,
+) -> str:
+    """The secret for `role`: the one stored for the connection, else the value of the
+    environment variable the connection names."""
+    saved = (stored or {}).get(role, "")
+    if saved:
+        return saved
     name = connection.secrets.get(role)
     if not name:
         raise ConnectorError(
-            f"the {connection.kind} connection names no environment variable for its {role}"
+            f"the {connection.kind} connection has no {role.replace('_', ' ')}: save one on "
+            "the CRM page, or name an environment variable with `optout crm connect`"
         )
     value = env.get(name, "")
     if not value:
@@ -186,30 +205,40 @@ def secret(connection: CrmConnection, role: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def secret_values(
+    connection: CrmConnection, env: Mapping[str, str], stored: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Role -> secret, for every role the connection has one for (stored ones win)."""
+    values = {role: env.get(name, "") for role, name in connection.secrets.items()}
+    values.update({role: value for role, value in (stored or {}).items() if value})
+    return values
+
+
 def connector_for(
     connection: CrmConnection,
     field_mappings: list[FieldMapping],
     env: Mapping[str, str],
     *,
+    stored: Mapping[str, str] | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> Connector:
+    """The connector of `connection`; `stored` holds its decrypted stored secrets by role."""
     fields = mapping.crm_fields(field_mappings)
     if connection.kind == "hubspot":
         return HubSpotConnector(
             base_url=connection.base_url,
-            token=secret(connection, "token", env),
+            token=secret(connection, "token", env, stored),
             fields=fields,
             settings=connection.settings,
             clock=clock,
             sleep=sleep,
         )
-    secrets = {role: env.get(name, "") for role, name in connection.secrets.items()}
     return SalesforceConnector(
         base_url=connection.base_url,
         fields=fields,
         settings=connection.settings,
-        secrets=secrets,
+        secrets=secret_values(connection, env, stored),
         clock=clock,
         sleep=sleep,
     )

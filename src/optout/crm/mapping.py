@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optout.crm.protocol import CrmObject, Kind, Record
-from optout.errors import InvalidInput
+from optout.errors import InvalidMapping
 from optout.filters.fields import CUSTOM_FIELD_NAME
 
 READ = "read"
@@ -136,36 +136,45 @@ def crm_object(crm: str, name: str) -> CrmObject:
     """The object called `name` in CRM `crm`, or InvalidInput listing the known ones."""
     objects = OBJECTS.get(crm)
     if objects is None:
-        raise InvalidInput(f"unknown CRM {crm!r}; use one of {', '.join(OBJECTS)}")
+        raise InvalidMapping(
+            f"unknown CRM {crm!r}; use one of {', '.join(OBJECTS)}", where="crm_object"
+        )
     for obj in objects:
         if obj.name.lower() == name.lower():
             return obj
     known = ", ".join(o.name for o in objects)
-    raise InvalidInput(f"{crm} has no object {name!r} that optout syncs; use one of {known}")
+    raise InvalidMapping(
+        f"{crm} has no object {name!r} that optout syncs; use one of {known}", where="crm_object"
+    )
 
 
 def check(crm: str, mapping: FieldMapping) -> FieldMapping:
     """The mapping in canonical form, or InvalidInput saying what is wrong (R34)."""
     obj = crm_object(crm, mapping.crm_object)
     if not _CRM_FIELD.match(mapping.crm_field):
-        raise InvalidInput(
-            f"CRM field {mapping.crm_field!r}: use the field's API name (letters, digits, _)"
+        raise InvalidMapping(
+            f"CRM field {mapping.crm_field!r}: use the field's API name (letters, digits, _)",
+            where="crm_field",
         )
     our = mapping.our_field
     if our.startswith("fields."):
         if obj.kind is Kind.ROLE or not CUSTOM_FIELD_NAME.match(our[len("fields.") :]):
-            raise InvalidInput(
-                f"custom field {our!r}: use fields.<name> with lowercase letters, digits and _"
+            raise InvalidMapping(
+                f"custom field {our!r}: use fields.<name> with lowercase letters, digits and _",
+                where="our_field",
             )
     elif our not in OUR_FIELDS[obj.kind]:
         known = ", ".join([*OUR_FIELDS[obj.kind], "fields.<name>"])
-        raise InvalidInput(f"{obj.name} ({obj.kind}) cannot feed {our!r}; use one of {known}")
+        raise InvalidMapping(
+            f"{obj.name} ({obj.kind}) cannot feed {our!r}; use one of {known}", where="our_field"
+        )
     if mapping.mode not in MODES:
-        raise InvalidInput(f"mode {mapping.mode!r}: use read or read_write")
+        raise InvalidMapping(f"mode {mapping.mode!r}: use read or read_write", where="mode")
     if mapping.mode == READ_WRITE and our not in WRITABLE:
-        raise InvalidInput(
+        raise InvalidMapping(
             f"{our} cannot be read_write: optout writes only {', '.join(sorted(WRITABLE))} "
-            "back to the CRM"
+            "back to the CRM",
+            where="mode",
         )
     return FieldMapping(obj.name, mapping.crm_field, our, mapping.mode)
 

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
-from optout.crm import connections
+from optout.config import encryption_keys_from
+from optout.crm import connections, credentials
 from optout.crm.apply import Applied, apply_records
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import BudgetExhausted, Connector
@@ -191,15 +192,19 @@ def run_once(
             # Read first, build after: no database connection stays open meanwhile.
             with engine.connect() as db:
                 wanted = [
-                    (c, connections.mappings(db, connection_id=c.id))
+                    (
+                        c,
+                        connections.mappings(db, connection_id=c.id),
+                        credentials.stored(db, connection=c, keys=encryption_keys_from(env)),
+                    )
                     for c in connections.for_workspace(db, workspace_id=workspace_id)
                     if c.enabled
                 ]
-            for connection, fields in wanted:
+            for connection, fields, stored in wanted:
                 built[connection.id] = (
                     factory(connection, env)
                     if factory is not None
-                    else connections.connector_for(connection, fields, env)
+                    else connections.connector_for(connection, fields, env, stored=stored)
                 )
             reports += sync_workspace(
                 engine, workspace_id=workspace_id, connectors=built, now=now, trigger=trigger

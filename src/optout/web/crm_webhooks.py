@@ -3,7 +3,8 @@ use-case (`optout.crm.webhooks.handle_push`) called, its outcome out. A change i
 and enforced before the answer leaves, so a 200 (or a SOAP Ack) means it is in force.
 
     POST /crm/webhooks/hubspot/{connection_id}      HubSpot webhooks, signature v3
-    POST /crm/webhooks/salesforce/{connection_id}   Salesforce Outbound Messages (SOAP)
+    POST /crm/webhooks/salesforce/{connection_id}?key=...   Salesforce Outbound Messages
+                                                    (SOAP); the key is the webhook secret
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
-from optout.crm import connections, webhooks
+from optout.crm import connections, credentials, webhooks
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import Connector
 from optout.errors import ConnectorError, NotFound, OptoutError
@@ -30,7 +31,9 @@ SOAP = "text/xml; charset=utf-8"
 _connectors_lock = threading.Lock()
 
 
-def _connect(request: Request, connection_id: int, kind: str) -> tuple[CrmConnection, Connector]:
+def _connect(
+    request: Request, connection_id: int, kind: str
+) -> tuple[CrmConnection, Connector, dict[str, str]]:
     """The connection and a connector for it, kept by the app between pushes (its HTTP
     client, token and rate window are worth keeping) until the connection, its mappings
     or its secrets change."""
@@ -40,7 +43,10 @@ def _connect(request: Request, connection_id: int, kind: str) -> tuple[CrmConnec
         if connection.kind != kind or not connection.enabled:
             raise NotFound(f"no enabled {kind} connection {connection_id}")
         fields = connections.mappings(db, connection_id=connection.id)
-    secrets = sorted((role, os.environ.get(name, "")) for role, name in connection.secrets.items())
+        stored = credentials.stored(
+            db, connection=connection, keys=site_of(request).settings.encryption_keys
+        )
+    secrets = sorted(connections.secret_values(connection, os.environ, stored).items())
     key = repr((connection, fields, secrets))
     state = request.app.state
     with _connectors_lock:
@@ -49,18 +55,20 @@ def _connect(request: Request, connection_id: int, kind: str) -> tuple[CrmConnec
             kept = state.crm_connectors = {}
         held = kept.get(connection.id)
         if held is not None and held[0] == key:
-            return connection, held[1]
-        connector = connections.connector_for(connection, fields, os.environ)
+            return connection, held[1], stored
+        connector = connections.connector_for(connection, fields, os.environ, stored=stored)
         kept[connection.id] = (key, connector)
-    return connection, connector
+    return connection, connector, stored
 
 
 @router.post("/hubspot/{connection_id}")
 async def hubspot(connection_id: int, request: Request) -> Response:
     body = await request.body()
-    connection, connector = await run_in_threadpool(_connect, request, connection_id, "hubspot")
+    connection, connector, stored = await run_in_threadpool(
+        _connect, request, connection_id, "hubspot"
+    )
     try:
-        secret = connections.secret(connection, "webhook_secret", os.environ)
+        secret = connections.secret(connection, "webhook_secret", os.environ, stored)
         webhooks.verify_hubspot(
             secret=secret,
             method=request.method,
@@ -91,11 +99,15 @@ async def hubspot(connection_id: int, request: Request) -> Response:
 async def salesforce(connection_id: int, request: Request) -> Response:
     body = await request.body()
     try:
-        connection, connector = await run_in_threadpool(
+        connection, connector, stored = await run_in_threadpool(
             _connect, request, connection_id, "salesforce"
         )
     except NotFound:
         return Response(webhooks.soap_fault("unknown connection"), 404, media_type=SOAP)
+    expected = connections.secret_values(connection, os.environ, stored).get("webhook_secret", "")
+    given = request.query_params.get(credentials.WEBHOOK_KEY, "")
+    if not credentials.webhook_key_matches(expected, given):
+        return Response(webhooks.soap_fault("wrong webhook key"), 403, media_type=SOAP)
     try:
         message = webhooks.parse_outbound_message(body)
         expected = str(connection.settings.get("organization_id") or "")

@@ -14,6 +14,7 @@ from optout.web.pages import (
     audience_form,
     audiences,
     companies,
+    crm,
     dashboard,
     exclusion_views,
     exclusions,
@@ -47,6 +48,7 @@ for module in (
     search,
     explain,
     imports,
+    crm,
 ):
     router.include_router(module.router)
 

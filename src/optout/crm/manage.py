@@ -1,0 +1,166 @@
+"""What the CRM page does, as use-cases over the connection, credential, probe and sync
+modules: connect (settings and secrets in one transaction), test, sync now, and the
+status of a connection (its last runs, counts, errors and pending write-backs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from optout.clock import utcnow
+from optout.crm import connections, credentials, probe, sync
+from optout.crm.connections import CrmConnection
+from optout.crm.mapping import OBJECTS, OPT_OUT, FieldMapping
+from optout.crm.protocol import Kind
+from optout.db import tables as t
+from optout.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything the page shows about one connection; no secret among it."""
+
+    connection: CrmConnection
+    mappings: Mapping[str, list[FieldMapping]]  # per CRM object, in sync order
+    opt_out: Mapping[str, FieldMapping | None]  # per person object: the master opt-out field
+    saved_secrets: frozenset[str]  # roles with a secret stored (encrypted)
+    env_secrets: Mapping[str, str]  # role -> environment variable name
+    runs: list[dict[str, Any]]  # the latest sync runs and pushes, newest first
+    objects: list[sync.ObjectState]
+    synced: Mapping[str, int]  # CRM records that became people, companies or deals
+    pending_writebacks: int
+    webhook_path: str
+
+
+def find(db: Connection, *, workspace_id: int, kind: str) -> CrmConnection | None:
+    return next(
+        (c for c in connections.for_workspace(db, workspace_id=workspace_id) if c.kind == kind),
+        None,
+    )
+
+
+def connect(
+    db: Connection,
+    *,
+    workspace_id: int,
+    kind: str,
+    base_url: str,
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    keys: Sequence[str],
+    now: datetime,
+) -> CrmConnection:
+    """Create or update the connection and store the secrets given, encrypted (an empty
+    secret keeps the saved one). Both or neither: the caller's transaction holds them."""
+    connection = connections.connect(
+        db, workspace_id=workspace_id, kind=kind, base_url=base_url, settings=settings, now=now
+    )
+    credentials.save(db, connection=connection, values=secrets, keys=keys, now=now)
+    return connections.by_id(db, connection_id=connection.id)
+
+
+def test(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    kind: str,
+    env: Mapping[str, str],
+    keys: Sequence[str],
+) -> probe.ProbeResult:
+    """One real call to the CRM with the saved settings and secrets."""
+    with engine.connect() as db:
+        connection = _get(db, workspace_id=workspace_id, kind=kind)
+        # No waiting between retries: the person testing wants an answer now.
+        connector = credentials.connector(
+            db, connection=connection, env=env, keys=keys, sleep=lambda _seconds: None
+        )
+    try:
+        return probe.check(connector, now=utcnow())
+    finally:
+        connector.close()
+
+
+def sync_now(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    kind: str,
+    env: Mapping[str, str],
+    keys: Sequence[str],
+    full: bool = False,
+) -> sync.SyncReport:
+    """The same sync the schedule runs, for this connection, now."""
+    with engine.connect() as db:
+        connection = _get(db, workspace_id=workspace_id, kind=kind)
+        connector = credentials.connector(db, connection=connection, env=env, keys=keys)
+    try:
+        [report] = sync.sync_workspace(
+            engine,
+            workspace_id=workspace_id,
+            connectors={connection.id: connector},
+            full=full,
+            trigger="manual",
+        )
+    finally:
+        connector.close()
+    return report
+
+
+def status(db: Connection, *, connection: CrmConnection, runs: int = 5) -> Status:
+    mapped = connections.mappings(db, connection_id=connection.id)
+    by_object: dict[str, list[FieldMapping]] = {o.name: [] for o in OBJECTS[connection.kind]}
+    for m in mapped:
+        by_object.setdefault(m.crm_object, []).append(m)
+    people = [o.name for o in OBJECTS[connection.kind] if o.kind is Kind.PERSON]
+    opt_out = {
+        obj: next((m for m in by_object[obj] if m.our_field == OPT_OUT), None) for obj in people
+    }
+    g = t.crm_sync_log
+    latest = [
+        dict(r)
+        for r in db.execute(
+            sa.select(g)
+            .where(g.c.connection_id == connection.id)
+            .order_by(g.c.id.desc())
+            .limit(runs)
+        ).mappings()
+    ]
+    r = t.crm_records
+    synced = {
+        obj: int(count)
+        for obj, count in db.execute(
+            sa.select(r.c.crm_object, sa.func.count())
+            .where(r.c.connection_id == connection.id, r.c.local_id.is_not(None))
+            .group_by(r.c.crm_object)
+        )
+    }
+    w = t.crm_writebacks
+    pending = db.scalar(
+        sa.select(sa.func.count()).where(
+            w.c.workspace_id == connection.workspace_id, w.c.status == "pending"
+        )
+    )
+    return Status(
+        connection=connection,
+        mappings=by_object,
+        opt_out=opt_out,
+        saved_secrets=frozenset(credentials.saved_roles(db, connection_id=connection.id)),
+        env_secrets=dict(connection.secrets),
+        runs=latest,
+        objects=sync.states(db, connection_id=connection.id),
+        synced=synced,
+        pending_writebacks=int(pending or 0),
+        webhook_path=f"/crm/webhooks/{connection.kind}/{connection.id}",
+    )
+
+
+def _get(db: Connection, *, workspace_id: int, kind: str) -> CrmConnection:
+    found = find(db, workspace_id=workspace_id, kind=kind)
+    if found is None:
+        raise NotFound(f"this workspace is not connected to {probe.CRM_NAMES.get(kind, kind)} yet")
+    return found

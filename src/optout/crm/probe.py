@@ -1,0 +1,36 @@
+"""Test a CRM connection with one real, harmless API call: list the people changed since
+now (a HubSpot search, a Salesforce SOQL query). It proves the address answers, the
+credentials sign in and the integration may read people, and it writes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from optout.crm.protocol import Connector, Kind
+from optout.errors import OptoutError
+
+CRM_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    message: str
+    api_calls: int
+
+
+def check(connector: Connector, *, now: datetime) -> ProbeResult:
+    name = CRM_NAMES.get(connector.kind, connector.kind)
+    people = next(o.name for o in connector.objects if o.kind is Kind.PERSON)
+    try:
+        next(iter(connector.changes(people, since=now)), None)
+    except OptoutError as exc:
+        return ProbeResult(
+            False, f"{name} did not accept the connection: {exc.message}", connector.calls
+        )
+    return ProbeResult(
+        True,
+        f"Connected: {name} accepted the credentials and let optout read {people}.",
+        connector.calls,
+    )

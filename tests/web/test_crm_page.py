@@ -1,0 +1,106 @@
+"""The CRM page over real HTTP without a browser: what it says when the server has no
+OPTOUT_ENCRYPTION_KEYS, and who may change a connection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from optout.db import tables as t
+from optout.services import accounts
+from tests.factories import World
+from tests.web.conftest import Web
+
+PASSWORD = "correct horse battery staple"
+TOKEN = "pat-na1-page-test-token"
+
+
+@pytest.fixture
+def signed_in(
+    web: Web,
+    engine: Engine,
+    committed: Callable[[], AbstractContextManager[World]],
+    now: datetime,
+) -> Iterator[Callable[[str], World]]:
+    """`signed_in(role)`: a committed workspace and a user of that role signed in to it."""
+    users: list[str] = []
+
+    def sign_in(role: str) -> World:
+        user = f"ops-{uuid.uuid4().hex[:10]}@example.com"
+        users.append(user)
+        with committed() as world:
+            accounts.create_user(world.db, email=user, name="Ops", password=PASSWORD, now=now)
+            accounts.set_member(world.db, workspace_id=world.ws, email=user, role=role)
+        form = web.http.get("/login").text
+        web.http.post(
+            "/login",
+            data={
+                "workspace": world.workspace.slug,
+                "email": user,
+                "password": PASSWORD,
+                "csrf_token": _csrf_in(form),
+            },
+        )
+        return world
+
+    yield sign_in
+    with engine.begin() as db:
+        db.execute(t.users.delete().where(t.users.c.email.in_(users)))
+
+
+def _csrf_in(page: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def _connections(engine: Engine, ws: int) -> int:
+    c = t.crm_connections
+    with engine.connect() as db:
+        return int(db.scalar(sa.select(sa.func.count()).where(c.c.workspace_id == ws)) or 0)
+
+
+def test_R34_without_encryption_keys_the_page_says_what_to_set_and_saves_nothing(
+    web: Web, signed_in: Callable[[str], World], engine: Engine
+) -> None:
+    world = signed_in("admin")
+    form = web.http.get("/crm/hubspot")
+    assert form.status_code == 200
+    assert "set OPTOUT_ENCRYPTION_KEYS" in form.text
+
+    saved = web.http.post(
+        "/crm/hubspot",
+        data={
+            "csrf_token": _csrf_in(form.text),
+            "base_url": "https://api.hubapi.com",
+            "token": TOKEN,
+        },
+    )
+
+    assert saved.status_code == 422
+    assert "storing secrets needs OPTOUT_ENCRYPTION_KEYS" in saved.text
+    assert TOKEN not in saved.text
+    assert _connections(engine, world.ws) == 0  # the connection was not half-made
+
+
+def test_only_an_admin_changes_a_crm_connection(
+    web: Web, signed_in: Callable[[str], World], engine: Engine
+) -> None:
+    world = signed_in("member")
+    form = web.http.get("/crm/salesforce")
+    assert "Only an admin of the workspace can change the connection" in form.text
+
+    refused = web.http.post(
+        "/crm/salesforce",
+        data={"csrf_token": _csrf_in(form.text), "base_url": "https://acme.my.salesforce.com"},
+    )
+
+    assert refused.status_code == 403
+    assert _connections(engine, world.ws) == 0
+    assert web.http.get("/crm/pipedrive").status_code == 404
