@@ -50,7 +50,7 @@ from optout.sending.tokens import UnsubscribeTokens
 from optout.services import accounts
 
 KINDS = ("one-click unsubscribe", "opt-out (API)", "explain (API)", "confirm page (GET)")
-STARTUP_SECONDS = 60
+STARTUP_SECONDS = 180
 DRAIN_SECONDS = 300
 
 
@@ -326,12 +326,12 @@ def run(
                 transport_url=transport_url(smtp_port),
                 OPTOUT_BASE_URL=f"http://127.0.0.1:{port}",
             )
-            log = folder / "service.log"
+            logs = {"server": folder / "server.log", "worker": folder / "worker.log"}
             server = start(
                 ["serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
-                env=env, cwd=folder, log=log,
+                env=env, cwd=folder, log=logs["server"],
             )  # fmt: skip
-            worker = start(["worker", "--poll", "0.2"], env=env, cwd=folder, log=log)
+            worker = start(["worker", "--poll", "0.2"], env=env, cwd=folder, log=logs["worker"])
             try:
                 answers = asyncio.run(
                     _fire(
@@ -343,7 +343,8 @@ def run(
                 progress.say(f"{len(answers)} requests answered; draining the queue")
                 _drain(url, timeout=DRAIN_SECONDS)
             except BaseException:
-                print(log.read_text()[-3000:])
+                for name, log in logs.items():
+                    print(f"--- {name} log (end) ---\n{log.read_text()[-3000:]}")
                 raise
             finally:
                 _stop(worker, "optout worker")
