@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench bench-workers bench-load soak clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -30,6 +30,20 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.listing
+
+# Worker scaling: 1, 2 and 4 `optout worker` processes drain BENCH_EMAILS due emails into
+# a local SMTP server, on the throwaway PostgreSQL server of scripts/test-postgres.sh.
+BENCH_EMAILS ?= 100000
+BENCH_POSTGRES_PORT ?= 54329
+bench-workers: $(VENV)/.installed-test
+	$(BIN)/python -m bench.workers --emails $(BENCH_EMAILS) --database-url \
+	  "$$(OPTOUT_TEST_POSTGRES_PORT=$(BENCH_POSTGRES_PORT) scripts/test-postgres.sh start)"
+
+# The bounded load test of `optout serve` and a worker, on SQLite and on PostgreSQL.
+bench-load: $(VENV)/.installed-test
+	$(BIN)/python -m bench.load_service --database-url sqlite:///var/bench/load.sqlite3
+	$(BIN)/python -m bench.load_service --database-url \
+	  "$$(OPTOUT_TEST_POSTGRES_PORT=$(BENCH_POSTGRES_PORT) scripts/test-postgres.sh start)"
 
 # Longer runs of the state machines than `make test` makes (SOAK_RUNS runs of 40 steps per
 # database); a failure prints its steps and the seed to replay it.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.services import accounts
-from optout.services.accounts import NotAllowed, NotSignedIn, Role
+from optout.services.accounts import NotAllowed, NotSignedIn, Principal, Role
 from tests.factories import World
 
 
@@ -98,3 +100,26 @@ def test_api_keys_are_hashed_scoped_and_revocable(world: World) -> None:
     accounts.revoke_api_key(world.db, principal=admin, key_id=new.id, now=world.now)
     with pytest.raises(NotSignedIn, match="revoked"):
         accounts.api_key_principal(world.db, key=new.key, now=world.now)
+
+
+def test_a_busy_api_key_records_its_use_once_a_minute(world: World) -> None:
+    boss = Principal(workspace_id=world.ws, role=Role.ADMIN, actor="test")
+    new = accounts.create_api_key(
+        world.db, principal=boss, name="busy", role="member", now=world.now
+    )
+    k = t.api_keys
+
+    def last_used() -> datetime | None:
+        return world.db.scalar(sa.select(k.c.last_used_at).where(k.c.id == new.id))
+
+    assert accounts.api_key_use_is_stale(world.db, key_id=new.id, now=world.now)
+    accounts.touch_api_key(world.db, key_id=new.id, now=world.now)
+    assert last_used() == world.now
+    soon = world.now + timedelta(seconds=30)
+    assert not accounts.api_key_use_is_stale(world.db, key_id=new.id, now=soon)
+    accounts.touch_api_key(world.db, key_id=new.id, now=soon)
+    assert last_used() == world.now
+    later = world.now + timedelta(minutes=2)
+    assert accounts.api_key_use_is_stale(world.db, key_id=new.id, now=later)
+    accounts.touch_api_key(world.db, key_id=new.id, now=later)
+    assert last_used() == later

@@ -225,7 +225,8 @@ def create_api_key(
 
 
 def api_key_principal(db: Connection, *, key: str, now: datetime) -> Principal:
-    """The principal of an API key (`ok_<prefix>_<secret>`), or NotSignedIn."""
+    """The principal of an API key (`ok_<prefix>_<secret>`), or NotSignedIn. Only reads:
+    `touch_api_key` records the use."""
     body = key.removeprefix(API_KEY_PREFIX)
     prefix, _, secret = body.partition("_")
     k = t.api_keys
@@ -237,12 +238,35 @@ def api_key_principal(db: Connection, *, key: str, now: datetime) -> Principal:
         or not hmac.compare_digest(row["secret_hash"], _sha256(secret))
     ):
         raise NotSignedIn("invalid or revoked API key")
-    db.execute(k.update().where(k.c.id == row["id"]).values(last_used_at=now))
     return Principal(
         workspace_id=row["workspace_id"],
         role=Role(row["role"]),
         actor=f"api-key:{row['name']}",
         api_key_id=row["id"],
+    )
+
+
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def api_key_use_is_stale(db: Connection, *, key_id: int, now: datetime) -> bool:
+    """Whether `touch_api_key` would write: the recorded use is over a minute old."""
+    k = t.api_keys
+    last = db.scalar(sa.select(k.c.last_used_at).where(k.c.id == key_id))
+    return last is None or last < now - LAST_USED_PRECISION
+
+
+def touch_api_key(db: Connection, *, key_id: int, now: datetime) -> None:
+    """Record that the key was used at `now`; to the minute, so a busy key writes once a
+    minute rather than on every request."""
+    k = t.api_keys
+    db.execute(
+        k.update()
+        .where(
+            k.c.id == key_id,
+            sa.or_(k.c.last_used_at.is_(None), k.c.last_used_at < now - LAST_USED_PRECISION),
+        )
+        .values(last_used_at=now)
     )
 
 

@@ -4,11 +4,14 @@ cookie for the pages, and the CSRF check for page forms. FastAPI dependencies.""
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
+from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
+from optout.db.engine import read_transaction
 from optout.services import accounts
 from optout.services.accounts import NotAllowed, NotSignedIn, Principal, Role
 from optout.web.site import site_of
@@ -18,14 +21,28 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def api_principal(request: Request) -> Principal:
-    """The API key's principal; 401 without a valid key."""
+def api_principal(request: Request, background: BackgroundTasks) -> Principal:
+    """The API key's principal; 401 without a valid key. The key is checked in a read
+    transaction (on SQLite it never waits behind a writer); its use is recorded after the
+    response."""
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise NotSignedIn("send an API key: Authorization: Bearer ok_...")
-    with site_of(request).engine.begin() as db:
-        return accounts.api_key_principal(db, key=key.strip(), now=utcnow())
+    engine, now = site_of(request).engine, utcnow()
+    with read_transaction(engine) as db:
+        principal = accounts.api_key_principal(db, key=key.strip(), now=now)
+    assert principal.api_key_id is not None
+    background.add_task(_record_use, engine, principal.api_key_id, now)
+    return principal
+
+
+def _record_use(engine: Engine, key_id: int, now: datetime) -> None:
+    with read_transaction(engine) as db:
+        if not accounts.api_key_use_is_stale(db, key_id=key_id, now=now):
+            return
+    with engine.begin() as db:
+        accounts.touch_api_key(db, key_id=key_id, now=now)
 
 
 def session(request: Request) -> tuple[Principal, str]:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
+from optout.db.engine import read_transaction
 from optout.errors import NotFound
 from optout.sending.tokens import Claims, InvalidToken
 from optout.services import unsubscribes
@@ -29,7 +30,7 @@ def confirm(token: str, request: Request) -> HTMLResponse:
     site = site_of(request)
     try:
         claims = site.tokens.read(token)
-        with site.engine.connect() as db:
+        with read_transaction(site.engine) as db:  # never waits behind a writer
             person = unsubscribes.recipient(db, claims=claims)
     except (InvalidToken, NotFound, unsubscribes.AddressChanged) as exc:
         return _refusal(site, exc)

@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection
 
+from optout.db.engine import read_transaction
 from optout.web.site import site_of
 
 # Ids are 32-bit in storage; larger numbers cannot name anything (and SQLite would
@@ -53,6 +54,12 @@ def transaction(request: Request) -> AbstractContextManager[Connection]:
     """One unit of work on the app's engine: commits at the end of the `with`, or rolls
     back when anything in it raises."""
     return site_of(request).engine.begin()
+
+
+def read(request: Request) -> AbstractContextManager[Connection]:
+    """A unit of work that only reads: on SQLite it reads a snapshot and never waits
+    behind the write lock (the worker's claims, other requests' writes)."""
+    return read_transaction(site_of(request).engine)
 
 
 class Input(BaseModel):

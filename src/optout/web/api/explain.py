@@ -14,8 +14,7 @@ from optout.clock import utcnow
 from optout.eligibility.model import Outcome, Purpose
 from optout.errors import InvalidInput
 from optout.services import eligibility, listing, sequences
-from optout.web.api.common import MAX_ID, EmailFilter, QueryId
-from optout.web.api.common import transaction as tx
+from optout.web.api.common import MAX_ID, EmailFilter, QueryId, read
 from optout.web.auth import ApiPrincipal
 
 router = APIRouter(tags=["explain"])
@@ -92,7 +91,7 @@ def explain(
         raise InvalidInput("name the person with email or with person_id (one of them)")
     if manual and purpose == "send":
         raise InvalidInput("manual is about enrollment; leave it out with purpose=send")
-    with tx(request) as db:
+    with read(request) as db:
         if person_id is not None:
             email = listing.person(db, workspace_id=ws, person_id=person_id)["email"]
         target = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)
