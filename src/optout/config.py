@@ -59,6 +59,8 @@ class Settings:
     dkim: tuple[str, str, Path] | None = None
     # Fernet keys, newest first, for secrets stored in the database (optout.crypto).
     encryption_keys: tuple[str, ...] = ()
+    # The web service runs background jobs (bulk unenroll, imports) in a thread of its own.
+    web_runs_jobs: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +83,8 @@ class Settings:
                 for key in os.environ.get("OPTOUT_ENCRYPTION_KEYS", "").split(",")
                 if key.strip()
             ),
+            web_runs_jobs=os.environ.get("OPTOUT_WEB_RUNS_JOBS", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
     def signing_keys(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from optout.web.pages import (
     exclusions,
     explain,
     imports,
+    jobs,
     login,
     people,
     personas,
@@ -41,6 +42,7 @@ for module in (
     people,
     explain,
     imports,
+    jobs,
 ):
     router.include_router(module.router)
 
