@@ -21,6 +21,7 @@ from optout.web.pages import (
     login,
     people,
     personas,
+    review,
     rulesets,
     sequence_editor,
     sequence_enroll,
@@ -43,6 +44,7 @@ for module in (
     explain,
     imports,
     jobs,
+    review,
 ):
     router.include_router(module.router)
 
