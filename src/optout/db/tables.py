@@ -730,7 +730,7 @@ dkim_keys = Table(
 )
 
 
-JOB_KINDS = ("bulk_unenroll", "import")
+JOB_KINDS = ("bulk_unenroll", "import", "exclusion_save")
 JOB_STATES = ("queued", "running", "done", "failed")
 
 # Long work run in the background with its progress (bulk unenroll, CSV imports, saves

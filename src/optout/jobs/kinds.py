@@ -7,6 +7,9 @@ for it and returns its progress, which the runner records in that same transacti
   halfway finishes the rest and never ends anyone twice.
 - `import`: a people or companies CSV import, all or nothing (R23) in one step; a rerun
   after a crash starts over from the uploaded file, and a re-import changes nothing.
+- `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
+  one step, one transaction (R13); a crash before its commit leaves nothing saved, and
+  the rerun saves it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
 from optout.errors import NotFound
-from optout.services import enrollments, imports
+from optout.services import enrollments, exclusions, imports
 from optout.services.jobs import Job, StepOutcome
 
 Progress = Callable[[int, int], None]
@@ -109,7 +112,42 @@ def csv_import(db: Connection, job: Job, *, now: datetime, progress: Progress) -
     return StepOutcome(done=report.rows, total=report.rows, result=result, finished=True)
 
 
-STEPS: dict[str, Step] = {"bulk_unenroll": bulk_unenroll, "import": csv_import}
+def exclusion_save(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+    """The save and its unenroll in one transaction (R13), confirmed already (R22)."""
+    p = job.params
+    common: dict[str, Any] = {
+        "workspace_id": job.workspace_id,
+        "actor": job.created_by,
+        "now": now,
+        "level": p["level"],
+        "filter": p["filter"],
+        "enabled": bool(p["enabled"]),
+        "exclude_from_sequences": bool(p["exclude_from_sequences"]),
+        "unenroll_existing_on_save": bool(p["unenroll_existing_on_save"]),
+        "confirm": True,
+    }
+    if p.get("exclusion_id") is None:
+        saved = exclusions.create(db, name=p["name"], **common)
+    else:
+        current = exclusions.get_by_id(
+            db, workspace_id=job.workspace_id, exclusion_id=int(p["exclusion_id"])
+        )
+        saved = exclusions.update(db, name=current.name, new_name=p["name"] or None, **common)
+    ended = saved.removal.enrollments_ended
+    result = {
+        "exclusion_id": saved.exclusion.id,
+        "name": saved.exclusion.name,
+        "enrollments_ended": ended,
+        "emails_cancelled": saved.removal.emails_cancelled,
+    }
+    return StepOutcome(done=ended, total=ended, result=result, finished=True)
+
+
+STEPS: dict[str, Step] = {
+    "bulk_unenroll": bulk_unenroll,
+    "import": csv_import,
+    "exclusion_save": exclusion_save,
+}
 # Kinds any process may run; an import reads a file the web service received, so only the
 # web service's own runner takes it.
-ANYWHERE = ("bulk_unenroll",)
+ANYWHERE = ("bulk_unenroll", "exclusion_save")

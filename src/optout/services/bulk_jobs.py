@@ -12,9 +12,12 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import enrollments, imports, jobs, sequences
+from optout.filters import Level
+from optout.services import enrollments, exclusions, imports, jobs, sequences
+from optout.services.filters import read_filter
 from optout.services.imports_csv import check_mapping
 from optout.services.jobs import Job
+from optout.services.naming import clean_name
 
 IMPORT_KINDS = {"people": imports.PEOPLE, "companies": imports.COMPANIES}
 
@@ -94,6 +97,52 @@ def csv_import(
             "mapping": dict(mapping),
             "file_name": path.name,
             "upload": upload,
+        },
+        actor=actor,
+        now=now,
+    )
+
+
+def exclusion_save(
+    db: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    level: str,
+    filter: str,
+    enabled: bool,
+    exclude_from_sequences: bool,
+    unenroll_existing_on_save: bool,
+    actor: str,
+    now: datetime,
+    exclusion_id: int | None = None,
+) -> Job:
+    """Queue a confirmed save of an exclusion that unenrolls many (R13, R22): the save and
+    its unenroll run in one transaction in the background, as they would in the request.
+    The name, level and filter are checked now; what only the save can tell (a name
+    taken meanwhile) makes the job fail with the reason, with nothing saved."""
+    clean = clean_name(name, what="exclusion") if name or exclusion_id is None else ""
+    try:
+        lvl = Level(level)
+    except ValueError:
+        raise InvalidInput(f"level must be 'company' or 'people', not {level!r}") from None
+    read_filter(filter, lvl)
+    if exclusion_id is not None:
+        current = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+        clean = clean or current.name
+    return jobs.submit(
+        db,
+        workspace_id=workspace_id,
+        kind="exclusion_save",
+        params={
+            "label": f"Save of the exclusion {clean}",
+            "exclusion_id": exclusion_id,
+            "name": clean,
+            "level": lvl.value,
+            "filter": filter,
+            "enabled": enabled,
+            "exclude_from_sequences": exclude_from_sequences,
+            "unenroll_existing_on_save": unenroll_existing_on_save,
         },
         actor=actor,
         now=now,
