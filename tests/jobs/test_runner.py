@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -176,3 +177,34 @@ def test_R10_bulk_unenroll_job_refuses_final_statuses_before_queueing(
         )
     with engine.connect() as db:
         assert jobs.recent(db, workspace_id=ws) == []
+
+
+def test_R10_send_worker_takes_a_few_steps_per_pass_and_leaves_imports_to_the_web(
+    engine: Engine, committed: Committed, now: datetime, tmp_path: Path
+) -> None:
+    ws, seq, _, _ = _active_world(committed)
+    upload = tmp_path / "leads.csv"
+    upload.write_text("Email\nann@acme.com\n", encoding="utf-8")
+    with engine.begin() as db:
+        queued_import = bulk_jobs.csv_import(
+            db,
+            workspace_id=ws,
+            kind="people",
+            path=upload,
+            errors_path=tmp_path / "errors.csv",
+            mapping={"Email": "email"},
+            actor="ops@example.com",
+            now=now,
+        )
+    job = _submit(engine, ws, seq, now, chunk=1)
+
+    assert runner.worker_pass(engine, clock=lambda: now) == 1
+    paused = _job(engine, ws, job.id)
+    steps = runner.WORKER_STEPS_PER_PASS
+    assert (paused.state, paused.done) == ("queued", steps - 1)  # one step counted
+    assert _job(engine, ws, queued_import.id).state == "queued"
+
+    runner.worker_pass(engine, clock=lambda: now)
+    assert _job(engine, ws, job.id).state == "done"
+    assert _job(engine, ws, queued_import.id).state == "queued"
+    assert _counts(engine, ws, seq) == {"unenrolled": 20, "not_started": 40}
