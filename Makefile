@@ -29,6 +29,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.jobs
 
 # Longer runs of the state machines than `make test` makes (SOAK_RUNS runs of 40 steps per
 # database); a failure prints its steps and the seed to replay it.

@@ -2,9 +2,10 @@
 for it and returns its progress, which the runner records in that same transaction.
 
 - `bulk_unenroll` (R10): the first step fixes what the job covers (the enrollments that
-  match now, up to the highest id) and counts them; each next step ends the next chunk,
-  set-based. A step run again after a crash only finds what is left, so a job taken over
-  halfway finishes the rest and never ends anyone twice.
+  match now, up to the highest id) and counts them; each next step ends the next chunk
+  by id, set-based, and records where it got to with its commit. A step run again after
+  a crash starts from the last committed point and only finds what is left, so a job
+  taken over halfway finishes the rest and never ends anyone twice.
 - `import`: a people or companies CSV import, all or nothing (R23) in one step; a rerun
   after a crash starts over from the uploaded file, and a re-import changes nothing.
 - `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
@@ -26,7 +27,7 @@ from optout.services import enrollments, exclusions, imports
 from optout.services.jobs import Job, StepOutcome
 
 Progress = Callable[[int, int], None]
-BULK_CHUNK = 5_000
+BULK_CHUNK = 20_000
 
 
 class Step(Protocol):
@@ -51,17 +52,19 @@ def bulk_unenroll(db: Connection, job: Job, *, now: datetime, progress: Progress
             finished=scope.total == 0,
             params={"last_id": scope.last_id},
         )
-    removal = enrollments.bulk_unenroll_step(
+    step = enrollments.bulk_unenroll_step(
         db,
         workspace_id=job.workspace_id,
         statuses=statuses,
         sequence_id=sequence_id,
+        after_id=int(p.get("after_id") or 0),
         last_id=int(p["last_id"]),
         limit=int(p.get("chunk") or BULK_CHUNK),
         actor=job.created_by,
         now=now,
         reason=str(p.get("reason") or "bulk unenroll"),
     )
+    removal = step.removal
     before = job.result or {}
     ended = int(before.get("enrollments_ended", 0)) + removal.enrollments_ended
     cancelled = int(before.get("emails_cancelled", 0)) + removal.emails_cancelled
@@ -69,7 +72,8 @@ def bulk_unenroll(db: Connection, job: Job, *, now: datetime, progress: Progress
         done=ended,
         total=max(job.total or 0, ended),
         result={"enrollments_ended": ended, "emails_cancelled": cancelled},
-        finished=removal.enrollments_ended == 0,
+        finished=step.reached_id == int(p.get("after_id") or 0),
+        params={"after_id": step.reached_id},
     )
 
 

@@ -271,35 +271,48 @@ def bulk_unenroll_scope(
     return BulkScope(total=total, last_id=high or 0)
 
 
+@dataclass(frozen=True)
+class BulkStep:
+    removal: Removal
+    reached_id: int  # the highest enrollment id this step looked at; the next starts above
+
+
 def bulk_unenroll_step(
     db: Connection,
     *,
     workspace_id: int,
     statuses: Sequence[str],
+    after_id: int,
     last_id: int,
     limit: int,
     actor: str,
     now: datetime,
     sequence_id: int | None = None,
     reason: str = "bulk unenroll",
-) -> Removal:
-    """Unenroll the next `limit` enrollments (lowest ids first, none above `last_id`) that
-    still match: one set-based step of a bulk unenroll that commits as it goes (R10).
-    Whatever an earlier step ended no longer matches, so a step run again after a crash
-    only does what is left; a step that ends nothing means the work is over."""
+) -> BulkStep:
+    """Unenroll the next `limit` enrollments that still match, with ids above `after_id`
+    and none above `last_id`, lowest first: one set-based step of a bulk unenroll that
+    commits as it goes (R10). A step run again after a crash finds only what is left
+    (what an earlier step ended no longer matches); `reached_id == after_id` means the
+    work is over."""
     targets = _bulk_targets(workspace_id=workspace_id, statuses=statuses, sequence_id=sequence_id)
     e = t.enrollments
-    chunk = targets.where(e.c.id <= last_id).order_by(e.c.id).limit(limit).subquery()
-    return end_enrollments(
+    window = targets.where(e.c.id > after_id, e.c.id <= last_id)
+    chunk = window.order_by(e.c.id).limit(limit).subquery()
+    reached = db.scalar(sa.select(sa.func.max(chunk.c.enrollment_id)))
+    if reached is None:
+        return BulkStep(Removal(0, 0), after_id)
+    removal = end_enrollments(
         db,
         workspace_id=workspace_id,
-        targets=sa.select(chunk.c.enrollment_id),
+        targets=window.where(e.c.id <= reached),
         status="unenrolled",
         reason=reason,
         rule="bulk_unenroll",
         actor=actor,
         now=now,
     )
+    return BulkStep(removal, reached)
 
 
 def _windows(low: int, high: int, total: int, chunk: int) -> list[tuple[int, int]]:

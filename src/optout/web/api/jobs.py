@@ -70,7 +70,7 @@ class BulkUnenrollJobIn(Input):
     sequence_id: BodyId | None = Field(None, description="Only this sequence; else all.")
     reason: Annotated[str, Field(min_length=1, max_length=500)] = "bulk unenroll"
     chunk: Annotated[int, Field(ge=100, le=100_000)] | None = Field(
-        None, description="Enrollments per committed step (default 5,000)."
+        None, description="Enrollments per committed step (default 20,000)."
     )
 
 
