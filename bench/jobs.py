@@ -76,6 +76,9 @@ def build(engine: Engine, count: int) -> tuple[int, int]:
                 .where(e.c.workspace_id == ws),
             )
         )  # fmt: skip
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            db.exec_driver_sql("ANALYZE")  # freshly loaded tables have no statistics
     return ws, seq
 
 
