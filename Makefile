@@ -30,6 +30,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.listing
+	$(BIN)/python -m bench.jobs
 
 # Worker scaling: 1, 2 and 4 `optout worker` processes drain BENCH_EMAILS due emails into
 # a local SMTP server, on the throwaway PostgreSQL server of scripts/test-postgres.sh.

@@ -60,6 +60,8 @@ class Settings:
     dkim: tuple[str, str, Path] | None = None
     # Fernet keys, newest first, for secrets stored in the database (optout.crypto).
     encryption_keys: tuple[str, ...] = ()
+    # The web service runs background jobs (bulk unenroll, imports) in a thread of its own.
+    web_runs_jobs: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,6 +80,8 @@ class Settings:
             transport_url=transport,
             dkim=_dkim_from_env(),
             encryption_keys=encryption_keys_from(os.environ),
+            web_runs_jobs=os.environ.get("OPTOUT_WEB_RUNS_JOBS", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
     def signing_keys(self) -> tuple[str, ...]:

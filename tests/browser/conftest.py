@@ -143,7 +143,15 @@ def open_app(
     prefix = f"{engine.dialect.name}-{request.node.originalname}"
     for old in SCREENSHOTS.glob(f"{prefix}-*.png"):
         old.unlink()
-    settings = Settings(database_url="unused://", secret_keys=KEYS, encryption_keys=ENCRYPTION_KEYS)
+    # `@pytest.mark.parametrize("open_app", [False], indirect=True)`: no background job
+    # runner in the app, so a test can drive a job's steps itself.
+    runs_jobs = bool(getattr(request, "param", True))
+    settings = Settings(
+        database_url="unused://",
+        secret_keys=KEYS,
+        encryption_keys=ENCRYPTION_KEYS,
+        web_runs_jobs=runs_jobs,
+    )
     with serving(create_app(settings, engine)) as base:
         context = chromium.new_context(viewport={"width": 1280, "height": 860})
         context.set_default_timeout(10_000)

@@ -618,6 +618,10 @@ inbound_messages = Table(
     Column("outcome", String(24), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("review_needed", Boolean, nullable=False, default=False),  # R4 with auto opt-out off
+    # The review queue's decision on a flagged or unmatched message: who, when, what.
+    Column("reviewed_at", DateTime),
+    Column("reviewed_by", String(200)),
+    Column("review_decision", String(16)),  # opted_out | dismissed | attached
     UniqueConstraint("dedup_key"),
     Index("ix_inbound_messages_ws_id", "workspace_id", "id"),
     CheckConstraint(
@@ -738,4 +742,36 @@ dkim_keys = Table(
     Column("private_key", Text, nullable=False),  # Fernet token of the PEM
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("domain", "selector"),
+)
+
+
+JOB_KINDS = ("bulk_unenroll", "import", "exclusion_save")
+JOB_STATES = ("queued", "running", "done", "failed")
+
+# Long work run in the background with its progress (bulk unenroll, CSV imports, saves
+# that unenroll many): queued by a page or the API, claimed by a runner, which records
+# each committed step in `done` and beats `heartbeat_at`; a job whose runner stopped
+# beating is claimed again (its steps are idempotent) or failed with the reason.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("params", JSON, nullable=False, default=dict),
+    Column("done", Integer, nullable=False, default=0),
+    Column("total", Integer),  # NULL until the runner has counted the work
+    Column("result", JSON),  # the summary shown at the end
+    Column("error", Text, nullable=False, default=""),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime),
+    Column("heartbeat_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("runner", String(64)),  # the claim of the runner working on it
+    Index("ix_jobs_state_id", "state", "id"),
+    Index("ix_jobs_workspace_id_id", "workspace_id", "id"),
+    CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
 )

@@ -27,6 +27,7 @@ from optout.config import Settings
 from optout.db import statistics
 from optout.db import tables as t
 from optout.errors import InvalidInput
+from optout.jobs import runner as job_runner
 from optout.sending.claim import Claim, claim
 from optout.sending.compose import compose
 from optout.sending.dkim import DkimSigner
@@ -226,6 +227,7 @@ def run_forever(
                     statistics.optimize(db)
                 tuned = time.monotonic()
             result = run_once(engine, mailer=mailer, now=clock(), batch=batch)
+            job_runner.worker_pass(engine, clock=clock)
             if result.claimed or result.cancelled:
                 log.info(
                     "sent %s, cancelled %s, retrying %s, failed %s",

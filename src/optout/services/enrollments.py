@@ -205,18 +205,8 @@ def bulk_unenroll(
     """Unenroll every enrollment in `statuses` (of one sequence or all), set-based, in
     this one transaction (R10). With `progress`, the work runs in id windows of about
     `chunk` enrollments and `progress(done, total)` is called after each."""
-    wrong = set(statuses) - set(t.ACTIVE_STATUSES)
-    if not statuses or wrong:
-        raise InvalidInput(
-            f"bulk unenroll takes active statuses ({', '.join(t.ACTIVE_STATUSES)}), "
-            f"not {', '.join(sorted(wrong)) or 'nothing'}"
-        )
+    targets = _bulk_targets(workspace_id=workspace_id, statuses=statuses, sequence_id=sequence_id)
     e = t.enrollments
-    targets = sa.select(e.c.id.label("enrollment_id")).where(
-        e.c.workspace_id == workspace_id, e.c.status.in_(list(statuses))
-    )
-    if sequence_id is not None:
-        targets = targets.where(e.c.sequence_id == sequence_id)
     bounds = targets.with_only_columns(sa.func.min(e.c.id), sa.func.max(e.c.id), sa.func.count())
     low, high, total = db.execute(bounds).one()
     if not total:
@@ -239,6 +229,90 @@ def bulk_unenroll(
         if progress is not None:
             progress(ended, total)
     return Removal(ended, cancelled)
+
+
+def _bulk_targets(
+    *, workspace_id: int, statuses: Sequence[str], sequence_id: int | None
+) -> sa.Select[Any]:
+    wrong = set(statuses) - set(t.ACTIVE_STATUSES)
+    if not statuses or wrong:
+        raise InvalidInput(
+            f"bulk unenroll takes active statuses ({', '.join(t.ACTIVE_STATUSES)}), "
+            f"not {', '.join(sorted(wrong)) or 'nothing'}"
+        )
+    e = t.enrollments
+    targets = sa.select(e.c.id.label("enrollment_id")).where(
+        e.c.workspace_id == workspace_id, e.c.status.in_(list(statuses))
+    )
+    if sequence_id is not None:
+        targets = targets.where(e.c.sequence_id == sequence_id)
+    return targets
+
+
+@dataclass(frozen=True)
+class BulkScope:
+    """What a bulk unenroll run in steps covers: the enrollments that match when it
+    starts (up to `last_id`), `total` of them."""
+
+    total: int
+    last_id: int
+
+
+def bulk_unenroll_scope(
+    db: Connection,
+    *,
+    workspace_id: int,
+    statuses: Sequence[str],
+    sequence_id: int | None = None,
+) -> BulkScope:
+    targets = _bulk_targets(workspace_id=workspace_id, statuses=statuses, sequence_id=sequence_id)
+    e = t.enrollments
+    high, total = db.execute(targets.with_only_columns(sa.func.max(e.c.id), sa.func.count())).one()
+    return BulkScope(total=total, last_id=high or 0)
+
+
+@dataclass(frozen=True)
+class BulkStep:
+    removal: Removal
+    reached_id: int  # the highest enrollment id this step looked at; the next starts above
+
+
+def bulk_unenroll_step(
+    db: Connection,
+    *,
+    workspace_id: int,
+    statuses: Sequence[str],
+    after_id: int,
+    last_id: int,
+    limit: int,
+    actor: str,
+    now: datetime,
+    sequence_id: int | None = None,
+    reason: str = "bulk unenroll",
+) -> BulkStep:
+    """Unenroll the next `limit` enrollments that still match, with ids above `after_id`
+    and none above `last_id`, lowest first: one set-based step of a bulk unenroll that
+    commits as it goes (R10). A step run again after a crash finds only what is left
+    (what an earlier step ended no longer matches); `reached_id == after_id` means the
+    work is over."""
+    targets = _bulk_targets(workspace_id=workspace_id, statuses=statuses, sequence_id=sequence_id)
+    e = t.enrollments
+    window = targets.where(e.c.id > after_id, e.c.id <= last_id)
+    chunk = window.order_by(e.c.id).limit(limit).subquery()
+    reached = db.scalar(sa.select(sa.func.max(chunk.c.enrollment_id)))
+    if reached is None:
+        return BulkStep(Removal(0, 0), after_id)
+    removal = end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=window.where(e.c.id <= reached),
+        status="unenrolled",
+        reason=reason,
+        rule="bulk_unenroll",
+        actor=actor,
+        now=now,
+    )
+    return BulkStep(removal, reached)
 
 
 def _windows(low: int, high: int, total: int, chunk: int) -> list[tuple[int, int]]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from optout.config import Settings
 from optout.db.engine import create_engine
+from optout.jobs.runner import JobThread
 from optout.sending.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
 from optout.web.headers import SecurityHeaders
@@ -15,7 +19,21 @@ from optout.web.site import Site, page_templates
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The web app over `engine` (by default one for `settings.database_url`)."""
-    app = FastAPI(title="optout", docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Background jobs run while the app serves; on shutdown the running one stops
+        after its current step and goes back in the queue."""
+        runner = JobThread(app.state.site.engine) if settings.web_runs_jobs else None
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.close()
+
+    app = FastAPI(title="optout", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.site = Site(
         settings=settings,
         engine=engine if engine is not None else create_engine(settings.database_url),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, optouts
+from optout.services import accounts, jobs, optouts
 from optout.services.accounts import Role
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
@@ -321,6 +321,14 @@ def _workspace_b(world: World) -> dict[str, int]:
         ),
         "user_id": user,
         "key_id": key.id,
+        "job_id": jobs.submit(
+            world.db,
+            workspace_id=world.ws,
+            kind="import",
+            params={"label": f"{MARKER} import", "kind": "people", "path": "/nonexistent"},
+            actor="b",
+            now=world.now,
+        ).id,
     }
 
 
@@ -387,6 +395,10 @@ def _body_for(method: str, path: str, b: dict[str, int], a: dict[str, int]) -> A
             "statuses": ["not_started", "in_progress"],
             "sequence_id": b["sequence_id"],
         },
+        ("POST", "/jobs/bulk-unenroll"): {
+            "statuses": ["not_started", "in_progress"],
+            "sequence_id": b["sequence_id"],
+        },
     }
     return bodies.get((method, path))
 
@@ -403,6 +415,8 @@ ACTS_ON_OWN_WORKSPACE_ONLY = {
     ("POST", "/imports/people"),
     ("POST", "/imports/companies"),
     ("POST", "/imports/exclusion-list"),
+    ("POST", "/jobs/imports/people"),
+    ("POST", "/jobs/imports/companies"),
     ("POST", "/inbound"),
     ("POST", "/members"),
     ("POST", "/api-keys"),

@@ -26,6 +26,7 @@ from optout.web.api import (
     history,
     imports,
     inbound,
+    jobs,
     members,
     opportunities,
     optouts,
@@ -66,6 +67,7 @@ for module in (
     optouts,
     inbound,
     members,
+    jobs,
 ):
     router.include_router(module.router)
 

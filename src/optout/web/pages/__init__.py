@@ -20,9 +20,11 @@ from optout.web.pages import (
     exclusions,
     explain,
     imports,
+    jobs,
     login,
     people,
     personas,
+    review,
     rulesets,
     search,
     sequence_editor,
@@ -49,6 +51,8 @@ for module in (
     explain,
     imports,
     crm,
+    jobs,
+    review,
 ):
     router.include_router(module.router)
 

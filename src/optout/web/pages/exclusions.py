@@ -22,7 +22,7 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import browse, decision_index, exclusions
+from optout.services import browse, bulk_jobs, decision_index, exclusions
 from optout.services.exclusions import Saved
 from optout.services.preview import preview
 from optout.web.pages import reads
@@ -202,6 +202,23 @@ def _save(
     ws = viewer.workspace_id
     try:
         with engine.begin() as db:
+            if confirm and form.enabled and form.unenroll_existing_on_save:
+                # Confirmed because it unenrolls many (R22): the save and its unenroll run
+                # as a background job, and its page shows the progress and the result.
+                job = bulk_jobs.exclusion_save(
+                    db,
+                    workspace_id=ws,
+                    exclusion_id=exclusion_id,
+                    name=form.name,
+                    level=form.level,
+                    filter=form.filter,
+                    enabled=form.enabled,
+                    exclude_from_sequences=form.exclude_from_sequences,
+                    unenroll_existing_on_save=form.unenroll_existing_on_save,
+                    actor=viewer.actor,
+                    now=now,
+                )
+                return redirect(request, f"/jobs/{job.id}")
             saved = _write(db, ws, viewer.actor, form, exclusion_id, confirm, now)
     except ConfirmationRequired as exc:
         with engine.connect() as db:

@@ -3,8 +3,10 @@ the column of an exclusion list, then apply it in one transaction. When any row 
 be used nothing is imported, and the error report (row, column, value, reason) is
 offered as a CSV download.
 
-The import runs within the request, set-based in one transaction, and the page shows
-its result: there is no background job and nothing half-done to watch.
+People and companies imports run as background jobs (all or nothing, in one
+transaction): the job page shows the progress and then the result. An import straight
+into an exclusion list runs within the request, because its save may first ask for a
+confirmation (R22).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
-from optout.services import imports
+from optout.services import bulk_jobs, imports
 from optout.services.imports import ImportReport
 from optout.services.imports_csv import CUSTOM_PREFIX, Kind, read_csv
 from optout.web.pages import reads, uploads
@@ -199,6 +201,23 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
     path = uploads.csv_path(workspace_id=ws, token=token)
     header = _read(path).header
     now = utcnow()
+    if kind != "exclusion_list":
+        try:
+            with site_of(request).engine.begin() as db:
+                job = bulk_jobs.csv_import(
+                    db,
+                    workspace_id=ws,
+                    kind=kind,
+                    path=path,
+                    errors_path=uploads.errors_path(workspace_id=ws, token=token),
+                    mapping=_mapping(header, fields),
+                    actor=viewer.actor,
+                    now=now,
+                    upload=token,
+                )
+        except InvalidInput as exc:
+            return _mapping_again(request, viewer, token, kind, fields, error=exc.message)
+        return redirect(request, f"/jobs/{job.id}")
     try:
         with (
             site_of(request).engine.connect() as db,
@@ -241,20 +260,18 @@ def _run(
     header: list[str],
     fields: dict[str, str],
 ) -> ImportReport:
-    common: dict[str, Any] = {"workspace_id": ws, "source": source, "actor": actor, "now": now}
-    if kind == "exclusion_list":
-        return imports.import_exclusion_list(
-            db,
-            column=fields.get("column", ""),
-            exclusion=fields.get("exclusion", ""),
-            level=fields.get("level", "company"),
-            confirm=fields.get("confirm") == "yes",
-            **common,
-        )
-    mapping = _mapping(header, fields)
-    if kind == "people":
-        return imports.import_people(db, mapping=mapping, **common)
-    return imports.import_companies(db, mapping=mapping, **common)
+    """An import straight into an exclusion list (the other kinds run as jobs)."""
+    return imports.import_exclusion_list(
+        db,
+        workspace_id=ws,
+        source=source,
+        actor=actor,
+        now=now,
+        column=fields.get("column", ""),
+        exclusion=fields.get("exclusion", ""),
+        level=fields.get("level", "company"),
+        confirm=fields.get("confirm") == "yes",
+    )
 
 
 def _mapping_again(

@@ -1,6 +1,6 @@
 """Sequence pages: the list; one sequence with its steps and pause / resume / archive
 (R11); its Enrollments tab with a status filter and unenroll, of selected rows (R8) or
-of every enrollment matching the filter in one set-based operation (R10); its Not
+of every enrollment matching the filter as a background job (R10); its Not
 enrolled tab, who the last automatic enrollment left out and why (R30)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import browse, enrollments, refresh, sequences
+from optout.services import browse, bulk_jobs, enrollments, refresh, sequences
 from optout.services.sequences import Overview
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
@@ -149,8 +149,9 @@ def unenroll(
     scope: Annotated[str, Form()] = "selected",
     person_id: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
-    """Selected rows: `enrollments.unenroll` (R8). Every enrollment matching the filter:
-    `enrollments.bulk_unenroll` over its active statuses, one set-based operation (R10)."""
+    """Selected rows: `enrollments.unenroll` (R8), at once. Every enrollment matching the
+    filter: a background job over its active statuses, set-based in chunks (R10), whose
+    page shows the progress and the summary."""
     ws = viewer.workspace_id
     removable = [s for s in _statuses(status) if s in t.ACTIVE_STATUSES]
     with site_of(request).engine.begin() as db:
@@ -158,7 +159,7 @@ def unenroll(
         if scope == "matching":
             if not removable:
                 raise InvalidInput("only active enrollments (not started, in progress) can go")
-            removal = enrollments.bulk_unenroll(
+            job = bulk_jobs.bulk_unenroll(
                 db,
                 workspace_id=ws,
                 statuses=removable,
@@ -167,7 +168,8 @@ def unenroll(
                 now=utcnow(),
                 reason="bulk unenroll from the Enrollments tab",
             )
-        elif person_id:
+            return redirect(request, f"/jobs/{job.id}")
+        if person_id:
             removal = enrollments.unenroll(
                 db,
                 workspace_id=ws,

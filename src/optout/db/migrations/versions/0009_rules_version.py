@@ -1,7 +1,7 @@
 """rules version: a token on the workspace that changes with every write to its exclusions
 
 Revision ID: 0009
-Revises: 0007_exclusion_archive
+Revises: 0008_jobs_review
 Create Date: 2026-12-03 14:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007_exclusion_archive"
+down_revision = "0008_jobs_review"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,157 @@
+"""The steps of each kind of job. A step works inside the transaction the runner opens
+for it and returns its progress, which the runner records in that same transaction.
+
+- `bulk_unenroll` (R10): the first step fixes what the job covers (the enrollments that
+  match now, up to the highest id) and counts them; each next step ends the next chunk
+  by id, set-based, and records where it got to with its commit. A step run again after
+  a crash starts from the last committed point and only finds what is left, so a job
+  taken over halfway finishes the rest and never ends anyone twice.
+- `import`: a people or companies CSV import, all or nothing (R23) in one step; a rerun
+  after a crash starts over from the uploaded file, and a re-import changes nothing.
+- `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
+  one step, one transaction (R13); a crash before its commit leaves nothing saved, and
+  the rerun saves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from optout.errors import NotFound
+from optout.services import enrollments, exclusions, imports
+from optout.services.jobs import Job, StepOutcome
+
+Progress = Callable[[int, int], None]
+BULK_CHUNK = 20_000
+
+
+class Step(Protocol):
+    def __call__(
+        self, db: Connection, job: Job, *, now: datetime, progress: Progress
+    ) -> StepOutcome: ...
+
+
+def bulk_unenroll(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+    p = job.params
+    statuses = list(p["statuses"])
+    sequence_id = p.get("sequence_id")
+    if "last_id" not in p:
+        scope = enrollments.bulk_unenroll_scope(
+            db, workspace_id=job.workspace_id, statuses=statuses, sequence_id=sequence_id
+        )
+        result = {"enrollments_ended": 0, "emails_cancelled": 0}
+        return StepOutcome(
+            done=0,
+            total=scope.total,
+            result=result,
+            finished=scope.total == 0,
+            params={"last_id": scope.last_id},
+        )
+    step = enrollments.bulk_unenroll_step(
+        db,
+        workspace_id=job.workspace_id,
+        statuses=statuses,
+        sequence_id=sequence_id,
+        after_id=int(p.get("after_id") or 0),
+        last_id=int(p["last_id"]),
+        limit=int(p.get("chunk") or BULK_CHUNK),
+        actor=job.created_by,
+        now=now,
+        reason=str(p.get("reason") or "bulk unenroll"),
+    )
+    removal = step.removal
+    before = job.result or {}
+    ended = int(before.get("enrollments_ended", 0)) + removal.enrollments_ended
+    cancelled = int(before.get("emails_cancelled", 0)) + removal.emails_cancelled
+    return StepOutcome(
+        done=ended,
+        total=max(job.total or 0, ended),
+        result={"enrollments_ended": ended, "emails_cancelled": cancelled},
+        finished=step.reached_id == int(p.get("after_id") or 0),
+        params={"after_id": step.reached_id},
+    )
+
+
+def csv_import(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+    p = job.params
+    path = Path(p["path"])
+    if not path.is_file():
+        raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
+    run = imports.import_people if p["kind"] == "people" else imports.import_companies
+    savepoint = db.begin_nested()
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        report = run(
+            db,
+            workspace_id=job.workspace_id,
+            source=source,
+            mapping=dict(p["mapping"]),
+            actor=job.created_by,
+            now=now,
+            progress=progress,
+        )
+    if report.errors:
+        savepoint.rollback()  # nothing half-imported (R23)
+        with Path(p["errors_path"]).open("w", newline="", encoding="utf-8") as out:
+            imports.write_error_report(report, out)
+    else:
+        savepoint.commit()
+    result = {
+        "kind": report.kind,
+        "rows": report.rows,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "errors": len(report.errors),
+        "applied": report.applied,
+        "first_errors": [
+            {"row": e.row, "column": e.column, "value": e.value, "reason": e.reason}
+            for e in report.errors[:50]
+        ],
+    }
+    return StepOutcome(done=report.rows, total=report.rows, result=result, finished=True)
+
+
+def exclusion_save(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+    """The save and its unenroll in one transaction (R13), confirmed already (R22)."""
+    p = job.params
+    common: dict[str, Any] = {
+        "workspace_id": job.workspace_id,
+        "actor": job.created_by,
+        "now": now,
+        "level": p["level"],
+        "filter": p["filter"],
+        "enabled": bool(p["enabled"]),
+        "exclude_from_sequences": bool(p["exclude_from_sequences"]),
+        "unenroll_existing_on_save": bool(p["unenroll_existing_on_save"]),
+        "confirm": True,
+    }
+    if p.get("exclusion_id") is None:
+        saved = exclusions.create(db, name=p["name"], **common)
+    else:
+        current = exclusions.get_by_id(
+            db, workspace_id=job.workspace_id, exclusion_id=int(p["exclusion_id"])
+        )
+        saved = exclusions.update(db, name=current.name, new_name=p["name"] or None, **common)
+    ended = saved.removal.enrollments_ended
+    result = {
+        "exclusion_id": saved.exclusion.id,
+        "name": saved.exclusion.name,
+        "enrollments_ended": ended,
+        "emails_cancelled": saved.removal.emails_cancelled,
+    }
+    return StepOutcome(done=ended, total=ended, result=result, finished=True)
+
+
+STEPS: dict[str, Step] = {
+    "bulk_unenroll": bulk_unenroll,
+    "import": csv_import,
+    "exclusion_save": exclusion_save,
+}
+# Kinds any process may run; an import reads a file the web service received, so only the
+# web service's own runner takes it.
+ANYWHERE = ("bulk_unenroll", "exclusion_save")

@@ -1,0 +1,94 @@
+"""The review queue page: inbound messages waiting for a person's decision (unsubscribe
+replies flagged for review, R4, and messages that matched no enrollment), each with the
+message and one-click actions (opt out, dismiss, attach to a person), and the latest
+decisions with who took them and when. The rules are in `services.review_queue`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from optout.clock import utcnow
+from optout.services import review_queue
+from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.route import page_router
+from optout.web.pages.viewer import FormViewer, PageViewer
+from optout.web.site import site_of
+
+router = page_router()
+DECISION_LABELS = {
+    "opted_out": "Opted out",
+    "dismissed": "Dismissed",
+    "attached": "Attached to a person",
+}
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
+    ws = viewer.workspace_id
+    with site_of(request).engine.connect() as db:
+        waiting = review_queue.pending(db, workspace_id=ws)
+        total = review_queue.count_pending(db, workspace_id=ws)
+        recent = review_queue.decided(db, workspace_id=ws)
+    return page(
+        request,
+        "review.html",
+        viewer=viewer,
+        waiting=waiting,
+        total=total,
+        recent=recent,
+        labels=DECISION_LABELS,
+        done=done,
+    )
+
+
+def _back(request: Request, message: str) -> Response:
+    return redirect(request, with_query("/review", done=message))
+
+
+@router.post("/review/{message_id}/opt-out", response_model=None)
+def opt_out(request: Request, viewer: FormViewer, message_id: int) -> Response:
+    with site_of(request).engine.begin() as db:
+        done = review_queue.opt_out(
+            db,
+            workspace_id=viewer.workspace_id,
+            message_id=message_id,
+            actor=viewer.actor,
+            now=utcnow(),
+        )
+    return _back(
+        request,
+        f"{done.email} is opted out; {done.enrollments_ended:,} enrollment(s) ended and "
+        f"{done.emails_cancelled:,} queued email(s) cancelled.",
+    )
+
+
+@router.post("/review/{message_id}/dismiss", response_model=None)
+def dismiss(request: Request, viewer: FormViewer, message_id: int) -> Response:
+    with site_of(request).engine.begin() as db:
+        review_queue.dismiss(
+            db,
+            workspace_id=viewer.workspace_id,
+            message_id=message_id,
+            actor=viewer.actor,
+            now=utcnow(),
+        )
+    return _back(request, "Dismissed: nothing was changed.")
+
+
+@router.post("/review/{message_id}/attach", response_model=None)
+def attach(
+    request: Request, viewer: FormViewer, message_id: int, email: Annotated[str, Form()] = ""
+) -> Response:
+    with site_of(request).engine.begin() as db:
+        review_queue.attach(
+            db,
+            workspace_id=viewer.workspace_id,
+            message_id=message_id,
+            email=email,
+            actor=viewer.actor,
+            now=utcnow(),
+        )
+    return _back(request, f"Attached to {email.strip()}; it shows in their history.")

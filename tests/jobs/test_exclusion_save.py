@@ -1,0 +1,115 @@
+"""A confirmed exclusion save that unenrolls many, as a job, on both databases: the save
+and its unenroll land together (R13); a save that can no longer be made fails with the
+reason and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from optout.db import tables as t
+from optout.errors import InvalidFilter
+from optout.jobs import runner
+from optout.services import bulk_jobs, enrollments, exclusions, jobs
+from tests.factories import World
+
+Committed = Callable[[], AbstractContextManager[World]]
+
+
+def _world(committed: Committed) -> tuple[int, int]:
+    with committed() as world:
+        staff = [world.person(f"p{i}@acme.com", company="acme.com") for i in range(12)]
+        staff += [world.person(f"q{i}@globex.com", company="globex.com") for i in range(5)]
+        seq = world.sequence("Outbound")
+        world.enroll(seq, staff)
+        return world.ws, seq
+
+
+def _queue(engine: Engine, ws: int, now: datetime, name: str = "Acme is a customer") -> jobs.Job:
+    with engine.begin() as db:
+        return bulk_jobs.exclusion_save(
+            db,
+            workspace_id=ws,
+            name=name,
+            level="company",
+            filter="company.domain in (acme.com)",
+            enabled=True,
+            exclude_from_sequences=False,
+            unenroll_existing_on_save=True,
+            actor="ops@example.com",
+            now=now,
+        )
+
+
+def test_R13_exclusion_save_job_saves_and_unenrolls_in_one_step(
+    engine: Engine, committed: Committed, now: datetime
+) -> None:
+    ws, seq = _world(committed)
+    job = _queue(engine, ws, now)
+    with engine.connect() as db:
+        assert exclusions.all_specs(db, workspace_id=ws) == []
+    runner.run_pending(engine, runner="r", clock=lambda: now)
+    with engine.connect() as db:
+        done = jobs.get(db, workspace_id=ws, job_id=job.id)
+        (saved,) = exclusions.all_specs(db, workspace_id=ws)
+        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+    assert done.state == "done"
+    assert done.result == {
+        "exclusion_id": saved.id,
+        "name": "Acme is a customer",
+        "enrollments_ended": 12,
+        "emails_cancelled": 12,
+    }
+    assert counts == {"unenrolled": 12, "not_started": 5}
+
+
+def test_R13_exclusion_save_job_whose_name_was_taken_meanwhile_fails_and_changes_nothing(
+    engine: Engine, committed: Committed, now: datetime
+) -> None:
+    ws, seq = _world(committed)
+    job = _queue(engine, ws, now)
+    with engine.begin() as db:
+        exclusions.create(
+            db,
+            workspace_id=ws,
+            name="Acme is a customer",
+            level="people",
+            filter="person.email = nobody@acme.com",
+            actor="someone-else",
+            now=now,
+        )
+    runner.run_pending(engine, runner="r", clock=lambda: now)
+    with engine.connect() as db:
+        failed = jobs.get(db, workspace_id=ws, job_id=job.id)
+        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+        names = db.scalars(sa.select(t.exclusions.c.name).where(t.exclusions.c.workspace_id == ws))
+        assert list(names) == ["Acme is a customer"]
+    assert failed.state == "failed"
+    assert "Acme is a customer" in failed.error
+    assert counts == {"not_started": 17}
+
+
+def test_R34_exclusion_save_job_with_a_bad_filter_is_refused_before_queueing(
+    engine: Engine, committed: Committed, now: datetime
+) -> None:
+    ws, _ = _world(committed)
+    with engine.begin() as db, pytest.raises(InvalidFilter):
+        bulk_jobs.exclusion_save(
+            db,
+            workspace_id=ws,
+            name="Broken",
+            level="company",
+            filter="company.nonsense = 1",
+            enabled=True,
+            exclude_from_sequences=False,
+            unenroll_existing_on_save=True,
+            actor="ops@example.com",
+            now=now,
+        )
+    with engine.connect() as db:
+        assert jobs.recent(db, workspace_id=ws) == []
