@@ -45,7 +45,7 @@ def test_R13_company_exclusion_saved_with_unenroll_on_save_removes_enrollments(
     page.select_option("#builder-op", "in")
     page.fill("#builder-value", "acme.com")
     page.click("text=Add condition")
-    expect(page.locator("#filter")).to_have_value("company.domain in (acme.com)")
+    expect(page.locator("#filter")).to_have_value('company.domain in ("acme.com")')
     preview = page.locator("#preview")
     expect(preview).to_contain_text("2 people matched of 5")
     expect(preview).to_contain_text("acme.co.uk")  # the near miss (R18)

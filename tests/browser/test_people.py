@@ -41,7 +41,7 @@ def test_R29_explain_panel_names_the_blocking_rule(
     blocking = person.locator("#explain tr[data-primary]")
     expect(blocking).to_have_count(1)
     expect(blocking).to_have_class("highlight")
-    expect(blocking).to_contain_text("enforced exclusion")
+    expect(blocking).to_contain_text("Exclusion in every sequence")
     expect(blocking).to_contain_text(
         "company.domain in (rivalsoft.com, competeco.io) ← rivalsoft.com"
     )

@@ -77,7 +77,7 @@ def test_R17_enroll_one_person_a_pasted_list_and_a_filter_with_reasons(
     page.select_option("#builder-op", "contains")
     page.fill("#builder-value", "cto")
     page.click("text=Add condition")
-    expect(page.locator("#filter")).to_have_value("person.title contains cto")
+    expect(page.locator("#filter")).to_have_value('person.title contains "cto"')
     expect(page.locator("#enroll-count")).to_contain_text("3 people match now")
     page.fill("#filter", 'person.title contains "cto" and person.email_domain = initech.com')
     expect(page.locator("#enroll-count")).to_contain_text("1 person matches now")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.cli.conftest import Cli
+from tests.user_text import internal_words
 
 DEMO = ("--workspace", "demo")
 
@@ -13,7 +14,8 @@ def test_cli_demo_builds_tours_and_rebuilds_the_same_workspace(cli: Cli) -> None
     tour = cli.ok(*DEMO, "demo").stdout
     assert "BLOCKED  dan.reyes@initrode.net may not be enrolled in 'Q4 Outbound'" in tour
     assert "ALLOWED  maya.lopez@brightwave.io may be enrolled in 'Q4 Outbound'" in tour
-    assert "near miss (R18): 'Current customers' lists acme.com; acme.co.uk" in tour
+    assert "near miss: 'Current customers' lists acme.com; acme.co.uk" in tour
+    assert not internal_words(tour), "the tour names rule ids or internal check names"
     assert "Exclusions for audience 'People teams'" in tour
     assert "$ optout explain" in tour
     assert "$ optout exclusion preview" in tour

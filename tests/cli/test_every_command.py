@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from optout.cli import app
 from optout.services import workspaces
 from tests.cli.conftest import Cli
+from tests.user_text import internal_words
 
 # Commands that decide or change state at a moment in time.
 CLOCKED = {
@@ -75,7 +76,23 @@ def test_every_command_takes_json_and_prints_its_help_as_written(path: tuple[str
     if " ".join(path) in CLOCKED:
         assert "--now" in options
     assert "[]" not in text  # brackets swallowed as markup
-    assert not re.search(r"\bR\d{1,2}\b", text), "help names a rule of the specification"
+    assert not internal_words(text), "help names a rule id or an internal check name"
+
+
+def _groups(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        return
+    yield path
+    for name, sub in sorted(subcommands.items()):
+        yield from _groups(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", sorted(_groups(typer.main.get_command(app))), ids=" ".join)
+def test_every_command_group_helps_in_the_users_words(path: tuple[str, ...]) -> None:
+    text = _help(path)
+    assert "Usage:" in text
+    assert not internal_words(text), "help names a rule id or an internal check name"
 
 
 def test_help_shows_literal_brackets() -> None:

@@ -26,8 +26,8 @@ def test_R29_cli_explain_names_blocking_rule(cli: Cli) -> None:
     assert "company.domain in (acme.com, initech.com) ← acme.com" in out
     assert "✗ block" in out
     assert "✓ pass" in out
-    # every check of R16 is listed, in order
-    checks = ["opted_out", "bounced", "ruleset", "exclusion", "already_enrolled", "cooldown"]
+    # every check of R16 is listed, in order, by the name a user reads
+    checks = ["Opted out", "Hard bounce", "Ruleset", "Exclusion", "Already enrolled", "cooldown"]
     positions = [out.index(f" {name} ") for name in checks]
     assert positions == sorted(positions)
 

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from optout.config import Settings
 from optout.db import tables as t
-from optout.services import accounts, sign_in_limits
+from optout.services import accounts, sign_in_limits, workspaces
 from optout.web.app import create_app
 from optout.web.pages.route import PageRoute
 from tests.factories import World
@@ -276,8 +276,8 @@ def test_R22_builder_appends_a_condition_in_the_text_syntax(
     assert answer.headers["HX-Trigger-After-Swap"] == "filter-changed"
     assert (
         "(person.title contains intern or person.title contains recruiter) and "
-        "company.domain in (acme.com, Globex.io)"
-    ) in answer.text
+        "company.domain in (&#34;acme.com&#34;, &#34;Globex.io&#34;)"
+    ) in answer.text  # the builder quotes the values it adds
 
 
 def test_sign_out_ends_the_session(web: Web, member: tuple[World, str]) -> None:
@@ -345,3 +345,32 @@ def test_R30_audience_switch_off_then_not_enrolled_tab_names_each_reason(
     finally:
         with engine.begin() as db:
             db.execute(t.users.delete().where(t.users.c.email == user))
+
+
+def test_sign_in_page_names_the_workspace_the_demo_built(
+    web: Web, committed: Callable[[], AbstractContextManager[World]], engine: Engine
+) -> None:
+    with committed() as world:
+        world.db.execute(
+            t.workspaces.update()
+            .where(t.workspaces.c.id == world.ws)
+            .values(name=workspaces.DEMO_NAME)
+        )
+    page = web.http.get("/login").text
+    notice = page[page.index('id="demo-workspace"') :]
+    assert f"<b>{world.workspace.slug}</b>" in notice[: notice.index("</p>")]
+
+
+def test_R22_mass_exclusion_confirmation_is_a_normal_answer(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    data = {"name": "Everyone at Acme", "level": "company", "enabled": "on"}
+    answer = web.http.post(
+        "/exclusions/new",
+        data={**data, "filter": "company.domain in (acme.com)", "csrf_token": _csrf(web)},
+    )
+    assert answer.status_code == 200  # a question, not a refusal: no error in the console
+    assert "Not saved yet: this is a mass exclusion" in answer.text
+    assert "Save anyway" in answer.text

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from optout.cli.render import on_off, plain, short
 from optout.eligibility.model import Outcome, Purpose, Status
+from optout.eligibility.precedence import check_label
 from optout.services.eligibility import Explanation
 
 MARKS: dict[Status, tuple[str, str]] = {
@@ -91,7 +92,7 @@ def outcomes_table(explanation: Explanation) -> Table:
         label, style = MARKS[outcome.status]
         table.add_row(
             str(outcome.tier),
-            outcome.check,
+            check_label(outcome.check),
             Text(label, style),
             Text(outcome.summary),
             Text(evidence_text(outcome), "dim"),

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from optout.eligibility.model import ExclusionSpec
+from optout.eligibility.precedence import check_label
 from optout.filters import to_text
 from optout.filters.confusables import readable
 from optout.services.events import Event
@@ -271,7 +272,7 @@ def events_table(events: Iterable[Event], names: Mapping[str, Mapping[int, str]]
     table.add_column("sequence")
     table.add_column("detail", overflow="fold")
     for n, event in enumerate(events, start=1):
-        rule = event.rule or ""
+        rule = check_label(event.rule or "")
         if event.exclusion_id and event.exclusion_id in names["exclusion"]:
             rule = f"{rule} ({names['exclusion'][event.exclusion_id]})".strip()
         table.add_row(

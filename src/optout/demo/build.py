@@ -32,7 +32,7 @@ from optout.services import (
 )
 from optout.services.enforcement import end_enrollments
 
-DEMO_NAME = "optout demo"  # marks a workspace `optout demo` may wipe and rebuild
+DEMO_NAME = workspaces.DEMO_NAME
 STORY_DAYS = 14
 
 

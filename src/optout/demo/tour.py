@@ -71,7 +71,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         f"{n['opt_outs']} opt-outs, {n['events']} audit events."
     )
 
-    _section(out, "1. Exclusions and what they match right now (R12, R22)")
+    _section(out, "1. Exclusions and what they match right now")
     specs = exclusions.all_specs(db, workspace_id=ws)
     impacts = _impacts(db, story, now)
     out.print(exclusions_table(specs, matched=impacts))
@@ -79,13 +79,13 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         for miss in impacts[spec.id].near_misses:
             out.print(
                 Text.assemble(
-                    ("near miss (R18): ", "yellow bold"),
+                    ("near miss: ", "yellow bold"),
                     f"{spec.name!r} lists {miss.listed}; {miss.present} is in the data and is "
                     "not matched",
                 )
             )
 
-    _section(out, f"2. Why {story.blocked} is kept out of {story.sequence!r} (R29)")
+    _section(out, f"2. Why {story.blocked} is kept out of {story.sequence!r}")
     print_explanation(
         out,
         eligibility.explain(
@@ -93,7 +93,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         ),
     )
 
-    _section(out, f"3. Why {story.allowed} may be enrolled (R29)")
+    _section(out, f"3. Why {story.allowed} may be enrolled")
     print_explanation(
         out,
         eligibility.explain(
@@ -101,7 +101,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         ),
     )
 
-    _section(out, f"4. Exclusions as audience {story.audience!r} sees them (R16, R30)")
+    _section(out, f"4. Exclusions as audience {story.audience!r} sees them")
     out.print(
         exclusions_view(
             story.audience,
@@ -113,8 +113,8 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
     seq = shlex.quote(story.sequence)
     for command, why in (
         (f"optout explain {story.cooling_down} --sequence {seq}", "in a re-enrollment cooldown"),
-        (f"optout explain {story.colleague} --sequence {seq}", "a colleague replied (R6)"),
-        (f"optout history {story.colleague}", "what happened to them, in order (R35)"),
+        (f"optout explain {story.colleague} --sequence {seq}", "a colleague replied"),
+        (f"optout history {story.colleague}", "what happened to them, in order"),
         (f"optout history {story.opted_out}", "an opt-out: enrollment ended, email cancelled"),
         (
             f"optout explain {story.customer} --sequence {shlex.quote(WEBINAR)} --manual",
@@ -126,7 +126,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
             "before you save a rule",
         ),
         (f"optout audience exclusions {shlex.quote(story.audience)}", "what applies where"),
-        (f"optout not-enrolled {seq}", "who the audience enrollment left out, and why (R30)"),
+        (f"optout not-enrolled {seq}", "who the audience enrollment left out, and why"),
         ("optout exclusion list", "every rule with live counts"),
         ("optout --help", "everything else"),
     ):

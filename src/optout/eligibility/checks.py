@@ -49,6 +49,11 @@ class Check(Protocol):
     def name(self) -> str: ...
 
     @property
+    def label(self) -> str:
+        """The check's name as a user reads it on a page or a terminal."""
+        ...
+
+    @property
     def description(self) -> str: ...
 
     def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]: ...
@@ -73,6 +78,7 @@ def _suppression_evidence(row: Any) -> dict[str, Any]:
 
 class OptedOut:
     name = "opted_out"
+    label = "Opted out"
     description = "The address opted out: absolute, nothing overrides it (R1)."
 
     def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
@@ -93,6 +99,7 @@ class OptedOut:
 
 class Bounced:
     name = "bounced"
+    label = "Hard bounce"
     description = "The address hard-bounced: it is never sent to again (R7)."
 
     def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
@@ -113,6 +120,7 @@ class Bounced:
 
 class RulesetSwitch:
     name = "ruleset"
+    label = "Ruleset"
     description = "A ruleset with exclusions off ignores every exclusion (R16 level 2)."
 
     def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
@@ -207,6 +215,7 @@ class _Exclusions:
 
 class EnforcedExclusions(_Exclusions):
     name = "enforced_exclusion"
+    label = "Exclusion in every sequence"
     description = (
         "Enabled exclusions with exclude_from_sequences on: they apply to every sequence that "
         "allows exclusions, at enrollment and before every send; no audience can switch them "
@@ -219,6 +228,7 @@ class EnforcedExclusions(_Exclusions):
 
 class DefaultExclusions(_Exclusions):
     name = "exclusion"
+    label = "Exclusion"
     description = (
         "Other enabled exclusions: they block new enrollments, never unenroll anyone "
         "mid-sequence, and an audience may switch them off for its own enrollments "
@@ -254,6 +264,7 @@ def persona_filter(include: tuple[str, ...], exclude: tuple[str, ...]) -> Node |
 
 class AudienceMembership:
     name = "audience"
+    label = "Audience"
     description = (
         "An enrollment from an audience needs the person to be in it: its filter and its "
         "persona's title keywords (R24)."
@@ -312,6 +323,7 @@ def _enrollments_of(env: SqlEnv, situation: Situation) -> Any:
 
 class AlreadyEnrolled:
     name = "already_enrolled"
+    label = "Already enrolled"
     description = "A person is in a sequence at most once at a time."
 
     def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
@@ -328,6 +340,7 @@ class AlreadyEnrolled:
 
 class Cooldown:
     name = "cooldown"
+    label = "Re-enrollment cooldown"
     description = (
         "Re-enrollment waits the ruleset's cooldown, counted from the end of the previous "
         "enrollment in the sequence, unenrollment included (R9)."
@@ -357,6 +370,7 @@ class Cooldown:
 
 class CompanyCap:
     name = "company_cap"
+    label = "People per company"
     description = (
         "At most the ruleset's number of people of one company are active in the sequence at "
         "once (R27); deals and CRM stage play no part."

@@ -45,3 +45,13 @@ PRECEDENCE: tuple[Rule, ...] = (
     Rule(5, Cooldown(), ENROLL),
     Rule(5, CompanyCap(), ENROLL),
 )
+
+CHECK_LABELS: dict[str, str] = {rule.check.name: rule.check.label for rule in PRECEDENCE}
+
+
+def check_label(name: str) -> str:
+    """What a user reads for the check (or the rule of an event) called `name`: its
+    label, else the name in words ("manual_unenroll": "manual unenroll"; an event's
+    "exclusion:12": "exclusion", the page names the rule next to it)."""
+    base = name.split(":", 1)[0]
+    return CHECK_LABELS.get(base, base.replace("_", " "))

@@ -23,6 +23,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from optout.db import tables as t
 from optout.errors import InvalidFilter
+from optout.filters.suggest import did_you_mean, nearest_field
 
 
 class FieldType(StrEnum):
@@ -144,7 +145,7 @@ _FIELDS: list[Field] = [
             ("title", _T, "job title"),
             ("status", _T, "lead or contact status, as in the CRM"),
             ("created_at", _DT, "when the person was created here"),
-            ("last_activity_at", _DT, "last activity from sources other than our sends (R21)"),
+            ("last_activity_at", _DT, "last activity from sources other than our sends"),
             ("last_activity_any_at", _DT, "last activity from every source, our sends included"),
             ("last_replied_at", _DT, "last reply from the person"),
             ("last_emailed_at", _DT, "last email we sent the person"),
@@ -165,7 +166,7 @@ _FIELDS: list[Field] = [
             ("domain", _D, "the company's domain, normalized"),
             ("name", _T, "company name"),
             ("created_at", _DT, "when the company was created here"),
-            ("last_activity_at", _DT, "last activity at the company from other sources (R21)"),
+            ("last_activity_at", _DT, "last activity at the company from other sources"),
             ("last_activity_any_at", _DT, "last activity at the company, our sends included"),
             ("last_replied_at", _DT, "last reply from anyone at the company"),
         ],
@@ -207,6 +208,9 @@ def _lookup(name: str, where: str) -> Field:
                 )
             sql, value = _custom(key)
             return Field(name, _T, relation, f"custom field {key!r}", sql, value, custom=True)
+    hint = did_you_mean(nearest_field(name, FIELDS))
+    if hint:
+        raise InvalidFilter(f"unknown field {name!r}{hint}", where=where)
     known = ", ".join(sorted(FIELDS))
     raise InvalidFilter(
         f"unknown field {name!r}; known fields: {known}, and custom fields "

@@ -139,7 +139,7 @@ _OPERATORS: list[Operator] = [
         "ends_with", "ends with", Arg.ONE, _TEXTUAL,
         lambda c, v, x: _present(c, c.endswith(v, autoescape=True)),
         lambda a, v, x: a is not None and a.endswith(v),
-        "ends with the text: catches variants on purpose (R18)", pattern=True,
+        "ends with the text: catches variants on purpose", pattern=True,
     ),
     Operator(
         "ends_with_any", "ends with any", Arg.LIST, _TEXTUAL,
@@ -199,7 +199,7 @@ _OPERATORS: list[Operator] = [
         "is_personal", "is personal", Arg.NONE, frozenset({FieldType.DOMAIN}),
         lambda c, v, x: _present(c, c.in_(sorted(free_mail_domains()))),
         lambda a, v, x: a is not None and a in free_mail_domains(),
-        "is a free-mail provider such as gmail.com (R25)",
+        "is a free-mail provider such as gmail.com",
     ),
 ]  # fmt: skip
 

@@ -19,6 +19,7 @@ from typing import Literal, NoReturn, cast
 from optout.errors import InvalidFilter
 from optout.filters.ast import All, AnyOf, Condition, Node, Not, Scalar, Value
 from optout.filters.operators import OPERATORS, Arg, Operator
+from optout.filters.suggest import nearest, similarity
 
 __all__ = ["parse", "to_text"]
 
@@ -34,6 +35,18 @@ _KEYWORDS = frozenset(
     {"and", "or", "not", "true", "false", "days"}
     | {part for parts, _ in _SPELLINGS for part in parts if part.isalpha()}
 )
+
+# Words people write for an operator that the syntax spells otherwise, and how sure a
+# suggestion from them is (a close misspelling of a real operator wins over it).
+_ALIAS_SCORE = 0.9
+_OPERATOR_ALIASES = {
+    "equals": "=",
+    "is": "=",
+    "eq": "=",
+    "is not": "!=",
+    "not equals": "!=",
+    "neq": "!=",
+}
 
 _TOKEN = re.compile(
     r"(?P<space>\s+)"
@@ -175,7 +188,26 @@ class _Parser:
             if [token.keyword() for token in ahead] == list(parts):
                 self.pos += len(parts)
                 return op
-        self.fail(f"an operator after {field.text!r}", self.peek())
+        self.fail(f"an operator after {field.text!r}", self.peek(), self.operator_hint())
+
+    def operator_hint(self) -> str:
+        """'; did you mean X?' for the operator spelling nearest to the words ahead: the
+        best match of the next one, two or three words (a common alias such as 'equals'
+        scores just below an exact spelling)."""
+        ahead = self.tokens[self.pos : self.pos + 3]
+        words = [token.text.lower().replace("_", " ") for token in ahead if token.kind == "word"]
+        spellings = {" ".join(parts) for parts, _ in _SPELLINGS}
+        scored: list[tuple[float, str]] = []
+        for count in range(1, len(words) + 1):
+            typed = " ".join(words[:count])
+            if typed in _OPERATOR_ALIASES:
+                scored.append((_ALIAS_SCORE, _OPERATOR_ALIASES[typed]))
+            match = nearest(typed, spellings)
+            if match is not None:
+                scored.append((similarity(typed, match), match))
+        if not scored:
+            return ""
+        return f"; did you mean {max(scored)[1]!r}?"
 
     def values(self, after: str) -> tuple[Scalar, ...]:
         if self.peek().kind != "open":
@@ -241,31 +273,33 @@ class _Parser:
 _OR, _AND, _ATOM = 1, 2, 3  # binding strength: a weaker child is parenthesised
 
 
-def to_text(node: Node) -> str:
-    """The canonical text of a filter; `parse(to_text(node)) == node` for canonical ASTs."""
-    return _render(node)[0]
+def to_text(node: Node, *, quote_text: bool = False) -> str:
+    """The canonical text of a filter; `parse(to_text(node)) == node` for canonical ASTs.
+    With `quote_text`, every text value is quoted, even one that could stand bare (the
+    form builder writes it so, which reads unambiguously)."""
+    return _render(node, quote_text)[0]
 
 
-def _render(node: Node) -> tuple[str, int]:
+def _render(node: Node, quote_text: bool) -> tuple[str, int]:
     if isinstance(node, Condition):
-        return _condition(node), _ATOM
+        return _condition(node, quote_text), _ATOM
     if isinstance(node, Not):
-        return f"not {_wrapped(node.item, _ATOM)}", _ATOM
+        return f"not {_wrapped(node.item, _ATOM, quote_text)}", _ATOM
     kind = "all" if isinstance(node, All) else "any"
     if not node.items:
         raise InvalidFilter(f"'{kind}' needs at least one condition", where=kind)
     if len(node.items) == 1:
-        return _render(node.items[0])
+        return _render(node.items[0], quote_text)
     strength, joiner = (_AND, " and ") if kind == "all" else (_OR, " or ")
-    return joiner.join(_wrapped(item, strength) for item in node.items), strength
+    return joiner.join(_wrapped(item, strength, quote_text) for item in node.items), strength
 
 
-def _wrapped(node: Node, strength: int) -> str:
-    text, own = _render(node)
+def _wrapped(node: Node, strength: int, quote_text: bool) -> str:
+    text, own = _render(node, quote_text)
     return f"({text})" if own < strength else text
 
 
-def _condition(cond: Condition) -> str:
+def _condition(cond: Condition, quote_text: bool) -> str:
     where = f"{cond.field} {cond.op}"
     op = OPERATORS.get(cond.op)
     if op is None:
@@ -277,15 +311,15 @@ def _condition(cond: Condition) -> str:
     if op.arg is Arg.NONE and value is None:
         return head
     if op.arg is Arg.LIST and isinstance(value, tuple) and value:
-        return f"{head} ({', '.join(_scalar(v, where=where) for v in value)})"
+        return f"{head} ({', '.join(_scalar(v, quote_text, where=where) for v in value)})"
     if op.arg is Arg.DAYS and isinstance(value, int) and not isinstance(value, bool):
         return f"{head} {value} days"
     if op.arg is Arg.ONE and value is not None and not isinstance(value, tuple):
-        return f"{head} {_scalar(value, where=where)}"
+        return f"{head} {_scalar(value, quote_text, where=where)}"
     raise InvalidFilter(f"operator {op.name!r} cannot take the value {value!r}", where=where)
 
 
-def _scalar(value: Value, *, where: str) -> str:
+def _scalar(value: Value, quote_text: bool, *, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -298,7 +332,7 @@ def _scalar(value: Value, *, where: str) -> str:
         return _quoted(value.isoformat())
     if not isinstance(value, str):
         raise InvalidFilter(f"a list cannot hold {value!r}", where=where)
-    plain = _BARE.fullmatch(value) and value.lower() not in _KEYWORDS
+    plain = not quote_text and _BARE.fullmatch(value) and value.lower() not in _KEYWORDS
     return value if plain and not _NUMBER.fullmatch(value) else _quoted(value)
 
 

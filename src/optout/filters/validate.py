@@ -17,6 +17,7 @@ from optout.filters.ast import All, AnyOf, Condition, Node, Not, Scalar, Value
 from optout.filters.fields import Field, FieldType, Level, lookup
 from optout.filters.operators import OPERATORS, Arg, Operator
 from optout.filters.sqlfunc import ascii_fold
+from optout.filters.suggest import did_you_mean, nearest
 from optout.normalize import normalize_domain, normalize_email, split_domain_list
 
 MAX_DEPTH = 16
@@ -51,14 +52,14 @@ def _node(node: Node, level: Level, *, where: str, depth: int) -> Node:
 
 
 def _condition(cond: Condition, level: Level, *, where: str) -> Condition:
-    where = f"{where} ({cond.field} {cond.op})"
-    field = lookup(cond.field, where=where)
     op = OPERATORS.get(cond.op)
+    # The condition as written names the place better than its path in the tree.
+    where = f"in '{cond.field} {op.syntax if op is not None else cond.op}'"
+    field = lookup(cond.field, where=where)
     if op is None:
-        raise InvalidFilter(
-            f"unknown operator {cond.op!r}; known operators: {', '.join(OPERATORS)}",
-            where=where,
-        )
+        known = f"; known operators: {', '.join(OPERATORS)}"
+        hint = did_you_mean(nearest(cond.op, OPERATORS)) or known
+        raise InvalidFilter(f"unknown operator {cond.op!r}{hint}", where=where)
     if level not in field.relation.levels:
         allowed = " or ".join(sorted(lvl.value for lvl in field.relation.levels))
         raise InvalidFilter(

@@ -14,6 +14,8 @@ from optout.errors import Conflict, InvalidInput, NotFound
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
+DEMO_NAME = "optout demo"  # marks a workspace `optout demo` may wipe and rebuild
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -70,6 +72,12 @@ def get(db: Connection, *, slug: str) -> Workspace:
         auto_opt_out_on_unsubscribe_reply=row["auto_opt_out_on_unsubscribe_reply"],
         create_companies_from_email_domain=row["create_companies_from_email_domain"],
     )
+
+
+def demo_slugs(db: Connection) -> list[str]:
+    """The slugs of the workspaces `optout demo` built, for the sign-in page to name."""
+    w = t.workspaces
+    return list(db.scalars(sa.select(w.c.slug).where(w.c.name == DEMO_NAME).order_by(w.c.slug)))
 
 
 def get_by_id(db: Connection, *, workspace_id: int) -> Workspace:

@@ -32,7 +32,7 @@ class AudienceOut(BaseModel):
     persona: str | None
     include_keywords: list[str]
     exclude_keywords: list[str]
-    switched_off: list[int] = Field(description="Ids of the exclusions it switches off (R16).")
+    switched_off: list[int] = Field(description="Ids of the exclusions it switches off.")
     sequences: list[str] = Field(description="Names of the sequences it feeds.")
     size: int | None = Field(None, description="People in it now (only on a single audience).")
 
@@ -50,7 +50,7 @@ class AudienceIn(Input):
 
 
 class AffectingOut(BaseModel):
-    """What one exclusion does to enrollments from the audience (R30)."""
+    """What one exclusion does to enrollments from the audience."""
 
     id: int
     name: str
@@ -128,7 +128,7 @@ def get_audience(request: Request, principal: ApiPrincipal, audience_id: PathId)
 )
 def affecting(request: Request, principal: ApiPrincipal, audience_id: PathId) -> list[AffectingOut]:
     """Every exclusion and what it does to enrollments from this audience: enforced
-    everywhere, applies, switched off by this audience, or disabled (R30)."""
+    everywhere, applies, switched off by this audience, or disabled."""
     ws = principal.workspace_id
     with tx(request) as db:
         spec = audiences.spec(db, workspace_id=ws, audience_id=audience_id)
@@ -165,7 +165,7 @@ def _switch(
 def switch_off(
     request: Request, principal: ApiPrincipal, audience_id: PathId, exclusion_id: PathId
 ) -> AudienceOut:
-    """Stop applying an exclusion to enrollments from this audience (R16 level 4). An
+    """Stop applying an exclusion to enrollments from this audience. An
     exclusion with `exclude_from_sequences` on cannot be switched off (409)."""
     return _switch(request, principal, audience_id, exclusion_id, off=True)
 

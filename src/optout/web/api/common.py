@@ -44,7 +44,7 @@ Domain = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="A domain; scheme, `www.`, path, case and trailing dots are stripped (R18).",
+        description="A domain; scheme, `www.`, path, case and trailing dots are stripped.",
         json_schema_extra={"format": "hostname"},
     ),
 ]
@@ -64,7 +64,7 @@ def read(request: Request) -> AbstractContextManager[Connection]:
 
 class Input(BaseModel):
     """A request body: unknown fields are an error, never silently dropped, and text that
-    no database can store (NUL characters, lone surrogates) is refused up front (R34)."""
+    no database can store (NUL characters, lone surrogates) is refused up front."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -53,7 +53,7 @@ def list_companies(
     domain: Annotated[str | None, Query(max_length=255)] = None,
     group_id: QueryId = None,
 ) -> dict[str, Any]:
-    """Companies of the workspace, oldest first; `group_id` lists a linked group (R12)."""
+    """Companies of the workspace, oldest first; `group_id` lists a linked group."""
     with tx(request) as db:
         found = listing.companies(
             db,
@@ -93,8 +93,8 @@ def change_company(
     request: Request, principal: ApiPrincipal, company_id: PathId, data: CompanyChange
 ) -> dict[str, Any]:
     """Change a company; everyone in its linked group is re-checked against enforced
-    exclusions in the same transaction (R14). A reply date here can trip a company-level
-    rule such as `company.last_replied_at within 30 days` (R6)."""
+    exclusions in the same transaction. A reply date here can trip a company-level
+    rule such as `company.last_replied_at within 30 days`."""
     ws = principal.workspace_id
     changes = {key: getattr(data, key) for key in data.model_fields_set}
     if changes.get("name", "") is None:
@@ -119,7 +119,7 @@ def link_parent(
     request: Request, principal: ApiPrincipal, company_id: PathId, data: ParentIn
 ) -> dict[str, Any]:
     """Make the company a subsidiary of `parent_id`: a company-level exclusion that
-    matches any company of the group now excludes the whole group (R12)."""
+    matches any company of the group now excludes the whole group."""
     ws = principal.workspace_id
     with tx(request) as db:
         companies.link(

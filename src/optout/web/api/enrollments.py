@@ -64,7 +64,7 @@ class EnrollIn(Input):
 class EnrolledOut(BaseModel):
     requested: int
     enrolled: int
-    blocked: int = Field(description="Not eligible now; explain says why (R29).")
+    blocked: int = Field(description="Not eligible now; explain says why.")
 
 
 class UnenrollIn(Input):
@@ -127,7 +127,7 @@ def list_enrollments(
 @router.post("", response_model=EnrolledOut, summary="Enroll people in a sequence")
 def enroll(request: Request, principal: ApiPrincipal, data: EnrollIn) -> EnrolledOut:
     """Enroll whichever of the people are eligible now. No manual path bypasses an
-    exclusion, opt-out, bounce, cooldown or company cap (R17); `blocked` counts those
+    exclusion, opt-out, bounce, cooldown or company cap; `blocked` counts those
     left out, and explain says why for each."""
     ws, now = principal.workspace_id, utcnow()
     given = [x for x in (data.person_ids, data.emails, data.filter) if x is not None]
@@ -154,7 +154,7 @@ def enroll(request: Request, principal: ApiPrincipal, data: EnrollIn) -> Enrolle
 @router.post("/unenroll", response_model=RemovalOut, summary="Unenroll people from a sequence")
 def unenroll(request: Request, principal: ApiPrincipal, data: UnenrollIn) -> RemovalOut:
     """End their active enrollment in this sequence only and cancel its queued emails.
-    Not an opt-out (R8); the cooldown counts from now (R9)."""
+    Not an opt-out; the cooldown counts from now."""
     ws = principal.workspace_id
     with tx(request) as db:
         target = sequences.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
@@ -173,11 +173,11 @@ def unenroll(request: Request, principal: ApiPrincipal, data: UnenrollIn) -> Rem
 
 @router.post("/bulk-unenroll", response_model=RemovalOut, summary="Bulk unenroll by status")
 def bulk_unenroll(request: Request, principal: ApiPrincipal, data: BulkUnenrollIn) -> RemovalOut:
-    """Unenroll every enrollment in the given statuses, of one sequence or of all (R10).
+    """Unenroll every enrollment in the given statuses, of one sequence or of all.
 
     One set-based operation in one transaction, run to the end before the answer: 100,000
     enrollments take seconds, so the totals come back in the response instead of a
-    progress stream. Every ended enrollment and cancelled email gets an event (R35)."""
+    progress stream. Every ended enrollment and cancelled email gets an event."""
     ws = principal.workspace_id
     with tx(request) as db:
         sequence_id = None

@@ -40,30 +40,30 @@ FilterIn = Annotated[
 ]
 CONFIRM_HELP = (
     "Save even when it excludes more than the workspace's share of all people or "
-    "unenrolls more than its limit (R22)."
+    "unenrolls more than its limit."
 )
 
 
 class ExclusionIn(Input):
     name: Name
     level: LevelName = Field(
-        description="company: everyone at matching companies; people: only the matches (R12)."
+        description="company: everyone at matching companies; people: only the matches."
     )
     filter: FilterIn
     enabled: bool = True
     exclude_from_sequences: bool = Field(
         False,
         description="Also remove people who come to match mid-sequence, in every sequence; "
-        "no audience can switch it off (R14, R16). Off: it only blocks new enrollments (R15).",
+        "no audience can switch it off. Off: it only blocks new enrollments.",
     )
     unenroll_existing_on_save: bool = Field(
-        False, description="On save, unenroll everyone it matches (R13)."
+        False, description="On save, unenroll everyone it matches."
     )
     confirm: bool = Field(False, description=CONFIRM_HELP)
 
 
 class ExclusionChange(Input):
-    """Only the fields given change. A new level keeps the filter, which must fit it (R22)."""
+    """Only the fields given change. A new level keeps the filter, which must fit it."""
 
     name: Name | None = None
     level: LevelName | None = None
@@ -90,7 +90,7 @@ class PreviewIn(Input):
 class ExclusionSaved(BaseModel):
     exclusion: ExclusionOut
     preview: PreviewOut = Field(description="Its impact as saved.")
-    removed: RemovalOut = Field(description="What unenroll-on-save ended (R13).")
+    removed: RemovalOut = Field(description="What unenroll-on-save ended.")
 
     @classmethod
     def of(cls, saved: Saved) -> ExclusionSaved:
@@ -169,9 +169,9 @@ def create_exclusion(
     request: Request, principal: ApiPrincipal, data: ExclusionIn
 ) -> ExclusionSaved:
     """Save a new exclusion. With `unenroll_existing_on_save` it ends every matching
-    active enrollment and cancels queued emails in the same transaction (R13). A mass
+    active enrollment and cancels queued emails in the same transaction. A mass
     exclusion answers 409 `confirmation_required` with the preview until `confirm` is
-    true (R22)."""
+    true."""
     ws, now = principal.workspace_id, utcnow()
     toggles = {
         "enabled": data.enabled,
@@ -206,7 +206,7 @@ def create_exclusion(
 
 @router.post("/preview", response_model=PreviewResult, summary="Preview an exclusion's impact")
 def preview_exclusion(request: Request, principal: ApiPrincipal, data: PreviewIn) -> PreviewResult:
-    """What an exclusion would match before it is saved (R22, R18): people and companies
+    """What an exclusion would match before it is saved: people and companies
     matched, the active enrollments and queued emails a save would remove, a sample,
     near-miss domain variants present in the data, warnings, and whether a save needs
     confirmation. Nothing is written."""
@@ -250,9 +250,9 @@ def change_exclusion(
     request: Request, principal: ApiPrincipal, exclusion_id: PathId, data: ExclusionChange
 ) -> ExclusionSaved:
     """Change the filter, level, name or toggles. A level change keeps the filter, which
-    must fit the new level, or the save fails saying why; nothing is reset or inverted
-    (R22). Disabling needs no confirmation; a change that excludes or unenrolls many
-    does. Removing someone from the filter makes them eligible again at once (R17)."""
+     must fit the new level, or the save fails saying why; nothing is reset or inverted
+    . Disabling needs no confirmation; a change that excludes or unenrolls many
+     does. Removing someone from the filter makes them eligible again at once."""
     ws, now = principal.workspace_id, utcnow()
     try:
         with tx(request) as db:

@@ -22,7 +22,7 @@ router = APIRouter(tags=["explain"])
 
 class OutcomeOut(BaseModel):
     check: str
-    tier: int = Field(description="Its level in the precedence of R16 (1 is highest).")
+    tier: int = Field(description="Its level in the precedence order (1 is highest).")
     status: Literal["pass", "block", "skip"]
     summary: str
     evidence: dict[str, Any] = Field(
@@ -52,7 +52,7 @@ class ExplanationOut(BaseModel):
     purpose: Literal["enroll", "send"]
     allowed: bool
     primary_reason: OutcomeOut | None = Field(description="The first blocking check.")
-    outcomes: list[OutcomeOut] = Field(description="Every check, in R16 order.")
+    outcomes: list[OutcomeOut] = Field(description="Every check, in precedence order.")
     duplicates: int = Field(description="Other people with the same address.")
     company_hints: list[str] = Field(
         default_factory=list,
@@ -85,7 +85,7 @@ def explain(
     """Answers "may this person be enrolled / emailed now, and why" for a person (by
     address or id) and a sequence: opt-out, bounce, each exclusion (matched or not and by
     which condition) with its toggles, audience switch-offs, ruleset, cooldown end, company
-    cap and persona, in the precedence order of R16 (R29)."""
+    cap and persona, in precedence order."""
     ws, now = principal.workspace_id, utcnow()
     if (email is None) == (person_id is None):
         raise InvalidInput("name the person with email or with person_id (one of them)")

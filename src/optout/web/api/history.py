@@ -57,7 +57,7 @@ def history_by_email(
     email: EmailQuery,
 ) -> HistoryOut:
     """The events of every person with the address, oldest first, and its ledger: who or
-    what blocked, unenrolled or cancelled, when, by which rule (R35)."""
+    what blocked, unenrolled or cancelled, when, by which rule."""
     ws = principal.workspace_id
     address = normalize_email(email).address
     with tx(request) as db:
@@ -70,7 +70,7 @@ def history_by_email(
 
 @router.get("/people/{person_id}/history", response_model=HistoryOut, summary="History of a person")
 def history_of_person(request: Request, principal: ApiPrincipal, person_id: PathId) -> HistoryOut:
-    """The person's events, oldest first, with the ledger of their address (R35)."""
+    """The person's events, oldest first, with the ledger of their address."""
     ws = principal.workspace_id
     with tx(request) as db:
         email = listing.person(db, workspace_id=ws, person_id=person_id)["email"]

@@ -185,7 +185,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def import_people(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
     """Create or update people by address. Fields: email, first_name, last_name, title,
     status, company_domain (creates missing companies), company_name, email_opt_out (true
-    opts out; false never clears an opt-out, R33), crm_id, fields.<name>. Map a `Status`
+    opts out; false never clears an opt-out), crm_id, fields.<name>. Map a `Status`
     column to `status` and an exclusion on `person.status = "Exclude"` excludes them."""
     ws, actor = principal.workspace_id, principal.actor
     return await _run(
@@ -206,7 +206,7 @@ async def import_people(request: Request, principal: ApiPrincipal, map: Mapping 
 )
 async def import_companies(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
     """Create or update companies by domain. Fields: domain, name, parent_domain (links
-    it under its parent, R12), crm_id, fields.<name>."""
+    it under its parent), crm_id, fields.<name>."""
     ws, actor = principal.workspace_id, principal.actor
     return await _run(
         request,
@@ -222,7 +222,7 @@ async def import_companies(request: Request, principal: ApiPrincipal, map: Mappi
     response_model=ImportReportOut,
     summary="Import a CSV column into an exclusion list",
     openapi_extra={"requestBody": REQUEST_BODY},
-    responses={**RESPONSES, 409: {"description": "Needs confirmation (R22)"}},
+    responses={**RESPONSES, 409: {"description": "Needs confirmation"}},
 )
 async def import_exclusion_list(
     request: Request,
@@ -230,10 +230,10 @@ async def import_exclusion_list(
     column: Annotated[str, Query(min_length=1, max_length=500, description="Holds the values.")],
     exclusion: Annotated[Name, Query(description="Created if missing, else values are added.")],
     level: Annotated[Level, Query(description="company: domains; people: addresses.")],
-    confirm: Annotated[bool, Query(description="Save even a mass exclusion (R22).")] = False,
+    confirm: Annotated[bool, Query(description="Save even a mass exclusion.")] = False,
 ) -> Any:
     """One column of domains (company level: `company.domain in (...)`) or addresses
-    (people level: `person.email in (...)`) straight into an exclusion (R23); values
+    (people level: `person.email in (...)`) straight into an exclusion; values
     listed already are left as they are."""
     ws, actor = principal.workspace_id, principal.actor
     return await _run(

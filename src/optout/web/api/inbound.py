@@ -65,9 +65,9 @@ def _process(request: Request, principal: Principal, raw: bytes) -> InboundResul
     responses={413: {"description": "Message too large"}, 415: {"description": "Not a message"}},
 )
 async def inbound(request: Request, principal: ApiPrincipal) -> Any:
-    """A reply ends only the enrollment it answers (R5); an unsubscribe reply also opts
-    the person out, or flags them for review (R4); an auto-reply changes nothing (R7); a
-    hard bounce suppresses the address (R7). Matching is limited to the key's workspace.
+    """A reply ends only the enrollment it answers; an unsubscribe reply also opts
+    the person out, or flags them for review; an auto-reply changes nothing; a
+    hard bounce suppresses the address. Matching is limited to the key's workspace.
     The body is the raw message (`Content-Type: message/rfc822`)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in MESSAGE_TYPES:

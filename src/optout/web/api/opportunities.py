@@ -163,7 +163,7 @@ def change_opportunity(
 def add_contact(
     request: Request, principal: ApiPrincipal, opportunity_id: PathId, data: ContactIn
 ) -> dict[str, Any]:
-    """Link a person to the deal: `person.has_opportunity` rules see it at once (R20)."""
+    """Link a person to the deal: `person.has_opportunity` rules see it at once."""
     ws = principal.workspace_id
     with tx(request) as db:
         opportunities.add_contact(

@@ -63,8 +63,8 @@ class ClearedOut(BaseModel):
 @router.post("", response_model=OptOutOut, summary="Opt an address out")
 def opt_out(request: Request, principal: ApiPrincipal, data: OptOutIn) -> OptOutOut:
     """Opt the address out of all email, for every person with it now and any who gets it
-    later (R1). Ends their active enrollments (status `opted_out`) and cancels queued
-    emails in the same transaction. Any member may do it (R2); who, when, why and the
+    later. Ends their active enrollments (status `opted_out`) and cancels queued
+    emails in the same transaction. Any member may do it; who, when, why and the
     channel are recorded. Repeating it is harmless."""
     ws = principal.workspace_id
     with tx(request) as db:
@@ -95,7 +95,7 @@ def list_suppressions(
     email: EmailFilter = None,
     kind: Literal["opt_out", "bounce"] | None = None,
 ) -> dict[str, Any]:
-    """Suppressed addresses, newest first (R1, R7)."""
+    """Suppressed addresses, newest first."""
     with tx(request) as db:
         found = listing.suppressions(
             db,
@@ -114,7 +114,7 @@ def ledger(
     principal: ApiPrincipal,
     email: EmailQuery,
 ) -> list[dict[str, Any]]:
-    """Every opt-out, bounce, repeat and clearing of the address, oldest first (R2, R33)."""
+    """Every opt-out, bounce, repeat and clearing of the address, oldest first."""
     with tx(request) as db:
         return optouts.ledger(db, workspace_id=principal.workspace_id, email=email)
 
@@ -122,7 +122,7 @@ def ledger(
 @router.post("/clear", response_model=ClearedOut, summary="Clear an opt-out (admin)")
 def clear(request: Request, principal: ApiPrincipal, data: ClearIn) -> ClearedOut:
     """Lift an opt-out: an explicit act with a reason, in the ledger and the history. No
-    CRM record or import ever does this by itself (R33). Admin keys only."""
+    CRM record or import ever does this by itself. Admin keys only."""
     principal.require(Role.ADMIN)
     with tx(request) as db:
         optouts.clear_opt_out(

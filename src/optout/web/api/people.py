@@ -66,7 +66,7 @@ class PersonChange(Input):
 
 class PersonChanged(BaseModel):
     person: PersonOut
-    removed: RemovalOut = Field(description="Enrollments the change ended (R14).")
+    removed: RemovalOut = Field(description="Enrollments the change ended.")
 
 
 Filter = Annotated[str | None, Query(max_length=320)]
@@ -102,7 +102,7 @@ def list_people(
 
 @router.post("", response_model=PersonOut, status_code=201, summary="Create a person")
 def create_person(request: Request, principal: ApiPrincipal, data: PersonIn) -> dict[str, Any]:
-    """A new person. An address that is opted out already stays opted out (R1)."""
+    """A new person. An address that is opted out already stays opted out."""
     ws = principal.workspace_id
     if data.company_id is not None and data.company_domain is not None:
         raise InvalidInput("give company_id or company_domain, not both")
@@ -137,7 +137,7 @@ def change_person(
     request: Request, principal: ApiPrincipal, person_id: PathId, data: PersonChange
 ) -> dict[str, Any]:
     """Change a person's data; enforced exclusions re-check them in the same
-    transaction and end the enrollments they now match (R14)."""
+    transaction and end the enrollments they now match."""
     ws = principal.workspace_id
     changes = {key: getattr(data, key) for key in data.model_fields_set}
     with tx(request) as db:

@@ -37,7 +37,7 @@ class PersonaIn(Input):
         description="A title must contain one of these (none: any title)."
     )
     exclude_keywords: Keywords = Field(
-        description="A title containing one of these keeps the person out (R24)."
+        description="A title containing one of these keeps the person out."
     )
 
 

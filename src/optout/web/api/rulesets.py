@@ -20,10 +20,8 @@ from optout.web.auth import ApiPrincipal
 
 router = APIRouter(prefix="/rulesets", tags=["rulesets"])
 
-Cooldown = Annotated[int, Field(ge=0, le=36_500, description="Days before re-entry (R9).")]
-Cap = Annotated[
-    int, Field(ge=1, le=1_000_000, description="Active people per company at once (R27).")
-]
+Cooldown = Annotated[int, Field(ge=0, le=36_500, description="Days before re-entry.")]
+Cap = Annotated[int, Field(ge=1, le=1_000_000, description="Active people per company at once.")]
 
 
 class RulesetOut(BaseModel):
@@ -101,7 +99,7 @@ def get_ruleset(request: Request, principal: ApiPrincipal, ruleset_id: PathId) -
 def change_ruleset(
     request: Request, principal: ApiPrincipal, ruleset_id: PathId, data: RulesetChange
 ) -> RulesetOut:
-    """Change settings; every later send is checked under the new ones (R28)."""
+    """Change settings; every later send is checked under the new ones."""
     principal.require(Role.ADMIN)
     changes = {key: getattr(data, key) for key in data.model_fields_set}
     for required in ("name", "exclusions_enabled", "reenroll_cooldown_days"):

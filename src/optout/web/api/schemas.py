@@ -42,8 +42,8 @@ class PersonOut(BaseModel):
     )
     fields: dict[str, Any]
     crm_id: str | None
-    opted_out: bool = Field(description="The address is opted out (R1).")
-    bounced: bool = Field(description="The address hard-bounced (R7).")
+    opted_out: bool = Field(description="The address is opted out.")
+    bounced: bool = Field(description="The address hard-bounced.")
     last_activity_at: datetime | None
     last_replied_at: datetime | None
     last_emailed_at: datetime | None
@@ -57,7 +57,7 @@ class CompanyOut(BaseModel):
     name: str
     fields: dict[str, Any]
     parent_id: int | None
-    group_id: int | None = Field(description="The top company of its linked group (R12).")
+    group_id: int | None = Field(description="The top company of its linked group.")
     last_replied_at: datetime | None
     last_activity_at: datetime | None
     crm_id: str | None
@@ -131,7 +131,7 @@ class UnreachedOut(BaseModel):
 
 
 class PreviewOut(BaseModel):
-    """The impact of saving an exclusion (R22, R18)."""
+    """The impact of saving an exclusion."""
 
     people_matched: int
     people_total: int
@@ -204,7 +204,7 @@ class EventOut(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """One opt-out, bounce or clearing of an address (R2, R33)."""
+    """One opt-out, bounce or clearing of an address."""
 
     email: str
     kind: str

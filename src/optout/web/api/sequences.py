@@ -80,7 +80,7 @@ class SequenceDetail(BaseModel):
 
 class StatusIn(Input):
     status: Literal["active", "paused", "archived"] = Field(
-        description="Pausing or archiving unenrolls nobody; it only stops sends (R11)."
+        description="Pausing or archiving unenrolls nobody; it only stops sends."
     )
 
 
@@ -93,7 +93,7 @@ class RefreshedOut(BaseModel):
 class NotEnrolledOut(BaseModel):
     email: str
     name: str
-    check: str = Field(description="The first check of R16 that stopped them.")
+    check: str = Field(description="The first check, in precedence order, that stopped them.")
     reason: str
     exclusion: str | None
     checked_at: datetime
@@ -131,7 +131,7 @@ def list_sequences(request: Request, principal: ApiPrincipal, paging: Paging) ->
 
 @router.post("", response_model=SequenceDetail, status_code=201, summary="Create a sequence")
 def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn) -> SequenceDetail:
-    """A sequence with its steps (R26); active at once."""
+    """A sequence with its steps; active at once."""
     ws = principal.workspace_id
     steps = sequences.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
     with tx(request) as db:
@@ -168,7 +168,7 @@ def get_sequence(request: Request, principal: ApiPrincipal, sequence_id: PathId)
 def set_status(
     request: Request, principal: ApiPrincipal, sequence_id: PathId, data: StatusIn
 ) -> SequenceDetail:
-    """Sends from the sequence stop or restart; nobody is unenrolled (R11). An archived
+    """Sends from the sequence stop or restart; nobody is unenrolled. An archived
     sequence cannot be resumed."""
     ws = principal.workspace_id
     with tx(request) as db:
@@ -186,7 +186,7 @@ def refresh_sequence(
     request: Request, principal: ApiPrincipal, sequence_id: PathId
 ) -> RefreshedOut:
     """Enroll every eligible member of the sequence's audience in one pass, and keep who
-    was left out with the reason (see not-enrolled, R30)."""
+    was left out with the reason (see not-enrolled)."""
     ws = principal.workspace_id
     with tx(request) as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
@@ -205,7 +205,7 @@ def not_enrolled(
     request: Request, principal: ApiPrincipal, sequence_id: PathId, paging: Paging
 ) -> dict[str, Any]:
     """Every member of the audience the last refresh did not enroll, each with the first
-    check that stopped them and the exclusion by name (R30)."""
+    check that stopped them and the exclusion by name."""
     ws = principal.workspace_id
     with tx(request) as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name

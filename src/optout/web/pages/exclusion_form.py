@@ -10,8 +10,8 @@ from fastapi import Form
 
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import InvalidFilter, InvalidInput
-from optout.filters import All, Condition, Level, parse, to_text
-from optout.filters.ast import Scalar, Value
+from optout.filters import Condition, Level, parse, to_text
+from optout.filters.ast import AnyOf, Scalar, Value
 from optout.filters.fields import FIELDS, FieldType, lookup
 from optout.filters.operators import OPERATORS, Arg
 from optout.services.filters import read_filter
@@ -154,7 +154,7 @@ def condition_text(field_name: str, op_name: str, raw: str) -> str:
         value = tuple(_scalar(part, field.type) for part in parts)
     else:
         value = _scalar(raw, field.type)
-    return to_text(Condition(field.name, op.name, value))
+    return to_text(Condition(field.name, op.name, value), quote_text=True)
 
 
 def with_condition(current: str, addition: str) -> str:
@@ -163,9 +163,11 @@ def with_condition(current: str, addition: str) -> str:
     if not current.strip():
         return addition
     try:
-        return to_text(All((parse(current), parse(addition))))
+        node = parse(current)
     except InvalidFilter:
         return f"{current.strip()} and {addition}"
+    text = to_text(node)
+    return f"({text}) and {addition}" if isinstance(node, AnyOf) else f"{text} and {addition}"
 
 
 def form_context(form: ExclusionForm, **extra: Any) -> dict[str, Any]:

@@ -226,7 +226,6 @@ def _save(
         return page(
             request,
             "exclusion_form.html",
-            status_code=409,
             viewer=viewer,
             **form_context(
                 form,

@@ -287,7 +287,8 @@ def _mapping_again(
     """The mapping step again, with the choices made and what stopped the import."""
     context = _mapping_context(viewer, token, kind, fields)
     context.update(error=error, confirmation=confirmation)
-    return page(request, "import_mapping.html", status_code=409 if confirmation else 422, **context)
+    status = 200 if confirmation else 422  # a question to answer, not a refusal
+    return page(request, "import_mapping.html", status_code=status, **context)
 
 
 @router.get("/imports/{token}/errors.csv", response_model=None)

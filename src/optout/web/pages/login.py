@@ -97,6 +97,8 @@ def _form(
 ) -> HTMLResponse:
     """The sign-in form with a fresh form token, set in its cookie too."""
     token = secrets.token_urlsafe(32)
+    with site_of(request).engine.connect() as db:
+        demo_workspaces = workspaces.demo_slugs(db)
     answer = page(
         request,
         "login.html",
@@ -107,6 +109,7 @@ def _form(
         email=email,
         csrf_field=CSRF_FIELD,
         csrf=token,
+        demo_workspaces=demo_workspaces,
     )
     answer.set_cookie(
         LOGIN_CSRF_COOKIE,

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from optout.eligibility.precedence import check_label
 from optout.errors import OptoutError
 from optout.filters.confusables import readable as readable_domain
 from optout.web.errors import status_of
@@ -72,6 +73,7 @@ def _templates() -> jinja2.Environment:
         percent=_percent,
         moment=_moment,
         humanize=_humanize,
+        check_label=check_label,
         urlpart=lambda text: quote(str(text), safe=""),
     )
     env.globals.update(query=with_query, readable=readable_domain)

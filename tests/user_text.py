@@ -1,0 +1,29 @@
+"""What text a user reads must not hold: the specification's rule ids (R1..R99) and the
+code's internal names of checks and event rules. Shared by the page checks of the
+browser tests and the scan of CLI help, API errors and the demo tour."""
+
+from __future__ import annotations
+
+import re
+
+from optout.eligibility.precedence import CHECK_LABELS
+
+RULE_ID = re.compile(r"\bR\d{1,2}\b")
+
+# Internal names that read as code: the checks' and the events' rule names with an
+# underscore (a plain word such as "cooldown" is a fine word on a page).
+INTERNAL_NAMES = sorted(
+    {name for name in CHECK_LABELS if "_" in name}
+    | {"opt_out", "exclusion_monitor", "delivery_failed", "manual_unenroll", "bulk_unenroll"}
+)
+_INTERNAL = re.compile(r"\b(" + "|".join(map(re.escape, INTERNAL_NAMES)) + r")\b")
+
+
+def internal_words(text: str) -> list[str]:
+    """Every rule id and internal name in `text`, in order, each with some context."""
+    found = []
+    for pattern in (RULE_ID, _INTERNAL):
+        for match in pattern.finditer(text):
+            start, end = max(match.start() - 30, 0), match.end() + 30
+            found.append(f"{match.group()!r} in …{text[start:end]!r}…")
+    return found
