@@ -126,6 +126,28 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
         )
 
 
+def record_handover(db: Connection, *, email_id: int, message_id: str, now: datetime) -> None:
+    """The message is about to go to the server: from here on, a worker that dies leaves
+    it in doubt rather than due again. Written with its Message-ID, which every later
+    attempt reuses."""
+    o = t.outbound_emails
+    db.execute(
+        o.update()
+        .where(o.c.id == email_id, o.c.status == "sending")
+        .values(handed_over_at=now, message_id=message_id)
+    )
+
+
+def record_accepted(db: Connection, *, email_id: int, reply: str, now: datetime) -> None:
+    """The server accepted the message: it is never sent again, whatever happens next."""
+    o = t.outbound_emails
+    db.execute(
+        o.update()
+        .where(o.c.id == email_id, o.c.status == "sending")
+        .values(accepted_at=now, smtp_reply=reply[:2000])
+    )
+
+
 def retry_later(db: Connection, *, email_id: int, attempts: int, error: str, now: datetime) -> bool:
     """A temporary failure: queue the email again with a growing delay, or give up after
     MAX_ATTEMPTS. Returns True when it will be retried."""
@@ -139,7 +161,15 @@ def retry_later(db: Connection, *, email_id: int, attempts: int, error: str, now
     db.execute(
         o.update()
         .where(o.c.id == email_id, o.c.status == "sending")
-        .values(status="queued", due_at=now + delay, lease_until=None, last_error=error[:2000])
+        .values(
+            status="queued",
+            due_at=now + delay,
+            lease_until=None,
+            last_error=error[:2000],
+            handed_over_at=None,
+            accepted_at=None,
+            smtp_reply=None,
+        )
     )
     return True
 
