@@ -25,6 +25,7 @@ from optout.web.api import (
     explain,
     history,
     imports,
+    in_doubt,
     inbound,
     members,
     opportunities,
@@ -65,6 +66,7 @@ for module in (
     explain,
     optouts,
     inbound,
+    in_doubt,
     members,
 ):
     router.include_router(module.router)

@@ -17,6 +17,7 @@ from optout.web.pages import (
     exclusions,
     explain,
     imports,
+    in_doubt,
     login,
     people,
     personas,
@@ -41,6 +42,7 @@ for module in (
     people,
     explain,
     imports,
+    in_doubt,
 ):
     router.include_router(module.router)
 
