@@ -31,9 +31,10 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.errors import Conflict
 from optout.sending import crash
-from optout.sending.claim import DEFAULT_LEASE
+from optout.sending.claim import DEFAULT_LEASE, claim
 from optout.sending.transports import SmtpTransport
-from optout.sending.worker import Mailer, run_once
+from optout.sending.worker import Mailer, PassResult, run_once
+from optout.sending.worker import _deliver as deliver
 from optout.services import in_doubt, sequences
 from tests.cli.conftest import database_url, postgres_template, sqlite_template  # noqa: F401
 from tests.factories import World
@@ -274,3 +275,25 @@ def test_a_workspace_may_send_in_doubt_emails_again_after_some_minutes(engine: E
     assert [r.status for r in _emails(engine)] == ["sent", "sent", "sent"]
     assert sorted(r.recipients[0] for r in handler.received) == sorted(PEOPLE)
     assert _decisions(engine, "email_released") == [("worker", AFTER_LEASE + timedelta(minutes=30))]
+
+
+def test_R26_a_worker_whose_lease_ran_out_does_not_send_what_another_claimed(
+    engine: Engine,
+) -> None:
+    """A slow worker (alive, but past its lease) finds its claim taken and sends nothing."""
+    _build(engine)
+    handler = Recorder()
+    with engine.begin() as db:
+        stale = claim(db, now=T0).claims
+    with smtp_server(handler) as port:
+        transport = SmtpTransport(HOST, port, security="none", timeout=10, retries=0)
+        mailer = Mailer(_settings(), transport)
+        with engine.begin() as db:
+            taken = claim(db, now=AFTER_LEASE).claims  # the lease ran out: another worker
+        result = PassResult()
+        with transport:
+            deliver(engine, mailer=mailer, claims=stale, now=AFTER_LEASE, result=result)
+            assert (result.sent, handler.received) == (0, [])
+            deliver(engine, mailer=mailer, claims=taken, now=AFTER_LEASE, result=result)
+    assert len(handler.received) == len(PEOPLE)
+    assert [r.status for r in _emails(engine)] == ["sent"] * len(PEOPLE)

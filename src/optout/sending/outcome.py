@@ -126,16 +126,20 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
         )
 
 
-def record_handover(db: Connection, *, email_id: int, message_id: str, now: datetime) -> None:
+def record_handover(
+    db: Connection, *, email_id: int, attempts: int, message_id: str, now: datetime
+) -> bool:
     """The message is about to go to the server: from here on, a worker that dies leaves
     it in doubt rather than due again. Written with its Message-ID, which every later
-    attempt reuses."""
+    attempt reuses. False when the claim is no longer this worker's (its lease ran out
+    and another worker claimed the email, which counts one more attempt): do not send."""
     o = t.outbound_emails
-    db.execute(
+    mine = db.execute(
         o.update()
-        .where(o.c.id == email_id, o.c.status == "sending")
+        .where(o.c.id == email_id, o.c.status == "sending", o.c.attempts == attempts)
         .values(handed_over_at=now, message_id=message_id)
     )
+    return mine.rowcount == 1
 
 
 def record_accepted(db: Connection, *, email_id: int, reply: str, now: datetime) -> None:

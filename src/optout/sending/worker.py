@@ -200,7 +200,16 @@ def _deliver(
             continue
         crash.reached("after_compose")
         with engine.begin() as db:
-            record_handover(db, email_id=item.email_id, message_id=message_id, now=now)
+            mine = record_handover(
+                db,
+                email_id=item.email_id,
+                attempts=item.attempts,
+                message_id=message_id,
+                now=now,
+            )
+        if not mine:
+            log.warning("email %s was claimed again by another worker; not sent", item.email_id)
+            continue
         crash.reached("after_handover")
         try:
             reply = mailer.transport.send(
