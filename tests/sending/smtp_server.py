@@ -174,3 +174,17 @@ def self_signed_certificate(folder: Path) -> Certificate:
         )
     )
     return Certificate(cert_pem, cert_path, key_path)
+
+
+@dataclass
+class DroppingAfterData(Recorder):
+    """Keeps the message, then drops the connection instead of answering (the first
+    `times` times): the client cannot know whether it was accepted."""
+
+    times: int = 1
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.data_calls <= self.times and server.transport is not None:
+            server.transport.close()
+        return reply

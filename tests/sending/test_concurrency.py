@@ -35,9 +35,9 @@ SPAWN = multiprocessing.get_context("spawn")
 class SlowOutbox(OutboxTransport):
     """A real outbox that takes a few milliseconds per message, like a remote server."""
 
-    def send(self, message: bytes, *, sender: str, recipients: list[str]) -> None:  # type: ignore[override]
+    def send(self, message: bytes, *, sender: str, recipients: list[str]) -> str:  # type: ignore[override]
         time.sleep(0.004)
-        super().send(message, sender=sender, recipients=recipients)
+        return super().send(message, sender=sender, recipients=recipients)
 
 
 def _worker(url: str, folder: str, batch: int, use_clock: bool, fixed_now: datetime) -> None:

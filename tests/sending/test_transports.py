@@ -14,6 +14,7 @@ import pytest
 from optout.errors import ConnectorError, InvalidInput
 from optout.sending import transports
 from optout.sending.transports import (
+    InDoubtDeliveryError,
     OutboxTransport,
     PermanentDeliveryError,
     SmtpTransport,
@@ -24,6 +25,7 @@ from optout.sending.transports import (
 from tests.sending.smtp_server import (
     HOST,
     Certificate,
+    DroppingAfterData,
     Flaky,
     Recorder,
     Refusing,
@@ -50,6 +52,21 @@ def _smtp(port: int, **options: object) -> SmtpTransport:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def test_smtp_returns_the_servers_answer_to_the_message() -> None:
+    with smtp_server(Recorder()) as port, _smtp(port) as transport:
+        assert transport.send(MESSAGE, sender=SENDER, recipients=["ada@acme.com"]) == "250 OK"
+
+
+def test_smtp_answer_lost_after_the_data_is_in_doubt_and_never_retried() -> None:
+    handler = DroppingAfterData()
+    with smtp_server(handler) as port, _smtp(port, retries=3) as transport:
+        with pytest.raises(InDoubtDeliveryError, match="answer never came"):
+            transport.send(MESSAGE, sender=SENDER, recipients=["ada@acme.com"])
+        assert handler.data_calls == 1  # a retry could have delivered it twice
+        assert transport.send(MESSAGE, sender=SENDER, recipients=["bob@acme.com"]) == "250 OK"
+    assert [r.recipients for r in handler.received] == [["ada@acme.com"], ["bob@acme.com"]]
 
 
 def test_smtp_delivers_over_one_reused_connection() -> None:

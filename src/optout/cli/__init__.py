@@ -10,6 +10,7 @@ from optout.cli import (  # noqa: F401
     crm,
     exclusions,
     imports,
+    in_doubt,
     inbound,
     people,
     sequences,

@@ -50,6 +50,7 @@ def worker(
                         "cancelled": result.cancelled,
                         "retrying": result.retrying,
                         "failed": result.failed,
+                        "in_doubt": result.in_doubt,
                         "would_send": [
                             {"email_id": c.email_id, "to": c.person["email"], "subject": c.subject}
                             for c in result.would_send
@@ -72,7 +73,12 @@ def worker(
                 return
             out.print(
                 f"Sent {result.sent}, cancelled {result.cancelled} at the send-time check, "
-                f"retrying {result.retrying}, failed {result.failed}."
+                f"retrying {result.retrying}, failed {result.failed}"
+                + (
+                    f"; {result.in_doubt} in doubt (see `optout in-doubt list`)."
+                    if result.in_doubt
+                    else "."
+                )
             )
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

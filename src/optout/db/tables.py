@@ -59,6 +59,9 @@ workspaces = Table(
     # A person without a company whose email domain names no company yet: create that
     # company (and link them), or leave them unlinked until one appears.
     Column("create_companies_from_email_domain", Boolean, nullable=False, default=True),
+    # An email left in doubt by a worker that stopped mid-delivery is sent again after
+    # this many minutes (at least once); NULL holds it until a person decides.
+    Column("in_doubt_resend_minutes", Integer),
     Column("created_at", DateTime, nullable=False),
     # A random token that database triggers change on every write to the workspace's
     # exclusions: readers reuse the rules they parsed while it stays the same.
@@ -413,11 +416,20 @@ outbound_emails = Table(
     Column("sent_at", DateTime),
     Column("message_id", String(300)),
     Column("cancel_reason", Text),
+    # Delivery, recorded as it happens: the message was about to be handed to the server
+    # (its Message-ID is written with it), and the server accepted it with `smtp_reply`.
+    # A claim that expires handed over but not accepted is held `in_doubt`.
+    Column("handed_over_at", DateTime),
+    Column("accepted_at", DateTime),
+    Column("smtp_reply", Text),
+    Column("in_doubt_at", DateTime),
     # At most one email per (enrollment, step), ever.
     UniqueConstraint("enrollment_id", "step_id"),
     Index("ix_outbound_emails_status_due", "status", "due_at"),
     Index("ix_outbound_emails_person", "person_id"),
-    CheckConstraint("status IN ('queued', 'sending', 'sent', 'cancelled')", name="status"),
+    CheckConstraint(
+        "status IN ('queued', 'sending', 'sent', 'cancelled', 'in_doubt')", name="status"
+    ),
 )
 
 # The people an automatic enrollment from an audience left out, with the reason (R30).

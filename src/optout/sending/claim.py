@@ -48,6 +48,7 @@ class Claim:
     from_address: str
     reply_to: str
     attempts: int
+    message_id: str | None = None  # fixed by an earlier attempt: reused as it is
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,14 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     o = t.outbound_emails
     return sa.or_(
         sa.and_(o.c.status == "queued", o.c.due_at <= now),
-        sa.and_(o.c.status == "sending", o.c.lease_until < now),  # a crashed worker's claim
+        # A crashed worker's claim that never reached the mail server (one that did is
+        # settled by recovery.settle_expired: marked sent, or held in doubt).
+        sa.and_(
+            o.c.status == "sending",
+            o.c.lease_until < now,
+            o.c.handed_over_at.is_(None),
+            o.c.accepted_at.is_(None),
+        ),
     )
 
 
@@ -189,6 +197,7 @@ def _load(db: Connection, ids: list[int]) -> list[Claim]:
                 s.c.from_address,
                 s.c.reply_to,
                 o.c.attempts,
+                o.c.message_id,
                 p.c.id.label("person_id"),
                 c.c.id.label("company_id"),
             )
@@ -231,6 +240,7 @@ def _load(db: Connection, ids: list[int]) -> list[Claim]:
             from_address=r["from_address"],
             reply_to=r["reply_to"],
             attempts=r["attempts"],
+            message_id=r["message_id"],
         )
         for r in rows
     ]

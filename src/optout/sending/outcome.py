@@ -126,6 +126,32 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
         )
 
 
+def record_handover(
+    db: Connection, *, email_id: int, attempts: int, message_id: str, now: datetime
+) -> bool:
+    """The message is about to go to the server: from here on, a worker that dies leaves
+    it in doubt rather than due again. Written with its Message-ID, which every later
+    attempt reuses. False when the claim is no longer this worker's (its lease ran out
+    and another worker claimed the email, which counts one more attempt): do not send."""
+    o = t.outbound_emails
+    mine = db.execute(
+        o.update()
+        .where(o.c.id == email_id, o.c.status == "sending", o.c.attempts == attempts)
+        .values(handed_over_at=now, message_id=message_id)
+    )
+    return mine.rowcount == 1
+
+
+def record_accepted(db: Connection, *, email_id: int, reply: str, now: datetime) -> None:
+    """The server accepted the message: it is never sent again, whatever happens next."""
+    o = t.outbound_emails
+    db.execute(
+        o.update()
+        .where(o.c.id == email_id, o.c.status == "sending")
+        .values(accepted_at=now, smtp_reply=reply[:2000])
+    )
+
+
 def retry_later(db: Connection, *, email_id: int, attempts: int, error: str, now: datetime) -> bool:
     """A temporary failure: queue the email again with a growing delay, or give up after
     MAX_ATTEMPTS. Returns True when it will be retried."""
@@ -139,7 +165,15 @@ def retry_later(db: Connection, *, email_id: int, attempts: int, error: str, now
     db.execute(
         o.update()
         .where(o.c.id == email_id, o.c.status == "sending")
-        .values(status="queued", due_at=now + delay, lease_until=None, last_error=error[:2000])
+        .values(
+            status="queued",
+            due_at=now + delay,
+            lease_until=None,
+            last_error=error[:2000],
+            handed_over_at=None,
+            accepted_at=None,
+            smtp_reply=None,
+        )
     )
     return True
 

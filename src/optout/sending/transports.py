@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import smtplib
 import ssl
@@ -58,10 +59,19 @@ class PermanentDeliveryError(DeliveryError):
     code = "delivery_refused"
 
 
+class InDoubtDeliveryError(DeliveryError):
+    """The message went out after the server's 354 but its answer never came back: the
+    server may have accepted it. Never retried here, since that could deliver it twice."""
+
+    code = "delivery_in_doubt"
+
+
 class Transport(Protocol):
     """What the worker needs to send: hand over one message, and let go of resources."""
 
-    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None: ...
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> str:
+        """Hand the message over; returns the receiver's answer (for SMTP, the 250 reply)."""
+        ...
 
     def flush(self) -> None:
         """Return once every message sent so far is safely handed over."""
@@ -129,23 +139,27 @@ class SmtpTransport:
     def __repr__(self) -> str:
         return f"SmtpTransport({self.host!r}, {self.port}, security={self.security!r})"
 
-    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None:
-        """Deliver to every recipient, retrying temporary failures with exponential backoff.
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> str:
+        """Deliver to every recipient, retrying temporary failures with exponential backoff;
+        returns the server's answer to the message (`250 ...`).
 
         Recipients deferred with a 4xx reply are retried alone, so nobody who
-        accepted the message gets it twice.
+        accepted the message gets it twice. A connection lost after the message data
+        started raises InDoubtDeliveryError at once, without a retry.
         """
         pending = list(dict.fromkeys(recipients))
         if not pending:
             raise InvalidInput("a message needs at least one recipient")
         refused: dict[str, tuple[int, str]] = {}
+        answer = ""
         attempt = 0
         while True:
             try:
-                outcome = self._attempt(message, sender, pending)
+                outcome, reply = self._attempt(message, sender, pending)
             except TransientDeliveryError as exc:
                 failure = exc
             else:
+                answer = answer or reply
                 refused.update({a: reply for a, reply in outcome.items() if reply[0] >= 500})
                 deferred = {a: reply for a, reply in outcome.items() if reply[0] < 500}
                 if not deferred:
@@ -168,22 +182,29 @@ class SmtpTransport:
             raise PermanentDeliveryError(
                 f"recipients refused: {_describe(refused)}", smtp_code=code, refused=refused
             )
+        return answer
 
     def _attempt(
         self, message: bytes, sender: str, recipients: list[str]
-    ) -> dict[str, tuple[int, str]]:
-        """One hand-over; returns the recipients refused by RCPT (none when all accepted)."""
+    ) -> tuple[dict[str, tuple[int, str]], str]:
+        """One hand-over; returns the recipients refused by RCPT (none when all accepted)
+        and the server's answer to the message."""
         try:
             reused = self._smtp is not None
             try:
-                return _refusals(self._connection().sendmail(sender, recipients, message))
+                return _hand_over(self._connection(), sender, recipients, message)
             except (smtplib.SMTPException, ConnectionError) as exc:
                 if not (reused and _closed_by_server(exc)):
                     raise
                 self._drop()  # an idle connection the server closed: reconnect right away
-                return _refusals(self._connection().sendmail(sender, recipients, message))
+                return _hand_over(self._connection(), sender, recipients, message)
+        except _AnswerLost as exc:
+            self._drop()
+            raise InDoubtDeliveryError(
+                f"{self!r} took the message data but its answer never came: {exc.__cause__}"
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            return _refusals(exc.recipients)
+            return _refusals(exc.recipients), ""
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421 or not isinstance(
                 exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError
@@ -272,6 +293,59 @@ class SmtpTransport:
         self.close()
 
 
+class _AnswerLost(Exception):
+    """The connection failed after the server's 354: the message may have been accepted."""
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: close on 421 (the server is closing), else reset for the next one."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp.rset()
+
+
+def _hand_over(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], message: bytes
+) -> tuple[dict[str, tuple[int, str]], str]:
+    """`smtplib.SMTP.sendmail`, step by step, so that a failure once the message data has
+    started is told apart (as _AnswerLost) from one before it, which is safe to retry."""
+    smtp.ehlo_or_helo_if_needed()
+    options = [f"size={len(message)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        smtp.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    data = re.sub(rb"(?m)^\.", b"..", message)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    try:
+        smtp.send(data + b".\r\n")
+        code, reply = smtp.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _AnswerLost() from exc
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return _refusals(refused), f"{code} {_text(reply)}"
+
+
 class OutboxTransport:
     """Writes each message to `<folder>/<UTC timestamp>-<id>.eml`: whole, or not at all."""
 
@@ -286,12 +360,13 @@ class OutboxTransport:
     def __repr__(self) -> str:
         return f"OutboxTransport({str(self.folder)!r})"
 
-    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> None:
+    def send(self, message: bytes, *, sender: str, recipients: Sequence[str]) -> str:
         """Write the message; it is durable once `flush()` returns (one sync per batch)."""
         if not recipients:
             raise InvalidInput("a message needs at least one recipient")
-        self.write(message, sync=False)
+        target = self.write(message, sync=False)
         self._unsynced = True
+        return f"written to {target.name}"
 
     def flush(self) -> None:
         """Make every message sent since the last flush durable, with one `sync()`: one

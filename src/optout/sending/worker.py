@@ -1,10 +1,20 @@
 """The send worker: claim, deliver, record; as often as there is due mail (R26, R28).
 
-Each pass claims a batch in one short transaction (with the send-time check),
-delivers outside any transaction, then records the outcomes in a second one.
-Any number of workers may run against PostgreSQL; a crashed worker's claims are
-taken again after their lease, so delivery is at least once in that case, with
-the same Message-ID, which receivers use to drop the duplicate.
+Each pass claims a batch in one short transaction (with the send-time check), then,
+for each message, records that it is being handed over (with its Message-ID) in its
+own commit, hands it to the server outside any transaction, and records the server's
+250 answer in its own commit right away; the batch is then marked sent in one more.
+Any number of workers may run against PostgreSQL. A claim whose worker died is
+settled by what was recorded (sending/recovery.py): accepted means sent, handed over
+but not accepted means held in doubt for a person, neither means sent again.
+
+The guarantee: every due email is delivered at most once, or else held in doubt
+with its reason for a person to decide (or ends with a recorded reason), never lost
+without a trace; it breaks if the database loses a commit it confirmed (fsync off, a
+restored backup), if two deployments send from copies of the same database, if the
+mail server accepts a message without answering 250, or when a person (or the
+workspace's automatic re-send) releases an email in doubt that had in fact arrived;
+the same Message-ID is reused so that a receiver can drop that duplicate.
 """
 
 from __future__ import annotations
@@ -28,13 +38,24 @@ from optout.db import statistics
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.jobs import runner as job_runner
+from optout.sending import crash
 from optout.sending.claim import Claim, claim
 from optout.sending.compose import compose
 from optout.sending.dkim import DkimSigner
-from optout.sending.outcome import Sent, give_up, hard_bounce, record_sent, retry_later
+from optout.sending.outcome import (
+    Sent,
+    give_up,
+    hard_bounce,
+    record_accepted,
+    record_handover,
+    record_sent,
+    retry_later,
+)
+from optout.sending.recovery import hold, resend_due, settle_expired
 from optout.sending.templates import render
 from optout.sending.tokens import UnsubscribeTokens
 from optout.sending.transports import (
+    InDoubtDeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
     Transport,
@@ -47,6 +68,10 @@ OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statisti
 log = logging.getLogger("optout.worker")
 
 DEFAULT_FROM = "outbound@optout.invalid"
+IN_DOUBT = (
+    "the connection to the mail server was lost after the message was sent and before "
+    "the server answered, so it may or may not have been delivered"
+)
 
 
 @dataclass
@@ -56,6 +81,8 @@ class PassResult:
     cancelled: int = 0  # by the send-time check
     retrying: int = 0
     failed: int = 0
+    in_doubt: int = 0  # held: handed to the server, its answer unknown
+    settled_sent: int = 0  # accepted by the server in an earlier, interrupted pass
     would_send: list[Claim] = field(default_factory=list)  # dry runs only
 
 
@@ -97,7 +124,10 @@ class Mailer:
             sender={"email": sender},
             unsubscribe_url=unsubscribe_url,
         )
-        message_id = f"<{uuid.uuid5(uuid.NAMESPACE_URL, f'optout:{item.email_id}')}@{domain}>"
+        message_id = (
+            item.message_id
+            or f"<{uuid.uuid5(uuid.NAMESPACE_URL, f'optout:{item.email_id}')}@{domain}>"
+        )
         return message_id, compose(
             rendered=rendered,
             from_address=sender,
@@ -139,9 +169,13 @@ def run_once(
         # so the reads of this pass and until the next one stay narrow.
         for workspace_id in db.scalars(sa.select(t.workspaces.c.id)):
             decision_index.advance(db, workspace_id=workspace_id, now=now)
+    with engine.begin() as db:
+        resend_due(db, now=now)
+        result.settled_sent, result.in_doubt = settle_expired(db, now=now)
     while True:
         with engine.begin() as db:
             claimed = claim(db, now=now, limit=batch)
+        crash.reached("after_claim")
         result.claimed += len(claimed.claims)
         result.cancelled += claimed.cancelled
         if not claimed.claims and not claimed.cancelled:
@@ -158,25 +192,49 @@ def _deliver(
     transient: list[tuple[Claim, str]] = []
     bounced: list[tuple[Claim, str]] = []
     broken: list[tuple[Claim, str]] = []
+    doubtful: list[tuple[Claim, str]] = []
     for item in claims:
         try:
             message_id, message = mailer.message(item, now)
-            mailer.transport.send(
+        except InvalidInput as exc:  # a template or an address that cannot make a message
+            broken.append((item, exc.message))
+            continue
+        crash.reached("after_compose")
+        with engine.begin() as db:
+            mine = record_handover(
+                db,
+                email_id=item.email_id,
+                attempts=item.attempts,
+                message_id=message_id,
+                now=now,
+            )
+        if not mine:
+            log.warning("email %s was claimed again by another worker; not sent", item.email_id)
+            continue
+        crash.reached("after_handover")
+        try:
+            reply = mailer.transport.send(
                 message,
                 sender=parseaddr(item.from_address or DEFAULT_FROM)[1],
                 recipients=[item.person["email"]],
             )
+        except InDoubtDeliveryError as exc:
+            doubtful.append((item, f"the connection to the mail server was lost: {exc}"))
+            continue
         except TransientDeliveryError as exc:
             transient.append((item, str(exc)))
+            continue
         except PermanentDeliveryError as exc:
             # Only a refusal of this recipient says anything about the address (R7); a
             # refused login, sender or content is a problem of ours, not a bounce.
             target = bounced if item.person["email"] in exc.refused else broken
             target.append((item, str(exc)))
-        except InvalidInput as exc:  # a template or an address that cannot make a message
-            broken.append((item, exc.message))
-        else:
-            sent.append(Sent(item.email_id, message_id))
+            continue
+        crash.reached("after_answer")
+        with engine.begin() as db:
+            record_accepted(db, email_id=item.email_id, reply=reply, now=now)
+        sent.append(Sent(item.email_id, message_id))
+    crash.reached("before_mark_sent")
     try:
         mailer.transport.flush()
     except OSError as exc:  # not durably handed over: try these again later
@@ -201,9 +259,12 @@ def _deliver(
             )
         for item, error in broken:
             give_up(db, email_id=item.email_id, reason=f"could not send: {error}", now=now)
+        hold(db, email_ids=[item.email_id for item, _ in doubtful], reason=IN_DOUBT, now=now)
+    crash.reached("after_mark_sent")
     result.sent += len(sent)
+    result.in_doubt += len(doubtful)
     result.failed += len(bounced) + len(broken)
-    for item, error in [*transient, *bounced, *broken]:
+    for item, error in [*transient, *bounced, *broken, *doubtful]:
         log.warning(
             "delivery of email %s to %s failed: %s", item.email_id, item.person["email"], error
         )

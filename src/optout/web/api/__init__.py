@@ -25,6 +25,7 @@ from optout.web.api import (
     explain,
     history,
     imports,
+    in_doubt,
     inbound,
     jobs,
     members,
@@ -66,6 +67,7 @@ for module in (
     explain,
     optouts,
     inbound,
+    in_doubt,
     members,
     jobs,
 ):

@@ -20,6 +20,7 @@ from optout.web.pages import (
     exclusions,
     explain,
     imports,
+    in_doubt,
     jobs,
     login,
     people,
@@ -53,6 +54,7 @@ for module in (
     crm,
     jobs,
     review,
+    in_doubt,
 ):
     router.include_router(module.router)
 

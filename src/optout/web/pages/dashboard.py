@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.services import exclusions
+from optout.services import exclusions, in_doubt
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
 from optout.web.pages.render import page
@@ -29,6 +29,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).engine.connect() as db:
         totals = reads.totals(db, workspace_id=ws)
+        doubtful = in_doubt.count(db, workspace_id=ws)
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
         enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
@@ -53,6 +54,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         "dashboard.html",
         viewer=viewer,
         totals=totals,
+        in_doubt=doubtful,
         chart=chart,
         sums={
             "sends": sum(d.sends for d in days),

@@ -1,7 +1,7 @@
 """archived exclusions, prefix-search indexes for people and companies, events by exclusion
 
 Revision ID: 0007_exclusion_archive
-Revises: 0004
+Revises: 0005_in_doubt
 Create Date: 2026-12-03 14:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_exclusion_archive"
-down_revision = "0004"
+down_revision = "0005_in_doubt"
 branch_labels = None
 depends_on = None
 
