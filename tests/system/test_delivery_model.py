@@ -5,10 +5,11 @@ A hypothesis state machine runs one workspace through the product's own ways in:
 companies, links, deals and contact roles created and edited; exclusions saved, edited
 and toggled; opt-outs by every channel (the hosted unsubscribe page, the one-click POST,
 the List-Unsubscribe mailto, a reply asking to unsubscribe, a HubSpot sync saying opted
-out, a CSV import, a manual opt-out); hard bounces at the SMTP server; replies and
-out-of-office answers; enrollments by hand and from an audience; pauses; the clock
-moving; and worker passes delivering over a real SMTP server on loopback, which judges
-every message before it accepts it (tests/system/rig.py).
+out, a CSV import, a manual opt-out); hard bounces at the SMTP server and in bounce
+reports; replies and out-of-office answers; enrollments by hand and from an audience;
+pauses and ruleset switches; the clock moving; and worker passes (the worker's own
+`run_once`, as the CLI calls it) delivering over a real SMTP server on loopback, which
+judges every message before it accepts it (tests/system/rig.py).
 
 After every step: no message was accepted for a person who was ineligible when its
 claim committed, or whose address had been opted out or bounced; no step of an
@@ -64,7 +65,7 @@ from optout.services import (
     sequences,
     workspaces,
 )
-from tests.inbound.helpers import reply
+from tests.inbound.helpers import corpus, reply
 from tests.system.rig import CRM_ENV, Accepted, Rig, rig
 
 ACTOR = "model@optout"
@@ -537,12 +538,19 @@ class DeliveryModel(RuleBasedStateMachine):
         self._suppressed(message.recipient, "an unsubscribe link")
 
     @precondition(lambda self: bool(self.accepted))
-    @rule(data=st.data(), kind=st.sampled_from([*REPLIES, "mailto"]))
+    @rule(data=st.data(), kind=st.sampled_from([*REPLIES, "mailto", "bounce_report"]))
     def answer(self, data: st.DataObject, kind: str) -> None:
         """The recipient answers an email: asks to stop, is interested, is away, or uses the
-        List-Unsubscribe mailto."""
+        List-Unsubscribe mailto; or their server reports a hard bounce (RFC 3464)."""
         message = data.draw(st.sampled_from(self.accepted))
-        if kind == "mailto":
+        mid = message.message_id
+        if kind == "bounce_report":
+            raw = (
+                corpus("bounce_postfix_dsn.eml")
+                .replace(b"<6e5d4c3b-2a19-5087-96a5-b4c3d2e1f0a9@acme-sales.com>", mid.encode())
+                .replace(b"dee@globex.io", message.recipient.encode())
+            )
+        elif kind == "mailto":
             address, _, query = message.unsubscribe_mailto.removeprefix("mailto:").partition("?")
             subject = urllib.parse.parse_qs(query)["subject"][0]
             raw = reply(
@@ -571,6 +579,9 @@ class DeliveryModel(RuleBasedStateMachine):
         if kind in ("unsubscribe", "mailto"):
             assert result.outcome == "opted_out", (result.outcome, result.reason)
             self._suppressed(message.recipient, f"an inbound {kind}")
+        if kind == "bounce_report":
+            assert result.outcome == "bounced", (result.outcome, result.reason)
+            self._suppressed(message.recipient, "a bounce report")
 
     @rule(
         local=st.sampled_from(LOCAL_PARTS),
