@@ -74,6 +74,7 @@ class Gatekeeper(Recorder):
         self.refuse_once.clear()
         self.accepted.clear()
         self.violations.clear()
+        self.received.clear()
 
     def rcpt_reply(self, address: str) -> str:
         if address in self.refuse_once:
