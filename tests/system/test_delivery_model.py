@@ -139,6 +139,7 @@ class DeliveryModel(RuleBasedStateMachine):
         self.now = utcnow().replace(microsecond=0)  # the web app and the sync read the clock
         self.ws = 0
         self.contacts: dict[str, str] = {}  # address -> HubSpot contact id
+        self.crm_changes = 0
         self.connection_id = 0
         self.rules: list[str] = []
         self.sequence_ids: dict[str, int] = {}
@@ -598,12 +599,15 @@ class DeliveryModel(RuleBasedStateMachine):
             "title": {"jobtitle": "Head of Sales"},
             "status": {"hs_lead_status": "Do Not Contact"},
         }[change]
-        # The portal stamps its changes on the model's clock, as a CRM does on the real one.
+        # The portal stamps its changes on the model's clock, as a CRM does on the real one:
+        # each change a millisecond after the one before, never two at the same instant.
+        self.crm_changes += 1
+        at = self.now + timedelta(milliseconds=self.crm_changes)
         if address in self.contacts:
-            hubspot.update("contacts", self.contacts[address], at=self.now, **props)
+            hubspot.update("contacts", self.contacts[address], at=at, **props)
         else:
             self.contacts[address] = hubspot.create(
-                "contacts", at=self.now, email=address, firstname=local, **props
+                "contacts", at=at, email=address, firstname=local, **props
             )
         with self.engine.connect() as db:
             connection = connections.by_id(db, connection_id=self.connection_id)
