@@ -46,11 +46,20 @@ bench-load: $(VENV)/.installed-test
 	$(BIN)/python -m bench.load_service --database-url \
 	  "$$(OPTOUT_TEST_POSTGRES_PORT=$(BENCH_POSTGRES_PORT) scripts/test-postgres.sh start)"
 
-# Longer runs of the state machines than `make test` makes (SOAK_RUNS runs of 40 steps per
-# database); a failure prints its steps and the seed to replay it.
+# Longer runs of the state machines than `make test` makes, per database: SOAK_RUNS runs of
+# 40 steps of the decision index, SOAK_MODEL_RUNS runs of 50 steps of the whole delivery
+# model. A failure prints its steps and a @reproduce_failure blob; `make soak SOAK_SEED=N`
+# replays a whole soak (its seed is printed first).
 SOAK_RUNS ?= 500
+SOAK_MODEL_RUNS ?= 200
+ifndef SOAK_SEED
+SOAK_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 soak: $(VENV)/.installed-test
-	OPTOUT_INDEX_MACHINE_RUNS=$(SOAK_RUNS) scripts/run-tests.sh tests/eligibility/test_index_stateful.py
+	@echo "soak seed $(SOAK_SEED): make soak SOAK_SEED=$(SOAK_SEED) replays this soak"
+	OPTOUT_INDEX_MACHINE_RUNS=$(SOAK_RUNS) OPTOUT_DELIVERY_MODEL_RUNS=$(SOAK_MODEL_RUNS) \
+	  scripts/run-tests.sh --hypothesis-seed=$(SOAK_SEED) \
+	  tests/eligibility/test_index_stateful.py tests/system/test_delivery_model.py
 
 $(VENV)/bin/python:
 	@# Debian's python3 may lack ensurepip (python3-venv); then borrow the system pip.

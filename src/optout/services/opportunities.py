@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.errors import InvalidInput, NotFound
+from optout.errors import Conflict, InvalidInput, NotFound
 from optout.services.companies import get as get_company
 from optout.services.custom_fields import clean_fields
 from optout.services.monitoring import recheck_people
@@ -109,6 +109,12 @@ def add_contact(
         sa.select(o.c.id).where(o.c.workspace_id == workspace_id, o.c.id == opportunity_id)
     ):
         raise NotFound(f"no opportunity with id {opportunity_id}")
+    oc = t.opportunity_contacts
+    linked = sa.select(oc.c.person_id).where(
+        oc.c.opportunity_id == opportunity_id, oc.c.person_id == person_id
+    )
+    if db.scalar(linked) is not None:
+        raise Conflict(f"person {person_id} is a contact of opportunity {opportunity_id} already")
     db.execute(
         t.opportunity_contacts.insert().values(
             opportunity_id=opportunity_id, person_id=person_id, role=role

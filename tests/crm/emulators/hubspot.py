@@ -75,6 +75,15 @@ class HubSpot:
 
     # --- the portal, from the test's side ------------------------------------------------
 
+    def clear(self) -> None:
+        """Forget every record, as a new empty portal (a served emulator reused by many
+        test runs, each with a portal of its own)."""
+        with self._lock:
+            self.objects = {k: {} for k in MODIFIED}
+            self._by_modified = dict.fromkeys(MODIFIED)
+            self.links.clear()
+            self.unsubscribed.clear()
+
     def _new_id(self) -> str:
         self._ids += 1
         return str(self._ids)
