@@ -74,11 +74,12 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
         .where(p.c.id.in_(recipients))
         .values(last_emailed_at=now, last_activity_any_at=now)
     )
-    db.execute(
-        c.update()
-        .where(c.c.id.in_(sa.select(p.c.company_id).where(p.c.id.in_(recipients))))
-        .values(last_activity_any_at=now)
-    )
+    touched = sa.select(p.c.company_id).where(p.c.id.in_(recipients))
+    if db.dialect.name == "postgresql":
+        # Workers sending to people of the same companies take those rows in one order,
+        # so two of them never wait on each other (a deadlock would lose this record).
+        db.execute(sa.select(c.c.id).where(c.c.id.in_(touched)).order_by(c.c.id).with_for_update())
+    db.execute(c.update().where(c.c.id.in_(touched)).values(last_activity_any_at=now))
     events.record_from_select(
         db,
         workspace_id=None,
