@@ -58,6 +58,15 @@ EXPECTED_ROUTES = {
     "/people",
     "/people/{id}",
     "/imports",
+    "/companies",
+    "/companies/{id}",
+    "/exclusions/{id}/matches",
+    "/exclusions/{id}/history",
+    "/crm",
+    "/crm/hubspot",
+    "/jobs",
+    "/review",
+    "/in-doubt",
 }
 # Links that are downloads or leave the pages, not pages to check.
 NOT_PAGES = re.compile(r"^/(static/|u/)|\.csv$|^/openapi\.json$|^/docs")
