@@ -284,7 +284,7 @@ def _workspace_b(world: World) -> dict[str, int]:
         channel="manual",
         now=world.now,
     )
-    e, r, p = t.enrollments, t.rulesets, t.personas
+    e, r, p, o = t.enrollments, t.rulesets, t.personas, t.outbound_emails
     user = accounts.create_user(
         world.db,
         email=f"boss-{world.workspace.slug}@{MARKER}corp.com",
@@ -318,6 +318,9 @@ def _workspace_b(world: World) -> dict[str, int]:
         "sequence_id": sequence,
         "enrollment_id": int(
             world.db.scalar(sa.select(e.c.id).where(e.c.workspace_id == world.ws))
+        ),
+        "email_id": int(
+            world.db.scalar(sa.select(o.c.id).where(o.c.workspace_id == world.ws).limit(1))
         ),
         "user_id": user,
         "key_id": key.id,
@@ -420,6 +423,7 @@ ACTS_ON_OWN_WORKSPACE_ONLY = {
     ("POST", "/inbound"),
     ("POST", "/members"),
     ("POST", "/api-keys"),
+    ("PUT", "/in-doubt/policy"),
 }
 
 
