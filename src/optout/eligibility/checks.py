@@ -330,7 +330,7 @@ class AlreadyEnrolled:
         active = facts.active_enrollment
         if active is None:
             return [Finding(Status.PASS, f"not active in {situation.sequence.name!r}")]
-        summary = f"already {active['status']} in {situation.sequence.name!r}"
+        summary = f"already {active['status'].replace('_', ' ')} in {situation.sequence.name!r}"
         return [Finding(Status.BLOCK, summary, {"enrollment_id": active["id"]})]
 
     def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
