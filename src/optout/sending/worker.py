@@ -193,7 +193,13 @@ def _deliver(
     bounced: list[tuple[Claim, str]] = []
     broken: list[tuple[Claim, str]] = []
     doubtful: list[tuple[Claim, str]] = []
+    refused_here: set[str] = set()  # addresses the server refused earlier in this pass
     for item in claims:
+        if item.person["email"] in refused_here:
+            # Claimed before the bounce: back to the queue, where the next claim's check
+            # finds the address suppressed and ends the email with that reason.
+            transient.append((item, "the mail server refused this address earlier in this pass"))
+            continue
         try:
             message_id, message = mailer.message(item, now)
         except InvalidInput as exc:  # a template or an address that cannot make a message
@@ -229,6 +235,8 @@ def _deliver(
             # refused login, sender or content is a problem of ours, not a bounce.
             target = bounced if item.person["email"] in exc.refused else broken
             target.append((item, str(exc)))
+            if target is bounced:
+                refused_here.add(item.person["email"])
             continue
         crash.reached("after_answer")
         with engine.begin() as db:
