@@ -70,10 +70,12 @@ from tests.system.rig import CRM_ENV, Accepted, Rig, rig
 
 ACTOR = "model@optout"
 SENDER = "Sam Seller <sam@acme-sales.com>"
-# 40 runs of 50 steps on each database: 4,000 steps per CI run, about three minutes on a
-# quiet two-core machine; `make soak` runs more (OPTOUT_DELIVERY_MODEL_RUNS).
+# 20 runs of 50 steps on each database: 2,000 steps per CI run, under two minutes on a
+# quiet two-core machine; `make soak` runs more (OPTOUT_DELIVERY_MODEL_RUNS). At 100 runs
+# per database hypothesis has reported its data generation as inconsistent between runs
+# (a draw's choices depending on state outside the model): to be fixed before raising it.
 STEPS_PER_RUN = 50
-RUNS = int(os.environ.get("OPTOUT_DELIVERY_MODEL_RUNS", "40"))
+RUNS = int(os.environ.get("OPTOUT_DELIVERY_MODEL_RUNS", "20"))
 _slugs = itertools.count()
 
 DOMAINS = ("acme.com", "globex.io", "initech.com", "hooli.io")
