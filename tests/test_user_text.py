@@ -68,3 +68,11 @@ def test_no_error_message_names_a_rule_id_or_an_internal_check() -> None:
         if (words := internal_words(text))
     ]
     assert not found, "\n".join(found)
+
+
+def test_the_scan_finds_rule_ids_in_prose_and_not_inside_signed_tokens() -> None:
+    assert internal_words("as the rule R13 says")
+    assert internal_words("(R2).")
+    assert internal_words("status opt_out here")
+    token = "/u/DL4ju-UaPQt07dtnOgoCigLFP9e4S-R2-w7FRWM1BGDiV_opt_out-x"
+    assert internal_words(token) == []

@@ -8,7 +8,9 @@ import re
 
 from optout.eligibility.precedence import CHECK_LABELS
 
-RULE_ID = re.compile(r"\bR\d{1,2}\b")
+# A rule id stands between word boundaries that are not part of a token: "-R2-" inside a
+# signed URL token (base64url: letters, digits, "-" and "_") is not a rule id.
+RULE_ID = re.compile(r"(?<![\w-])R\d{1,2}(?![\w-])")
 
 # Internal names that read as code: the checks' and the events' rule names with an
 # underscore (a plain word such as "cooldown" is a fine word on a page).
@@ -16,7 +18,7 @@ INTERNAL_NAMES = sorted(
     {name for name in CHECK_LABELS if "_" in name}
     | {"opt_out", "exclusion_monitor", "delivery_failed", "manual_unenroll", "bulk_unenroll"}
 )
-_INTERNAL = re.compile(r"\b(" + "|".join(map(re.escape, INTERNAL_NAMES)) + r")\b")
+_INTERNAL = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, INTERNAL_NAMES)) + r")(?![\w-])")
 
 
 def internal_words(text: str) -> list[str]:
