@@ -24,16 +24,23 @@ def optout_command() -> list[str]:
     return [sys.executable, "-c", "from optout.cli import main; main()"]
 
 
-def environment(*, database_url: str, transport_url: str, **extra: str) -> dict[str, str]:
-    """The variables a worker or server gets: the database, where mail goes, and the link
-    secret the web app shares (else each process would make its own, see optout.config)."""
+def bare_environment(*, database_url: str) -> dict[str, str]:
+    """The variables a worker on another machine gets: the database URL and nothing else of
+    optout's (link keys, public address and relay come from the database, optout.deployment)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("OPTOUT_") or key == "OPTOUT_TEST_POSTGRES_URL"
     }
+    env["OPTOUT_DATABASE_URL"] = database_url
+    return env
+
+
+def environment(*, database_url: str, transport_url: str, **extra: str) -> dict[str, str]:
+    """The variables a worker or server gets: the database, where mail goes, and the link
+    secret the web app shares (else each process would make its own, see optout.config)."""
+    env = bare_environment(database_url=database_url)
     env.update(
-        OPTOUT_DATABASE_URL=database_url,
         OPTOUT_TRANSPORT_URL=transport_url,
         OPTOUT_SECRET_KEYS=KEYS,
         **extra,

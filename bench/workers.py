@@ -5,7 +5,8 @@ database).
 
 Each run starts from the same queue: on PostgreSQL a copy of a template database
 (CREATE DATABASE ... TEMPLATE), on SQLite a copy of the file. The workers get the database
-URL, the SMTP server's URL and the link secret, nothing else; they coordinate only through
+URL and nothing else (the SMTP server's URL is published in the database as `optout serve`
+does, the link keys are made there by the first worker); they coordinate only through
 the database (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite).
 
   python -m bench.workers --database-url postgresql+psycopg://postgres@127.0.0.1:54343/postgres
@@ -28,10 +29,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import due_queue
-from bench.commands import environment, start
+from bench.commands import bare_environment, start
 from bench.load import Progress
 from bench.smtp_sink import Sink, running_sink, transport_url
+from optout import deployment
 from optout.clock import utcnow
+from optout.config import Settings
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
@@ -132,7 +135,21 @@ class Databases:
 def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, folder: Path) -> Run:
     """Start `workers` processes of `optout worker --once`, wait for all, check the result."""
     sink.clear()
-    env = environment(database_url=url, transport_url=transport_url(port))
+    # As `optout serve` does when started with OPTOUT_TRANSPORT_URL: the relay is published
+    # in the database, and the workers get nothing but the database URL.
+    engine = create_engine(url)
+    try:
+        deployment.publish(
+            Settings(
+                database_url=url,
+                transport_url=transport_url(port),
+                from_environment=frozenset({"transport_url"}),
+            ),
+            engine,
+        )
+    finally:
+        engine.dispose()
+    env = bare_environment(database_url=url)
     log = folder / "workers.log"
     started = time.perf_counter()
     processes = [

@@ -3,9 +3,9 @@
 | variable | default | what |
 | --- | --- | --- |
 | `OPTOUT_DATABASE_URL` | `sqlite:///var/optout.sqlite3` | where the data lives |
-| `OPTOUT_SECRET_KEYS` | generated into `var/secret_keys` | secrets that sign unsubscribe links |
-| `OPTOUT_BASE_URL` | `http://127.0.0.1:8000` | public address of the web app, for links in emails |
-| `OPTOUT_TRANSPORT_URL` | `outbox:var/outbox` | where mail goes: `smtp://...`, `smtps://...` |
+| `OPTOUT_SECRET_KEYS` | generated into the database | secrets that sign unsubscribe links |
+| `OPTOUT_BASE_URL` | published by `optout serve`, else `http://127.0.0.1:8000` | links' address |
+| `OPTOUT_TRANSPORT_URL` | published by `optout serve`, else `outbox:var/outbox` | mail relay |
 | `OPTOUT_DKIM_SELECTOR`, `_DOMAIN`, `_KEY_FILE` | unset | DKIM signing (all three or none) |
 | `OPTOUT_ENCRYPTION_KEYS` | unset | Fernet keys that encrypt secrets stored in the database |
 
@@ -18,9 +18,10 @@ in clear before are read as they are and re-encrypted by a rotation.
 `OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
 signs, all keys verify, so a rotation puts a new key in front and keeps the old
 ones while mail signed with them may still be clicked. When it is unset, the
-first use generates a key and keeps it in `var/secret_keys` (mode 0600, one key
-a line, newest first) so that `make run` works out of the box; set the variable
-in production, and keep `var/secret_keys` out of backups you share.
+first use generates a key and keeps it in the database (`optout.deployment`), so
+that `make run` works out of the box and a worker on another machine needs only
+the database URL; keys an older installation kept in `var/secret_keys` are taken
+over from that file.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class Settings:
     encryption_keys: tuple[str, ...] = ()
     # The web service runs background jobs (bulk unenroll, imports) in a thread of its own.
     web_runs_jobs: bool = True
+    # Which of secret_keys, base_url, transport_url the environment set; the others may be
+    # taken from the database (optout.deployment).
+    from_environment: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,17 +75,19 @@ class Settings:
         keys = parse_secret_keys(
             os.environ.get("OPTOUT_SECRET_KEYS", ""), source="OPTOUT_SECRET_KEYS", separator=","
         )
-        base_url = os.environ.get("OPTOUT_BASE_URL", "").strip() or DEFAULT_BASE_URL
-        transport = os.environ.get("OPTOUT_TRANSPORT_URL", "").strip() or DEFAULT_TRANSPORT_URL
+        base_url = os.environ.get("OPTOUT_BASE_URL", "").strip()
+        transport = os.environ.get("OPTOUT_TRANSPORT_URL", "").strip()
+        given = {"secret_keys": keys, "base_url": base_url, "transport_url": transport}
         return cls(
             database_url=url,
             secret_keys=keys,
-            base_url=check_base_url(base_url),
-            transport_url=transport,
+            base_url=check_base_url(base_url or DEFAULT_BASE_URL),
+            transport_url=transport or DEFAULT_TRANSPORT_URL,
             dkim=_dkim_from_env(),
             encryption_keys=encryption_keys_from(os.environ),
             web_runs_jobs=os.environ.get("OPTOUT_WEB_RUNS_JOBS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
+            from_environment=frozenset(name for name, value in given.items() if value),
         )
 
     def signing_keys(self) -> tuple[str, ...]:

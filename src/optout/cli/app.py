@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from typer.core import TyperGroup
 
+from optout import deployment
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
 from optout.db import tables as t
@@ -127,6 +128,13 @@ class Env:
 
 def open_engine() -> Engine:
     return create_engine(Settings.from_env().database_url)
+
+
+def shared_settings(engine: Engine) -> Settings:
+    """The environment's settings, completed with what the installation keeps in its
+    database (link keys, public address, mail relay), on the current schema."""
+    ensure_schema(engine)
+    return deployment.completed(Settings.from_env(), engine)
 
 
 @cache

@@ -18,11 +18,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from optout.cli.app import Env, JsonOption, NowOption, app, env_of, moment, open_engine
+from optout.cli.app import (
+    Env,
+    JsonOption,
+    NowOption,
+    app,
+    env_of,
+    moment,
+    open_engine,
+    shared_settings,
+)
 from optout.cli.render import console, emit_json, plain, short
-from optout.config import Settings
 from optout.errors import ConnectorError, InvalidInput
 from optout.inbound.imap import ImapAccount, ImapPoller, PollResult
 from optout.inbound.listing import list_messages
@@ -54,10 +62,10 @@ SoftBounceLimitOption = Annotated[
 ]
 
 
-def _options(soft_bounce_limit: int = 3) -> InboundOptions:
+def _options(engine: Engine, soft_bounce_limit: int = 3) -> InboundOptions:
     """Reads the unsubscribe-token keys, so mailto and VERP tokens can be matched."""
     return InboundOptions(
-        tokens=UnsubscribeTokens(Settings.from_env().signing_keys()),
+        tokens=UnsubscribeTokens(shared_settings(engine).signing_keys()),
         soft_bounce_limit=soft_bounce_limit,
     )
 
@@ -116,7 +124,7 @@ def smtp(
         port=port,
         max_bytes=max_size_mb * 1024 * 1024,
         workspace_id=workspace_id,
-        options=_options(soft_bounce_limit),
+        options=_options(engine, soft_bounce_limit),
     )
     try:
         with server:
@@ -172,7 +180,7 @@ def imap(
             engine,
             account=account,
             workspace_id=workspace_id,
-            options=_options(soft_bounce_limit),
+            options=_options(engine, soft_bounce_limit),
         )
         if once:
             _print_poll(poller.poll_once(), json_output=json_output)
@@ -224,7 +232,7 @@ def process(
     """Process one message from a file, as if it had arrived by mail."""
     raw = sys.stdin.buffer.read() if str(file) == "-" else _read(file)
     env = env_of(ctx)
-    options = _options(soft_bounce_limit)
+    options = _options(open_engine(), soft_bounce_limit)
     if all_workspaces:
         with env.transaction() as db:
             result = _process(db, raw, file, None, moment(now), options)

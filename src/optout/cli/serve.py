@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
-from optout.cli.app import JsonOption, app, ensure_schema, env_of, open_engine
+from optout import deployment
+from optout.cli.app import (
+    JsonOption,
+    app,
+    ensure_schema,
+    env_of,
+    open_engine,
+    shared_settings,
+)
 from optout.cli.render import console, emit_json
 from optout.config import Settings
 from optout.errors import NotFound
@@ -51,9 +59,10 @@ def serve(
     in it point at OPTOUT_BASE_URL. Ctrl-C stops the server and the worker.
     """
     env = env_of(ctx)
-    settings = Settings.from_env()
     engine = open_engine()
     ensure_schema(engine)
+    deployment.publish(Settings.from_env(), engine)
+    settings = shared_settings(engine)
     url = f"http://{host}:{port}"
     if json_output:
         emit_json({"url": url, "api": f"{url}{PREFIX}", "worker": worker})

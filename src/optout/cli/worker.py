@@ -11,10 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from optout.cli.app import JsonOption, NowOption, app, moment, open_engine
+from optout.cli.app import JsonOption, NowOption, app, moment, open_engine, shared_settings
 from optout.cli.render import console, emit_json
-from optout.config import Settings
-from optout.db.migrate import upgrade
 from optout.sending.worker import Mailer, run_forever, run_once
 
 
@@ -35,9 +33,8 @@ def worker(
 
     Mail goes where OPTOUT_TRANSPORT_URL says (default: .eml files in var/outbox).
     """
-    settings = Settings.from_env()
     engine = open_engine()
-    upgrade(engine)
+    settings = shared_settings(engine)
     mailer = Mailer.from_settings(settings)
     try:
         if once or dry_run:

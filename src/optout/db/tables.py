@@ -787,3 +787,14 @@ jobs = Table(
     Index("ix_jobs_workspace_id_id", "workspace_id", "id"),
     CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
 )
+
+# Settings of the installation that every process shares (link keys, public address, mail
+# relay), so that a worker on another machine needs only the database URL
+# (optout.deployment).
+deployment_settings = Table(
+    "deployment_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
