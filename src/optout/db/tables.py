@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -118,6 +119,11 @@ people = Table(
     Column("last_activity_any_at", DateTime),
     Column("last_replied_at", DateTime),
     Column("last_emailed_at", DateTime),
+    # Whether the address has opted out or hard-bounced: kept from `suppressions` by
+    # triggers (migration 0012) on every path, so the eligible set reads both from the row
+    # it scans. Never written by the code; the suppressions hold the evidence.
+    Column("opted_out", Boolean, nullable=False, server_default=false()),
+    Column("bounced", Boolean, nullable=False, server_default=false()),
     Column("crm_id", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -246,7 +252,9 @@ exclusion_matches = Table(
         "exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_exclusion_matches_person", "person_id"),
+    # By person, with the rule: a person's matches are read from the index alone, and the
+    # eligible set checks them against the rules that apply (`eligibility.matching`).
+    Index("ix_exclusion_matches_person_rule", "person_id", "exclusion_id"),
 )
 
 exclusion_group_matches = Table(
@@ -256,7 +264,7 @@ exclusion_group_matches = Table(
         "exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("group_id", Integer, primary_key=True),
-    Index("ix_exclusion_group_matches_group", "group_id"),
+    Index("ix_exclusion_group_matches_group_rule", "group_id", "exclusion_id"),
 )
 
 # Rows whose matches a write made stale, filled by database triggers on people, companies,

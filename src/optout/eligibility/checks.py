@@ -61,15 +61,9 @@ class Check(Protocol):
     def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None: ...
 
 
-def _suppressed(env: SqlEnv, kind: str) -> ColumnElement[bool]:
-    s = t.suppressions.alias()
-    return sa.exists(
-        sa.select(1).where(
-            s.c.workspace_id == env.person.c.workspace_id,
-            s.c.email == env.person.c.email,
-            s.c.kind == kind,
-        )
-    )
+def _suppressed(env: SqlEnv, column: str) -> ColumnElement[bool]:
+    """The person row's own mark, which triggers keep from the suppressions (R1, R7)."""
+    return env.person.c[column].is_(sa.true())
 
 
 def _suppression_evidence(row: Any) -> dict[str, Any]:
@@ -94,7 +88,7 @@ class OptedOut:
         ]
 
     def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
-        return _suppressed(env, "opt_out")
+        return _suppressed(env, "opted_out")
 
 
 class Bounced:
@@ -115,7 +109,7 @@ class Bounced:
         ]
 
     def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
-        return _suppressed(env, "bounce")
+        return _suppressed(env, "bounced")
 
 
 class RulesetSwitch:
@@ -195,22 +189,30 @@ class _Exclusions:
                 findings.append(Finding(Status.PASS, summary, evidence, exclusion.id))
         return findings
 
-    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+    def applying(self, situation: Situation) -> list[ExclusionSpec]:
+        """The exclusions of this tier that block in `situation`."""
         if not situation.sequence.ruleset.exclusions_enabled:
-            return None
-        applying = [
-            e for e in self.candidates(situation) if self.not_applying(e, situation) is None
-        ]
-        if not applying:
-            return None
-        return any_matches(
-            applying,
-            person=env.person,
-            company=env.company,
-            workspace_id=situation.workspace_id,
-            now=situation.now,
-            among=env.among,
-        )
+            return []
+        return [e for e in self.candidates(situation) if self.not_applying(e, situation) is None]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        return exclusions_sql(self.applying(situation), env, situation)
+
+
+def exclusions_sql(
+    applying: list[ExclusionSpec], env: SqlEnv, situation: Situation
+) -> ColumnElement[bool] | None:
+    """True for a person row one of `applying` matches; None when there is none."""
+    if not applying:
+        return None
+    return any_matches(
+        applying,
+        person=env.person,
+        company=env.company,
+        workspace_id=situation.workspace_id,
+        now=situation.now,
+        among=env.among,
+    )
 
 
 class EnforcedExclusions(_Exclusions):
@@ -316,9 +318,16 @@ class AudienceMembership:
         return sa.not_(sa.and_(*parts)) if parts else None
 
 
-def _enrollments_of(env: SqlEnv, situation: Situation) -> Any:
+def _enrolled(env: SqlEnv, situation: Situation, condition: Any) -> ColumnElement[bool]:
+    """True for a person with an enrollment in the sequence that meets `condition(e)`: over
+    everyone one list of those people that each row probes, about a few a probe each."""
     e = t.enrollments.alias()
-    return e, sa.and_(e.c.person_id == env.person.c.id, e.c.sequence_id == situation.sequence.id)
+    if env.among is None:
+        return env.person.c.id.in_(
+            sa.select(e.c.person_id).where(e.c.sequence_id == situation.sequence.id, condition(e))
+        )
+    mine = sa.and_(e.c.person_id == env.person.c.id, e.c.sequence_id == situation.sequence.id)
+    return sa.exists(sa.select(1).where(mine, condition(e)))
 
 
 class AlreadyEnrolled:
@@ -334,8 +343,7 @@ class AlreadyEnrolled:
         return [Finding(Status.BLOCK, summary, {"enrollment_id": active["id"]})]
 
     def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
-        e, mine = _enrollments_of(env, situation)
-        return sa.exists(sa.select(1).where(mine, e.c.status.in_(t.ACTIVE_STATUSES)))
+        return _enrolled(env, situation, lambda e: e.c.status.in_(t.ACTIVE_STATUSES))
 
 
 class Cooldown:
@@ -363,9 +371,10 @@ class Cooldown:
         days = situation.sequence.ruleset.reenroll_cooldown_days
         if days <= 0:
             return None
-        e, mine = _enrollments_of(env, situation)
         cutoff = situation.now - timedelta(days=days)
-        return sa.exists(sa.select(1).where(mine, e.c.ended_at.is_not(None), e.c.ended_at > cutoff))
+        return _enrolled(
+            env, situation, lambda e: sa.and_(e.c.ended_at.is_not(None), e.c.ended_at > cutoff)
+        )
 
 
 class CompanyCap:

@@ -71,39 +71,54 @@ def any_matches(
     """True for a person row (with its company left-joined) matched by any of `exclusions`,
     read from the stored matches (`eligibility.index`).
 
-    Over everyone, each level is one uncorrelated set the scan probes; with `among` (a
-    table of person ids, the people asked about) each row probes the index by person or
-    group instead, so asking about a few people reads a few rows.
+    People-level rules: each row reads its own matches from the index by (person, rule).
+    Company-level rules over everyone: one uncorrelated list of the ids of the companies
+    whose group matches, probed with the person row's company, so the scan needs no join
+    to companies; with `among` (a table of person ids, the people asked about) each row
+    reads its group's matches instead, so asking about a few people reads a few rows.
     """
     parts: list[ColumnElement[bool]] = []
-    for level, key in ((Level.PEOPLE, person.c.id), (Level.COMPANY, company.c.group_id)):
-        level_parts: list[ColumnElement[bool]] = []
+    for level in (Level.PEOPLE, Level.COMPANY):
         plain, others = index.matching_ids(exclusions, level=level, now=now)
-        table = t.exclusion_matches if level is Level.PEOPLE else t.exclusion_group_matches
-        stored_key = table.c.person_id if level is Level.PEOPLE else table.c.group_id
-        if plain and among is not None:
-            level_parts.append(
-                sa.exists(sa.select(1).where(stored_key == key, table.c.exclusion_id.in_(plain)))
+        table, stored_key = index.stored_table(level)
+        sets = [sa.select(stored_key).where(table.c.exclusion_id.in_(plain))] if plain else []
+        sets += [
+            _within(index.matched(rule, workspace_id=workspace_id, now=now), among, level)
+            for rule in others
+        ]
+        if not sets:
+            continue
+        if level is Level.PEOPLE:
+            key = person.c.id
+        elif among is None:
+            key, sets = person.c.company_id, [_companies_of(groups) for groups in sets]
+        else:
+            key = company.c.group_id
+        probes: list[ColumnElement[bool]] = [key.in_(one) for one in sets]
+        if plain and (level is Level.PEOPLE or among is not None):
+            # Correlated: each row reads its own few matches from the (key, rule) index and
+            # checks them against the rules that apply ("+ 0" keeps the planner from
+            # seeking once per applying rule instead). Over everyone this beats a list of
+            # every applying match, which has several entries per person.
+            probes[0] = sa.exists(
+                sa.select(1).where(stored_key == key, (table.c.exclusion_id + 0).in_(plain))
             )
-        elif plain:
-            level_parts.append(
-                key.in_(sa.select(stored_key).where(table.c.exclusion_id.in_(plain)))
-            )
-        for rule in others:
-            query = index.matched(rule, workspace_id=workspace_id, now=now)
-            level_parts.append(key.in_(_within(query, among, groups=level is Level.COMPANY)))
-        if level_parts:
-            # A person without a company has no group: never NULL, so NOT (...) stays true.
-            either = sa.or_(*level_parts)
-            parts.append(either if level is Level.PEOPLE else sa.and_(key.is_not(None), either))
+        either = sa.or_(*probes)
+        # A person without a company has no group: never NULL, so NOT (...) stays true.
+        parts.append(either if level is Level.PEOPLE else sa.and_(key.is_not(None), either))
     return sa.or_(*parts) if parts else sa.false()
 
 
-def _within(query: sa.Select[Any], among: FromClause | None, *, groups: bool) -> sa.Select[Any]:
+def _companies_of(groups: sa.Select[Any]) -> sa.Select[Any]:
+    c = t.companies.alias()
+    return sa.select(c.c.id).where(c.c.group_id.in_(groups))
+
+
+def _within(query: sa.Select[Any], among: FromClause | None, level: Level) -> sa.Select[Any]:
     if among is None:
         return query
     column = query.selected_columns[0]
-    if not groups:
+    if level is Level.PEOPLE:
         return query.where(column.in_(sa.select(among.c.id)))
     p, c = t.people.alias(), t.companies.alias()
     return query.where(

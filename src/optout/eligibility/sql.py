@@ -7,34 +7,46 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.util import find_tables
 
 from optout.db import tables as t
-from optout.eligibility.checks import SqlEnv
-from optout.eligibility.model import Situation
+from optout.eligibility.checks import SqlEnv, exclusions_sql
+from optout.eligibility.model import ExclusionSpec, Situation
 from optout.eligibility.precedence import PRECEDENCE
 
 
 def blocked(env: SqlEnv, situation: Situation) -> ColumnElement[bool]:
-    """True for a person row that some applicable check blocks."""
-    parts = [
-        predicate
-        for rule in PRECEDENCE
-        if situation.purpose in rule.purposes
-        and (predicate := rule.check.blocks_sql(env, situation)) is not None
-    ]
+    """True for a person row that some applicable check blocks. The exclusions of both
+    tiers that block are asked as one set, so each row probes each level's matches once."""
+    parts: list[ColumnElement[bool]] = []
+    exclusions: list[ExclusionSpec] = []
+    for rule in PRECEDENCE:
+        if situation.purpose not in rule.purposes:
+            continue
+        applying = getattr(rule.check, "applying", None)
+        if applying is not None:
+            exclusions += applying(situation)
+        elif (predicate := rule.check.blocks_sql(env, situation)) is not None:
+            parts.append(predicate)
+    if (matched := exclusions_sql(exclusions, env, situation)) is not None:
+        parts.append(matched)
     return sa.or_(*parts) if parts else sa.false()
 
 
 def eligible_people(situation: Situation, among: FromClause | None = None) -> sa.Select[Any]:
     """SELECT of the ids of every person of the workspace the situation allows; with
     `among` (a table of person ids), only of those people, and every rule is asked about
-    them alone."""
+    them alone. The person's company is joined only when a check reads it."""
     person, company = t.people, t.companies
     env = SqlEnv(person=person, company=company, among=among)
+    allowed = sa.not_(blocked(env, situation))
+    rows: FromClause = person
+    if company in find_tables(allowed, check_columns=True, include_aliases=False):
+        rows = person.outerjoin(company, company.c.id == person.c.company_id)
     query = (
         sa.select(person.c.id)
-        .select_from(person.outerjoin(company, company.c.id == person.c.company_id))
-        .where(person.c.workspace_id == situation.workspace_id, sa.not_(blocked(env, situation)))
+        .select_from(rows)
+        .where(person.c.workspace_id == situation.workspace_id, allowed)
     )
     if among is not None:
         query = query.where(person.c.id.in_(sa.select(among.c.id)))
