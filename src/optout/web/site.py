@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from optout.config import Settings
+from optout.db.engine import read_transaction
 from optout.sending.tokens import UnsubscribeTokens
 
 # Public pages reached from an email: never cached, indexed, framed or leaking the token
@@ -35,6 +37,11 @@ class Site:
     engine: Engine
     tokens: UnsubscribeTokens
     templates: jinja2.Environment
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A unit of work for a page that only reads: on SQLite it never waits behind the
+        write lock (`optout.db.engine.read_transaction`)."""
+        return read_transaction(self.engine)
 
     def page(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(**context)

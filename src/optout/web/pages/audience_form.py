@@ -122,7 +122,7 @@ def count(
 
 @router.get("/audiences/{audience_id}/edit", response_class=HTMLResponse)
 def edit_audience(request: Request, viewer: PageViewer, audience_id: int) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec = audiences.spec(db, workspace_id=viewer.workspace_id, audience_id=audience_id)
     return _form_page(
         request,

@@ -27,7 +27,7 @@ MAX_SIZED = 50  # the list counts the members of this many audiences
 def audience_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     now = utcnow()
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = reads.audience_rows(db, workspace_id=ws)
         for row in rows[:MAX_SIZED]:
             spec = audiences.spec(db, workspace_id=ws, audience_id=row["id"])
@@ -42,7 +42,7 @@ def audience_detail(
     request: Request, viewer: PageViewer, audience_id: int, done: str = "", error: str = ""
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec = audiences.spec(db, workspace_id=ws, audience_id=audience_id)
         size = audiences.size(db, workspace_id=ws, audience=spec, now=utcnow())
         affecting = audiences.affecting_exclusions(db, workspace_id=ws, audience=spec.name)

@@ -19,7 +19,7 @@ router = page_router()
 def company_list(
     request: Request, viewer: PageViewer, sort: str = "", after: str = "", before: str = ""
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         result = browse.companies(
             db, workspace_id=viewer.workspace_id, sort=sort, after=after, before=before
         )
@@ -36,7 +36,7 @@ def company_page(
     before: str = "",
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         company = companies.get(db, workspace_id=ws, company_id=company_id)
         parent = (
             companies.get(db, workspace_id=ws, company_id=company["parent_id"])

@@ -96,7 +96,7 @@ def _connection_page(
 
 @router.get("/crm", response_class=HTMLResponse)
 def crm_list(request: Request, viewer: PageViewer) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = [
             {
                 "kind": kind,

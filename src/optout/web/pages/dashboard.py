@@ -27,7 +27,7 @@ TOP_EXCLUSIONS = 8
 def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
     now = utcnow()
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         totals = reads.totals(db, workspace_id=ws)
         doubtful = in_doubt.count(db, workspace_id=ws)
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)

@@ -37,7 +37,7 @@ def match_list(
     before: str = "",
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
         result = exclusion_matches.page(
             db,
@@ -82,7 +82,7 @@ def match_csv(request: Request, viewer: PageViewer, exclusion_id: int) -> Respon
 def history_page(request: Request, viewer: PageViewer, exclusion_id: int) -> HTMLResponse:
     """The history outlives the exclusion: a deleted one's ends with its deletion."""
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         changes = exclusion_history.history(db, workspace_id=ws, exclusion_id=exclusion_id)
         exists = bool(listing.names_by_id(db, t.exclusions, workspace_id=ws, ids=[exclusion_id]))
         if not changes and not exists:
@@ -101,7 +101,7 @@ def history_page(request: Request, viewer: PageViewer, exclusion_id: int) -> HTM
 def _confirm_page(
     request: Request, viewer: Viewer, exclusion_id: int, action: str, message: str
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec, impact = exclusion_archive.impact_now(
             db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id, now=utcnow()
         )

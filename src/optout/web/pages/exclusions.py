@@ -57,7 +57,7 @@ def exclusion_list(
     number of people it matches now."""
     now = utcnow()
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         decision_index.flush(db)
         decision_index.hold(db, workspace_id=ws)
         result = browse.exclusions(
@@ -161,7 +161,7 @@ def edit_exclusion(
     ended: int = 0,
     cancelled: int = 0,
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec = exclusions.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
         archived = exclusions.is_archived(db, exclusion_id=spec.id)
     return page(

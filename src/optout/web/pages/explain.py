@@ -82,7 +82,7 @@ def explain_panel(
     except ValueError:
         raise InvalidInput("purpose must be 'enroll' or 'send'") from None
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         person = people.get(db, workspace_id=ws, person_id=person_id)
         explanation = eligibility.explain(
             db,

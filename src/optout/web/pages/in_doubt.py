@@ -24,7 +24,7 @@ router = page_router()
 @router.get("/in-doubt", response_class=HTMLResponse)
 def in_doubt_list(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = in_doubt.listing(db, workspace_id=ws)
         total = in_doubt.count(db, workspace_id=ws)
         minutes = in_doubt.resend_minutes(db, workspace_id=ws)

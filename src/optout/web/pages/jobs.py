@@ -30,7 +30,7 @@ def _job(request: Request, workspace_id: int, job_id: int) -> jobs.Job:
 
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(request: Request, viewer: PageViewer) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         found = jobs.recent(db, workspace_id=viewer.workspace_id, limit=50)
     return page(
         request,

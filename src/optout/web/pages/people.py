@@ -36,7 +36,7 @@ def people_list(
 ) -> Response:
     """Everyone, a page at a time; or the people whose address or name begins with `q`,
     where one result (or one exact address) opens that person."""
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         if q.strip():
             found = [
                 f
@@ -65,7 +65,7 @@ def people_list(
 
 @router.get("/people/by-email/{email}", response_model=None)
 def by_email(request: Request, viewer: PageViewer, email: str) -> Response:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         person_id = people.id_by_email(db, workspace_id=viewer.workspace_id, email=email)
     return redirect(request, f"/people/{person_id}")
 
@@ -86,7 +86,7 @@ def person_page(
     request: Request, viewer: PageViewer, person_id: int, done: str = "", sequence: str = ""
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         person = people.get(db, workspace_id=ws, person_id=person_id)
         company = (
             companies.get(db, workspace_id=ws, company_id=person["company_id"])

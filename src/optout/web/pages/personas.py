@@ -33,7 +33,7 @@ def words(text: str) -> list[str]:
 @router.get("/personas", response_class=HTMLResponse)
 def persona_list(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = []
         for row in listing.rows(db, t.personas, workspace_id=ws, limit=1000, offset=0).rows:
             used_by, fed = reads.users_of_persona(db, workspace_id=ws, persona_id=row["id"])
@@ -55,7 +55,7 @@ def _form_page(
     used_by: list[object] = []
     fed: list[object] = []
     if persona_id is not None:
-        with site_of(request).engine.connect() as db:
+        with site_of(request).reading() as db:
             used_by, fed = reads.users_of_persona(
                 db, workspace_id=viewer.workspace_id, persona_id=persona_id
             )
@@ -138,7 +138,7 @@ def count(
 def edit_persona(
     request: Request, viewer: PageViewer, persona_id: int, done: str = ""
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         found = personas.get(db, workspace_id=viewer.workspace_id, persona_id=persona_id)
     return _form_page(
         request,

@@ -28,7 +28,7 @@ DECISION_LABELS = {
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         waiting = review_queue.pending(db, workspace_id=ws)
         total = review_queue.count_pending(db, workspace_id=ws)
         recent = review_queue.decided(db, workspace_id=ws)

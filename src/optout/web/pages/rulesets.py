@@ -46,7 +46,7 @@ def _settings(name: str, exclusions_enabled: str | None, cooldown: str, cap: str
 @router.get("/rulesets", response_class=HTMLResponse)
 def ruleset_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = [
             {
                 **row,
@@ -74,7 +74,7 @@ def _form_page(
 ) -> HTMLResponse:
     used_by: list[Any] = []
     if ruleset_id is not None:
-        with site_of(request).engine.connect() as db:
+        with site_of(request).reading() as db:
             used_by = reads.sequences_of_ruleset(
                 db, workspace_id=viewer.workspace_id, ruleset_id=ruleset_id
             )
@@ -136,7 +136,7 @@ def create_ruleset(
 def edit_ruleset(
     request: Request, viewer: PageViewer, ruleset_id: int, done: str = ""
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         spec = rulesets.spec(db, workspace_id=viewer.workspace_id, ruleset_id=ruleset_id)
     form = _posted(
         spec.name,

@@ -22,7 +22,7 @@ def page_of(found: search.Found) -> str:
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, viewer: PageViewer, q: str = "") -> Response:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         found = search.find(db, workspace_id=viewer.workspace_id, text=q)
     target = search.destination(found)
     if target is not None:

@@ -134,7 +134,7 @@ def create_sequence(
 
 @router.get("/sequences/{sequence_id}/edit", response_class=HTMLResponse)
 def edit_sequence(request: Request, viewer: PageViewer, sequence_id: int) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         current = editable(db, workspace_id=viewer.workspace_id, sequence_id=sequence_id)
     return _form_page(request, viewer, SequenceForm.of(current), sequence_id=current.id)
 

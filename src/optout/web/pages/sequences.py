@@ -55,7 +55,7 @@ def _overview(
 
 @router.get("/sequences", response_class=HTMLResponse)
 def sequence_list(request: Request, viewer: PageViewer) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = reads.sequence_rows(db, workspace_id=viewer.workspace_id)
     return page(request, "sequences.html", viewer=viewer, rows=rows, active=t.ACTIVE_STATUSES)
 
@@ -111,7 +111,7 @@ def enrollment_tab(
 ) -> HTMLResponse:
     statuses = _statuses(status)
     view, counts = _overview(request, viewer, sequence_id)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         found = browse.enrollments(
             db,
             workspace_id=viewer.workspace_id,
@@ -199,7 +199,7 @@ def not_enrolled_tab(
 ) -> HTMLResponse:
     number = max(1, page_number)
     view, counts = _overview(request, viewer, sequence_id)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         rows = refresh.not_enrolled(
             db,
             workspace_id=viewer.workspace_id,
