@@ -74,3 +74,13 @@ def test_listed_domains_are_those_of_whole_domain_matches() -> None:
     )
     assert listed_domains(node) == {"acme.com", "globex.io", "initech.com"}
     assert listed_domains(None) == set()
+
+
+def test_a_plain_ascii_domain_has_the_skeleton_of_the_full_mapping() -> None:
+    # Every printable ASCII character, the confusable ones (1, 0, I, |, m, %) included.
+    every = "".join(chr(cp) for cp in range(33, 127))
+    for domain in (every, "paypa1.com", "rnicrosoft.com", "ACME.COM", "a-b_0.io.", " x.y "):
+        full = skeleton(readable(domain.strip().rstrip(".")).casefold())
+        assert domain_skeleton(domain) == full, domain
+    # An IDN label goes through the whole mapping: decoded, it reads as the ASCII name.
+    assert domain_skeleton(normalize_domain(f"{CYRILLIC_A}cme.com")) == domain_skeleton("acme.com")

@@ -135,7 +135,9 @@ people = Table(
     # pattern index on email too (migration 0007).
     Index("ix_people_ws_full_name", "workspace_id", text("lower(first_name || ' ' || last_name)")),
     Index("ix_people_ws_last_name", "workspace_id", text("lower(last_name)")),
-    Index("ix_people_ws_id", "workspace_id", "id"),  # newest first, a page at a time
+    # Newest first, a page at a time; and the eligible set's scan, which reads every person
+    # of the workspace from this index alone (migration 0012).
+    Index("ix_people_ws_id", "workspace_id", "id", "company_id", "opted_out", "bounced"),
 )
 
 opportunities = Table(

@@ -402,10 +402,31 @@ class CompanyCap:
         cap = situation.sequence.ruleset.max_active_per_company
         if cap is None:
             return None
+        company_id = env.person.c.company_id
+        if env.among is not None:
+            # About a few people: count the active enrollments at each one's company.
+            return sa.and_(
+                company_id.is_not(None),
+                _active_at(situation.sequence.id, company_id).scalar_subquery() >= cap,
+            )
         return sa.and_(
-            env.person.c.company_id.is_not(None),
-            env.person.c.company_id.in_(capped_companies(situation.sequence.id, cap)),
+            company_id.is_not(None),
+            company_id.in_(capped_companies(situation.sequence.id, cap)),
         )
+
+
+def _active_at(sequence_id: int, company_id: Any) -> sa.Select[Any]:
+    """How many people of the company `company_id` are active in the sequence."""
+    e, p = t.enrollments.alias(), t.people.alias()
+    return (
+        sa.select(sa.func.count())
+        .select_from(e.join(p, p.c.id == e.c.person_id))
+        .where(
+            p.c.company_id == company_id,
+            e.c.sequence_id == sequence_id,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+        )
+    )
 
 
 def capped_companies(sequence_id: int, cap: int) -> sa.Select[Any]:

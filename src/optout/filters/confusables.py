@@ -68,10 +68,38 @@ def readable(domain: str) -> str:
     return ".".join(labels)
 
 
-@lru_cache(maxsize=65536)
+@cache
+def _ascii_prototypes() -> tuple[tuple[str, str], ...]:
+    """The ASCII characters that have a prototype, with it, when every prototype is stable
+    under NFD and holds none of those characters (so it is in the vendored data): then an
+    ASCII string's skeleton is a few `str.replace`, in any order. Empty otherwise."""
+    pairs = tuple((chr(cp), target) for cp, target in _prototypes().items() if cp < 128)
+    sources = {source for source, _ in pairs}
+    usable = all(
+        unicodedata.normalize("NFD", target) == target and not sources & set(target)
+        for _, target in pairs
+    )
+    return pairs if usable else ()
+
+
 def domain_skeleton(domain: str) -> str:
-    """The skeleton of a domain as it reads on screen, case-folded (domains have no case)."""
-    return skeleton(readable(domain.strip().rstrip(".")).casefold())
+    """The skeleton of a domain as it reads on screen, case-folded (domains have no case).
+    Most domains in the data are plain ASCII without IDN labels: their skeleton is the
+    same mapping without the Unicode normalizations, several times faster."""
+    name = domain.strip().rstrip(".")
+    folded = name.casefold()
+    fast = _ascii_prototypes()
+    if fast and folded.isascii() and "xn--" not in folded:
+        for source, target in fast:
+            if source in folded:
+                folded = folded.replace(source, target)
+        return folded
+    return _unicode_domain_skeleton(name)
+
+
+@lru_cache(maxsize=65536)
+def _unicode_domain_skeleton(name: str) -> str:
+    return skeleton(readable(name).casefold())
 
 
 def look_alikes(listed: Iterable[str], present: Iterable[str]) -> list[LookAlike]:
@@ -96,11 +124,16 @@ def look_alikes(listed: Iterable[str], present: Iterable[str]) -> list[LookAlike
 def listed_domains(node: Node | None) -> set[str]:
     """The domains a filter names with `=` or `in` on a domain field (the whole-domain
     matches that a look-alike slips past)."""
-    listed: set[str] = set()
+    return {domain for domains in listed_by_field(node).values() for domain in domains}
+
+
+def listed_by_field(node: Node | None) -> dict[str, set[str]]:
+    """`listed_domains`, by the domain field that names them (`company.domain`, ...)."""
+    listed: dict[str, set[str]] = {}
     if node is None:
         return listed
     for cond in conditions(node):
         if lookup_field(cond.field).type is FieldType.DOMAIN and cond.op in ("eq", "in"):
             values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
-            listed.update(str(v) for v in values)
+            listed.setdefault(cond.field, set()).update(str(v) for v in values)
     return listed

@@ -43,21 +43,12 @@ def _paged(
     return Paged([dict(r) for r in rows], int(total or 0))
 
 
-def _suppressed(kind: str) -> sa.ColumnElement[bool]:
-    s, p = t.suppressions, t.people
-    return (
-        sa.exists()
-        .where(s.c.workspace_id == p.c.workspace_id, s.c.email == p.c.email, s.c.kind == kind)
-        .label("opted_out" if kind == "opt_out" else "bounced")
-    )
-
-
 def _people_query(workspace_id: int) -> sa.Select[Any]:
+    """People with their company's domain; the rows carry whether the address opted out
+    or bounced (`tables.people`: kept from the suppressions)."""
     p, c = t.people, t.companies
     return (
-        sa.select(
-            p, c.c.domain.label("company_domain"), _suppressed("opt_out"), _suppressed("bounce")
-        )
+        sa.select(p, c.c.domain.label("company_domain"))
         .select_from(p.outerjoin(c, c.c.id == p.c.company_id))
         .where(p.c.workspace_id == workspace_id)
     )

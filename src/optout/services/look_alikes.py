@@ -15,6 +15,7 @@ from optout.filters.ast import Node
 from optout.filters.confusables import (
     LookAlike,
     domain_skeleton,
+    listed_by_field,
     listed_domains,
     look_alikes,
     readable,
@@ -27,35 +28,40 @@ LIMIT = 50
 LENGTH_SLACK = 4
 
 
-def _candidates(db: Connection, *, workspace_id: int, listed: Iterable[str]) -> set[str]:
-    """The workspace's company and email domains that could look like a listed one."""
+def _candidates(
+    db: Connection, *, workspace_id: int, column: sa.Column[str], listed: Iterable[str]
+) -> set[str]:
+    """The workspace's domains in `column` that could look like a listed one."""
     names = sorted(set(listed))
     lo = min(len(d) for d in names) - LENGTH_SLACK
     hi = max(len(d) for d in names) + LENGTH_SLACK
-    c, p = t.companies, t.people
-    found: set[str] = set()
-    for column, table in ((c.c.domain, c), (p.c.email_domain, p)):
-        found.update(
-            db.scalars(
-                sa.select(column)
-                .distinct()
-                .where(
-                    table.c.workspace_id == workspace_id,
-                    column.not_in(names),
-                    sa.or_(column.contains("xn--"), sa.func.length(column).between(lo, hi)),
-                )
+    table = column.table
+    return set(
+        db.scalars(
+            sa.select(column)
+            .distinct()
+            .where(
+                table.c.workspace_id == workspace_id,
+                column.not_in(names),
+                sa.or_(column.contains("xn--"), sa.func.length(column).between(lo, hi)),
             )
         )
-    return found
+    )
+
+
+# Where the domains a condition compares live: a rule on company domains misses
+# look-alike company domains, one on email domains look-alike email domains.
+_COLUMNS = {"company.domain": t.companies.c.domain, "person.email_domain": t.people.c.email_domain}
 
 
 def in_workspace(db: Connection, *, workspace_id: int, filter: Node | None) -> list[LookAlike]:
-    """Domains in the workspace that look like a domain `filter` lists (at most LIMIT)."""
-    listed = listed_domains(filter)
-    if not listed:
-        return []
-    present = _candidates(db, workspace_id=workspace_id, listed=listed)
-    return look_alikes(listed, present)[:LIMIT]
+    """Domains in the workspace that look like a domain `filter` lists (at most LIMIT),
+    each looked for where the condition that lists it compares."""
+    found: set[LookAlike] = set()
+    for name, listed in listed_by_field(filter).items():
+        present = _candidates(db, workspace_id=workspace_id, column=_COLUMNS[name], listed=listed)
+        found.update(look_alikes(listed, present))
+    return sorted(found)[:LIMIT]
 
 
 def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> list[str]:

@@ -123,6 +123,11 @@ def upgrade() -> None:
         _postgresql()
     else:
         _sqlite()
+    # The eligible set reads every person of a workspace from this index alone.
+    op.drop_index("ix_people_ws_id", table_name="people")
+    op.create_index(
+        "ix_people_ws_id", "people", ["workspace_id", "id", "company_id", "opted_out", "bounced"]
+    )
 
 
 def downgrade() -> None:
