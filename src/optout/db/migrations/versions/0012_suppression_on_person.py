@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from optout.db.statistics import ANALYSIS_LIMIT
+
 revision = "0012_suppression_on_person"
 down_revision = "0011_matches_by_person_and_rule"
 branch_labels = None
@@ -128,6 +130,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_people_ws_id", "people", ["workspace_id", "id", "company_id", "opted_out", "bounced"]
     )
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.scalar(
+        sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+    ):
+        # A database with planner statistics gets them for the new index too: without,
+        # SQLite guesses its selectivity and may prefer it where another index is better.
+        op.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        op.execute("ANALYZE people")
 
 
 def downgrade() -> None:
