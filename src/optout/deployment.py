@@ -54,16 +54,14 @@ def completed(settings: Settings, engine: Engine) -> Settings:
     missing = []
     with engine.begin() as db:
         stored = _read(db)
-        keys = settings.secret_keys
-        if not keys:
-            if SIGNING_KEYS not in stored and SIGNING_KEYS_FINGERPRINT in stored:
-                missing.append(
-                    "The web service signs unsubscribe links with keys given in "
-                    "OPTOUT_SECRET_KEYS, which are not kept in the database: set the same "
-                    "OPTOUT_SECRET_KEYS here."
-                )
-            else:
-                keys = _stored_keys(db, settings, stored)
+        keys = settings.secret_keys or _stored_keys(db, settings, stored)
+        web_signs_with = stored.get(SIGNING_KEYS_FINGERPRINT)
+        if not settings.secret_keys and web_signs_with not in (None, fingerprint(keys)):
+            missing.append(
+                "The web service signs unsubscribe links with keys given in "
+                "OPTOUT_SECRET_KEYS, which are not kept in the database: set the same "
+                "OPTOUT_SECRET_KEYS here."
+            )
     base_url = settings.base_url
     if "base_url" not in settings.from_environment and BASE_URL in stored:
         base_url = stored[BASE_URL]
@@ -86,6 +84,9 @@ def publish(settings: Settings, engine: Engine, *, now: datetime | None = None) 
     with engine.begin() as db:
         if settings.secret_keys and "secret_keys" in settings.from_environment:
             _put(db, SIGNING_KEYS_FINGERPRINT, fingerprint(settings.secret_keys), at)
+        else:  # the web service signs with the stored keys: so do the workers
+            s = t.deployment_settings
+            db.execute(s.delete().where(s.c.name == SIGNING_KEYS_FINGERPRINT))
         if "base_url" in settings.from_environment:
             _put(db, BASE_URL, settings.base_url, at)
         if "transport_url" in settings.from_environment:

@@ -149,3 +149,17 @@ def test_R3_keys_and_a_relay_password_from_the_environment_stay_out_of_the_datab
     worker = cli.run("worker", "--once")
     assert worker.exit_code != 0
     assert "OPTOUT_SECRET_KEYS" in worker.stderr + worker.stdout
+
+
+def test_R3_a_worker_never_signs_with_other_keys_than_the_web_service(
+    cli: Cli, tmp_path: Path
+) -> None:
+    stored = _settings(cli, tmp_path).signing_keys()  # the web service ran on stored keys
+    _publish(cli, secret_keys=(ENV_KEY,))  # then was given keys of its own
+
+    with pytest.raises(InvalidInput, match="OPTOUT_SECRET_KEYS"):
+        _settings(cli, tmp_path)
+    assert _settings(cli, tmp_path, secret_keys=(ENV_KEY,)).signing_keys() == (ENV_KEY,)
+
+    _publish(cli)  # and runs on the stored keys again
+    assert _settings(cli, tmp_path).signing_keys() == stored
