@@ -151,7 +151,7 @@ def _toggles(exclusion: ExclusionSpec) -> dict[str, Any]:
     }
 
 
-class _Exclusions:
+class ExclusionTier:
     """Shared shape of the two exclusion tiers; subclasses say which exclusions and when."""
 
     name: ClassVar[str]
@@ -215,7 +215,7 @@ def exclusions_sql(
     )
 
 
-class EnforcedExclusions(_Exclusions):
+class EnforcedExclusions(ExclusionTier):
     name = "enforced_exclusion"
     label = "Exclusion in every sequence"
     description = (
@@ -228,7 +228,7 @@ class EnforcedExclusions(_Exclusions):
         return [e for e in situation.exclusions if e.enabled and e.exclude_from_sequences]
 
 
-class DefaultExclusions(_Exclusions):
+class DefaultExclusions(ExclusionTier):
     name = "exclusion"
     label = "Exclusion"
     description = (

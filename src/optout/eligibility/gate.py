@@ -9,7 +9,7 @@ it every applying exclusion is evaluated in order.
 
 from __future__ import annotations
 
-from optout.eligibility.checks import _Exclusions, _hit
+from optout.eligibility.checks import ExclusionTier, _hit
 from optout.eligibility.model import ExclusionSpec, Facts, Outcome, Situation, Status
 from optout.eligibility.precedence import PRECEDENCE
 
@@ -43,7 +43,7 @@ class Gate:
                 ]
             )
             for rule in PRECEDENCE
-            if isinstance(rule.check, _Exclusions)
+            if isinstance(rule.check, ExclusionTier)
         }
 
     def first_block(self, facts: Facts) -> Outcome | None:
@@ -53,7 +53,7 @@ class Gate:
             if situation.purpose not in rule.purposes:
                 continue
             check = rule.check
-            if isinstance(check, _Exclusions):
+            if isinstance(check, ExclusionTier):
                 for exclusion in self.tiers[check.name].candidates(facts):
                     hit = _hit(exclusion, facts, situation)
                     if hit is not None:

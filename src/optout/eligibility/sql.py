@@ -10,7 +10,7 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.util import find_tables
 
 from optout.db import tables as t
-from optout.eligibility.checks import SqlEnv, exclusions_sql
+from optout.eligibility.checks import ExclusionTier, SqlEnv, exclusions_sql
 from optout.eligibility.model import ExclusionSpec, Situation
 from optout.eligibility.precedence import PRECEDENCE
 
@@ -23,9 +23,8 @@ def blocked(env: SqlEnv, situation: Situation) -> ColumnElement[bool]:
     for rule in PRECEDENCE:
         if situation.purpose not in rule.purposes:
             continue
-        applying = getattr(rule.check, "applying", None)
-        if applying is not None:
-            exclusions += applying(situation)
+        if isinstance(rule.check, ExclusionTier):
+            exclusions += rule.check.applying(situation)
         elif (predicate := rule.check.blocks_sql(env, situation)) is not None:
             parts.append(predicate)
     if (matched := exclusions_sql(exclusions, env, situation)) is not None:

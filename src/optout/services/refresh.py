@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose, Situation
-from optout.eligibility.checks import SqlEnv, _Exclusions
+from optout.eligibility.checks import ExclusionTier, SqlEnv
 from optout.eligibility.precedence import PRECEDENCE
 from optout.errors import InvalidInput
 from optout.services import audiences, enrollments, sequences
@@ -107,14 +107,14 @@ def _record_skips(
         )
     )
     for rule in PRECEDENCE:
-        if isinstance(rule.check, _Exclusions):
+        if isinstance(rule.check, ExclusionTier):
             _attribute(db, where=where, check=rule.check, now=now)
     return int(
         db.scalar(sa.select(sa.func.count()).where(k.c.sequence_id == where.sequence.id)) or 0
     )
 
 
-def _attribute(db: Connection, *, where: Situation, check: _Exclusions, now: datetime) -> None:
+def _attribute(db: Connection, *, where: Situation, check: ExclusionTier, now: datetime) -> None:
     """Name the (lowest-id) exclusion that stopped each person skipped by `check`."""
     k = t.enrollment_skips
     applying = [e for e in check.candidates(where) if check.not_applying(e, where) is None]
