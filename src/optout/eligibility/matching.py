@@ -81,28 +81,30 @@ def any_matches(
     for level in (Level.PEOPLE, Level.COMPANY):
         plain, others = index.matching_ids(exclusions, level=level, now=now)
         table, stored_key = index.stored_table(level)
-        sets = [sa.select(stored_key).where(table.c.exclusion_id.in_(plain))] if plain else []
-        sets += [
-            _within(index.matched(rule, workspace_id=workspace_id, now=now), among, level)
-            for rule in others
-        ]
-        if not sets:
-            continue
+        by_company = level is Level.COMPANY and among is None
         if level is Level.PEOPLE:
             key = person.c.id
-        elif among is None:
-            key, sets = person.c.company_id, [_companies_of(groups) for groups in sets]
         else:
-            key = company.c.group_id
-        probes: list[ColumnElement[bool]] = [key.in_(one) for one in sets]
-        if plain and (level is Level.PEOPLE or among is not None):
+            key = person.c.company_id if by_company else company.c.group_id
+        probes: list[ColumnElement[bool]] = []
+        if plain and by_company:
+            stored = sa.select(stored_key).where(table.c.exclusion_id.in_(plain))
+            probes.append(key.in_(_companies_of(stored)))
+        elif plain:
             # Correlated: each row reads its own few matches from the (key, rule) index and
             # checks them against the rules that apply ("+ 0" keeps the planner from
             # seeking once per applying rule instead). Over everyone this beats a list of
             # every applying match, which has several entries per person.
-            probes[0] = sa.exists(
-                sa.select(1).where(stored_key == key, (table.c.exclusion_id + 0).in_(plain))
+            probes.append(
+                sa.exists(
+                    sa.select(1).where(stored_key == key, (table.c.exclusion_id + 0).in_(plain))
+                )
             )
+        for rule in others:
+            matched = _within(index.matched(rule, workspace_id=workspace_id, now=now), among, level)
+            probes.append(key.in_(_companies_of(matched) if by_company else matched))
+        if not probes:
+            continue
         either = sa.or_(*probes)
         # A person without a company has no group: never NULL, so NOT (...) stays true.
         parts.append(either if level is Level.PEOPLE else sa.and_(key.is_not(None), either))
