@@ -90,10 +90,11 @@ def publish(settings: Settings, engine: Engine, *, now: datetime | None = None) 
         if "base_url" in settings.from_environment:
             _put(db, BASE_URL, settings.base_url, at)
         if "transport_url" in settings.from_environment:
-            url = sa.make_url(settings.transport_url) if "://" in settings.transport_url else None
-            has_password = url is not None and url.password is not None
-            shown = url.set(password=None).render_as_string() if has_password and url else None
-            _put(db, TRANSPORT_URL, shown or settings.transport_url, at)
+            published, has_password = settings.transport_url, False
+            if "://" in published and (url := sa.make_url(published)).password is not None:
+                # Published with the password shown as ***: the worker must be given it.
+                published, has_password = url.render_as_string(hide_password=True), True
+            _put(db, TRANSPORT_URL, published, at)
             _put(db, TRANSPORT_NEEDS_PASSWORD, "1" if has_password else "0", at)
 
 
