@@ -8,6 +8,10 @@ with 200,000 active enrollments and 50,000 queued emails,
 
 each against the same work done as a per-row loop, in the same run (timed on a sample and
 scaled linearly; said so in the output). `python -m bench.enforcement --help`.
+
+The work runs on a copy of the generated workspace, so the cached one stays as generated:
+SQLite's backup API for the cached file, or `CREATE DATABASE ... TEMPLATE` for a PostgreSQL
+database given with `--database-url` (its decision index built by `bench.run` first).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -256,37 +261,70 @@ def measure_worker(
     return out
 
 
+@contextmanager
+def _copy(source_url: str, key: str) -> Iterator[str]:
+    """The URL of a throwaway copy of the database at `source_url`, dropped afterwards."""
+    source = sa.make_url(source_url)
+    if source.get_backend_name() == "sqlite":
+        assert source.database is not None
+        copy = CACHE / f"enforcement-{key}.sqlite3"
+        copy.unlink(missing_ok=True)
+        # SQLite's backup API: a consistent copy even of a WAL database someone is reading.
+        with sqlite3.connect(source.database) as original, sqlite3.connect(copy) as target:
+            original.backup(target)
+        try:
+            yield f"sqlite:///{copy}"
+        finally:
+            copy.unlink(missing_ok=True)
+        return
+    name = f"{source.database}_enforcement"
+    admin = create_engine(source.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            db.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            db.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
+        try:
+            yield source.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+                db.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--companies", type=int, default=100_000)
     parser.add_argument("--exclusions", type=int, default=1000)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database holding the generated workspace (default: the cached "
+        "SQLite file); it must not be the server's `postgres` database",
+    )
     args = parser.parse_args()
     global ACTIVE, QUEUED
     params = Params(people=args.people, companies=args.companies, exclusions=args.exclusions)
     ACTIVE, QUEUED = min(ACTIVE, args.people // 5), min(QUEUED, args.people // 20)
     progress = Progress()
-    source = sa.make_url(prepare(params, url=None, reuse=True, progress=progress)).database
-    assert source is not None
-    copy = CACHE / f"enforcement-{params.key()}.sqlite3"
-    copy.unlink(missing_ok=True)
-    # SQLite's backup API: a consistent copy even of a WAL database someone is reading.
-    with sqlite3.connect(source) as original, sqlite3.connect(copy) as target:
-        original.backup(target)
-    url = f"sqlite:///{copy}"
-    engine = create_engine(url)
-    try:
-        sequence_id = _setup(engine, progress)
-        results = {
-            "save": measure_save(engine, sequence_id, progress),
-            "bulk": measure_bulk(engine, sequence_id, progress),
-            "worker": measure_worker(engine, url, sequence_id, progress),
-        }
-    finally:
-        engine.dispose()
-        copy.unlink(missing_ok=True)
+    source = prepare(params, url=args.database_url, reuse=True, progress=progress)
+    with _copy(source, params.key()) as url:
+        progress.say(f"working on a copy: {sa.make_url(url).database}")
+        engine = create_engine(url)
+        try:
+            sequence_id = _setup(engine, progress)
+            results = {
+                "save": measure_save(engine, sequence_id, progress),
+                "bulk": measure_bulk(engine, sequence_id, progress),
+                "worker": measure_worker(engine, url, sequence_id, progress),
+            }
+        finally:
+            engine.dispose()
     save, bulk, worker = results["save"], results["bulk"], results["worker"]
-    print(f"people {args.people}, active enrollments {ACTIVE}, queued emails {QUEUED}")
+    print(
+        f"{sa.make_url(source).get_backend_name()}: people {args.people}, "
+        f"active enrollments {ACTIVE}, queued emails {QUEUED}"
+    )
     print(
         f"(a) save with unenroll-on-save: {save['seconds']:.2f} s for "
         f"{save['enrollments_ended']} enrollments, {save['emails_cancelled']} emails "

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from bench.generate import COLUMNS, Generator, Params, Row, World, check_canonical
 from bench.rules import exclusion_rows
 from optout.db import tables as t
-from optout.db.engine import create_engine
+from optout.db.engine import MIGRATING, create_engine
 from optout.db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,9 +234,13 @@ def _load(params: Params, insert: Any, progress: Progress) -> World:
 
 
 def _build_postgresql(params: Params, engine: Engine, progress: Progress) -> None:
-    with engine.begin() as connection:
+    with engine.connect() as connection:
+        # No decision index to keep true in an emptied schema.
+        connection.info[MIGRATING] = True
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
         connection.exec_driver_sql("CREATE SCHEMA public")
+        connection.commit()
+        connection.info.pop(MIGRATING)
     upgrade(engine)
     extra = ensure_indexes(engine)
     progress.say(f"schema migrated; indexes from tables.py not in migrations: {extra or 'none'}")

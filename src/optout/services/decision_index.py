@@ -59,6 +59,7 @@ from optout.eligibility.index import (
 )
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Node, Subject
+from optout.filters.ast import conditions
 from optout.filters.candidates import Candidates
 from optout.filters.fields import Level
 from optout.filters.holds import holds
@@ -71,6 +72,12 @@ _RULES_PER_STATEMENT = 200
 # A queue of at most this many people and groups (one write, a webhook) is re-matched in
 # Python against the rules their values select; a larger one (an import, a sync) in SQL.
 SMALL_QUEUE = 50
+# The fields our own sends move. Their moves are queued apart (kinds 'a', a person, and 'b',
+# a company; migration 0013): a worker recording sent emails then re-matches nothing unless
+# a rule of the workspace reads one of them.
+OWN_SEND_FIELDS = frozenset(
+    {"person.last_emailed_at", "person.last_activity_any_at", "company.last_activity_any_at"}
+)
 
 
 def matches_of(
@@ -212,6 +219,7 @@ def flush(db: Connection) -> None:
     if db.scalar(sa.select(q.c.key).where(mine).limit(1)) is None:
         return
     txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
+    _own_sends(db, mine, txn)
     companies = sa.select(q.c.key).where(mine, q.c.kind == "c")
     db.execute(
         _insert_ignore(db, q).from_select(
@@ -240,6 +248,34 @@ def flush(db: Connection) -> None:
                 within=queued,
             )
     db.execute(q.delete().where(mine))
+
+
+def _own_sends(db: Connection, mine: Any, txn: Any) -> None:
+    """Queue for a re-match the people and companies whose own-send activity dates moved,
+    in the workspaces where a rule reads those fields; drop the rest."""
+    q, c = t.match_queue, t.companies
+    own = sa.and_(mine, q.c.kind.in_(("a", "b")))
+    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(own).distinct())):
+        if not any(_reads_own_sends(rule) for rule in _specs(db, workspace_id)):
+            continue
+        ours = sa.and_(own, q.c.workspace_id == workspace_id)
+        moved = sa.select(q.c.key).where(ours, q.c.kind == "b")
+        for kind, column, where in (
+            ("p", q.c.key, sa.and_(ours, q.c.kind == "a")),
+            ("c", q.c.key, sa.and_(ours, q.c.kind == "b")),
+            ("g", c.c.group_id, sa.and_(c.c.id.in_(moved), c.c.group_id.is_not(None))),
+        ):
+            db.execute(
+                _insert_ignore(db, q).from_select(
+                    ["txn", "workspace_id", "kind", "key"],
+                    sa.select(txn, sa.literal(workspace_id), sa.literal(kind), column).where(where),
+                )
+            )
+    db.execute(q.delete().where(own))
+
+
+def _reads_own_sends(rule: ExclusionSpec) -> bool:
+    return any(condition.field in OWN_SEND_FIELDS for condition in conditions(rule.filter))
 
 
 def _rematch(
