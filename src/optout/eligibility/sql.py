@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
-from sqlalchemy.sql.util import find_tables
 
 from optout.db import tables as t
 from optout.eligibility.checks import ExclusionTier, SqlEnv, exclusions_sql
@@ -40,7 +40,7 @@ def eligible_people(situation: Situation, among: FromClause | None = None) -> sa
     env = SqlEnv(person=person, company=company, among=among)
     allowed = sa.not_(blocked(env, situation))
     rows: FromClause = person
-    if company in find_tables(allowed, check_columns=True, include_aliases=False):
+    if _reads(allowed, company):
         rows = person.outerjoin(company, company.c.id == person.c.company_id)
     query = (
         sa.select(person.c.id)
@@ -50,3 +50,12 @@ def eligible_people(situation: Situation, among: FromClause | None = None) -> sa
     if among is not None:
         query = query.where(person.c.id.in_(sa.select(among.c.id)))
     return query
+
+
+def _reads(expression: ColumnElement[bool], table: sa.Table) -> bool:
+    """Whether `expression` reads a column of `table` itself, not of an alias of it (the
+    subqueries of the checks alias the tables they read on their own)."""
+    return any(
+        isinstance(element, sa.Column) and element.table is table
+        for element in visitors.iterate(expression)
+    )

@@ -82,6 +82,13 @@ def _ascii_prototypes() -> tuple[tuple[str, str], ...]:
     return pairs if usable else ()
 
 
+def ascii_replacements() -> tuple[tuple[str, str], ...]:
+    """What makes the skeleton of a case-folded plain ASCII domain without IDN labels, as
+    `str.replace` in any order (the database can apply them too); empty when the data
+    does not allow it."""
+    return _ascii_prototypes()
+
+
 def domain_skeleton(domain: str) -> str:
     """The skeleton of a domain as it reads on screen, case-folded (domains have no case).
     Most domains in the data are plain ASCII without IDN labels: their skeleton is the
