@@ -75,7 +75,9 @@ def enroll(
     eligible = eligible_people(where, among=requested_people)
     cap = where.sequence.ruleset.max_active_per_company
     if cap is not None:
-        eligible = _within_cap(eligible, sequence_id=sequence_id, cap=cap)
+        eligible = _within_cap(
+            eligible, sequence_id=sequence_id, cap=cap, asked=sa.select(requested_people.c.id)
+        )
     chosen = eligible.subquery()
     e = t.enrollments
     source = "audience" if audience_id is not None else "manual"
@@ -134,13 +136,21 @@ def enroll(
     return Enrolled(requested=requested, enrolled=len(inserted))
 
 
-def _within_cap(eligible: sa.Select[Any], *, sequence_id: int, cap: int) -> sa.Select[Any]:
-    """Keep, per company, only as many as the cap still allows (people without company pass)."""
-    p, e = t.people.alias(), t.enrollments.alias()
+def _within_cap(
+    eligible: sa.Select[Any], *, sequence_id: int, cap: int, asked: sa.Select[Any]
+) -> sa.Select[Any]:
+    """Keep, per company, only as many as the cap still allows (people without company
+    pass). The active enrollments are counted at the companies of the people `asked`
+    about only, not at every company of the sequence."""
+    p, e, theirs = t.people.alias(), t.enrollments.alias(), t.people.alias()
     active = (
         sa.select(p.c.company_id, sa.func.count().label("n"))
         .join(e, e.c.person_id == p.c.id)
-        .where(e.c.sequence_id == sequence_id, e.c.status.in_(t.ACTIVE_STATUSES))
+        .where(
+            e.c.sequence_id == sequence_id,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            p.c.company_id.in_(sa.select(theirs.c.company_id).where(theirs.c.id.in_(asked))),
+        )
         .group_by(p.c.company_id)
         .subquery()
     )
