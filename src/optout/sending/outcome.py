@@ -78,7 +78,15 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
     if db.dialect.name == "postgresql":
         # Workers sending to people of the same companies take those rows in one order,
         # so two of them never wait on each other (a deadlock would lose this record).
-        db.execute(sa.select(c.c.id).where(c.c.id.in_(touched)).order_by(c.c.id).with_for_update())
+        # FOR NO KEY UPDATE, the lock the update below takes: FOR UPDATE would also wait
+        # for the key-share locks the activities inserted above hold on these rows (the
+        # foreign key), taken in no particular order.
+        db.execute(
+            sa.select(c.c.id)
+            .where(c.c.id.in_(touched))
+            .order_by(c.c.id)
+            .with_for_update(key_share=True)
+        )
     db.execute(c.update().where(c.c.id.in_(touched)).values(last_activity_any_at=now))
     events.record_from_select(
         db,
