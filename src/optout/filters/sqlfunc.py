@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, String, bindparam
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -73,10 +73,16 @@ class ValueList(TypeDecorator[list[Any]]):
 
 _PG_ELEMENTS: dict[str, TypeEngine[Any]] = {
     "text": String(),
+    "integer": BigInteger(),
     "number": Float(),
     "boolean": Boolean(),
 }
-_PG_CASTS = {"text": "TEXT[]", "number": "FLOAT8[]", "boolean": "BOOLEAN[]"}
+_PG_CASTS = {
+    "text": "TEXT[]",
+    "integer": "BIGINT[]",
+    "number": "FLOAT8[]",
+    "boolean": "BOOLEAN[]",
+}
 
 
 class in_values(FunctionElement[bool]):  # noqa: N801 - SQL-ish construct names are lowercase
@@ -85,6 +91,9 @@ class in_values(FunctionElement[bool]):  # noqa: N801 - SQL-ish construct names 
     type = Boolean()
     inherit_cache = True
     name = "in_values"
+    # A comparison, not a boolean value: SQLite must not get `(... IN ...) = 1` in a WHERE,
+    # which no index can answer.
+    _is_implicitly_boolean = True
 
 
 def in_list(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -96,6 +105,10 @@ def in_list(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[
         if all(isinstance(v, bool) for v in values)
         else "text"
         if all(isinstance(v, str) for v in values)
+        # Ids against an integer column stay integers, so PostgreSQL can use its index.
+        else "integer"
+        if isinstance(column.type, Integer)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
         else "number"
     )
     param = bindparam(None, list(values), type_=ValueList(element))
