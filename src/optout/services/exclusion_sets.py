@@ -41,13 +41,20 @@ def companies_reached(
 
 
 def removable_enrollments(
-    exclusion: ExclusionSpec, *, workspace_id: int, now: datetime
+    exclusion: ExclusionSpec,
+    *,
+    workspace_id: int,
+    now: datetime,
+    reached: sa.Select[Any] | None = None,
 ) -> sa.Select[Any]:
     """Active enrollments that saving `exclusion` with unenroll-on-save removes (R13):
-    people it matches, in sequences whose ruleset applies exclusions, except enrollments
-    from an audience that switches this (not enforced) exclusion off (R16)."""
+    people it matches (`reached`, when they are already worked out), in sequences whose
+    ruleset applies exclusions, except enrollments from an audience that switches this
+    (not enforced) exclusion off (R16)."""
     e, s, r = t.enrollments, t.sequences, t.rulesets
-    matched = e.c.person_id.in_(people_reached(exclusion, workspace_id=workspace_id, now=now))
+    if reached is None:
+        reached = people_reached(exclusion, workspace_id=workspace_id, now=now)
+    matched = e.c.person_id.in_(reached)
     query = (
         sa.select(e.c.id.label("enrollment_id"), sa.literal(exclusion.id).label("exclusion_id"))
         .join(s, s.c.id == e.c.sequence_id)

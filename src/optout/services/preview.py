@@ -25,6 +25,7 @@ from optout.normalize import domain_label
 from optout.services import look_alikes, workspaces
 from optout.services.domain_hints import UnreachedAtDomains, unreached_at_domains
 from optout.services.exclusion_sets import companies_reached, people_reached, removable_enrollments
+from optout.services.staging import previewed_people, stage
 
 SAMPLE_SIZE = 10
 NEAR_MISS_LIMIT = 50
@@ -67,16 +68,21 @@ def _count(db: Connection, select: sa.Select[Any]) -> int:
 def preview(
     db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, now: datetime
 ) -> Preview:
-    reached = people_reached(exclusion, workspace_id=workspace_id, now=now)
+    # The rule is asked once; every figure below reads the people it reaches from here.
+    found = people_reached(exclusion, workspace_id=workspace_id, now=now).subquery()
+    person_id = next(iter(found.c)).label("id")
+    people_matched = stage(db, previewed_people, sa.select(person_id).distinct())
+    reached = sa.select(previewed_people.c.id)
     p, c, o = t.people, t.companies, t.outbound_emails
     people_total = _count(db, sa.select(p.c.id).where(p.c.workspace_id == workspace_id))
-    people_matched = _count(db, reached)
     companies = (
         _count(db, companies_reached(exclusion, workspace_id=workspace_id, now=now))
         if exclusion.level is Level.COMPANY
         else 0
     )
-    removed = removable_enrollments(exclusion, workspace_id=workspace_id, now=now).subquery()
+    removed = removable_enrollments(
+        exclusion, workspace_id=workspace_id, now=now, reached=reached
+    ).subquery()
     if exclusion.unenroll_existing_on_save and exclusion.enabled:
         enrollments = _count(db, sa.select(removed.c.enrollment_id))
         emails = _count(

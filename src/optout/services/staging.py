@@ -47,6 +47,13 @@ requested_people = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
+previewed_people = sa.Table(
+    "optout_previewed_people",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
 claimed_emails = sa.Table(
     "optout_claimed_emails",
     _metadata,
