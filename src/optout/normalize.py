@@ -59,10 +59,13 @@ def normalize_domain(raw: str) -> str:
         text = text[4:]
     if not text:
         raise InvalidInput(f"not a domain: {raw!r}")
-    try:
-        ascii_form = idna.encode(text, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise InvalidInput(f"not a domain: {raw!r} ({exc})") from exc
+    if _plain_ascii(text):
+        ascii_form = text  # what IDNA makes of it, without the per-character checks
+    else:
+        try:
+            ascii_form = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise InvalidInput(f"not a domain: {raw!r} ({exc})") from exc
     labels = ascii_form.split(".")
     if len(labels) == 1 and _LABEL.match(labels[0]):
         raise InvalidInput(
@@ -76,6 +79,15 @@ def normalize_domain(raw: str) -> str:
     return ascii_form
 
 
+def _plain_ascii(text: str) -> bool:
+    """A lowercase ASCII name that IDNA leaves as it is: letters, digits and inner
+    hyphens, no punycode label (`xn--` must be decoded to be checked), none with the
+    hyphens in third and fourth place that IDNA refuses, within the length limits."""
+    if not text.isascii() or len(text) > 253:
+        return False
+    return all(_LABEL.match(label) and label[2:4] != "--" for label in text.split("."))
+
+
 def split_domain_list(raw: str) -> list[str]:
     """Parse comma- (or newline-) separated domains; duplicates dropped, order kept."""
     domains: dict[str, None] = {}
@@ -85,6 +97,7 @@ def split_domain_list(raw: str) -> list[str]:
     return list(domains)
 
 
+@lru_cache(maxsize=65536)
 def domain_label(domain: str) -> str:
     """The registrable name without its public suffix: `acme` for `eu.acme.co.uk`.
 
