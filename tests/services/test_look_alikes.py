@@ -4,7 +4,9 @@ one an exclusion lists (R29)."""
 
 from __future__ import annotations
 
+from optout.db.skeletons import ASCII_REPLACEMENTS
 from optout.eligibility import Status
+from optout.filters.confusables import ascii_replacements
 from optout.normalize import normalize_domain
 from optout.services import look_alikes
 from tests.factories import World
@@ -73,3 +75,9 @@ def test_R29_explain_warns_of_a_look_alike_company_domain(world: World) -> None:
     world.exclusion("Customers", "company", "company.domain in (acme.com)")
     [warning] = world.explain("eve@gmail.com").warnings
     assert "the company domain of eve@gmail.com, acrne.com, looks like acme.com" in warning
+
+
+def test_the_indexed_skeleton_is_the_skeleton_of_the_unicode_data() -> None:
+    """The look-alike search finds candidates through indexes on a SQL form of the
+    skeleton; it must be the one the vendored Unicode data gives."""
+    assert ascii_replacements() == ASCII_REPLACEMENTS

@@ -28,6 +28,8 @@ from sqlalchemy import (
     text,
 )
 
+from optout.db.skeletons import skeleton_sql
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_N_label)s",
@@ -91,6 +93,7 @@ companies = Table(
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("workspace_id", "domain"),
     Index("ix_companies_ws_label", "workspace_id", "domain_label"),
+    Index("ix_companies_ws_skeleton", "workspace_id", text(skeleton_sql("domain"))),
     Index("ix_companies_group", "group_id"),
     # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
     # pattern index on domain too (migration 0007).
@@ -130,6 +133,7 @@ people = Table(
     # Duplicates by address are allowed (CRM Lead and Contact); suppression is by address (R1).
     Index("ix_people_ws_email", "workspace_id", "email"),
     Index("ix_people_ws_email_domain", "workspace_id", "email_domain"),
+    Index("ix_people_ws_email_skeleton", "workspace_id", text(skeleton_sql("email_domain"))),
     Index("ix_people_company", "company_id"),
     # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
     # pattern index on email too (migration 0007).

@@ -9,13 +9,12 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
 from optout.db import tables as t
+from optout.db.skeletons import skeleton_sql
 from optout.filters.ast import Node
 from optout.filters.confusables import (
     LookAlike,
-    ascii_replacements,
     domain_skeleton,
     listed_by_field,
     listed_domains,
@@ -26,39 +25,33 @@ from optout.filters.memo import by_node
 from optout.filters.sqlfunc import in_list
 
 LIMIT = 50
-# Look-alikes in plain ASCII differ in length by a character or two (`rn` for `m`, `vv`
-# for `w`, `cl` for `d`); IDN look-alikes are `xn--` domains of any length.
-LENGTH_SLACK = 4
 
 
 def _candidates(
     db: Connection, *, workspace_id: int, column: sa.Column[str], listed: Iterable[str]
 ) -> set[str]:
-    """The workspace's domains in `column` that could look like a listed one: every IDN
-    (`xn--`) domain, and the plain ones whose skeleton, worked out by the database, is
-    the skeleton of a listed domain. `look_alikes` decides."""
+    """The workspace's domains in `column` that could look like a listed one, each an
+    index lookup: the plain ASCII ones whose skeleton is the skeleton of a listed domain
+    (`optout.db.skeletons`, indexed), and every IDN (`xn--`) one, whose skeleton only
+    Python knows. `look_alikes` decides."""
     names = sorted(set(listed))
-    lo = min(len(d) for d in names) - LENGTH_SLACK
-    hi = max(len(d) for d in names) + LENGTH_SLACK
-    plain: ColumnElement[bool] = sa.func.length(column).between(lo, hi)
-    if replacements := ascii_replacements():
-        skeleton: ColumnElement[str] = sa.func.lower(column)
-        for source, target in replacements:
-            skeleton = sa.func.replace(skeleton, source, target)
-        wanted = sorted({domain_skeleton(d) for d in names})
-        plain = sa.and_(plain, in_list(skeleton, wanted))
     table = column.table
-    return set(
-        db.scalars(
-            sa.select(column)
-            .distinct()
-            .where(
-                table.c.workspace_id == workspace_id,
-                sa.or_(column.contains("xn--"), plain),
-                sa.not_(in_list(column, names)),
+    skeleton = sa.literal_column(skeleton_sql(column.name), sa.String())
+    wanted = sorted({domain_skeleton(d) for d in names})
+    found: set[str] = set()
+    for matching in (in_list(skeleton, wanted), column.contains("xn--")):
+        found.update(
+            db.scalars(
+                sa.select(column)
+                .distinct()
+                .where(
+                    table.c.workspace_id == workspace_id,
+                    matching,
+                    sa.not_(in_list(column, names)),
+                )
             )
         )
-    )
+    return found
 
 
 # Where the domains a condition compares live: a rule on company domains misses
