@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.db.hints import rarely
 from optout.eligibility import Purpose
 from optout.eligibility.gate import Gate
 from optout.services.eligibility import facts, situation
 from optout.services.enforcement import end_enrollments
-from optout.services.staging import claimed_emails, rule_hits, stage_ids
+from optout.services.staging import claimed_emails, rule_hits, stage_ids, stage_rows
 
 DEFAULT_LEASE = timedelta(minutes=5)
 ACTOR = "worker"
@@ -86,7 +87,8 @@ def claim(
         sa.select(o.c.id)
         .join(e, e.c.id == o.c.enrollment_id)
         .join(s, s.c.id == e.c.sequence_id)
-        .where(_due(now), s.c.status == "active", e.c.status.in_(t.ACTIVE_STATUSES))
+        # Few of the queued emails are due now: start from them, not from the sequences.
+        .where(rarely(_due(now)), s.c.status == "active", e.c.status.in_(t.ACTIVE_STATUSES))
         .order_by(o.c.due_at, o.c.id)
         .limit(limit)
         .with_for_update(of=o, skip_locked=True)
@@ -151,9 +153,7 @@ def _gate(db: Connection, *, now: datetime) -> int:
             )
     cancelled = 0
     for (workspace_id, status, check), targets in blocked.items():
-        rule_hits.create(db, checkfirst=True)
-        db.execute(rule_hits.delete())
-        db.execute(rule_hits.insert(), targets)
+        stage_rows(db, rule_hits, targets)
         removal = end_enrollments(
             db,
             workspace_id=workspace_id,

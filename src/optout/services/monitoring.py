@@ -21,7 +21,7 @@ from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
 from optout.services import exclusions
 from optout.services.enforcement import Removal, end_enrollments
-from optout.services.staging import recheck_candidates, rule_hits, stage
+from optout.services.staging import analyzed, recheck_candidates, rule_hits, stage
 
 # Rules per INSERT ... SELECT: SQLite refuses compound SELECTs of more than 500 terms.
 _RULES_PER_STATEMENT = 200
@@ -109,6 +109,7 @@ def recheck_people(
                 ["enrollment_id", "exclusion_id"], sa.union_all(*hits) if len(hits) > 1 else hits[0]
             )
         )
+    analyzed(db, rule_hits)
     return end_enrollments(
         db,
         workspace_id=workspace_id,

@@ -29,8 +29,18 @@ def stage(db: Connection, table: sa.Table, select: sa.Select[Any]) -> int:
     db.execute(table.delete())
     names = [c.name for c in select.selected_columns]
     db.execute(table.insert().from_select(names, select))
+    analyzed(db, table)
     # INSERT ... SELECT reports no row count through every driver (psycopg 3 gives -1).
     return int(db.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+def analyzed(db: Connection, table: sa.Table) -> None:
+    """Give the planner the size of a freshly filled staged table. Neither database keeps
+    statistics for temporary tables on its own: SQLite then assumes a million rows and
+    PostgreSQL a few thousand, and either may scan a large table to probe a small staged
+    one (every enrollment of the workspace for the hundred a worker cancels)."""
+    schema = "temp." if db.dialect.name == "sqlite" else ""
+    db.exec_driver_sql(f"ANALYZE {schema}{table.name}")
 
 
 new_enrollments = sa.Table(
@@ -81,8 +91,14 @@ rule_hits = sa.Table(
 
 def stage_ids(db: Connection, table: sa.Table, ids: list[int]) -> int:
     """Empty `table` and fill its `id` column from `ids` with one executemany."""
+    return stage_rows(db, table, [{"id": i} for i in ids])
+
+
+def stage_rows(db: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Empty `table` and fill it from `rows` with one executemany."""
     table.create(db, checkfirst=True)
     db.execute(table.delete())
-    if ids:
-        db.execute(table.insert(), [{"id": i} for i in ids])
-    return len(ids)
+    if rows:
+        db.execute(table.insert(), rows)
+    analyzed(db, table)
+    return len(rows)
