@@ -71,14 +71,20 @@ def load(
         wanted.append(c.c.group_id.in_(sa.select(c.c.group_id).where(c.c.id.in_(company_ids))))
     if group_ids:
         wanted.append(in_list(c.c.group_id, list(group_ids)))
-    if wanted:
+    # One query per way of being wanted: PostgreSQL answered their OR with a scan of
+    # every company of the workspace.
+    rows = {
+        r["id"]: dict(r)
+        for condition in wanted
         for r in db.execute(
-            sa.select(c).where(c.c.workspace_id == workspace_id, sa.or_(*wanted))
-        ).mappings():
-            row = dict(r)
-            out.companies[row["id"]] = row
-            if row["group_id"] is not None:
-                out.groups[row["group_id"]].append(row)
+            sa.select(c).where(c.c.workspace_id == workspace_id, condition)
+        ).mappings()
+    }
+    for company_id in sorted(rows):
+        row = rows[company_id]
+        out.companies[company_id] = row
+        if row["group_id"] is not None:
+            out.groups[row["group_id"]].append(row)
     if out.companies:
         for deal in db.execute(
             sa.select(o).where(in_list(o.c.company_id, list(out.companies)))
