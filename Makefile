@@ -29,6 +29,8 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.enforcement
+	$(BIN)/python -m bench.crm_sync
 	$(BIN)/python -m bench.listing
 	$(BIN)/python -m bench.jobs
 
