@@ -18,7 +18,10 @@ webhook) in Python, each against only the rules its values can select (a rule th
 domains is asked only about a company at one of them, `filters.candidates`), with the
 same `holds()` that explain uses; many rows (an import, a sync) in set-based SQL. Every
 commit runs it (`db.engine`), and every reader calls it first, so no answer ever sees a
-stale match, including inside the transaction that made the write.
+stale match, including inside the transaction that made the write. An update that moves
+only the activity dates our own sends move (`OWN_SEND_FIELDS`) is queued apart and
+re-matched only in a workspace where some rule reads one of them, so recording sent
+emails costs the worker no re-match at all.
 
 Time. A rule on a relative date (`within_last_days`, `older_than_days`) changes with the
 clock, not with a write. Each exclusion records the instant its stored matches hold for
