@@ -66,20 +66,21 @@ def _sqlite_others_moved(table: str) -> str:
     return f"({_moved(tuple(columns), 'IS NOT')})"
 
 
-def _sqlite_update_trigger(table: str) -> str:
+def _sqlite_update_trigger(table: str) -> tuple[str, str]:
+    """The update trigger of `table` as its head (up to its body) and its body."""
     name = f"match_queue_{table}_update"
     sql = op.get_bind().scalar(
         sa.text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}
     )
     if not sql or "FOR EACH ROW" not in sql or " BEGIN\n" not in sql:
         raise RuntimeError(f"the trigger {name} of migrations 0003 and 0012 is missing or changed")
-    return str(sql)
+    head, body = str(sql).split(" BEGIN\n", 1)
+    return head, body
 
 
 def _sqlite_upgrade() -> None:
     for table, columns in OWN_SEND_COLUMNS.items():
-        sql = _sqlite_update_trigger(table)
-        head, body = sql.split(" BEGIN\n", 1)
+        head, body = _sqlite_update_trigger(table)
         joiner = " AND " if " WHEN " in head else " WHEN "
         op.execute(f"DROP TRIGGER match_queue_{table}_update")
         op.execute(f"{head}{joiner}{_sqlite_others_moved(table)} BEGIN\n{body}")
@@ -93,8 +94,7 @@ def _sqlite_upgrade() -> None:
 def _sqlite_downgrade() -> None:
     for table in OWN_SEND_COLUMNS:
         op.execute(f"DROP TRIGGER match_queue_{table}_own_send")
-        sql = _sqlite_update_trigger(table)
-        head, body = sql.split(" BEGIN\n", 1)
+        head, body = _sqlite_update_trigger(table)
         added = _sqlite_others_moved(table)
         head = head.replace(f" AND {added}", "").replace(f" WHEN {added}", "")
         op.execute(f"DROP TRIGGER match_queue_{table}_update")
