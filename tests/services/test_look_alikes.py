@@ -4,7 +4,9 @@ one an exclusion lists (R29)."""
 
 from __future__ import annotations
 
-from optout.db.skeletons import ASCII_REPLACEMENTS
+import importlib
+
+from optout.db.skeletons import ASCII_REPLACEMENTS, skeleton_sql
 from optout.eligibility import Status
 from optout.filters.confusables import ascii_replacements
 from optout.normalize import normalize_domain
@@ -81,3 +83,7 @@ def test_the_indexed_skeleton_is_the_skeleton_of_the_unicode_data() -> None:
     """The look-alike search finds candidates through indexes on a SQL form of the
     skeleton; it must be the one the vendored Unicode data gives."""
     assert ascii_replacements() == ASCII_REPLACEMENTS
+    # The migration that built the indexes wrote the expression out; queries must match it.
+    built = importlib.import_module("optout.db.migrations.versions.0014_domain_skeleton_indexes")
+    for column in ("domain", "email_domain"):
+        assert built._skeleton(column) == skeleton_sql(column)
