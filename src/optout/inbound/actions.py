@@ -20,7 +20,7 @@ from optout.inbound.classify import Classification, Kind
 from optout.inbound.dsn import RecipientStatus
 from optout.inbound.match import Target
 from optout.normalize import normalize_email
-from optout.services import events, optouts, people, workspaces, writebacks
+from optout.services import events, optouts, people, workspaces
 from optout.services.enforcement import end_enrollments
 
 ACTOR = "inbound"
@@ -178,7 +178,6 @@ def _unsubscribe_request(
         reason="asked to unsubscribe in a reply",
         evidence=verdict.text.text or verdict.evidence,
     )
-    writebacks.record_opt_out_writeback(db, workspace_id=target.workspace_id, email=email, now=now)
     outcome.outcome = "opted_out"
     outcome.actions.append(
         f"{email} opted out (channel reply); {done.enrollments_ended} more enrollment(s) ended"
@@ -201,7 +200,6 @@ def _mailto_unsubscribe(
         reason="List-Unsubscribe mailto",
         evidence=verdict.evidence,
     )
-    writebacks.record_opt_out_writeback(db, workspace_id=target.workspace_id, email=email, now=now)
     return Outcome(
         "opted_out",
         actions=[

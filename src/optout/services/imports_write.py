@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services import events
+from optout.services import events, writebacks
 from optout.services.association import COLUMN
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.imports_json import import_json_covers, import_json_merge
@@ -323,9 +323,10 @@ def opt_out_staged(
     db: Connection, *, workspace_id: int, actor: str, now: datetime, reason: str
 ) -> tuple[int, Removal]:
     """Opt out every staged address marked so and not opted out yet, the way
-    `optouts.opt_out` does for one address: suppression, ledger, an event per person, and
-    the end of their active enrollments (R1, R2). Addresses opted out already are left
-    alone, so a re-import adds nothing; nothing here ever clears an opt-out (R33)."""
+    `optouts.opt_out` does for one address: suppression, ledger, the CRM write-back (R31),
+    an event per person, and the end of their active enrollments (R1, R2). Addresses
+    opted out already are left alone, so a re-import adds nothing; nothing here ever
+    clears an opt-out (R33)."""
     s, o, sup, p, e = staged_people, staged_opt_outs, t.suppressions, t.people, t.enrollments
     already = sa.exists().where(
         sup.c.workspace_id == workspace_id, sup.c.email == s.c.email, sup.c.kind == "opt_out"
@@ -353,6 +354,9 @@ def opt_out_staged(
             [*names, "at", "actor", "channel", "reason", "action", "evidence"],
             sa.select(*constants, sa.literal("added", sa.String), sa.literal("", sa.Text)),
         )
+    )
+    writebacks.record_opt_out_writebacks_from(
+        db, workspace_id=workspace_id, emails=sa.select(o.c.email), now=now
     )
     holders = sa.select(p.c.id.label("person_id")).where(
         p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))

@@ -1,8 +1,10 @@
 """Opt-outs and bounces: suppression by address, with a ledger (R1, R2, R7, R33).
 
 Any member may opt a person out; who, when, why and through which channel is
-kept. An opt-out is sticky: only `clear_opt_out`, an explicit act with a reason,
-ever lifts it; nothing a CRM or an import says does.
+kept. This is the one door for an opt-out: it queues the CRM write-back in the same
+transaction for every channel but the CRM's own (R31), so callers never do.
+An opt-out is sticky: only `clear_opt_out`, an explicit act with a reason, ever
+lifts it; nothing a CRM or an import says does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import events
+from optout.services import events, writebacks
 from optout.services.enforcement import end_enrollments
 
 CHANNELS = frozenset({"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce"})
@@ -134,6 +136,8 @@ def _suppress(
     holders = sa.select(p.c.id.label("person_id")).where(
         p.c.workspace_id == workspace_id, p.c.email == address
     )
+    if kind == "opt_out" and channel != "crm":  # the CRM learns it (R31); it told us itself
+        writebacks.record_opt_out_writeback(db, workspace_id=workspace_id, email=address, now=now)
     if exists is None:
         events.record_from_select(
             db,

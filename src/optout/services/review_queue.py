@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import events, optouts, people, writebacks
+from optout.services import events, optouts, people
 
 DECISIONS = ("opted_out", "dismissed", "attached")
 EXCERPT = 2_000
@@ -214,7 +214,6 @@ def opt_out(
         reason="asked to unsubscribe in a reply (decided in the review queue)",
         evidence=item.text or item.subject,
     )
-    writebacks.record_opt_out_writeback(db, workspace_id=workspace_id, email=address, now=now)
     ids = people.ids_by_email(db, workspace_id=workspace_id, email=address)
     _decide(
         db,

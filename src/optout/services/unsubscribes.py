@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, NotFound
 from optout.sending.tokens import Claims
-from optout.services import optouts, writebacks
+from optout.services import optouts
 
 
 class AddressChanged(Conflict):
@@ -59,7 +59,7 @@ def recipient(db: Connection, *, claims: Claims) -> Recipient:
 
 
 def unsubscribe(db: Connection, *, claims: Claims, now: datetime, evidence: str = "") -> Recipient:
-    """Opt the token's person out of all email and queue the CRM write-back; idempotent."""
+    """Opt the token's person out of all email (the CRM learns it too); idempotent."""
     person = recipient(db, claims=claims)
     optouts.opt_out(
         db,
@@ -70,9 +70,6 @@ def unsubscribe(db: Connection, *, claims: Claims, now: datetime, evidence: str 
         reason="one-click unsubscribe",
         evidence=evidence,
         now=now,
-    )
-    writebacks.record_opt_out_writeback(
-        db, workspace_id=person.workspace_id, email=person.email, now=now
     )
     return Recipient(
         person.workspace_id, person.workspace_name, person.person_id, person.email, True

@@ -1,9 +1,10 @@
 """CRM write-backs: changes made here that the CRM must learn (R3, R31).
 
-An opt-out made here (unsubscribe link, reply, a member) leaves a pending row in
-the same transaction; the CRM sync drains pending rows later and writes them
-only where the opt-out field is mapped `read_write`. Rows are per address, not
-per record: the sync updates every CRM record with that address.
+An opt-out or complaint made here, by any channel but the CRM itself, leaves a
+pending row in the same transaction; `optouts` queues it, so no caller can forget
+(DESIGN guarantee 5). The CRM sync drains pending rows later and writes them only
+where the opt-out field is mapped `read_write`. Rows are per address, not per
+record: the sync updates every CRM record with that address.
 """
 
 from __future__ import annotations
@@ -44,6 +45,31 @@ def record_opt_out_writeback(
     )
 
 
+def record_opt_out_writebacks_from(
+    db: Connection, *, workspace_id: int, emails: sa.Select[Any], now: datetime
+) -> None:
+    """Queue `email_opt_out = true` for every normalized address `emails` selects (one
+    column), in one statement; addresses with a pending row already are left alone."""
+    chosen = emails.subquery()
+    address = next(iter(chosen.c))
+    rows = sa.select(
+        sa.literal(workspace_id, sa.Integer),
+        address,
+        sa.literal(OPT_OUT_FIELD, sa.String),
+        sa.literal("true", sa.Text),
+        sa.literal("pending", sa.String),
+        sa.literal(0, sa.Integer),
+        sa.literal("", sa.Text),
+        sa.literal(now, sa.DateTime),
+        sa.literal(now, sa.DateTime),
+    ).distinct()
+    # SQLite reads `SELECT ... ON CONFLICT` as a join's ON without a WHERE between them.
+    rows = rows.where(sa.true())
+    columns = "workspace_id email field value status attempts last_error created_at updated_at"
+
+    db.execute(_insert(db).from_select(columns.split(), rows).on_conflict_do_nothing(**_PENDING))
+
+
 def pending_writebacks(db: Connection, *, workspace_id: int) -> list[Writeback]:
     """The write-backs the CRM sync has still to make, oldest first."""
     w = t.crm_writebacks
@@ -71,7 +97,6 @@ def pending_writebacks(db: Connection, *, workspace_id: int) -> list[Writeback]:
 def _record(
     db: Connection, *, workspace_id: int, email: str, field: str, value: str, now: datetime
 ) -> bool:
-    w = t.crm_writebacks
     values = {
         "workspace_id": workspace_id,
         "email": normalize_email(email).address,
@@ -83,15 +108,18 @@ def _record(
         "created_at": now,
         "updated_at": now,
     }
-    # One pending row per (workspace, email, field), even when two requests race:
-    # the partial unique index decides, and the loser inserts nothing.
-    conflict: dict[str, Any] = {
-        "index_elements": [w.c.workspace_id, w.c.email, w.c.field],
-        "index_where": sa.text("status = 'pending'"),
-    }
-    insert: Any
-    if db.dialect.name == "postgresql":
-        insert = postgresql.insert(w).values(values).on_conflict_do_nothing(**conflict)
-    else:
-        insert = sqlite.insert(w).values(values).on_conflict_do_nothing(**conflict)
+    insert = _insert(db).values(values).on_conflict_do_nothing(**_PENDING)
     return bool(db.execute(insert).rowcount)
+
+
+# One pending row per (workspace, email, field), even when two requests race: the
+# partial unique index decides, and the loser inserts nothing.
+_PENDING: dict[str, Any] = {
+    "index_elements": ["workspace_id", "email", "field"],
+    "index_where": sa.text("status = 'pending'"),
+}
+
+
+def _insert(db: Connection) -> Any:
+    w = t.crm_writebacks
+    return postgresql.insert(w) if db.dialect.name == "postgresql" else sqlite.insert(w)
