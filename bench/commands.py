@@ -49,14 +49,34 @@ def environment(*, database_url: str, transport_url: str, **extra: str) -> dict[
 
 
 def start(
-    arguments: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
+    arguments: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    capture_stdout: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """`optout ARGUMENTS` in `cwd`, stdout kept in memory, stderr appended to `log`."""
-    with log.open("ab") as errors:
+    """`optout ARGUMENTS` in `cwd`, its output appended to `log`.
+
+    A long-running process (`serve`, `worker` without `--once`) must not write into a pipe
+    nobody reads: once the pipe's buffer (64 KB) is full it blocks on its next log line. So
+    stdout goes to the log too, unless `capture_stdout` asks for it in a pipe, for a short
+    command whose output the caller reads with `communicate()`."""
+    with log.open("ab") as output:
         return subprocess.Popen(
             [*optout_command(), *arguments],
             env=dict(env),
             cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=errors,
+            stdout=subprocess.PIPE if capture_stdout else output,
+            stderr=output,
         )
+
+
+def tail(log: Path, *, size: int = 3000) -> str:
+    """The end of a log file, for the message of a failed run."""
+    if not log.exists():
+        return "(no log)"
+    with log.open("rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - size))
+        return f.read().decode(errors="replace")

@@ -4,7 +4,9 @@
 A fixed number of requests of each kind is spread evenly over a fixed duration and sent
 with httpx (async, a bounded number at once): RFC 8058 one-click unsubscribes (POST of the
 email's link), opt-outs through the JSON API, eligibility explain calls through the JSON
-API, and GETs of the unsubscribe confirm page. Then the worker drains what is due, both
+API, GETs of the unsubscribe confirm page, and GETs of `/healthz` (the same-run baseline:
+no database, so what any request costs under the same load). Then the worker drains what
+is due, both
 processes are stopped, and the run is checked:
 
 - every request was answered as it should be (200), else it counts as an error;
@@ -12,7 +14,7 @@ processes are stopped, and the run is checked:
   claimed after T: none sent by a worker pass that started after T, none sent that fell due
   after T, none left queued (the opt-out cancelled them in its transaction).
 
-Reports p50 / p99 latency per kind and the errors.
+Reports p50 / p99 latency per kind, its p50 against the baseline's, and the errors.
 
   python -m bench.load_service --database-url sqlite:///var/bench/load.sqlite3
   python -m bench.load_service --database-url postgresql+psycopg://postgres@127.0.0.1:54343/postgres
@@ -39,7 +41,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench import due_queue
-from bench.commands import KEYS, environment, start
+from bench.commands import KEYS, environment, start, tail
 from bench.load import Progress
 from bench.smtp_sink import free_port, running_sink, transport_url
 from optout.clock import utcnow
@@ -49,7 +51,16 @@ from optout.db.migrate import upgrade
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import accounts
 
-KINDS = ("one-click unsubscribe", "opt-out (API)", "explain (API)", "confirm page (GET)")
+KINDS = (
+    "one-click unsubscribe",
+    "opt-out (API)",
+    "explain (API)",
+    "confirm page (GET)",
+    "health check (GET)",
+)
+# The same-run baseline: `/healthz` touches no database, so its latency is what the server
+# and this machine cost any request under the same load.
+BASELINE = "health check (GET)"
 STARTUP_SECONDS = 180
 DRAIN_SECONDS = 300
 
@@ -185,6 +196,7 @@ async def _fire(
     plan += [("opt-out (API)", n) for n in chosen[requests:]]
     plan += [("explain (API)", rng.randint(1, queue.emails)) for _ in range(requests)]
     plan += [("confirm page (GET)", rng.randint(1, queue.emails)) for _ in range(requests)]
+    plan += [(BASELINE, rng.randint(1, queue.emails)) for _ in range(requests)]
     rng.shuffle(plan)
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -220,6 +232,8 @@ async def _fire(
                                     "purpose": "send"},
                             headers=auth,
                         )  # fmt: skip
+                    elif kind == BASELINE:
+                        response = await client.get("/healthz")
                     else:
                         response = await client.get(f"/u/{token}")
                     status = response.status_code
@@ -333,22 +347,24 @@ def run(
             )  # fmt: skip
             worker = start(["worker", "--poll", "0.2"], env=env, cwd=folder, log=logs["worker"])
             try:
-                answers = asyncio.run(
-                    _fire(
-                        f"http://127.0.0.1:{port}", url, queue=queue, key=key, ids=ids,
-                        requests=requests,
-                        duration=duration, concurrency=concurrency, seed=seed, server=server,
-                    )
-                )  # fmt: skip
-                progress.say(f"{len(answers)} requests answered; draining the queue")
-                _drain(url, timeout=DRAIN_SECONDS)
+                try:
+                    answers = asyncio.run(
+                        _fire(
+                            f"http://127.0.0.1:{port}", url, queue=queue, key=key, ids=ids,
+                            requests=requests,
+                            duration=duration, concurrency=concurrency, seed=seed,
+                            server=server,
+                        )
+                    )  # fmt: skip
+                    progress.say(f"{len(answers)} requests answered; draining the queue")
+                    _drain(url, timeout=DRAIN_SECONDS)
+                finally:
+                    _stop(worker, "optout worker")
+                    _stop(server, "optout serve")
             except BaseException:
                 for name, log in logs.items():
-                    print(f"--- {name} log (end) ---\n{log.read_text()[-3000:]}")
+                    print(f"--- {name} log (end) ---\n{tail(log)}", flush=True)
                 raise
-            finally:
-                _stop(worker, "optout worker")
-                _stop(server, "optout serve")
             outcome = Outcome(backend, answers)
             outcome.checked_people, outcome.sent, outcome.cancelled = check_enforced(url, answers)
             if len(sink.snapshot()) != outcome.sent or sink.duplicates():
@@ -365,15 +381,17 @@ def report(outcome: Outcome, *, requests: int, duration: float, concurrency: int
         f"at most {concurrency} at once; worker sent {outcome.sent}, cancelled "
         f"{outcome.cancelled}; {outcome.checked_people} opted-out people checked: no email "
         "claimed after the answer",
-        "| kind | answered 200 | errors | p50 ms | p99 ms | max ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| kind | answered 200 | errors | p50 ms | p99 ms | max ms | p50 / baseline p50 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    base = percentile(outcome.latencies(BASELINE), 0.5)
     for kind in KINDS:
         values = outcome.latencies(kind)
+        p50 = percentile(values, 0.5)
         lines.append(
             f"| {kind} | {len(values)} | {outcome.errors(kind)} | "
-            f"{percentile(values, 0.5) * 1000:.0f} | {percentile(values, 0.99) * 1000:.0f} | "
-            f"{(max(values) if values else float('nan')) * 1000:.0f} |"
+            f"{p50 * 1000:.0f} | {percentile(values, 0.99) * 1000:.0f} | "
+            f"{(max(values) if values else float('nan')) * 1000:.0f} | {p50 / base:.1f}x |"
         )
     return "\n".join(lines)
 

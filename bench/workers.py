@@ -153,7 +153,13 @@ def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, fo
     log = folder / "workers.log"
     started = time.perf_counter()
     processes = [
-        start(["worker", "--once", "--json", "--batch", str(batch)], env=env, cwd=folder, log=log)
+        start(
+            ["worker", "--once", "--json", "--batch", str(batch)],
+            env=env,
+            cwd=folder,
+            log=log,
+            capture_stdout=True,
+        )
         for _ in range(workers)
     ]
     outputs = [process.communicate(timeout=WORKER_TIMEOUT_SECONDS)[0] for process in processes]
