@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from optout.inbound import Kind, classify, parse_message
-from optout.inbound.dsn import delivery_report, failure_severity
+from optout.inbound.dsn import delivery_report
 from tests.inbound.helpers import CORPUS, MANIFEST, corpus
 
 
@@ -120,24 +120,3 @@ def test_R7_a_read_receipt_is_no_bounce_and_no_reply() -> None:
     verdict = classify(parse_message(corpus("auto_read_receipt.eml")))
     assert verdict.kind is Kind.AUTO_REPLY
     assert verdict.report is None
-
-
-@pytest.mark.parametrize(
-    ("status", "diagnostic", "severity"),
-    [
-        ("5.1.1", "550 5.1.1 user unknown", "permanent"),
-        ("5.2.1", "550 5.2.1 mailbox disabled", "permanent"),
-        ("5.4.4", "unable to route: no mail hosts for domain", "permanent"),
-        ("", "550 Requested action not taken: mailbox unavailable", "permanent"),
-        ("5.7.1", "554 5.7.1 Message rejected as spam", "transient"),
-        ("5.7.1", "550 5.7.1 Service unavailable, client host blocked using Spamhaus", "transient"),
-        ("5.2.2", "552 5.2.2 Mailbox full", "transient"),
-        ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", "transient"),
-        ("4.2.2", "452 4.2.2 Over quota", "transient"),
-        ("", "421 try again later", "transient"),
-    ],
-)
-def test_R7_only_failures_about_the_address_are_hard(
-    status: str, diagnostic: str, severity: str
-) -> None:
-    assert failure_severity(status, diagnostic) == severity

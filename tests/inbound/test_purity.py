@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 INBOUND = Path(__file__).resolve().parents[2] / "src" / "optout" / "inbound"
-PURE = ("parse", "newtext", "phrases", "dsn", "classify")
+PURE = (
+    "parse", "newtext", "phrases", "dsn", "reports", "notices", "bounce_policy", "classify"
+)  # fmt: skip
 FORBIDDEN = (
     "sqlalchemy", "optout.db", "optout.services", "optout.sending", "optout.cli", "optout.web",
     "smtplib", "imaplib", "socket", "aiosmtpd", "http", "urllib.request",

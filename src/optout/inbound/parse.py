@@ -41,6 +41,8 @@ _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]{1,256}@[A-Za-z0-9.\-\[\]:_]{1,255}$
 _MULTIPART = re.compile(rb"content-type:[ \t]*multipart/", re.IGNORECASE)
 _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=")
 Headers = tuple[tuple[str, str], ...]
+# Parts made of header-like field blocks: read as blocks, never walked into.
+FIELD_PARTS = ("message/delivery-status", "message/feedback-report")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Leaf:
     content_type: str
     attachment: bool
     text: str | None = None  # text/* parts, decoded
-    blocks: tuple[Headers, ...] = ()  # message/delivery-status: one field block each
+    blocks: tuple[Headers, ...] = ()  # FIELD_PARTS: one field block each
     headers: Headers = ()  # message/rfc822 and text/rfc822-headers: the enclosed headers
 
 
@@ -64,6 +66,8 @@ class ParsedMessage:
     body_hash: str
     readable: bool = True  # False: the structure could not be read, only the headers
     defects: tuple[str, ...] = field(default_factory=tuple)
+    # The stdlib tree it was read from, for readers that walk it themselves (bounces).
+    message: Message | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str:
         """The first value of a header, decoded ("" when absent)."""
@@ -198,6 +202,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         body_hash=body_hash,
         readable=readable,
         defects=tuple(dict.fromkeys(defects)),
+        message=message if readable else None,
     )
 
 
@@ -274,7 +279,7 @@ def _walk(message: Message, defects: list[str]) -> Iterator[tuple[Message, int]]
             return
         payload = part.get_payload()
         kind = _content_type(part)
-        if part.is_multipart() and isinstance(payload, list) and kind != "message/delivery-status":
+        if part.is_multipart() and isinstance(payload, list) and kind not in FIELD_PARTS:
             if depth >= MAX_DEPTH:
                 defects.append(f"parts nested deeper than {MAX_DEPTH} were not read")
                 continue
@@ -299,8 +304,8 @@ def _leaf(part: Message, depth: int, defects: list[str]) -> Leaf:
     kind = _content_type(part)
     disposition = str(part.get("Content-Disposition", "") or "").lower()
     attachment = disposition.strip().startswith("attachment")
-    if kind == "message/delivery-status":
-        return Leaf(kind, attachment, blocks=_status_blocks(part))
+    if kind in FIELD_PARTS:
+        return Leaf(kind, attachment, blocks=status_blocks(part))
     if kind == "message/rfc822":
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
@@ -330,7 +335,7 @@ def _text(part: Message, defects: list[str]) -> str:
     return clean(_decode_bytes(data[: MAX_TEXT * 4], charset))
 
 
-def _status_blocks(part: Message) -> tuple[Headers, ...]:
+def status_blocks(part: Message) -> tuple[Headers, ...]:
     payload = part.get_payload()
     if isinstance(payload, list):
         blocks = [_headers(block) for block in payload[:50] if isinstance(block, Message)]
