@@ -7,6 +7,7 @@
 | `OPTOUT_BASE_URL` | published by `optout serve`, else `http://127.0.0.1:8000` | links' address |
 | `OPTOUT_TRANSPORT_URL` | published by `optout serve`, else `outbox:var/outbox` | mail relay |
 | `OPTOUT_DKIM_SELECTOR`, `_DOMAIN`, `_KEY_FILE` | unset | DKIM signing (all three or none) |
+| `OPTOUT_INBOUND_LOCAL_PART` | `unsubscribe` | inbound address per sending domain (mailto, CFBL) |
 | `OPTOUT_ENCRYPTION_KEYS` | unset | Fernet keys that encrypt secrets stored in the database |
 
 `OPTOUT_ENCRYPTION_KEYS` is a comma-separated list of Fernet keys, newest first
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -41,6 +43,8 @@ DEFAULT_SQLITE_PATH = Path("var") / "optout.sqlite3"
 DEFAULT_SECRET_KEYS_PATH = Path("var") / "secret_keys"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TRANSPORT_URL = "outbox:var/outbox"
+DEFAULT_INBOUND_LOCAL_PART = "unsubscribe"
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 MIN_SECRET_KEY_LENGTH = 16
 
 _KEYS_FILE_HEADER = (
@@ -61,6 +65,10 @@ class Settings:
     dkim: tuple[str, str, Path] | None = None
     # Fernet keys, newest first, for secrets stored in the database (optout.crypto).
     encryption_keys: tuple[str, ...] = ()
+    # The local part of our address at each sending domain that the inbound listener
+    # receives: the List-Unsubscribe mailto (R3) and the CFBL-Address for complaint
+    # reports (R36) are `<local part>@<sending domain>`, aligned with the From domain.
+    inbound_local_part: str = DEFAULT_INBOUND_LOCAL_PART
     # The web service runs background jobs (bulk unenroll, imports) in a thread of its own.
     web_runs_jobs: bool = True
     # Which of secret_keys, base_url, transport_url the environment set; the others may be
@@ -85,6 +93,10 @@ class Settings:
             transport_url=transport or DEFAULT_TRANSPORT_URL,
             dkim=_dkim_from_env(),
             encryption_keys=encryption_keys_from(os.environ),
+            inbound_local_part=check_local_part(
+                os.environ.get("OPTOUT_INBOUND_LOCAL_PART", "").strip()
+                or DEFAULT_INBOUND_LOCAL_PART
+            ),
             web_runs_jobs=os.environ.get("OPTOUT_WEB_RUNS_JOBS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
             from_environment=frozenset(name for name, value in given.items() if value),
@@ -117,6 +129,16 @@ def _dkim_from_env() -> tuple[str, str, Path] | None:
         missing = [name for name, value in zip(names, values, strict=True) if not value]
         raise InvalidInput(f"DKIM needs all of {', '.join(names)}; missing {', '.join(missing)}")
     return values[0], values[1], Path(values[2])
+
+
+def check_local_part(local: str) -> str:
+    """A dot-atom local part (RFC 5322) of at most 64 characters, without a domain."""
+    if len(local) > 64 or not _LOCAL_PART.match(local):
+        raise InvalidInput(
+            f"OPTOUT_INBOUND_LOCAL_PART: {local!r} is not the local part of an address "
+            "(the part before @, e.g. unsubscribe or fbl)"
+        )
+    return local
 
 
 def check_base_url(url: str) -> str:

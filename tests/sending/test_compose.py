@@ -18,6 +18,8 @@ from optout.sending.templates import Rendered
 NOW = datetime(2026, 11, 2, 9, 0, 0)
 URL = "https://optout.example.com/u/" + "T" * 180
 MAILTO = "mailto:unsubscribe@vendor.com?subject=unsubscribe%20abc"
+FEEDBACK_ADDRESS = "unsubscribe@vendor.com"
+FEEDBACK_ID = "AbCdEf0123456789_-AbCdEf0123456789_-AbCdEf0123456789"
 RENDERED = Rendered(
     subject="Grüße, Ada — quick question",
     text="Hi Ada,\n\nA line with ümlauts and a long one " + "x" * 120 + "\n\nUnsubscribe: " + URL,
@@ -33,6 +35,8 @@ def _compose(**changes: Any) -> bytes:
         "to_address": "ada@acme.com",
         "unsubscribe_url": URL,
         "unsubscribe_mailto": MAILTO,
+        "feedback_address": FEEDBACK_ADDRESS,
+        "feedback_id": FEEDBACK_ID,
         "message_id": "<0f1e2d3c@vendor.com>",
         "now": NOW,
         "dkim": None,
@@ -165,6 +169,38 @@ def test_R34_header_injection_refused(changes: dict[str, Any]) -> None:
 def test_R34_malformed_input_is_refused_with_the_reason(
     changes: dict[str, Any], complaint: str
 ) -> None:
+    with pytest.raises(InvalidInput, match=complaint):
+        _compose(**changes)
+
+
+def test_R36_message_carries_the_cfbl_address_and_feedback_id() -> None:
+    wire = _compose()
+    message = _parse(wire)
+    assert message.get_all("CFBL-Address") == [f"{FEEDBACK_ADDRESS}; report=arf"]
+    assert message.get_all("CFBL-Feedback-ID") == [FEEDBACK_ID]
+    assert f"\r\nCFBL-Feedback-ID: {FEEDBACK_ID}\r\n".encode() in wire
+
+
+def test_R36_cfbl_address_may_be_at_a_subdomain_of_the_from_domain() -> None:
+    message = _parse(_compose(feedback_address="FBL@Mail.Vendor.com"))
+    assert message["CFBL-Address"] == "fbl@mail.vendor.com; report=arf"
+
+
+@pytest.mark.parametrize(
+    ("changes", "complaint"),
+    [
+        ({"feedback_address": "fbl@other.com"}, "From domain vendor.com"),
+        ({"feedback_address": "fbl@notvendor.com"}, "From domain vendor.com"),
+        ({"feedback_address": "fbl@vendor.com\r\nBcc: x@evil.test"}, "line breaks"),
+        ({"feedback_address": "no address"}, "not an email address"),
+        ({"feedback_id": ""}, "not a CFBL-Feedback-ID"),
+        ({"feedback_id": "has space"}, "not a CFBL-Feedback-ID"),
+        ({"feedback_id": "a\r\nBcc: x@evil.test"}, "not a CFBL-Feedback-ID"),
+        ({"headers": {"CFBL-Address": "evil@evil.test"}}, "cannot be set"),
+        ({"headers": {"cfbl-feedback-id": "x"}}, "cannot be set"),
+    ],
+)
+def test_R36_cfbl_headers_are_checked(changes: dict[str, Any], complaint: str) -> None:
     with pytest.raises(InvalidInput, match=complaint):
         _compose(**changes)
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from optout.errors import InvalidInput
 from optout.sending.dkim import DkimSigner
-from tests.sending.test_compose import MAILTO, URL, _compose
+from tests.sending.test_compose import FEEDBACK_ADDRESS, FEEDBACK_ID, MAILTO, URL, _compose
 
 SELECTOR = "s2026"
 DOMAIN = "vendor.com"
@@ -76,6 +76,37 @@ def test_R3_message_has_list_unsubscribe_headers_covered_by_dkim(
     assert signed_headers.count("list-unsubscribe") == 2
     assert signed_headers.count("list-unsubscribe-post") == 2
     assert signed_headers.count("from") == 2
+
+
+def test_R36_cfbl_headers_are_covered_by_the_dkim_signature(
+    key: rsa.RSAPrivateKey, signer: DkimSigner
+) -> None:
+    signed = _compose(dkim=signer)
+    assert dkim.verify(signed, dnsfunc=_dns(key))
+    tags = _tags(signed)
+    signed_headers = tags["h"].lower().split(":")
+    # RFC 9477: both in h=, with d= the From domain, which the CFBL-Address sits at.
+    assert signed_headers.count("cfbl-address") == 2  # oversigned: no second one added
+    assert signed_headers.count("cfbl-feedback-id") == 2
+    assert tags["d"] == DOMAIN == FEEDBACK_ADDRESS.rsplit("@", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda m: m.replace(FEEDBACK_ADDRESS.encode(), b"fbl@evil.test"),
+        lambda m: m.replace(FEEDBACK_ID.encode(), FEEDBACK_ID[::-1].encode()),
+        lambda m: m.replace(b"\r\nDate:", b"\r\nCFBL-Address: fbl@evil.test\r\nDate:"),
+    ],
+    ids=["address", "feedback-id", "added-address"],
+)
+def test_R36_tampering_with_cfbl_headers_breaks_the_signature(
+    key: rsa.RSAPrivateKey, signer: DkimSigner, tamper: Callable[[bytes], bytes]
+) -> None:
+    signed = _compose(dkim=signer)
+    tampered = tamper(signed)
+    assert tampered != signed
+    assert not dkim.verify(tampered, dnsfunc=_dns(key))
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
-"""Build the RFC 5322 message of one outbound email (SPEC R3, R34).
+"""Build the RFC 5322 message of one outbound email (SPEC R3, R34, R36).
 
 Every message carries the RFC 2369 `List-Unsubscribe` header (the https URI
-first, then a mailto) and RFC 8058 `List-Unsubscribe-Post`, and is DKIM signed
-over them when a signer is given. Bodies are 7-bit clean (quoted-printable or
+first, then a mailto), RFC 8058 `List-Unsubscribe-Post`, and the RFC 9477
+`CFBL-Address` (where mailbox providers send complaint reports) and
+`CFBL-Feedback-ID` (which finds the email again in a redacted report), and is
+DKIM signed over them when a signer is given. Bodies are 7-bit clean (quoted-printable or
 base64), so no relay has to re-encode them and break the signature.
 """
 
@@ -52,7 +54,8 @@ RESERVED_HEADERS = frozenset(
     for name in (
         "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Subject", "Date", "Message-ID",
         "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe",
-        "List-Unsubscribe-Post", "DKIM-Signature", "Return-Path", "Received",
+        "List-Unsubscribe-Post", "CFBL-Address", "CFBL-Feedback-ID", "DKIM-Signature",
+        "Return-Path", "Received",
     )
 )  # fmt: skip
 """Headers compose writes itself; extra headers may not set or repeat them."""
@@ -130,6 +133,24 @@ def _check_mailto(uri: str) -> str:
     return uri
 
 
+_FEEDBACK_ID = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~:-]{1,500}$")  # atext and ":"
+
+
+def _check_feedback_address(address: str, sender: Address) -> str:
+    """RFC 9477: the CFBL-Address is the From domain or a child of it (alignment)."""
+    _check_value("CFBL-Address", address)
+    canonical = normalize_email(address).address
+    domain = canonical.rsplit("@", 1)[1]
+    if not canonical.isascii():
+        raise InvalidInput(f"CFBL-Address {address!r} must be an ASCII address")
+    if domain != sender.domain and not domain.endswith("." + sender.domain):
+        raise InvalidInput(
+            f"CFBL-Address {address!r} must be at the From domain {sender.domain} or a "
+            "subdomain of it, or providers ignore it (RFC 9477)"
+        )
+    return canonical
+
+
 def _check_extra(headers: Mapping[str, str]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in headers.items():
@@ -166,6 +187,8 @@ def compose(
     to_address: str,
     unsubscribe_url: str,
     unsubscribe_mailto: str,
+    feedback_address: str,
+    feedback_id: str,
     message_id: str,
     now: datetime,
     dkim: DkimSigner | None,
@@ -183,6 +206,9 @@ def compose(
     answer_to = _address("Reply-To", reply_to) if reply_to else None
     https_uri = _check_https(unsubscribe_url)
     mailto_uri = _check_mailto(unsubscribe_mailto)
+    cfbl_address = _check_feedback_address(feedback_address, sender)
+    if not _FEEDBACK_ID.match(feedback_id):
+        raise InvalidInput(f"not a CFBL-Feedback-ID (atext only): {feedback_id!r}")
     if not _MESSAGE_ID.match(_check_value("Message-ID", message_id)):
         raise InvalidInput(f"not a Message-ID (expected <id@domain>): {message_id!r}")
     subject = _check_value("Subject", rendered.subject)
@@ -201,6 +227,8 @@ def compose(
     message["Subject"] = _text(subject)
     message["List-Unsubscribe"] = f"<{https_uri}>,\r\n <{mailto_uri}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["CFBL-Address"] = f"{cfbl_address}; report=arf"
+    message["CFBL-Feedback-ID"] = feedback_id
     for name, value in extra.items():
         message[name] = _text(value)
     message.attach(_part(rendered.text, "plain"))

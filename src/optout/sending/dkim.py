@@ -1,4 +1,5 @@
-"""DKIM signing of outbound mail (RFC 6376; SPEC R3 needs the unsubscribe headers covered).
+"""DKIM signing of outbound mail (RFC 6376; SPEC R3 needs the unsubscribe headers covered,
+R36 and RFC 9477 the CFBL headers).
 
 Relaxed/relaxed canonicalization and rsa-sha256. Headers that identify the
 message or carry the unsubscribe are signed once more than they occur
@@ -24,13 +25,13 @@ from optout.errors import InvalidInput
 SIGNED_HEADERS = (
     "from", "to", "cc", "subject", "date", "message-id", "reply-to", "list-unsubscribe",
     "list-unsubscribe-post", "mime-version", "content-type", "content-transfer-encoding",
-    "feedback-id",
+    "feedback-id", "cfbl-address", "cfbl-feedback-id",
 )  # fmt: skip
-"""Signed when present (RFC 6376 5.4.1 and RFC 8058 section 4)."""
+"""Signed when present (RFC 6376 5.4.1, RFC 8058 section 4, RFC 9477 section 3.1.3)."""
 
 OVERSIGNED_HEADERS = (
     "from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe",
-    "list-unsubscribe-post",
+    "list-unsubscribe-post", "cfbl-address", "cfbl-feedback-id",
 )  # fmt: skip
 """Listed once more than they occur, which seals them against being added later."""
 

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
+from optout.sending.feedback_ids import FeedbackIds
 
 _VERSION = 1
 # version, key id, workspace id, person id, address digest
@@ -77,7 +78,11 @@ class _Key:
 
 
 class UnsubscribeTokens:
-    """Issues and reads unsubscribe tokens; `keys` are secrets, newest (signing) first."""
+    """Issues and reads unsubscribe tokens; `keys` are secrets, newest (signing) first.
+
+    The same link keys make the CFBL-Feedback-ID of every email (`feedback_ids`, R36),
+    so whatever reads our tokens can also recognize our complaint reports.
+    """
 
     def __init__(self, keys: Sequence[str]) -> None:
         secrets = [key.strip() for key in keys if key.strip()]
@@ -86,6 +91,7 @@ class UnsubscribeTokens:
         self._keys = [_derive(secret) for secret in secrets]
         self._by_id = {key.id: key for key in reversed(self._keys)}
         self._fernet = fernet.MultiFernet([key.fernet for key in self._keys])
+        self.feedback_ids = FeedbackIds(secrets)
 
     def issue(self, *, workspace_id: int, person_id: int, email: str) -> str:
         """A URL-safe token (letters, digits, `-` and `_`, no padding) for this person."""

@@ -115,6 +115,7 @@ class Mailer:
         unsubscribe_url = self.settings.unsubscribe_url(token)
         sender = item.from_address or DEFAULT_FROM
         domain = parseaddr(sender)[1].rpartition("@")[2] or "optout.invalid"
+        inbound = f"{self.settings.inbound_local_part}@{domain}"
         rendered = render(
             subject=item.subject,
             body_text=item.body_text,
@@ -134,7 +135,13 @@ class Mailer:
             reply_to=item.reply_to or None,
             to_address=item.person["email"],
             unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}",
+            unsubscribe_mailto=f"mailto:{inbound}?subject=unsubscribe%20{token}",
+            feedback_address=inbound,
+            feedback_id=self.tokens.feedback_ids.issue(
+                workspace_id=item.workspace_id,
+                sequence_id=item.sequence_id,
+                email_id=item.email_id,
+            ),
             message_id=message_id,
             now=now,
             dkim=self.dkim,
