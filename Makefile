@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test lint bench bench-workers bench-load soak clean
+.PHONY: run test lint bench bench-workers bench-load bench-inbound bench-lock soak clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -33,6 +33,15 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.crm_sync
 	$(BIN)/python -m bench.listing
 	$(BIN)/python -m bench.jobs
+	$(BIN)/python -m bench.inbound
+	$(BIN)/python -m bench.lock_hold
+
+# Inbound mail through the product's inbound path (100,000 messages, 1,000,000 people), and
+# the longest write-lock hold of a 500,000-row people import beside one-click unsubscribes.
+bench-inbound: $(VENV)/.installed-test
+	$(BIN)/python -m bench.inbound
+bench-lock: $(VENV)/.installed-test
+	$(BIN)/python -m bench.lock_hold
 
 # Worker scaling: 1, 2 and 4 `optout worker` processes drain BENCH_EMAILS due emails into
 # a local SMTP server, on the throwaway PostgreSQL server of scripts/test-postgres.sh.

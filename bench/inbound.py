@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench.generate import NOW, WORKSPACE_ID, Params
-from bench.load import CACHE, ROOT, Progress, prepare
+from bench.load import ROOT, Progress, prepare
 from optout.db.engine import create_engine
 from optout.inbound.classify import classify
 from optout.inbound.parse import parse_message
@@ -394,11 +394,11 @@ def measure_process(
 
 
 @contextlib.contextmanager
-def copy_of(url: str, key: str) -> Iterator[str]:
-    """A throwaway copy of the cached SQLite workspace, removed afterwards."""
+def copy_of(url: str, name: str) -> Iterator[str]:
+    """A throwaway copy of a SQLite workspace, beside it, removed afterwards."""
     source = sa.make_url(url).database
     assert source is not None
-    copy = CACHE / f"inbound-{key}.sqlite3"
+    copy = Path(source).with_name(f"{name}.sqlite3")
     for stale in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
         stale.unlink(missing_ok=True)
     with sqlite3.connect(source) as original, sqlite3.connect(copy) as target:
@@ -442,12 +442,18 @@ class Result:
 
 
 def run(
-    *, people: int, messages: int, progress: Progress, profile: cProfile.Profile | None = None
+    *,
+    people: int,
+    messages: int,
+    progress: Progress,
+    profile: cProfile.Profile | None = None,
+    database_url: str | None = None,
 ) -> Result:
+    """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/)."""
     messages = min(messages, people)
     params = params_for(people)
-    source = prepare(params, url=None, reuse=True, progress=progress)
-    with copy_of(source, params.key()) as url:
+    source = prepare(params, url=database_url, reuse=True, progress=progress)
+    with copy_of(source, f"inbound-{params.key()}") as url:
         progress.say(f"working on a copy: {sa.make_url(url).database}")
         engine = create_engine(url)
         try:
