@@ -6,8 +6,11 @@ for it and returns its progress, which the runner records in that same transacti
   by id, set-based, and records where it got to with its commit. A step run again after
   a crash starts from the last committed point and only finds what is left, so a job
   taken over halfway finishes the rest and never ends anyone twice.
-- `import`: a people or companies CSV import, all or nothing (R23) in one step; a rerun
-  after a crash starts over from the uploaded file, and a re-import changes nothing.
+- `import`: a people or companies CSV import. The file is read and checked before the
+  first step (`PREPARE`, outside any transaction); a file with an unusable row writes
+  nothing (R23). A people file is then applied in parts of `imports.CHUNK_ROWS`
+  addresses, a step each, which records where it got to with its commit; a rerun after
+  a crash goes on from there. A companies import is one step.
 - `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
   one step, one transaction (R13); a crash before its commit leaves nothing saved, and
   the rerun saves it.
@@ -16,6 +19,7 @@ for it and returns its progress, which the runner records in that same transacti
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,11 +36,13 @@ BULK_CHUNK = 20_000
 
 class Step(Protocol):
     def __call__(
-        self, db: Connection, job: Job, *, now: datetime, progress: Progress
+        self, db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
     ) -> StepOutcome: ...
 
 
-def bulk_unenroll(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+def bulk_unenroll(
+    db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
+) -> StepOutcome:
     p = job.params
     statuses = list(p["statuses"])
     sequence_id = p.get("sequence_id")
@@ -77,15 +83,34 @@ def bulk_unenroll(db: Connection, job: Job, *, now: datetime, progress: Progress
     )
 
 
-def csv_import(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+def read_import(job: Job, progress: Progress) -> imports.PeopleFile | None:
+    """A people import's file, read and checked before its steps, outside any transaction
+    (parsing a large file takes seconds: no lock may be held meanwhile)."""
+    if job.params["kind"] != "people":
+        return None
+    path = Path(job.params["path"])
+    if not path.is_file():
+        raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        return imports.read_people(
+            source=source, mapping=dict(job.params["mapping"]), progress=progress
+        )
+
+
+def csv_import(
+    db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
+) -> StepOutcome:
     p = job.params
+    if p["kind"] == "people":
+        file = prepared if isinstance(prepared, imports.PeopleFile) else read_import(job, progress)
+        assert file is not None
+        return _people_part(db, job, file, now=now, progress=progress)
     path = Path(p["path"])
     if not path.is_file():
         raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
-    run = imports.import_people if p["kind"] == "people" else imports.import_companies
     savepoint = db.begin_nested()
     with path.open(encoding="utf-8-sig", newline="") as source:
-        report = run(
+        report = imports.import_companies(
             db,
             workspace_id=job.workspace_id,
             source=source,
@@ -96,10 +121,56 @@ def csv_import(db: Connection, job: Job, *, now: datetime, progress: Progress) -
         )
     if report.errors:
         savepoint.rollback()  # nothing half-imported (R23)
-        with Path(p["errors_path"]).open("w", newline="", encoding="utf-8") as out:
-            imports.write_error_report(report, out)
     else:
         savepoint.commit()
+    return _import_finished(job, report)
+
+
+def _people_part(
+    db: Connection, job: Job, file: imports.PeopleFile, *, now: datetime, progress: Progress
+) -> StepOutcome:
+    """The next part of a people import, or the refusal of the whole file."""
+    refused = imports.people_rejected(file, progress)
+    if refused is not None:
+        return _import_finished(job, refused)
+    start = int(job.params.get("next") or 0)
+    bounds = [b for b in imports.parts(file) if b[0] >= start]
+    stop = bounds[0][1]
+    before = (job.result or {}).get("applied") or {}
+    applied = imports.Applied(**before) + imports.apply_people_part(
+        db,
+        workspace_id=job.workspace_id,
+        file=file,
+        start=start,
+        stop=stop,
+        actor=job.created_by,
+        now=now,
+    )
+    if len(bounds) > 1:
+        progress(stop, file.size)
+        return StepOutcome(
+            done=stop,
+            total=file.size,
+            result={"kind": "people", "rows": file.parsed.rows, "applied": asdict(applied)},
+            finished=False,
+            params={"next": stop},
+        )
+    report = imports.finish_people(
+        db,
+        workspace_id=job.workspace_id,
+        file=file,
+        applied=applied,
+        actor=job.created_by,
+        now=now,
+        progress=progress,
+    )
+    return _import_finished(job, report)
+
+
+def _import_finished(job: Job, report: imports.ImportReport) -> StepOutcome:
+    if report.errors:
+        with Path(job.params["errors_path"]).open("w", newline="", encoding="utf-8") as out:
+            imports.write_error_report(report, out)
     result = {
         "kind": report.kind,
         "rows": report.rows,
@@ -116,7 +187,9 @@ def csv_import(db: Connection, job: Job, *, now: datetime, progress: Progress) -
     return StepOutcome(done=report.rows, total=report.rows, result=result, finished=True)
 
 
-def exclusion_save(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+def exclusion_save(
+    db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
+) -> StepOutcome:
     """The save and its unenroll in one transaction (R13), confirmed already (R22)."""
     p = job.params
     common: dict[str, Any] = {
@@ -152,6 +225,9 @@ STEPS: dict[str, Step] = {
     "import": csv_import,
     "exclusion_save": exclusion_save,
 }
+Prepare = Callable[[Job, Progress], Any]
+# What a kind reads before its steps, outside any transaction; given to each step.
+PREPARE: dict[str, Prepare] = {"import": read_import}
 # Kinds any process may run; an import reads a file the web service received, so only the
 # web service's own runner takes it.
 ANYWHERE = ("bulk_unenroll", "exclusion_save")

@@ -17,6 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -56,7 +57,12 @@ def run_next(
     if job is None:
         return None
     steps = 0
+    prepared: Any = None
     try:
+        if job.kind in kinds.PREPARE:  # before the first step's transaction opens
+            prepared = kinds.PREPARE[job.kind](
+                job, lambda done, total: live.report(job.id, done, total)
+            )
         while True:
             if (stop is not None and stop.is_set()) or (
                 max_steps is not None and steps >= max_steps
@@ -72,6 +78,7 @@ def run_next(
                     current,
                     now=now,
                     progress=lambda done, total: live.report(job.id, done, total),
+                    prepared=prepared,
                 )
                 jobs.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
             steps += 1

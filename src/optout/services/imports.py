@@ -2,17 +2,20 @@
 
 Every row is validated before anything is written. When any row cannot be used the
 report lists each problem (row, column, value, reason) and nothing is written at all;
-otherwise the rows are applied set-based (`imports_write`) in the caller's
-transaction, followed by one `import_applied` event. Identity is the normalized email
-(people; every person with it) or domain (companies). An empty cell never erases a
-stored value, custom fields merge into the existing ones (the file wins for its keys),
-and a re-import of the same file changes nothing. No import clears an opt-out or a
-bounce (R33).
+otherwise the rows are applied set-based (`imports_write`), followed by one
+`import_applied` event. A large people file is read before any transaction opens and
+applied in parts of CHUNK_ROWS addresses, each part its own short transaction, so no
+import holds the write lock for long (an unsubscribe waits behind none). Identity is
+the normalized email (people; every person with it) or domain (companies). An empty
+cell never erases a stored value, custom fields merge into the existing ones (the file
+wins for its keys), and a re-import of the same file changes nothing. No import clears
+an opt-out or a bounce (R33).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -60,7 +63,9 @@ from optout.services.imports_write import (
 )
 
 __all__ = [
+    "Applied",
     "ImportReport",
+    "PeopleFile",
     "RowError",
     "import_companies",
     "import_exclusion_list",
@@ -115,27 +120,86 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def import_people(
+CHUNK_ROWS = 5_000  # addresses applied per transaction: well under a second of writes
+
+
+@dataclass(frozen=True)
+class PeopleFile:
+    """A people CSV read and checked, nothing written yet: reading happens before any
+    transaction opens, so no lock is held while a large file is parsed."""
+
+    name: str | None
+    parsed: Parsed
+    company_names: dict[str, str | None]  # domain -> the first name the file gives it
+
+    @property
+    def size(self) -> int:
+        """How many addresses there are to apply (one record per address)."""
+        return len(self.parsed.records)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the parts of a people import applied so far, added up part by part."""
+
+    created: int = 0
+    updated: int = 0
+    companies_created: int = 0
+    linked_by_email_domain: int = 0
+    opted_out: int = 0
+    enrollments_ended: int = 0
+
+    def __add__(self, other: Applied) -> Applied:
+        return Applied(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def read_people(
+    *, source: TextIO, mapping: Mapping[str, str], progress: Progress | None = None
+) -> PeopleFile:
+    """Read and check a people CSV (InvalidInput for a file-level problem; unusable cells
+    are in `parsed.errors`). No database is touched."""
+    data = read_csv(source)
+    parsed = parse_rows(PEOPLE, data, mapping, progress)
+    return PeopleFile(data.name, parsed, _companies_of_people(parsed))
+
+
+def parts(file: PeopleFile, size: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """The (start, stop) of each part of a checked file, in order; the last one finishes."""
+    return [(start, min(start + size, file.size)) for start in range(0, file.size, size)]
+
+
+def people_rejected(file: PeopleFile, progress: Progress | None = None) -> ImportReport | None:
+    """The report refusing the whole file when any row cannot be used, else None."""
+    if not file.parsed.errors:
+        return None
+    return rejected("people", file.parsed.rows, file.parsed.errors, progress)
+
+
+def apply_people_part(
     db: Connection,
     *,
     workspace_id: int,
-    source: TextIO,
-    mapping: Mapping[str, str],
+    file: PeopleFile,
+    start: int,
+    stop: int,
     actor: str,
     now: datetime,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Create or update people by address; `company_domain` creates missing companies,
-    a true `email_opt_out` opts the address out (channel `import`), a false one does
-    nothing. Changed people are re-checked against enforced exclusions (R14)."""
-    data = read_csv(source)
-    parsed = parse_rows(PEOPLE, data, mapping, progress)
-    if parsed.errors:
-        return rejected("people", parsed.rows, parsed.errors, progress)
+) -> Applied:
+    """Apply the addresses `start:stop` of a checked file, whole: their people, companies,
+    links, opt-outs (R1) and the re-check of changed people (R14) commit together. The
+    parts of a file may commit one by one; each leaves the data consistent, and applying
+    a part again changes nothing."""
+    parsed = file.parsed
     mapped = frozenset(parsed.columns)
     custom = any(field.startswith("fields.") for field in mapped)
-    stage_rows(db, staged_companies, _companies_of_people(parsed))
-    stage_rows(db, staged_people, [_person_row(email, r) for email, r in parsed.records.items()])
+    part = list(parsed.records.items())[start:stop]
+    domains = dict.fromkeys(r["company_domain"] for _, r in part if r.get("company_domain"))
+    stage_rows(
+        db,
+        staged_companies,
+        [{**_named_company(d), "name": file.company_names.get(d)} for d in domains],
+    )
+    stage_rows(db, staged_people, [_person_row(email, r) for email, r in part])
     companies = write_companies(
         db, workspace_id=workspace_id, mapped=frozenset(), custom=False, now=now
     )
@@ -156,28 +220,14 @@ def import_people(
             workspace_id=workspace_id,
             actor=actor,
             now=now,
-            reason=f"import of {data.name or 'a CSV file'}",
+            reason=f"import of {file.name or 'a CSV file'}",
         )
-    statistics.after_bulk_load(db, written.created + written.updated)
     rechecked = recheck_ids(
         db, workspace_id=workspace_id, ids=written.updated_ids, actor=actor, now=now, cause="import"
     )
-    report = ImportReport(
-        kind="people",
-        rows=parsed.rows,
+    return Applied(
         created=written.created,
         updated=written.updated,
-        unchanged=len(parsed.records) - written.created - written.updated,
-        errors=[],
-        applied=True,
-    )
-    record_applied(
-        db,
-        report,
-        data.name,
-        workspace_id=workspace_id,
-        actor=actor,
-        now=now,
         companies_created=len(companies.created) + linked.companies_created,
         linked_by_email_domain=linked.linked,
         opted_out=opted_out,
@@ -185,7 +235,75 @@ def import_people(
         + rechecked.enrollments_ended
         + linked.removal.enrollments_ended,
     )
+
+
+def finish_people(
+    db: Connection,
+    *,
+    workspace_id: int,
+    file: PeopleFile,
+    applied: Applied,
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """After the last part: refresh the planner statistics and record one
+    `import_applied` event with the totals."""
+    statistics.after_bulk_load(db, applied.created + applied.updated)
+    report = ImportReport(
+        kind="people",
+        rows=file.parsed.rows,
+        created=applied.created,
+        updated=applied.updated,
+        unchanged=file.size - applied.created - applied.updated,
+        errors=[],
+        applied=True,
+    )
+    record_applied(
+        db,
+        report,
+        file.name,
+        workspace_id=workspace_id,
+        actor=actor,
+        now=now,
+        companies_created=applied.companies_created,
+        linked_by_email_domain=applied.linked_by_email_domain,
+        opted_out=applied.opted_out,
+        enrollments_ended=applied.enrollments_ended,
+    )
     return finished(report, progress)
+
+
+def import_people(
+    db: Connection,
+    *,
+    workspace_id: int,
+    source: TextIO,
+    mapping: Mapping[str, str],
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create or update people by address, in one transaction; `company_domain` creates
+    missing companies, a true `email_opt_out` opts the address out (channel `import`), a
+    false one does nothing. Changed people are re-checked against enforced exclusions
+    (R14). A large file is better read with `read_people` and applied in parts."""
+    file = read_people(source=source, mapping=mapping, progress=progress)
+    refused = people_rejected(file, progress)
+    if refused is not None:
+        return refused
+    applied = apply_people_part(
+        db, workspace_id=workspace_id, file=file, start=0, stop=file.size, actor=actor, now=now
+    )
+    return finish_people(
+        db,
+        workspace_id=workspace_id,
+        file=file,
+        applied=applied,
+        actor=actor,
+        now=now,
+        progress=progress,
+    )
 
 
 def import_companies(
@@ -283,7 +401,7 @@ def _person_row(email: str, record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _companies_of_people(parsed: Parsed) -> list[dict[str, Any]]:
+def _companies_of_people(parsed: Parsed) -> dict[str, str | None]:
     """The companies the people name, each once; the first name given for a domain names
     it if it is created. Existing companies are never renamed by a people import."""
     names: dict[str, str | None] = {}
@@ -291,7 +409,7 @@ def _companies_of_people(parsed: Parsed) -> list[dict[str, Any]]:
         domain = record.get("company_domain")
         if domain is not None and names.get(domain) is None:
             names[domain] = record.get("company_name")
-    return [{**_named_company(domain), "name": name} for domain, name in names.items()]
+    return names
 
 
 def _company_row(domain: str, record: Mapping[str, Any]) -> dict[str, Any]:

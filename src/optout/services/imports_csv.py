@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -22,6 +23,8 @@ from optout.normalize import normalize_domain, normalize_email
 CUSTOM_PREFIX = "fields."
 MAX_CUSTOM_VALUE = 10_000
 PROGRESS_EVERY = 1000
+# No export we know of comes near this; a wider "header" is a wrong file or an attack.
+MAX_COLUMNS = 2_000
 TRUTHY = frozenset({"true", "yes", "1", "y"})
 FALSY = frozenset({"false", "no", "0", "n"})
 _DELIMITERS = (",", ";", "\t")
@@ -64,6 +67,7 @@ def read_csv(source: TextIO) -> CsvFile:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
         header = [cell.strip() for cell in next(reader)]
+        check_header(header)
         records = [
             (number, cells)
             for number, cells in enumerate(reader, start=2)
@@ -71,19 +75,28 @@ def read_csv(source: TextIO) -> CsvFile:
         ]
     except csv.Error as exc:
         raise InvalidInput(f"not a well-formed CSV file: line {reader.line_num}: {exc}") from None
-    if not any(header):
-        raise InvalidInput("the first row must be a header naming the columns; it is empty")
-    named = [name for name in header if name]
-    duplicates = sorted({name for name in named if named.count(name) > 1})
-    if duplicates:
-        raise InvalidInput(
-            f"the header names a column more than once: {', '.join(map(repr, duplicates))}"
-        )
     if not records:
         raise InvalidInput("the file has a header but no data rows")
     name = getattr(source, "name", None)
     base = re.split(r"[\\/]", name)[-1] if isinstance(name, str) and name else None
     return CsvFile(header, records, base)
+
+
+def check_header(header: Sequence[str]) -> None:
+    """A header names at most MAX_COLUMNS columns, each once; InvalidInput says which not.
+    Linear in the number of columns, whatever it is."""
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"the header has {len(header)} columns; an import takes at most {MAX_COLUMNS}"
+        )
+    if not any(header):
+        raise InvalidInput("the first row must be a header naming the columns; it is empty")
+    counts = Counter(name for name in header if name)
+    duplicates = sorted(name for name, count in counts.items() if count > 1)
+    if duplicates:
+        shown = ", ".join(map(repr, duplicates[:10]))
+        more = f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else ""
+        raise InvalidInput(f"the header names a column more than once: {shown}{more}")
 
 
 def _delimiter(text: str) -> str:
@@ -218,7 +231,7 @@ def check_mapping(kind: Kind, mapping: Mapping[str, str]) -> None:
                 f"use one of {known}, or fields.<name> for a custom field"
             )
     fields = list(mapping.values())
-    twice = sorted({f for f in fields if fields.count(f) > 1})
+    twice = sorted(field for field, count in Counter(fields).items() if count > 1)
     if twice:
         raise InvalidInput(f"more than one column is mapped to {', '.join(map(repr, twice))}")
     if kind.identity not in fields:

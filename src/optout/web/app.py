@@ -13,6 +13,7 @@ from optout.db.engine import create_engine
 from optout.jobs.runner import JobThread
 from optout.sending.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
+from optout.web.body_limits import BodyLimits
 from optout.web.headers import SecurityHeaders
 from optout.web.site import Site, page_templates
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(crm_webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
+    app.add_middleware(BodyLimits)  # inside SecurityHeaders: its 413 gets the headers too
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)

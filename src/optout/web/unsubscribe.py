@@ -11,10 +11,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
+from optout.db.retry import retrying
 from optout.errors import NotFound
 from optout.sending.tokens import Claims, InvalidToken
 from optout.services import unsubscribes
@@ -63,16 +65,18 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
 
 
 def _unsubscribe(site: Site, claims: Claims, evidence: str) -> unsubscribes.Recipient:
-    def once() -> unsubscribes.Recipient:
-        with site.engine.begin() as db:
-            return unsubscribes.unsubscribe(db, claims=claims, now=utcnow(), evidence=evidence)
+    """Opt out within the answer: a busy database (another writer holding the lock, a
+    PostgreSQL serialization failure) is tried again for a few seconds, not answered 5xx."""
+
+    def once(db: Connection) -> unsubscribes.Recipient:
+        return unsubscribes.unsubscribe(db, claims=claims, now=utcnow(), evidence=evidence)
 
     try:
-        return once()
+        return retrying(site.engine, once)
     except sa.exc.IntegrityError:
         # Two first clicks at once (a mail provider's one-click and the person) can race
         # to insert the same opt-out; the loser's retry sees it committed and repeats it.
-        return once()
+        return retrying(site.engine, once)
 
 
 def _refusal(

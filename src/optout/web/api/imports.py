@@ -25,16 +25,18 @@ from starlette.datastructures import UploadFile
 from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.services import imports
+from optout.services.accounts import Principal
 from optout.services.imports import ImportReport
 from optout.web.api.common import Name
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
 from optout.web.api.schemas import Level
 from optout.web.auth import ApiPrincipal
+from optout.web.body_limits import UPLOAD_BYTES, describe
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = UPLOAD_BYTES
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
@@ -97,7 +99,7 @@ async def _upload(request: Request, query_map: list[str] | None) -> tuple[TextIO
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_UPLOAD_BYTES:
-        raise ApiError(413, "too_large", f"the upload is over {MAX_UPLOAD_BYTES} bytes")
+        raise _too_large()
     mapping = list(query_map or [])
     name = None
     if kind == "multipart/form-data":
@@ -116,9 +118,17 @@ async def _upload(request: Request, query_map: list[str] | None) -> tuple[TextIO
             "send the CSV as the body with Content-Type text/csv, or as the 'file' part of "
             "a multipart/form-data upload",
         )
+    if len(data) > MAX_UPLOAD_BYTES:  # a chunked body declares no length up front
+        raise _too_large()
     raw = io.BytesIO(data)
     raw.name = name or "upload.csv"
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), mapping
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        413, "too_large", f"the file is larger than {describe(MAX_UPLOAD_BYTES)}, the limit"
+    )
 
 
 def _apply(request: Request, call: Callable[[Connection], ImportReport]) -> ImportReportOut:
@@ -187,14 +197,38 @@ async def import_people(request: Request, principal: ApiPrincipal, map: Mapping 
     status, company_domain (creates missing companies), company_name, email_opt_out (true
     opts out; false never clears an opt-out), crm_id, fields.<name>. Map a `Status`
     column to `status` and an exclusion on `person.status = "Exclude"` excludes them."""
-    ws, actor = principal.workspace_id, principal.actor
-    return await _run(
-        request,
-        map,
-        lambda db, source, mapping: imports.import_people(
-            db, workspace_id=ws, source=source, mapping=mapping, actor=actor, now=utcnow()
-        ),
-    )
+    source, pairs = await _upload(request, map)
+    mapping = imports.parse_mapping(pairs)
+    try:
+        report = await run_in_threadpool(_import_people, request, principal, source, mapping)
+    except _Rejected as rejected:
+        return _rejection(request, rejected.report)
+    return ImportReportOut.of(report)
+
+
+def _import_people(
+    request: Request, principal: Principal, source: TextIO, mapping: dict[str, str]
+) -> ImportReport:
+    """The whole file is read and checked before any transaction opens; then it is
+    applied in parts, each its own short transaction, so the write lock is never held
+    for long (an unsubscribe or another workspace's write waits behind one part only)."""
+    file = imports.read_people(source=source, mapping=mapping)
+    refused = imports.people_rejected(file)
+    if refused is not None:
+        raise _Rejected(refused)
+    ws, actor, now = principal.workspace_id, principal.actor, utcnow()
+    applied = imports.Applied()
+    bounds = imports.parts(file)
+    for start, stop in bounds:
+        with tx(request) as db:
+            applied += imports.apply_people_part(
+                db, workspace_id=ws, file=file, start=start, stop=stop, actor=actor, now=now
+            )
+            if stop == bounds[-1][1]:
+                return imports.finish_people(
+                    db, workspace_id=ws, file=file, applied=applied, actor=actor, now=now
+                )
+    raise AssertionError("a checked file has at least one part")
 
 
 @router.post(
