@@ -1,4 +1,4 @@
-"""What a matched inbound message changes, by class (R4, R5, R6, R7, R21, R35).
+"""What a matched inbound message changes, by class (R4, R5, R6, R7, R21, R35, R36).
 
 Called by `process_message` inside its transaction. Every change goes through the
 services that own it (enforcement, people, optouts, events), so the events and
@@ -58,6 +58,8 @@ def act(
         )
     if target.person_id is None:
         return Outcome("unmatched", reason="the message names no person of ours")
+    if verdict.kind is Kind.COMPLAINT:
+        return _complaint(db, verdict, target, inbound_id=inbound_id, now=now)
     if verdict.kind is Kind.AUTO_REPLY:
         _event(db, "auto_reply_received", verdict, target, inbound_id=inbound_id, now=now)
         return Outcome("auto_reply", actions=["auto-reply recorded; the sequence continues (R7)"])
@@ -205,6 +207,50 @@ def _mailto_unsubscribe(
         actions=[
             f"{email} opted out (List-Unsubscribe mailto); "
             f"{done.enrollments_ended} enrollment(s) ended"
+        ],
+    )
+
+
+def _complaint(
+    db: Connection, verdict: Classification, target: Target, *, inbound_id: int, now: datetime
+) -> Outcome:
+    """R36: a spam complaint suppresses the person like an opt-out, in this transaction;
+    a not-spam report is recorded and suppresses nothing."""
+    assert target.person_id is not None
+    feedback = verdict.feedback
+    assert feedback is not None
+    email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
+    if feedback.is_not_spam:
+        _event(
+            db,
+            "not_spam_reported",
+            verdict,
+            target,
+            inbound_id=inbound_id,
+            now=now,
+            reporting_domain=feedback.reporting_domain,
+        )
+        return Outcome(
+            "not_spam",
+            actions=[f"{email}: a not-spam report from {feedback.reporting_domain}; nothing done"],
+        )
+    done = optouts.complain(
+        db,
+        workspace_id=target.workspace_id,
+        email=email,
+        actor=ACTOR,
+        now=now,
+        feedback_type=feedback.feedback_type,
+        reporting_domain=feedback.reporting_domain,
+        reason=f"matched by {target.by.replace('_', ' ')}",
+        evidence=f"{verdict.evidence[:1500]}\n{target.evidence[:400]}",
+    )
+    return Outcome(
+        "complained",
+        actions=[
+            f"{email} suppressed: {feedback.feedback_type} report from "
+            f"{feedback.reporting_domain or 'a provider'}; {done.enrollments_ended} "
+            f"enrollment(s) ended, {done.emails_cancelled} queued email(s) cancelled"
         ],
     )
 

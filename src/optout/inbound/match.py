@@ -7,6 +7,10 @@
 3. its sender (for a bounce: the failed recipient) and our most recent email to
    that address within the window.
 
+A spam complaint (R36) names the email in the message it returns: its
+`CFBL-Feedback-ID` (whose HMAC is checked, so a forged one finds nobody), then its
+Message-ID, then the complaining address when the provider did not redact it.
+
 A way in that serves one workspace passes `workspace_id` and only that
 workspace's emails are considered; one that serves all lets the match decide,
 and leaves the message unmatched when the address was emailed by several.
@@ -24,9 +28,11 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
+from optout.inbound.arf import FeedbackReport
 from optout.inbound.dsn import DeliveryReport
 from optout.inbound.parse import ParsedMessage, message_ids
 from optout.normalize import normalize_email
+from optout.sending.feedback_ids import InvalidFeedbackId
 from optout.sending.tokens import InvalidToken, UnsubscribeTokens
 from optout.services import unsubscribes
 
@@ -110,6 +116,76 @@ def match_bounce(
                 return target
     named = ", ".join(r.address for r in report.recipients[:5]) or "no address"
     return Unmatched(f"a bounce for {named}, none of which we emailed recently", workspace_id)
+
+
+def match_complaint(
+    db: Connection,
+    report: FeedbackReport,
+    *,
+    workspace_id: int | None,
+    tokens: UnsubscribeTokens | None,
+    now: datetime,
+    window: timedelta,
+) -> Match:
+    """The email a feedback-loop report is about; only emails we sent count."""
+    refused = ""
+    if report.cfbl_feedback_id:
+        found = _by_feedback_id(db, report.cfbl_feedback_id, workspace_id, tokens)
+        if isinstance(found, Target):
+            return found
+        refused = f"; its CFBL-Feedback-ID {found}"
+    if report.message_id:
+        o = t.outbound_emails
+        row = db.execute(
+            _scoped(_sent_emails().where(o.c.message_id == report.message_id), workspace_id)
+        ).first()
+        if row is not None:
+            return _target(
+                row,
+                "report_message_id",
+                f"the reported message {report.message_id} is our email {row.id}",
+            )
+    for address in report.recipients:
+        target = _by_address(
+            db, address, by="complainant", workspace_id=workspace_id, since=now - window
+        )
+        if target is not None:
+            return target
+    named = ", ".join(report.recipients[:3]) or (
+        "a redacted recipient" if report.redacted else "no recipient"
+    )
+    about = f"message {report.message_id}" if report.message_id else "a message without an id"
+    return Unmatched(
+        f"a {report.feedback_type} report about {about} for {named}: none of our sent "
+        f"emails{refused}",
+        workspace_id,
+    )
+
+
+def _by_feedback_id(
+    db: Connection, value: str, workspace_id: int | None, tokens: UnsubscribeTokens | None
+) -> Target | str:
+    """The sent email a CFBL-Feedback-ID names, or why it names none."""
+    if tokens is None:
+        return "could not be read (no link keys)"
+    try:
+        claims = tokens.feedback_ids.read(value)
+    except InvalidFeedbackId:
+        return "is not one of ours"
+    o = t.outbound_emails
+    row = db.execute(
+        _scoped(
+            _sent_emails().where(
+                o.c.id == claims.email_id, o.c.workspace_id == claims.workspace_id
+            ),
+            workspace_id,
+        )
+    ).first()
+    if row is None or not claims.verify(
+        workspace_id=row.workspace_id, sequence_id=row.sequence_id, email_id=row.id
+    ):
+        return "does not verify"
+    return _target(row, "cfbl_feedback_id", f"CFBL-Feedback-ID names our email {row.id}")
 
 
 def _scoped(query: sa.Select[Any], workspace_id: int | None) -> sa.Select[Any]:

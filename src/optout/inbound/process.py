@@ -12,7 +12,9 @@ What happens, by class:
   opt-out off; our List-Unsubscribe mailto always opts out;
 - auto-reply (R7): nothing changes but an event, so the history shows it;
 - bounce (R7): a permanent failure suppresses the address (`optouts.bounce`);
-  transient ones are counted per address and turn permanent at the limit.
+  transient ones are counted per address and turn permanent at the limit;
+- spam complaint (R36): a feedback-loop report about one of our emails suppresses
+  the person (`optouts.complain`); a `not-spam` report is recorded and changes nothing.
 
 Every message is stored in `inbound_messages`, matched or not, with its class,
 evidence and outcome; the same message twice (same Message-ID and body) is
@@ -35,7 +37,14 @@ from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.inbound.actions import Outcome, act
 from optout.inbound.classify import Classification, Kind, classify
-from optout.inbound.match import Match, Target, Unmatched, match_bounce, match_reply
+from optout.inbound.match import (
+    Match,
+    Target,
+    Unmatched,
+    match_bounce,
+    match_complaint,
+    match_reply,
+)
 from optout.inbound.parse import ParsedMessage, clean, parse_message
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import workspaces
@@ -150,7 +159,7 @@ def process_message(
             outcome=outcome.outcome,
             reason=clean(outcome.reason, 2000),
             review_needed=outcome.review_needed,
-            evidence=_evidence(parsed, verdict, outcome),
+            evidence=_evidence(parsed, verdict, outcome, match),
         )
     )
     target = match if isinstance(match, Target) else None
@@ -199,6 +208,15 @@ def _match(
     now: datetime,
     options: InboundOptions,
 ) -> Match:
+    if verdict.kind is Kind.COMPLAINT and verdict.feedback is not None:
+        return match_complaint(
+            db,
+            verdict.feedback,
+            workspace_id=workspace_id,
+            tokens=options.tokens,
+            now=now,
+            window=options.reply_window,
+        )
     if verdict.kind is Kind.BOUNCE and verdict.report is not None:
         return match_bounce(
             db,
@@ -271,7 +289,9 @@ def _store(
     return int(row_id)
 
 
-def _evidence(parsed: ParsedMessage, verdict: Classification, outcome: Outcome) -> dict[str, Any]:
+def _evidence(
+    parsed: ParsedMessage, verdict: Classification, outcome: Outcome, match: Match
+) -> dict[str, Any]:
     report = verdict.report
     return {
         "checks": [
@@ -299,7 +319,30 @@ def _evidence(parsed: ParsedMessage, verdict: Classification, outcome: Outcome) 
                 for r in report.recipients[:20]
             ],
         },
+        "complaint": _complaint_evidence(verdict, match),
         "actions": [clean(a, 500) for a in outcome.actions[:50]],
+    }
+
+
+def _complaint_evidence(verdict: Classification, match: Match) -> dict[str, Any] | None:
+    """What a feedback-loop report said, and how it found (or missed) our email (R36)."""
+    feedback = verdict.feedback
+    if feedback is None:
+        return None
+    return {
+        "format": feedback.format,
+        "feedback_type": clean(feedback.feedback_type, 40),
+        "reporting_domain": clean(feedback.reporting_domain, 255),
+        "reporting_mta": clean(feedback.reporting_mta, 255),
+        "user_agent": clean(feedback.user_agent, 200),
+        "source_ip": clean(feedback.source_ip, 64),
+        "arrival_date": clean(feedback.arrival_date, 100),
+        "original_message_id": clean(feedback.message_id, 500),
+        "cfbl_feedback_id": clean(feedback.cfbl_feedback_id, 500),
+        "recipients": [clean(a, 320) for a in feedback.recipients],
+        "redacted": feedback.redacted,
+        "matched_by": match.by if isinstance(match, Target) else None,
+        "match_evidence": clean(match.evidence if isinstance(match, Target) else match.reason, 500),
     }
 
 

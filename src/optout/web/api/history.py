@@ -1,7 +1,10 @@
 """History (R35): everything that happened to a person, oldest first, with the opt-out
-and bounce ledger of their address."""
+and bounce ledger of their address, the messages received about them with their evidence
+as it came, and where their opt-out's trip to the CRM stands (`services.signals`)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -10,7 +13,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import NotFound
 from optout.normalize import normalize_email
-from optout.services import events, listing, optouts, people
+from optout.services import events, listing, optouts, people, signals
 from optout.web.api.common import EmailQuery, PathId
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import EventOut, LedgerEntry
@@ -19,11 +22,86 @@ from optout.web.auth import ApiPrincipal
 router = APIRouter(tags=["history"])
 
 
+class ReportedRecipientOut(BaseModel):
+    address: str
+    action: str = Field(description="failed, delayed, delivered, ...")
+    status: str = Field(description="Enhanced status code, e.g. 5.1.1; empty when none.")
+    diagnostic: str = Field(description="The receiving server's own words.")
+    severity: str = Field(description="permanent, transient, delayed or none")
+
+
+class ReceivedOut(BaseModel):
+    """A message received about the person, with the evidence it carried."""
+
+    inbound_id: int
+    at: datetime
+    kind: str = Field(description="bounce, complaint, unsubscribe, reply, auto_reply, ...")
+    outcome: str = Field(description="What it changed: bounced, opted_out, replied, ...")
+    via_unsubscribe_address: bool = Field(
+        description="Sent to the unsubscribe address in our email's header."
+    )
+    from_address: str
+    subject: str
+    decided_by: str = Field(description="What in the message decided its kind.")
+    words: str = Field(description="The new text of a reply (quotes and signature cut).")
+    report_format: str = Field(description="A delivery or feedback report's format.")
+    reader: str = Field(
+        description="Which reader found a delivery report's recipients "
+        "(rfc3464, flufl.bounce, text); empty when not recorded."
+    )
+    found_by: str = Field(description="The reader and format, in words.")
+    recipients: list[ReportedRecipientOut] = Field(
+        description="The report's lines about this address, as the report said them."
+    )
+    reason: str
+    review_decision: str | None = Field(description="The review queue's decision, if any.")
+
+    @classmethod
+    def of(cls, message: signals.Received) -> ReceivedOut:
+        return cls(
+            inbound_id=message.inbound_id,
+            at=message.at,
+            kind=message.kind,
+            outcome=message.outcome,
+            via_unsubscribe_address=message.via_unsubscribe_address,
+            from_address=message.from_address,
+            subject=message.subject,
+            decided_by=message.decided_by,
+            words=message.words,
+            report_format=message.report_format,
+            reader=message.reader,
+            found_by=message.found_by,
+            recipients=[ReportedRecipientOut(**vars(r)) for r in message.recipients],
+            reason=message.reason,
+            review_decision=message.review_decision,
+        )
+
+
+class CrmWritebackOut(BaseModel):
+    """The address's opt-out as sent to the CRM."""
+
+    queued_at: datetime
+    updated_at: datetime
+    field: str = Field(description="Our field written, email_opt_out.")
+    state: str = Field(
+        description="queued (waiting for the next CRM sync), written, skipped (the CRM "
+        "field is mapped read only) or failed (no more retries)."
+    )
+    attempts: int
+    crm_answer: str = Field(description="The CRM's answer to the last failed try.")
+
+
 class HistoryOut(BaseModel):
     email: str
     person_ids: list[int] = Field(description="Every person with the address.")
     events: list[EventOut] = Field(description="Oldest first.")
     ledger: list[LedgerEntry] = Field(description="Opt-outs, bounces and clearings.")
+    received: list[ReceivedOut] = Field(
+        description="Messages received about the person (the newest 50), oldest first."
+    )
+    crm_writebacks: list[CrmWritebackOut] = Field(
+        description="The address's opt-out as sent to the CRM, oldest first."
+    )
 
 
 def _history(db: Connection, *, workspace_id: int, email: str, ids: list[int]) -> HistoryOut:
@@ -46,6 +124,21 @@ def _history(db: Connection, *, workspace_id: int, email: str, ids: list[int]) -
         ledger=[
             LedgerEntry.model_validate(row)
             for row in optouts.ledger(db, workspace_id=workspace_id, email=email)
+        ],
+        received=[
+            ReceivedOut.of(m)
+            for m in signals.received(db, workspace_id=workspace_id, person_ids=ids, email=email)
+        ],
+        crm_writebacks=[
+            CrmWritebackOut(
+                queued_at=w.queued_at,
+                updated_at=w.updated_at,
+                field=w.field,
+                state=w.state,
+                attempts=w.attempts,
+                crm_answer=w.crm_answer,
+            )
+            for w in signals.crm_writebacks(db, workspace_id=workspace_id, email=email)
         ],
     )
 

@@ -1,6 +1,8 @@
 """Person pages: search by address or name; one person with their fields, company,
-enrollments, history (R35) and address ledger, the explain panel (`explain.py`), and
-an opt-out button with a reason that any member may use (R2)."""
+enrollments, history (R35) and address ledger, the messages received about them and
+their opt-out's trip to the CRM, each with its evidence (`services.signals`), the
+explain panel (`explain.py`), and an opt-out button with a reason that any member may
+use (R2)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import browse, companies, events, listing, optouts, people, search
+from optout.services import (
+    browse,
+    companies,
+    events,
+    listing,
+    optouts,
+    people,
+    search,
+    signals,
+)
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
@@ -108,6 +119,10 @@ def person_page(
         choices = reads.sequence_choices(db, workspace_id=ws)
         suppressed = reads.suppressions_of(db, workspace_id=ws, email=person["email"])
         ledger = optouts.ledger(db, workspace_id=ws, email=person["email"])
+        received = signals.received(
+            db, workspace_id=ws, person_ids=[person_id], email=person["email"]
+        )
+        writebacks = signals.crm_writebacks(db, workspace_id=ws, email=person["email"])
     chosen = sequence if sequence in choices else (enrolled[0]["sequence"] if enrolled else "")
     return page(
         request,
@@ -124,8 +139,71 @@ def person_page(
         chosen=chosen or (choices[0] if choices else ""),
         suppressed=suppressed,
         ledger=ledger,
+        received=received,
+        what_came=what_came,
+        what_happened=what_happened,
+        writebacks=writebacks,
+        writeback_state=writeback_state,
         done=done,
     )
+
+
+def what_came(message: signals.Received) -> str:
+    """A received message, named the way an admin would."""
+    if message.kind == "bounce":
+        return BOUNCES.get(message.outcome, "Delivery report")
+    if message.kind == "unsubscribe" and message.via_unsubscribe_address:
+        return "Unsubscribe email to the address in our email's header"
+    return KINDS.get(message.kind, message.kind.replace("_", " ").capitalize())
+
+
+def what_happened(message: signals.Received) -> str:
+    """What the message changed, and the review queue's decision on it."""
+    done = OUTCOMES.get(message.outcome, message.outcome.replace("_", " ").capitalize())
+    if message.reason and message.outcome not in OUTCOMES:
+        done = f"{done}: {message.reason}"
+    if message.review_decision:
+        done += f"; reviewed: {message.review_decision.replace('_', ' ')}"
+    return done
+
+
+def writeback_state(writeback: signals.CrmWriteback) -> str:
+    """Where the opt-out's trip to the CRM stands, in words."""
+    tries = f"{writeback.attempts} tr{'y' if writeback.attempts == 1 else 'ies'}"
+    if writeback.state == "queued":
+        waiting = "Waiting for the next CRM sync"
+        return f"{waiting} (the last of {tries} failed)" if writeback.attempts else waiting
+    if writeback.state == "written":
+        return "Written to the CRM"
+    if writeback.state == "skipped":
+        return "Not written: the CRM's opt-out field is mapped read only"
+    if writeback.state == "failed":
+        return f"Failed after {tries}; no more retries"
+    return writeback.state
+
+
+BOUNCES = {
+    "bounced": "Hard bounce",
+    "soft_bounce": "Soft bounce",
+    "delayed": "Delivery delayed",
+}
+KINDS = {
+    "complaint": "Spam complaint",
+    "unsubscribe": "Reply asking to unsubscribe",
+    "reply": "Reply",
+    "auto_reply": "Auto-reply",
+    "unclassified": "Message not recognised",
+}
+OUTCOMES = {
+    "bounced": "Address marked bounced: never emailed again",
+    "soft_bounce": "Counted as a soft bounce",
+    "delayed": "Nothing: the receiving server keeps trying",
+    "opted_out": "Opted out",
+    "complained": "Suppressed: never emailed again",
+    "review_needed": "Flagged for the review queue",
+    "replied": "Sequence ended: replied",
+    "auto_reply": "Nothing: the sequence continues",
+}
 
 
 @router.post("/people/{person_id}/opt-out", response_model=None)
