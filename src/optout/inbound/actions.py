@@ -24,8 +24,9 @@ from optout.services import events, optouts, people, workspaces
 from optout.services.enforcement import end_enrollments
 
 ACTOR = "inbound"
+SENDING_REFUSED = "sending_refused"  # the event of a bounce that refused our side
 _BY_MESSAGE = ("report_message_id", "in_reply_to", "references", "verp_token")
-_SEVERITY_ORDER = ("bounced", "soft_bounce", "delayed", "ignored")
+_SEVERITY_ORDER = ("bounced", "soft_bounce", "sending_refused", "delayed", "ignored")
 
 
 @dataclass
@@ -290,6 +291,7 @@ def _bounce(
             recipient,
             address,
             target,
+            reader=report.reader,
             inbound_id=inbound_id,
             now=now,
             limit=limit,
@@ -333,6 +335,7 @@ def _one_recipient(
     address: str,
     target: Target,
     *,
+    reader: str,
     inbound_id: int,
     now: datetime,
     limit: int,
@@ -340,6 +343,7 @@ def _one_recipient(
 ) -> tuple[str, str]:
     ws = target.workspace_id
     detail = f"{recipient.status or recipient.action or 'failed'} {recipient.diagnostic}".strip()
+    detail = f"{detail[:300]} (read by {reader}: {recipient.basis})"
     if recipient.severity == "permanent":
         done = optouts.bounce(
             db,
@@ -347,7 +351,7 @@ def _one_recipient(
             email=address,
             actor=ACTOR,
             now=now,
-            reason=f"hard bounce: {detail[:300]}",
+            reason=f"hard bounce: {detail}",
             evidence=recipient.diagnostic[:2000],
         )
         return "bounced", f"{address} hard-bounced; {done.enrollments_ended} enrollment(s) ended"
@@ -364,6 +368,12 @@ def _one_recipient(
         return "delayed", f"{address}: delivery delayed (the server keeps trying); nothing done"
     if recipient.severity == "none":
         return "ignored", f"{address}: {recipient.action}; no failure"
+    if recipient.severity == "sending_side":
+        _sending_refused(db, recipient, target, inbound_id=inbound_id, now=now)
+        return "sending_refused", (
+            f"{address}: our sending was refused ({recipient.basis}); nothing marked on the "
+            "address"
+        )
     failures = _count_soft_bounce(db, ws, address, recipient.status, now=now, window=window)
     if failures >= limit:
         done = optouts.bounce(
@@ -372,7 +382,7 @@ def _one_recipient(
             email=address,
             actor=ACTOR,
             now=now,
-            reason=f"{failures} transient bounces (last: {detail[:200]})",
+            reason=f"{failures} transient bounces (last: {detail})",
             evidence=recipient.diagnostic[:2000],
         )
         return "bounced", (
@@ -391,6 +401,30 @@ def _one_recipient(
         limit=limit,
     )
     return "soft_bounce", f"{address}: transient bounce {failures} of {limit}"
+
+
+def _sending_refused(
+    db: Connection, recipient: RecipientStatus, target: Target, *, inbound_id: int, now: datetime
+) -> None:
+    """A refusal of our sender or server: recorded against the sending side, with the
+    email it refused, so the dashboard shows it; nothing is held against the address."""
+    events.record(
+        db,
+        workspace_id=target.workspace_id,
+        kind=SENDING_REFUSED,
+        actor=ACTOR,
+        now=now,
+        rule="bounce",
+        sequence_id=target.sequence_id,
+        email_id=target.email_id,
+        detail={
+            "inbound_id": inbound_id,
+            "email": recipient.address,
+            "status": recipient.status,
+            "diagnostic": recipient.diagnostic[:500],
+            "why": recipient.basis,
+        },
+    )
 
 
 def _count_soft_bounce(

@@ -108,7 +108,7 @@ def match_bounce(
     if verp is not None:
         return verp
     for recipient in report.recipients:
-        for address in recipient.addresses if recipient.failed else ():
+        for address in recipient.addresses:
             target = _by_address(
                 db, address, by="failed_recipient", workspace_id=workspace_id, since=now - window
             )

@@ -45,6 +45,14 @@ _FROM_LINE = re.compile(r"^\s*\*?(from|von|de)\s*:\*?\s*\S", _I)
 _SENT_LINE = re.compile(
     r"^\s*\*?(sent|gesendet|envoy[ée]|enviado|date|datum|fecha|to|an|[àa]|para)\s*:\*?\s*\S", _I
 )
+# A returned copy of a message's headers (a bounce or a notice quoting ours, our own
+# List-Unsubscribe included): the words after it are not the sender's.
+_MESSAGE_HEADER = re.compile(
+    r"^(received|return-path|message-id|list-unsubscribe(?:-post)?|list-id|dkim-signature|"
+    r"mime-version|delivered-to|x-mailer|content-type|in-reply-to|references)\s*:\s*\S",
+    _I,
+)
+_HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]{0,60}:\s|[ \t]+\S)")
 _SIGNATURE = re.compile(r"^--\s?$")
 _MOBILE = re.compile(
     r"^\s*(sent from my \w+|sent from (outlook|mail) for \w+|get outlook for \w+|"
@@ -133,6 +141,10 @@ def _boundary(lines: list[str], index: int, *, forward_subject: bool) -> tuple[s
         return "original", "original message"
     if _SEPARATOR.match(line):
         return "original", "separator line"
+    if _MESSAGE_HEADER.match(line):
+        following = lines[index + 1 : index + 3]
+        if following and all(_HEADER_LINE.match(candidate) for candidate in following):
+            return "original", "a returned copy of message headers"
     if _FROM_LINE.match(line):
         following = lines[index + 1 : index + 5]
         if any(_SENT_LINE.match(candidate) for candidate in following):

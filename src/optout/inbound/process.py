@@ -306,6 +306,7 @@ def _evidence(
         if report is None
         else {
             "format": report.format,
+            "reader": report.reader,
             "original_message_id": clean(report.original_message_id, 500),
             "recipients": [
                 {
@@ -314,6 +315,7 @@ def _evidence(
                     "action": r.action,
                     "status": r.status,
                     "severity": r.severity,
+                    "why": clean(r.basis, 300),
                     "diagnostic": clean(r.diagnostic, 500),
                 }
                 for r in report.recipients[:20]

@@ -28,7 +28,8 @@ class RecipientStatus:
 
     @property
     def addresses(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a for a in (self.address, self.original) if a))
+        """The address we sent to first, when the report names it, then the final one."""
+        return tuple(dict.fromkeys(a for a in (self.original, self.address) if a))
 
 
 @dataclass(frozen=True)
