@@ -10,7 +10,7 @@ import pytest
 
 INBOUND = Path(__file__).resolve().parents[2] / "src" / "optout" / "inbound"
 PURE = (
-    "parse", "newtext", "phrases", "dsn", "reports", "notices", "bounce_policy", "classify"
+    "parse", "newtext", "phrases", "dsn", "reports", "notices", "bounce_policy", "arf", "classify"
 )  # fmt: skip
 FORBIDDEN = (
     "sqlalchemy", "optout.db", "optout.services", "optout.sending", "optout.cli", "optout.web",

@@ -1,8 +1,11 @@
-"""What came back: a reply, an unsubscribe request, an auto-reply, a bounce, or
-unclassified (R4, R5, R7). Pure: a parsed message in, a `Classification` out.
+"""What came back: a reply, an unsubscribe request, an auto-reply, a bounce, a spam
+complaint, or unclassified (R4, R5, R7, R36). Pure: a parsed message in, a
+`Classification` out.
 
 One small rule per signal, tried in the order of `RULES` (precedence is data):
-a delivery report beats everything (bounces carry auto-reply headers too), the
+a feedback-loop report comes first (it carries our own returned message, which
+must never read as a bounce or a reply), then a delivery report beats everything
+else (bounces carry auto-reply headers too), the
 List-Unsubscribe mailto beats auto-reply markers, automatic markers beat words,
 and a message that nothing else claims is a human reply. Every rule tried is
 kept in `checks` with its evidence, hits and misses alike, so a decision can be
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from optout.inbound import phrases
+from optout.inbound.arf import FeedbackReport, feedback_report
 from optout.inbound.dsn import DeliveryReport, delivery_report
 from optout.inbound.newtext import NewText, is_forward_subject, new_text
 from optout.inbound.parse import ParsedMessage
@@ -28,6 +32,7 @@ class Kind(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     AUTO_REPLY = "auto_reply"
     BOUNCE = "bounce"
+    COMPLAINT = "complaint"
     UNCLASSIFIED = "unclassified"
 
 
@@ -38,6 +43,7 @@ class Reading:
     parsed: ParsedMessage
     text: NewText
     report: DeliveryReport | None
+    feedback: FeedbackReport | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Classification:
     text: NewText
     report: DeliveryReport | None
     unsubscribe_token: str = ""  # the token of a List-Unsubscribe mailto (R3)
+    feedback: FeedbackReport | None = None  # a feedback-loop report (R36)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,18 @@ def _unreadable(r: Reading) -> str | None:
     if r.parsed.readable:
         return None
     return "; ".join(r.parsed.defects[:3]) or "the MIME structure could not be read"
+
+
+def _complaint(r: Reading) -> str | None:
+    if r.feedback is None or not (r.feedback.is_complaint or r.feedback.is_not_spam):
+        return None
+    return r.feedback.summary()
+
+
+def _other_feedback(r: Reading) -> str | None:
+    if r.feedback is None:
+        return None
+    return f"{r.feedback.summary()}: not about a recipient's wish, nothing to do"
 
 
 def _delivery_status(r: Reading) -> str | None:
@@ -174,6 +193,8 @@ def _human(r: Reading) -> str | None:
 
 RULES: tuple[Rule, ...] = (
     Rule("unreadable", Kind.UNCLASSIFIED, "MIME structure that cannot be read", _unreadable),
+    Rule("feedback_report", Kind.COMPLAINT, "feedback-loop report (ARF, JMRP)", _complaint),
+    Rule("other_feedback", Kind.UNCLASSIFIED, "other feedback report", _other_feedback),
     Rule("delivery_status", Kind.BOUNCE, "RFC 3464 delivery-status report", _delivery_status),
     Rule("bounce_text", Kind.BOUNCE, "bounce text of a known mail server", _text_bounce),
     Rule("unsubscribe_mailto", Kind.UNSUBSCRIBE, "our List-Unsubscribe mailto", _mailto),
@@ -192,7 +213,10 @@ RULES: tuple[Rule, ...] = (
 
 def classify(parsed: ParsedMessage) -> Classification:
     reading = Reading(
-        parsed, new_text(parsed), delivery_report(parsed) if parsed.readable else None
+        parsed,
+        new_text(parsed),
+        delivery_report(parsed) if parsed.readable else None,
+        feedback_report(parsed) if parsed.readable else None,
     )
     checks: list[Check] = []
     for rule in RULES:
@@ -201,6 +225,13 @@ def classify(parsed: ParsedMessage) -> Classification:
         if evidence is not None:
             token = mailto_token(parsed.subject) if rule.name == "unsubscribe_mailto" else ""
             return Classification(
-                rule.kind, rule.name, evidence, tuple(checks), reading.text, reading.report, token
+                rule.kind,
+                rule.name,
+                evidence,
+                tuple(checks),
+                reading.text,
+                reading.report,
+                token,
+                reading.feedback,
             )
     raise AssertionError("the last rule always hits")  # pragma: no cover
