@@ -1,5 +1,6 @@
-"""The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, and
-the exclusions that match the most people."""
+"""The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, spam
+complaints per sequence beside Gmail's lines, and the exclusions that match the most
+people."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ DAYS = 30
 # Counting what each exclusion matches costs one query apiece: only this many are counted.
 MAX_COUNTED_EXCLUSIONS = 25
 TOP_EXCLUSIONS = 8
+COMPLAINT_SCALE = 0.005  # the complaint bars run to 0.5% at least, past Gmail's 0.3%
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -31,6 +33,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         totals = reads.totals(db, workspace_id=ws)
         doubtful = in_doubt.count(db, workspace_id=ws)
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
+        complaints = reads.complaint_rates(db, workspace_id=ws)
         enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
@@ -62,6 +65,11 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
             "opt_outs": sum(d.opt_outs for d in days),
         },
         days=DAYS,
+        complaints=complaints,
+        complaint_scale=max([COMPLAINT_SCALE, *(1.2 * r.rate for r in complaints)]),
+        gmail_target=reads.GMAIL_TARGET,
+        gmail_limit=reads.GMAIL_LIMIT,
+        complaint_window=reads.COMPLAINT_WINDOW,
         top=top,
         peak=peak,
         uncounted=len(enabled) - len(counted),

@@ -243,3 +243,74 @@ def users_of_persona(
         )
     )
     return found, fed
+
+
+# Gmail's sender guidelines: keep the spam rate below 0.1%, never let it reach 0.3%.
+GMAIL_TARGET = 0.001
+GMAIL_LIMIT = 0.003
+COMPLAINT_WINDOW = 1000  # each sequence's rate counts its most recent sends
+
+
+@dataclass(frozen=True)
+class ComplaintRate:
+    sequence_id: int
+    name: str
+    sends: int  # its last COMPLAINT_WINDOW sent emails, or fewer
+    complaints: int  # of those, the ones a feedback-loop report complained about
+
+    @property
+    def rate(self) -> float:
+        return self.complaints / self.sends if self.sends else 0.0
+
+    @property
+    def level(self) -> str:
+        """ok, above_target (0.1% or more) or above_limit (0.3% or more)."""
+        if self.rate >= GMAIL_LIMIT:
+            return "above_limit"
+        return "above_target" if self.rate >= GMAIL_TARGET else "ok"
+
+
+def complaint_rates(
+    db: Connection, *, workspace_id: int, window: int = COMPLAINT_WINDOW
+) -> list[ComplaintRate]:
+    """Spam complaints per sequence over its last `window` sent emails (R36), highest rate
+    first, in one statement: the sends are ranked per sequence and joined to the emails
+    that a complaint report was matched to."""
+    o, e, m, s = t.outbound_emails, t.enrollments, t.inbound_messages, t.sequences
+    ranked = (
+        sa.select(
+            o.c.id.label("email_id"),
+            e.c.sequence_id,
+            sa.func.row_number()
+            .over(partition_by=e.c.sequence_id, order_by=(o.c.sent_at.desc(), o.c.id.desc()))
+            .label("recent"),
+        )
+        .join(e, e.c.id == o.c.enrollment_id)
+        .where(o.c.workspace_id == workspace_id, o.c.status == "sent")
+        .subquery()
+    )
+    complained = (
+        sa.select(m.c.email_id)
+        .where(
+            m.c.workspace_id == workspace_id,
+            m.c.kind == "complaint",
+            m.c.outcome == "complained",
+            m.c.email_id.is_not(None),
+        )
+        .distinct()
+        .subquery()
+    )
+    rows = db.execute(
+        sa.select(
+            ranked.c.sequence_id,
+            s.c.name,
+            sa.func.count().label("sends"),
+            sa.func.count(complained.c.email_id).label("complaints"),
+        )
+        .join(s, s.c.id == ranked.c.sequence_id)
+        .outerjoin(complained, complained.c.email_id == ranked.c.email_id)
+        .where(ranked.c.recent <= window)
+        .group_by(ranked.c.sequence_id, s.c.name)
+    )
+    rates = [ComplaintRate(r.sequence_id, r.name, int(r.sends), int(r.complaints)) for r in rows]
+    return sorted(rates, key=lambda r: (-r.rate, -r.sends, r.name))
