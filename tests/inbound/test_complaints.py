@@ -111,7 +111,13 @@ def test_R36_each_providers_complaint_suppresses_the_person(world: World, sample
     # Only the person complained about: a colleague goes on.
     assert (s.status("ben"), queued(s, "ben")) == ("in_progress", 1)
     kinds = [e.kind for e in events.history(world.db, workspace_id=s.ws, person_id=s.ids["ann"])]
-    assert "complained" in kinds
+    assert {"complaint_received", "complained"} <= set(kinds)
+    received = next(
+        e
+        for e in events.history(world.db, workspace_id=s.ws, person_id=s.ids["ann"])
+        if e.kind == "complaint_received"
+    )
+    assert (received.email_id, received.sequence_id) == (result.email_id, s.seq)
     stored = row_of(world.db, result.id)
     assert (stored["kind"], stored["outcome"], stored["person_id"]) == (
         "complaint",

@@ -221,16 +221,17 @@ def _complaint(
     feedback = verdict.feedback
     assert feedback is not None
     email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
+    _event(
+        db,
+        "not_spam_reported" if feedback.is_not_spam else "complaint_received",
+        verdict,
+        target,
+        inbound_id=inbound_id,
+        now=now,
+        feedback_type=feedback.feedback_type,
+        reporting_domain=feedback.reporting_domain,
+    )
     if feedback.is_not_spam:
-        _event(
-            db,
-            "not_spam_reported",
-            verdict,
-            target,
-            inbound_id=inbound_id,
-            now=now,
-            reporting_domain=feedback.reporting_domain,
-        )
         return Outcome(
             "not_spam",
             actions=[f"{email}: a not-spam report from {feedback.reporting_domain}; nothing done"],
@@ -371,8 +372,7 @@ def _one_recipient(
     if recipient.severity == "sending_side":
         _sending_refused(db, recipient, target, inbound_id=inbound_id, now=now)
         return "sending_refused", (
-            f"{address}: our sending was refused ({recipient.basis}); nothing marked on the "
-            "address"
+            f"{address}: our sending was refused ({recipient.basis}); nothing marked on the address"
         )
     failures = _count_soft_bounce(db, ws, address, recipient.status, now=now, window=window)
     if failures >= limit:
