@@ -9,12 +9,38 @@
 | `OPTOUT_DKIM_SELECTOR`, `_DOMAIN`, `_KEY_FILE` | unset | DKIM signing (all three or none) |
 | `OPTOUT_INBOUND_LOCAL_PART` | `unsubscribe` | inbound address per sending domain (mailto, CFBL) |
 | `OPTOUT_ENCRYPTION_KEYS` | unset | Fernet keys that encrypt secrets stored in the database |
+| `OPTOUT_TRUSTED_PROXIES` | unset: trust none | proxies whose `X-Forwarded-For` names the client |
+| `OPTOUT_HTTPS_ONLY` | off | browsers reach the web app over https only (a TLS proxy in front) |
+| `OPTOUT_CRM_ALLOWED_HOSTS` | unset | CRM hosts on a private or local address optout may call |
+| `OPTOUT_CRM_KEY_FOLDER` | unset | the only folder Salesforce private key files are read from |
 
 `OPTOUT_ENCRYPTION_KEYS` is a comma-separated list of Fernet keys, newest first
 (the first encrypts, all decrypt); make one with
 `python -c 'from optout.crypto import new_key; print(new_key())'`. CRM secrets
 and DKIM private keys kept in the database are encrypted with it; values stored
 in clear before are read as they are and re-encrypted by a rotation.
+
+`OPTOUT_TRUSTED_PROXIES` is a comma-separated list of IP addresses or networks
+(`127.0.0.1, 10.0.0.0/8`) of the reverse proxies in front of the web app. Only a
+request whose peer is one of them has its client read from `X-Forwarded-For` (the
+nearest address in that header that is not itself a trusted proxy); any other
+request's client is its peer, whatever headers it sends. The client address is what
+the limit on failed sign-ins per client counts, so trusting a proxy that does not
+overwrite the header would let anyone pick their own address.
+
+`OPTOUT_HTTPS_ONLY=1` says browsers reach the web app only over https, through a
+proxy that ends TLS and forwards plain http: the session cookies are then marked
+Secure and every answer sends `Strict-Transport-Security`, as they are when the app
+itself is reached over https.
+
+`OPTOUT_CRM_ALLOWED_HOSTS` is a comma-separated list of host names or addresses
+(`crm.internal, 10.1.2.3`). Every request to a CRM is refused when its host resolves
+to a loopback, link-local, private, multicast or reserved address, unless the host is
+named here exactly as the connection's address spells it.
+
+`OPTOUT_CRM_KEY_FOLDER` is the folder holding the private keys of Salesforce JWT
+sign-in; a connection's `private_key_path` is a file name in it (or a path that lies
+in it once symbolic links are followed). Unset, no key file is read.
 
 `OPTOUT_SECRET_KEYS` is a comma-separated list, newest first: the first key
 signs, all keys verify, so a rotation puts a new key in front and keeps the old
@@ -28,6 +54,7 @@ over from that file.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -46,6 +73,8 @@ DEFAULT_TRANSPORT_URL = "outbox:var/outbox"
 DEFAULT_INBOUND_LOCAL_PART = "unsubscribe"
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 MIN_SECRET_KEY_LENGTH = 16
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _KEYS_FILE_HEADER = (
     "# optout secret keys for unsubscribe links: one a line, newest (signing) first.\n"
@@ -69,6 +98,10 @@ class Settings:
     # receives: the List-Unsubscribe mailto (R3) and the CFBL-Address for complaint
     # reports (R36) are `<local part>@<sending domain>`, aligned with the From domain.
     inbound_local_part: str = DEFAULT_INBOUND_LOCAL_PART
+    # Reverse proxies whose X-Forwarded-For header names the client (none by default).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Browsers reach the web app over https only (a TLS proxy in front): Secure cookies, HSTS.
+    https_only: bool = False
     # The web service runs background jobs (bulk unenroll, imports) in a thread of its own.
     web_runs_jobs: bool = True
     # Which of secret_keys, base_url, transport_url the environment set; the others may be
@@ -97,6 +130,8 @@ class Settings:
                 os.environ.get("OPTOUT_INBOUND_LOCAL_PART", "").strip()
                 or DEFAULT_INBOUND_LOCAL_PART
             ),
+            trusted_proxies=parse_trusted_proxies(os.environ.get("OPTOUT_TRUSTED_PROXIES", "")),
+            https_only=_flag(os.environ.get("OPTOUT_HTTPS_ONLY", ""), "OPTOUT_HTTPS_ONLY"),
             web_runs_jobs=os.environ.get("OPTOUT_WEB_RUNS_JOBS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
             from_environment=frozenset(name for name, value in given.items() if value),
@@ -118,6 +153,45 @@ def encryption_keys_from(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(
         key.strip() for key in env.get("OPTOUT_ENCRYPTION_KEYS", "").split(",") if key.strip()
     )
+
+
+def parse_trusted_proxies(text: str) -> tuple[IPNetwork, ...]:
+    """The networks of `OPTOUT_TRUSTED_PROXIES`: comma-separated addresses or networks."""
+    networks = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise InvalidInput(
+                f"OPTOUT_TRUSTED_PROXIES: {part.strip()!r} is not an IP address or network "
+                "(give addresses like 127.0.0.1 or networks like 10.0.0.0/8, comma-separated)"
+            ) from None
+    return tuple(networks)
+
+
+def _flag(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidInput(
+        f"{name}: {text.strip()!r} is neither on (1, true, yes) nor off (0, false, no)"
+    )
+
+
+def crm_allowed_hosts_from(env: Mapping[str, str]) -> frozenset[str]:
+    """The hosts of `OPTOUT_CRM_ALLOWED_HOSTS` in `env`: lower case, IPv6 without brackets."""
+    names = env.get("OPTOUT_CRM_ALLOWED_HOSTS", "").split(",")
+    return frozenset(n.strip().strip("[]").lower() for n in names if n.strip())
+
+
+def crm_key_folder_from(env: Mapping[str, str]) -> Path | None:
+    """The folder of `OPTOUT_CRM_KEY_FOLDER` in `env`, or None when it is unset."""
+    folder = env.get("OPTOUT_CRM_KEY_FOLDER", "").strip()
+    return Path(folder) if folder else None
 
 
 def _dkim_from_env() -> tuple[str, str, Path] | None:

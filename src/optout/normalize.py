@@ -130,6 +130,17 @@ def normalize_email(raw: str) -> EmailAddress:
     return EmailAddress(address=f"{local}@{domain}", domain=domain)
 
 
+def address_key(raw: str) -> str:
+    """What an address typed into a form stands for: its canonical form when it is an
+    address (so `Ann@Acme.COM` and its fullwidth spelling are one key), else the text trimmed and
+    lower-cased. Anything that counts per address (the sign-in limit) keys on this, the
+    same form the lookup behind it uses."""
+    try:
+        return normalize_email(raw).address
+    except InvalidInput:
+        return raw.strip().lower()
+
+
 @cache
 def free_mail_domains() -> frozenset[str]:
     """The maintained list of free-mail providers (R25), in canonical form."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.tokens import UnsubscribeTokens
 from optout.web.app import create_app
+from optout.web.clients import server_config
 from tests.factories import World
 
 KEYS = ("web-test-secret-key-0123456789",)
@@ -36,7 +38,8 @@ def serving(app: FastAPI) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = server_config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -70,8 +73,9 @@ def forget_sign_in_attempts(engine: Engine) -> None:
 
 
 @contextmanager
-def web_client(engine: Engine, keys: tuple[str, ...] = KEYS) -> Iterator[Web]:
-    settings = Settings(database_url="unused://", secret_keys=keys)
+def web_client(engine: Engine, keys: tuple[str, ...] = KEYS, **options: Any) -> Iterator[Web]:
+    """The app over `engine`; `options` are further `Settings` (proxies, https)."""
+    settings = Settings(database_url="unused://", secret_keys=keys, **options)
     try:
         with (
             serving(create_app(settings, engine)) as base,

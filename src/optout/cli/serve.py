@@ -32,6 +32,7 @@ from optout.sending.worker import Mailer, run_forever
 from optout.services import members, workspaces
 from optout.web.api import PREFIX
 from optout.web.app import create_app
+from optout.web.clients import server_config
 
 WORKER_STOP_SECONDS = 30
 
@@ -83,7 +84,7 @@ def serve(
         )
         thread.start()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), host=host, port=port, log_level="info")
+        server_config(create_app(settings, engine), host=host, port=port, log_level="info")
     )
     try:
         # uvicorn shuts down gracefully on Ctrl-C or SIGTERM, then raises the signal again.

@@ -5,6 +5,10 @@ audiences (R2: no admin needed to opt someone out); an `admin` may also change
 rulesets, CRM connections, members and API keys. Secrets are kept only as hashes:
 passwords with scrypt, session tokens and API-key secrets with SHA-256 (they are
 long random strings, so a fast hash is enough).
+
+Sign-in does the same scrypt work whether or not the address names a user (a stand-in
+hash is checked when it does not), so its timing tells no one which addresses have
+accounts. A new password ends every session of its user.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,9 +27,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.normalize import normalize_email
+from optout.services.password_rules import check_password
 
 SESSION_LIFETIME = timedelta(days=14)
-MIN_PASSWORD_LENGTH = 10
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 API_KEY_PREFIX = "ok_"
 
@@ -78,14 +83,20 @@ def _check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed.hex(), digest)
 
 
+@cache
+def _stand_in_hash() -> str:
+    """A hash of a random password, checked when no user has the address given: the
+    same scrypt work as for a real user, and never a match."""
+    return _hash_password(secrets.token_urlsafe(32))
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def create_user(db: Connection, *, email: str, name: str, password: str, now: datetime) -> int:
     address = normalize_email(email).address
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password, email=address)
     u = t.users
     if db.scalar(sa.select(u.c.id).where(u.c.email == address)) is not None:
         raise Conflict(f"a user {address} exists already")
@@ -104,15 +115,13 @@ def create_user(db: Connection, *, email: str, name: str, password: str, now: da
 
 
 def set_password(db: Connection, *, email: str, password: str) -> None:
-    """Give an existing user a new password (their sessions stay valid)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    """Give an existing user a new password and end every session they have: whoever
+    held the old password (or a session opened with it) is signed out everywhere."""
+    user_id = _user_id(db, email=email)
+    check_password(password, email=normalize_email(email).address)
     u = t.users
-    db.execute(
-        u.update()
-        .where(u.c.id == _user_id(db, email=email))
-        .values(password_hash=_hash_password(password))
-    )
+    db.execute(u.update().where(u.c.id == user_id).values(password_hash=_hash_password(password)))
+    db.execute(t.web_sessions.delete().where(t.web_sessions.c.user_id == user_id))
 
 
 def set_member(db: Connection, *, workspace_id: int, email: str, role: Role | str) -> None:
@@ -136,19 +145,27 @@ def _user_id(db: Connection, *, email: str) -> int:
 
 
 def sign_in(
-    db: Connection, *, email: str, password: str, workspace_id: int, now: datetime
+    db: Connection, *, email: str, password: str, workspace_id: int | None, now: datetime
 ) -> tuple[str, str]:
-    """Check the password and open a session in the workspace: (cookie token, CSRF token)."""
+    """Check the password and open a session in the workspace: (cookie token, CSRF token).
+    `workspace_id` None: no such workspace; the password is checked all the same, so the
+    answer takes as long."""
     u, m = t.users, t.memberships
     try:
         address = normalize_email(email).address
     except InvalidInput:
-        raise NotSignedIn("wrong email or password") from None
-    user = db.execute(sa.select(u).where(u.c.email == address)).mappings().first()
-    if user is None or not _check_password(password, user["password_hash"]):
+        address = None
+    user = (
+        db.execute(sa.select(u).where(u.c.email == address)).mappings().first()
+        if address is not None
+        else None
+    )
+    stored = user["password_hash"] if user is not None else _stand_in_hash()
+    if not _check_password(password, stored) or user is None:
         raise NotSignedIn("wrong email or password")
     if (
-        db.scalar(
+        workspace_id is None
+        or db.scalar(
             sa.select(m.c.role).where(m.c.user_id == user["id"], m.c.workspace_id == workspace_id)
         )
         is None

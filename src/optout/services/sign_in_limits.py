@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import TooManyAttempts
+from optout.normalize import address_key
 
 WINDOW = timedelta(minutes=15)
 PER_ACCOUNT = 5
@@ -28,9 +29,11 @@ KEEP = timedelta(days=1)  # attempts older than this are deleted as new ones com
 
 
 def account_key(email: str) -> str:
-    """The account an attempt is counted against: the address as typed, trimmed and
-    lower-cased (counted whether or not such a user exists, so a lock reveals nothing)."""
-    return email.strip().lower()[:320]
+    """The account an attempt is counted against: the canonical form of the address, the
+    one sign-in looks the user up by, so a respelling (case, a fullwidth letter, a Unicode
+    domain) counts against the same account. Counted whether or not such a user exists,
+    so a lock reveals nothing."""
+    return address_key(email)[:320]
 
 
 def check(db: Connection, *, email: str, client: str, now: datetime) -> None:

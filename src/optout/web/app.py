@@ -48,7 +48,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     app.add_middleware(BodyLimits)  # inside SecurityHeaders: its 413 gets the headers too
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, https_only=settings.https_only)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

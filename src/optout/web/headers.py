@@ -39,21 +39,24 @@ DEFAULT_HEADERS: Mapping[str, str] = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-# Over https only: browsers keep to https for this host for a year.
+# Over https only (directly, or through a TLS proxy that OPTOUT_HTTPS_ONLY declares):
+# browsers keep to https for this host for a year.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 
 class SecurityHeaders:
-    """ASGI middleware adding `DEFAULT_HEADERS` (and HSTS over https) to every response."""
+    """ASGI middleware adding `DEFAULT_HEADERS` (and HSTS over https) to every response.
+    `https_only`: every request came over https, whatever the scheme the proxy forwards."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https_only: bool = False) -> None:
         self.app = app
+        self.https_only = https_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
+        https = self.https_only or scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,5 +1,5 @@
 """Mail that comes back, posted by a mail server or gateway: the raw message in, what it
-was and what it did out (R4, R5, R7, R34). The same message twice changes nothing."""
+was and what it did out (R4, R5, R7, R34, R36). The same message twice changes nothing."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ MESSAGE_TYPES = ("message/rfc822", "application/octet-stream", "text/plain")
 class InboundOut(BaseModel):
     id: int = Field(description="The stored inbound message.")
     duplicate: bool = Field(description="Seen before: nothing was done this time.")
-    kind: str = Field(description="reply | unsubscribe | auto_reply | bounce | unclassified")
+    kind: str = Field(
+        description="reply | unsubscribe | auto_reply | bounce | complaint | unclassified"
+    )
     rule: str = Field(description="The classification rule that decided.")
     evidence: str
     outcome: str
@@ -67,8 +69,9 @@ def _process(request: Request, principal: Principal, raw: bytes) -> InboundResul
 async def inbound(request: Request, principal: ApiPrincipal) -> Any:
     """A reply ends only the enrollment it answers; an unsubscribe reply also opts
     the person out, or flags them for review; an auto-reply changes nothing; a
-    hard bounce suppresses the address. Matching is limited to the key's workspace.
-    The body is the raw message (`Content-Type: message/rfc822`)."""
+    hard bounce suppresses the address; a spam complaint (a feedback-loop report)
+    suppresses the person, and a not-spam report is only recorded. Matching is
+    limited to the key's workspace. The body is the raw message (`Content-Type: message/rfc822`)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in MESSAGE_TYPES:
         raise ApiError(415, "unsupported", "send the raw message as message/rfc822")

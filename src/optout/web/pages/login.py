@@ -20,9 +20,11 @@ from optout.errors import NotFound, TooManyAttempts
 from optout.services import accounts, sign_in_limits, workspaces
 from optout.services.accounts import NotAllowed, NotSignedIn
 from optout.web.auth import CSRF_FIELD, SESSION_COOKIE
+from optout.web.clients import client_of, over_https
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer
+from optout.web.same_site import same_site_path
 from optout.web.site import site_of
 
 router = page_router()
@@ -31,13 +33,6 @@ WRONG = "Wrong workspace, email or password."
 STALE = "This sign-in form has expired. Please sign in again."
 LOGIN_CSRF_COOKIE = "optout_login_csrf"
 LOGIN_CSRF_LIFETIME = 60 * 60  # seconds a sign-in form stays usable
-
-
-def _local(target: str) -> str:
-    """Only a path on this site: never an open redirect to another host."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -58,7 +53,7 @@ def sign_in(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return _form(request, next, workspace, email, error=STALE, status=403)
-    client = request.client.host if request.client else ""
+    client = client_of(request)
     now = utcnow()
     try:
         with site.engine.begin() as db:
@@ -69,16 +64,19 @@ def sign_in(
         return answer
     try:
         with site.engine.begin() as db:
-            found = workspaces.get(db, slug=workspace.strip().lower())
+            try:
+                workspace_id: int | None = workspaces.get(db, slug=workspace.strip().lower()).id
+            except NotFound:
+                workspace_id = None  # the password is checked all the same: as slow an answer
             token, _ = accounts.sign_in(
-                db, email=email, password=password, workspace_id=found.id, now=now
+                db, email=email, password=password, workspace_id=workspace_id, now=now
             )
             sign_in_limits.record(db, email=email, client=client, succeeded=True, now=now)
-    except (NotFound, NotSignedIn, NotAllowed):
+    except (NotSignedIn, NotAllowed):
         with site.engine.begin() as db:
             sign_in_limits.record(db, email=email, client=client, succeeded=False, now=now)
         return _form(request, next, workspace, email, error=WRONG, status=401)
-    response = redirect(request, _local(next))
+    response = redirect(request, same_site_path(next))
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -86,7 +84,7 @@ def sign_in(
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="lax")
     return response
@@ -103,7 +101,7 @@ def _form(
         request,
         "login.html",
         status_code=status,
-        next=_local(next),
+        next=same_site_path(next),
         error=error,
         workspace=workspace,
         email=email,
@@ -118,7 +116,7 @@ def _form(
         path="/login",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
     )
     return answer
 
