@@ -1,5 +1,6 @@
-"""Mail that comes back from recipients: replies, unsubscribe requests, auto-replies and
-bounces change what we send next (R4-R7). Every way in calls `process_message`."""
+"""Mail that comes back from recipients: replies, unsubscribe requests, auto-replies,
+bounces and spam complaints change what we send next (R4-R7, R36). Every way in calls
+`process_message`."""
 
 from optout.inbound.classify import Classification, Kind, classify
 from optout.inbound.parse import ParsedMessage, parse_message

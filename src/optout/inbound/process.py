@@ -1,4 +1,4 @@
-"""THE use-case for mail that comes back (R4, R5, R6, R7, R21, R34, R35): every way
+"""THE use-case for mail that comes back (R4-R7, R21, R34-R36): every way
 in (SMTP listener, IMAP poller, `optout inbound process`, an HTTP route) hands the
 raw message to `process_message`, inside the one transaction it opens.
 
