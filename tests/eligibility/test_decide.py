@@ -15,6 +15,11 @@ from optout.eligibility import (
     Status,
     decide,
 )
+from optout.eligibility.complaints import (
+    ComplaintReport,
+    complaint_reason,
+    read_complaint_reason,
+)
 from optout.eligibility.precedence import PRECEDENCE
 from optout.filters import Level, Subject, parse, validate
 
@@ -39,22 +44,33 @@ def _situation(
     )
 
 
-def _facts(title: str = "CTO", *, opted_out: bool = False) -> Facts:
+def _facts(
+    title: str = "CTO", *, opted_out: bool = False, bounced: bool = False, complained: bool = False
+) -> Facts:
     person = {"id": 7, "email": "ann@acme.com", "email_domain": "acme.com", "title": title}
     suppression = {"since": NOW, "actor": "a", "channel": "manual", "reason": ""}
+    complaint = {
+        "since": datetime(2026, 10, 30, 14, 5),
+        "actor": "feedback loop",
+        "channel": "complaint",
+        "reason": complaint_reason(ComplaintReport("abuse", "fbl.mail.example", "ARF")),
+    }
     return Facts(
         person_id=7,
         email="ann@acme.com",
         subject=Subject(person=person),
         opted_out=suppression if opted_out else None,
+        bounced=suppression if bounced else None,
+        complained=complaint if complained else None,
     )
 
 
 def test_R16_precedence_table_reads_top_to_bottom() -> None:
     names = [(rule.tier, rule.check.name) for rule in PRECEDENCE]
-    assert names[:5] == [
-        (1, "opted_out"),
+    assert names[:6] == [
+        (1, "complained"),
         (1, "bounced"),
+        (1, "opted_out"),
         (2, "ruleset"),
         (3, "enforced_exclusion"),
         (4, "exclusion"),
@@ -102,3 +118,43 @@ def test_R29_every_blocking_check_is_reported_not_only_the_first() -> None:
     rules = (_rule(1, "person.title = cto"), _rule(2, 'person.email_domain = "acme.com"'))
     decision = decide(_facts(opted_out=True), _situation(*rules))
     assert [o.check for o in decision.reasons] == ["opted_out", "exclusion", "exclusion"]
+
+
+def test_R16_R36_complaint_then_bounce_then_opt_out_all_absolute() -> None:
+    everything = _facts(opted_out=True, bounced=True, complained=True)
+    decision = decide(everything, _situation(exclusions_enabled=False, purpose=Purpose.SEND))
+    assert not decision.allowed
+    assert [o.check for o in decision.reasons] == ["complained", "bounced", "opted_out"]
+    assert not decide(_facts(complained=True), _situation(exclusions_enabled=False)).allowed
+
+
+def test_R29_R36_explain_gives_the_complaint_its_date_feedback_type_and_reporter() -> None:
+    decision = decide(_facts(complained=True), _situation())
+    first = decision.outcomes[0]
+    assert first.check == "complained"
+    assert first.status is Status.BLOCK
+    assert first.summary == (
+        "ann@acme.com sent a spam complaint on 2026-10-30 (abuse report from fbl.mail.example)"
+    )
+    assert first.evidence["since"] == "2026-10-30 14:05:00"
+    assert first.evidence["feedback_type"] == "abuse"
+    assert first.evidence["reporting_domain"] == "fbl.mail.example"
+    assert first.evidence["channel"] == "complaint"
+    passed = decide(_facts(), _situation()).outcomes[0]
+    assert passed.check == "complained"
+    assert passed.status is Status.PASS
+
+
+def test_R36_complaint_reason_reads_back_as_written() -> None:
+    for report in (
+        ComplaintReport("abuse", "fbl.mail.example", ""),
+        ComplaintReport("fraud", "", "said: twice: here"),
+        ComplaintReport("other", "x.example", "line one\nline two"),
+    ):
+        assert read_complaint_reason(complaint_reason(report)) == report
+    assert (
+        complaint_reason(ComplaintReport("abuse", "x.example", "")) == "abuse report from x.example"
+    )
+    assert read_complaint_reason("entered by hand") == ComplaintReport(
+        "abuse", "", "entered by hand"
+    )

@@ -378,6 +378,15 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         )
 
     @rule(data=st.data())
+    def complain(self, data: st.DataObject) -> None:
+        """A spam complaint moves only the person's marks: the stored matches hold (R36)."""
+        person_id = self._pick(data, t.people)
+        if person_id is None:
+            return
+        email = people.get(self.db, workspace_id=self.ws, person_id=person_id)["email"]
+        optouts.complain(self.db, workspace_id=self.ws, email=email, actor=ACTOR, now=self.now)
+
+    @rule(data=st.data())
     def enroll(self, data: st.DataObject) -> None:
         ids = self._ids(t.people)
         if not ids:

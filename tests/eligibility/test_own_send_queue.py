@@ -116,7 +116,7 @@ def test_every_other_column_moves_the_update_queue_on_sqlite(tmp_path: Path) -> 
     compare the whole rows.)"""
     engine = create_engine(f"sqlite:///{tmp_path / 'optout.sqlite3'}")
     upgrade(engine)
-    flags = {"opted_out", "bounced"}
+    flags = {"opted_out", "bounced", "complained"}
     with engine.connect() as db:
         for table, own in _MIGRATION.OWN_SEND_COLUMNS.items():
             trigger = db.scalar(

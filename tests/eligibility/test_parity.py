@@ -3,8 +3,9 @@
 `optout.eligibility.sql.eligible_people` selects everyone a situation allows in one query;
 `decide` answers for one person with evidence. On random worlds (exclusions at both
 levels with random toggles, rulesets, audiences with personas and switch-offs, opt-outs,
-bounces, enrollment histories, linked companies) both give the same people, check by
-check and overall, for enrollment and for sending. Then one hand-built case per check.
+bounces, spam complaints, enrollment histories, linked companies) both give the same
+people, check by check and overall, for enrollment and for sending. Then one hand-built
+case per check.
 """
 
 from __future__ import annotations
@@ -188,7 +189,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     )
     # The last person index stands for an address nobody has.
     suppression = st.tuples(
-        st.sampled_from(["opt_out", "bounce"]), st.integers(0, len(spec.people)), st.integers(0, 23)
+        st.sampled_from(["opt_out", "bounce", "complaint"]),
+        st.integers(0, len(spec.people)),
+        st.integers(0, 23),
     )
     return Scenario(
         world=spec,
@@ -217,7 +220,8 @@ class Written:
 
 def write(db: Connection, scenario: Scenario) -> Written:
     """The scenario, through the services, in time order: data, rulesets, audience and
-    sequences, enrollment history, exclusions, switch-offs, then opt-outs and bounces."""
+    sequences, enrollment history, exclusions, switch-offs, then opt-outs, bounces and
+    complaints."""
     built = build(db, scenario.world)
     world, ws = built.world, built.ws
     ruleset = world.ruleset(
@@ -286,6 +290,8 @@ def write(db: Connection, scenario: Scenario) -> Written:
         at = NOW - timedelta(hours=hours)
         if kind == "opt_out":
             optouts.opt_out(db, workspace_id=ws, email=email, actor=ACTOR, channel="manual", now=at)
+        elif kind == "complaint":
+            optouts.complain(db, workspace_id=ws, email=email, actor=ACTOR, now=at)
         else:
             optouts.bounce(db, workspace_id=ws, email=email, actor=ACTOR, now=at)
     # Someone new, whose address may have been suppressed before they existed (R1).
@@ -386,6 +392,27 @@ def test_R7_bounced_sql_and_decide_agree(world: World) -> None:
         assert answer.blocked["bounced"] == {team["cat"]}
         assert answer.blocked["opted_out"] == set()
         assert team["cat"] not in answer.allowed
+
+
+def test_R36_complained_sql_and_decide_agree(world: World) -> None:
+    team = _team(world)
+    seq = world.sequence(ruleset=world.ruleset("Off", exclusions_enabled=False), steps=STEPS)
+    optouts.complain(
+        world.db,
+        workspace_id=world.ws,
+        email="Bob@acme.com",
+        actor=ACTOR,
+        now=NOW,
+        reporting_domain="fbl.mail.example",
+    )
+    optouts.bounce(world.db, workspace_id=world.ws, email="bob@acme.com", actor=ACTOR, now=NOW)
+    again = world.person("BOB@acme.com", company="acme.com")  # a later duplicate (R1)
+    for purpose in Purpose:
+        answer = _ask(world, seq, purpose=purpose)
+        assert answer.blocked["complained"] == {team["bob"], again}
+        assert answer.blocked["bounced"] == {team["bob"], again}
+        assert answer.blocked["opted_out"] == set()
+        assert answer.allowed == {team["ann"], team["cat"], team["dan"]}
 
 
 def test_R16_ruleset_with_exclusions_off_sql_and_decide_agree(world: World) -> None:

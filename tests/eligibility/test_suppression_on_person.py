@@ -1,6 +1,7 @@
-"""The person row's opt-out and bounce marks, which the eligible set reads, follow the
-suppressions on every path: an opt-out, a bounce, an audited clearing, a person added
-after the opt-out, an address changed to or away from a suppressed one (R1, R7, R33)."""
+"""The person row's opt-out, bounce and complaint marks, which the eligible set reads,
+follow the suppressions on every path: an opt-out, a bounce, a complaint, an audited
+clearing, a person added after the opt-out, an address changed to or away from a
+suppressed one (R1, R7, R33, R36)."""
 
 from __future__ import annotations
 
@@ -84,5 +85,47 @@ def test_R1_a_mark_changing_queues_no_rematch_of_the_decision_index(
     optouts.opt_out(
         db, workspace_id=world.ws, email="ed@hooli.io", actor=ACTOR, channel="manual", now=now
     )
+
+    assert _queued(db, world.ws) == 0
+
+
+def _complained(db: Connection, person_id: int) -> bool:
+    p = t.people
+    return bool(db.scalar(sa.select(p.c.complained).where(p.c.id == person_id)))
+
+
+def test_R36_the_complaint_mark_follows_complaints_clearing_and_new_people(
+    db: Connection, now: datetime
+) -> None:
+    world = World(db, now)
+    ann = world.person("ann@acme.com")
+    optouts.complain(db, workspace_id=world.ws, email="ann@acme.com", actor=ACTOR, now=now)
+    later = world.person("ANN@acme.com")  # a duplicate made after the complaint (R1)
+    assert _complained(db, ann)
+    assert _complained(db, later)
+    assert _marks(db, ann) == (False, False)
+
+    optouts.clear_opt_out(
+        db,
+        workspace_id=world.ws,
+        email="ann@acme.com",
+        actor=ACTOR,
+        reason="reported by mistake, confirmed by phone",
+        now=now,
+        kind="complaint",
+    )
+    assert not _complained(db, ann)
+    assert not _complained(db, later)
+
+
+def test_R36_a_complaint_mark_changing_queues_no_rematch_of_the_decision_index(
+    db: Connection, now: datetime
+) -> None:
+    world = World(db, now)
+    world.person("fay@hooli.io")
+    q = t.match_queue
+    db.execute(q.delete().where(q.c.workspace_id == world.ws))
+
+    optouts.complain(db, workspace_id=world.ws, email="fay@hooli.io", actor=ACTOR, now=now)
 
     assert _queued(db, world.ws) == 0

@@ -21,8 +21,9 @@ def test_R29_explain_lists_every_check_in_precedence_order_with_evidence(world: 
     assert not decision.allowed
     checks = [o.check for o in decision.outcomes]
     assert checks == [
-        "opted_out",
+        "complained",
         "bounced",
+        "opted_out",
         "ruleset",
         "exclusion",  # Customers: not enforced, tier 4
         "exclusion",  # Interns
@@ -34,13 +35,13 @@ def test_R29_explain_lists_every_check_in_precedence_order_with_evidence(world: 
     ]
     tiers = [o.tier for o in decision.outcomes]
     assert tiers == sorted(tiers)
-    customers = decision.outcomes[3]
+    customers = decision.outcomes[4]
     assert customers.status is Status.BLOCK
     assert customers.evidence["conditions"] == [
         {"condition": "company.domain in (acme.com, globex.io)", "actual": "acme.com"}
     ]
     assert customers.evidence["exclude_from_sequences"] is False
-    interns = decision.outcomes[4]
+    interns = decision.outcomes[5]
     assert interns.status is Status.PASS
     assert decision.primary_reason == customers
 

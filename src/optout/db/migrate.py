@@ -35,6 +35,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.info.pop(MIGRATING, None)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take a database back to `revision` (each migration says what its downgrade keeps)."""
+    config = alembic_config()
+    with engine.connect() as connection:
+        connection.info[MIGRATING] = True
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.downgrade(config, revision)
+        finally:
+            connection.info.pop(MIGRATING, None)
+
+
 def revision(engine: Engine, message: str) -> None:
     """Autogenerate a migration from the difference between the tables and `engine`."""
     config = alembic_config()

@@ -122,11 +122,13 @@ people = Table(
     Column("last_activity_any_at", DateTime),
     Column("last_replied_at", DateTime),
     Column("last_emailed_at", DateTime),
-    # Whether the address has opted out or hard-bounced: kept from `suppressions` by
-    # triggers (migration 0012) on every path, so the eligible set reads both from the row
-    # it scans. Never written by the code; the suppressions hold the evidence.
+    # Whether the address has opted out, hard-bounced or complained: kept from
+    # `suppressions` by triggers (migrations 0012, 0015) on every path, so the eligible set
+    # reads them from the row it scans. Never written by the code; the suppressions hold
+    # the evidence.
     Column("opted_out", Boolean, nullable=False, server_default=false()),
     Column("bounced", Boolean, nullable=False, server_default=false()),
+    Column("complained", Boolean, nullable=False, server_default=false()),
     Column("crm_id", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -140,8 +142,16 @@ people = Table(
     Index("ix_people_ws_full_name", "workspace_id", text("lower(first_name || ' ' || last_name)")),
     Index("ix_people_ws_last_name", "workspace_id", text("lower(last_name)")),
     # Newest first, a page at a time; and the eligible set's scan, which reads every person
-    # of the workspace from this index alone (migration 0012).
-    Index("ix_people_ws_id", "workspace_id", "id", "company_id", "opted_out", "bounced"),
+    # of the workspace from this index alone (migrations 0012, 0015).
+    Index(
+        "ix_people_ws_id",
+        "workspace_id",
+        "id",
+        "company_id",
+        "opted_out",
+        "bounced",
+        "complained",
+    ),
 )
 
 opportunities = Table(
@@ -178,7 +188,11 @@ opportunity_contacts = Table(
     Index("ix_opportunity_contacts_person", "person_id"),
 )
 
-# Suppressed addresses: opt-outs and hard bounces hold for the address, not the record (R1, R7).
+# Suppressed addresses: opt-outs, hard bounces and spam complaints hold for the address, not
+# the record (R1, R7, R36). A complaint's `reason` holds its report (feedback type, reporting
+# domain, then the caller's words) in the form `optout.eligibility.complaints` writes.
+SUPPRESSION_KINDS = ("opt_out", "bounce", "complaint")
+
 suppressions = Table(
     "suppressions",
     metadata,
@@ -191,10 +205,10 @@ suppressions = Table(
     Column("channel", String(32), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     UniqueConstraint("workspace_id", "email", "kind"),
-    CheckConstraint("kind IN ('opt_out', 'bounce')", name="kind"),
+    CheckConstraint("kind IN ('opt_out', 'bounce', 'complaint')", name="kind"),
 )
 
-# Append-only ledger of every opt-out and every audited clearing of one (R2, R33).
+# Append-only ledger of every suppression and every audited clearing of one (R2, R33, R36).
 suppression_ledger = Table(
     "suppression_ledger",
     metadata,
@@ -613,7 +627,7 @@ crm_webhook_receipts = Table(
 )
 
 
-INBOUND_KINDS = ("reply", "unsubscribe", "auto_reply", "bounce", "unclassified")
+INBOUND_KINDS = ("reply", "unsubscribe", "auto_reply", "bounce", "unclassified", "complaint")
 
 # Every message that came back (replies, auto-replies, bounces), matched or not: never dropped.
 # `workspace_id` is NULL only when a way in that serves every workspace could not tell
@@ -651,7 +665,8 @@ inbound_messages = Table(
     UniqueConstraint("dedup_key"),
     Index("ix_inbound_messages_ws_id", "workspace_id", "id"),
     CheckConstraint(
-        "kind IN ('reply', 'unsubscribe', 'auto_reply', 'bounce', 'unclassified')", name="kind"
+        "kind IN ('reply', 'unsubscribe', 'auto_reply', 'bounce', 'unclassified', 'complaint')",
+        name="kind",
     ),
 )
 

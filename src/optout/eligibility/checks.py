@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from optout.db import tables as t
+from optout.eligibility.complaints import read_complaint_reason
 from optout.eligibility.matching import any_matches, match
 from optout.eligibility.model import ExclusionSpec, Facts, Purpose, Situation, Status
 from optout.filters.ast import All, Condition, Node, Not
@@ -62,12 +63,43 @@ class Check(Protocol):
 
 
 def _suppressed(env: SqlEnv, column: str) -> ColumnElement[bool]:
-    """The person row's own mark, which triggers keep from the suppressions (R1, R7)."""
+    """The person row's own mark, which triggers keep from the suppressions (R1, R7, R36)."""
     return env.person.c[column].is_(sa.true())
 
 
 def _suppression_evidence(row: Any) -> dict[str, Any]:
     return {k: str(row[k]) for k in ("since", "actor", "channel", "reason") if row.get(k)}
+
+
+class Complained:
+    name = "complained"
+    label = "Spam complaint"
+    description = (
+        "The address reported one of our emails as spam: absolute and sticky like an "
+        "opt-out, and first in line (R36)."
+    )
+
+    def evaluate(self, facts: Facts, situation: Situation) -> list[Finding]:
+        if facts.complained is None:
+            return [Finding(Status.PASS, f"{facts.email} has sent no spam complaint")]
+        row = facts.complained
+        report = read_complaint_reason(str(row.get("reason") or ""))
+        evidence = _suppression_evidence(row)
+        evidence["feedback_type"] = report.feedback_type
+        evidence["reporting_domain"] = report.reporting_domain
+        source = f"{report.feedback_type} report"
+        if report.reporting_domain:
+            source += f" from {report.reporting_domain}"
+        return [
+            Finding(
+                Status.BLOCK,
+                f"{facts.email} sent a spam complaint on {row['since']:%Y-%m-%d} ({source})",
+                evidence,
+            )
+        ]
+
+    def blocks_sql(self, env: SqlEnv, situation: Situation) -> ColumnElement[bool] | None:
+        return _suppressed(env, "complained")
 
 
 class OptedOut:

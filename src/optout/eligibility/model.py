@@ -88,6 +88,7 @@ class Facts:
     company_group: Sequence[Subject] = ()  # every company linked to the person's company
     opted_out: Mapping[str, Any] | None = None  # the suppression row, when suppressed
     bounced: Mapping[str, Any] | None = None
+    complained: Mapping[str, Any] | None = None
     active_enrollment: Mapping[str, Any] | None = None  # in this sequence
     last_ended_at: datetime | None = None  # latest end of an enrollment in this sequence
     company_active: int = 0  # active enrollments in this sequence at the person's company

@@ -15,6 +15,7 @@ from optout.eligibility.checks import (
     Bounced,
     Check,
     CompanyCap,
+    Complained,
     Cooldown,
     DefaultExclusions,
     EnforcedExclusions,
@@ -35,8 +36,9 @@ class Rule:
 
 
 PRECEDENCE: tuple[Rule, ...] = (
-    Rule(1, OptedOut(), BOTH),
+    Rule(1, Complained(), BOTH),  # complaint > bounce > opt-out, all absolute (R16, R36)
     Rule(1, Bounced(), BOTH),
+    Rule(1, OptedOut(), BOTH),
     Rule(2, RulesetSwitch(), BOTH),
     Rule(3, EnforcedExclusions(), BOTH),
     Rule(4, DefaultExclusions(), BOTH),  # at send time it reports, but never blocks (R15)

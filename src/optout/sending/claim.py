@@ -159,7 +159,8 @@ def _gate(db: Connection, *, now: datetime) -> int:
             workspace_id=workspace_id,
             targets=sa.select(rule_hits.c.enrollment_id, rule_hits.c.exclusion_id),
             status=status,
-            reason=f"{check.replace('_', ' ')} (checked when the email was claimed)",
+            reason=f"{_SAYING.get(check, check.replace('_', ' '))} "
+            "(checked when the email was claimed)",
             rule=check,
             actor=ACTOR,
             now=now,
@@ -168,7 +169,9 @@ def _gate(db: Connection, *, now: datetime) -> int:
     return cancelled
 
 
-_ENDING = {"opted_out": "opted_out", "bounced": "bounced"}
+# A spam complaint ends an enrollment as an opt-out does (R36).
+_ENDING = {"complained": "opted_out", "opted_out": "opted_out", "bounced": "bounced"}
+_SAYING = {"complained": "spam complaint"}
 
 
 def _load(db: Connection, ids: list[int]) -> list[Claim]:

@@ -118,6 +118,7 @@ def facts(
             company_group=loaded.group(company["group_id"]) if company else [],
             opted_out=suppressed.get((person["email"], "opt_out")),
             bounced=suppressed.get((person["email"], "bounce")),
+            complained=suppressed.get((person["email"], "complaint")),
             active_enrollment=active.get(person["id"]),
             last_ended_at=last_end.get(person["id"]),
             company_active=active_at_company.get(person["company_id"], 0),

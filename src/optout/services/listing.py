@@ -44,8 +44,8 @@ def _paged(
 
 
 def _people_query(workspace_id: int) -> sa.Select[Any]:
-    """People with their company's domain; the rows carry whether the address opted out
-    or bounced (`tables.people`: kept from the suppressions)."""
+    """People with their company's domain; the rows carry whether the address opted out,
+    bounced or complained (`tables.people`: kept from the suppressions)."""
     p, c = t.people, t.companies
     return (
         sa.select(p, c.c.domain.label("company_domain"))
@@ -65,8 +65,9 @@ def people(
     status: str | None = None,
     company_id: int | None = None,
 ) -> Paged:
-    """People with their company's domain and whether their address is opted out or
-    bounced; `email` and `domain` (the address's domain) are compared normalized."""
+    """People with their company's domain and whether their address is opted out, bounced
+    or sent a spam complaint; `email` and `domain` (the address's domain) are compared
+    normalized."""
     p = t.people
     query = _people_query(workspace_id)
     if email is not None:
@@ -261,7 +262,7 @@ def enrollment(db: Connection, *, workspace_id: int, enrollment_id: int) -> dict
     return dict(row)
 
 
-SUPPRESSION_KINDS = ("opt_out", "bounce")
+SUPPRESSION_KINDS = t.SUPPRESSION_KINDS
 
 
 def suppressions(
@@ -273,7 +274,7 @@ def suppressions(
     email: str | None = None,
     kind: str | None = None,
 ) -> Paged:
-    """Opted-out and bounced addresses, newest first."""
+    """Opted-out, bounced and complained addresses, newest first."""
     s = t.suppressions
     query = sa.select(s.c.email, s.c.kind, s.c.since, s.c.actor, s.c.channel, s.c.reason).where(
         s.c.workspace_id == workspace_id

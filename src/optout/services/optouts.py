@@ -1,10 +1,15 @@
-"""Opt-outs and bounces: suppression by address, with a ledger (R1, R2, R7, R33).
+"""Opt-outs, bounces and spam complaints: suppression by address, with a ledger (R1, R2,
+R7, R33, R36).
 
 Any member may opt a person out; who, when, why and through which channel is
-kept. This is the one door for an opt-out: it queues the CRM write-back in the same
-transaction for every channel but the CRM's own (R31), so callers never do.
-An opt-out is sticky: only `clear_opt_out`, an explicit act with a reason, ever
-lifts it; nothing a CRM or an import says does.
+kept. This is the one door for an opt-out or a complaint: it queues the CRM write-back
+in the same transaction for every channel but the CRM's own (R31), so callers never do.
+Opt-outs and complaints are sticky: only `clear_opt_out`, an explicit act with a reason,
+ever lifts one; nothing a CRM or an import says does.
+
+A complaint's report (feedback type, reporting domain) is kept in its suppression's
+`reason`, in the form `optout.eligibility.complaints` writes and explain reads back; the
+ledger line carries the same reason and the caller's evidence.
 """
 
 from __future__ import annotations
@@ -16,12 +21,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_feedback_type
 from optout.errors import InvalidInput, NotFound
-from optout.normalize import normalize_email
+from optout.normalize import normalize_domain, normalize_email
 from optout.services import events, writebacks
 from optout.services.enforcement import end_enrollments
 
-CHANNELS = frozenset({"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce"})
+CHANNELS = frozenset(
+    {"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce", "complaint"}
+)
+# The kinds an audited act may clear (R33); a hard bounce stays.
+CLEARABLE = ("opt_out", "complaint")
+_EVENT = {"opt_out": "opted_out", "bounce": "bounced", "complaint": "complained"}
+# A complaint writes back as an opt-out does (R31, R36); a bounce tells the CRM nothing.
+_WRITTEN_BACK = frozenset({"opt_out", "complaint"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,45 @@ def bounce(
     )
 
 
+def complain(
+    db: Connection,
+    *,
+    workspace_id: int,
+    email: str,
+    actor: str,
+    now: datetime,
+    feedback_type: str = "abuse",
+    reporting_domain: str = "",
+    reason: str = "",
+    evidence: str = "",
+) -> Suppressed:
+    """Suppress an address that reported our email as spam (R36): like an opt-out, its
+    active enrollments end (status `opted_out`), queued emails are cancelled and the CRM
+    learns it, in this transaction. `feedback_type` is the report's RFC 5965 type; a
+    `not-spam` report suppresses nothing, so it is refused here."""
+    kind = feedback_type.strip().lower()
+    if kind == "not-spam":
+        raise InvalidInput("a not-spam feedback report suppresses nothing")
+    if not is_feedback_type(kind):
+        raise InvalidInput(f"not a feedback type: {feedback_type!r} (e.g. abuse, fraud, other)")
+    domain = normalize_domain(reporting_domain) if reporting_domain.strip() else ""
+    report = ComplaintReport(kind, domain, " ".join(reason.split()))
+    source = f"{kind} report" + (f" from {domain}" if domain else "")
+    return _suppress(
+        db,
+        workspace_id=workspace_id,
+        email=email,
+        kind="complaint",
+        status="opted_out",
+        actor=actor,
+        channel="complaint",
+        now=now,
+        reason=complaint_reason(report),
+        evidence=evidence,
+        ending=f"spam complaint ({source})",
+    )
+
+
 def _suppress(
     db: Connection,
     *,
@@ -95,6 +147,7 @@ def _suppress(
     now: datetime,
     reason: str,
     evidence: str,
+    ending: str = "",
 ) -> Suppressed:
     if channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
@@ -136,13 +189,13 @@ def _suppress(
     holders = sa.select(p.c.id.label("person_id")).where(
         p.c.workspace_id == workspace_id, p.c.email == address
     )
-    if kind == "opt_out" and channel != "crm":  # the CRM learns it (R31); it told us itself
+    if kind in _WRITTEN_BACK and channel != "crm":  # the CRM learns it (R31); it told us itself
         writebacks.record_opt_out_writeback(db, workspace_id=workspace_id, email=address, now=now)
     if exists is None:
         events.record_from_select(
             db,
             workspace_id=workspace_id,
-            kind="opted_out" if kind == "opt_out" else "bounced",
+            kind=_EVENT[kind],
             actor=actor,
             now=now,
             rule=kind,
@@ -156,7 +209,7 @@ def _suppress(
             e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
         ),
         status=status,
-        reason=f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel}",
+        reason=ending or f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel}",
         rule=kind,
         actor=actor,
         now=now,
@@ -165,25 +218,39 @@ def _suppress(
 
 
 def clear_opt_out(
-    db: Connection, *, workspace_id: int, email: str, actor: str, reason: str, now: datetime
+    db: Connection,
+    *,
+    workspace_id: int,
+    email: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    kind: str = "opt_out",
 ) -> None:
-    """Lift an opt-out: an explicit, audited act that needs a reason (R33)."""
+    """Lift an opt-out, or with `kind="complaint"` a spam complaint: an explicit, audited
+    act that needs a reason (R33, R36). Each kind is lifted on its own: clearing a
+    complaint leaves an opt-out of the same address in place, and the other way round."""
+    if kind not in CLEARABLE:
+        raise InvalidInput(f"only an opt-out or a spam complaint can be cleared, not {kind!r}")
+    what = "an opt-out" if kind == "opt_out" else "a spam complaint"
     if not reason.strip():
-        raise InvalidInput("clearing an opt-out needs a reason")
+        raise InvalidInput(f"clearing {what} needs a reason")
     address = normalize_email(email).address
     s = t.suppressions
     removed = db.execute(
-        s.delete().where(
-            s.c.workspace_id == workspace_id, s.c.email == address, s.c.kind == "opt_out"
-        )
+        s.delete().where(s.c.workspace_id == workspace_id, s.c.email == address, s.c.kind == kind)
     ).rowcount
     if not removed:
-        raise NotFound(f"{address} has not opted out")
+        raise NotFound(
+            f"{address} has not opted out"
+            if kind == "opt_out"
+            else f"{address} has no spam complaint to clear"
+        )
     db.execute(
         t.suppression_ledger.insert().values(
             workspace_id=workspace_id,
             email=address,
-            kind="opt_out",
+            kind=kind,
             action="cleared",
             at=now,
             actor=actor,
@@ -195,7 +262,7 @@ def clear_opt_out(
     events.record_from_select(
         db,
         workspace_id=workspace_id,
-        kind="opt_out_cleared",
+        kind="opt_out_cleared" if kind == "opt_out" else "complaint_cleared",
         actor=actor,
         now=now,
         detail={"email": address, "reason": reason},
@@ -206,7 +273,7 @@ def clear_opt_out(
 
 
 def ledger(db: Connection, *, workspace_id: int, email: str) -> list[dict[str, object]]:
-    """Every opt-out, bounce and clearing of an address, oldest first."""
+    """Every opt-out, bounce, spam complaint and clearing of an address, oldest first."""
     address = normalize_email(email).address
     g = t.suppression_ledger
     rows = db.execute(

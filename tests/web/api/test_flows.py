@@ -226,7 +226,7 @@ def test_R29_explain_names_the_blocking_rule_in_precedence_order(
     assert answer["primary_reason"]["check"] == "enforced_exclusion"
     assert answer["primary_reason"]["exclusion_id"] == rule.id
     checks = [o["check"] for o in answer["outcomes"]]
-    assert checks[:4] == ["opted_out", "bounced", "ruleset", "enforced_exclusion"]
+    assert checks[:5] == ["complained", "bounced", "opted_out", "ruleset", "enforced_exclusion"]
     tiers = [o["tier"] for o in answer["outcomes"]]
     assert tiers == sorted(tiers)
     assert "acme.com" in str(answer["primary_reason"]["evidence"])

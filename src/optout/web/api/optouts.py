@@ -1,5 +1,6 @@
 """Opt-outs: opt an address out (any member, R1, R2), list suppressed addresses, read an
-address's ledger, and clear an opt-out (an admin's explicit, audited act, R33)."""
+address's ledger, and clear an opt-out or a spam complaint (an admin's explicit, audited
+act, R33, R36). Spam complaints come in with feedback reports, never through this API."""
 
 from __future__ import annotations
 
@@ -39,14 +40,20 @@ class OptOutOut(BaseModel):
     emails_cancelled: int
 
 
+Kind = Literal["opt_out", "bounce", "complaint"]
+
+
 class ClearIn(Input):
     email: Email
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    kind: Literal["opt_out", "complaint"] = Field(
+        "opt_out", description="What to clear: the opt-out, or the spam complaint."
+    )
 
 
 class SuppressionOut(BaseModel):
     email: str
-    kind: str = Field(description="opt_out | bounce")
+    kind: Kind = Field(description="opt_out | bounce | complaint (a spam complaint)")
     since: datetime
     actor: str
     channel: str
@@ -55,6 +62,7 @@ class SuppressionOut(BaseModel):
 
 class ClearedOut(BaseModel):
     email: str
+    kind: Literal["opt_out", "complaint"]
     cleared: bool
     reason: str
     actor: str
@@ -87,13 +95,17 @@ def opt_out(request: Request, principal: ApiPrincipal, data: OptOutIn) -> OptOut
     )
 
 
-@router.get("", response_model=Page[SuppressionOut], summary="List opted-out and bounced addresses")
+@router.get(
+    "",
+    response_model=Page[SuppressionOut],
+    summary="List opted-out, bounced and complained addresses",
+)
 def list_suppressions(
     request: Request,
     principal: ApiPrincipal,
     paging: Paging,
     email: EmailFilter = None,
-    kind: Literal["opt_out", "bounce"] | None = None,
+    kind: Kind | None = None,
 ) -> dict[str, Any]:
     """Suppressed addresses, newest first."""
     with tx(request) as db:
@@ -114,15 +126,19 @@ def ledger(
     principal: ApiPrincipal,
     email: EmailQuery,
 ) -> list[dict[str, Any]]:
-    """Every opt-out, bounce, repeat and clearing of the address, oldest first."""
+    """Every opt-out, bounce, spam complaint, repeat and clearing of the address, oldest
+    first."""
     with tx(request) as db:
         return optouts.ledger(db, workspace_id=principal.workspace_id, email=email)
 
 
-@router.post("/clear", response_model=ClearedOut, summary="Clear an opt-out (admin)")
+@router.post(
+    "/clear", response_model=ClearedOut, summary="Clear an opt-out or a spam complaint (admin)"
+)
 def clear(request: Request, principal: ApiPrincipal, data: ClearIn) -> ClearedOut:
-    """Lift an opt-out: an explicit act with a reason, in the ledger and the history. No
-    CRM record or import ever does this by itself. Admin keys only."""
+    """Lift an opt-out, or with `kind: complaint` a spam complaint: an explicit act with a
+    reason, in the ledger and the history. Each is lifted on its own. No CRM record or
+    import ever does this by itself. Admin keys only."""
     principal.require(Role.ADMIN)
     with tx(request) as db:
         optouts.clear_opt_out(
@@ -132,9 +148,11 @@ def clear(request: Request, principal: ApiPrincipal, data: ClearIn) -> ClearedOu
             actor=principal.actor,
             reason=data.reason,
             now=utcnow(),
+            kind=data.kind,
         )
     return ClearedOut(
         email=normalize_email(data.email).address,
+        kind=data.kind,
         cleared=True,
         reason=data.reason,
         actor=principal.actor,

@@ -44,6 +44,7 @@ class PersonOut(BaseModel):
     crm_id: str | None
     opted_out: bool = Field(description="The address is opted out.")
     bounced: bool = Field(description="The address hard-bounced.")
+    complained: bool = Field(description="The address reported one of our emails as spam.")
     last_activity_at: datetime | None
     last_replied_at: datetime | None
     last_emailed_at: datetime | None
@@ -204,10 +205,10 @@ class EventOut(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """One opt-out, bounce or clearing of an address."""
+    """One opt-out, bounce, spam complaint or clearing of an address."""
 
     email: str
-    kind: str
+    kind: str = Field(description="opt_out | bounce | complaint")
     action: str
     at: datetime
     actor: str
