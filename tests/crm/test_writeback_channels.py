@@ -30,6 +30,7 @@ from optout.cli import app as cli_app
 from optout.clock import utcnow
 from optout.config import Settings
 from optout.crm import connections
+from optout.crm.writeback import MAX_ATTEMPTS
 from optout.db import tables as t
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
@@ -298,7 +299,7 @@ def review_queue(here: Here, email: str) -> None:
         )
     )
     assert asked["outcome"] == "review_needed", asked
-    assert not _opted_out_here(here, email)
+    assert _suppressed_here(here, email) is None
     answer = here.web.post(
         f"/review/{asked['id']}/opt-out", data={"csrf_token": here.csrf("/review")}
     )
@@ -345,20 +346,21 @@ def mailto(here: Here, email: str) -> None:
 Channel = Callable[[Here, str], None]
 
 
-def _opted_out_here(here: Here, email: str) -> bool:
+def _suppressed_here(here: Here, email: str) -> str | None:
+    """How the address is suppressed here: opt_out, complaint, ...; None when it is not."""
     s = t.suppressions
     with here.engine.connect() as db:
         found = db.scalar(
-            sa.select(s.c.id).where(
-                s.c.workspace_id == here.crm.ws, s.c.email == email, s.c.kind == "opt_out"
-            )
+            sa.select(s.c.kind).where(s.c.workspace_id == here.crm.ws, s.c.email == email)
         )
-    return found is not None
+    return None if found is None else str(found)
 
 
-def _writes_back_only_in_read_write_mode(here: Here, act: Channel, channel: str) -> None:
+def _writes_back_only_in_read_write_mode(
+    here: Here, act: Channel, channel: str, kind: str = "opt_out"
+) -> None:
     act(here, READ_FIRST)
-    assert _opted_out_here(here, READ_FIRST)
+    assert _suppressed_here(here, READ_FIRST) == kind
     assert here.channel(READ_FIRST) == channel
     assert here.writeback(READ_FIRST)[0] == "pending"  # queued with the opt-out
     read_only = here.crm.sync()
@@ -378,6 +380,15 @@ def _writes_back_only_in_read_write_mode(here: Here, act: Channel, channel: str)
     assert here.opted_out_in_crm(READ_FIRST) == [False]  # skipped stays skipped
     if here.kind == "hubspot":
         assert here.servers.hubspot.unsubscribed == {WRITE_NEXT}
+    # What a user reads of it: the history API names each write-back's state.
+    states = {
+        email: [
+            w["state"]
+            for w in here.api.get("/history", params={"email": email}).json()["crm_writebacks"]
+        ]
+        for email in (READ_FIRST, WRITE_NEXT)
+    }
+    assert states == {READ_FIRST: ["skipped"], WRITE_NEXT: ["written"]}
 
 
 def test_R31_person_page_writes_back_to_the_crm_only_in_read_write_mode(here: Here) -> None:
@@ -418,3 +429,41 @@ def test_R31_one_click_writes_back_to_the_crm_only_in_read_write_mode(here: Here
 
 def test_R31_mailto_writes_back_to_the_crm_only_in_read_write_mode(here: Here) -> None:
     _writes_back_only_in_read_write_mode(here, mailto, "unsubscribe_link")
+
+
+@pytest.mark.parametrize("here", ["salesforce"], indirect=True)
+def test_R35_a_write_back_the_crm_keeps_refusing_reads_failed_with_the_crms_answer(
+    here: Here,
+) -> None:
+    here.map_read_write()
+    api(here, WRITE_NEXT)
+    for _, record_id in here.record_ids[WRITE_NEXT]:
+        here.servers.salesforce.fail_records[record_id] = 99
+    w = t.crm_writebacks
+    person = f"/people/{here.person_id(WRITE_NEXT)}"
+
+    def tries() -> tuple[dict[str, Any], str]:
+        assert here.crm.sync().status == "ok"
+        with here.engine.begin() as db:  # the retry is due: its backoff has passed
+            db.execute(
+                w.update()
+                .where(w.c.workspace_id == here.crm.ws)
+                .values(updated_at=utcnow() - timedelta(days=1))
+            )
+        found = here.api.get("/history", params={"email": WRITE_NEXT}).json()
+        [row] = found["crm_writebacks"]
+        return row, here.web.get(person).text
+
+    row, page = tries()
+    assert (row["state"], row["attempts"]) == ("queued", 1)
+    assert "UNABLE_TO_LOCK_ROW" in row["crm_answer"]
+    assert "Waiting for the next CRM sync (the last of 1 try failed)" in page
+    for _ in range(MAX_ATTEMPTS - 1):
+        row, page = tries()
+
+    assert (row["state"], row["attempts"]) == ("failed", MAX_ATTEMPTS)
+    assert row["crm_answer"].startswith("salesforce ")
+    assert "UNABLE_TO_LOCK_ROW: unable to obtain exclusive access" in row["crm_answer"]
+    assert f"Failed after {MAX_ATTEMPTS} tries; no more retries" in page
+    assert row["crm_answer"] in page
+    assert here.opted_out_in_crm(WRITE_NEXT) == [False, False]

@@ -42,6 +42,7 @@ class ReportedRecipient:
     status: str  # enhanced status code, e.g. 5.1.1; "" when the server gave none
     diagnostic: str  # the receiving server's own words
     severity: str  # permanent, transient, delayed, none
+    why: str  # our reading of it: what decided the severity
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,16 @@ class Received:
     report_format: str  # a delivery or feedback report's format; "" when none
     reader: str  # which reader found the report's recipients; "" when not recorded
     recipients: tuple[ReportedRecipient, ...]  # the report's lines about this address
+    feedback_type: str  # a complaint's type (abuse, fraud, ...); "" for other messages
+    reporting_domain: str  # who sent the complaint
     reason: str  # why nothing was done, when nothing was
     review_decision: str | None  # opted_out, dismissed, attached; None when not reviewed
 
     @property
     def found_by(self) -> str:
         """Which reader found a report, in words; "" for a message that is no report."""
+        if self.kind == "complaint":
+            return f"feedback-loop report ({self.report_format})" if self.report_format else ""
         if self.reader:
             found = READERS.get(self.reader, self.reader)
             plain = self.report_format and self.report_format not in (
@@ -147,6 +152,7 @@ def crm_writebacks(db: Connection, *, workspace_id: int, email: str) -> list[Crm
 def _received(row: RowMapping, email: str) -> Received:
     evidence: Mapping[str, Any] = row["evidence"] or {}
     report: Mapping[str, Any] = evidence.get("report") or {}
+    complaint: Mapping[str, Any] = evidence.get("complaint") or {}
     decided: Mapping[str, Any] = next((c for c in evidence.get("checks") or [] if c.get("hit")), {})
     return Received(
         inbound_id=row["id"],
@@ -158,9 +164,11 @@ def _received(row: RowMapping, email: str) -> Received:
         subject=row["subject"],
         decided_by=str(decided.get("evidence") or ""),
         words=(row["new_text"] or "")[:WORDS],
-        report_format=str(report.get("format") or ""),
+        report_format=str(report.get("format") or complaint.get("format") or ""),
         reader=str(report.get("reader") or ""),
         recipients=_about(report.get("recipients") or [], email),
+        feedback_type=str(complaint.get("feedback_type") or ""),
+        reporting_domain=str(complaint.get("reporting_domain") or ""),
         reason=row["reason"] or "",
         review_decision=row["review_decision"],
     )
@@ -177,6 +185,7 @@ def _about(report: Iterable[Mapping[str, Any]], email: str) -> tuple[ReportedRec
             status=str(r.get("status") or ""),
             diagnostic=str(r.get("diagnostic") or ""),
             severity=str(r.get("severity") or ""),
+            why=str(r.get("why") or ""),
         )
         for r in lines
     ]

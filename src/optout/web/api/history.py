@@ -28,6 +28,7 @@ class ReportedRecipientOut(BaseModel):
     status: str = Field(description="Enhanced status code, e.g. 5.1.1; empty when none.")
     diagnostic: str = Field(description="The receiving server's own words.")
     severity: str = Field(description="permanent, transient, delayed or none")
+    why: str = Field(description="What decided the severity, as we read the report.")
 
 
 class ReceivedOut(BaseModel):
@@ -53,6 +54,8 @@ class ReceivedOut(BaseModel):
     recipients: list[ReportedRecipientOut] = Field(
         description="The report's lines about this address, as the report said them."
     )
+    feedback_type: str = Field(description="A complaint's type: abuse, fraud, other, ...")
+    reporting_domain: str = Field(description="Who sent the complaint.")
     reason: str
     review_decision: str | None = Field(description="The review queue's decision, if any.")
 
@@ -72,6 +75,8 @@ class ReceivedOut(BaseModel):
             reader=message.reader,
             found_by=message.found_by,
             recipients=[ReportedRecipientOut(**vars(r)) for r in message.recipients],
+            feedback_type=message.feedback_type,
+            reporting_domain=message.reporting_domain,
             reason=message.reason,
             review_decision=message.review_decision,
         )

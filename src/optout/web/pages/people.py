@@ -141,6 +141,7 @@ def person_page(
         ledger=ledger,
         received=received,
         what_came=what_came,
+        what_it_said=what_it_said,
         what_happened=what_happened,
         writebacks=writebacks,
         writeback_state=writeback_state,
@@ -155,6 +156,22 @@ def what_came(message: signals.Received) -> str:
     if message.kind == "unsubscribe" and message.via_unsubscribe_address:
         return "Unsubscribe email to the address in our email's header"
     return KINDS.get(message.kind, message.kind.replace("_", " ").capitalize())
+
+
+def what_it_said(message: signals.Received) -> list[str]:
+    """The message's own evidence, a line each: a report's lines about the address, a
+    complaint's type and sender, or a reply's words."""
+    if message.recipients:
+        many = len(message.recipients) > 1
+        return [
+            f"{r.address + ': ' if many else ''}{r.diagnostic or r.action}"
+            + (f" ({r.why})" if r.why else "")
+            for r in message.recipients
+        ]
+    if message.kind == "complaint":
+        source = f" from {message.reporting_domain}" if message.reporting_domain else ""
+        return [f"{message.feedback_type or 'a'} report{source}"]
+    return [message.words or message.subject]
 
 
 def what_happened(message: signals.Received) -> str:
@@ -203,6 +220,8 @@ OUTCOMES = {
     "review_needed": "Flagged for the review queue",
     "replied": "Sequence ended: replied",
     "auto_reply": "Nothing: the sequence continues",
+    "not_spam": "Nothing: the report says it is not spam",
+    "sending_refused": "Nothing held against the address: the server refused our sending",
 }
 
 
