@@ -114,6 +114,29 @@ def test_R33_hubspot_saying_not_opted_out_never_clears_our_opt_out(
     ) == ("Robert")
 
 
+def test_R33_R36_hubspot_saying_not_opted_out_never_clears_a_spam_complaint(
+    fresh_engine: Engine, clock: FakeClock, start_hubspot: StartHubSpot
+) -> None:
+    hubspot = start_hubspot()
+    ids = _portal(hubspot)
+    crm = hubspot_workspace(fresh_engine, clock, hubspot)
+    crm.sync()
+    with crm.db() as db:
+        optouts.complain(db, workspace_id=crm.ws, email="cy@globex.io", actor="feedback-loop",
+                         now=utcnow(), reporting_domain="fbl.mail.example")  # fmt: skip
+
+    hubspot.update("contacts", ids["cy"], hs_email_optout=False, firstname="Cyrus")
+    crm.sync()
+    crm.sync(full=True)
+
+    p = t.people
+    assert crm.scalar(sa.select(p.c.complained).where(p.c.email == "cy@globex.io")) is True
+    with crm.db() as db:
+        ledger = optouts.ledger(db, workspace_id=crm.ws, email="cy@globex.io")
+    assert [(e["kind"], e["action"]) for e in ledger] == [("complaint", "added")]
+    assert crm.scalar(sa.select(p.c.first_name).where(p.c.email == "cy@globex.io")) == "Cyrus"
+
+
 def test_R31_unsubscribe_here_reaches_hubspot_only_in_read_write_mode(
     fresh_engine: Engine, clock: FakeClock, start_hubspot: StartHubSpot
 ) -> None:
