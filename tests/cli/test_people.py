@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from optout.db import tables as t
+from optout.services import optouts
 from tests.cli.conftest import ACTOR, STEPS, Cli
 
 
@@ -27,7 +28,15 @@ def test_R29_cli_explain_names_blocking_rule(cli: Cli) -> None:
     assert "✗ block" in out
     assert "✓ pass" in out
     # every check of R16 is listed, in order, by the name a user reads
-    checks = ["Opted out", "Hard bounce", "Ruleset", "Exclusion", "Already enrolled", "cooldown"]
+    checks = [
+        "Spam complaint",
+        "Hard bounce",
+        "Opted out",
+        "Ruleset",
+        "Exclusion",
+        "Already enrolled",
+        "cooldown",
+    ]
     positions = [out.index(f" {name} ") for name in checks]
     assert positions == sorted(positions)
 
@@ -137,6 +146,38 @@ def test_R35_cli_history_in_order(cli: Cli) -> None:
     assert ended["actor"] == ACTOR
     table = cli.ok("history", "ann@acme.com").stdout
     assert table.index("enrolled") < table.index("opted_out") < table.index("enrollment_ended")
-    assert "Opt-out and bounce ledger" in table
+    assert "Opt-out, bounce and spam complaint ledger" in table
     missing = cli.run("history", "nobody@acme.com")
     assert missing.exit_code == 1
+
+
+def test_R36_cli_explains_a_complaint_and_clears_it_only_with_a_reason(cli: Cli) -> None:
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com")
+        world.sequence("Outbound", steps=STEPS)
+        optouts.complain(
+            world.db,
+            workspace_id=world.ws,
+            email="ann@acme.com",
+            actor="feedback-loop",
+            now=world.now,
+            reporting_domain="fbl.mail.example",
+        )
+    out = cli.ok("explain", "ann@acme.com", "--sequence", "Outbound").stdout
+    assert out.splitlines()[0].startswith("BLOCKED")
+    assert "sent a spam complaint" in out.splitlines()[0]
+    assert "fbl.mail.example" in out
+    blank = cli.run("clear-opt-out", "ann@acme.com", "--complaint", "--reason", " ")
+    assert blank.stderr == "error: clearing a spam complaint needs a reason (--reason)\n"
+    not_opted_out = cli.run("clear-opt-out", "ann@acme.com", "--reason", "x")
+    assert not_opted_out.exit_code == 1
+
+    cleared = cli.json(
+        "clear-opt-out", "ann@acme.com", "--complaint", "--reason", "reported by mistake"
+    )
+
+    assert (cleared["kind"], cleared["cleared"]) == ("complaint", True)
+    assert cli.json("explain", "ann@acme.com", "--sequence", "Outbound")["allowed"] is True
+    table = cli.ok("history", "ann@acme.com").stdout
+    assert "spam complaint" in table
+    assert "complaint_cleared" in table

@@ -1,4 +1,5 @@
-"""Commands about one person: opt-out, clear-opt-out (R33), explain (R29), history (R35)."""
+"""Commands about one person: opt-out, clear-opt-out (R33, also of a spam complaint, R36),
+explain (R29), history (R35)."""
 
 from __future__ import annotations
 
@@ -80,24 +81,49 @@ def clear_opt_out(
     reason: Annotated[
         str, typer.Option("--reason", help="Why the opt-out is lifted (required, audited).")
     ],
+    complaint: Annotated[
+        bool,
+        typer.Option(
+            "--complaint",
+            help="Clear the address's spam complaint instead of its opt-out (each is "
+            "cleared on its own).",
+        ),
+    ] = False,
     now_at: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Lift an opt-out: an explicit, audited act with a reason."""
+    """Lift an opt-out, or with --complaint a spam complaint: an explicit, audited act
+    with a reason."""
     env = env_of(ctx)
     now = moment(now_at)
+    kind, what = ("complaint", "spam complaint") if complaint else ("opt_out", "opt-out")
     if not reason.strip():
-        raise InvalidInput("clearing an opt-out needs a reason (--reason)")
+        article = "a" if complaint else "an"
+        raise InvalidInput(f"clearing {article} {what} needs a reason (--reason)")
     with env.workspace() as (db, ws):
         optouts.clear_opt_out(
-            db, workspace_id=ws.id, email=email, actor=env.actor, reason=reason, now=now
+            db,
+            workspace_id=ws.id,
+            email=email,
+            actor=env.actor,
+            reason=reason,
+            now=now,
+            kind=kind,
         )
     address = normalize_email(email).address
     if json_output:
-        emit_json({"email": address, "cleared": True, "reason": reason, "actor": env.actor})
+        emit_json(
+            {
+                "email": address,
+                "kind": kind,
+                "cleared": True,
+                "reason": reason,
+                "actor": env.actor,
+            }
+        )
         return
     console().print(
-        Text.assemble(("Cleared the opt-out of ", "bold"), address, f" (reason: {reason}).")
+        Text.assemble((f"Cleared the {what} of ", "bold"), address, f" (reason: {reason}).")
     )
 
 
@@ -150,7 +176,7 @@ def explain(
 def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = False) -> None:
     """Everything that happened to a person, oldest first.
 
-    Also shows the opt-out and bounce ledger of their address.
+    Also shows the opt-out, bounce and spam complaint ledger of their address.
     """
     env = env_of(ctx)
     with env.workspace() as (db, ws):
@@ -184,15 +210,21 @@ def history(ctx: typer.Context, email: EmailArgument, json_output: JsonOption = 
         out.print(_ledger_table(ledger))
 
 
+# What each suppression kind is called where people read it.
+KIND_WORDS = {"opt_out": "opt-out", "bounce": "hard bounce", "complaint": "spam complaint"}
+
+
 def _ledger_table(ledger: list[dict[str, Any]]) -> Table:
-    table = Table(title="Opt-out and bounce ledger of the address", title_justify="left")
+    table = Table(
+        title="Opt-out, bounce and spam complaint ledger of the address", title_justify="left"
+    )
     for column in ("when (UTC)", "action", "kind", "by", "channel", "reason"):
         table.add_column(column)
     for row in ledger:
         table.add_row(
             row["at"].strftime("%Y-%m-%d %H:%M:%S"),
             row["action"],
-            row["kind"],
+            KIND_WORDS.get(row["kind"], row["kind"]),
             Text(str(row["actor"])),
             row["channel"],
             Text(str(row["reason"] or "")),
