@@ -23,10 +23,11 @@ in clear before are read as they are and re-encrypted by a rotation.
 `OPTOUT_TRUSTED_PROXIES` is a comma-separated list of IP addresses or networks
 (`127.0.0.1, 10.0.0.0/8`) of the reverse proxies in front of the web app. Only a
 request whose peer is one of them has its client read from `X-Forwarded-For` (the
-nearest address in that header that is not itself a trusted proxy); any other
-request's client is its peer, whatever headers it sends. The client address is what
-the limit on failed sign-ins per client counts, so trusting a proxy that does not
-overwrite the header would let anyone pick their own address.
+nearest address in that header that is not itself a trusted proxy) and its scheme
+from `X-Forwarded-Proto`; any other request's client is its peer and its scheme the
+connection's, whatever headers it sends. The client address is what the limit on
+failed sign-ins per client counts, so trusting a proxy that does not overwrite the
+header would let anyone pick their own address.
 
 `OPTOUT_HTTPS_ONLY=1` says browsers reach the web app only over https, through a
 proxy that ends TLS and forwards plain http: the session cookies are then marked

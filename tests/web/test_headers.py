@@ -3,13 +3,14 @@ the Content-Security-Policy allows only this server's own scripts and styles."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from importlib.resources import files
 from pathlib import Path
 
 import httpx
 
-from tests.web.conftest import Web
+from tests.web.conftest import Web, web_client
 
 TEMPLATES = Path(str(files("optout.web") / "templates"))
 
@@ -63,10 +64,14 @@ def test_every_kind_of_response_carries_the_security_headers(web: Web) -> None:
 
 
 def test_https_responses_ask_browsers_to_stay_on_https(web: Web) -> None:
-    # Behind a TLS-terminating proxy, uvicorn takes the scheme from X-Forwarded-Proto
-    # when the proxy is trusted (127.0.0.1 is by default).
-    response = web.http.get("/login", headers={"X-Forwarded-Proto": "https"})
+    # Behind a TLS-terminating proxy named in OPTOUT_TRUSTED_PROXIES, the scheme is the
+    # one its X-Forwarded-Proto says; from any other peer the header is ignored.
+    with web_client(web.engine, trusted_proxies=(ipaddress.ip_network("127.0.0.1"),)) as proxied:
+        response = proxied.http.get("/login", headers={"X-Forwarded-Proto": "https"})
     assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert "; secure" in response.headers["set-cookie"].lower()
+    untrusted = web.http.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "strict-transport-security" not in untrusted.headers
 
 
 INLINE = {

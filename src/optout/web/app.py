@@ -14,6 +14,7 @@ from optout.jobs.runner import JobThread
 from optout.sending.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
 from optout.web.body_limits import BodyLimits
+from optout.web.clients import TrustedProxies
 from optout.web.headers import SecurityHeaders
 from optout.web.site import Site, page_templates
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.mount("/static", pages.static_files(), name="static")
     app.add_middleware(BodyLimits)  # inside SecurityHeaders: its 413 gets the headers too
     app.add_middleware(SecurityHeaders, https_only=settings.https_only)
+    app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # first: who and how
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
