@@ -1,5 +1,6 @@
 """The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, spam
-complaints per sequence beside Gmail's lines, and the exclusions that match the most
+complaints per sequence beside Gmail's lines, bounces that refused our own sending, and
+the exclusions that match the most
 people."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ DAYS = 30
 # Counting what each exclusion matches costs one query apiece: only this many are counted.
 MAX_COUNTED_EXCLUSIONS = 25
 TOP_EXCLUSIONS = 8
+REFUSAL_DAYS = 7
 COMPLAINT_SCALE = 0.005  # the complaint bars run to 0.5% at least, past Gmail's 0.3%
 
 
@@ -34,6 +36,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         doubtful = in_doubt.count(db, workspace_id=ws)
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
         complaints = reads.complaint_rates(db, workspace_id=ws)
+        refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
         enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
@@ -70,6 +73,8 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         gmail_target=reads.GMAIL_TARGET,
         gmail_limit=reads.GMAIL_LIMIT,
         complaint_window=reads.COMPLAINT_WINDOW,
+        refusals=refusals,
+        refusal_days=REFUSAL_DAYS,
         top=top,
         peak=peak,
         uncounted=len(enabled) - len(counted),

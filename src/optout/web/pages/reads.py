@@ -314,3 +314,42 @@ def complaint_rates(
     )
     rates = [ComplaintRate(r.sequence_id, r.name, int(r.sends), int(r.complaints)) for r in rows]
     return sorted(rates, key=lambda r: (-r.rate, -r.sends, r.name))
+
+
+@dataclass(frozen=True)
+class SendingRefusals:
+    """Bounces that refused our own sender or server, not the recipient (R7)."""
+
+    count: int
+    recent: list[dict[str, Any]]  # the newest few: at, sequence, email, status, why, words
+
+
+def sending_refusals(
+    db: Connection, *, workspace_id: int, now: datetime, days: int = 7, show: int = 5
+) -> SendingRefusals:
+    e, s = t.events, t.sequences
+    where = (
+        e.c.workspace_id == workspace_id,
+        e.c.kind == "sending_refused",
+        e.c.at >= now - timedelta(days=days),
+    )
+    count = _count(db, sa.select(e.c.id).where(*where))
+    rows = db.execute(
+        sa.select(e.c.at, e.c.detail, s.c.name.label("sequence"))
+        .outerjoin(s, s.c.id == e.c.sequence_id)
+        .where(*where)
+        .order_by(e.c.at.desc(), e.c.id.desc())
+        .limit(show)
+    ).mappings()
+    recent = [
+        {
+            "at": row["at"],
+            "sequence": row["sequence"] or "",
+            "email": row["detail"].get("email", ""),
+            "status": row["detail"].get("status", ""),
+            "why": row["detail"].get("why", ""),
+            "words": row["detail"].get("diagnostic", ""),
+        }
+        for row in rows
+    ]
+    return SendingRefusals(count, recent)
