@@ -270,19 +270,18 @@ def test_R34_a_guessable_password_is_refused_with_a_clear_error(
         key = accounts.create_api_key(
             world.db, principal=boss, name="admin key", role=Role.ADMIN, now=world.now
         )
+    address = f"new-{uuid.uuid4().hex[:8]}@example.com"
     with web_client(engine) as web:
         answer = web.http.post(
             "/api/v1/members",
-            json={"email": "new-user@example.com", "role": "member", "password": weak},
+            json={"email": address, "role": "member", "password": weak},
             headers={"Authorization": f"Bearer {key.key}"},
         )
     assert answer.status_code == 422
     message = answer.json()["error"]["message"]
     assert "password" in message
     with engine.connect() as db:
-        assert not db.scalar(
-            sa.select(t.users.c.id).where(t.users.c.email == "new-user@example.com")
-        )
+        assert not db.scalar(sa.select(t.users.c.id).where(t.users.c.email == address))
 
 
 def test_the_demo_password_and_passphrases_are_accepted(engine: Engine, now: datetime) -> None:
