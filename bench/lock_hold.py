@@ -89,11 +89,15 @@ class Probe:
 def write_csv(path: Path, db: sa.Connection, *, rows: int, skip: set[int]) -> int:
     """Half the rows update people already there, half are new people at the workspace's
     companies; returns how many are new."""
-    existing = [
-        (int(person_id), str(email))
-        for person_id, email in db.execute(sa.text("SELECT id, email FROM people ORDER BY id"))
-        if person_id not in skip
-    ]
+    # One row per address: people sharing one (CRM duplicates) would otherwise get two
+    # different titles, which the import rightly rejects.
+    existing = list(
+        {
+            str(email): (int(person_id), str(email))
+            for person_id, email in db.execute(sa.text("SELECT id, email FROM people ORDER BY id"))
+            if person_id not in skip
+        }.values()
+    )
     domains = [d for (d,) in db.execute(sa.text("SELECT domain FROM companies ORDER BY id"))]
     rng = random.Random(7)
     updates = rng.sample(existing, min(rows // 2, len(existing)))
