@@ -60,10 +60,14 @@ class Servers:
     hubspot: HubSpot
     salesforce: Salesforce
     web: str
+    member: str  # a user each test's workspace makes a member
 
 
 @pytest.fixture(scope="module")
 def servers(engine: Engine) -> Iterator[Servers]:
+    member = f"ops-{uuid.uuid4().hex[:12]}@example.com"
+    with engine.begin() as db:
+        accounts.create_user(db, email=member, name="Ops", password=PASSWORD, now=utcnow())
     clock = FakeClock()
     hubspot = HubSpot(token=HUBSPOT_TOKEN, clock=clock)
     salesforce = Salesforce(clock=clock)
@@ -72,8 +76,10 @@ def servers(engine: Engine) -> Iterator[Servers]:
         hubspot.url = stack.enter_context(serving(hubspot.app))
         salesforce.base_url = salesforce.url = stack.enter_context(serving(salesforce.app))
         web = stack.enter_context(serving(app))
-        yield Servers(clock, hubspot, salesforce, web)
+        yield Servers(clock, hubspot, salesforce, web, member)
     forget_sign_in_attempts(engine)
+    with engine.begin() as db:
+        db.execute(t.users.delete().where(t.users.c.email == member))
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Here:
     tokens: UnsubscribeTokens
     record_ids: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     message_ids: dict[str, str] = field(default_factory=dict)
+    signed_in: bool = False
 
     @property
     def engine(self) -> Engine:
@@ -104,10 +111,26 @@ class Here:
         )
 
     def csrf(self, path: str) -> str:
-        page = self.web.get(path).text
-        marker = 'name="csrf_token" value="'
-        start = page.index(marker) + len(marker)
-        return page[start : page.index('"', start)]
+        """The form token of a page."""
+        return _token_in(self.page(path))
+
+    def page(self, path: str) -> str:
+        """A page as the member signed in to the web app sees it."""
+        if not self.signed_in:
+            answer = self.web.post(
+                "/login",
+                data={
+                    "workspace": self.slug,
+                    "email": self.servers.member,
+                    "password": PASSWORD,
+                    "csrf_token": _token_in(self.web.get("/login").text),
+                },
+            )
+            assert answer.status_code == 303, answer.text
+            self.signed_in = True
+        answer = self.web.get(path)
+        assert answer.status_code == 200, answer.text
+        return answer.text
 
     def inbound(self, raw: bytes) -> dict[str, Any]:
         answer = self.api.post("/inbound", content=raw, headers={"Content-Type": "message/rfc822"})
@@ -152,6 +175,12 @@ class Here:
         return str(ledger[0]["channel"])
 
 
+def _token_in(page: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
 def _crm_records(servers: Servers, kind: str) -> dict[str, list[tuple[str, str]]]:
     """An emptied CRM holding the two people (and, in Salesforce, Bob also as a Lead)."""
     if kind == "hubspot":
@@ -180,7 +209,6 @@ def here(request: pytest.FixtureRequest, servers: Servers, engine: Engine) -> It
     kind = request.param
     records = _crm_records(servers, kind)
     slug = f"wb-{uuid.uuid4().hex[:12]}"
-    user = f"ops-{slug}@example.com"
     now = utcnow()
     if kind == "hubspot":
         base_url = servers.hubspot.url
@@ -197,8 +225,7 @@ def here(request: pytest.FixtureRequest, servers: Servers, engine: Engine) -> It
             db, workspace_id=world.ws, kind=kind, base_url=base_url, secrets=secrets,
             settings=settings, now=now,
         )  # fmt: skip
-        accounts.create_user(db, email=user, name="Ops", password=PASSWORD, now=now)
-        accounts.set_member(db, workspace_id=world.ws, email=user, role="member")
+        accounts.set_member(db, workspace_id=world.ws, email=servers.member, role="member")
         boss = Principal(workspace_id=world.ws, role=Role.ADMIN, actor="test-setup")
         key = accounts.create_api_key(db, principal=boss, name="k", role=Role.ADMIN, now=now)
     crm = Crm(engine, world.ws, connection.id, sequence_id, servers.clock, dict(ENV))
@@ -214,23 +241,9 @@ def here(request: pytest.FixtureRequest, servers: Servers, engine: Engine) -> It
     ):
         here = Here(crm, kind, slug, servers, web, api, UnsubscribeTokens(KEYS), records)
         _send_first_email(here)
-        login = web.get("/login").text
-        marker = 'name="csrf_token" value="'
-        start = login.index(marker) + len(marker)
-        signed_in = web.post(
-            "/login",
-            data={
-                "workspace": slug,
-                "email": user,
-                "password": PASSWORD,
-                "csrf_token": login[start : login.index('"', start)],
-            },
-        )
-        assert signed_in.status_code == 303, signed_in.text
         yield here
     with engine.begin() as db:
         db.execute(t.workspaces.delete().where(t.workspaces.c.slug == slug))
-        db.execute(t.users.delete().where(t.users.c.email == user))
 
 
 def _send_first_email(here: Here) -> None:
@@ -343,6 +356,42 @@ def mailto(here: Here, email: str) -> None:
     assert (asked["outcome"], asked["match_by"]) == ("opted_out", "unsubscribe_token"), asked
 
 
+def complaint(here: Here, email: str) -> None:
+    """A feedback-loop report (ARF) about the email the person was sent."""
+    boundary = uuid.uuid4().hex
+    raw = (
+        "From: <feedback@fbl.mailbox.example>\r\n"
+        "To: <fbl@acme-sales.com>\r\n"
+        "Subject: Complaint about message from 192.0.2.1\r\n"
+        "Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@fbl.mailbox.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=feedback-report; boundary="{boundary}"\r\n'
+        "\r\n"
+        f"--{boundary}\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "This is an email abuse report.\r\n"
+        f"--{boundary}\r\n"
+        "Content-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\n"
+        "User-Agent: FBL/1.0\r\n"
+        "Version: 1\r\n"
+        f"Original-Rcpt-To: {email}\r\n"
+        "Reported-Domain: acme-sales.com\r\n"
+        f"--{boundary}\r\n"
+        "Content-Type: message/rfc822\r\n\r\n"
+        "From: Sam Seller <sam@acme-sales.com>\r\n"
+        f"To: {email}\r\n"
+        "Subject: Hello\r\n"
+        f"Message-ID: {here.message_ids[email]}\r\n"
+        "\r\n"
+        "Hi there\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    asked = here.inbound(raw)
+    assert (asked["kind"], asked["outcome"]) == ("complaint", "complained"), asked
+
+
 Channel = Callable[[Here, str], None]
 
 
@@ -431,6 +480,21 @@ def test_R31_mailto_writes_back_to_the_crm_only_in_read_write_mode(here: Here) -
     _writes_back_only_in_read_write_mode(here, mailto, "unsubscribe_link")
 
 
+def test_R31_spam_complaint_writes_back_to_the_crm_only_in_read_write_mode(here: Here) -> None:
+    _writes_back_only_in_read_write_mode(here, complaint, "complaint", kind="complaint")
+    # The report, as it came, is the evidence on the person's history.
+    [report] = here.api.get("/history", params={"email": WRITE_NEXT}).json()["received"]
+    assert (report["kind"], report["outcome"], report["found_by"]) == (
+        "complaint",
+        "complained",
+        "feedback-loop report (ARF)",
+    )
+    assert (report["feedback_type"], report["reporting_domain"]) == ("abuse", "fbl.mailbox.example")
+    page = here.page(f"/people/{here.person_id(WRITE_NEXT)}")
+    assert "<b>Spam complaint</b>" in page
+    assert "abuse report from fbl.mailbox.example" in page
+
+
 @pytest.mark.parametrize("here", ["salesforce"], indirect=True)
 def test_R35_a_write_back_the_crm_keeps_refusing_reads_failed_with_the_crms_answer(
     here: Here,
@@ -452,7 +516,7 @@ def test_R35_a_write_back_the_crm_keeps_refusing_reads_failed_with_the_crms_answ
             )
         found = here.api.get("/history", params={"email": WRITE_NEXT}).json()
         [row] = found["crm_writebacks"]
-        return row, here.web.get(person).text
+        return row, here.page(person)
 
     row, page = tries()
     assert (row["state"], row["attempts"]) == ("queued", 1)

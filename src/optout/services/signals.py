@@ -70,7 +70,9 @@ class Received:
     def found_by(self) -> str:
         """Which reader found a report, in words; "" for a message that is no report."""
         if self.kind == "complaint":
-            return f"feedback-loop report ({self.report_format})" if self.report_format else ""
+            return (
+                f"feedback-loop report ({self.report_format.upper()})" if self.report_format else ""
+            )
         if self.reader:
             found = READERS.get(self.reader, self.reader)
             plain = self.report_format and self.report_format not in (
