@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from optout.cli import app as cli_app
 from optout.db import tables as t
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
@@ -41,6 +43,7 @@ class Desk:
     api: httpx.Client
     ids: dict[str, int]
     message_ids: dict[str, str]
+    sequence_id: int
 
     def page(self, email: str) -> str:
         answer = self.web.http.get(f"/people/{self.ids[email]}")
@@ -103,7 +106,7 @@ def desk(engine: Engine, committed: Committed, web: Web, now: datetime) -> Itera
         headers={"Authorization": f"Bearer {key.key}"},
         timeout=30,
     ) as api:
-        yield Desk(world, web, api, ids, {e: sent[i] for e, i in ids.items()})
+        yield Desk(world, web, api, ids, {e: sent[i] for e, i in ids.items()}, sequence_id)
     with engine.begin() as db:
         db.execute(t.users.delete().where(t.users.c.email == user))
 
@@ -242,3 +245,43 @@ def test_R35_each_crm_write_back_state_reads_as_words_with_the_crms_answer(
         assert answer in _text(page, "opt-out")
     assert "read_write" not in page  # the drain's own words stay out of the page
     assert internal_words(_text(page, "history")) == []
+
+
+def test_R29_explain_says_where_the_opt_out_stands_in_the_crm(desk: Desk) -> None:
+    answer = desk.api.post("/optouts", json={"email": "ann@acme.com", "reason": "by phone"})
+    assert answer.status_code == 200, answer.text
+    refused = "hubspot contacts: 403 This app lacks the communication preferences scope"
+    w = t.crm_writebacks
+    with desk.world.db.engine.begin() as db:  # as the CRM sync leaves a write-back it gave up
+        db.execute(
+            w.update()
+            .where(w.c.workspace_id == desk.world.ws)
+            .values(status="failed", attempts=5, last_error=refused)
+        )
+
+    panel = desk.web.http.get(
+        f"/people/{desk.ids['ann@acme.com']}/explain", params={"sequence": "Outbound"}
+    )
+    assert panel.status_code == 200, panel.text
+    seen = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", panel.text)).split())
+    assert f"CRM: Failed after 5 tries; no more retries — the CRM answered: {refused}" in seen
+    assert internal_words(seen) == []
+    found = desk.api.get(
+        "/explain", params={"sequence_id": desk.sequence_id, "email": "ann@acme.com"}
+    ).json()
+    assert found["allowed"] is False
+    sent = found["crm_writeback"]
+    assert (sent["state"], sent["attempts"], sent["crm_answer"]) == ("failed", 5, refused)
+    assert sent["summary"] == "Failed after 5 tries; no more retries"
+    url = desk.world.db.engine.url.render_as_string(hide_password=False)
+    env = {"OPTOUT_DATABASE_URL": url, "OPTOUT_WORKSPACE": desk.world.workspace.slug}
+    told = CliRunner().invoke(cli_app, ["explain", "ann@acme.com", "-s", "Outbound"], env=env)
+    assert told.exit_code == 0, told.output
+    assert "CRM: Failed after 5 tries; no more retries (the CRM answered:" in " ".join(
+        told.output.split()
+    )
+    # Dee has no opt-out: nothing about the CRM.
+    other = desk.web.http.get(
+        f"/people/{desk.ids['dee@globex.io']}/explain", params={"sequence": "Outbound"}
+    )
+    assert "CRM:" not in other.text

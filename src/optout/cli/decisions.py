@@ -118,6 +118,12 @@ def print_explanation(out: Console, explanation: Explanation) -> None:
     for warning in explanation.warnings:
         out.print(Text.assemble(("warning: ", "yellow bold"), warning))
     out.print(outcomes_table(explanation))
+    sent = explanation.crm_writeback
+    if sent is not None and any(
+        o.blocks and o.check in ("opted_out", "complained") for o in explanation.decision.outcomes
+    ):
+        answer = f" (the CRM answered: {sent.crm_answer})" if sent.crm_answer else ""
+        out.print(Text(f"CRM: {sent.summary}{answer}", "dim"))
 
 
 def explanation_json(explanation: Explanation) -> dict[str, Any]:
@@ -135,4 +141,10 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "duplicates": explanation.duplicates,
         "company_hints": list(explanation.company_hints),
         "warnings": list(explanation.warnings),
+        "crm_writeback": None
+        if explanation.crm_writeback is None
+        else {
+            **plain(explanation.crm_writeback),
+            "summary": explanation.crm_writeback.summary,
+        },
     }

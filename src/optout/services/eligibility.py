@@ -24,6 +24,7 @@ from optout.services import (
     look_alikes,
     people,
     sequences,
+    signals,
     subjects,
 )
 from optout.services.domain_hints import explain_hints
@@ -137,6 +138,8 @@ class Explanation:
     # Company rules listing this email's domain that miss the person (no or another company).
     company_hints: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. a look-alike of a listed domain
+    # The latest time the address's opt-out was sent to the CRM, and where that stands.
+    crm_writeback: signals.CrmWriteback | None = None
 
 
 def explain(
@@ -172,6 +175,7 @@ def explain(
         db, workspace_id=workspace_id, person_ids=ids[:1], sequence_id=target.id, matches_for=where
     )[ids[0]]
     assert found.subject.person is not None
+    sent = signals.crm_writebacks(db, workspace_id=workspace_id, email=found.email)
     return Explanation(
         person=dict(found.subject.person),
         sequence=target.name,
@@ -184,4 +188,5 @@ def explain(
             company_domain=found.subject.company["domain"] if found.subject.company else None,
         ),
         warnings=look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0]),
+        crm_writeback=sent[-1] if sent else None,
     )

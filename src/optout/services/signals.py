@@ -95,6 +95,21 @@ class CrmWriteback:
     attempts: int
     crm_answer: str  # the CRM's answer to the last failed try; "" otherwise
 
+    @property
+    def summary(self) -> str:
+        """Where it stands, in words."""
+        tries = f"{self.attempts} tr{'y' if self.attempts == 1 else 'ies'}"
+        if self.state == "queued":
+            waiting = "Waiting for the next CRM sync"
+            return f"{waiting} (the last of {tries} failed)" if self.attempts else waiting
+        if self.state == "written":
+            return "Written to the CRM"
+        if self.state == "skipped":
+            return "Not written: the CRM's opt-out field is mapped read only"
+        if self.state == "failed":
+            return f"Failed after {tries}; no more retries"
+        return self.state
+
 
 def received(
     db: Connection,

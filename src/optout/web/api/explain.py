@@ -15,6 +15,7 @@ from optout.eligibility.model import Outcome, Purpose
 from optout.errors import InvalidInput
 from optout.services import eligibility, listing, sequences
 from optout.web.api.common import MAX_ID, EmailFilter, QueryId, read
+from optout.web.api.schemas import CrmWritebackOut
 from optout.web.auth import ApiPrincipal
 
 router = APIRouter(tags=["explain"])
@@ -63,6 +64,11 @@ class ExplanationOut(BaseModel):
         default_factory=list,
         description="Things to know that do not decide, e.g. a domain that only looks like "
         "one an exclusion lists.",
+    )
+    crm_writeback: CrmWritebackOut | None = Field(
+        None,
+        description="The latest time the address's opt-out or complaint was sent to the "
+        "CRM, and where that stands.",
     )
     at: datetime
 
@@ -119,5 +125,6 @@ def explain(
         duplicates=answer.duplicates,
         company_hints=answer.company_hints,
         warnings=list(answer.warnings),
+        crm_writeback=CrmWritebackOut.of(answer.crm_writeback) if answer.crm_writeback else None,
         at=now,
     )

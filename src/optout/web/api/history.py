@@ -16,7 +16,7 @@ from optout.normalize import normalize_email
 from optout.services import events, listing, optouts, people, signals
 from optout.web.api.common import EmailQuery, PathId
 from optout.web.api.common import transaction as tx
-from optout.web.api.schemas import EventOut, LedgerEntry
+from optout.web.api.schemas import CrmWritebackOut, EventOut, LedgerEntry
 from optout.web.auth import ApiPrincipal
 
 router = APIRouter(tags=["history"])
@@ -82,20 +82,6 @@ class ReceivedOut(BaseModel):
         )
 
 
-class CrmWritebackOut(BaseModel):
-    """The address's opt-out as sent to the CRM."""
-
-    queued_at: datetime
-    updated_at: datetime
-    field: str = Field(description="Our field written, email_opt_out.")
-    state: str = Field(
-        description="queued (waiting for the next CRM sync), written, skipped (the CRM "
-        "field is mapped read only) or failed (no more retries)."
-    )
-    attempts: int
-    crm_answer: str = Field(description="The CRM's answer to the last failed try.")
-
-
 class HistoryOut(BaseModel):
     email: str
     person_ids: list[int] = Field(description="Every person with the address.")
@@ -135,14 +121,7 @@ def _history(db: Connection, *, workspace_id: int, email: str, ids: list[int]) -
             for m in signals.received(db, workspace_id=workspace_id, person_ids=ids, email=email)
         ],
         crm_writebacks=[
-            CrmWritebackOut(
-                queued_at=w.queued_at,
-                updated_at=w.updated_at,
-                field=w.field,
-                state=w.state,
-                attempts=w.attempts,
-                crm_answer=w.crm_answer,
-            )
+            CrmWritebackOut.of(w)
             for w in signals.crm_writebacks(db, workspace_id=workspace_id, email=email)
         ],
     )

@@ -16,6 +16,7 @@ from optout.filters import to_json, to_text
 from optout.services.enforcement import Removal
 from optout.services.events import Event
 from optout.services.preview import Preview
+from optout.services.signals import CrmWriteback
 
 Level = Literal["company", "people"]
 FilterIn = str | dict[str, Any]
@@ -201,6 +202,33 @@ class EventOut(BaseModel):
             exclusion_id=event.exclusion_id,
             exclusion=names["exclusion"].get(event.exclusion_id or 0),
             detail=jsonable_encoder(dict(event.detail)),
+        )
+
+
+class CrmWritebackOut(BaseModel):
+    """The address's opt-out as sent to the CRM, and where that stands."""
+
+    queued_at: datetime
+    updated_at: datetime
+    field: str = Field(description="Our field written, email_opt_out.")
+    state: str = Field(
+        description="queued (waiting for the next CRM sync), written, skipped (the CRM "
+        "field is mapped read only) or failed (no more retries)."
+    )
+    summary: str = Field(description="The state in words.")
+    attempts: int
+    crm_answer: str = Field(description="The CRM's answer to the last failed try.")
+
+    @classmethod
+    def of(cls, writeback: CrmWriteback) -> CrmWritebackOut:
+        return cls(
+            queued_at=writeback.queued_at,
+            updated_at=writeback.updated_at,
+            field=writeback.field,
+            state=writeback.state,
+            summary=writeback.summary,
+            attempts=writeback.attempts,
+            crm_answer=writeback.crm_answer,
         )
 
 

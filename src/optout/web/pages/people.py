@@ -26,7 +26,7 @@ from optout.services import (
     signals,
 )
 from optout.web.pages import reads
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer
 from optout.web.site import site_of
@@ -94,7 +94,7 @@ def detail_text(detail: Mapping[str, Any]) -> str:
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
 def person_page(
-    request: Request, viewer: PageViewer, person_id: int, done: str = "", sequence: str = ""
+    request: Request, viewer: PageViewer, person_id: int, sequence: str = ""
 ) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
@@ -144,8 +144,6 @@ def person_page(
         what_it_said=what_it_said,
         what_happened=what_happened,
         writebacks=writebacks,
-        writeback_state=writeback_state,
-        done=done,
     )
 
 
@@ -182,21 +180,6 @@ def what_happened(message: signals.Received) -> str:
     if message.review_decision:
         done += f"; reviewed: {message.review_decision.replace('_', ' ')}"
     return done
-
-
-def writeback_state(writeback: signals.CrmWriteback) -> str:
-    """Where the opt-out's trip to the CRM stands, in words."""
-    tries = f"{writeback.attempts} tr{'y' if writeback.attempts == 1 else 'ies'}"
-    if writeback.state == "queued":
-        waiting = "Waiting for the next CRM sync"
-        return f"{waiting} (the last of {tries} failed)" if writeback.attempts else waiting
-    if writeback.state == "written":
-        return "Written to the CRM"
-    if writeback.state == "skipped":
-        return "Not written: the CRM's opt-out field is mapped read only"
-    if writeback.state == "failed":
-        return f"Failed after {tries}; no more retries"
-    return writeback.state
 
 
 BOUNCES = {
@@ -254,7 +237,7 @@ def opt_out(
         if done.new
         else f"{done.email} had opted out already; recorded again."
     )
-    return redirect(request, with_query(f"/people/{person_id}", done=message))
+    return redirect(request, f"/people/{person_id}", done=message)
 
 
 # How a person's company was set, as the page says it.
@@ -294,4 +277,4 @@ def change_company(
     message = f"Company set to {company['domain']}." if company else "Company removed."
     if removal.enrollments_ended:
         message += f" Ended {removal.enrollments_ended} active enrollment(s) it now excludes."
-    return redirect(request, with_query(f"/people/{person_id}", done=message))
+    return redirect(request, f"/people/{person_id}", done=message)
