@@ -33,11 +33,16 @@ def test_cli_demo_builds_tours_and_rebuilds_the_same_workspace(cli: Cli) -> None
     history = cli.json(*DEMO, "history", "liam.okafor@northwind.io")
     assert [e["kind"] for e in history["events"]][-1] == "enrollment_ended"
     assert cli.json(*DEMO, "exclusion", "preview", "Current customers")["preview"]["near_misses"]
+    complainer = re.search(r"optout explain (\S+) --sequence 'Q4 Outbound'\s+# a spam", tour)
+    assert complainer is not None
+    complained = cli.json(*DEMO, "explain", complainer.group(1), "--sequence", "Q4 Outbound")
+    assert complained["primary_reason"]["check"] == "complained"
 
     # a rebuild starts from scratch and makes the same data again
     again = cli.json(*DEMO, "demo")
     assert (again["counts"]["people"], again["counts"]["companies"]) == (people, companies)
     assert again["blocked"]["allowed"] is False
+    assert again["counts"]["complaints"] == 1
     assert again["allowed"]["allowed"] is True
     assert {x["level"] for x in again["exclusions"]} == {"company", "people"}
     assert any(not x["enabled"] for x in again["exclusions"])

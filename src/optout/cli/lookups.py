@@ -70,14 +70,13 @@ def counts(db: Connection, *, workspace_id: int) -> dict[str, int]:
         )
         or 0
     )
-    out["opt_outs"] = int(
-        db.scalar(
-            sa.select(sa.func.count()).where(
-                s.c.workspace_id == workspace_id, s.c.kind == "opt_out"
+    for key, kind in (("opt_outs", "opt_out"), ("complaints", "complaint")):
+        out[key] = int(
+            db.scalar(
+                sa.select(sa.func.count()).where(s.c.workspace_id == workspace_id, s.c.kind == kind)
             )
+            or 0
         )
-        or 0
-    )
     return out
 
 

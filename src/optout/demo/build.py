@@ -48,6 +48,7 @@ class Story:
     colleague: str  # unenrolled company-wide when the replier replied (R6)
     cooling_down: str  # manually unenrolled: in the 7-day cooldown (R9)
     opted_out: str  # opted out while enrolled (R1)
+    complained: str  # reported our email as spam while enrolled (R36)
     customer: str  # at an excluded customer; allowed where a ruleset turns exclusions off
     sequence: str = OUTBOUND
     audience: str = PEOPLE_TEAMS
@@ -120,6 +121,7 @@ def build(db: Connection, *, slug: str, now: datetime, seed: int, actor: str) ->
 
     clock.advance(days=2)
     opted_out = _opt_outs(db, ws, rng, clock.now)
+    complained = _complaint(db, ws, clock.now)
 
     clock.advance(days=1)  # a manual unenroll starts the 7-day cooldown (R8, R9)
     enrollments.unenroll(
@@ -169,6 +171,7 @@ def build(db: Connection, *, slug: str, now: datetime, seed: int, actor: str) ->
         colleague=g.COLLEAGUE.email,
         cooling_down=g.COOLING_DOWN.email,
         opted_out=opted_out,
+        complained=complained,
         customer=next(
             p.email
             for p in roster.people
@@ -261,3 +264,32 @@ def _opt_outs(db: Connection, ws: int, rng: random.Random, now: datetime) -> str
         reason="asked by phone; not in the CRM yet",
     )
     return chosen[0]
+
+
+def _complaint(db: Connection, ws: int, now: datetime) -> str:
+    """An enrolled person reports our email as spam through a mailbox provider's feedback
+    loop (R36). Returns the address."""
+    e, p = t.enrollments, t.people
+    email = db.scalar(
+        sa.select(p.c.email)
+        .join(e, e.c.person_id == p.c.id)
+        .where(
+            e.c.workspace_id == ws,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            p.c.email.not_in([person.email for person in g.STORY_PEOPLE]),
+        )
+        .order_by(p.c.email)
+        .limit(1)
+    )
+    assert email is not None, "the demo enrolls people before anyone complains"
+    optouts.complain(
+        db,
+        workspace_id=ws,
+        email=email,
+        actor="feedback-loop",
+        now=now,
+        feedback_type="abuse",
+        reporting_domain="fbl.mailprovider.example",
+        reason="matched by the email's feedback id",
+    )
+    return str(email)

@@ -68,7 +68,8 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         f"{n['people']} people at {n['companies']} companies, {n['opportunities']} deals, "
         f"{n['exclusions']} exclusions, {n['audiences']} audiences, {n['sequences']} sequences, "
         f"{n['enrollments']} enrollments ({n['active_enrollments']} active), "
-        f"{n['opt_outs']} opt-outs, {n['events']} audit events."
+        f"{n['opt_outs']} opt-outs, {n['complaints']} spam complaint(s), "
+        f"{n['events']} audit events."
     )
 
     _section(out, "1. Exclusions and what they match right now")
@@ -116,6 +117,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         (f"optout explain {story.colleague} --sequence {seq}", "a colleague replied"),
         (f"optout history {story.colleague}", "what happened to them, in order"),
         (f"optout history {story.opted_out}", "an opt-out: enrollment ended, email cancelled"),
+        (f"optout explain {story.complained} --sequence {seq}", "a spam complaint comes first"),
         (
             f"optout explain {story.customer} --sequence {shlex.quote(WEBINAR)} --manual",
             "exclusions off in this ruleset",

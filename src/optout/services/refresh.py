@@ -24,6 +24,7 @@ from optout.services.eligibility import situation
 from optout.services.monitoring import reached_among
 
 SUMMARIES = {
+    "complained": "sent a spam complaint",
     "opted_out": "opted out",
     "bounced": "hard-bounced",
     "enforced_exclusion": "excluded (applies to every sequence)",
