@@ -12,7 +12,7 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import events, imports, listing, optouts, sequences, writebacks
+from optout.services import events, imports, listing, optouts, refresh, sequences, writebacks
 from tests.factories import World, email_status, queued_email
 
 STEPS = (sequences.Step(kind="email", subject="Hi", body_text="Hello"),)
@@ -282,3 +282,25 @@ def test_R36_R34_not_spam_and_malformed_reports_suppress_nothing(world: World) -
     with pytest.raises(InvalidInput, match="domain"):
         _complain(world, "ann@acme.com", reporting_domain="not a domain")
     assert not _complained(world, "ann@acme.com")
+
+
+def test_R30_R36_the_not_enrolled_view_says_a_member_sent_a_spam_complaint(
+    world: World,
+) -> None:
+    world.person("ann@acme.com", title="CTO")
+    world.person("bob@acme.com", title="CTO")
+    world.audience("CTOs", filter='person.title = "CTO"')
+    world.sequence("Outbound", audience="CTOs", steps=STEPS)
+    _complain(world, "bob@acme.com")
+
+    done = refresh.refresh(
+        world.db, workspace_id=world.ws, sequence="Outbound", actor="test", now=world.now
+    )
+
+    assert (done.enrolled, done.skipped) == (1, 1)
+    (left_out,) = refresh.not_enrolled(world.db, workspace_id=world.ws, sequence="Outbound")
+    assert (left_out.email, left_out.check, left_out.reason) == (
+        "bob@acme.com",
+        "complained",
+        "sent a spam complaint",
+    )
