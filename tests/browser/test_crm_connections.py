@@ -28,6 +28,12 @@ APP_SECRET = "hubspot-app-secret-browser"
 SF_SECRET = "sf-client-secret-browser"
 
 
+@pytest.fixture(autouse=True)
+def _emulators_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulators listen on loopback, which the outbound guard refuses unless named."""
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", "127.0.0.1")
+
+
 @pytest.fixture
 def hubspot() -> Iterator[HubSpot]:
     emulator = HubSpot(token=HUBSPOT_TOKEN, clock=FakeClock())

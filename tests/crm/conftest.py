@@ -40,6 +40,8 @@ ENV = {
     "OPTOUT_TEST_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
     "OPTOUT_TEST_HUBSPOT_SECRET": HUBSPOT_SECRET,
     "OPTOUT_TEST_SF_SECRET": SF_SECRET,
+    # The emulators listen on loopback, which the outbound guard refuses unless named.
+    "OPTOUT_CRM_ALLOWED_HOSTS": "127.0.0.1",
 }
 
 

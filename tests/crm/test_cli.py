@@ -81,6 +81,7 @@ def test_R31_a_secret_saved_from_the_command_line_is_encrypted_and_used_by_the_s
         "OPTOUT_DATABASE_URL": fresh_engine.url.render_as_string(hide_password=False),
         "OPTOUT_WORKSPACE": "acme-sales",
         "OPTOUT_ENCRYPTION_KEYS": new_key(),
+        "OPTOUT_CRM_ALLOWED_HOSTS": ENV["OPTOUT_CRM_ALLOWED_HOSTS"],
         "COLUMNS": "200",
     }
 

@@ -18,7 +18,7 @@ from optout.crypto import new_key
 from optout.db import tables as t
 from optout.errors import ConnectorError, InvalidInput, InvalidMapping
 from optout.web.app import create_app
-from tests.crm.conftest import HUBSPOT_TOKEN, SF_SECRET, connect_workspace
+from tests.crm.conftest import ENV, HUBSPOT_TOKEN, SF_SECRET, connect_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.salesforce import Salesforce
@@ -26,6 +26,7 @@ from tests.factories import World
 from tests.web.conftest import serving
 
 KEYS = (new_key(),)
+ALLOWED = {"OPTOUT_CRM_ALLOWED_HOSTS": ENV["OPTOUT_CRM_ALLOWED_HOSTS"]}
 APP_SECRET = "hubspot-app-secret-7f3e"
 
 
@@ -161,12 +162,14 @@ def test_R32_hubspot_sync_signs_in_with_the_stored_token(
             db, connection=connection, values={"token": HUBSPOT_TOKEN}, keys=KEYS, now=utcnow()
         )
 
-    report = manage.sync_now(fresh_engine, workspace_id=crm.ws, kind="hubspot", env={}, keys=KEYS)
+    report = manage.sync_now(
+        fresh_engine, workspace_id=crm.ws, kind="hubspot", env=ALLOWED, keys=KEYS
+    )
 
     assert report.status == "ok", report.error
     assert crm.opted_out("ann@acme.com")
     # The scheduled run reads the keys from its environment.
-    [scheduled] = sync.run_once(fresh_engine, env={"OPTOUT_ENCRYPTION_KEYS": KEYS[0]})
+    [scheduled] = sync.run_once(fresh_engine, env={**ALLOWED, "OPTOUT_ENCRYPTION_KEYS": KEYS[0]})
     assert scheduled.status == "ok", scheduled.error
 
 
@@ -182,7 +185,9 @@ def test_R32_salesforce_test_call_uses_the_stored_client_secret(
         secrets={},
         settings={"auth": "client_credentials", "client_id": salesforce.client_id},
     )
-    before = manage.test(fresh_engine, workspace_id=crm.ws, kind="salesforce", env={}, keys=KEYS)
+    before = manage.test(
+        fresh_engine, workspace_id=crm.ws, kind="salesforce", env=ALLOWED, keys=KEYS
+    )
     assert not before.ok
     with fresh_engine.begin() as db:
         connection = connections.by_id(db, connection_id=crm.connection_id)
@@ -190,15 +195,21 @@ def test_R32_salesforce_test_call_uses_the_stored_client_secret(
             db, connection=connection, values={"client_secret": SF_SECRET}, keys=KEYS, now=utcnow()
         )
 
-    after = manage.test(fresh_engine, workspace_id=crm.ws, kind="salesforce", env={}, keys=KEYS)
+    after = manage.test(
+        fresh_engine, workspace_id=crm.ws, kind="salesforce", env=ALLOWED, keys=KEYS
+    )
 
     assert after.ok, after.message
     assert "Salesforce accepted" in after.message
 
 
 def test_R32_a_hubspot_webhook_is_checked_against_the_stored_app_secret(
-    fresh_engine: Engine, clock: FakeClock, start_hubspot: Callable[..., HubSpot]
+    fresh_engine: Engine,
+    clock: FakeClock,
+    start_hubspot: Callable[..., HubSpot],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", ALLOWED["OPTOUT_CRM_ALLOWED_HOSTS"])
     hubspot = start_hubspot()
     ann = hubspot.contact("ann@acme.com")
     crm = connect_workspace(
@@ -234,8 +245,12 @@ def test_R32_a_hubspot_webhook_is_checked_against_the_stored_app_secret(
 
 
 def test_R32_a_salesforce_outbound_message_needs_the_webhook_secret_once_one_is_made(
-    fresh_engine: Engine, clock: FakeClock, start_salesforce: Callable[..., Salesforce]
+    fresh_engine: Engine,
+    clock: FakeClock,
+    start_salesforce: Callable[..., Salesforce],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", ALLOWED["OPTOUT_CRM_ALLOWED_HOSTS"])
     salesforce = start_salesforce()
     ann = salesforce.create("Contact", Email="ann@acme.com", HasOptedOutOfEmail=True)
     crm = connect_workspace(

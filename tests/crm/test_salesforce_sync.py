@@ -88,6 +88,7 @@ def test_R32_jwt_bearer_sync_brings_accounts_leads_contacts(
             "login_url": sf.base_url,
         },
     )
+    crm.env["OPTOUT_CRM_KEY_FOLDER"] = str(rsa_key[0].parent)
 
     report = crm.sync()
 

@@ -39,7 +39,11 @@ from tests.web.conftest import serving
 
 KEYS = ("delivery-model-secret-key-0123456789",)
 HUBSPOT_TOKEN = "pat-na1-model-token"
-CRM_ENV = {"OPTOUT_TEST_HUBSPOT_TOKEN": HUBSPOT_TOKEN, "OPTOUT_TEST_HUBSPOT_SECRET": "secret"}
+CRM_ENV = {
+    "OPTOUT_TEST_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
+    "OPTOUT_TEST_HUBSPOT_SECRET": "secret",
+    "OPTOUT_CRM_ALLOWED_HOSTS": "127.0.0.1",  # the HubSpot emulator listens on loopback
+}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The CRM page over real HTTP without a browser: what it says when the server has no
-OPTOUT_ENCRYPTION_KEYS, and who may change a connection."""
+OPTOUT_ENCRYPTION_KEYS, who may change or test a connection, and what a test shows."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from fastapi import Response
 from sqlalchemy.engine import Engine
 
+from optout.clock import utcnow
+from optout.crm import connections
 from optout.db import tables as t
 from optout.services import accounts
+from tests.crm.emulators.rogue import Rogue
 from tests.factories import World
-from tests.web.conftest import Web
+from tests.web.conftest import Web, serving
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "pat-na1-page-test-token"
@@ -104,3 +108,59 @@ def test_only_an_admin_changes_a_crm_connection(
     assert refused.status_code == 403
     assert _connections(engine, world.ws) == 0
     assert web.http.get("/crm/pipedrive").status_code == 404
+
+
+def _connect_to(engine: Engine, ws: int, url: str) -> None:
+    with engine.begin() as db:
+        connections.connect(
+            db,
+            workspace_id=ws,
+            kind="hubspot",
+            base_url=url,
+            secrets={"token": "OPTOUT_TEST_PAGE_TOKEN"},
+            now=utcnow(),
+        )
+
+
+def test_R34_only_an_admin_may_test_a_crm_connection(
+    web: Web,
+    signed_in: Callable[[str], World],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTOUT_TEST_PAGE_TOKEN", TOKEN)
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", "127.0.0.1")
+    crm = Rogue(answer=lambda _r: Response("{}", media_type="application/json"))
+    with serving(crm.app) as url:
+        world = signed_in("member")
+        _connect_to(engine, world.ws, url)
+        page = web.http.get("/crm/hubspot")
+        refused = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+
+    assert refused.status_code == 403
+    assert "this needs an admin of the workspace" in refused.text
+    assert crm.hits == []
+
+
+def test_R34_the_connection_test_shows_the_crm_status_in_words_never_its_body(
+    web: Web,
+    signed_in: Callable[[str], World],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTOUT_TEST_PAGE_TOKEN", TOKEN)
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", "127.0.0.1")
+    crm = Rogue(answer=lambda _r: Response("root:x:0:0:INTERNAL-ONLY", status_code=403))
+    with serving(crm.app) as url:
+        world = signed_in("admin")
+        _connect_to(engine, world.ws, url)
+        page = web.http.get("/crm/hubspot")
+        tested = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+        monkeypatch.delenv("OPTOUT_CRM_ALLOWED_HOSTS")
+        local = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+
+    assert tested.status_code == 200
+    assert "HubSpot answered HTTP 403: the credentials may not do this" in tested.text
+    assert "INTERNAL-ONLY" not in tested.text
+    assert "does not send requests to 127.0.0.1" in local.text
+    assert crm.hits == ["POST /crm/v3/objects/contacts/search"]  # the first test only

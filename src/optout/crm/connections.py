@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.config import crm_allowed_hosts_from, crm_key_folder_from
 from optout.crm import mapping
 from optout.crm.hubspot import HubSpotConnector
 from optout.crm.mapping import FieldMapping
@@ -222,9 +223,13 @@ def connector_for(
     stored: Mapping[str, str] | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    max_retries: int = 6,
 ) -> Connector:
-    """The connector of `connection`; `stored` holds its decrypted stored secrets by role."""
+    """The connector of `connection`; `stored` holds its decrypted stored secrets by role.
+    `env` also holds the hosts the outbound guard allows (OPTOUT_CRM_ALLOWED_HOSTS) and
+    the folder key files are read from (OPTOUT_CRM_KEY_FOLDER)."""
     fields = mapping.crm_fields(field_mappings)
+    allowed = crm_allowed_hosts_from(env)
     if connection.kind == "hubspot":
         return HubSpotConnector(
             base_url=connection.base_url,
@@ -233,6 +238,8 @@ def connector_for(
             settings=connection.settings,
             clock=clock,
             sleep=sleep,
+            allowed_hosts=allowed,
+            max_retries=max_retries,
         )
     return SalesforceConnector(
         base_url=connection.base_url,
@@ -241,6 +248,9 @@ def connector_for(
         secrets=secret_values(connection, env, stored),
         clock=clock,
         sleep=sleep,
+        allowed_hosts=allowed,
+        key_folder=crm_key_folder_from(env),
+        max_retries=max_retries,
     )
 
 

@@ -119,6 +119,7 @@ def connector(
     keys: Sequence[str],
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    max_retries: int = 6,
 ) -> Connector:
     """The connector of `connection` with its mappings, stored secrets and named ones."""
     return connections.connector_for(
@@ -128,4 +129,5 @@ def connector(
         stored=stored(db, connection=connection, keys=keys),
         clock=clock,
         sleep=sleep,
+        max_retries=max_retries,
     )

@@ -73,6 +73,8 @@ class HubSpotConnector:
         settings: Mapping[str, Any] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        allowed_hosts: frozenset[str] = frozenset(),
+        max_retries: int = 6,
     ) -> None:
         self.settings = HubSpotSettings.from_dict(settings or {})
         self._fields = fields
@@ -89,6 +91,8 @@ class HubSpotConnector:
             clock=clock,
             sleep=sleep,
             after=self._observe,
+            allowed_hosts=allowed_hosts,
+            max_retries=max_retries,
         )
 
     @property
@@ -162,9 +166,9 @@ class HubSpotConnector:
             }
             if after:
                 params["after"] = after
-            data = self._http.request(
+            data = self._http.json(
                 "GET", f"/crm/v3/objects/{obj}", params=params, limiter=self._limiter
-            ).json()
+            )
             items = data.get("results") or []
             if items:
                 yield self._page(obj, items, watermark=False)
@@ -180,21 +184,21 @@ class HubSpotConnector:
             "limit": self.settings.search_page_size,
         }
         self._search_limiter.acquire()
-        data = self._http.request(
+        data = self._http.json(
             "POST", f"/crm/v3/objects/{obj}/search", json=body, limiter=self._limiter
-        ).json()
+        )
         return list(data.get("results") or [])
 
     def fetch(self, obj: str, ids: Sequence[str]) -> list[Record]:
         self._check_object(obj)
         records: list[Record] = []
         for chunk in _chunks(list(dict.fromkeys(ids)), self.settings.batch_size):
-            data = self._http.request(
+            data = self._http.json(
                 "POST",
                 f"/crm/v3/objects/{obj}/batch/read",
                 json={"properties": self._properties(obj), "inputs": [{"id": i} for i in chunk]},
                 limiter=self._limiter,
-            ).json()
+            )
             items = data.get("results") or []
             if items:
                 records.extend(self._page(obj, items, watermark=False).records)
@@ -241,12 +245,12 @@ class HubSpotConnector:
                 pending[: self.settings.batch_size],
                 pending[self.settings.batch_size :],
             )
-            data = self._http.request(
+            data = self._http.json(
                 "POST",
                 f"/crm/v4/associations/{source}/{target}/batch/read",
                 json={"inputs": batch},
                 limiter=self._limiter,
-            ).json()
+            )
             for result in data.get("results") or []:
                 source_id = str(result["from"]["id"])
                 targets = linked.setdefault(source_id, [])
@@ -280,7 +284,7 @@ class HubSpotConnector:
             json={"inputs": emails},
             limiter=self._limiter,
         )
-        return _batch_errors(response, emails, ignore=())
+        return _batch_errors(self._http, response, emails, ignore=())
 
     def _update_by_email(self, emails: list[str], crm_field: str, value: Any) -> dict[str, str]:
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -295,7 +299,7 @@ class HubSpotConnector:
             },
             limiter=self._limiter,
         )
-        return _batch_errors(response, emails, ignore=("OBJECT_NOT_FOUND",))
+        return _batch_errors(self._http, response, emails, ignore=("OBJECT_NOT_FOUND",))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -331,14 +335,14 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _batch_errors(
-    response: httpx.Response, inputs: Sequence[str], *, ignore: tuple[str, ...]
+    http: Http, response: httpx.Response, inputs: Sequence[str], *, ignore: tuple[str, ...]
 ) -> dict[str, str]:
     """The addresses a batch answer (200, or 207 with `errors`) reports as failed."""
     if response.status_code != 207:
         return {}
     failed: dict[str, str] = {}
     lowered = {i.lower(): i for i in inputs}
-    for error in response.json().get("errors") or []:
+    for error in http.parse(response).get("errors") or []:
         if error.get("category") in ignore:
             continue
         message = str(error.get("message") or error.get("category") or "failed")

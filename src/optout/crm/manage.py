@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
-from optout.crm import connections, credentials, probe, sync
+from optout.crm import connections, credentials, outbound, probe, sync
 from optout.crm.connections import CrmConnection
 from optout.crm.mapping import OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.protocol import Kind
@@ -54,9 +54,17 @@ def connect(
     secrets: Mapping[str, str],
     keys: Sequence[str],
     now: datetime,
+    allowed_hosts: frozenset[str] = frozenset(),
 ) -> CrmConnection:
     """Create or update the connection and store the secrets given, encrypted (an empty
-    secret keeps the saved one). Both or neither: the caller's transaction holds them."""
+    secret keeps the saved one). Both or neither: the caller's transaction holds them.
+    An address that plainly names a local or private host is refused at once, unless
+    `allowed_hosts` names it (every request is checked again when it is sent)."""
+    name = probe.CRM_NAMES.get(kind, kind)
+    outbound.check_address_given(base_url, name=name, allowed=allowed_hosts)
+    login_url = str(settings.get("login_url") or "")
+    if login_url:
+        outbound.check_address_given(login_url, name=f"{name} sign-in", allowed=allowed_hosts)
     connection = connections.connect(
         db, workspace_id=workspace_id, kind=kind, base_url=base_url, settings=settings, now=now
     )
@@ -75,9 +83,14 @@ def test(
     """One real call to the CRM with the saved settings and secrets."""
     with engine.connect() as db:
         connection = _get(db, workspace_id=workspace_id, kind=kind)
-        # No waiting between retries: the person testing wants an answer now.
+        # One retry and no waiting: the person testing wants an answer now.
         connector = credentials.connector(
-            db, connection=connection, env=env, keys=keys, sleep=lambda _seconds: None
+            db,
+            connection=connection,
+            env=env,
+            keys=keys,
+            sleep=lambda _seconds: None,
+            max_retries=1,
         )
     try:
         return probe.check(connector, now=utcnow())

@@ -6,6 +6,10 @@ locator is a server-side snapshot, so paging never skips a record that changes m
 Contact roles are read with `queryAll` so removed ones (`IsDeleted`) are seen too. A 401
 `INVALID_SESSION_ID` gets a new token and one retry. Every answer's `Sforce-Limit-Info`
 feeds the API allowance: requests slow down near it and stop before it.
+
+Requests stay on the connection's host: a `nextRecordsUrl` or a token's `instance_url`
+naming another host is not followed (the outbound guard checks every request besides).
+The JWT flow's private key is read only from the key folder (OPTOUT_CRM_KEY_FOLDER).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from optout.crm.http import Http
 from optout.crm.mapping import OBJECTS, as_datetime
+from optout.crm.outbound import OutboundRefused
 from optout.crm.protocol import Page, Record, Ref
 from optout.crm.ratelimit import Budget, Clock, Sleep
 from optout.errors import ConnectorError, InvalidInput
@@ -41,6 +47,7 @@ STRUCTURAL: Mapping[str, tuple[str, ...]] = {
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUTH_MODES = ("jwt", "client_credentials", "token")
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+KEY_FOLDER_SETTING = "OPTOUT_CRM_KEY_FOLDER"
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,12 @@ class SalesforceConnector:
         secrets: Mapping[str, str] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        allowed_hosts: frozenset[str] = frozenset(),
+        key_folder: Path | None = None,
+        max_retries: int = 6,
     ) -> None:
         self.settings = SalesforceSettings.from_dict(settings or {})
+        self._key_folder = key_folder
         self._fields = fields
         self._secrets = dict(secrets or {})
         self._instance = base_url.rstrip("/")
@@ -97,7 +108,13 @@ class SalesforceConnector:
         )
         self._login = login.rstrip("/")
         self._auth_http = Http(
-            self._login, name="Salesforce OAuth", headers=dict, clock=clock, sleep=sleep
+            self._login,
+            name="Salesforce sign-in",
+            headers=dict,
+            clock=clock,
+            sleep=sleep,
+            allowed_hosts=allowed_hosts,
+            max_retries=max_retries,
         )
         self._http = Http(
             self._instance,
@@ -108,6 +125,8 @@ class SalesforceConnector:
             before=self.budget.check,
             after=lambda r: self.budget.observe(r.headers.get("Sforce-Limit-Info")),
             renew=self._renew,
+            allowed_hosts=allowed_hosts,
+            max_retries=max_retries,
         )
 
     @property
@@ -139,7 +158,7 @@ class SalesforceConnector:
                     client_id=s.client_id,
                     username=s.username,
                     audience=self._login,
-                    private_key=_read_key(s.private_key_path),
+                    private_key=read_key(s.private_key_path, folder=self._key_folder),
                     now=int(time.time()),
                 ),
             }
@@ -149,10 +168,15 @@ class SalesforceConnector:
                 "client_id": s.client_id,
                 "client_secret": self._secrets.get("client_secret", ""),
             }
-        data = self._auth_http.request("POST", "/services/oauth2/token", data=form).json()
+        data = self._auth_http.json("POST", "/services/oauth2/token", data=form)
+        if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+            raise ConnectorError("Salesforce sign-in answered without an access token")
         self.tokens_obtained += 1
-        if data.get("instance_url"):
-            self._instance = str(data["instance_url"]).rstrip("/")
+        instance = str(data.get("instance_url") or "").rstrip("/")
+        if instance and _origin(instance) == _origin(self._instance):
+            self._instance = instance
+        # An instance_url on another host is not followed: requests stay on the
+        # connection's address, the one an admin chose.
         return str(data["access_token"])
 
     def _renew(self, response: httpx.Response) -> bool:
@@ -191,7 +215,7 @@ class SalesforceConnector:
         options = {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
         response = self._http.request("GET", self._url(path), params={"q": soql}, headers=options)
         while True:
-            data = response.json()
+            data = self._http.parse(response)
             yield list(data.get("records") or [])
             next_url = data.get("nextRecordsUrl")
             if data.get("done", True) or not next_url:
@@ -254,9 +278,10 @@ class SalesforceConnector:
                     for record_id, _ in batch
                 ],
             }
-            results = self._http.request("PATCH", url, json=body).json()
+            results = self._http.json("PATCH", url, json=body, shape=list)
             for (_, address), result in zip(batch, results, strict=False):
-                if not result.get("success"):
+                if not isinstance(result, dict) or not result.get("success"):
+                    result = result if isinstance(result, dict) else {}
                     errors = result.get("errors") or [{"message": "failed"}]
                     failed[by_lower.get(address, address)] = "; ".join(
                         f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}" for e in errors
@@ -264,7 +289,18 @@ class SalesforceConnector:
         return failed
 
     def _url(self, path: str) -> str:
-        return path if path.startswith("http") else f"{self._instance}{path}"
+        """The address of `path` on the connection's host; an address Salesforce gives
+        (a `nextRecordsUrl`) may not lead anywhere else."""
+        if path.startswith(("http://", "https://")):
+            if _origin(path) != _origin(self._instance):
+                raise OutboundRefused(
+                    "Salesforce: an answer pointed to another host than the connection's; "
+                    "optout does not follow it"
+                )
+            return path
+        if not path.startswith("/") or path.startswith("//"):
+            raise OutboundRefused(f"Salesforce: {path[:80]!r} is not a path on its host")
+        return f"{self._instance}{path}"
 
 
 def soql_string(text: str) -> str:
@@ -285,13 +321,34 @@ def soql_datetime(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read_key(path: str) -> bytes:
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = httpx.URL(url)
+    return parts.scheme, parts.host.lower(), parts.port
+
+
+def read_key(path: str, *, folder: Path | None) -> bytes:
+    """The private key file `path`, read only inside the key folder (a path relative to
+    it, or an absolute one that lies in it once symbolic links are followed). Whatever is
+    wrong with it, the answer is the same, so it tells nothing about other files."""
     if not path:
-        raise ConnectorError("Salesforce JWT auth needs private_key_path in the settings")
+        raise ConnectorError("Salesforce JWT sign-in needs private_key_path in the settings")
+    if folder is None:
+        raise ConnectorError(
+            "Salesforce JWT sign-in reads its private key from the key folder: set "
+            f"{KEY_FOLDER_SETTING} to the folder that holds the key file"
+        )
+    refused = ConnectorError(
+        f"the Salesforce private key {path!r} is not a readable file in the key folder "
+        f"({KEY_FOLDER_SETTING}): put the key file there and give its name"
+    )
     try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConnectorError(f"cannot read the Salesforce private key {path}: {exc}") from exc
+        root = folder.resolve(strict=True)
+        wanted = (root / path).resolve(strict=True)
+        if not wanted.is_relative_to(root) or not wanted.is_file():
+            raise refused
+        return wanted.read_bytes()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise refused from exc
 
 
 def _b64url(data: bytes) -> str:
@@ -304,8 +361,8 @@ def jwt_assertion(
     """An RS256-signed JWT for the OAuth 2.0 JWT bearer flow (valid three minutes)."""
     try:
         key = serialization.load_pem_private_key(private_key, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConnectorError(f"the Salesforce private key is not a PEM RSA key: {exc}") from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConnectorError("the Salesforce private key is not a PEM RSA key") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConnectorError("the Salesforce private key must be an RSA key")
     header = _b64url(json.dumps({"alg": "RS256"}).encode())

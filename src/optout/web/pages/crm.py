@@ -1,7 +1,8 @@
 """CRM connection pages: connect HubSpot or Salesforce (secrets kept encrypted and never
 shown again), test the connection, map fields and the master opt-out field (R31), sync now
 and read how the sync is doing (R32). Translation only: the use-cases are in
-`optout.crm.manage`. Anyone signed in may read them; only an admin may change anything."""
+`optout.crm.manage`. Anyone signed in may read them; only an admin may change anything or
+test the connection."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
+from optout.config import crm_allowed_hosts_from
 from optout.crm import connections, credentials, manage, probe
 from optout.crm.credentials import ROLE_NAMES
 from optout.crm.mapping import MODES, OBJECTS, OPT_OUT, FieldMapping
@@ -159,6 +161,7 @@ def save_connection(
                 secrets=wanted,
                 keys=site_of(request).settings.encryption_keys,
                 now=utcnow(),
+                allowed_hosts=crm_allowed_hosts_from(os.environ),
             )
     except OptoutError as exc:
         form = {"base_url": base_url, **{k: v for k, v in given.items() if v}}
@@ -172,9 +175,14 @@ def save_connection(
 
 @router.post("/crm/{kind}/test", response_model=None)
 async def test_connection(request: Request, viewer: FormViewer, kind: str) -> Response:
-    """One real call to the CRM; the answer is shown in place."""
+    """One real call to the CRM, by an admin (it sends the saved secrets to the saved
+    address); the answer is shown in place."""
     kind = _kind(kind)
     site = site_of(request)
+    try:
+        viewer.principal.require(Role.ADMIN)
+    except OptoutError as exc:
+        return await run_in_threadpool(_connection_page, request, viewer, kind, error=exc)
     try:
         result = await run_in_threadpool(
             manage.test,
