@@ -16,7 +16,7 @@ from optout.filters import to_text
 from optout.services import audiences, listing
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import field_groups, operator_choices
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
@@ -91,9 +91,7 @@ def create_audience(
         return _form_page(
             request, viewer, audience_id=None, name=name, filter=filter, persona=persona, error=exc
         )
-    return redirect(
-        request, with_query(f"/audiences/{audience_id}", done=f"Created {name.strip()}")
-    )
+    return redirect(request, f"/audiences/{audience_id}", done=f"Created {name.strip()}")
 
 
 @router.post("/audiences/count", response_class=HTMLResponse)
@@ -158,4 +156,4 @@ def save_audience(
             )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _form_page(request, viewer, audience_id=audience_id, error=exc, **values)
-    return redirect(request, with_query(f"/audiences/{audience_id}", done=f"Saved {saved.name}"))
+    return redirect(request, f"/audiences/{audience_id}", done=f"Saved {saved.name}")

@@ -13,7 +13,7 @@ from optout.errors import Conflict, InvalidInput, NotFound
 from optout.filters import to_text
 from optout.services import audiences
 from optout.web.pages import reads
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer
 from optout.web.site import site_of
@@ -38,9 +38,7 @@ def audience_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 
 
 @router.get("/audiences/{audience_id}", response_class=HTMLResponse)
-def audience_detail(
-    request: Request, viewer: PageViewer, audience_id: int, done: str = "", error: str = ""
-) -> HTMLResponse:
+def audience_detail(request: Request, viewer: PageViewer, audience_id: int) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         spec = audiences.spec(db, workspace_id=ws, audience_id=audience_id)
@@ -64,8 +62,6 @@ def audience_detail(
         affecting=affecting,
         switched_off=[a for a in affecting if a.state == "switched_off"],
         feeds=feeds,
-        done=done,
-        error=error,
     )
 
 
@@ -95,5 +91,5 @@ def switch(
                 now=utcnow(),
             )
     except (Conflict, NotFound) as exc:
-        return redirect(request, with_query(back, error=exc.message))
-    return redirect(request, with_query(back, done=f"{exclusion} switched {to}"))
+        return redirect(request, back, problem=exc.message)
+    return redirect(request, back, done=f"{exclusion} switched {to}")

@@ -50,7 +50,6 @@ def _connection_page(
     kind: str,
     *,
     done: str = "",
-    problem: str = "",
     error: OptoutError | None = None,
     form: dict[str, str] | None = None,
     mapping_form: dict[str, str] | None = None,
@@ -87,8 +86,7 @@ def _connection_page(
         webhook_base=site_of(request).settings.base_url,
         is_admin=viewer.principal.role is Role.ADMIN,
         keys_set=bool(site_of(request).settings.encryption_keys),
-        done=done,
-        problem=problem,
+        **({"done": done} if done else {}),  # else the notice of the last redirect
         error=error.message if error is not None else "",
         test_result=test_result,
         new_webhook_url=new_webhook_url,
@@ -112,10 +110,8 @@ def crm_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 
 
 @router.get("/crm/{kind}", response_class=HTMLResponse)
-def crm_connection(
-    request: Request, viewer: PageViewer, kind: str, done: str = "", problem: str = ""
-) -> HTMLResponse:
-    return _connection_page(request, viewer, _kind(kind), done=done, problem=problem)
+def crm_connection(request: Request, viewer: PageViewer, kind: str) -> HTMLResponse:
+    return _connection_page(request, viewer, _kind(kind))
 
 
 @router.post("/crm/{kind}", response_model=None)
@@ -169,7 +165,7 @@ def save_connection(
     saved = [ROLE_NAMES[role] for role, value in wanted.items() if value.strip()]
     note = f" Saved, encrypted: {', '.join(saved)}." if saved else ""
     return redirect(
-        request, with_query(f"/crm/{kind}", done=f"{probe.CRM_NAMES[kind]} connection saved.{note}")
+        request, f"/crm/{kind}", done=f"{probe.CRM_NAMES[kind]} connection saved.{note}"
     )
 
 
@@ -235,7 +231,7 @@ def save_mapping(
     except OptoutError as exc:
         return _connection_page(request, viewer, kind, error=exc)
     done = f"{saved.crm_object}.{saved.crm_field} now feeds {saved.our_field} ({saved.mode})."
-    return redirect(request, with_query(f"/crm/{kind}", done=done))
+    return redirect(request, f"/crm/{kind}", done=done)
 
 
 @router.post("/crm/{kind}/sync", response_model=None)
@@ -258,12 +254,12 @@ async def sync_now(request: Request, viewer: FormViewer, kind: str) -> Response:
     a = report.applied
     if report.status != "ok":
         problem = f"The sync {report.status}: {report.error}"
-        return redirect(request, with_query(f"/crm/{kind}", problem=problem))
+        return redirect(request, f"/crm/{kind}", problem=problem)
     done = (
         f"Synced: read {a.read} records, created {a.created}, updated {a.updated}, "
         f"opted out {a.opted_out}."
     )
-    return redirect(request, with_query(f"/crm/{kind}", done=done))
+    return redirect(request, f"/crm/{kind}", done=done)
 
 
 @router.post("/crm/{kind}/webhook-secret", response_model=None)

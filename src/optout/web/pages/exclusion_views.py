@@ -19,7 +19,7 @@ from optout.services import (
     exclusions,
     listing,
 )
-from optout.web.pages.render import PAGE_HEADERS, page, redirect, with_query
+from optout.web.pages.render import PAGE_HEADERS, page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
@@ -142,7 +142,7 @@ def delete(
             )
     except ConfirmationRequired as exc:
         return _confirm_page(request, viewer, exclusion_id, "delete", exc.message)
-    return redirect(request, with_query("/exclusions", done=f"Deleted {spec.name}."))
+    return redirect(request, "/exclusions", done=f"Deleted {spec.name}.")
 
 
 @router.post("/exclusions/{exclusion_id}/archive", response_model=None)
@@ -156,7 +156,7 @@ def archive(request: Request, viewer: FormViewer, exclusion_id: int) -> Response
             now=utcnow(),
         )
     done = f"Archived {spec.name}: it applies nowhere until it is restored."
-    return redirect(request, with_query("/exclusions", done=done))
+    return redirect(request, "/exclusions", done=done)
 
 
 @router.post("/exclusions/{exclusion_id}/restore", response_model=None)

@@ -51,7 +51,6 @@ def exclusion_list(
     sort: str = "",
     after: str = "",
     before: str = "",
-    done: str = "",
 ) -> HTMLResponse:
     """The exclusions in use (or the archived ones), a page at a time, each with the
     number of people it matches now."""
@@ -79,7 +78,6 @@ def exclusion_list(
         sorts=browse.EXCLUSION_SORTS,
         params={"archived": "1"} if archived else {},
         archived=archived,
-        done=done,
     )
 
 

@@ -86,13 +86,13 @@ def _recent(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
 
 
 @router.get("/imports", response_class=HTMLResponse)
-def upload_form(request: Request, viewer: PageViewer, error: str = "") -> HTMLResponse:
+def upload_form(request: Request, viewer: PageViewer) -> HTMLResponse:
     return page(
         request,
         "imports.html",
         viewer=viewer,
         kinds=KINDS,
-        error=error,
+        error="",
         recent=_recent(request, viewer),
     )
 

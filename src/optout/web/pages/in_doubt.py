@@ -13,7 +13,7 @@ from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.services import in_doubt
 from optout.services.accounts import Role
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer
 from optout.web.site import site_of
@@ -22,7 +22,7 @@ router = page_router()
 
 
 @router.get("/in-doubt", response_class=HTMLResponse)
-def in_doubt_list(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
+def in_doubt_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         rows = in_doubt.listing(db, workspace_id=ws)
@@ -35,7 +35,6 @@ def in_doubt_list(request: Request, viewer: PageViewer, done: str = "") -> HTMLR
         rows=rows,
         total=total,
         minutes=minutes,
-        done=done,
         is_admin=viewer.principal.role == Role.ADMIN,
     )
 
@@ -52,11 +51,9 @@ def release(request: Request, viewer: FormViewer, email_id: int) -> Response:
         )
     return redirect(
         request,
-        with_query(
-            "/in-doubt",
-            done=f"Email {email_id} will be sent again, with the same "
-            "Message-ID, by the next worker pass.",
-        ),
+        "/in-doubt",
+        done=f"Email {email_id} will be sent again, with the same "
+        "Message-ID, by the next worker pass.",
     )
 
 
@@ -71,8 +68,7 @@ def cancel(request: Request, viewer: FormViewer, email_id: int) -> Response:
             now=utcnow(),
         )
     return redirect(
-        request,
-        with_query("/in-doubt", done=f"Email {email_id} is cancelled and will not be sent."),
+        request, "/in-doubt", done=f"Email {email_id} is cancelled and will not be sent."
     )
 
 
@@ -101,4 +97,4 @@ def set_policy(
         if chosen is None
         else f"Emails in doubt are sent again after {chosen} minutes."
     )
-    return redirect(request, with_query("/in-doubt", done=said))
+    return redirect(request, "/in-doubt", done=said)

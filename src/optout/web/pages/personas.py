@@ -15,7 +15,7 @@ from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.services import audiences, listing, personas
 from optout.web.pages import reads
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
@@ -31,14 +31,14 @@ def words(text: str) -> list[str]:
 
 
 @router.get("/personas", response_class=HTMLResponse)
-def persona_list(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
+def persona_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         rows = []
         for row in listing.rows(db, t.personas, workspace_id=ws, limit=1000, offset=0).rows:
             used_by, fed = reads.users_of_persona(db, workspace_id=ws, persona_id=row["id"])
             rows.append({**row, "audiences": used_by, "sequences": fed})
-    return page(request, "personas.html", viewer=viewer, rows=rows, done=done)
+    return page(request, "personas.html", viewer=viewer, rows=rows)
 
 
 def _form_page(
@@ -50,7 +50,6 @@ def _form_page(
     include: str,
     exclude: str,
     error: OptoutError | None = None,
-    done: str = "",
 ) -> HTMLResponse:
     used_by: list[object] = []
     fed: list[object] = []
@@ -72,7 +71,6 @@ def _form_page(
         audiences=used_by,
         sequences=fed,
         error=error.message if error is not None else "",
-        done=done,
     )
 
 
@@ -109,7 +107,7 @@ def create_persona(
             exclude=exclude,
             error=exc,
         )
-    return redirect(request, with_query(f"/personas/{persona_id}", done=f"Created {name.strip()}."))
+    return redirect(request, f"/personas/{persona_id}", done=f"Created {name.strip()}.")
 
 
 @router.post("/personas/count", response_class=HTMLResponse)
@@ -135,9 +133,7 @@ def count(
 
 
 @router.get("/personas/{persona_id}", response_class=HTMLResponse)
-def edit_persona(
-    request: Request, viewer: PageViewer, persona_id: int, done: str = ""
-) -> HTMLResponse:
+def edit_persona(request: Request, viewer: PageViewer, persona_id: int) -> HTMLResponse:
     with site_of(request).reading() as db:
         found = personas.get(db, workspace_id=viewer.workspace_id, persona_id=persona_id)
     return _form_page(
@@ -147,7 +143,6 @@ def edit_persona(
         name=found.name,
         include="\n".join(found.include_keywords),
         exclude="\n".join(found.exclude_keywords),
-        done=done,
     )
 
 
@@ -182,4 +177,4 @@ def save_persona(
             exclude=exclude,
             error=exc,
         )
-    return redirect(request, with_query(f"/personas/{persona_id}", done=f"Saved {saved.name}."))
+    return redirect(request, f"/personas/{persona_id}", done=f"Saved {saved.name}.")

@@ -17,6 +17,7 @@ from optout.eligibility.precedence import check_label
 from optout.errors import OptoutError
 from optout.filters.confusables import readable as readable_domain
 from optout.web.errors import status_of
+from optout.web.notices import Notice, clear_notice, read_notice, set_notice
 
 # Pages of signed-in users: never cached. The security headers (scripts and styles only
 # from this server, never framed, no sniffing) are added to every response by
@@ -90,17 +91,29 @@ def html(name: str, **context: Any) -> Markup:
 
 def page(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A whole page or an htmx fragment, rendered with the request's path at hand (for the
-    navigation) and the page headers."""
+    navigation) and the page headers. A whole page shows the notice the last redirect
+    set (`done`, `problem`), unless the caller gives its own, and clears it."""
+    whole = request.headers.get("HX-Request") != "true"
+    notice = read_notice(request) if whole else Notice()
+    context.setdefault("done", notice.done)
+    context.setdefault("problem", notice.problem)
     body = TEMPLATES.get_template(name).render(path=request.url.path, **context)
-    return HTMLResponse(body, status_code=status_code, headers=dict(PAGE_HEADERS))
+    answer = HTMLResponse(body, status_code=status_code, headers=dict(PAGE_HEADERS))
+    if whole:
+        clear_notice(request, answer)
+    return answer
 
 
-def redirect(request: Request, location: str) -> Response:
+def redirect(request: Request, location: str, *, done: str = "", problem: str = "") -> Response:
     """See other: a 303 for a plain form POST; for an htmx request, an `HX-Redirect` that
-    makes the browser load the page itself instead of swapping it into a fragment."""
+    makes the browser load the page itself instead of swapping it into a fragment. `done`
+    or `problem`: the notice the page there shows (kept in the session, never put in the
+    address, where anyone could write one)."""
     if request.headers.get("HX-Request") == "true":
-        return Response(status_code=200, headers={"HX-Redirect": location, **PAGE_HEADERS})
-    return Response(status_code=303, headers={"Location": location, **PAGE_HEADERS})
+        answer = Response(status_code=200, headers={"HX-Redirect": location, **PAGE_HEADERS})
+    else:
+        answer = Response(status_code=303, headers={"Location": location, **PAGE_HEADERS})
+    return set_notice(request, answer, Notice(done=done, problem=problem))
 
 
 def to_sign_in(request: Request) -> Response:

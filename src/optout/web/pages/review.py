@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.services import review_queue
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer
 from optout.web.site import site_of
@@ -26,7 +26,7 @@ DECISION_LABELS = {
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review_page(request: Request, viewer: PageViewer, done: str = "") -> HTMLResponse:
+def review_page(request: Request, viewer: PageViewer) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         waiting = review_queue.pending(db, workspace_id=ws)
@@ -40,12 +40,11 @@ def review_page(request: Request, viewer: PageViewer, done: str = "") -> HTMLRes
         total=total,
         recent=recent,
         labels=DECISION_LABELS,
-        done=done,
     )
 
 
 def _back(request: Request, message: str) -> Response:
-    return redirect(request, with_query("/review", done=message))
+    return redirect(request, "/review", done=message)
 
 
 @router.post("/review/{message_id}/opt-out", response_model=None)

@@ -16,7 +16,7 @@ from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.services import listing, rulesets
 from optout.services.accounts import Role
 from optout.web.pages import reads
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
@@ -70,7 +70,6 @@ def _form_page(
     ruleset_id: int | None,
     form: dict[str, Any],
     error: OptoutError | None = None,
-    done: str = "",
 ) -> HTMLResponse:
     used_by: list[Any] = []
     if ruleset_id is not None:
@@ -92,7 +91,6 @@ def _form_page(
         sequences=used_by,
         is_admin=viewer.principal.role is Role.ADMIN,
         error=error.message if error is not None else "",
-        done=done,
     )
 
 
@@ -129,13 +127,11 @@ def create_ruleset(
             )
     except OptoutError as exc:
         return _form_page(request, viewer, ruleset_id=None, form=_posted(*posted), error=exc)
-    return redirect(request, with_query(f"/rulesets/{ruleset_id}", done=f"Created {name.strip()}."))
+    return redirect(request, f"/rulesets/{ruleset_id}", done=f"Created {name.strip()}.")
 
 
 @router.get("/rulesets/{ruleset_id}", response_class=HTMLResponse)
-def edit_ruleset(
-    request: Request, viewer: PageViewer, ruleset_id: int, done: str = ""
-) -> HTMLResponse:
+def edit_ruleset(request: Request, viewer: PageViewer, ruleset_id: int) -> HTMLResponse:
     with site_of(request).reading() as db:
         spec = rulesets.spec(db, workspace_id=viewer.workspace_id, ruleset_id=ruleset_id)
     form = _posted(
@@ -144,7 +140,7 @@ def edit_ruleset(
         str(spec.reenroll_cooldown_days),
         "" if spec.max_active_per_company is None else str(spec.max_active_per_company),
     )
-    return _form_page(request, viewer, ruleset_id=spec.id, form=form, done=done)
+    return _form_page(request, viewer, ruleset_id=spec.id, form=form)
 
 
 @router.post("/rulesets/{ruleset_id}", response_model=None)
@@ -172,4 +168,4 @@ def save_ruleset(
             )
     except OptoutError as exc:
         return _form_page(request, viewer, ruleset_id=ruleset_id, form=_posted(*posted), error=exc)
-    return redirect(request, with_query(f"/rulesets/{ruleset_id}", done=f"Saved {saved.name}."))
+    return redirect(request, f"/rulesets/{ruleset_id}", done=f"Saved {saved.name}.")

@@ -19,7 +19,7 @@ from optout.services.sequence_edits import editable, replace_steps, update_setti
 from optout.services.sequences import InvalidStep
 from optout.services.step_preview import render_step
 from optout.web.headers import EMAIL_PREVIEW_POLICY
-from optout.web.pages.render import page, redirect, with_query
+from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.sequence_form import (
     SequenceForm,
@@ -129,7 +129,7 @@ def create_sequence(
             )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _refused(request, viewer, form, exc, sequence_id=None, preview_email=preview_email)
-    return redirect(request, with_query(f"/sequences/{sequence_id}", done=f"Created {form.name}."))
+    return redirect(request, f"/sequences/{sequence_id}", done=f"Created {form.name}.")
 
 
 @router.get("/sequences/{sequence_id}/edit", response_class=HTMLResponse)
@@ -180,9 +180,7 @@ def save_sequence(
         return _refused(
             request, viewer, form, exc, sequence_id=sequence_id, preview_email=preview_email
         )
-    return redirect(
-        request, with_query(f"/sequences/{sequence_id}", done=f"Saved {form.name or stored.name}.")
-    )
+    return redirect(request, f"/sequences/{sequence_id}", done=f"Saved {form.name or stored.name}.")
 
 
 def _apply(

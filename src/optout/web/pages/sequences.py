@@ -61,9 +61,7 @@ def sequence_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 
 
 @router.get("/sequences/{sequence_id}", response_class=HTMLResponse)
-def sequence_steps(
-    request: Request, viewer: PageViewer, sequence_id: int, done: str = ""
-) -> HTMLResponse:
+def sequence_steps(request: Request, viewer: PageViewer, sequence_id: int) -> HTMLResponse:
     view, counts = _overview(request, viewer, sequence_id)
     return page(
         request,
@@ -72,7 +70,6 @@ def sequence_steps(
         seq=view,
         counts=counts,
         tab="steps",
-        done=done,
     )
 
 
@@ -95,7 +92,7 @@ def change_status(
             now=utcnow(),
         )
     done = f"{name} is {TRANSITIONS[action]}. Nobody was unenrolled."
-    return redirect(request, with_query(f"/sequences/{sequence_id}", done=done))
+    return redirect(request, f"/sequences/{sequence_id}", done=done)
 
 
 @router.get("/sequences/{sequence_id}/enrollments", response_class=HTMLResponse)
@@ -107,7 +104,6 @@ def enrollment_tab(
     sort: str = "",
     after: str = "",
     before: str = "",
-    done: str = "",
 ) -> HTMLResponse:
     statuses = _statuses(status)
     view, counts = _overview(request, viewer, sequence_id)
@@ -136,7 +132,6 @@ def enrollment_tab(
         total=sum(counts.get(s, 0) for s in statuses),
         sorts=browse.ENROLLMENT_SORTS,
         matching_removable=sum(counts.get(s, 0) for s in removable),
-        done=done,
     )
 
 
@@ -185,7 +180,7 @@ def unenroll(
         f"{removal.emails_cancelled:,} queued email(s). This is not an opt-out."
     )
     return redirect(
-        request, with_query(f"/sequences/{sequence_id}/enrollments", status=status, done=done)
+        request, with_query(f"/sequences/{sequence_id}/enrollments", status=status), done=done
     )
 
 
@@ -195,7 +190,6 @@ def not_enrolled_tab(
     viewer: PageViewer,
     sequence_id: int,
     page_number: Annotated[int, Query(alias="page")] = 1,
-    done: str = "",
 ) -> HTMLResponse:
     number = max(1, page_number)
     view, counts = _overview(request, viewer, sequence_id)
@@ -217,7 +211,6 @@ def not_enrolled_tab(
         rows=rows[:PAGE_SIZE],
         more=len(rows) > PAGE_SIZE,
         page_number=number,
-        done=done,
     )
 
 
@@ -232,4 +225,4 @@ def enroll_from_audience(request: Request, viewer: FormViewer, sequence_id: int)
         f"{done.members:,} in the audience: {done.enrolled:,} enrolled now, "
         f"{done.skipped:,} left out."
     )
-    return redirect(request, with_query(f"/sequences/{sequence_id}/not-enrolled", done=message))
+    return redirect(request, f"/sequences/{sequence_id}/not-enrolled", done=message)
