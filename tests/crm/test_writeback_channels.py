@@ -1,11 +1,12 @@
-"""Every opt-out channel writes back to the CRM (R31, R3, R4), end to end.
+"""Every opt-out channel writes back to the CRM (R31, R3, R4, R36), end to end.
 
 Each channel is driven through its real entry point (the person's page, the JSON API,
 the CLI, a CSV import, the review queue, an inbound reply, the unsubscribe page, the
-RFC 8058 one-click POST, the List-Unsubscribe mailto), then the CRM sync runs against
-the HubSpot or Salesforce emulator. With the opt-out field mapped `read`, the CRM
-record stays untouched and the write-back is `skipped`; mapped `read_write`, the
-record's opt-out field is set and the write-back is `done`.
+RFC 8058 one-click POST, the List-Unsubscribe mailto, a spam complaint's feedback-loop
+report), then the CRM sync runs against the HubSpot or Salesforce emulator. With the
+opt-out field mapped `read`, the CRM record stays untouched and the write-back is
+`skipped`; mapped `read_write`, the record's opt-out field is set and the write-back is
+`done`; the history API names each state as the sync left it (R35).
 
 The emulators and optout's own web app are served once per module; every test has a
 workspace of its own (deleted afterwards) and empties the emulated CRM first.

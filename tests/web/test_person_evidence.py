@@ -1,6 +1,7 @@
 """A person's history shows each signal as it came (R29, R35): a bounce with its status
 code, the receiving server's words and which reader found it, a reply with its words, and
-the opt-out's trip to the CRM; on the person's page and in the history API alike."""
+the opt-out's trip to the CRM; on the person's page and in the history API alike, and
+explain says where the opt-out stands in the CRM."""
 
 from __future__ import annotations
 
