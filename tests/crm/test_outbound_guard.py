@@ -340,6 +340,25 @@ def test_R34_nothing_listening_is_said_in_plain_words() -> None:
     assert "Errno" not in caught.value.message
 
 
+def test_R34_the_connection_test_says_nothing_is_listening_in_plain_words(
+    fresh_engine: Engine, clock: FakeClock
+) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    crm = connect_workspace(
+        fresh_engine, clock, kind="hubspot", base_url=f"http://127.0.0.1:{port}",
+        secrets=HUBSPOT_SECRETS, settings=HUBSPOT_SETTINGS,
+    )  # fmt: skip
+
+    result = manage.test(fresh_engine, workspace_id=crm.ws, kind="hubspot", env=ENV, keys=())
+
+    assert not result.ok
+    assert result.message == (
+        f"HubSpot: nothing is listening at that address (http://127.0.0.1:{port})"
+    )
+
+
 def test_R34_a_crm_that_never_answers_is_given_up_on_after_the_read_timeout() -> None:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -26,6 +26,12 @@ from optout.crm.ratelimit import Clock, Sleep, WindowLimiter
 from optout.errors import ConnectorError
 
 Headers = Callable[[], Mapping[str, str]]
+
+
+class Unreachable(ConnectorError):
+    """The CRM could not be reached, or did not answer in time."""
+
+
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection
 READ_TIMEOUT = 30.0  # seconds to wait for an answer
 log = logging.getLogger(__name__)
@@ -60,6 +66,7 @@ class Http:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         allowed_hosts: frozenset[str] = frozenset(),
+        words: Mapping[int, str] | None = None,
         before: Callable[[], None] | None = None,
         after: Callable[[httpx.Response], None] | None = None,
         renew: Callable[[httpx.Response], bool] | None = None,
@@ -75,6 +82,7 @@ class Http:
         self._before = before
         self._after = after
         self._renew = renew
+        self._words = {**STATUS_WORDS, **(words or {})}
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._client = httpx.Client(
@@ -116,7 +124,7 @@ class Http:
             except httpx.HTTPError as exc:
                 attempt += 1
                 if attempt > self._max_retries:
-                    raise ConnectorError(self.network_words(exc)) from exc
+                    raise Unreachable(self.network_words(exc)) from exc
                 self._sleep(min(0.5 * 2 ** (attempt - 1), 30.0))
                 continue
             if self._after is not None:
@@ -192,7 +200,7 @@ class Http:
         elif 300 <= status < 400:
             words = "it sent optout to another address, which optout does not follow"
         else:
-            words = STATUS_WORDS.get(status, "it refused the request")
+            words = self._words.get(status, "it refused the request")
         return f"{self.name} answered HTTP {status}: {words}"
 
     def network_words(self, exc: httpx.HTTPError) -> str:

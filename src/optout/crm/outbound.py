@@ -88,7 +88,10 @@ def check_host(
     plain = host.strip("[]").lower()
     if plain in allowed:
         return None
-    addresses = lookup(plain, port)
+    try:
+        addresses = lookup(plain, port)
+    except ConnectorError as exc:
+        raise ConnectorError(f"{name}: {exc.message}") from exc
     if not addresses or any(forbidden(ip) for ip in addresses):
         raise refusal(name, host)
     return addresses[0]

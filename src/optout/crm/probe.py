@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from optout.crm.http import Unreachable
+from optout.crm.outbound import OutboundRefused
 from optout.crm.protocol import Connector, Kind
 from optout.errors import OptoutError
 
@@ -25,6 +27,10 @@ def check(connector: Connector, *, now: datetime) -> ProbeResult:
     people = next(o.name for o in connector.objects if o.kind is Kind.PERSON)
     try:
         next(iter(connector.changes(people, since=now)), None)
+    except OutboundRefused as exc:
+        return ProbeResult(False, f"Nothing was sent. {exc.message}", connector.calls)
+    except Unreachable as exc:
+        return ProbeResult(False, exc.message, connector.calls)
     except OptoutError as exc:
         return ProbeResult(
             False, f"{name} did not accept the connection: {exc.message}", connector.calls

@@ -111,6 +111,8 @@ class SalesforceConnector:
             self._login,
             name="Salesforce sign-in",
             headers=dict,
+            # OAuth answers 400 to a wrong client, secret, user or key.
+            words={400: "it did not accept the sign-in (client id, secret, user or key)"},
             clock=clock,
             sleep=sleep,
             allowed_hosts=allowed_hosts,
