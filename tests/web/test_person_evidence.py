@@ -226,7 +226,7 @@ def test_R35_each_crm_write_back_state_reads_as_words_with_the_crms_answer(
             db, workspace_id=desk.world.ws, email="ann@acme.com", actor="ops@acme",
             channel="manual", reason="asked by phone", now=desk.world.now,
         )  # fmt: skip
-        writebacks.record_opt_out_writeback(  # one pending row per address all the same
+        assert not writebacks.record_opt_out_writeback(  # one pending row per address
             db, workspace_id=desk.world.ws, email="ann@acme.com", now=desk.world.now
         )
         db.execute(

@@ -109,7 +109,8 @@ def _record(
         "updated_at": now,
     }
     insert = _insert(db).values(values).on_conflict_do_nothing(**_PENDING)
-    return bool(db.execute(insert).rowcount)
+    # The inserted id, not the rowcount: psycopg reports -1 for an upsert that did nothing.
+    return db.execute(insert.returning(t.crm_writebacks.c.id)).first() is not None
 
 
 # One pending row per (workspace, email, field), even when two requests race: the
