@@ -47,7 +47,7 @@ from optout.sending.tokens import UnsubscribeTokens
 STARTUP_SECONDS = 300
 IMPORT_TIMEOUT_SECONDS = 3600
 PROBE_PAUSE_SECONDS = 0.01
-PROBE_TIMEOUT_SECONDS = 600
+PROBE_TIMEOUT_SECONDS = 3600
 TAIL_SECONDS = 5.0
 
 
@@ -67,6 +67,7 @@ class Probe:
     phase: str = "quiet"
     waits: dict[str, list[float]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
+    timeouts: int = 0  # attempts that gave up after PROBE_TIMEOUT_SECONDS
 
     def run(self) -> None:
         db = sqlite3.connect(self.path, timeout=PROBE_TIMEOUT_SECONDS, isolation_level=None)
@@ -74,9 +75,13 @@ class Probe:
             while not self.stop.is_set():
                 phase = self.phase
                 began = time.perf_counter()
-                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # busy past the timeout: wait again
+                    self.timeouts += 1
+                else:
+                    db.execute("ROLLBACK")
                 waited = time.perf_counter() - began
-                db.execute("ROLLBACK")
                 self.waits.setdefault(phase, []).append(waited)
                 time.sleep(PROBE_PAUSE_SECONDS)
         finally:
@@ -350,7 +355,8 @@ def report(result: Result) -> str:
         "",
         f"answered 200: {answered:,} of {len(result.answers):,} (statuses seen: {statuses}); "
         f"people answered 200 who ended opted out: {result.opted_out:,}",
-        f"longest write-lock wait during the import: {result.probe.longest('import'):.2f} s, "
+        f"longest write-lock wait during the import: {result.probe.longest('import'):.2f} s "
+        f"({result.probe.timeouts} probe attempts gave up after {PROBE_TIMEOUT_SECONDS} s), "
         f"{result.probe.longest('import') / max(quiet_max, 1e-3):.0f}x the quiet phase's "
         f"{quiet_max * 1000:.0f} ms",
     ]
