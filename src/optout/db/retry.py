@@ -10,6 +10,7 @@ new transaction, with a growing pause, until `budget` seconds have gone.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +23,12 @@ from optout.db.engine import SQLITE_BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
 
-BUDGET_SECONDS = 10.0
+BUDGET_SECONDS = 20.0  # the longest a click waits for its answer, however busy
 FIRST_PAUSE = 0.05
 LONGEST_PAUSE = 1.0
+MIN_MAKE_WAY = 0.05
+MAX_MAKE_WAY = 1.0
+MAX_GIVE_WAY = 5.0
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
 _PG_TRANSIENT = frozenset({"40001", "40P01", "55P03"})
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
@@ -53,17 +57,50 @@ def retrying(
     waits for the write lock no longer than the budget left, so the whole is bounded."""
     deadline = time.monotonic() + budget
     pause = FIRST_PAUSE
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            with _waiting_at_most(engine, left) as connection, connection.begin():
-                return work(connection)
-        except sa.exc.DBAPIError as exc:
+    with _waiting_first():
+        while True:
             left = deadline - time.monotonic()
-            if not is_busy(exc) or left <= 0:
-                raise
-        sleep(min(pause * (0.5 + random.random()), max(left, 0.0)))
-        pause = min(pause * 2, LONGEST_PAUSE)
+            try:
+                with _waiting_at_most(engine, left) as connection, connection.begin():
+                    return work(connection)
+            except sa.exc.DBAPIError as exc:
+                left = deadline - time.monotonic()
+                if not is_busy(exc) or left <= 0:
+                    raise
+            sleep(min(pause * (0.5 + random.random()), max(left, 0.0)))
+            pause = min(pause * 2, LONGEST_PAUSE)
+
+
+# Short writes that must not fail (`retrying`) waiting in this process: long work lets
+# them go first between its steps (`make_way`).
+_turns = threading.Condition()
+_waiting = 0
+
+
+@contextmanager
+def _waiting_first() -> Iterator[None]:
+    global _waiting
+    with _turns:
+        _waiting += 1
+    try:
+        yield
+    finally:
+        with _turns:
+            _waiting -= 1
+            _turns.notify_all()
+
+
+def make_way(engine: Engine, held: float, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Between the steps of long work on SQLite: pause as long as the last step held the
+    write lock (50 ms to a second), then while this process has writers that must not
+    fail waiting (an unsubscribe; at most MAX_GIVE_WAY seconds). SQLite wakes waiters by
+    polling, not in order, and a loop that begins its next step at once takes the lock
+    again before any of them looks. PostgreSQL locks rows, not the database: no pause."""
+    if engine.dialect.name != "sqlite":
+        return
+    sleep(min(max(held, MIN_MAKE_WAY), MAX_MAKE_WAY))
+    with _turns:  # and whoever must not fail goes first, within bounds
+        _turns.wait_for(lambda: _waiting == 0, timeout=MAX_GIVE_WAY)
 
 
 @contextmanager

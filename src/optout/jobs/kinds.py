@@ -24,11 +24,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from optout.clock import utcnow
+from optout.db.engine import read_transaction
 from optout.errors import NotFound
 from optout.services import enrollments, exclusions, imports
 from optout.services.jobs import Job, StepOutcome
+from optout.services.preview import Preview
 
 Progress = Callable[[int, int], None]
 BULK_CHUNK = 20_000
@@ -83,9 +86,13 @@ def bulk_unenroll(
     )
 
 
-def read_import(job: Job, progress: Progress) -> imports.PeopleFile | None:
+def read_import(engine: Engine, job: Job, progress: Progress) -> imports.PeopleFile | None:
     """A people import's file, read and checked before its steps, outside any transaction
     (parsing a large file takes seconds: no lock may be held meanwhile)."""
+    return read_file(job, progress)
+
+
+def read_file(job: Job, progress: Progress) -> imports.PeopleFile | None:
     if job.params["kind"] != "people":
         return None
     path = Path(job.params["path"])
@@ -102,7 +109,7 @@ def csv_import(
 ) -> StepOutcome:
     p = job.params
     if p["kind"] == "people":
-        file = prepared if isinstance(prepared, imports.PeopleFile) else read_import(job, progress)
+        file = prepared if isinstance(prepared, imports.PeopleFile) else read_file(job, progress)
         assert file is not None
         return _people_part(db, job, file, now=now, progress=progress)
     path = Path(p["path"])
@@ -187,6 +194,33 @@ def _import_finished(job: Job, report: imports.ImportReport) -> StepOutcome:
     return StepOutcome(done=report.rows, total=report.rows, result=result, finished=True)
 
 
+def read_exclusion_save(engine: Engine, job: Job, progress: Progress) -> Any:
+    """The exclusion as it will be saved and its preview, read before the step's write
+    transaction opens (a filter of thousands of domains takes a while to read)."""
+    p, ws = job.params, job.workspace_id
+    with read_transaction(engine) as db:
+        if p.get("exclusion_id") is None:
+            draft = exclusions.draft_of(name=p["name"], **_toggles(p))
+            return exclusions.impact_of_new(
+                db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True
+            )
+        current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=int(p["exclusion_id"]))
+        _, draft = exclusions.changed(
+            db, workspace_id=ws, name=current.name, new_name=p["name"] or None, **_toggles(p)
+        )
+        return exclusions.guard(db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True)
+
+
+def _toggles(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "level": p["level"],
+        "filter": p["filter"],
+        "enabled": bool(p["enabled"]),
+        "exclude_from_sequences": bool(p["exclude_from_sequences"]),
+        "unenroll_existing_on_save": bool(p["unenroll_existing_on_save"]),
+    }
+
+
 def exclusion_save(
     db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
 ) -> StepOutcome:
@@ -196,12 +230,9 @@ def exclusion_save(
         "workspace_id": job.workspace_id,
         "actor": job.created_by,
         "now": now,
-        "level": p["level"],
-        "filter": p["filter"],
-        "enabled": bool(p["enabled"]),
-        "exclude_from_sequences": bool(p["exclude_from_sequences"]),
-        "unenroll_existing_on_save": bool(p["unenroll_existing_on_save"]),
+        **_toggles(p),
         "confirm": True,
+        "impact": prepared if isinstance(prepared, Preview) else None,
     }
     if p.get("exclusion_id") is None:
         saved = exclusions.create(db, name=p["name"], **common)
@@ -225,9 +256,9 @@ STEPS: dict[str, Step] = {
     "import": csv_import,
     "exclusion_save": exclusion_save,
 }
-Prepare = Callable[[Job, Progress], Any]
-# What a kind reads before its steps, outside any transaction; given to each step.
-PREPARE: dict[str, Prepare] = {"import": read_import}
+Prepare = Callable[[Engine, Job, Progress], Any]
+# What a kind reads before its steps, outside the write transaction; given to each step.
+PREPARE: dict[str, Prepare] = {"import": read_import, "exclusion_save": read_exclusion_save}
 # Kinds any process may run; an import reads a file the web service received, so only the
 # web service's own runner takes it.
 ANYWHERE = ("bulk_unenroll", "exclusion_save")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
+from optout.db.retry import make_way
 from optout.errors import OptoutError
 from optout.jobs import kinds, live
 from optout.services import jobs
@@ -56,12 +58,12 @@ def run_next(
         job = jobs.claim_next(db, runner=runner, now=clock(), kinds=kinds_allowed)
     if job is None:
         return None
-    steps = 0
+    steps, held = 0, 0.0
     prepared: Any = None
     try:
         if job.kind in kinds.PREPARE:  # before the first step's transaction opens
             prepared = kinds.PREPARE[job.kind](
-                job, lambda done, total: live.report(job.id, done, total)
+                engine, job, lambda done, total: live.report(job.id, done, total)
             )
         while True:
             if (stop is not None and stop.is_set()) or (
@@ -70,6 +72,9 @@ def run_next(
                 with engine.begin() as db:
                     jobs.release(db, job_id=job.id, runner=runner)
                 return job.id
+            if steps:
+                make_way(engine, held)
+            began = time.monotonic()
             with engine.begin() as db:
                 current = jobs.held(db, job_id=job.id, runner=runner)
                 now = clock()
@@ -81,6 +86,7 @@ def run_next(
                     prepared=prepared,
                 )
                 jobs.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
+            held = time.monotonic() - began
             steps += 1
             if outcome.finished:
                 return job.id

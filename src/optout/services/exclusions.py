@@ -133,15 +133,24 @@ def create(
     exclude_from_sequences: bool = False,
     unenroll_existing_on_save: bool = False,
     confirm: bool = False,
+    impact: Preview | None = None,
 ) -> Saved:
-    name = clean_name(name, what="exclusion")
-    lvl = _level(level)
-    node = read_filter(filter, lvl)
-    ensure_unique(db, t.exclusions, workspace_id=workspace_id, name=name, what="exclusion")
-    draft = ExclusionSpec(
-        0, name, lvl, node, enabled, exclude_from_sequences, unenroll_existing_on_save
+    """Save a new exclusion. `impact`, when given, is its preview read beforehand (in a
+    read transaction, `draft`), so the save does not read it again while it holds the
+    write lock; the guard of R22 holds either way."""
+    draft = draft_of(
+        name=name,
+        level=level,
+        filter=filter,
+        enabled=enabled,
+        exclude_from_sequences=exclude_from_sequences,
+        unenroll_existing_on_save=unenroll_existing_on_save,
     )
-    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    name, lvl, node = draft.name, draft.level, draft.filter
+    ensure_unique(db, t.exclusions, workspace_id=workspace_id, name=name, what="exclusion")
+    impact = guard(
+        db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm, impact=impact
+    )
     x = t.exclusions
     exclusion_id = db.execute(
         x.insert()
@@ -189,42 +198,25 @@ def update(
     exclude_from_sequences: bool | None = None,
     unenroll_existing_on_save: bool | None = None,
     confirm: bool = False,
+    impact: Preview | None = None,
 ) -> Saved:
     """Edit an exclusion. A level change keeps the filter: it must be valid for the new
-    level, or the save fails saying why (R22); nothing is reset or inverted."""
-    current = get(db, workspace_id=workspace_id, name=name)
-    if is_archived(db, exclusion_id=current.id):
-        raise Conflict(f"{current.name!r} is archived; restore it before changing it")
-    lvl = _level(level) if level is not None else current.level
-    try:
-        node = read_filter(filter if filter is not None else current.filter, lvl)
-    except InvalidFilter as exc:
-        if filter is None and lvl is not current.level:
-            raise InvalidFilter(
-                f"the filter of {current.name!r} does not fit the {lvl.value} level "
-                f"({exc.message}); change the filter in the same edit",
-                where="level",
-            ) from exc
-        raise
-    target_name = clean_name(new_name, what="exclusion") if new_name else current.name
-    if target_name != current.name:
-        ensure_unique(
-            db, t.exclusions, workspace_id=workspace_id, name=target_name, what="exclusion"
-        )
-    draft = ExclusionSpec(
-        current.id,
-        target_name,
-        lvl,
-        node,
-        current.enabled if enabled is None else enabled,
-        current.exclude_from_sequences
-        if exclude_from_sequences is None
-        else exclude_from_sequences,
-        current.unenroll_existing_on_save
-        if unenroll_existing_on_save is None
-        else unenroll_existing_on_save,
+    level, or the save fails saying why (R22); nothing is reset or inverted. `impact`:
+    as for `create`."""
+    current, draft = changed(
+        db,
+        workspace_id=workspace_id,
+        name=name,
+        new_name=new_name,
+        level=level,
+        filter=filter,
+        enabled=enabled,
+        exclude_from_sequences=exclude_from_sequences,
+        unenroll_existing_on_save=unenroll_existing_on_save,
     )
-    impact = guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+    impact = guard(
+        db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm, impact=impact
+    )
     x = t.exclusions
     db.execute(
         x.update()
@@ -257,6 +249,54 @@ def update(
     )
 
 
+def changed(
+    db: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    new_name: str | None = None,
+    level: str | Level | None = None,
+    filter: FilterInput | None = None,
+    enabled: bool | None = None,
+    exclude_from_sequences: bool | None = None,
+    unenroll_existing_on_save: bool | None = None,
+) -> tuple[ExclusionSpec, ExclusionSpec]:
+    """The exclusion `name` as stored and as `update` would save it, checked; only reads."""
+    current = get(db, workspace_id=workspace_id, name=name)
+    if is_archived(db, exclusion_id=current.id):
+        raise Conflict(f"{current.name!r} is archived; restore it before changing it")
+    lvl = _level(level) if level is not None else current.level
+    try:
+        node = read_filter(filter if filter is not None else current.filter, lvl)
+    except InvalidFilter as exc:
+        if filter is None and lvl is not current.level:
+            raise InvalidFilter(
+                f"the filter of {current.name!r} does not fit the {lvl.value} level "
+                f"({exc.message}); change the filter in the same edit",
+                where="level",
+            ) from exc
+        raise
+    target_name = clean_name(new_name, what="exclusion") if new_name else current.name
+    if target_name != current.name:
+        ensure_unique(
+            db, t.exclusions, workspace_id=workspace_id, name=target_name, what="exclusion"
+        )
+    draft = ExclusionSpec(
+        current.id,
+        target_name,
+        lvl,
+        node,
+        current.enabled if enabled is None else enabled,
+        current.exclude_from_sequences
+        if exclude_from_sequences is None
+        else exclude_from_sequences,
+        current.unenroll_existing_on_save
+        if unenroll_existing_on_save is None
+        else unenroll_existing_on_save,
+    )
+    return current, draft
+
+
 def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]]:
     pairs = {
         "name": (before.name, after.name),
@@ -272,10 +312,51 @@ def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]
     return {k: [old, new] for k, (old, new) in pairs.items() if old != new}
 
 
-def guard(
+def draft_of(
+    *,
+    name: str,
+    level: str | Level,
+    filter: FilterInput,
+    enabled: bool = True,
+    exclude_from_sequences: bool = False,
+    unenroll_existing_on_save: bool = False,
+) -> ExclusionSpec:
+    """A new exclusion as `create` would save it, checked, nothing read or written."""
+    clean = clean_name(name, what="exclusion")
+    lvl = _level(level)
+    return ExclusionSpec(
+        0,
+        clean,
+        lvl,
+        read_filter(filter, lvl),
+        enabled,
+        exclude_from_sequences,
+        unenroll_existing_on_save,
+    )
+
+
+def impact_of_new(
     db: Connection, *, workspace_id: int, draft: ExclusionSpec, now: datetime, confirm: bool
 ) -> Preview:
-    impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
+    """What saving the new `draft` would do, read before the save opens its write
+    transaction; Conflict for a name taken, ConfirmationRequired as the save would."""
+    ensure_unique(db, t.exclusions, workspace_id=workspace_id, name=draft.name, what="exclusion")
+    return guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
+
+
+def guard(
+    db: Connection,
+    *,
+    workspace_id: int,
+    draft: ExclusionSpec,
+    now: datetime,
+    confirm: bool,
+    impact: Preview | None = None,
+) -> Preview:
+    """The draft's preview (read now unless given); ConfirmationRequired when it needs a
+    confirmation that was not given (R22)."""
+    if impact is None:
+        impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
     if impact.needs_confirmation and not confirm:
         raise ConfirmationRequired(
             "this save needs confirmation: " + "; ".join(impact.confirmation_reasons)

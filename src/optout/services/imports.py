@@ -120,7 +120,7 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-CHUNK_ROWS = 5_000  # addresses applied per transaction: well under a second of writes
+CHUNK_ROWS = 2_000  # addresses applied per transaction: well under a second of writes
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ class PeopleFile:
 
     name: str | None
     parsed: Parsed
-    company_names: dict[str, str | None]  # domain -> the first name the file gives it
+    people: list[dict[str, Any]]  # the staged row of each address, in file order
+    companies: dict[str, dict[str, Any]]  # domain -> the staged row of each company named
 
     @property
     def size(self) -> int:
@@ -160,7 +161,10 @@ def read_people(
     are in `parsed.errors`). No database is touched."""
     data = read_csv(source)
     parsed = parse_rows(PEOPLE, data, mapping, progress)
-    return PeopleFile(data.name, parsed, _companies_of_people(parsed))
+    if parsed.errors:
+        return PeopleFile(data.name, parsed, [], {})
+    people = [_person_row(email, record) for email, record in parsed.records.items()]
+    return PeopleFile(data.name, parsed, people, _companies_of_people(parsed))
 
 
 def parts(file: PeopleFile, size: int = CHUNK_ROWS) -> list[tuple[int, int]]:
@@ -192,14 +196,10 @@ def apply_people_part(
     parsed = file.parsed
     mapped = frozenset(parsed.columns)
     custom = any(field.startswith("fields.") for field in mapped)
-    part = list(parsed.records.items())[start:stop]
-    domains = dict.fromkeys(r["company_domain"] for _, r in part if r.get("company_domain"))
-    stage_rows(
-        db,
-        staged_companies,
-        [{**_named_company(d), "name": file.company_names.get(d)} for d in domains],
-    )
-    stage_rows(db, staged_people, [_person_row(email, r) for email, r in part])
+    part = file.people[start:stop]
+    domains = dict.fromkeys(row["company_domain"] for row in part if row["company_domain"])
+    stage_rows(db, staged_companies, [file.companies[domain] for domain in domains])
+    stage_rows(db, staged_people, part)
     companies = write_companies(
         db, workspace_id=workspace_id, mapped=frozenset(), custom=False, now=now
     )
@@ -401,7 +401,7 @@ def _person_row(email: str, record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _companies_of_people(parsed: Parsed) -> dict[str, str | None]:
+def _companies_of_people(parsed: Parsed) -> dict[str, dict[str, Any]]:
     """The companies the people name, each once; the first name given for a domain names
     it if it is created. Existing companies are never renamed by a people import."""
     names: dict[str, str | None] = {}
@@ -409,7 +409,7 @@ def _companies_of_people(parsed: Parsed) -> dict[str, str | None]:
         domain = record.get("company_domain")
         if domain is not None and names.get(domain) is None:
             names[domain] = record.get("company_name")
-    return names
+    return {domain: {**_named_company(domain), "name": name} for domain, name in names.items()}
 
 
 def _company_row(domain: str, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from optout.normalize import normalize_domain, normalize_email
 CUSTOM_PREFIX = "fields."
 MAX_CUSTOM_VALUE = 10_000
 PROGRESS_EVERY = 1000
+YIELD_EVERY = 20  # records read between two chances for other threads to run
 # No export we know of comes near this; a wider "header" is a wrong file or an attack.
 MAX_COLUMNS = 2_000
 TRUTHY = frozenset({"true", "yes", "1", "y"})
@@ -153,10 +155,16 @@ def cell(cells: Sequence[str], index: int) -> str:
 def progress_steps(
     records: Sequence[tuple[int, list[str]]], progress: Callable[[int, int], None] | None
 ) -> Iterator[tuple[int, list[str]]]:
-    """The records, calling `progress(done, total)` every PROGRESS_EVERY of them."""
+    """The records, calling `progress(done, total)` every PROGRESS_EVERY of them.
+
+    Every few records it also lets the other threads of the process run: reading a large
+    file takes seconds of pure Python, and a thread that holds the write lock (an
+    unsubscribe) would otherwise wait for the interpreter after each statement."""
     total = len(records)
     for done, record in enumerate(records, start=1):
         yield record
+        if done % YIELD_EVERY == 0:
+            time.sleep(0)
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, total)
 

@@ -25,7 +25,7 @@ from optout.services import exclusions, listing
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import preview
-from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
 from optout.web.api.schemas import FILTER_HELP, ExclusionOut, PreviewOut, RemovalOut
@@ -134,7 +134,7 @@ def _needs_confirmation(
     now: datetime,
 ) -> ApiError:
     """The 409 answer of a refused save, with the preview of what it would have done."""
-    with tx(request) as db:
+    with read(request) as db:
         impact = preview(db, workspace_id=workspace_id, exclusion=draft(db), now=now)
     return ApiError(
         409,
@@ -179,16 +179,24 @@ def create_exclusion(
         "unenroll_existing_on_save": data.unenroll_existing_on_save,
     }
     try:
+        # Parsed and previewed before the write transaction opens: a filter of thousands
+        # of domains takes a while to read, and no lock may be held meanwhile.
+        draft = exclusions.draft_of(name=data.name, level=data.level, filter=data.filter, **toggles)
+        with read(request) as db:
+            impact = exclusions.impact_of_new(
+                db, workspace_id=ws, draft=draft, now=now, confirm=data.confirm
+            )
         with tx(request) as db:
             saved = exclusions.create(
                 db,
                 workspace_id=ws,
-                name=data.name,
-                level=data.level,
-                filter=data.filter,
+                name=draft.name,
+                level=draft.level,
+                filter=draft.filter,
                 actor=principal.actor,
                 now=now,
                 confirm=data.confirm,
+                impact=impact,
                 **toggles,
             )
     except ConfirmationRequired as exc:
@@ -213,7 +221,7 @@ def preview_exclusion(request: Request, principal: ApiPrincipal, data: PreviewIn
     ws = principal.workspace_id
     if data.exclusion_id is not None and data.name is not None:
         raise InvalidInput("give exclusion_id or name, not both")
-    with tx(request) as db:
+    with read(request) as db:  # previewing writes only its own temporary table
         base = None
         if data.exclusion_id is not None:
             base = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=data.exclusion_id)
@@ -254,9 +262,23 @@ def change_exclusion(
     . Disabling needs no confirmation; a change that excludes or unenrolls many
      does. Removing someone from the filter makes them eligible again at once."""
     ws, now = principal.workspace_id, utcnow()
+    changes: dict[str, Any] = {
+        "new_name": data.name,
+        "level": data.level,
+        "enabled": data.enabled,
+        "exclude_from_sequences": data.exclude_from_sequences,
+        "unenroll_existing_on_save": data.unenroll_existing_on_save,
+    }
     try:
-        with tx(request) as db:
+        with read(request) as db:  # parsed and previewed before the write lock is taken
             current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+            _, draft = exclusions.changed(
+                db, workspace_id=ws, name=current.name, filter=data.filter, **changes
+            )
+            impact = exclusions.guard(
+                db, workspace_id=ws, draft=draft, now=now, confirm=data.confirm
+            )
+        with tx(request) as db:
             saved = exclusions.update(
                 db,
                 workspace_id=ws,
@@ -264,12 +286,9 @@ def change_exclusion(
                 actor=principal.actor,
                 now=now,
                 confirm=data.confirm,
-                new_name=data.name,
-                level=data.level,
-                filter=data.filter,
-                enabled=data.enabled,
-                exclude_from_sequences=data.exclude_from_sequences,
-                unenroll_existing_on_save=data.unenroll_existing_on_save,
+                filter=draft.filter if data.filter is not None else None,
+                impact=impact,
+                **changes,
             )
     except ConfirmationRequired as exc:
         raise _needs_confirmation(

@@ -12,6 +12,7 @@ as the 422 body instead, ready to save. Re-sending the same file changes nothing
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TextIO
 
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from optout.clock import utcnow
+from optout.db.retry import make_way
 from optout.errors import InvalidInput
 from optout.services import imports
 from optout.services.accounts import Principal
@@ -33,6 +35,7 @@ from optout.web.api.errors import ApiError
 from optout.web.api.schemas import Level
 from optout.web.auth import ApiPrincipal
 from optout.web.body_limits import UPLOAD_BYTES, describe
+from optout.web.site import site_of
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -217,9 +220,12 @@ def _import_people(
     if refused is not None:
         raise _Rejected(refused)
     ws, actor, now = principal.workspace_id, principal.actor, utcnow()
-    applied = imports.Applied()
+    applied, held = imports.Applied(), 0.0
     bounds = imports.parts(file)
     for start, stop in bounds:
+        if start:
+            make_way(site_of(request).engine, held)
+        began = time.monotonic()
         with tx(request) as db:
             applied += imports.apply_people_part(
                 db, workspace_id=ws, file=file, start=start, stop=stop, actor=actor, now=now
@@ -228,6 +234,7 @@ def _import_people(
                 return imports.finish_people(
                     db, workspace_id=ws, file=file, applied=applied, actor=actor, now=now
                 )
+        held = time.monotonic() - began
     raise AssertionError("a checked file has at least one part")
 
 

@@ -1,0 +1,285 @@
+"""No opt-out is lost to a busy database (R1, R3, DESIGN guarantee 6).
+
+The real service (`optout serve`, its own process) over loopback, on SQLite and on
+PostgreSQL. Beside each of three long writes a member may start, 100 recipients click
+RFC 8058 one-click unsubscribe at once, each on their own link: a CSV upload whose
+header has 40,000 columns, a 50,000-row people import, and the save of a 10,000-domain
+exclusion that unenrolls on save. Every click must be answered 200 and opt its person
+out; the service must log no error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.sending.tokens import UnsubscribeTokens
+from optout.services import accounts, enrollments, imports
+from optout.services.accounts import Principal, Role
+from tests.factories import World
+
+KEYS = ("busy-database-secret-key-0123456789",)
+CLICKS = 100
+EXCLUDED_DOMAINS = 10_000
+IMPORTED_ROWS = 50_000
+WIDE_COLUMNS = 40_000
+
+
+@dataclass(frozen=True)
+class Service:
+    base: str
+    key: str  # a member's API key
+    tokens: UnsubscribeTokens
+    log: Path
+
+
+@dataclass
+class Clicks:
+    statuses: list[int]
+    errors: list[str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _seed(engine: Engine) -> tuple[int, str, list[tuple[int, str]]]:
+    """A workspace with 10,000 companies of one enrolled person each, the recipients who
+    will click (enrolled too), and a member's API key."""
+    now = utcnow()
+    with engine.begin() as db:
+        world = World(db, now, slug="busy")
+        sequence = world.sequence()
+        rows = "Email,Domain\n" + "".join(
+            f"lead{i}@company{i}.com,company{i}.com\n" for i in range(EXCLUDED_DOMAINS)
+        )
+        seeded = imports.import_people(
+            db,
+            workspace_id=world.ws,
+            source=io.StringIO(rows),
+            mapping={"Email": "email", "Domain": "company_domain"},
+            actor="setup",
+            now=now,
+        )
+        assert seeded.created == EXCLUDED_DOMAINS, seeded.errors[:3]
+        recipients = [
+            (world.person(f"reader{i}@mail{i % 7}.com"), f"reader{i}@mail{i % 7}.com")
+            for i in range(3 * CLICKS)
+        ]
+        everyone = db.scalars(sa.select(t.people.c.id).where(t.people.c.workspace_id == world.ws))
+        enrollments.enroll(
+            db,
+            workspace_id=world.ws,
+            sequence_id=sequence,
+            people=list(everyone),
+            actor="setup",
+            now=now,
+        )
+        boss = Principal(workspace_id=world.ws, role=Role.ADMIN, actor="setup")
+        key = accounts.create_api_key(
+            db, principal=boss, name="member", role=Role.MEMBER, now=now
+        ).key
+    return world.ws, key, recipients
+
+
+@contextmanager
+def _serving(engine: Engine, tmp_path: Path, key: str) -> Iterator[Service]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "OPTOUT_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "OPTOUT_SECRET_KEYS": KEYS[0],
+        "OPTOUT_TRANSPORT_URL": f"outbox:{tmp_path / 'outbox'}",
+    }
+    command = [str(Path(sys.executable).parent / "optout"), "serve", "--port", str(port)]
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*command, "--no-worker"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "optout serve did not start"
+            time.sleep(0.1)
+        yield Service(base, key, UnsubscribeTokens(KEYS), log)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _click_all(service: Service, ws: int, people: list[tuple[int, str]], spread: float) -> Clicks:
+    """Each person clicks one-click unsubscribe once, all at once, their starts spread over
+    `spread` seconds so that they land while the long write runs."""
+    clicks = Clicks([], [])
+    lock = threading.Lock()
+
+    def click(person: tuple[int, str]) -> None:
+        person_id, email = person
+        token = service.tokens.issue(workspace_id=ws, person_id=person_id, email=email)
+        time.sleep(random.uniform(0, spread))
+        try:
+            answer = httpx.post(
+                f"{service.base}/u/{token}",
+                data={"List-Unsubscribe": "One-Click"},
+                timeout=60,
+            )
+        except httpx.HTTPError as exc:
+            with lock:
+                clicks.errors.append(f"{email}: {exc!r}")
+            return
+        with lock:
+            clicks.statuses.append(answer.status_code)
+            if answer.status_code != 200:
+                clicks.errors.append(f"{email}: {answer.status_code} {answer.text[:200]}")
+
+    with ThreadPoolExecutor(max_workers=len(people)) as pool:
+        list(pool.map(click, people))
+    return clicks
+
+
+def _beside(
+    service: Service,
+    ws: int,
+    people: list[tuple[int, str]],
+    long_write: Callable[[], httpx.Response],
+    *,
+    lead: float,
+    spread: float,
+) -> tuple[httpx.Response, Clicks]:
+    """Start `long_write`, wait `lead` seconds, then let every person click."""
+    answer: list[httpx.Response] = []
+    writer = threading.Thread(target=lambda: answer.append(long_write()))
+    writer.start()
+    time.sleep(lead)
+    clicks = _click_all(service, ws, people, spread)
+    writer.join(timeout=300)
+    assert answer, "the long write got no answer"
+    return answer[0], clicks
+
+
+def _opted_out(engine: Engine, ws: int, people: list[tuple[int, str]]) -> int:
+    s = t.suppressions
+    with engine.connect() as db:
+        return int(
+            db.scalar(
+                sa.select(sa.func.count(sa.distinct(s.c.email))).where(
+                    s.c.workspace_id == ws,
+                    s.c.kind == "opt_out",
+                    s.c.email.in_([email for _, email in people]),
+                )
+            )
+            or 0
+        )
+
+
+def _wide_csv() -> bytes:
+    header = ["Email", *(f"Column {i}" for i in range(WIDE_COLUMNS - 1))]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, ["someone@wide.com", *("x" for _ in header[1:])]])
+    return out.getvalue().encode()
+
+
+def _long_csv() -> bytes:
+    rows = "".join(
+        f"new{i}@firm{i % 5000}.com,Name {i},firm{i % 5000}.com\n" for i in range(IMPORTED_ROWS)
+    )
+    return ("Email,First name,Domain\n" + rows).encode()
+
+
+def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    engine = fresh_engine
+    ws, key, recipients = _seed(engine)
+    batches = [recipients[i * CLICKS : (i + 1) * CLICKS] for i in range(3)]
+    member = {"Authorization": f"Bearer {key}"}
+    wide, long = _wide_csv(), _long_csv()
+    domains = [f"company{i}.com" for i in range(EXCLUDED_DOMAINS)]
+    started = time.monotonic()
+
+    with _serving(engine, tmp_path, key) as service:
+        api = f"{service.base}/api/v1"
+
+        def wide_upload() -> httpx.Response:
+            return httpx.post(
+                f"{api}/imports/people",
+                params={"map": "Email=email"},
+                content=wide,
+                headers={**member, "Content-Type": "text/csv"},
+                timeout=300,
+            )
+
+        def long_import() -> httpx.Response:
+            return httpx.post(
+                f"{api}/imports/people",
+                params={"map": ["Email=email", "First name=first_name", "Domain=company_domain"]},
+                content=long,
+                headers={**member, "Content-Type": "text/csv"},
+                timeout=300,
+            )
+
+        def exclusion_save() -> httpx.Response:
+            return httpx.post(
+                f"{api}/exclusions",
+                json={
+                    "name": "Every customer",
+                    "level": "company",
+                    "filter": {"field": "company.domain", "op": "in", "value": domains},
+                    "exclude_from_sequences": True,
+                    "unenroll_existing_on_save": True,
+                    "confirm": True,
+                },
+                headers=member,
+                timeout=300,
+            )
+
+        upload, wide_clicks = _beside(service, ws, batches[0], wide_upload, lead=0.1, spread=1)
+        imported, import_clicks = _beside(service, ws, batches[1], long_import, lead=1, spread=8)
+        saved, save_clicks = _beside(service, ws, batches[2], exclusion_save, lead=0.2, spread=2)
+    log = service.log.read_text()
+    elapsed = time.monotonic() - started
+
+    assert upload.status_code == 422, upload.text[:500]
+    assert f"the header has {WIDE_COLUMNS} columns" in upload.json()["error"]["message"]
+    assert imported.status_code == 200, imported.text[:500]
+    assert imported.json()["created"] == IMPORTED_ROWS
+    assert saved.status_code == 201, saved.text[:500]
+    assert saved.json()["removed"]["enrollments_ended"] == EXCLUDED_DOMAINS
+    for name, clicks, batch in (
+        ("the 40,000-column upload", wide_clicks, batches[0]),
+        ("the 50,000-row import", import_clicks, batches[1]),
+        ("the 10,000-domain exclusion save", save_clicks, batches[2]),
+    ):
+        assert clicks.errors == [], f"beside {name}: {clicks.errors[:5]}"
+        assert clicks.statuses == [200] * CLICKS, f"beside {name}"
+        assert _opted_out(engine, ws, batch) == CLICKS, f"beside {name}"
+    assert "Traceback" not in log, log[-5000:]
+    assert elapsed < 300, f"took {elapsed:.0f} s"
