@@ -4,7 +4,8 @@ it; a complaint; a reply asking to unsubscribe, with its words) and each time th
 opt-out was sent to the CRM, with where that stands: queued, written, skipped because
 the CRM field is mapped read only, or failed with the CRM's answer.
 
-Read-only. The person's page and the history API render these same objects.
+Read-only. The person's page, the history API and explain (page, API, CLI) render these
+same objects.
 """
 
 from __future__ import annotations
@@ -73,14 +74,13 @@ class Received:
             return (
                 f"feedback-loop report ({self.report_format.upper()})" if self.report_format else ""
             )
-        if self.reader:
-            found = READERS.get(self.reader, self.reader)
-            plain = self.report_format and self.report_format not in (
-                "rfc3464",
-                "mail server notice",
-            )
-            return f"{found} ({self.report_format})" if plain else found
-        return READERS.get(self.report_format, self.report_format)
+        shape = self.report_format
+        if shape.startswith("rfc3464"):  # "rfc3464 (forwarded)": what it adds, if anything
+            shape = shape.removeprefix("rfc3464").strip(" ()")
+        if not self.reader:
+            return READERS.get(self.report_format, self.report_format)
+        found = READERS.get(self.reader, self.reader)
+        return f"{found} ({shape})" if shape and shape != "mail server notice" else found
 
 
 @dataclass(frozen=True)
