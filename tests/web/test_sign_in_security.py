@@ -326,3 +326,17 @@ def test_https_only_marks_every_cookie_secure_and_sends_hsts(
         form = plain.http.get("/login")
         assert "strict-transport-security" not in form.headers
         assert "; secure" not in form.headers["set-cookie"].lower()
+
+
+def test_a_password_changed_while_signing_in_opens_no_session(
+    engine: Engine, member: tuple[World, str]
+) -> None:
+    world, user = member
+    with engine.connect() as db:
+        checked = accounts.check_credentials(
+            db, email=user, password=PASSWORD, workspace_id=world.ws
+        )
+    with engine.begin() as db:
+        accounts.set_password(db, email=user, password="a brand new passphrase")
+    with engine.begin() as db, pytest.raises(accounts.NotSignedIn):
+        accounts.open_session(db, credentials=checked, now=world.now)

@@ -144,12 +144,21 @@ def _user_id(db: Connection, *, email: str) -> int:
     return int(found)
 
 
-def sign_in(
-    db: Connection, *, email: str, password: str, workspace_id: int | None, now: datetime
-) -> tuple[str, str]:
-    """Check the password and open a session in the workspace: (cookie token, CSRF token).
-    `workspace_id` None: no such workspace; the password is checked all the same, so the
-    answer takes as long."""
+@dataclass(frozen=True)
+class Credentials:
+    """A password that matched, for a member of the workspace: what a session opens on."""
+
+    user_id: int
+    workspace_id: int
+    password_hash: str  # the hash it matched, so a password changed since opens nothing
+
+
+def check_credentials(
+    db: Connection, *, email: str, password: str, workspace_id: int | None
+) -> Credentials:
+    """The user whose password this is, if they are a member of the workspace. Only reads,
+    so the slow hash runs outside any write lock. `workspace_id` None: no such workspace;
+    the password is checked all the same, so the answer takes as long."""
     u, m = t.users, t.memberships
     try:
         address = normalize_email(email).address
@@ -171,18 +180,40 @@ def sign_in(
         is None
     ):
         raise NotAllowed("this user is not a member of the workspace")
+    return Credentials(user_id=user["id"], workspace_id=workspace_id, password_hash=stored)
+
+
+def open_session(db: Connection, *, credentials: Credentials, now: datetime) -> tuple[str, str]:
+    """A session for checked credentials: (cookie token, CSRF token). Refused if the
+    password changed since it was checked (that change ended every session)."""
+    u = t.users
+    unchanged = db.scalar(
+        sa.select(u.c.id).where(
+            u.c.id == credentials.user_id, u.c.password_hash == credentials.password_hash
+        )
+    )
+    if unchanged is None:
+        raise NotSignedIn("wrong email or password")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     db.execute(
         t.web_sessions.insert().values(
             token_hash=_sha256(token),
-            user_id=user["id"],
-            workspace_id=workspace_id,
+            user_id=credentials.user_id,
+            workspace_id=credentials.workspace_id,
             csrf_token=csrf,
             created_at=now,
             expires_at=now + SESSION_LIFETIME,
         )
     )
     return token, csrf
+
+
+def sign_in(
+    db: Connection, *, email: str, password: str, workspace_id: int | None, now: datetime
+) -> tuple[str, str]:
+    """Check the password and open a session in the workspace: (cookie token, CSRF token)."""
+    checked = check_credentials(db, email=email, password=password, workspace_id=workspace_id)
+    return open_session(db, credentials=checked, now=now)
 
 
 def session_principal(db: Connection, *, token: str, now: datetime) -> tuple[Principal, str]:

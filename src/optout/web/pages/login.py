@@ -16,6 +16,7 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
+from optout.db.engine import read_transaction
 from optout.errors import NotFound, TooManyAttempts
 from optout.services import accounts, sign_in_limits, workspaces
 from optout.services.accounts import NotAllowed, NotSignedIn
@@ -56,21 +57,24 @@ def sign_in(
     client = client_of(request)
     now = utcnow()
     try:
-        with site.engine.begin() as db:
+        with read_transaction(site.engine) as db:
             sign_in_limits.check(db, email=email, client=client, now=now)
     except TooManyAttempts as locked:
         answer = _form(request, next, workspace, email, error=locked.message, status=429)
         answer.headers["Retry-After"] = str(locked.retry_after_seconds)
         return answer
     try:
-        with site.engine.begin() as db:
+        # The slow password hash runs in a read transaction: no write lock waits on it.
+        with read_transaction(site.engine) as db:
             try:
                 workspace_id: int | None = workspaces.get(db, slug=workspace.strip().lower()).id
             except NotFound:
                 workspace_id = None  # the password is checked all the same: as slow an answer
-            token, _ = accounts.sign_in(
-                db, email=email, password=password, workspace_id=workspace_id, now=now
+            checked = accounts.check_credentials(
+                db, email=email, password=password, workspace_id=workspace_id
             )
+        with site.engine.begin() as db:
+            token, _ = accounts.open_session(db, credentials=checked, now=now)
             sign_in_limits.record(db, email=email, client=client, succeeded=True, now=now)
     except (NotSignedIn, NotAllowed):
         with site.engine.begin() as db:
