@@ -241,11 +241,8 @@ def clear_opt_out(
         s.delete().where(s.c.workspace_id == workspace_id, s.c.email == address, s.c.kind == kind)
     ).rowcount
     if not removed:
-        raise NotFound(
-            f"{address} has not opted out"
-            if kind == "opt_out"
-            else f"{address} has no spam complaint to clear"
-        )
+        missing = "has not opted out" if what == "an opt-out" else "has no spam complaint to clear"
+        raise NotFound(f"{address} {missing}")
     db.execute(
         t.suppression_ledger.insert().values(
             workspace_id=workspace_id,
