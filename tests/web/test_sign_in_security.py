@@ -20,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from optout.config import Settings
 from optout.db import tables as t
+from optout.errors import InvalidInput
 from optout.services import accounts, sign_in_limits
 from optout.services.accounts import Principal, Role
 from optout.web.clients import client_address
@@ -340,3 +342,24 @@ def test_a_password_changed_while_signing_in_opens_no_session(
         accounts.set_password(db, email=user, password="a brand new passphrase")
     with engine.begin() as db, pytest.raises(accounts.NotSignedIn):
         accounts.open_session(db, credentials=checked, now=world.now)
+
+
+def test_proxy_and_https_settings_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTOUT_SECRET_KEYS", "settings-test-secret-key-0123")
+    default = Settings.from_env()
+    assert default.trusted_proxies == ()  # trust none
+    assert default.https_only is False
+    monkeypatch.setenv("OPTOUT_TRUSTED_PROXIES", " 127.0.0.1, 10.0.0.0/8 ,::1")
+    monkeypatch.setenv("OPTOUT_HTTPS_ONLY", "yes")
+    given = Settings.from_env()
+    assert [str(n) for n in given.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    assert given.https_only is True
+    monkeypatch.setenv("OPTOUT_TRUSTED_PROXIES", "proxy.internal")
+    with pytest.raises(InvalidInput, match="OPTOUT_TRUSTED_PROXIES"):
+        Settings.from_env()
+    monkeypatch.setenv("OPTOUT_TRUSTED_PROXIES", "")
+    monkeypatch.setenv("OPTOUT_HTTPS_ONLY", "sometimes")
+    with pytest.raises(InvalidInput, match="OPTOUT_HTTPS_ONLY"):
+        Settings.from_env()
