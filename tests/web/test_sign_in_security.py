@@ -169,6 +169,7 @@ OFF_SITE = (
     "%2F%2Fevil.example/",
     "/%5Cevil.example/",
     "/%252F%252Fevil.example/",
+    "/%25252525252F%25252525252Fevil.example/",
     "https://evil.example/",
     "https:evil.example",
     "javascript:alert(1)",

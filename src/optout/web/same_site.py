@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 HOME = "/"
 _TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DECODINGS = 3  # `%252F` is `%2F` is `/`: a few rounds, then anything still encoded stays so
+_DECODINGS = 3  # `%252F` is `%2F` is `/`: rounds of decoding checked before giving up
 
 
 def _as_browsers_read(target: str) -> str:
@@ -42,6 +42,6 @@ def same_site_path(target: str) -> str:
             return HOME
         decoded = unquote(probe)
         if decoded == probe:
-            break
+            return target
         probe = decoded
-    return target
+    return HOME  # still encoded after so many rounds: no page of ours looks like that
