@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.db.retry import is_busy, retrying
+from optout.db.retry import MAX_MAKE_WAY, MIN_MAKE_WAY, is_busy, make_way, retrying
 
 
 class _PgError(Exception):
@@ -114,3 +114,35 @@ def test_sqlite_waits_for_a_lock_held_a_moment_and_no_longer_than_the_budget(
     with engine.connect() as db:  # the pooled connection waits the usual time again
         assert db.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     engine.dispose()
+
+
+def test_long_work_makes_way_for_a_waiting_unsubscribe_on_sqlite(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/way.sqlite3")
+    upgrade(engine)
+    pauses: list[float] = []
+    inside = threading.Event()
+
+    def unsubscribe(db: Connection) -> None:
+        inside.set()
+        time.sleep(0.5)
+
+    clicker = threading.Thread(target=lambda: retrying(engine, unsubscribe))
+    clicker.start()
+    inside.wait(5)
+    started = time.monotonic()
+    make_way(engine, 3.0, sleep=pauses.append)
+    waited = time.monotonic() - started
+    clicker.join()
+    make_way(engine, 0.0, sleep=pauses.append)
+
+    assert waited > 0.3  # until the unsubscribe was done
+    assert pauses == [MAX_MAKE_WAY, MIN_MAKE_WAY]
+    engine.dispose()
+
+
+def test_postgresql_locks_rows_so_long_work_does_not_pause(engine: Engine) -> None:
+    pauses: list[float] = []
+
+    make_way(engine, 0.5, sleep=pauses.append)
+
+    assert pauses == ([] if engine.dialect.name == "postgresql" else [0.5])

@@ -29,6 +29,7 @@ from optout.normalize import domain_label
 from optout.services import association
 from optout.services.enforcement import Removal
 from optout.services.imports_csv import (
+    CsvFile,
     Kind,
     Parsed,
     RowError,
@@ -310,7 +311,7 @@ def import_companies(
     db: Connection,
     *,
     workspace_id: int,
-    source: TextIO,
+    source: TextIO | CsvFile,
     mapping: Mapping[str, str],
     actor: str,
     now: datetime,

@@ -50,8 +50,11 @@ class CsvFile:
     name: str | None  # the file's base name, when the stream knows it
 
 
-def read_csv(source: TextIO) -> CsvFile:
-    """The header and the non-blank data rows of `source`, or InvalidInput saying why not."""
+def read_csv(source: TextIO | CsvFile) -> CsvFile:
+    """The header and the non-blank data rows of `source`, or InvalidInput saying why not.
+    A file read already (before a transaction opened) is given back as it is."""
+    if isinstance(source, CsvFile):
+        return source
     try:
         text = source.read()
     except UnicodeDecodeError as exc:

@@ -15,6 +15,7 @@ from optout.filters.validate import MAX_LIST
 from optout.normalize import normalize_domain, normalize_email
 from optout.services import exclusions
 from optout.services.imports_csv import (
+    CsvFile,
     RowError,
     cell,
     column_indexes,
@@ -37,7 +38,7 @@ def import_exclusion_list(
     db: Connection,
     *,
     workspace_id: int,
-    source: TextIO,
+    source: TextIO | CsvFile,
     column: str,
     exclusion: str,
     level: str | Level,

@@ -29,6 +29,7 @@ from optout.errors import InvalidInput
 from optout.services import imports
 from optout.services.accounts import Principal
 from optout.services.imports import ImportReport
+from optout.services.imports_csv import CsvFile, read_csv
 from optout.web.api.common import Name
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
@@ -167,12 +168,13 @@ def _rejection(request: Request, report: ImportReport) -> Response:
 async def _run(
     request: Request,
     query_map: list[str] | None,
-    call: Callable[[Connection, TextIO, dict[str, str]], ImportReport],
+    call: Callable[[Connection, CsvFile, dict[str, str]], ImportReport],
 ) -> Any:
     source, pairs = await _upload(request, query_map)
     mapping = imports.parse_mapping(pairs)
+    data = await run_in_threadpool(read_csv, source)  # before the transaction opens
     try:
-        return await run_in_threadpool(_apply, request, lambda db: call(db, source, mapping))
+        return await run_in_threadpool(_apply, request, lambda db: call(db, data, mapping))
     except _Rejected as rejected:
         return _rejection(request, rejected.report)
 

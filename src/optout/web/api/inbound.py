@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
+from optout.db.retry import retrying
 from optout.inbound import InboundOptions, InboundResult, process_message
 from optout.services.accounts import Principal
-from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
 from optout.web.auth import ApiPrincipal
 from optout.web.site import site_of
@@ -42,16 +43,22 @@ class InboundOut(BaseModel):
 
 
 def _process(request: Request, principal: Principal, raw: bytes) -> InboundResult:
+    """One message, one transaction; a busy database is tried again (a mailed unsubscribe
+    must not fail on a lock), and the same message twice changes nothing."""
     site = site_of(request)
-    with tx(request) as db:
+    options = InboundOptions(tokens=site.tokens)
+
+    def once(db: Connection) -> InboundResult:
         return process_message(
             db,
             raw=raw,
             now=utcnow(),
             source="http",
             workspace_id=principal.workspace_id,
-            options=InboundOptions(tokens=site.tokens),
+            options=options,
         )
+
+    return retrying(site.engine, once)
 
 
 @router.post(
