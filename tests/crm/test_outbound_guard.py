@@ -5,20 +5,27 @@ status and never its body; a Salesforce key file is read only from the key folde
 
 from __future__ import annotations
 
+import http.server
 import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from fastapi import Request, Response
 from sqlalchemy.engine import Engine
 
-from optout.crm import connections, manage
+from optout.crm import connections, manage, outbound
 from optout.crm.http import Http
 from optout.crm.outbound import OutboundRefused, check_host, forbidden
 from optout.crm.salesforce import SalesforceConnector, read_key
@@ -454,3 +461,83 @@ def test_R34_salesforce_jwt_with_a_key_outside_the_folder_signs_nothing_and_send
     assert not result.ok
     assert "is not a readable file in the key folder" in result.message
     assert sf.tokens_issued == 0
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_R34_a_checked_name_is_connected_at_the_address_checked_and_tls_still_verifies_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = _self_signed(tmp_path, "crm.test")
+    hosts: list[str] = []
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers.get("Host", ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    # The name resolves to the test server, which is taken here for a public address.
+    monkeypatch.setattr(outbound, "forbidden", lambda _ip: False)
+    lookups: list[str] = []
+
+    def lookup(host: str, _port: int) -> list[outbound.IPAddress]:
+        lookups.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    trusted = ssl.create_default_context(cafile=str(cert))
+    try:
+        for name, expected in (("crm.test", 200), ("other.test", None)):
+            transport = outbound.GuardedTransport(
+                name="HubSpot", allowed=frozenset(), verify=trusted, lookup=lookup
+            )
+            with httpx.Client(transport=transport) as client:
+                if expected is None:
+                    with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+                        client.get(f"https://{name}:{port}/x")
+                else:
+                    assert client.get(f"https://{name}:{port}/x").status_code == expected
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert lookups == ["crm.test", "other.test"]
+    assert hosts == [f"crm.test:{port}"]
