@@ -42,7 +42,10 @@ from bench.generate import WORKSPACE_ID
 from bench.inbound import copy_of, params_for
 from bench.load import Progress, prepare
 from bench.smtp_sink import free_port
+from optout.clock import utcnow
+from optout.db.engine import create_engine
 from optout.sending.tokens import UnsubscribeTokens
+from optout.services import accounts
 
 STARTUP_SECONDS = 300
 IMPORT_TIMEOUT_SECONDS = 3600
@@ -161,6 +164,57 @@ async def stream(
     return answers
 
 
+def _api_key(url: str) -> str:
+    """An admin API key of the workspace, made as `optout api-key create` makes one."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as db:
+            admin = accounts.Principal(
+                workspace_id=WORKSPACE_ID, role=accounts.Role.ADMIN, actor="bench"
+            )
+            return accounts.create_api_key(
+                db, principal=admin, name="lock bench", role="admin", now=utcnow()
+            ).key
+    finally:
+        engine.dispose()
+
+
+MAPPING = ("Email=email", "First Name=first_name", "Last Name=last_name", "Title=title")
+
+
+def _import(
+    via: str,
+    csv_path: Path,
+    *,
+    env: dict[str, str],
+    folder: Path,
+    log: Path,
+    base_url: str,
+    key: str,
+) -> int:
+    """Run the import as a user would; 0 when it applied, else the exit or HTTP status."""
+    if via == "cli":
+        importer = start(
+            ["import", "people", str(csv_path), *(a for m in MAPPING for a in ("--map", m)),
+             "--json"],
+            env=env, cwd=folder, log=log,
+        )  # fmt: skip
+        try:
+            return importer.wait(timeout=IMPORT_TIMEOUT_SECONDS)
+        finally:
+            if importer.poll() is None:
+                importer.kill()
+    response = httpx.post(
+        f"{base_url}/api/v1/imports/people",
+        params=[("map", m) for m in MAPPING],
+        content=csv_path.read_bytes(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+        timeout=IMPORT_TIMEOUT_SECONDS,
+    )
+    log.write_text(f"{response.status_code}\n{response.text[:20000]}")
+    return 0 if response.status_code == 200 else response.status_code
+
+
 def _wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -188,6 +242,7 @@ class Result:
     opted_out: int
     people_after: int
     people_before: int
+    via: str
 
     def of(self, phase: str) -> list[Answer]:
         return [a for a in self.answers if a.phase == phase]
@@ -207,8 +262,11 @@ def run(
     quiet: float,
     progress: Progress,
     database_url: str | None = None,
+    via: str = "api",
 ) -> Result:
-    """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/)."""
+    """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/);
+    `via`: the import as `POST /api/v1/imports/people` ("api") or `optout import people`
+    ("cli")."""
     params = params_for(people)
     source = prepare(params, url=database_url, reuse=True, progress=progress)
     with tempfile.TemporaryDirectory(prefix="optout-bench-lock-") as name, copy_of(
@@ -235,6 +293,7 @@ def run(
             csv_path = folder / "people.csv"
             new_rows = write_csv(csv_path, db, rows=rows, skip={i for i, _ in targets})
         engine.dispose()
+        key = _api_key(url)
         progress.say(f"wrote {rows:,} rows ({new_rows:,} new people) to {csv_path.name}")
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -254,8 +313,7 @@ def run(
         phase = ["quiet"]
         done = threading.Event()
         answers: list[Answer] = []
-        importer: subprocess.Popen[bytes] | None = None
-        import_seconds = 0.0
+        import_seconds, import_exit = 0.0, -1
         try:
             _wait_until_up(base_url, server)
             progress.say("optout serve answers; quiet phase")
@@ -269,17 +327,12 @@ def run(
             firing.start()
             time.sleep(quiet)
             phase[0] = probe.phase = "import"
-            progress.say("starting optout import people")
+            progress.say(f"starting the import ({via})")
             began = time.perf_counter()
-            importer = start(
-                ["import", "people", str(csv_path), "--map", "Email=email",
-                 "--map", "First Name=first_name", "--map", "Last Name=last_name",
-                 "--map", "Title=title", "--json"],
-                env=env, cwd=folder, log=logs["import"],
-            )  # fmt: skip
-            importer.wait(timeout=IMPORT_TIMEOUT_SECONDS)
+            import_exit = _import(via, csv_path, env=env, folder=folder, log=logs["import"],
+                                  base_url=base_url, key=key)  # fmt: skip
             import_seconds = time.perf_counter() - began
-            progress.say(f"import exited with {importer.returncode} after {import_seconds:.1f} s")
+            progress.say(f"import ended with {import_exit} after {import_seconds:.1f} s")
             phase[0] = probe.phase = "after"
             time.sleep(TAIL_SECONDS)
             done.set()
@@ -293,14 +346,12 @@ def run(
         finally:
             done.set()
             probe.stop.set()
-            if importer is not None and importer.poll() is None:
-                importer.kill()
             server.terminate()
             try:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
-        if importer.returncode != 0:
+        if import_exit != 0:
             print(f"--- import log (end) ---\n{tail(logs['import'])}", flush=True)
         engine = sa.create_engine(url)
         with engine.connect() as db:
@@ -321,15 +372,15 @@ def run(
             people_after = int(db.scalar(sa.text("SELECT count(*) FROM people")) or 0)
         engine.dispose()
     return Result(
-        people, rows, new_rows, rate, import_seconds, importer.returncode, answers, probe,
-        opted_out, people_after, people_before,
+        people, rows, new_rows, rate, import_seconds, import_exit, answers, probe,
+        opted_out, people_after, people_before, via,
     )  # fmt: skip
 
 
 def report(result: Result) -> str:
     lines = [
-        f"{result.rows:,}-row people import ({result.new_rows:,} new) into the "
-        f"{result.people:,}-person workspace: exit {result.import_exit}, "
+        f"{result.rows:,}-row people import ({result.new_rows:,} new, {result.via}) into the "
+        f"{result.people:,}-person workspace: ended with {result.import_exit}, "
         f"{result.import_seconds:.1f} s; people {result.people_before:,} -> "
         f"{result.people_after:,}. One-click POSTs at {result.rate:g}/s.",
         "",
@@ -369,11 +420,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--rate", type=float, default=5.0, help="one-click POSTs a second")
     parser.add_argument("--quiet", type=float, default=20.0, help="seconds before the import")
+    parser.add_argument(
+        "--via", choices=("api", "cli"), default="api",
+        help="POST /api/v1/imports/people, or `optout import people` in its own process",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     progress = Progress()
     result = run(
-        people=args.people, rows=args.rows, rate=args.rate, quiet=args.quiet, progress=progress
-    )
+        people=args.people, rows=args.rows, rate=args.rate, quiet=args.quiet,
+        progress=progress, via=args.via,
+    )  # fmt: skip
     print(report(result))
     command = " ".join(["python -m bench.lock_hold", *sys.argv[1:]])
     print(f"command: {command}; run at {datetime.now():%Y-%m-%d %H:%M}")
