@@ -165,6 +165,9 @@ def _hostile() -> dict[str, bytes]:
         b"--r\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64"
         b"\r\n\r\n!!!notbase64\r\n--r\r\nContent-Type: message/rfc822\r\n\r\n--r--\r\n",
         "endless html": head + b"Content-Type: text/html\r\n\r\n" + b"<div>" * 50_000,
+        "broken base64 encoded word": head.replace(b"Re: hi", b"=?utf-8?B?abcde?=") + b"\r\nbody",
+        "nul in the charset of 8-bit text": head
+        + b'Content-Type: text/plain; charset="utf\x00-8"\r\n\r\n\xff\xfe body\r\n',
     }
 
 

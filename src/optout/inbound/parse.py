@@ -18,10 +18,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
+from email.errors import MessageError
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
+from typing import Any
 
 from optout.errors import InvalidInput
 
@@ -242,8 +244,8 @@ def decode_value(value: str) -> str:
                 _decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
                 for chunk, charset in chunks
             )
-        except (ValueError, TypeError, LookupError, AssertionError):
-            pass
+        except (ValueError, TypeError, LookupError, AssertionError, MessageError):
+            pass  # a malformed encoded word (bad base64, say) stays as it was written
     return clean(text, MAX_HEADER_VALUE).strip()
 
 
@@ -277,7 +279,7 @@ def _walk(message: Message, defects: list[str]) -> Iterator[tuple[Message, int]]
         if seen >= MAX_PARTS:
             defects.append(f"more than {MAX_PARTS} parts: the rest was not read")
             return
-        payload = part.get_payload()
+        payload = _payload(part)
         kind = _content_type(part)
         if part.is_multipart() and isinstance(payload, list) and kind not in FIELD_PARTS:
             if depth >= MAX_DEPTH:
@@ -307,7 +309,7 @@ def _leaf(part: Message, depth: int, defects: list[str]) -> Leaf:
     if kind in FIELD_PARTS:
         return Leaf(kind, attachment, blocks=status_blocks(part))
     if kind == "message/rfc822":
-        payload = part.get_payload()
+        payload = _payload(part)
         inner = payload[0] if isinstance(payload, list) and payload else None
         headers = _headers(inner) if isinstance(inner, Message) else ()
         return Leaf(kind, attachment, headers=headers)
@@ -319,13 +321,22 @@ def _leaf(part: Message, depth: int, defects: list[str]) -> Leaf:
     return Leaf(kind, attachment)
 
 
+def _payload(part: Message) -> Any:
+    """`part.get_payload()`, which reads 8-bit text with the part's charset parameter and
+    raises on a malformed one (a NUL in it, say): then the payload as it was parsed."""
+    try:
+        return part.get_payload()
+    except (ValueError, TypeError, LookupError):
+        return getattr(part, "_payload", None)
+
+
 def _text(part: Message, defects: list[str]) -> str:
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, AssertionError, LookupError):
         data = None
     if not isinstance(data, bytes):
-        payload = part.get_payload()
+        payload = _payload(part)
         data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
     charset = None
     try:
@@ -336,7 +347,7 @@ def _text(part: Message, defects: list[str]) -> str:
 
 
 def status_blocks(part: Message) -> tuple[Headers, ...]:
-    payload = part.get_payload()
+    payload = _payload(part)
     if isinstance(payload, list):
         blocks = [_headers(block) for block in payload[:50] if isinstance(block, Message)]
         return tuple(block for block in blocks if block)
