@@ -119,7 +119,7 @@ def _serving(engine: Engine, tmp_path: Path, key: str) -> Iterator[Service]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine takes a while
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:

@@ -17,6 +17,7 @@ from optout.web.body_limits import BodyLimits
 from optout.web.clients import TrustedProxies
 from optout.web.headers import SecurityHeaders
 from optout.web.site import Site, page_templates
+from optout.web.unsubscribe_spool import SpoolThread
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -29,9 +30,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         runner = JobThread(app.state.site.engine) if settings.web_runs_jobs else None
         if runner is not None:
             runner.start()
+        spool = SpoolThread(app.state.site)  # writes unsubscribe clicks kept on a lock
+        spool.start()
         try:
             yield
         finally:
+            spool.close()
             if runner is not None:
                 runner.close()
 

@@ -8,6 +8,8 @@ the credential), answered 200 without a redirect, and idempotent.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -16,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
-from optout.db.retry import retrying
+from optout.db.retry import BUDGET_SECONDS, is_busy, retrying
 from optout.errors import NotFound
 from optout.sending.tokens import Claims, InvalidToken
 from optout.services import unsubscribes
+from optout.web import unsubscribe_spool
 from optout.web.site import Site, site_of
 
 router = APIRouter(include_in_schema=False)
@@ -56,6 +59,13 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
         person = await run_in_threadpool(_unsubscribe, site, claims, evidence)
     except (InvalidToken, NotFound, unsubscribes.AddressChanged) as exc:
         return _refusal(site, exc)
+    except sa.exc.DBAPIError as exc:
+        folder = unsubscribe_spool.folder_of(site.engine)
+        if folder is None or not is_busy(exc):
+            raise
+        # Locked past the budget: keep the click on disk, written as soon as the
+        # database lets it (with this moment as its time), rather than fail the person.
+        person = await run_in_threadpool(_keep, site, folder, token, claims, evidence)
     return site.page(
         "unsubscribed.html",
         workspace=person.workspace_name,
@@ -66,17 +76,26 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
 
 def _unsubscribe(site: Site, claims: Claims, evidence: str) -> unsubscribes.Recipient:
     """Opt out within the answer: a busy database (another writer holding the lock, a
-    PostgreSQL serialization failure) is tried again for a few seconds, not answered 5xx."""
+    PostgreSQL serialization failure) is tried again for up to BUDGET_SECONDS."""
 
     def once(db: Connection) -> unsubscribes.Recipient:
         return unsubscribes.unsubscribe(db, claims=claims, now=utcnow(), evidence=evidence)
 
     try:
-        return retrying(site.engine, once)
+        return retrying(site.engine, once, budget=BUDGET_SECONDS)
     except sa.exc.IntegrityError:
         # Two first clicks at once (a mail provider's one-click and the person) can race
         # to insert the same opt-out; the loser's retry sees it committed and repeats it.
-        return retrying(site.engine, once)
+        return retrying(site.engine, once, budget=BUDGET_SECONDS)
+
+
+def _keep(
+    site: Site, folder: Path, token: str, claims: Claims, evidence: str
+) -> unsubscribes.Recipient:
+    with read_transaction(site.engine) as db:  # a snapshot: never waits behind the writer
+        person = unsubscribes.recipient(db, claims=claims)
+    unsubscribe_spool.keep(folder, token=token, evidence=evidence, at=utcnow())
+    return person
 
 
 def _refusal(
