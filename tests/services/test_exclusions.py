@@ -9,7 +9,15 @@ import pytest
 from optout.db import tables
 from optout.eligibility import Purpose, Status
 from optout.errors import ConfirmationRequired, InvalidFilter
-from optout.services import audiences, companies, events, exclusions, opportunities, people
+from optout.services import (
+    audiences,
+    companies,
+    events,
+    exclusions,
+    monitoring,
+    opportunities,
+    people,
+)
 from tests.factories import World, email_status, queued_email
 
 
@@ -434,6 +442,46 @@ def test_R6_company_rule_on_reply_activity_stops_the_whole_company(world: World)
     assert world.status_of(seq, team["ann"]) == "unenrolled"
     assert world.status_of(seq, team["ben"]) == "unenrolled"
     assert world.status_of(seq, team["cat"]) == "not_started"
+
+
+@pytest.mark.parametrize("few", [0, monitoring.FEW_ENROLLMENTS], ids=["every_rule", "stored"])
+def test_R14_monitoring_answers_alike_from_stored_matches_and_from_every_rule(
+    world: World, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """A re-check of a few people reads the decision index; of many, it asks every rule.
+    Both ways end the same enrollments, for the same rules, on both kinds of rule."""
+    monkeypatch.setattr(monitoring, "FEW_ENROLLMENTS", few)
+    team = _team(world)
+    seq = world.sequence()
+    world.enroll(seq, list(team.values()))
+    world.exclusion(
+        "Company replied",
+        "company",
+        "company.last_replied_at within last 30 days",
+        exclude_from_sequences=True,
+    )
+    world.exclusion(
+        "Competitors",
+        "people",
+        'person.fields.status_flag = "competitor"',
+        exclude_from_sequences=True,
+    )
+    replied = people.record_activity(
+        world.db, workspace_id=world.ws, person_id=team["ann"], kind="reply", source="email",
+        now=world.now,
+    )  # fmt: skip
+    assert replied.enrollments_ended == 2
+    flagged = people.update(
+        world.db,
+        workspace_id=world.ws,
+        person_id=team["cat"],
+        changes={"fields": {"status_flag": "Competitor"}},
+        actor="crm-sync",
+        now=world.now,
+    )
+    assert flagged.enrollments_ended == 1
+    statuses = {name: world.status_of(seq, pid) for name, pid in team.items()}
+    assert statuses == {"ann": "unenrolled", "ben": "unenrolled", "cat": "unenrolled"}
 
 
 def test_R22_level_change_keeps_filter_or_fails_clearly(world: World) -> None:

@@ -19,12 +19,15 @@ from optout.db import tables as t
 from optout.eligibility.index import groups_matched, people_matched
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
-from optout.services import exclusions
+from optout.services import decision_index, exclusions
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.staging import analyzed, recheck_candidates, rule_hits, stage
 
 # Rules per INSERT ... SELECT: SQLite refuses compound SELECTs of more than 500 terms.
 _RULES_PER_STATEMENT = 200
+# Up to this many active enrollments to re-check, their hits are read from the stored
+# matches; more (an import, a sync) are asked of every rule in set-based SQL.
+FEW_ENROLLMENTS = 500
 
 
 def reached_among(
@@ -89,10 +92,57 @@ def recheck_people(
     )
     if found == 0:
         return Removal(0, 0)
-    cand = recheck_candidates
-    enrolled = sa.select(cand.c.person_id)
     rule_hits.create(db, checkfirst=True)
     db.execute(rule_hits.delete())
+    if found <= FEW_ENROLLMENTS:
+        _stored_hits(db, workspace_id=workspace_id, enforced=enforced, now=now)
+    else:
+        _live_hits(db, workspace_id=workspace_id, enforced=enforced, now=now)
+    analyzed(db, rule_hits)
+    return end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(
+            rule_hits.c.enrollment_id, sa.func.min(rule_hits.c.exclusion_id).label("exclusion_id")
+        ).group_by(rule_hits.c.enrollment_id),
+        status="unenrolled",
+        reason=f"now matches an exclusion with exclude_from_sequences on ({cause})",
+        rule="exclusion_monitor",
+        actor=actor,
+        now=now,
+    )
+
+
+def _stored_hits(
+    db: Connection, *, workspace_id: int, enforced: list[ExclusionSpec], now: datetime
+) -> None:
+    """The hits of a few candidates (a reply, one edit), read from the decision index's
+    stored matches, which `exclusions.all_specs` has just brought up to date: a few
+    indexed reads instead of one query per enforced rule."""
+    cand = recheck_candidates
+    rows = db.execute(sa.select(cand.c.enrollment_id, cand.c.person_id)).all()
+    matches = decision_index.matches_of(
+        db,
+        workspace_id=workspace_id,
+        person_ids=sorted({person_id for _, person_id in rows}),
+        exclusions=enforced,
+        now=now,
+    )
+    hits = [
+        {"enrollment_id": enrollment_id, "exclusion_id": exclusion_id}
+        for enrollment_id, person_id in rows
+        for exclusion_id in matches[person_id]
+    ]
+    if hits:
+        db.execute(rule_hits.insert(), hits)
+
+
+def _live_hits(
+    db: Connection, *, workspace_id: int, enforced: list[ExclusionSpec], now: datetime
+) -> None:
+    """The hits of many candidates (an import, a sync), every enforced rule asked in SQL."""
+    cand = recheck_candidates
+    enrolled = sa.select(cand.c.person_id)
     for i in range(0, len(enforced), _RULES_PER_STATEMENT):
         hits = [
             sa.select(
@@ -109,16 +159,3 @@ def recheck_people(
                 ["enrollment_id", "exclusion_id"], sa.union_all(*hits) if len(hits) > 1 else hits[0]
             )
         )
-    analyzed(db, rule_hits)
-    return end_enrollments(
-        db,
-        workspace_id=workspace_id,
-        targets=sa.select(
-            rule_hits.c.enrollment_id, sa.func.min(rule_hits.c.exclusion_id).label("exclusion_id")
-        ).group_by(rule_hits.c.enrollment_id),
-        status="unenrolled",
-        reason=f"now matches an exclusion with exclude_from_sequences on ({cause})",
-        rule="exclusion_monitor",
-        actor=actor,
-        now=now,
-    )
