@@ -34,6 +34,7 @@ from optout.db import tables as t
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import accounts, enrollments, imports
 from optout.services.accounts import Principal, Role
+from optout.web import unsubscribe_spool
 from tests.factories import World
 
 KEYS = ("busy-database-secret-key-0123456789",)
@@ -282,4 +283,6 @@ def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
         assert clicks.statuses == [200] * CLICKS, f"beside {name}"
         assert _opted_out(engine, ws, batch) == CLICKS, f"beside {name}"
     assert "Traceback" not in log, log[-5000:]
+    spool = unsubscribe_spool.folder_of(engine)  # SQLite: clicks kept on a lock, all written
+    assert spool is None or not list(spool.glob("*.json"))
     assert elapsed < 300, f"took {elapsed:.0f} s"
