@@ -1,6 +1,6 @@
-"""Progress of a step that is one long transaction (a CSV import is all or nothing, R23):
-its rows cannot be committed as it goes, so the runner keeps the count in memory and the
-pages of the same process read it from here. Other processes see the committed count."""
+"""Progress not committed yet (a CSV file being read and checked before the first step of
+its import, a companies import that is one step): the runner keeps the count in memory and
+the pages of the same process read it from here. Other processes see the committed count."""
 
 from __future__ import annotations
 
