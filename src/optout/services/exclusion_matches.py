@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.services import decision_index, exclusions
+from optout.services import decision_index, exclusions, spreadsheet
 from optout.services.exclusion_sets import people_reached
 from optout.services.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
 
@@ -86,12 +86,6 @@ def csv_lines(
     return _lines(engine, workspace_id=workspace_id, exclusion_id=exclusion_id, now=now)
 
 
-def _cell(value: str | None) -> str:
-    """A value as a spreadsheet shows it, never as a formula it would run."""
-    text = value or ""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _lines(engine: Engine, *, workspace_id: int, exclusion_id: int, now: datetime) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -111,7 +105,7 @@ def _lines(engine: Engine, *, workspace_id: int, exclusion_id: int, now: datetim
             )
         out.seek(0)
         out.truncate()
-        writer.writerows([[_cell(row[c]) for c in CSV_COLUMNS] for row in chunk.rows])
+        writer.writerows([[spreadsheet.cell(row[c]) for c in CSV_COLUMNS] for row in chunk.rows])
         yield out.getvalue()
         if chunk.next is None:
             return

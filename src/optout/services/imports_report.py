@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.engine import Connection
 
-from optout.services import events
+from optout.services import events, spreadsheet
 from optout.services.imports_csv import RowError
 
 Progress = Callable[[int, int], None]
@@ -29,11 +29,14 @@ class ImportReport:
 
 
 def write_error_report(report: ImportReport, destination: TextIO) -> None:
-    """The report's errors as CSV: row, column, value, reason."""
+    """The report's errors as CSV: row, column, value, reason (a value or column name that a
+    spreadsheet would run as a formula is written as text)."""
     writer = csv.writer(destination)
     writer.writerow(["row", "column", "value", "reason"])
     for error in report.errors:
-        writer.writerow([error.row, error.column, error.value, error.reason])
+        writer.writerow(
+            [spreadsheet.cell(v) for v in (error.row, error.column, error.value, error.reason)]
+        )
 
 
 def rejected(
