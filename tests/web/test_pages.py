@@ -224,6 +224,43 @@ def test_every_page_form_refuses_a_post_without_the_csrf_token(
     assert web.http.get("/").status_code == 200  # still signed in: nothing was done
 
 
+def test_R34_a_non_ascii_csrf_token_is_refused_not_a_server_error(
+    web: Web, member: tuple[World, str]
+) -> None:
+    """On every page POST route, as a form field and as the header htmx sends."""
+    world, user = member
+    _sign_in(web, world, user)
+    app = create_app(Settings(database_url="unused://", secret_keys=("k" * 32,)), web.engine)
+    posts = sorted(
+        route.path
+        for route in _routes(app.routes)
+        if isinstance(route, PageRoute) and "POST" in route.methods and route.path != "/login"
+    )
+    assert len(posts) >= 12
+    for path in posts:
+        target = re.sub(r"\{[^}]+\}", "1", path)
+        as_field = web.http.post(target, data={"name": "x", "csrf_token": "jeton-é²"})
+        assert as_field.status_code == 403, path
+        assert "CSRF" in as_field.text, path
+        as_header = web.http.post(
+            target,
+            data={"name": "x"},
+            headers={"X-CSRF-Token": "jeton-é".encode("latin-1"), "HX-Request": "true"},
+        )
+        assert as_header.status_code == 403, path
+    sign_in = web.http.post(
+        "/login",
+        data={
+            "workspace": world.workspace.slug,
+            "email": user,
+            "password": PASSWORD,
+            "csrf_token": "é",
+        },
+    )
+    assert sign_in.status_code == 403
+    assert web.http.get("/").status_code == 200  # still signed in: nothing was done
+
+
 def test_sign_in_form_needs_its_own_token(web: Web, member: tuple[World, str]) -> None:
     world, user = member
     data = {"workspace": world.workspace.slug, "email": user, "password": PASSWORD}

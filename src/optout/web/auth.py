@@ -67,7 +67,8 @@ async def checked_form_principal(request: Request) -> Principal:
         form = await request.form()
         value = form.get(CSRF_FIELD, "")
         sent = value if isinstance(value, str) else ""
-    if not sent or not hmac.compare_digest(sent, expected):
+    # Bytes, not str: compare_digest raises TypeError on a str holding non-ASCII.
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise NotAllowed("the form is stale or forged (CSRF token mismatch); reload the page")
     return principal
 

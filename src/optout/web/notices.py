@@ -74,7 +74,7 @@ def read_notice(request: Request) -> Notice:
         payload = base64.urlsafe_b64decode(encoded.encode("ascii"))
     except (binascii.Error, ValueError):
         return Notice()
-    if not hmac.compare_digest(signature, _signature(session_token, payload)):
+    if not hmac.compare_digest(signature.encode(), _signature(session_token, payload).encode()):
         return Notice()
     try:
         body = json.loads(payload)
