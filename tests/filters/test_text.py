@@ -324,3 +324,29 @@ def test_R19_round_trip_of_canonical_trees(node: Node) -> None:
     assert again == node
     assert repr(again) == repr(node)  # 1 == True == 1.0 for `==`; the types must survive too
     assert to_text(again) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 10_000 + 'person.email = "a@b.com"' + ")" * 10_000,
+        "not " * 10_000 + 'person.email = "a@b.com"',
+        "(not " * 5_000 + 'person.email = "a@b.com"' + ")" * 5_000,
+        "(" * 10_000,
+    ],
+    ids=["parentheses", "nots", "both", "unclosed"],
+)
+def test_R34_a_filter_nested_ten_thousand_deep_is_an_invalid_filter_not_a_recursion_error(
+    text: str,
+) -> None:
+    error = _raises(text)
+    assert "nested deeper than" in str(error)
+
+
+def test_R19_a_filter_nested_within_the_limit_still_parses() -> None:
+    depth = 50
+    node = parse("(" * depth + 'person.email = "a@b.com"' + ")" * depth)
+    assert node == _c("person.email", "eq", "a@b.com")
+    assert parse("not not " + 'person.email = "a@b.com"') == Not(
+        Not(_c("person.email", "eq", "a@b.com"))
+    )

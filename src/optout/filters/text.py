@@ -120,6 +120,12 @@ def _where(text: str, pos: int) -> str:
     return f"at column {column}" if line == 1 else f"at line {line}, column {column}"
 
 
+# Each level of 'not' or '(' costs the recursive descent a few Python frames: a limit well
+# under the interpreter's keeps a hostile filter an InvalidFilter, not a RecursionError.
+# (The tree validator applies its own, smaller, depth limit to what parses.)
+MAX_NESTING = 100
+
+
 class _Parser:
     """Recursive descent over the tokens: or-chains of and-chains of (not) operands."""
 
@@ -127,6 +133,7 @@ class _Parser:
         self.text = text
         self.tokens = tokens
         self.pos = 0
+        self.nesting = 0
 
     def filter(self) -> Node:
         node = self.any_of()
@@ -154,18 +161,29 @@ class _Parser:
 
     def operand(self) -> Node:
         token = self.peek()
-        if token.keyword() == "not":
-            self.advance()
-            return Not(self.operand())
-        if token.kind == "open":
-            self.advance()
-            node = self.any_of()
-            close = self.peek()
-            if close.kind != "close":
-                self.fail(f"')' to close the '(' {_where(self.text, token.start)}", close)
-            self.advance()
-            return node
+        if token.keyword() == "not" or token.kind == "open":
+            self.nesting += 1
+            if self.nesting > MAX_NESTING:
+                raise InvalidFilter(
+                    f"nested deeper than {MAX_NESTING} levels of 'not' and parentheses",
+                    where=_where(self.text, token.start),
+                )
+            try:
+                return self.nested(token)
+            finally:
+                self.nesting -= 1
         return self.condition()
+
+    def nested(self, token: _Token) -> Node:
+        self.advance()
+        if token.kind != "open":
+            return Not(self.operand())
+        node = self.any_of()
+        close = self.peek()
+        if close.kind != "close":
+            self.fail(f"')' to close the '(' {_where(self.text, token.start)}", close)
+        self.advance()
+        return node
 
     def condition(self) -> Condition:
         field = self.peek()
