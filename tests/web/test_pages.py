@@ -261,6 +261,33 @@ def test_R34_a_non_ascii_csrf_token_is_refused_not_a_server_error(
     assert web.http.get("/").status_code == 200  # still signed in: nothing was done
 
 
+def test_R34_a_page_id_beyond_any_stored_id_answers_404_not_a_server_error(
+    web: Web, member: tuple[World, str]
+) -> None:
+    """Every page route with a whole-number id in its path, GET and POST, 2**31 and up
+    (ids are 32-bit in storage; 2**63 also overflows SQLite's integer)."""
+    world, user = member
+    _sign_in(web, world, user)
+    token = _csrf(web)
+    app = create_app(Settings(database_url="unused://", secret_keys=("k" * 32,)), web.engine)
+    routes = [
+        route
+        for route in _routes(app.routes)
+        if isinstance(route, PageRoute)
+        and any(p.field_info.annotation is int for p in route.dependant.path_params)
+    ]
+    assert len(routes) >= 10
+    for route in routes:
+        for huge in (2**31, 2**63, 2**64, 10**30):
+            target = re.sub(r"\{[^}]+\}", str(huge), route.path)
+            for method in sorted(route.methods):
+                answer = web.http.request(
+                    method, target, data={"csrf_token": token} if method == "POST" else None
+                )
+                assert answer.status_code == 404, (method, target, answer.status_code)
+    assert web.http.get("/").status_code == 200
+
+
 def test_sign_in_form_needs_its_own_token(web: Web, member: tuple[World, str]) -> None:
     world, user = member
     data = {"workspace": world.workspace.slug, "email": user, "password": PASSWORD}

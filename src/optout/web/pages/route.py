@@ -13,16 +13,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from optout.errors import OptoutError
+from optout.errors import NotFound, OptoutError
 from optout.services.accounts import NotSignedIn
+from optout.web.api.common import MAX_ID
 from optout.web.pages.render import error_page, to_sign_in
 
 
 class PageRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        ids = [p.name for p in self.dependant.path_params if p.field_info.annotation is int]
 
         async def answer(request: Request) -> Response:
+            if any(_beyond_any_id(request.path_params.get(name)) for name in ids):
+                return error_page(request, NotFound("there is no such page"))
             try:
                 return await handler(request)
             except NotSignedIn:
@@ -35,3 +39,14 @@ class PageRoute(APIRoute):
 
 def page_router() -> APIRouter:
     return APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _beyond_any_id(raw: object) -> bool:
+    """A whole number in the URL that no stored row can have: ids are 32-bit in storage,
+    and a larger number would overflow the database's integer (a 500), so it names nothing."""
+    if not isinstance(raw, str):
+        return False
+    digits = raw.strip().lstrip("+-").lstrip("0")
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    return len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID
