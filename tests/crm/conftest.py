@@ -36,10 +36,12 @@ from tests.web.conftest import serving
 HUBSPOT_TOKEN = "pat-na1-test-token"
 HUBSPOT_SECRET = "hubspot-app-client-secret"
 SF_SECRET = "test-client-secret"
+SF_WEBHOOK_SECRET = "test-salesforce-webhook-secret"
 ENV = {
     "OPTOUT_TEST_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
     "OPTOUT_TEST_HUBSPOT_SECRET": HUBSPOT_SECRET,
     "OPTOUT_TEST_SF_SECRET": SF_SECRET,
+    "OPTOUT_TEST_SF_WEBHOOK_SECRET": SF_WEBHOOK_SECRET,
     # The emulators listen on loopback, which the outbound guard refuses unless named.
     "OPTOUT_CRM_ALLOWED_HOSTS": "127.0.0.1",
 }
@@ -264,7 +266,10 @@ def salesforce_workspace(engine: Engine, clock: FakeClock, emulator: Salesforce,
         clock,
         kind="salesforce",
         base_url=emulator.base_url,
-        secrets={"client_secret": "OPTOUT_TEST_SF_SECRET"},
+        secrets={
+            "client_secret": "OPTOUT_TEST_SF_SECRET",
+            "webhook_secret": "OPTOUT_TEST_SF_WEBHOOK_SECRET",
+        },
         settings=settings,
         **kw,
     )

@@ -4,6 +4,7 @@ organizations and redeliveries are checked."""
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Callable
 
@@ -13,7 +14,14 @@ from sqlalchemy.engine import Engine
 
 from optout.crm import webhooks
 from optout.db import tables as t
-from tests.crm.conftest import HUBSPOT_SECRET, hubspot_workspace, optout_web, salesforce_workspace
+from tests.crm.conftest import (
+    HUBSPOT_SECRET,
+    SF_WEBHOOK_SECRET,
+    connect_workspace,
+    hubspot_workspace,
+    optout_web,
+    salesforce_workspace,
+)
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.salesforce import Salesforce
@@ -150,7 +158,7 @@ def test_R32_a_salesforce_outbound_message_is_applied_then_acknowledged(
     message = sf.outbound_message([("Contact", ann)], note_ids=["04l000000000777AAA"])
 
     with optout_web(fresh_engine, monkeypatch) as base:
-        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}"
+        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}?key={SF_WEBHOOK_SECRET}"
         began = time.monotonic()
         response = sf.send_outbound(url, message)
         elapsed = time.monotonic() - began
@@ -180,7 +188,7 @@ def test_R32_an_outbound_message_from_another_org_or_malformed_is_not_acknowledg
         fresh_engine, clock, sf, settings={"organization_id": "00D000000000001AAA"}
     )
     with optout_web(fresh_engine, monkeypatch) as base:
-        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}"
+        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}?key={SF_WEBHOOK_SECRET}"
         foreign = sf.send_outbound(url, sf.outbound_message([("Contact", ann)]))
         broken = sf.send_outbound(url, b"<soapenv:Envelope")
         entity = sf.send_outbound(
@@ -193,6 +201,89 @@ def test_R32_an_outbound_message_from_another_org_or_malformed_is_not_acknowledg
     assert entity.status_code == 403
     assert "Ack" not in foreign.text + broken.text + entity.text
     assert not crm.opted_out("ann@acme.com")
+
+
+def test_R32_a_salesforce_connection_without_a_webhook_secret_refuses_every_outbound_message(
+    fresh_engine: Engine,
+    clock: FakeClock,
+    start_salesforce: StartSalesforce,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sf = start_salesforce()
+    ann = sf.create("Contact", Email="ann@acme.com", HasOptedOutOfEmail=True)
+    crm = connect_workspace(
+        fresh_engine,
+        clock,
+        kind="salesforce",
+        base_url=sf.base_url,
+        secrets={"client_secret": "OPTOUT_TEST_SF_SECRET"},
+        settings={"auth": "client_credentials", "client_id": sf.client_id},
+    )
+    calls_before = sum(sf.calls.values())
+    message = sf.outbound_message([("Contact", ann)])
+    with optout_web(fresh_engine, monkeypatch) as base:
+        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}"
+        bare = sf.send_outbound(url, message)
+        guessed = sf.send_outbound(f"{url}?key=", message)
+        huge = sf.send_outbound(url, b"<x>" + b"a" * (webhooks.MAX_BODY * 2))
+
+    assert (bare.status_code, guessed.status_code, huge.status_code) == (403, 403, 403)
+    assert "webhook secret" in bare.text
+    assert "Ack" not in bare.text + guessed.text + huge.text
+    assert sum(sf.calls.values()) == calls_before  # the CRM was not asked anything
+    assert not crm.opted_out("ann@acme.com")
+
+
+def test_R32_a_salesforce_fault_never_echoes_what_the_crm_answered(
+    fresh_engine: Engine,
+    clock: FakeClock,
+    start_salesforce: StartSalesforce,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sf = start_salesforce()
+    ann = sf.create("Contact", Email="ann@acme.com", HasOptedOutOfEmail=True)
+    crm = salesforce_workspace(fresh_engine, clock, sf)
+    detail = "INTERNAL-CRM-DETAIL-7f3a"
+    sf.failures.add(
+        "GET", "/query", 400, times=50, body=[{"message": detail, "errorCode": "MALFORMED_QUERY"}]
+    )
+    with optout_web(fresh_engine, monkeypatch) as base:
+        url = f"{base}/crm/webhooks/salesforce/{crm.connection_id}?key={SF_WEBHOOK_SECRET}"
+        response = sf.send_outbound(url, sf.outbound_message([("Contact", ann)]))
+
+    assert response.status_code == 500
+    assert "<soapenv:Fault>" in response.text
+    assert detail not in response.text
+    assert "MALFORMED_QUERY" not in response.text
+    assert not crm.opted_out("ann@acme.com")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.replace("ENCODING", "utf-8").encode("utf-8"),
+        lambda text: text.replace("ENCODING", "utf-16").encode("utf-16"),
+        lambda text: codecs.BOM_UTF16_BE + text.replace("ENCODING", "utf-16").encode("utf-16-be"),
+    ],
+    ids=["utf-8", "utf-16", "utf-16-big-endian"],
+)
+def test_R32_an_outbound_message_declaring_a_dtd_is_refused_in_any_encoding(
+    encode: Callable[[str], bytes],
+) -> None:
+    document = (
+        '<?xml version="1.0" encoding="ENCODING"?>'
+        '<!DOCTYPE soapenv:Envelope [<!ENTITY org "00D000000000001AAA">]>'
+        f'<soapenv:Envelope xmlns:soapenv="{webhooks.SOAP_ENV}" xmlns:xsi="{webhooks.XSI}">'
+        f'<soapenv:Body><notifications xmlns="{webhooks.OUTBOUND}">'
+        "<OrganizationId>&org;</OrganizationId>"
+        "<Notification><Id>04l000000000001AAA</Id>"
+        f'<sObject xsi:type="sf:Contact" xmlns:sf="{webhooks.SOBJECT}">'
+        "<sf:Id>003000000000001AAA</sf:Id></sObject></Notification>"
+        "</notifications></soapenv:Body></soapenv:Envelope>"
+    )
+
+    with pytest.raises(webhooks.WebhookRejected, match="DTD"):
+        webhooks.parse_outbound_message(encode(document))
 
 
 def test_hubspot_signature_decodes_the_uri_as_hubspot_does() -> None:

@@ -88,8 +88,8 @@ def new_webhook_secret(
 
 def webhook_key_matches(expected: str, given: str) -> bool:
     """Whether the key of a pushed request is the webhook secret (compared in constant
-    time); a connection without one takes any request, as before webhooks had secrets."""
-    return not expected or hmac.compare_digest(expected.encode(), given.encode())
+    time); a connection without a secret takes no pushed request at all."""
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def saved_roles(db: Connection, *, connection_id: int) -> set[str]:

@@ -9,6 +9,7 @@ and enforced before the answer leaves, so a 200 (or a SOAP Ack) means it is in f
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from optout.errors import ConnectorError, NotFound, OptoutError
 from optout.web.errors import error_body
 from optout.web.site import site_of
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/crm/webhooks", include_in_schema=False)
 
 SOAP = "text/xml; charset=utf-8"
@@ -97,18 +99,22 @@ async def hubspot(connection_id: int, request: Request) -> Response:
 
 @router.post("/salesforce/{connection_id}")
 async def salesforce(connection_id: int, request: Request) -> Response:
-    body = await request.body()
     try:
         connection, connector, stored = await run_in_threadpool(
             _connect, request, connection_id, "salesforce"
         )
     except NotFound:
         return Response(webhooks.soap_fault("unknown connection"), 404, media_type=SOAP)
+    # The key is checked before the body is read: an unknown sender costs nothing.
     expected = connections.secret_values(connection, os.environ, stored).get("webhook_secret", "")
+    if not expected:
+        fault = "this connection takes no outbound messages until it has a webhook secret"
+        return Response(webhooks.soap_fault(fault), 403, media_type=SOAP)
     given = request.query_params.get(credentials.WEBHOOK_KEY, "")
     if not credentials.webhook_key_matches(expected, given):
         return Response(webhooks.soap_fault("wrong webhook key"), 403, media_type=SOAP)
     try:
+        body = await _capped_body(request, webhooks.MAX_BODY)
         message = webhooks.parse_outbound_message(body)
         expected = str(connection.settings.get("organization_id") or "")
         if expected and message.organization_id[:15] != expected[:15]:
@@ -124,6 +130,23 @@ async def salesforce(connection_id: int, request: Request) -> Response:
     except webhooks.WebhookRejected as exc:
         return Response(webhooks.soap_fault(exc.message), 403, media_type=SOAP)
     except OptoutError as exc:
-        # Not acknowledged: Salesforce delivers the message again later.
-        return Response(webhooks.soap_fault(exc.message), 500, media_type=SOAP)
+        # Not acknowledged: Salesforce delivers the message again later. What the CRM
+        # answered stays in our log; the sender of the message is not told.
+        log.warning(
+            "salesforce connection %s: outbound message not applied: %s", connection.id, exc
+        )
+        fault = "the changes could not be applied now; deliver the message again later"
+        return Response(webhooks.soap_fault(fault), 500, media_type=SOAP)
     return Response(webhooks.ACK, 200, media_type=SOAP)
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The request body, read no further than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise webhooks.WebhookRejected("the outbound message is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
