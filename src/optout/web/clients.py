@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from optout.config import IPNetwork
+from optout.web import access_log
 from optout.web.site import site_of
 
 SCHEMES = {"http": ("http", "https"), "websocket": ("ws", "wss")}
@@ -96,5 +97,8 @@ def over_https(request: Request) -> bool:
 
 def server_config(app: Any, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for the web app: forwarded headers are left to
-    `TrustedProxies` (uvicorn would otherwise believe them from 127.0.0.1)."""
-    return uvicorn.Config(app, proxy_headers=False, **options)
+    `TrustedProxies` (uvicorn would otherwise believe them from 127.0.0.1), and the
+    access log has the secret tokens of paths taken out (`optout.web.access_log`)."""
+    config = uvicorn.Config(app, proxy_headers=False, **options)
+    access_log.install()  # after the Config, which sets up uvicorn's loggers
+    return config
