@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +22,8 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _create_private(Path(database))
         engine = sa.create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
@@ -39,6 +41,14 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     _keep_index_true(engine)
     return engine
+
+
+def _create_private(database: Path) -> None:
+    """Create the database file readable by its owner only (0600), if it is not there:
+    SQLite gives the -wal and -shm files it makes beside it the same mode."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _keep_index_true(engine: Engine) -> None:

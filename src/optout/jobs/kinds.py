@@ -18,6 +18,7 @@ for it and returns its progress, which the runner records in that same transacti
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -176,7 +177,9 @@ def _people_part(
 
 def _import_finished(job: Job, report: imports.ImportReport) -> StepOutcome:
     if report.errors:
-        with Path(job.params["errors_path"]).open("w", newline="", encoding="utf-8") as out:
+        # The report quotes the people of the file: readable by the service's owner only.
+        errors = os.open(job.params["errors_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(errors, "w", newline="", encoding="utf-8") as out:
             imports.write_error_report(report, out)
     result = {
         "kind": report.kind,

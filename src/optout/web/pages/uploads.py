@@ -1,18 +1,22 @@
 """Where an uploaded CSV waits between the upload, the column-mapping step and the import,
-and where its error report stays to be downloaded: a folder per upload under the
-system's temporary directory, per workspace, named by a random token. Uploads older
-than a day are removed when the next one arrives."""
+and where its error report stays to be downloaded: a folder per upload, per workspace,
+named by a random token, inside a folder of the service's own (OPTOUT_UPLOAD_DIR, by
+default `optout-uploads-<uid>` in the system's temporary directory). Every folder is
+0700 and every file 0600: uploads hold people's addresses. Uploads older than a day are
+removed when the next one arrives."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 
-from optout.errors import InvalidInput, NotFound
+from optout.errors import InvalidInput, NotFound, OptoutError
 
 MAX_BYTES = 50 * 1024 * 1024
 KEEP_SECONDS = 24 * 3600
@@ -22,7 +26,17 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 def root() -> Path:
-    return Path(tempfile.gettempdir()) / "optout-uploads"
+    """The service's own folder for uploads, made private (0700) if it is not; refused if
+    it is a link or belongs to another user (someone made it first in a shared folder)."""
+    given = os.environ.get("OPTOUT_UPLOAD_DIR", "").strip()
+    base = Path(given) if given else Path(tempfile.gettempdir()) / f"optout-uploads-{os.getuid()}"
+    base.mkdir(mode=0o700, parents=bool(given), exist_ok=True)
+    found = base.lstat()
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise OptoutError(f"{base}: not a folder of this service's own user; remove it")
+    if stat.S_IMODE(found.st_mode) != 0o700:
+        base.chmod(0o700)
+    return base
 
 
 def _folder(workspace_id: int, token: str) -> Path:
@@ -46,8 +60,11 @@ def save(*, workspace_id: int, name: str, data: bytes) -> str:
     _forget_old()
     token = secrets.token_urlsafe(24)
     folder = _folder(workspace_id, token)
-    folder.mkdir(parents=True, mode=0o700)
-    (folder / _clean_name(name)).write_bytes(data)
+    folder.parent.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700)
+    kept = os.open(folder / _clean_name(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(kept, "wb") as out:
+        out.write(data)
     return token
 
 
