@@ -6,6 +6,9 @@ import email
 from email import policy
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from optout.db import tables as t
 from tests.cli.conftest import Cli
 
 STEPS_TOML = """
@@ -153,3 +156,23 @@ def test_R10_cli_bulk_unenroll_by_status_and_R8_single_unenroll(cli: Cli, tmp_pa
     assert cli.json("sequence", "show", "Intro")["enrollments"] == {"not_started": 1}
     bad = cli.run("unenroll", "--status", "finished")
     assert bad.exit_code == 2
+
+
+def test_R34_cli_refuses_a_from_address_with_a_line_break(cli: Cli, tmp_path: Path) -> None:
+    with cli.seed():
+        pass
+    steps = tmp_path / "steps.toml"
+    steps.write_text(STEPS_TOML)
+    cli.ok("ruleset", "create", "Careful")
+    for field, sender in (
+        ("--from", "sam@acme-sales.com\r\nBcc: everyone@victim.example"),
+        ("--reply-to", "sam@acme-sales.com\nX-Evil: 1"),
+    ):
+        senders = {"--from": "sam@acme-sales.com", field: sender}
+        result = cli.run(
+            "sequence", "create", "Intro", "--ruleset", "Careful", "--steps", str(steps),
+            *[part for pair in senders.items() for part in pair],
+        )  # fmt: skip
+        assert result.exit_code != 0, result.stdout
+        assert "line break" in result.stdout + result.stderr
+    assert cli.scalar(sa.select(sa.func.count()).select_from(t.sequences)) == 0

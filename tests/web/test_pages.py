@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from optout.config import Settings
 from optout.db import tables as t
-from optout.services import accounts, sign_in_limits, workspaces
+from optout.services import accounts, rulesets, sign_in_limits, workspaces
 from optout.web.app import create_app
 from optout.web.pages.route import PageRoute
 from tests.factories import World
@@ -286,6 +286,43 @@ def test_R34_a_page_id_beyond_any_stored_id_answers_404_not_a_server_error(
                 )
                 assert answer.status_code == 404, (method, target, answer.status_code)
     assert web.http.get("/").status_code == 200
+
+
+def test_R34_a_sequence_from_address_with_a_line_break_is_refused_on_the_page(
+    web: Web, member: tuple[World, str]
+) -> None:
+    world, user = member
+    with web.engine.begin() as db:
+        rulesets.create(db, workspace_id=world.ws, name="Default", now=world.now)
+    _sign_in(web, world, user)
+    form = {
+        "name": "Intro",
+        "ruleset": "Default",
+        "from_address": "sam@acme-sales.com\r\nBcc: everyone@victim.example",
+        "step_kind": "email",
+        "step_subject": "Hi",
+        "step_body_text": "Hello",
+        "step_body_html": "",
+        "step_days": "",
+        "step_hours": "",
+        "step_minutes": "",
+        "step_id": "",
+        "csrf_token": _csrf(web),
+    }
+    refused = web.http.post("/sequences/new", data=form)
+    assert 400 <= refused.status_code < 500, refused.status_code
+    assert "line break" in refused.text
+    created = web.http.post("/sequences/new", data={**form, "from_address": "sam@acme-sales.com"})
+    assert created.status_code == 303, created.text
+    edit = created.headers["location"].split("?")[0] + "/edit"
+    edited = web.http.post(edit, data={**form, "from_address": "sam@acme-sales.com\nX-Evil: 1"})
+    assert 400 <= edited.status_code < 500, edited.status_code
+    assert "line break" in edited.text
+    with web.engine.connect() as db:
+        senders = db.scalars(
+            sa.select(t.sequences.c.from_address).where(t.sequences.c.workspace_id == world.ws)
+        ).all()
+    assert senders == ["sam@acme-sales.com"]
 
 
 def test_sign_in_form_needs_its_own_token(web: Web, member: tuple[World, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,11 +95,24 @@ def check_steps(steps: Sequence[Step]) -> None:
 
 
 def check_sender(from_address: str, reply_to: str) -> None:
+    """Bad input before the first write: an address every send can put in its headers."""
     if not from_address.strip():
         raise InvalidInput("a sequence needs a From address to send with")
+    _one_line(from_address, what="From")
     normalize_email(parseaddr(from_address)[1])
     if reply_to.strip():
+        _one_line(reply_to, what="Reply-To")
         normalize_email(parseaddr(reply_to)[1])
+
+
+def _one_line(address: str, *, what: str) -> None:
+    """A line break (or another control character) in a sender would be written into the
+    headers of every email, where it cannot go: refused when saved, not at each send."""
+    if any(unicodedata.category(ch) == "Cc" for ch in address):
+        raise InvalidInput(
+            f"the {what} address must be one line of text: it holds a line break or "
+            f"another control character ({address!r})"
+        )
 
 
 def create(
