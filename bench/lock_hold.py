@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from bench.commands import KEYS, environment, start, tail
 from bench.generate import WORKSPACE_ID
-from bench.inbound import copy_of, params_for
+from bench.inbound import copy_of, params_for, settle
 from bench.load import Progress, prepare
 from bench.smtp_sink import free_port
 from optout.clock import utcnow
@@ -275,6 +275,16 @@ def run(
         folder = Path(name)
         database = sa.make_url(url).database
         assert database is not None
+        product = create_engine(url)
+        try:
+            began = time.perf_counter()
+            rules = settle(product, now=utcnow())
+        finally:
+            product.dispose()
+        progress.say(
+            f"statistics and the stored matches of {rules:,} rules, as the worker's pass "
+            f"leaves them, in {time.perf_counter() - began:.1f} s"
+        )
         engine = sa.create_engine(url)
         with engine.connect() as db:
             people_before = int(db.scalar(sa.text("SELECT count(*) FROM people")) or 0)
