@@ -167,3 +167,53 @@ def test_allowed_roots_locals_and_jinja_globals_validate() -> None:
 def test_R34_a_template_that_fails_while_rendering_is_invalid_input() -> None:
     with pytest.raises(InvalidTemplate, match=r"^text body template: cannot render"):
         _render(body_text="{{ 1 / 0 }}")
+
+
+@pytest.mark.parametrize(
+    "website",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript:alert(1)",
+        " java\tscript:alert(1)",
+        "javascript&colon;alert(1)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "vbscript:msgbox(1)",
+        "\ue001javascript:alert(1)",
+    ],
+)
+def test_R34_a_crm_value_in_a_template_href_cannot_become_a_javascript_link(
+    website: str,
+) -> None:
+    person = {**PERSON, "fields": {"website": website}}
+    for body_html in (
+        '<p><a href="{{ person.fields.website }}">Your site</a></p>',
+        "<p><a href='{{ person.fields.website }}'>Your site</a></p>",
+        "<p><a class=x href={{ person.fields.website }}>Your site</a></p>",
+        '<p><a HREF = "{{ person.fields.website | safe }}">Your site</a></p>',
+    ):
+        rendered = _render(body_html=body_html, person=person)
+        assert "script" not in rendered.html.lower().replace("vbscript", "script"), body_html
+        assert "data:" not in rendered.html
+        assert "Your site</a>" in rendered.html
+        assert "\ue000" not in rendered.html
+        assert "\ue001" not in rendered.html
+
+
+def test_R34_http_https_and_mailto_links_from_data_are_kept() -> None:
+    person = {
+        **PERSON,
+        "fields": {"site": "https://acme.com/?a=1&b=2", "old": "http://acme.com", "to": "a@b.c"},
+    }
+    body_html = (
+        '<a href="{{ person.fields.site }}">s</a> <a href="{{ person.fields.old }}">o</a> '
+        '<a href="mailto:{{ person.fields.to }}">m</a> <a href="{{ unsubscribe_url }}">u</a> '
+        '<a href="tel:+1555">t</a> {{ person.first_name }}'
+    )
+    rendered = _render(body_html=body_html, person=person).html
+    assert '<a href="https://acme.com/?a=1&amp;b=2">s</a>' in rendered
+    assert '<a href="http://acme.com">o</a>' in rendered
+    assert '<a href="mailto:a@b.c">m</a>' in rendered
+    assert f'<a href="{URL}">u</a>' in rendered
+    assert '<a href="tel:+1555">t</a>' in rendered  # written by the author, not from data
+    assert "Ada" in rendered
+    assert "\ue000" not in rendered

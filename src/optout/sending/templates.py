@@ -20,6 +20,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from optout.errors import InvalidInput
+from optout.sending import links
 
 ROOTS = ("person", "company", "sender", "unsubscribe_url")
 """The variables a template may use; anything else is refused when it is saved."""
@@ -90,11 +91,16 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _marked(value: Any) -> Any:
+    return links.mark(_finalize(value))
+
+
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         autoescape=autoescape,
         undefined=jinja2.ChainableUndefined,
-        finalize=_finalize,
+        # HTML output values are marked so a link built from data can be checked.
+        finalize=_marked if autoescape else _finalize,
         keep_trailing_newline=True,
     )
 
@@ -136,9 +142,11 @@ def validate_templates(subject: str, body_text: str, body_html: str) -> None:
 def _render_one(kind: str, source: str, context: Mapping[str, Any]) -> str:
     template = _compile(kind, source)
     try:
-        return template.render(context)
+        rendered = template.render(context)
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise InvalidTemplate(f"cannot render: {exc}", template=kind) from exc
+    # Only http, https and mailto links may come from data (a CRM value is no javascript:).
+    return links.checked(rendered) if kind == "html" else rendered
 
 
 def single_line(text: str) -> str:
