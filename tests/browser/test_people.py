@@ -46,7 +46,8 @@ def test_R29_explain_panel_names_the_blocking_rule(
         "company.domain in (rivalsoft.com, competeco.io) ← rivalsoft.com"
     )
     checks = person.locator("#explain tbody tr")
-    expect(checks.first).to_contain_text("opted out")  # R16 order: opt-out first
+    # R16 order: the absolute checks first, a spam complaint before all (R36).
+    expect(checks.first).to_contain_text("has sent no spam complaint")
     app.shot("explain: blocked by an exclusion")
 
     person.select_option("select[name=purpose]", "send")
