@@ -45,7 +45,7 @@ from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.salesforce import Salesforce
 from tests.factories import World
 from tests.inbound.helpers import corpus, message_id_of, readdress, reply
-from tests.web.conftest import forget_sign_in_attempts, serving
+from tests.web.conftest import csrf_token_in, forget_sign_in_attempts, serving
 
 KEYS = ("writeback-channels-key-0123456789",)
 PASSWORD = "correct horse battery staple"
@@ -113,7 +113,7 @@ class Here:
 
     def csrf(self, path: str) -> str:
         """The form token of a page."""
-        return _token_in(self.page(path))
+        return csrf_token_in(self.page(path))
 
     def page(self, path: str) -> str:
         """A page as the member signed in to the web app sees it."""
@@ -124,7 +124,7 @@ class Here:
                     "workspace": self.slug,
                     "email": self.servers.member,
                     "password": PASSWORD,
-                    "csrf_token": _token_in(self.web.get("/login").text),
+                    "csrf_token": csrf_token_in(self.web.get("/login").text),
                 },
             )
             assert answer.status_code == 303, answer.text
@@ -174,12 +174,6 @@ class Here:
         with self.engine.connect() as db:
             ledger = optouts.ledger(db, workspace_id=self.crm.ws, email=email)
         return str(ledger[0]["channel"])
-
-
-def _token_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
 
 
 def _crm_records(servers: Servers, kind: str) -> dict[str, list[tuple[str, str]]]:

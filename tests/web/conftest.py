@@ -32,6 +32,13 @@ from tests.factories import World
 KEYS = ("web-test-secret-key-0123456789",)
 
 
+def csrf_token_in(page: str) -> str:
+    """The CSRF token of the first form of a page, as a browser would post it back."""
+    marker = 'name="csrf_token" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Run `app` under uvicorn in a background thread; yield its base URL."""

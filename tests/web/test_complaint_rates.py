@@ -17,7 +17,7 @@ from optout.web.pages import reads
 from tests.factories import World
 from tests.inbound.helpers import send_due, sent_world
 from tests.inbound.test_complaints import process, report
-from tests.web.conftest import Web
+from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = ("ann@acme.com", "ben@acme.com", "cat@acme.com", "dan@acme.com")
@@ -57,12 +57,6 @@ def test_R36_complaint_levels_follow_gmails_lines() -> None:
     assert reads.ComplaintRate(1, "s", 0, 0).rate == 0.0
 
 
-def _token_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
-
-
 def test_R36_dashboard_shows_complaint_rates_beside_gmails_lines(
     web: Web,
     engine: Engine,
@@ -77,7 +71,7 @@ def test_R36_dashboard_shows_complaint_rates_beside_gmails_lines(
         accounts.set_member(world.db, workspace_id=world.ws, email=user, role="member")
         slug = world.workspace.slug
     try:
-        token = _token_in(web.http.get("/login").text)
+        token = csrf_token_in(web.http.get("/login").text)
         signed_in = web.http.post(
             "/login",
             data={"workspace": slug, "email": user, "password": PASSWORD, "csrf_token": token},

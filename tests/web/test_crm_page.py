@@ -19,7 +19,7 @@ from optout.db import tables as t
 from optout.services import accounts
 from tests.crm.emulators.rogue import Rogue
 from tests.factories import World
-from tests.web.conftest import Web, serving
+from tests.web.conftest import Web, csrf_token_in, serving
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "pat-na1-page-test-token"
@@ -48,7 +48,7 @@ def signed_in(
                 "workspace": world.workspace.slug,
                 "email": user,
                 "password": PASSWORD,
-                "csrf_token": _csrf_in(form),
+                "csrf_token": csrf_token_in(form),
             },
         )
         return world
@@ -56,12 +56,6 @@ def signed_in(
     yield sign_in
     with engine.begin() as db:
         db.execute(t.users.delete().where(t.users.c.email.in_(users)))
-
-
-def _csrf_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
 
 
 def _connections(engine: Engine, ws: int) -> int:
@@ -81,7 +75,7 @@ def test_R34_without_encryption_keys_the_page_says_what_to_set_and_saves_nothing
     saved = web.http.post(
         "/crm/hubspot",
         data={
-            "csrf_token": _csrf_in(form.text),
+            "csrf_token": csrf_token_in(form.text),
             "base_url": "https://api.hubapi.com",
             "token": TOKEN,
         },
@@ -102,7 +96,7 @@ def test_only_an_admin_changes_a_crm_connection(
 
     refused = web.http.post(
         "/crm/salesforce",
-        data={"csrf_token": _csrf_in(form.text), "base_url": "https://acme.my.salesforce.com"},
+        data={"csrf_token": csrf_token_in(form.text), "base_url": "https://acme.my.salesforce.com"},
     )
 
     assert refused.status_code == 403
@@ -135,7 +129,7 @@ def test_R34_only_an_admin_may_test_a_crm_connection(
         world = signed_in("member")
         _connect_to(engine, world.ws, url)
         page = web.http.get("/crm/hubspot")
-        refused = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+        refused = web.http.post("/crm/hubspot/test", data={"csrf_token": csrf_token_in(page.text)})
 
     assert refused.status_code == 403
     assert "this needs an admin of the workspace" in refused.text
@@ -155,9 +149,9 @@ def test_R34_the_connection_test_shows_the_crm_status_in_words_never_its_body(
         world = signed_in("admin")
         _connect_to(engine, world.ws, url)
         page = web.http.get("/crm/hubspot")
-        tested = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+        tested = web.http.post("/crm/hubspot/test", data={"csrf_token": csrf_token_in(page.text)})
         monkeypatch.delenv("OPTOUT_CRM_ALLOWED_HOSTS")
-        local = web.http.post("/crm/hubspot/test", data={"csrf_token": _csrf_in(page.text)})
+        local = web.http.post("/crm/hubspot/test", data={"csrf_token": csrf_token_in(page.text)})
 
     assert tested.status_code == 200
     assert "HubSpot answered HTTP 403: the credentials may not do this" in tested.text

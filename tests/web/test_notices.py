@@ -18,7 +18,7 @@ from optout.db import tables as t
 from optout.services import accounts
 from optout.web.notices import NOTICE_COOKIE
 from tests.factories import World
-from tests.web.conftest import Web, web_client
+from tests.web.conftest import Web, csrf_token_in, web_client
 
 PASSWORD = "correct horse battery staple"
 SPOOF = "Your account is suspended. Call 555-0100 to restore it"
@@ -54,14 +54,8 @@ def admin(
         db.execute(t.users.delete().where(t.users.c.email == user))
 
 
-def _token_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
-
-
 def _sign_in(web: Web, world: World, user: str) -> None:
-    token = _token_in(web.http.get("/login").text)
+    token = csrf_token_in(web.http.get("/login").text)
     form = {"workspace": world.workspace.slug, "email": user, "password": PASSWORD}
     answer = web.http.post("/login", data={**form, "csrf_token": token})
     assert answer.status_code == 303
@@ -77,7 +71,7 @@ def _opted_out_notice(html: str) -> bool:
 
 def _opt_out(web: Web, person_id: int) -> str:
     """Opt the person out through the page's form; the address it leads to."""
-    token = _token_in(web.http.get(f"/people/{person_id}").text)
+    token = csrf_token_in(web.http.get(f"/people/{person_id}").text)
     answer = web.http.post(
         f"/people/{person_id}/opt-out", data={"reason": "asked by phone", "csrf_token": token}
     )

@@ -21,7 +21,7 @@ from optout.services import accounts, rulesets, sign_in_limits, workspaces
 from optout.web.app import create_app
 from optout.web.pages.route import PageRoute
 from tests.factories import World
-from tests.web.conftest import Web
+from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
 
@@ -41,15 +41,9 @@ def member(
         db.execute(t.users.delete().where(t.users.c.email == user))
 
 
-def _token_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
-
-
 def _login(web: Web, data: dict[str, str]) -> httpx.Response:
     """Post the sign-in form as a browser does: fetched first, with its form token."""
-    token = _token_in(web.http.get("/login").text)
+    token = csrf_token_in(web.http.get("/login").text)
     return web.http.post("/login", data={**data, "csrf_token": token})
 
 
@@ -61,7 +55,7 @@ def _sign_in(web: Web, world: World, user: str, next: str = "/") -> httpx.Respon
 
 
 def _csrf(web: Web) -> str:
-    return _token_in(web.http.get("/exclusions/new").text)
+    return csrf_token_in(web.http.get("/exclusions/new").text)
 
 
 def test_signed_out_pages_lead_to_sign_in_and_back(web: Web) -> None:
@@ -203,12 +197,8 @@ def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
             yield route
 
 
-def test_every_page_form_refuses_a_post_without_the_csrf_token(
-    web: Web, member: tuple[World, str]
-) -> None:
+def _page_posts(web: Web) -> list[str]:
     """Every POST route of the pages, found in the app itself, so a new one cannot slip by."""
-    world, user = member
-    _sign_in(web, world, user)
     app = create_app(Settings(database_url="unused://", secret_keys=("k" * 32,)), web.engine)
     posts = sorted(
         route.path
@@ -216,6 +206,16 @@ def test_every_page_form_refuses_a_post_without_the_csrf_token(
         if isinstance(route, PageRoute) and "POST" in route.methods and route.path != "/login"
     )
     assert len(posts) >= 12
+    return posts
+
+
+def test_every_page_form_refuses_a_post_without_the_csrf_token(
+    web: Web, member: tuple[World, str]
+) -> None:
+    """Every POST route of the pages, found in the app itself, so a new one cannot slip by."""
+    world, user = member
+    _sign_in(web, world, user)
+    posts = _page_posts(web)
     for path in posts:
         target = re.sub(r"\{[^}]+\}", "1", path)
         answer = web.http.post(target, data={"name": "x", "action": "pause"})
@@ -230,13 +230,7 @@ def test_R34_a_non_ascii_csrf_token_is_refused_not_a_server_error(
     """On every page POST route, as a form field and as the header htmx sends."""
     world, user = member
     _sign_in(web, world, user)
-    app = create_app(Settings(database_url="unused://", secret_keys=("k" * 32,)), web.engine)
-    posts = sorted(
-        route.path
-        for route in _routes(app.routes)
-        if isinstance(route, PageRoute) and "POST" in route.methods and route.path != "/login"
-    )
-    assert len(posts) >= 12
+    posts = _page_posts(web)
     for path in posts:
         target = re.sub(r"\{[^}]+\}", "1", path)
         as_field = web.http.post(target, data={"name": "x", "csrf_token": "jeton-é²"})
@@ -338,7 +332,7 @@ def test_sign_in_form_needs_its_own_token(web: Web, member: tuple[World, str]) -
     # A page on another site cannot read the form's cookie: a token it got for itself
     # does not fit the visitor's cookie.
     with httpx.Client(base_url=web.http.base_url, timeout=10) as attacker:
-        stolen = _token_in(attacker.get("/login").text)
+        stolen = csrf_token_in(attacker.get("/login").text)
     web.http.get("/login")
     refused = web.http.post("/login", data={**data, "csrf_token": stolen})
     assert refused.status_code == 403

@@ -15,15 +15,9 @@ from optout.db import tables as t
 from optout.services import accounts, rulesets
 from optout.services.naming import row_by_name
 from tests.factories import World
-from tests.web.conftest import Web
+from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
-
-
-def _csrf(text: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = text.index(marker) + len(marker)
-    return text[start : text.index('"', start)]
 
 
 def test_a_member_cannot_create_or_change_a_ruleset_from_the_page(
@@ -48,7 +42,7 @@ def test_a_member_cannot_create_or_change_a_ruleset_from_the_page(
                 "workspace": world.workspace.slug,
                 "email": user,
                 "password": PASSWORD,
-                "csrf_token": _csrf(login_form.text),
+                "csrf_token": csrf_token_in(login_form.text),
             },
         )
         assert signed_in.status_code == 303
@@ -56,7 +50,7 @@ def test_a_member_cannot_create_or_change_a_ruleset_from_the_page(
         assert form.status_code == 200
         assert "Only an admin of the workspace can change rulesets" in form.text
         data = {
-            "csrf_token": _csrf(form.text),
+            "csrf_token": csrf_token_in(form.text),
             "name": "Default",
             "reenroll_cooldown_days": "0",
             "max_active_per_company": "",

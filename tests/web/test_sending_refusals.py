@@ -20,8 +20,8 @@ from optout.inbound import process_message
 from optout.services import accounts
 from tests.factories import World
 from tests.inbound.helpers import CORPUS, OPTIONS, sent_world
-from tests.web.conftest import Web
-from tests.web.test_complaint_rates import PASSWORD, _token_in
+from tests.web.conftest import Web, csrf_token_in
+from tests.web.test_complaint_rates import PASSWORD
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def now() -> datetime:
 
 
 def _dashboard_section(web: Web, slug: str, user: str) -> str:
-    token = _token_in(web.http.get("/login").text)
+    token = csrf_token_in(web.http.get("/login").text)
     signed_in = web.http.post(
         "/login", data={"workspace": slug, "email": user, "password": PASSWORD, "csrf_token": token}
     )

@@ -25,7 +25,7 @@ from optout.services import accounts, sign_in_limits
 from optout.services.accounts import Principal, Role
 from optout.web.clients import client_address
 from tests.factories import World
-from tests.web.conftest import Web, web_client
+from tests.web.conftest import Web, csrf_token_in, web_client
 
 PASSWORD = "correct horse battery staple"
 LOCALHOST = (ipaddress.ip_network("127.0.0.1/32"),)
@@ -45,15 +45,9 @@ def member(
         db.execute(t.users.delete().where(t.users.c.email == user))
 
 
-def _token_in(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
-
-
 def _login(web: Web, data: dict[str, str], **headers: str) -> httpx.Response:
     """Post the sign-in form as a browser does: fetched first, with its form token."""
-    token = _token_in(web.http.get("/login").text)
+    token = csrf_token_in(web.http.get("/login").text)
     return web.http.post("/login", data={**data, "csrf_token": token}, headers=headers)
 
 
@@ -288,7 +282,7 @@ def test_https_only_marks_every_cookie_secure_and_sends_hsts(
         form = web.http.get("/login")
         assert form.headers["strict-transport-security"] == "max-age=31536000"
         assert "; secure" in form.headers["set-cookie"].lower()
-        token = _token_in(form.text)
+        token = csrf_token_in(form.text)
         # httpx keeps Secure cookies to https: send the form's cookie as a browser would.
         signed_in = web.http.post(
             "/login",
