@@ -187,7 +187,10 @@ def test_every_page_fits_the_window_passes_axe_and_logs_nothing(
     expect(page.locator("h1")).to_contain_text("Map the columns of leads.csv")
     check_page(app, "import mapping")
     page.click("button[type=submit]:has-text('Import')")
-    page.wait_for_load_state("networkidle")
+    # The result page polls its job every second until the summary shows; a poll still
+    # running when the cookies are cleared below would send the tab to sign in,
+    # aborting the next page load. Wait for the end, as a user would.
+    expect(page.locator("#job-summary")).to_be_visible()
     check_page(app, "import result")
 
     # The public unsubscribe pages, signed out.
