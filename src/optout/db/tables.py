@@ -132,6 +132,8 @@ people = Table(
     Column("crm_id", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # An IANA zone name (`Europe/Berlin`); NULL: unknown (R38).
+    Column("time_zone", String(64)),
     # Duplicates by address are allowed (CRM Lead and Contact); suppression is by address (R1).
     Index("ix_people_ws_email", "workspace_id", "email"),
     Index("ix_people_ws_email_domain", "workspace_id", "email_domain"),
@@ -361,6 +363,13 @@ sequences = Table(
     Column("from_address", String(320), nullable=False, default=""),
     Column("reply_to", String(320), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
+    # The sending window (R38), read in the recipient's time zone: days of the week as bits
+    # (Monday 1 ... Sunday 64), minutes of the day from (inclusive) until (exclusive), and
+    # whether waits count business days. 127, 0, 1440: any time (migration 0016).
+    Column("send_days", Integer, nullable=False, server_default="127"),
+    Column("send_from_minute", Integer, nullable=False, server_default="0"),
+    Column("send_until_minute", Integer, nullable=False, server_default="1440"),
+    Column("business_day_waits", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("workspace_id", "name"),
     CheckConstraint("status IN ('active', 'paused', 'archived')", name="status"),
 )
