@@ -23,6 +23,7 @@ from optout.db import tables as t
 from optout.db.hints import rarely
 from optout.eligibility import Purpose
 from optout.eligibility.gate import Gate
+from optout.services import decision_index
 from optout.services.eligibility import facts, situation
 from optout.services.enforcement import end_enrollments
 from optout.services.staging import claimed_emails, rule_hits, stage_ids, stage_rows
@@ -82,6 +83,7 @@ def claim(
     workspace_id: int | None = None,
 ) -> ClaimResult:
     """Claim up to `limit` due emails of active sequences, after the send-time check."""
+    _hold_decision_index(db, workspace_id=workspace_id)
     o, e, s = t.outbound_emails, t.enrollments, t.sequences
     query = (
         sa.select(o.c.id)
@@ -107,6 +109,20 @@ def claim(
         .returning(o.c.id)
     ).scalars()
     return ClaimResult(_load(db, sorted(claimed)), cancelled)
+
+
+def _hold_decision_index(db: Connection, *, workspace_id: int | None) -> None:
+    """The decision index's shared locks of the workspaces claimed from, in id order,
+    before any email row is locked: the lock order of `services.decision_index`, so a
+    claim never holds emails while it waits for an exclusion save that waits for them."""
+    w = t.workspaces
+    ids = (
+        [workspace_id]
+        if workspace_id is not None
+        else db.scalars(sa.select(w.c.id).order_by(w.c.id)).all()
+    )
+    for each in ids:
+        decision_index.hold(db, workspace_id=each)
 
 
 def _gate(db: Connection, *, now: datetime) -> int:

@@ -174,7 +174,8 @@ def run_once(
     with engine.begin() as db:
         # Clock rules move with time, not with writes: write their matches down for `now`,
         # so the reads of this pass and until the next one stay narrow.
-        for workspace_id in db.scalars(sa.select(t.workspaces.c.id)):
+        # In id order, as every path takes the index's locks (`services.decision_index`).
+        for workspace_id in db.scalars(sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)):
             decision_index.advance(db, workspace_id=workspace_id, now=now)
     with engine.begin() as db:
         resend_due(db, now=now)

@@ -138,6 +138,7 @@ def create(
     """Save a new exclusion. `impact`, when given, is its preview read beforehand (in a
     read transaction, `draft`), so the save does not read it again while it holds the
     write lock; the guard of R22 holds either way."""
+    decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     draft = draft_of(
         name=name,
         level=level,
@@ -203,6 +204,7 @@ def update(
     """Edit an exclusion. A level change keeps the filter: it must be valid for the new
     level, or the save fails saying why (R22); nothing is reset or inverted. `impact`:
     as for `create`."""
+    decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     current, draft = changed(
         db,
         workspace_id=workspace_id,
