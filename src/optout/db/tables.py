@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -66,6 +67,12 @@ workspaces = Table(
     # this many minutes (at least once); NULL holds it until a person decides.
     Column("in_doubt_resend_minutes", Integer),
     Column("created_at", DateTime, nullable=False),
+    # The reputation breaker (R40): over a mailbox's last sends, a hard-bounce or complaint
+    # share above these pauses it; a complaint share above the domain line pauses every
+    # mailbox of its sending domain.
+    Column("bounce_pause_rate", Float, nullable=False, server_default="0.05"),
+    Column("complaint_pause_rate", Float, nullable=False, server_default="0.001"),
+    Column("domain_complaint_pause_rate", Float, nullable=False, server_default="0.003"),
     # A random token that database triggers change on every write to the workspace's
     # exclusions: readers reuse the rules they parsed while it stays the same.
     Column("rules_version", BigInteger, nullable=False, server_default="0"),
@@ -374,6 +381,55 @@ sequences = Table(
     CheckConstraint("status IN ('active', 'paused', 'archived')", name="status"),
 )
 
+MAILBOX_STATUSES = ("active", "paused")
+
+# The sender addresses of a workspace (R37, R40). A mailbox sends through the shared relay
+# (`smtp_url` NULL) or its own server (`smtp_url` without the password, which is kept in
+# `smtp_password`, encrypted like the CRM secrets). `daily_limit` NULL: no daily limit (a
+# mailbox made from a sequence's From address before mailboxes existed). The claim keeps
+# the capacity counters: sends counted in `sends_day` (the mailbox's own calendar day, in
+# `time_zone`), and the earliest moment of its next send (gap plus jitter).
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("address", String(320), nullable=False),  # canonical
+    Column("display_name", String(200), nullable=False, default=""),
+    Column("signature", Text, nullable=False, default=""),
+    Column("smtp_url", String(1000)),
+    Column("smtp_password", Text),  # Fernet token
+    Column("daily_limit", Integer),
+    Column("min_gap_seconds", Integer, nullable=False, default=90),
+    Column("gap_jitter", Float, nullable=False, default=0.5),  # share of the gap added at random
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("owner_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("pause_reason", Text, nullable=False, default=""),
+    Column("paused_at", DateTime),
+    Column("paused_by", String(200)),
+    Column("sends_day", Date),
+    Column("sends_today", Integer, nullable=False, default=0),
+    Column("next_send_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "address"),
+    CheckConstraint("status IN ('active', 'paused')", name="status"),
+    CheckConstraint("daily_limit IS NULL OR daily_limit >= 0", name="daily_limit"),
+    CheckConstraint("min_gap_seconds >= 0", name="min_gap_seconds"),
+)
+
+# The mailboxes a sequence sends from; each enrollment is given one of them (R37).
+sequence_mailboxes = Table(
+    "sequence_mailboxes",
+    metadata,
+    Column(
+        "sequence_id", Integer, ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_sequence_mailboxes_mailbox", "mailbox_id"),
+)
+
 sequence_steps = Table(
     "sequence_steps",
     metadata,
@@ -416,7 +472,10 @@ enrollments = Table(
     Column("enrolled_by", String(200), nullable=False),
     Column("ended_at", DateTime),
     Column("end_reason", Text),
+    # The mailbox every step of this enrollment is sent from, given when it starts (R37).
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="SET NULL")),
     Index("ix_enrollments_seq_status", "sequence_id", "status"),
+    Index("ix_enrollments_mailbox_status", "mailbox_id", "status"),
     Index("ix_enrollments_person", "person_id", "sequence_id"),
     Index("ix_enrollments_status_next", "status", "next_run_at"),
     # A person is active in a sequence at most once.
@@ -460,10 +519,14 @@ outbound_emails = Table(
     Column("accepted_at", DateTime),
     Column("smtp_reply", Text),
     Column("in_doubt_at", DateTime),
+    # The mailbox that claimed it for sending (its enrollment's, written by the claim): the
+    # reputation breaker reads a mailbox's last sends from here (R40).
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id", ondelete="SET NULL")),
     # At most one email per (enrollment, step), ever.
     UniqueConstraint("enrollment_id", "step_id"),
     Index("ix_outbound_emails_status_due", "status", "due_at"),
     Index("ix_outbound_emails_person", "person_id"),
+    Index("ix_outbound_emails_mailbox_handed", "mailbox_id", "handed_over_at"),
     CheckConstraint(
         "status IN ('queued', 'sending', 'sent', 'cancelled', 'in_doubt')", name="status"
     ),
@@ -795,7 +858,7 @@ dkim_keys = Table(
 )
 
 
-JOB_KINDS = ("bulk_unenroll", "import", "exclusion_save")
+JOB_KINDS = ("bulk_unenroll", "import", "exclusion_save", "crm_sync")
 JOB_STATES = ("queued", "running", "done", "failed")
 
 # Long work run in the background with its progress (bulk unenroll, CSV imports, saves
