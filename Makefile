@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test lint bench bench-workers bench-load bench-inbound bench-lock soak clean
+.PHONY: run test lint bench bench-workers bench-load bench-inbound bench-lock soak soak-claims clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -71,6 +71,12 @@ soak: $(VENV)/.installed-test
 	OPTOUT_INDEX_MACHINE_RUNS=$(SOAK_RUNS) OPTOUT_DELIVERY_MODEL_RUNS=$(SOAK_MODEL_RUNS) \
 	  scripts/run-tests.sh --hypothesis-seed=$(SOAK_SEED) \
 	  tests/eligibility/test_index_stateful.py tests/system/test_delivery_model.py
+
+# The claim/save race on PostgreSQL (R14) 20 times in a row beside a CPU load on every
+# core; stops at the first failure. SOAK_CLAIMS_RUNS=N for another count.
+SOAK_CLAIMS_RUNS ?= 20
+soak-claims: $(VENV)/.installed-test
+	scripts/soak-claims.sh $(SOAK_CLAIMS_RUNS)
 
 $(VENV)/bin/python:
 	@# Debian's python3 may lack ensurepip (python3-venv); then borrow the system pip.

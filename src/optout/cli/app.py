@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from optout import deployment
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
+from optout.db import conflicts
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import alembic_config, upgrade
@@ -60,13 +61,22 @@ class OptoutGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            return conflicts.run_unit(lambda: self._invoke_once(ctx))
         except OptoutError as exc:
             raise fail(exc.message, exit_code(exc)) from None
         except sa.exc.OperationalError as exc:
             url = sa.make_url(Settings.from_env().database_url).render_as_string()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise fail(f"cannot use the database {url}: {reason}") from None
+
+    def _invoke_once(self, ctx: Any) -> Any:
+        """The command, with its arguments as parsed: a run again after a deadlock (nothing
+        committed yet, `optout.db.conflicts`) parses them anew."""
+        protected, rest = list(ctx._protected_args), list(ctx.args)
+        try:
+            return super().invoke(ctx)
+        finally:
+            ctx._protected_args, ctx.args = protected, rest
 
 
 app = typer.Typer(

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from optout.db import conflicts
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 1 << 30
 
@@ -29,6 +31,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         _keep_index_true(engine)
+        _count_commits(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
@@ -40,6 +43,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = {"options": options, **kwargs.pop("connect_args", {})}
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     _keep_index_true(engine)
+    _count_commits(engine)
     return engine
 
 
@@ -61,6 +65,15 @@ def _keep_index_true(engine: Engine) -> None:
 
         if not (connection.info.get(READ_ONLY) or connection.info.get(MIGRATING)):
             decision_index.flush(connection)
+
+
+def _count_commits(engine: Engine) -> None:
+    """Tell the unit of work being run that it committed (`optout.db.conflicts`): after
+    that, a conflict no longer runs it again whole."""
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Connection) -> None:
+        conflicts.note_commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

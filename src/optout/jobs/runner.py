@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
+from optout.db import conflicts
 from optout.db.engine import read_transaction
 from optout.db.retry import make_way
 from optout.errors import OptoutError
@@ -54,8 +55,9 @@ def run_next(
     with read_transaction(engine) as db:
         if not jobs.any_claimable(db, now=clock(), kinds=kinds_allowed):
             return None
-    with engine.begin() as db:
-        job = jobs.claim_next(db, runner=runner, now=clock(), kinds=kinds_allowed)
+    job = conflicts.run(
+        engine, lambda db: jobs.claim_next(db, runner=runner, now=clock(), kinds=kinds_allowed)
+    )
     if job is None:
         return None
     steps, held = 0, 0.0
@@ -69,23 +71,23 @@ def run_next(
             if (stop is not None and stop.is_set()) or (
                 max_steps is not None and steps >= max_steps
             ):
-                with engine.begin() as db:
-                    jobs.release(db, job_id=job.id, runner=runner)
+                conflicts.run(engine, lambda db: jobs.release(db, job_id=job.id, runner=runner))
                 return job.id
             if steps:
                 make_way(engine, held)
             began = time.monotonic()
-            with engine.begin() as db:
-                current = jobs.held(db, job_id=job.id, runner=runner)
-                now = clock()
-                outcome = kinds.STEPS[current.kind](
-                    db,
-                    current,
-                    now=now,
-                    progress=lambda done, total: live.report(job.id, done, total),
-                    prepared=prepared,
-                )
-                jobs.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
+            for attempt in conflicts.attempts(engine):  # a step runs again after a deadlock
+                with attempt as db:
+                    current = jobs.held(db, job_id=job.id, runner=runner)
+                    now = clock()
+                    outcome = kinds.STEPS[current.kind](
+                        db,
+                        current,
+                        now=now,
+                        progress=lambda done, total: live.report(job.id, done, total),
+                        prepared=prepared,
+                    )
+                    jobs.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
             held = time.monotonic() - began
             steps += 1
             if outcome.finished:
@@ -103,8 +105,10 @@ def run_next(
 
 
 def _fail(engine: Engine, job_id: int, runner: str, message: str, clock: Clock) -> None:
-    with engine.begin() as db:
-        jobs.fail(db, job_id=job_id, runner=runner, error=message, now=clock())
+    conflicts.run(
+        engine,
+        lambda db: jobs.fail(db, job_id=job_id, runner=runner, error=message, now=clock()),
+    )
 
 
 def run_pending(

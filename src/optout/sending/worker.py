@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.config import Settings
-from optout.db import statistics
+from optout.db import conflicts, statistics
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.jobs import runner as job_runner
@@ -171,18 +171,21 @@ def run_once(
             result.would_send = claimed.claims
             transaction.rollback()
         return result
-    with engine.begin() as db:
-        # Clock rules move with time, not with writes: write their matches down for `now`,
-        # so the reads of this pass and until the next one stay narrow.
-        # In id order, as every path takes the index's locks (`services.decision_index`).
-        for workspace_id in db.scalars(sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)):
-            decision_index.advance(db, workspace_id=workspace_id, now=now)
-    with engine.begin() as db:
-        resend_due(db, now=now)
-        result.settled_sent, result.in_doubt = settle_expired(db, now=now)
+    # Each transaction of the pass runs again after a deadlock (`optout.db.conflicts`).
+    for attempt in conflicts.attempts(engine):
+        with attempt as db:
+            # Clock rules move with time, not with writes: write their matches down for
+            # `now`, so the reads of this pass and until the next one stay narrow. In id
+            # order, as every path takes the index's locks (`services.decision_index`).
+            workspaces = sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)
+            for workspace_id in db.scalars(workspaces):
+                decision_index.advance(db, workspace_id=workspace_id, now=now)
+    for attempt in conflicts.attempts(engine):
+        with attempt as db:
+            resend_due(db, now=now)
+            result.settled_sent, result.in_doubt = settle_expired(db, now=now)
     while True:
-        with engine.begin() as db:
-            claimed = claim(db, now=now, limit=batch)
+        claimed = conflicts.run(engine, lambda db: claim(db, now=now, limit=batch))
         crash.reached("after_claim")
         result.claimed += len(claimed.claims)
         result.cancelled += claimed.cancelled
@@ -214,14 +217,15 @@ def _deliver(
             broken.append((item, exc.message))
             continue
         crash.reached("after_compose")
-        with engine.begin() as db:
-            mine = record_handover(
-                db,
-                email_id=item.email_id,
-                attempts=item.attempts,
-                message_id=message_id,
-                now=now,
-            )
+        for attempt in conflicts.attempts(engine):
+            with attempt as db:
+                mine = record_handover(
+                    db,
+                    email_id=item.email_id,
+                    attempts=item.attempts,
+                    message_id=message_id,
+                    now=now,
+                )
         if not mine:
             log.warning("email %s was claimed again by another worker; not sent", item.email_id)
             continue
@@ -247,8 +251,9 @@ def _deliver(
                 refused_here.add(item.person["email"])
             continue
         crash.reached("after_answer")
-        with engine.begin() as db:
-            record_accepted(db, email_id=item.email_id, reply=reply, now=now)
+        for attempt in conflicts.attempts(engine):
+            with attempt as db:
+                record_accepted(db, email_id=item.email_id, reply=reply, now=now)
         sent.append(Sent(item.email_id, message_id))
     crash.reached("before_mark_sent")
     try:
@@ -260,22 +265,24 @@ def _deliver(
             if any(s.email_id == item.email_id for s in sent)
         )
         sent = []
-    with engine.begin() as db:
-        record_sent(db, sent=sent, now=now)
-        for item, error in transient:
-            if retry_later(
-                db, email_id=item.email_id, attempts=item.attempts, error=error, now=now
-            ):
-                result.retrying += 1
-            else:
-                result.failed += 1
-        for item, error in bounced:
-            hard_bounce(
-                db, email_id=item.email_id, address=item.person["email"], reason=error, now=now
-            )
-        for item, error in broken:
-            give_up(db, email_id=item.email_id, reason=f"could not send: {error}", now=now)
-        hold(db, email_ids=[item.email_id for item, _ in doubtful], reason=IN_DOUBT, now=now)
+    for attempt in conflicts.attempts(engine):
+        with attempt as db:
+            record_sent(db, sent=sent, now=now)
+            retrying = [
+                retry_later(
+                    db, email_id=item.email_id, attempts=item.attempts, error=error, now=now
+                )
+                for item, error in transient
+            ]
+            for item, error in bounced:
+                hard_bounce(
+                    db, email_id=item.email_id, address=item.person["email"], reason=error, now=now
+                )
+            for item, error in broken:
+                give_up(db, email_id=item.email_id, reason=f"could not send: {error}", now=now)
+            hold(db, email_ids=[item.email_id for item, _ in doubtful], reason=IN_DOUBT, now=now)
+    result.retrying += sum(retrying)
+    result.failed += len(retrying) - sum(retrying)
     crash.reached("after_mark_sent")
     result.sent += len(sent)
     result.in_doubt += len(doubtful)

@@ -55,7 +55,7 @@ A claim that locked its emails and then waited for the lock, while a save held t
 and waited for those emails, was a deadlock PostgreSQL broke by failing one of them. A
 path that still reads the index after it wrote (a read late in a writing request) can
 wait the same way; every writing transaction is therefore run again, whole, after a
-deadlock or a serialization failure (`db.retry.attempts`).
+deadlock or a serialization failure (`db.conflicts`).
 """
 
 from __future__ import annotations

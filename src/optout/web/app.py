@@ -15,6 +15,7 @@ from optout.sending.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
 from optout.web.body_limits import BodyLimits
 from optout.web.clients import TrustedProxies
+from optout.web.conflicts import RetryConflicts
 from optout.web.headers import SecurityHeaders
 from optout.web.site import Site, page_templates
 from optout.web.unsubscribe_spool import SpoolThread
@@ -52,6 +53,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(crm_webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
+    app.add_middleware(RetryConflicts)  # inside BodyLimits: it replays a body already capped
     app.add_middleware(BodyLimits)  # inside SecurityHeaders: its 413 gets the headers too
     app.add_middleware(SecurityHeaders, https_only=settings.https_only)
     app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # first: who and how
