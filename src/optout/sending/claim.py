@@ -7,6 +7,18 @@ lease. A change committed before this transaction always wins; one committed
 after it finds the email already claimed. On PostgreSQL the batch is taken with
 FOR UPDATE SKIP LOCKED, so any number of workers share the queue; on SQLite
 the transaction starts with BEGIN IMMEDIATE, so claims are serialized.
+
+Mailbox capacity (R37, R40): the claim takes only emails whose enrollment's mailbox is
+active and has room now (its daily limit in its own day, its gap), at most as many per
+mailbox as it has room for; the others keep their place and status and wait. The counts
+are read and moved in this transaction, under the mailbox rows' locks.
+
+Lock order, the same in every claim: the decision index's shared locks of the workspaces
+(`_hold_decision_index`), then the mailbox rows (`mailboxes`, in id order,
+FOR UPDATE SKIP LOCKED: a mailbox another claim holds is left to it), then the email
+rows (`outbound_emails`, FOR UPDATE SKIP LOCKED), then whatever the send-time check
+writes (enrollments, events). Nothing in a claim waits for a lock, so workers never
+deadlock on each other.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import formataddr
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +36,7 @@ from optout.db import tables as t
 from optout.db.hints import rarely
 from optout.eligibility import Purpose
 from optout.eligibility.gate import Gate
+from optout.sending import capacity
 from optout.services import decision_index
 from optout.services.eligibility import facts, situation
 from optout.services.enforcement import end_enrollments
@@ -47,10 +61,14 @@ class Claim:
     subject: str
     body_text: str
     body_html: str
-    from_address: str
+    from_address: str  # `Name <address>` of its mailbox (the sequence's, without one)
     reply_to: str
     attempts: int
     message_id: str | None = None  # fixed by an earlier attempt: reused as it is
+    mailbox_id: int | None = None
+    signature: str = ""
+    smtp_url: str | None = None  # the mailbox's own server (None: the shared relay)
+    smtp_password: str | None = None  # encrypted, as stored
 
 
 @dataclass(frozen=True)
@@ -82,33 +100,92 @@ def claim(
     lease: timedelta = DEFAULT_LEASE,
     workspace_id: int | None = None,
 ) -> ClaimResult:
-    """Claim up to `limit` due emails of active sequences, after the send-time check."""
+    """Claim up to `limit` due emails of active sequences whose mailboxes have room,
+    after the send-time check."""
     _hold_decision_index(db, workspace_id=workspace_id)
-    o, e, s = t.outbound_emails, t.enrollments, t.sequences
-    query = (
-        sa.select(o.c.id)
-        .join(e, e.c.id == o.c.enrollment_id)
-        .join(s, s.c.id == e.c.sequence_id)
-        # Few of the queued emails are due now: start from them, not from the sequences.
-        .where(rarely(_due(now)), s.c.status == "active", e.c.status.in_(t.ACTIVE_STATUSES))
-        .order_by(o.c.due_at, o.c.id)
-        .limit(limit)
-        .with_for_update(of=o, skip_locked=True)
-    )
-    if workspace_id is not None:
-        query = query.where(o.c.workspace_id == workspace_id)
-    ids = list(db.scalars(query))
+    o, e = t.outbound_emails, t.enrollments
+    allowances = capacity.lock_allowances(db, now=now, limit=limit, workspace_id=workspace_id)
+    chosen = _candidates(now=now, limit=limit, allowances=allowances, workspace_id=workspace_id)
+    ids = list(db.scalars(chosen))
     if not ids:
         return ClaimResult([], 0)
     stage_ids(db, claimed_emails, ids)
     cancelled = _gate(db, now=now)
+    mailbox = sa.select(e.c.mailbox_id).where(e.c.id == o.c.enrollment_id).scalar_subquery()
     claimed = db.execute(
         o.update()
         .where(o.c.id.in_(sa.select(claimed_emails.c.id)), _due(now))
-        .values(status="sending", lease_until=now + lease, attempts=o.c.attempts + 1)
-        .returning(o.c.id)
-    ).scalars()
-    return ClaimResult(_load(db, sorted(claimed)), cancelled)
+        .values(
+            status="sending",
+            lease_until=now + lease,
+            attempts=o.c.attempts + 1,
+            mailbox_id=mailbox,
+        )
+        .returning(o.c.id, o.c.mailbox_id)
+    ).all()
+    per_mailbox: dict[int, int] = {}
+    for _, mailbox_id in claimed:
+        if mailbox_id is not None:
+            per_mailbox[mailbox_id] = per_mailbox.get(mailbox_id, 0) + 1
+    capacity.count_claims(db, allowances=allowances, claimed=per_mailbox, now=now)
+    return ClaimResult(_load(db, sorted(i for i, _ in claimed)), cancelled)
+
+
+# How many due emails (of mailboxes with room) one claim ranks, per email it may claim:
+# the earliest due; a mailbox whose emails lie beyond is served by the next claim.
+CANDIDATES_PER_EMAIL = 10
+
+
+def _candidates(
+    *,
+    now: datetime,
+    limit: int,
+    allowances: Mapping[int, capacity.Allowance],
+    workspace_id: int | None,
+) -> sa.Select[Any]:
+    """The ids of the emails to claim, locked: due, of an active sequence and enrollment,
+    of a mailbox locked with room (at most its room, earliest due first) or of an
+    enrollment without a mailbox (sent from the sequence's From address, no limit)."""
+    o, e, s = t.outbound_emails, t.enrollments, t.sequences
+    due = (
+        sa.select(o.c.id, o.c.due_at, e.c.mailbox_id)
+        .join(e, e.c.id == o.c.enrollment_id)
+        .join(s, s.c.id == e.c.sequence_id)
+        # Few of the queued emails are due now: start from them, not from the sequences.
+        .where(
+            rarely(_due(now)),
+            s.c.status == "active",
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            sa.or_(e.c.mailbox_id.is_(None), e.c.mailbox_id.in_(list(allowances))),
+        )
+        .order_by(o.c.due_at, o.c.id)
+        .limit(max(limit * CANDIDATES_PER_EMAIL, 1000))
+    )
+    if workspace_id is not None:
+        due = due.where(o.c.workspace_id == workspace_id)
+    inner = due.subquery()
+    ranked = sa.select(
+        inner.c.id,
+        inner.c.mailbox_id,
+        sa.func.row_number()
+        .over(partition_by=inner.c.mailbox_id, order_by=(inner.c.due_at, inner.c.id))
+        .label("rank"),
+    ).subquery()
+    room: sa.ColumnElement[int] = sa.literal(limit)
+    if allowances:
+        room = sa.case(
+            {m: a.emails for m, a in allowances.items()}, value=ranked.c.mailbox_id, else_=limit
+        )
+    chosen = sa.select(ranked.c.id).where(
+        sa.or_(ranked.c.mailbox_id.is_(None), ranked.c.rank <= room)
+    )
+    return (
+        sa.select(o.c.id)
+        .where(o.c.id.in_(chosen), _due(now))
+        .order_by(o.c.due_at, o.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _hold_decision_index(db: Connection, *, workspace_id: int | None) -> None:
@@ -193,13 +270,14 @@ _SAYING = {"complained": "spam complaint"}
 def _load(db: Connection, ids: list[int]) -> list[Claim]:
     if not ids:
         return []
-    o, e, s, st, p, c = (
+    o, e, s, st, p, c, b = (
         t.outbound_emails,
         t.enrollments,
         t.sequences,
         t.sequence_steps,
         t.people,
         t.companies,
+        t.mailboxes,
     )
     rows = (
         db.execute(
@@ -214,6 +292,12 @@ def _load(db: Connection, ids: list[int]) -> list[Claim]:
                 st.c.body_text,
                 st.c.body_html,
                 s.c.from_address,
+                b.c.address.label("mailbox_address"),
+                b.c.display_name,
+                b.c.signature,
+                b.c.smtp_url,
+                b.c.smtp_password,
+                e.c.mailbox_id,
                 s.c.reply_to,
                 o.c.attempts,
                 o.c.message_id,
@@ -223,6 +307,7 @@ def _load(db: Connection, ids: list[int]) -> list[Claim]:
             .join(e, e.c.id == o.c.enrollment_id)
             .join(s, s.c.id == e.c.sequence_id)
             .join(st, st.c.id == o.c.step_id)
+            .outerjoin(b, b.c.id == e.c.mailbox_id)
             .join(p, p.c.id == o.c.person_id)
             .outerjoin(c, c.c.id == p.c.company_id)
             .where(o.c.id.in_(ids))
@@ -256,10 +341,21 @@ def _load(db: Connection, ids: list[int]) -> list[Claim]:
             subject=r["subject"],
             body_text=r["body_text"],
             body_html=r["body_html"],
-            from_address=r["from_address"],
+            from_address=_sender(r),
             reply_to=r["reply_to"],
             attempts=r["attempts"],
             message_id=r["message_id"],
+            mailbox_id=r["mailbox_id"],
+            signature=r["signature"] or "",
+            smtp_url=r["smtp_url"],
+            smtp_password=r["smtp_password"],
         )
         for r in rows
     ]
+
+
+def _sender(row: Mapping[Any, Any]) -> str:
+    """The From of a claimed email: its mailbox, or the sequence's From without one."""
+    if row["mailbox_address"] is None:
+        return str(row["from_address"])
+    return formataddr((str(row["display_name"] or ""), str(row["mailbox_address"])))
