@@ -78,3 +78,15 @@ def removable_enrollments(
             )
         )
     return query
+
+
+def people_no_longer_reached(
+    before: ExclusionSpec, after: ExclusionSpec, *, workspace_id: int, now: datetime
+) -> sa.Select[Any]:
+    """Ids of the people `before` reaches and `after` (the same rule, edited) does not:
+    whom an edit stops covering."""
+    dropped = sa.except_(
+        people_reached(before, workspace_id=workspace_id, now=now),
+        people_reached(after, workspace_id=workspace_id, now=now),
+    ).subquery()
+    return sa.select(next(iter(dropped.c)).label("id"))

@@ -18,7 +18,7 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidFilter, Invalid
 from optout.filters import Level, to_text
 from optout.services import decision_index, events
 from optout.services.enforcement import Removal, end_enrollments
-from optout.services.exclusion_sets import removable_enrollments
+from optout.services.exclusion_sets import people_no_longer_reached, removable_enrollments
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.preview import Preview, preview
@@ -216,6 +216,10 @@ def update(
         exclude_from_sequences=exclude_from_sequences,
         unenroll_existing_on_save=unenroll_existing_on_save,
     )
+    if not confirm:
+        refuse_narrowing_level_change(
+            db, workspace_id=workspace_id, current=current, draft=draft, now=now
+        )
     impact = guard(
         db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm, impact=impact
     )
@@ -297,6 +301,56 @@ def changed(
         else unenroll_existing_on_save,
     )
     return current, draft
+
+
+NARROWED_SAMPLE = 3
+_WHY_NARROWER = {
+    Level.PEOPLE: (
+        "a people-level rule looks at each person's own record and company only, so it "
+        "no longer covers people at companies linked to a matching one (a parent or a "
+        "subsidiary)"
+    ),
+    Level.COMPANY: (
+        "a company-level rule looks at companies only, so it no longer covers people "
+        "matched by their own record or people with no company"
+    ),
+}
+
+
+def refuse_narrowing_level_change(
+    db: Connection,
+    *,
+    workspace_id: int,
+    current: ExclusionSpec,
+    draft: ExclusionSpec,
+    now: datetime,
+) -> None:
+    """ConfirmationRequired when an edit moves the rule to the other level and so stops
+    covering people it covers now, naming how many, a few of them, and why (R12, R22);
+    nothing when the level stays, the rule is disabled, or nobody drops out."""
+    if current.level is draft.level or not (current.enabled and draft.enabled):
+        return
+    dropped = people_no_longer_reached(current, draft, workspace_id=workspace_id, now=now)
+    dropped_ids = dropped.subquery()
+    count = int(db.scalar(sa.select(sa.func.count()).select_from(dropped_ids)) or 0)
+    if not count:
+        return
+    p = t.people
+    sample = list(
+        db.scalars(
+            sa.select(p.c.email)
+            .where(p.c.id.in_(sa.select(dropped_ids.c.id)))
+            .order_by(p.c.email)
+            .limit(NARROWED_SAMPLE)
+        )
+    )
+    more = f" and {count - len(sample)} more" if count > len(sample) else ""
+    people = "1 person" if count == 1 else f"{count} people"
+    raise ConfirmationRequired(
+        f"moving {current.name!r} from the {current.level.value} level to the "
+        f"{draft.level.value} level stops it covering {people} it covers now "
+        f"({', '.join(sample)}{more}): {_WHY_NARROWER[draft.level]}"
+    )
 
 
 def _changes(before: ExclusionSpec, after: ExclusionSpec) -> dict[str, list[Any]]:
