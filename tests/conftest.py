@@ -7,9 +7,12 @@ says why, except in CI (CI=true), where it fails: a green CI must have run it.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -40,54 +43,124 @@ def postgres_server_url() -> str:
     return url
 
 
-def _new_postgres_engine() -> tuple[Engine, Engine, str]:
-    server = postgres_server_url()
-    name = f"optout_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+def worker_name() -> str:
+    """The pytest-xdist worker running this process ("gw0", "gw1", ...), or "main"."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def unique_database_name(kind: str) -> str:
+    """A PostgreSQL database name no other test, worker or run on the server can take."""
+    return f"optout_{kind}_{worker_name()}_{uuid.uuid4().hex[:12]}"
+
+
+@functools.cache
+def postgres_admin(server: str) -> Engine:
+    """One autocommit connection pool per process for CREATE and DROP DATABASE."""
+    return create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def postgres_database_url(server: str, name: str) -> str:
     url = sa.make_url(server).set(drivername="postgresql+psycopg", database=name)
-    return create_engine(url.render_as_string(hide_password=False)), admin, name
+    return url.render_as_string(hide_password=False)
+
+
+def create_postgres_database(server: str, name: str, *, template: str | None = None) -> str:
+    """Create database `name` (empty, or a copy of `template`) and return its URL. A copy
+    is taken file by file, which on the test server (fsync off) beats writing it through
+    the WAL; the template must have no open connection."""
+    admin = postgres_admin(server)
+    with admin.connect() as connection:
+        if template is None:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            version = connection.dialect.server_version_info or (0,)
+            strategy = " STRATEGY FILE_COPY" if version >= (15,) else ""
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')
+    return postgres_database_url(server, name)
+
+
+def drop_postgres_database(server: str, name: str) -> None:
+    with postgres_admin(server).connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a SQLite file into a new file readable by its owner only, as `create_engine`
+    would have created it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    shutil.copyfile(source, target)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (per xdist worker) that tests copy: a copy
+    takes a millisecond where running every migration takes about a second."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "optout.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection closing checkpoints the WAL into the file
+    leftover = path.with_name(path.name + "-wal")
+    assert not leftover.exists() or leftover.stat().st_size == 0, "template WAL not checkpointed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session (per xdist worker); tests get
+    `CREATE DATABASE ... TEMPLATE` copies of it. Nothing connects to it after migrating."""
+    server = postgres_server_url()
+    name = unique_database_name("template")
+    engine = create_engine(create_postgres_database(server, name))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    try:
+        yield name
+    finally:
+        drop_postgres_database(server, name)
+
+
+@contextmanager
+def migrated_database(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a new migrated database of `kind` ("sqlite" or "postgresql"), a copy of
+    the session's template: the SQLite file goes in `folder`; the PostgreSQL database is
+    dropped afterwards."""
+    if kind == "sqlite":
+        path = folder / "optout.sqlite3"
+        copy_private(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    server = postgres_server_url()
+    name = unique_database_name("test")
+    url = create_postgres_database(server, name, template=template)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, name)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    """A migrated database of each kind, shared by the session."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("sqlite") / "optout.sqlite3"
-        sqlite = create_engine(f"sqlite:///{path}")
-        upgrade(sqlite)
-        yield sqlite
-        sqlite.dispose()
-        return
-    postgres, admin, name = _new_postgres_engine()
-    upgrade(postgres)
-    yield postgres
-    postgres.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
+    """A migrated database of each kind, shared by the session (by one xdist worker)."""
+    with migrated_database(request, request.param, tmp_path_factory.mktemp("shared")) as url:
+        shared = create_engine(url)
+        yield shared
+        shared.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A new, empty, migrated database for one test: for code that commits, like the
     worker and the web app, where a rolled-back transaction would hide the data."""
-    if request.param == "sqlite":
-        sqlite = create_engine(f"sqlite:///{tmp_path / 'optout.sqlite3'}")
-        upgrade(sqlite)
-        yield sqlite
-        sqlite.dispose()
-        return
-    postgres, admin, name = _new_postgres_engine()
-    upgrade(postgres)
-    yield postgres
-    postgres.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
+    with migrated_database(request, request.param, tmp_path) as url:
+        fresh = create_engine(url)
+        yield fresh
+        fresh.dispose()
 
 
 @pytest.fixture
@@ -109,3 +182,27 @@ def now() -> datetime:
 @pytest.fixture
 def world(db: Connection, now: datetime) -> World:
     return World(db, now)
+
+
+def needs_postgresql(item: pytest.Item) -> bool:
+    """A test of the PostgreSQL half: a `postgresql` parameter (of `engine`, `fresh_engine`
+    and the like), or a test in a module that talks to the server directly and has no
+    SQLite parameter."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    values = {value for value in params.values() if isinstance(value, str)}
+    if "postgresql" in values:
+        return True
+    module = getattr(item, "module", None)
+    direct = getattr(module, "postgres_server_url", None) is postgres_server_url
+    return direct and "sqlite" not in values
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the PostgreSQL half and the browser tests, so `make test-fast` can leave them
+    out with `-m "not postgres and not browser"`."""
+    browser_folder = Path(__file__).parent / "browser"
+    for item in items:
+        if needs_postgresql(item):
+            item.add_marker(pytest.mark.postgres)
+        if browser_folder in item.path.parents:
+            item.add_marker(pytest.mark.browser)

@@ -141,8 +141,10 @@ def open_app(
     """`open_app(world)`: the app under uvicorn and a fresh browser page for the world."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     prefix = f"{engine.dialect.name}-{request.node.originalname}"
-    for old in SCREENSHOTS.glob(f"{prefix}-*.png"):
-        old.unlink()
+    # Only this test's own shots (`<prefix>-01-...`): a bare `<prefix>-*` would also take
+    # those of a test whose name starts with this one's, maybe running on another worker.
+    for old in SCREENSHOTS.glob(f"{prefix}-[0-9][0-9]-*.png"):
+        old.unlink(missing_ok=True)
     # `@pytest.mark.parametrize("open_app", [False], indirect=True)`: no background job
     # runner in the app, so a test can drive a job's steps itself.
     runs_jobs = bool(getattr(request, "param", True))

@@ -8,8 +8,6 @@ transaction (`Cli.seed()`), never through the rolled-back `db` fixture.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,9 +22,8 @@ from typer.testing import CliRunner, Result
 from optout.cli import app
 from optout.clock import utcnow
 from optout.db.engine import create_engine
-from optout.db.migrate import upgrade
 from optout.services.sequences import Step
-from tests.conftest import postgres_server_url
+from tests.conftest import migrated_database
 from tests.factories import World
 
 WORKSPACE = "acme-sales"
@@ -84,57 +81,12 @@ class Cli:
             engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that each test copies (migrating once, not per test)."""
-    path = tmp_path_factory.mktemp("cli-template") / "optout.sqlite3"
-    engine = create_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()  # the last connection closing checkpoints the WAL into the file
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """A migrated PostgreSQL database that each test's database is created from."""
-    server = postgres_server_url()
-    name = f"optout_cli_template_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(server).set(drivername="postgresql+psycopg", database=name)
-    engine = create_engine(url.render_as_string(hide_password=False))
-    upgrade(engine)
-    engine.dispose()
-    try:
-        yield name
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of each kind for one test."""
-    if request.param == "sqlite":
-        path = tmp_path / "optout.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_template")
-    server = postgres_server_url()
-    name = f"optout_cli_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    url = sa.make_url(server).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    """A fresh, migrated database of each kind for one test (a copy of the session's
+    migrated template)."""
+    with migrated_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

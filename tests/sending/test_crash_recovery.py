@@ -36,7 +36,7 @@ from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, PassResult, run_once
 from optout.sending.worker import _deliver as deliver
 from optout.services import in_doubt, sequences
-from tests.cli.conftest import database_url, postgres_template, sqlite_template  # noqa: F401
+from tests.cli.conftest import database_url  # noqa: F401
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server
 
