@@ -4,31 +4,31 @@ Commands parse their arguments, open one transaction here (`Env.workspace()`),
 call services and format what they return. Exit codes: 0 success, 2 bad input
 (malformed value, bad filter, a save that needs --confirm, usage errors), 1 for
 anything else that went wrong (not found, conflict, database unreachable).
+
+This module imports no database code at its top: `optout --help` and a command's own
+help start without it, and each command's module is imported only when it is used
+(`optout.cli.lazy`, `optout.cli.registry`).
 """
 
 from __future__ import annotations
 
 import getpass
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection, Engine
 from typer.core import TyperGroup
 
-from optout import deployment
+from optout.cli.lazy import LazyCommands, short_help
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
-from optout.db import conflicts
-from optout.db import tables as t
-from optout.db.engine import create_engine
-from optout.db.migrate import alembic_config, upgrade
 from optout.errors import (
     ConfirmationRequired,
     Conflict,
@@ -36,8 +36,11 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import workspaces
-from optout.services.workspaces import Workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from optout.services.workspaces import Workspace
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -57,17 +60,37 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 class OptoutGroup(TyperGroup):
     """Translates optout's errors into one stderr line and an exit code, once, for every
-    command below the root."""
+    command below the root; knows every command by name and imports one only when it
+    is used (`LazyCommands`)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self.commands, app)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, short_help(self.commands, name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
+        from optout.db import conflicts
+
         try:
             return conflicts.run_unit(lambda: self._invoke_once(ctx))
         except OptoutError as exc:
             raise fail(exc.message, exit_code(exc)) from None
-        except sa.exc.OperationalError as exc:
-            url = sa.make_url(Settings.from_env().database_url).render_as_string()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise fail(f"cannot use the database {url}: {reason}") from None
+        except Exception as exc:
+            unreachable = _database_unreachable(exc)
+            if unreachable is None:
+                raise
+            raise fail(unreachable) from None
 
     def _invoke_once(self, ctx: Any) -> Any:
         """The command, with its arguments as parsed: a run again after a deadlock (nothing
@@ -77,6 +100,19 @@ class OptoutGroup(TyperGroup):
             return super().invoke(ctx)
         finally:
             ctx._protected_args, ctx.args = protected, rest
+
+
+def _database_unreachable(exc: Exception) -> str | None:
+    """The message for a database that cannot be used, or None for any other error."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    import sqlalchemy as sa
+
+    if not isinstance(exc, sa.exc.OperationalError):
+        return None
+    url = sa.make_url(Settings.from_env().database_url).render_as_string()
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return f"cannot use the database {url}: {reason}"
 
 
 app = typer.Typer(
@@ -124,6 +160,8 @@ class Env:
     @contextmanager
     def workspace(self) -> Iterator[tuple[Connection, Workspace]]:
         """The transaction and the selected workspace, or NotFound saying how to create it."""
+        from optout.services import workspaces
+
         with self.transaction() as db:
             try:
                 found = workspaces.get(db, slug=self.workspace_slug)
@@ -137,24 +175,60 @@ class Env:
 
 
 def open_engine() -> Engine:
+    from optout.db.engine import create_engine
+
     return create_engine(Settings.from_env().database_url)
 
 
 def shared_settings(engine: Engine) -> Settings:
     """The environment's settings, completed with what the installation keeps in its
     database (link keys, public address, mail relay), on the current schema."""
+    from optout import deployment
+
     ensure_schema(engine)
     return deployment.completed(Settings.from_env(), engine)
 
 
+# Where `optout.db.migrate` (which imports Alembic) finds the migrations.
+MIGRATION_SCRIPTS = Path(__file__).resolve().parent.parent / "db" / "migrations"
+_REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(
+    r"^down_revision\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])", re.MULTILINE
+)
+
+
 @cache
 def _head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files' `revision` and
+    `down_revision` lines: the one no other revises. Alembic itself (slower to import,
+    and it loads every script) is asked only when the files do not read as one chain."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATION_SCRIPTS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+        if found is None or down is None:
+            return _alembic_head()
+        revisions.add(found.group(1))
+        if down.group(1):
+            revised.add(down.group(1))
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from optout.db.migrate import alembic_config
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Migrate to the current schema, unless a cheap look shows the database is there
     already: every command runs this first, so none needs `optout init` beforehand."""
+    import sqlalchemy as sa
+
     with engine.connect() as db:
         inspector = sa.inspect(db)
         if inspector.has_table("alembic_version"):
@@ -162,12 +236,16 @@ def ensure_schema(engine: Engine) -> None:
             if current == {_head_revision()}:
                 _check_tables(engine, set(inspector.get_table_names()))
                 return
+    from optout.db.migrate import upgrade
+
     upgrade(engine)
 
 
 def _check_tables(engine: Engine, present: set[str]) -> None:
     """A database stamped with the current revision but missing tables was made by an
     earlier build of the same migration: say so, instead of failing on some query."""
+    from optout.db import tables as t
+
     missing = sorted(set(t.metadata.tables) - present)
     if missing:
         url = engine.url.render_as_string(hide_password=True)

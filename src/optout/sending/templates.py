@@ -4,6 +4,9 @@ Templates are written by users, so they run sandboxed, may only reach the four
 roots below, and a missing value renders as nothing rather than failing a send.
 Every rendered email carries its unsubscribe link (SPEC R3): a footer is added
 to a body that does not already contain it.
+
+Jinja2 is imported when a template is first compiled, not with this module: reading a
+sequence (say, to explain a decision) needs no template engine.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
-
-import jinja2
-from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from optout.errors import InvalidInput
 from optout.sending import links
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
 ROOTS = ("person", "company", "sender", "unsubscribe_url")
 """The variables a template may use; anything else is refused when it is saved."""
@@ -96,6 +99,9 @@ def _marked(value: Any) -> Any:
 
 
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(
         autoescape=autoescape,
         undefined=jinja2.ChainableUndefined,
@@ -105,19 +111,24 @@ def _environment(*, autoescape: bool) -> SandboxedEnvironment:
     )
 
 
-_ENVIRONMENTS = {
-    "subject": _environment(autoescape=False),
-    "text": _environment(autoescape=False),
-    "html": _environment(autoescape=True),
-}
+@cache
+def _environments() -> dict[str, SandboxedEnvironment]:
+    return {
+        "subject": _environment(autoescape=False),
+        "text": _environment(autoescape=False),
+        "html": _environment(autoescape=True),
+    }
 
 
 @lru_cache(maxsize=512)
 def _compile(kind: str, source: str) -> jinja2.Template:
     """Parse, check the variable roots and compile one template (cached: steps repeat)."""
-    environment = _ENVIRONMENTS[kind]
+    import jinja2
+    from jinja2 import meta
+
+    environment = _environments()[kind]
     try:
-        tree: nodes.Template = environment.parse(source)
+        tree = environment.parse(source)
         unknown = sorted(
             meta.find_undeclared_variables(tree) - set(ROOTS) - set(environment.globals)
         )
@@ -140,6 +151,8 @@ def validate_templates(subject: str, body_text: str, body_html: str) -> None:
 
 
 def _render_one(kind: str, source: str, context: Mapping[str, Any]) -> str:
+    import jinja2
+
     template = _compile(kind, source)
     try:
         rendered = template.render(context)

@@ -1,0 +1,103 @@
+"""Commands import only what they use: `optout --help` and `optout explain` run without
+the web stack, and the help lists every command with its own first line.
+
+What is imported is asserted in a fresh interpreter (the test process has imported
+everything already); how long a start takes is measured in bench/cli_start.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import typer.main
+from typer.core import TyperGroup
+from typer.testing import CliRunner
+
+from optout.cli import app
+from optout.cli.registry import COMMANDS
+from tests.cli.conftest import STEPS, Cli
+
+WEB_STACK = {"fastapi", "starlette", "uvicorn", "jinja2"}
+
+_PROBE = """
+import json, sys
+from optout.cli import main
+sys.argv = ["optout", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _imported(args: list[str], **env: str) -> tuple[int, set[str], str]:
+    """Run `optout ARGS` in a new interpreter: its exit code, the top-level packages it
+    imported, and what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], {m.split(".")[0] for m in report["modules"]}, done.stdout
+
+
+def test_help_imports_no_database_and_no_web_code() -> None:
+    code, modules, out = _imported(["--help"])
+    assert code == 0
+    assert "explain" in out
+    assert "exclusion" in out
+    assert not modules & WEB_STACK
+    assert not modules & {"sqlalchemy", "alembic"}
+
+
+def test_R29_explain_imports_no_web_code(cli: Cli) -> None:
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com")
+        world.sequence("Outbound", steps=STEPS)
+    code, modules, out = _imported(
+        ["explain", "ann@acme.com", "--sequence", "Outbound"], **cli.env()
+    )
+    assert code == 0
+    assert out.startswith("ALLOWED")
+    assert not modules & WEB_STACK
+    # The schema is current, so Alembic is not even loaded to say so.
+    assert "alembic" not in modules
+
+
+def test_every_command_in_the_help_is_the_command_that_runs() -> None:
+    """The help's list (from the registry, nothing imported) names every command that
+    exists, each with the first line of its own help."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    ctx = typer.Context(root)
+    names = root.list_commands(ctx)
+    assert names == list(COMMANDS)
+    for name in names:
+        command: Any = root.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(10_000) == COMMANDS[name].summary, name
+    registered = {info.name for info in app.registered_groups} | {
+        info.name or typer.main.get_command_name(info.callback.__name__)
+        for info in app.registered_commands
+        if info.callback is not None
+    }
+    assert registered == set(COMMANDS)
+
+
+@pytest.mark.parametrize("typo", ["explian", "exclusoin"])
+def test_a_mistyped_command_suggests_the_right_one(typo: str) -> None:
+    result = CliRunner().invoke(app, [typo])
+    assert result.exit_code == 2
+    assert "Did you mean" in result.output
