@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test lint bench bench-workers bench-load bench-inbound bench-lock soak soak-claims clean
+.PHONY: run test test-fast lint bench bench-workers bench-load bench-inbound bench-lock soak soak-claims clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -21,6 +21,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	scripts/run-tests.sh
+
+# The quick loop: the pure core and the SQLite half, no PostgreSQL, no browser.
+PYTEST_ARGS ?=
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n "$${OPTOUT_TEST_WORKERS:-auto}" --dist loadgroup \
+	  -m "not postgres and not browser" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Run the whole suite on SQLite and on a throwaway PostgreSQL server.
+# Run the whole suite on SQLite and on a throwaway PostgreSQL server, on every core
+# (pytest-xdist: OPTOUT_TEST_WORKERS=N for N processes, 0 for one process).
 # With CI=true a missing PostgreSQL is a failure, never a skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -z ${OPTOUT_TEST_POSTGRES_URL:-} ]]; then
-  if url=$(scripts/test-postgres.sh start 2>/tmp/optout-test-postgres.err); then
+  errors=$(mktemp)
+  if url=$(scripts/test-postgres.sh start 2>"$errors"); then
     export OPTOUT_TEST_POSTGRES_URL=$url
   elif [[ ${CI:-} == true ]]; then
     echo "CI: could not start the test PostgreSQL server:" >&2
-    cat /tmp/optout-test-postgres.err >&2
+    cat "$errors" >&2
+    rm -f "$errors"
     exit 1
   else
-    echo "PostgreSQL tests will be skipped: $(tail -n 1 /tmp/optout-test-postgres.err)"
+    echo "PostgreSQL tests will be skipped: $(tail -n 1 "$errors")"
   fi
+  rm -f "$errors"
 fi
 
-.venv/bin/python -m pytest "$@"
+# Every worker shares the one server: each test database (and each worker's migrated
+# template) has a name of its own. `loadgroup` hands tests out one by one, except those
+# marked `xdist_group`, which run together on one worker.
+.venv/bin/python -m pytest -n "${OPTOUT_TEST_WORKERS:-auto}" --dist loadgroup "$@"

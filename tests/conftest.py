@@ -8,6 +8,7 @@ says why, except in CI (CI=true), where it fails: a green CI must have run it.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shutil
 import uuid
@@ -186,15 +187,23 @@ def world(db: Connection, now: datetime) -> World:
 
 def needs_postgresql(item: pytest.Item) -> bool:
     """A test of the PostgreSQL half: a `postgresql` parameter (of `engine`, `fresh_engine`
-    and the like), or a test in a module that talks to the server directly and has no
-    SQLite parameter."""
+    and the like), or, with no database parameter, a test that asks for the server itself
+    or through one of its fixtures."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     values = {value for value in params.values() if isinstance(value, str)}
-    if "postgresql" in values:
-        return True
-    module = getattr(item, "module", None)
-    direct = getattr(module, "postgres_server_url", None) is postgres_server_url
-    return direct and "sqlite" not in values
+    if values & {"postgresql", "sqlite"}:
+        return "postgresql" in values
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {}).values()
+    functions = [getattr(item, "function", None), *(d.func for ds in definitions for d in ds)]
+    return any(_mentions(function, f"{postgres_server_url.__name__}(") for function in functions)
+
+
+def _mentions(function: object, text: str) -> bool:
+    try:
+        return callable(function) and text in inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
