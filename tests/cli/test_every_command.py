@@ -43,6 +43,7 @@ CLOCKED = {
     "sequence archive",
     "sequence refresh",
     "ruleset create",
+    "crm sync",
 }
 
 

@@ -1,9 +1,10 @@
-"""`optout audience ...`: the audiences with their sizes, and for one audience every
-exclusion with what it does to enrollments from it (R30)."""
+"""`optout audience ...`: the audiences with their sizes; adding one; switching an
+exclusion off (or on again) for one; and for one audience every exclusion with what it
+does to enrollments from it (R30)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -111,3 +112,97 @@ def exclusions(
         console().print(Text("No exclusions in this workspace.", "dim"))
         return
     console().print(exclusions_view(name, affecting))
+
+
+@audience_app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The audience's name.")],
+    filter_text: Annotated[
+        str | None,
+        typer.Option("--filter", help="Who is in it, as a people filter (default: everyone)."),
+    ] = None,
+    persona: Annotated[
+        str | None, typer.Option("--persona", help="Only people who fit this persona (its name).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add an audience: a people filter, a persona, or both, that sequences enroll from."""
+    env = env_of(ctx)
+    now = utcnow()
+    with env.workspace() as (db, ws):
+        audience_id = audiences.create(
+            db, workspace_id=ws.id, name=name, now=now, filter=filter_text, persona=persona
+        )
+        spec = audiences.spec(db, workspace_id=ws.id, audience_id=audience_id)
+        size = audiences.size(db, workspace_id=ws.id, audience=spec, now=now)
+    data = {
+        "name": spec.name,
+        "filter": to_text(spec.filter) if spec.filter is not None else None,
+        "persona": persona,
+        "size": size,
+    }
+    if json_output:
+        emit_json(data)
+        return
+    console().print(Text.assemble("Added audience ", (spec.name, "bold"), f": {size} people now."))
+
+
+def _switch(ctx: typer.Context, audience: str, exclusion: str, *, off: bool) -> list[Any]:
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        switch = audiences.switch_off if off else audiences.switch_on
+        switch(
+            db,
+            workspace_id=ws.id,
+            audience=audience,
+            exclusion=exclusion,
+            actor=env.actor,
+            now=utcnow(),
+        )
+        return list(audiences.affecting_exclusions(db, workspace_id=ws.id, audience=audience))
+
+
+AudienceArgument = Annotated[str, typer.Argument(help="The audience's name.")]
+ExclusionArgument = Annotated[str, typer.Argument(help="The exclusion's name.")]
+
+
+@audience_app.command("switch-off")
+def switch_off(
+    ctx: typer.Context,
+    audience: AudienceArgument,
+    exclusion: ExclusionArgument,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop applying an exclusion to enrollments from this audience. An exclusion that
+    applies to every sequence cannot be switched off."""
+    affecting = _switch(ctx, audience, exclusion, off=True)
+    if json_output:
+        emit_json({"audience": audience, "exclusions": plain(affecting)})
+        return
+    console().print(
+        Text.assemble(
+            (exclusion, "bold"), " no longer applies to enrollments from ", (audience, "bold"), "."
+        )
+    )
+    console().print(exclusions_view(audience, affecting))
+
+
+@audience_app.command("switch-on")
+def switch_on(
+    ctx: typer.Context,
+    audience: AudienceArgument,
+    exclusion: ExclusionArgument,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply a switched-off exclusion to enrollments from this audience again."""
+    affecting = _switch(ctx, audience, exclusion, off=False)
+    if json_output:
+        emit_json({"audience": audience, "exclusions": plain(affecting)})
+        return
+    console().print(
+        Text.assemble(
+            (exclusion, "bold"), " applies to enrollments from ", (audience, "bold"), " again."
+        )
+    )
+    console().print(exclusions_view(audience, affecting))

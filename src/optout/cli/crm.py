@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from optout.cli.app import JsonOption, app, env_of, open_engine
+from optout.cli.app import JsonOption, NowOption, app, env_of, moment, open_engine
 from optout.cli.render import console, emit_json, plain, short
 from optout.clock import utcnow
 from optout.config import encryption_keys_from
@@ -239,11 +239,13 @@ def sync_now(
         bool, typer.Option("--full", help="Re-read every record, not only changes.")
     ] = False,
     crm: CrmOption = None,
+    now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Sync now: read the CRM's changes (every record with --full), enforce them at once
     , then write pending opt-outs back where the mapping is read_write."""
     env = env_of(ctx)
+    at = moment(now) if now is not None else None
     engine = open_engine()
     built: dict[int, Connector] = {}
     try:
@@ -263,7 +265,12 @@ def sync_now(
                     db, connection=connection, env=os.environ, keys=keys
                 )
         reports = sync.sync_workspace(
-            engine, workspace_id=ws.id, connectors=built, full=full, trigger="manual"
+            engine,
+            workspace_id=ws.id,
+            connectors=built,
+            full=full,
+            trigger="manual",
+            now=utcnow if at is None else (lambda: at),
         )
     finally:
         for connector in built.values():

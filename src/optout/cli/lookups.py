@@ -81,3 +81,35 @@ def counts(db: Connection, *, workspace_id: int) -> dict[str, int]:
 
 
 __all__ = ["audience_rows", "counts", "names_by_id"]
+
+
+# Emails not delivered yet: waiting for their time, being sent, or held in doubt.
+PENDING_EMAIL_STATUSES = ("queued", "sending", "in_doubt")
+
+
+def pending_emails(
+    db: Connection, *, workspace_id: int, person_id: int, sequence_id: int | None = None
+) -> list[dict[str, Any]]:
+    """A person's emails not delivered yet, soonest first, with their sequence and step."""
+    o, s, q = t.outbound_emails, t.sequence_steps, t.sequences
+    query = (
+        sa.select(
+            o.c.id,
+            q.c.name.label("sequence"),
+            s.c.position.label("step"),
+            s.c.subject,
+            o.c.status,
+            o.c.due_at,
+        )
+        .join(s, s.c.id == o.c.step_id)
+        .join(q, q.c.id == s.c.sequence_id)
+        .where(
+            o.c.workspace_id == workspace_id,
+            o.c.person_id == person_id,
+            o.c.status.in_(PENDING_EMAIL_STATUSES),
+        )
+        .order_by(o.c.due_at, o.c.id)
+    )
+    if sequence_id is not None:
+        query = query.where(q.c.id == sequence_id)
+    return [dict(row) for row in db.execute(query).mappings()]

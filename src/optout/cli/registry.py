@@ -53,6 +53,12 @@ COMMANDS: dict[str, Entry] = {
         "Build (or rebuild from scratch) a demo workspace, then print a short tour.",
     ),
     "settings": Entry("optout.cli.workspace", "Show the workspace's settings, or change them."),
+    "person": Entry(
+        "optout.cli.person",
+        "One person: their enrollments and emails still to go; add a person by hand.",
+    ),
+    "company": Entry("optout.cli.records", "Companies: add one by its domain."),
+    "persona": Entry("optout.cli.records", "Personas: job-title keywords an audience can require."),
     "user": Entry("optout.cli.accounts", "Users who sign in to the web app."),
     "api-key": Entry("optout.cli.accounts", "API keys for the JSON API (/api/v1)."),
     "audience": Entry(
