@@ -50,7 +50,7 @@ class Mailbox:
     owner: str | None  # the owning user's email
     status: str
     pause_reason: str
-    paused_at: datetime | None
+    paused_at: datetime | None  # the last pause (the mailbox may have been resumed since)
     sent_today: int  # in the mailbox's own calendar day
     queued: int  # emails of its enrollments waiting to be sent
     sequences: list[str]
@@ -434,7 +434,8 @@ def resume(
     db.execute(
         b.update()
         .where(b.c.id == current["id"])
-        .values(status="active", pause_reason="", paused_at=None, paused_by=None, updated_at=now)
+        # `paused_at` stays: the breaker counts the sends made since the last pause.
+        .values(status="active", pause_reason="", paused_by=None, updated_at=now)
     )
     events.record(
         db,

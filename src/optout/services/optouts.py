@@ -24,7 +24,7 @@ from optout.db import tables as t
 from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_feedback_type
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_domain, normalize_email
-from optout.services import events, writebacks
+from optout.services import events, reputation, writebacks
 from optout.services.enforcement import end_enrollments
 
 CHANNELS = frozenset(
@@ -214,6 +214,8 @@ def _suppress(
         actor=actor,
         now=now,
     )
+    if kind in ("bounce", "complaint") and exists is None:  # the sender's reputation (R40)
+        reputation.after_suppression(db, workspace_id=workspace_id, address=address, now=now)
     return Suppressed(address, exists is None, removal.enrollments_ended, removal.emails_cancelled)
 
 
