@@ -1,0 +1,310 @@
+"""Sender mailboxes: the addresses sequences send from, their daily limits, gaps, time
+zones and transports (R37, R40). Any key may read them; only an admin key may add,
+change, pause, resume or remove one. An SMTP password is written, never read back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from optout.clock import utcnow
+from optout.db import tables as t
+from optout.services import mailboxes
+from optout.services.accounts import Role
+from optout.services.naming import row_by_id
+from optout.web.api.common import Input, Page, Paging, PathId, page
+from optout.web.api.common import transaction as tx
+from optout.web.auth import ApiPrincipal
+from optout.web.site import site_of
+
+router = APIRouter(tags=["mailboxes"])
+
+Address = Annotated[str, Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})]
+Limit = Annotated[int, Field(ge=1, le=mailboxes.MAX_DAILY_LIMIT, description="Sends a day.")]
+Gap = Annotated[
+    int, Field(ge=0, le=mailboxes.MAX_GAP_SECONDS, description="Seconds between two sends.")
+]
+Jitter = Annotated[float, Field(ge=0, le=1, description="Random share of the gap added.")]
+Zone = Annotated[str, Field(min_length=1, max_length=64, description="e.g. Europe/Berlin")]
+SmtpUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1000,
+        description="The mailbox's own server, `smtp://user@host:587` or `smtps://...`; "
+        "without it the mailbox sends through the shared relay.",
+    ),
+]
+
+
+class MailboxOut(BaseModel):
+    id: int
+    address: str
+    display_name: str
+    signature: str
+    transport: str = Field(description='"relay", or its own server without the password')
+    has_password: bool
+    daily_limit: int | None = Field(description="null: no daily limit")
+    min_gap_seconds: int
+    gap_jitter: float
+    time_zone: str
+    owner: str | None
+    status: str
+    pause_reason: str
+    paused_at: datetime | None
+    sent_today: int
+    queued: int
+    sequences: list[str]
+
+    @classmethod
+    def of(cls, box: mailboxes.Mailbox) -> MailboxOut:
+        return cls(
+            id=box.id,
+            address=box.address,
+            display_name=box.display_name,
+            signature=box.signature,
+            transport=box.transport,
+            has_password=box.has_password,
+            daily_limit=box.daily_limit,
+            min_gap_seconds=box.min_gap_seconds,
+            gap_jitter=box.gap_jitter,
+            time_zone=box.time_zone,
+            owner=box.owner,
+            status=box.status,
+            pause_reason=box.pause_reason,
+            paused_at=box.paused_at if box.status == "paused" else None,
+            sent_today=box.sent_today,
+            queued=box.queued,
+            sequences=box.sequences,
+        )
+
+
+class MailboxIn(Input):
+    address: Address
+    display_name: str = Field("", max_length=200)
+    signature: str = Field("", max_length=10_000)
+    daily_limit: Limit = mailboxes.DEFAULT_DAILY_LIMIT
+    min_gap_seconds: Gap = mailboxes.DEFAULT_GAP_SECONDS
+    gap_jitter: Jitter = mailboxes.DEFAULT_JITTER
+    time_zone: Zone = "UTC"
+    owner: str | None = Field(None, max_length=320, description="A member's sign-in address.")
+    smtp_url: SmtpUrl | None = None
+    smtp_password: str | None = Field(None, max_length=1000)
+
+
+class MailboxChange(Input):
+    """Only the fields given change; `daily_limit: null` removes the limit, `smtp_url:
+    null` sends through the shared relay again, `owner: null` removes the owner."""
+
+    display_name: str | None = Field(None, max_length=200)
+    signature: str | None = Field(None, max_length=10_000)
+    daily_limit: Limit | None = None
+    min_gap_seconds: Gap | None = None
+    gap_jitter: Jitter | None = None
+    time_zone: Zone | None = None
+    owner: str | None = Field(None, max_length=320)
+    smtp_url: SmtpUrl | None = None
+    smtp_password: str | None = Field(None, max_length=1000)
+
+
+class PauseIn(Input):
+    reason: str = Field("", max_length=500)
+
+
+class SequenceMailboxesIn(Input):
+    addresses: list[Address] = Field(min_length=1, max_length=500)
+
+
+class SequenceMailboxesOut(BaseModel):
+    sequence_id: int
+    mailboxes: list[str]
+
+
+class RemovedOut(BaseModel):
+    address: str
+    moved_to: str | None
+    enrollments_moved: int
+
+
+def _address(db: Any, *, workspace_id: int, mailbox_id: int) -> str:
+    row = row_by_id(db, t.mailboxes, workspace_id=workspace_id, id=mailbox_id, what="mailbox")
+    return str(row["address"])
+
+
+@router.get("/mailboxes", response_model=Page[MailboxOut], summary="List mailboxes")
+def list_mailboxes(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
+    with tx(request) as db:
+        found = mailboxes.listing(db, workspace_id=principal.workspace_id, now=utcnow())
+    items = [MailboxOut.of(m) for m in found[paging.offset : paging.offset + paging.limit]]
+    return page(request, paging, items, len(found))
+
+
+@router.post(
+    "/mailboxes", response_model=MailboxOut, status_code=201, summary="Add a mailbox (admin)"
+)
+def create_mailbox(request: Request, principal: ApiPrincipal, data: MailboxIn) -> MailboxOut:
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        box = mailboxes.create(
+            db,
+            workspace_id=principal.workspace_id,
+            address=data.address,
+            display_name=data.display_name,
+            signature=data.signature,
+            daily_limit=data.daily_limit,
+            min_gap_seconds=data.min_gap_seconds,
+            gap_jitter=data.gap_jitter,
+            time_zone=data.time_zone,
+            owner=data.owner,
+            smtp_url=data.smtp_url,
+            smtp_password=data.smtp_password,
+            keys=site_of(request).settings.encryption_keys,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return MailboxOut.of(box)
+
+
+@router.get("/mailboxes/{mailbox_id}", response_model=MailboxOut, summary="Get a mailbox")
+def get_mailbox(request: Request, principal: ApiPrincipal, mailbox_id: PathId) -> MailboxOut:
+    with tx(request) as db:
+        address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
+        box = mailboxes.get(db, workspace_id=principal.workspace_id, address=address, now=utcnow())
+    return MailboxOut.of(box)
+
+
+@router.patch(
+    "/mailboxes/{mailbox_id}", response_model=MailboxOut, summary="Change a mailbox (admin)"
+)
+def change_mailbox(
+    request: Request, principal: ApiPrincipal, mailbox_id: PathId, data: MailboxChange
+) -> MailboxOut:
+    principal.require(Role.ADMIN)
+    given = data.model_fields_set
+    changes = mailboxes.Changes(
+        display_name=data.display_name,
+        signature=data.signature,
+        daily_limit=data.daily_limit,
+        no_daily_limit="daily_limit" in given and data.daily_limit is None,
+        min_gap_seconds=data.min_gap_seconds,
+        gap_jitter=data.gap_jitter,
+        time_zone=data.time_zone,
+        owner=("" if data.owner is None else data.owner) if "owner" in given else None,
+        smtp_url=data.smtp_url,
+        smtp_password=data.smtp_password,
+        shared_relay="smtp_url" in given and data.smtp_url is None,
+    )
+    with tx(request) as db:
+        address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
+        box = mailboxes.edit(
+            db,
+            workspace_id=principal.workspace_id,
+            address=address,
+            changes=changes,
+            keys=site_of(request).settings.encryption_keys,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return MailboxOut.of(box)
+
+
+@router.post(
+    "/mailboxes/{mailbox_id}/pause", response_model=MailboxOut, summary="Pause a mailbox (admin)"
+)
+def pause_mailbox(
+    request: Request, principal: ApiPrincipal, mailbox_id: PathId, data: PauseIn
+) -> MailboxOut:
+    """Its emails wait in their place; nothing is cancelled."""
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
+        box = mailboxes.pause(
+            db,
+            workspace_id=principal.workspace_id,
+            address=address,
+            reason=data.reason,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return MailboxOut.of(box)
+
+
+@router.post(
+    "/mailboxes/{mailbox_id}/resume",
+    response_model=MailboxOut,
+    summary="Resume a paused mailbox (admin)",
+)
+def resume_mailbox(request: Request, principal: ApiPrincipal, mailbox_id: PathId) -> MailboxOut:
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
+        box = mailboxes.resume(
+            db,
+            workspace_id=principal.workspace_id,
+            address=address,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return MailboxOut.of(box)
+
+
+@router.delete(
+    "/mailboxes/{mailbox_id}", response_model=RemovedOut, summary="Remove a mailbox (admin)"
+)
+def remove_mailbox(
+    request: Request,
+    principal: ApiPrincipal,
+    mailbox_id: PathId,
+    move_to: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="The mailbox its active enrollments move to; needed when it has any "
+            "(else 409).",
+        ),
+    ] = None,
+) -> RemovedOut:
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
+        removed = mailboxes.remove(
+            db,
+            workspace_id=principal.workspace_id,
+            address=address,
+            move_to=move_to,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return RemovedOut(
+        address=removed.address,
+        moved_to=removed.moved_to,
+        enrollments_moved=removed.enrollments_moved,
+    )
+
+
+@router.put(
+    "/sequences/{sequence_id}/mailboxes",
+    response_model=SequenceMailboxesOut,
+    summary="Set the mailboxes a sequence sends from (admin)",
+)
+def set_sequence_mailboxes(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId, data: SequenceMailboxesIn
+) -> SequenceMailboxesOut:
+    """New enrollments are given one of them; started enrollments keep theirs."""
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        row_by_id(
+            db, t.sequences, workspace_id=principal.workspace_id, id=sequence_id, what="sequence"
+        )
+        chosen = mailboxes.set_for_sequence(
+            db,
+            workspace_id=principal.workspace_id,
+            sequence_id=sequence_id,
+            addresses=data.addresses,
+            actor=principal.actor,
+            now=utcnow(),
+        )
+    return SequenceMailboxesOut(sequence_id=sequence_id, mailboxes=chosen)
