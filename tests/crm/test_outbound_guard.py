@@ -29,6 +29,7 @@ from optout.crm import connections, manage, outbound
 from optout.crm.http import Http
 from optout.crm.outbound import OutboundRefused, check_host, forbidden
 from optout.crm.salesforce import SalesforceConnector, read_key
+from optout.crypto import new_key
 from optout.errors import ConnectorError, InvalidInput
 from tests.crm.conftest import ENV, connect_workspace
 from tests.crm.emulators.common import FakeClock
@@ -277,8 +278,8 @@ def test_R34_a_connection_saved_with_a_local_or_private_address_is_refused(
         kind="hubspot",
         base_url="http://127.0.0.1:8080",
         settings={},
-        secrets={},
-        keys=(),
+        secrets={"token": "pat-na1-local-crm"},
+        keys=(new_key(),),
         now=now,
         allowed_hosts=ALLOW_LOOPBACK,
     )

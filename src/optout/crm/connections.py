@@ -20,7 +20,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from optout.config import crm_allowed_hosts_from, crm_key_folder_from
+from optout.config import (
+    CrmTimeouts,
+    crm_allowed_hosts_from,
+    crm_key_folder_from,
+    crm_timeouts_from,
+)
 from optout.crm import mapping
 from optout.crm.hubspot import HubSpotConnector
 from optout.crm.mapping import FieldMapping
@@ -224,12 +229,15 @@ def connector_for(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
     max_retries: int = 6,
+    timeouts: CrmTimeouts | None = None,
 ) -> Connector:
     """The connector of `connection`; `stored` holds its decrypted stored secrets by role.
-    `env` also holds the hosts the outbound guard allows (OPTOUT_CRM_ALLOWED_HOSTS) and
-    the folder key files are read from (OPTOUT_CRM_KEY_FOLDER)."""
+    `env` also holds the hosts the outbound guard allows (OPTOUT_CRM_ALLOWED_HOSTS), the
+    folder key files are read from (OPTOUT_CRM_KEY_FOLDER) and the timeouts of each call
+    (OPTOUT_CRM_CONNECT_TIMEOUT, OPTOUT_CRM_READ_TIMEOUT), unless `timeouts` are given."""
     fields = mapping.crm_fields(field_mappings)
     allowed = crm_allowed_hosts_from(env)
+    timeouts = timeouts or crm_timeouts_from(env)
     if connection.kind == "hubspot":
         return HubSpotConnector(
             base_url=connection.base_url,
@@ -240,6 +248,7 @@ def connector_for(
             sleep=sleep,
             allowed_hosts=allowed,
             max_retries=max_retries,
+            timeouts=timeouts,
         )
     return SalesforceConnector(
         base_url=connection.base_url,
@@ -251,6 +260,7 @@ def connector_for(
         allowed_hosts=allowed,
         key_folder=crm_key_folder_from(env),
         max_retries=max_retries,
+        timeouts=timeouts,
     )
 
 

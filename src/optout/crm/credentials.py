@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.config import CrmTimeouts
 from optout.crm import connections
 from optout.crm.connections import SECRET_ROLES, CrmConnection
 from optout.crm.protocol import Connector
@@ -120,6 +121,7 @@ def connector(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
     max_retries: int = 6,
+    timeouts: CrmTimeouts | None = None,
 ) -> Connector:
     """The connector of `connection` with its mappings, stored secrets and named ones."""
     return connections.connector_for(
@@ -130,4 +132,5 @@ def connector(
         clock=clock,
         sleep=sleep,
         max_retries=max_retries,
+        timeouts=timeouts,
     )

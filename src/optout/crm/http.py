@@ -2,8 +2,11 @@
 rate-limited (429), failed (5xx) and dropped requests with backoff, lets a connector renew
 its credentials once on 401, and translates httpx errors into ConnectorError at the
 boundary (STYLE 8). Every request goes through the outbound guard (`optout.crm.outbound`),
-with a short connect timeout and a bounded read timeout. What it says about a failure is
-for a person: the CRM's HTTP status and a plain sentence, never the CRM's own answer."""
+with a short connect timeout and a bounded read timeout; a call that timed out is tried
+again at most `timeout_retries` times, so a CRM that takes connections and never answers
+costs a sync a bounded wait, and a connection test one timeout. What it says about a
+failure is for a person: the CRM's HTTP status and a plain sentence, never the CRM's own
+answer nor the socket's."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Any
 import certifi
 import httpx
 
+from optout.config import CRM_CONNECT_TIMEOUT, CRM_READ_TIMEOUT, CrmTimeouts
 from optout.crm.outbound import GuardedTransport
 from optout.crm.ratelimit import Clock, Sleep, WindowLimiter
 from optout.errors import ConnectorError
@@ -32,8 +36,8 @@ class Unreachable(ConnectorError):
     """The CRM could not be reached, or did not answer in time."""
 
 
-CONNECT_TIMEOUT = 5.0  # seconds to open a connection
-READ_TIMEOUT = 30.0  # seconds to wait for an answer
+CONNECT_TIMEOUT = CRM_CONNECT_TIMEOUT  # seconds to open a connection
+READ_TIMEOUT = CRM_READ_TIMEOUT  # seconds to wait for an answer
 log = logging.getLogger(__name__)
 
 # The plain sentence beside an HTTP status a CRM answered with.
@@ -65,6 +69,7 @@ class Http:
         max_retries: int = 6,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
+        timeout_retries: int = 1,
         allowed_hosts: frozenset[str] = frozenset(),
         words: Mapping[int, str] | None = None,
         before: Callable[[], None] | None = None,
@@ -85,6 +90,7 @@ class Http:
         self._words = {**STATUS_WORDS, **(words or {})}
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._timeout_retries = timeout_retries
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
@@ -108,6 +114,7 @@ class Http:
     ) -> httpx.Response:
         """Send, retrying what is worth retrying; ConnectorError for any other answer."""
         attempt = 0
+        timeouts = 0
         renewed = False
         while True:
             if self._before is not None:
@@ -123,7 +130,9 @@ class Http:
                 raise ConnectorError(f"{self.name}: {url} is not a valid address") from exc
             except httpx.HTTPError as exc:
                 attempt += 1
-                if attempt > self._max_retries:
+                if isinstance(exc, httpx.TimeoutException):
+                    timeouts += 1
+                if attempt > self._max_retries or timeouts > self._timeout_retries:
                     raise Unreachable(self.network_words(exc)) from exc
                 self._sleep(min(0.5 * 2 ** (attempt - 1), 30.0))
                 continue
@@ -207,11 +216,10 @@ class Http:
         """A network failure as a person would say it, not as the socket does."""
         where = _where(exc)
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return (
-                f"{self.name} could not be reached within {self._connect_timeout:g} seconds{where}"
-            )
+            within = _seconds(self._connect_timeout)
+            return f"{self.name} could not be reached within {within}{where}"
         if isinstance(exc, httpx.TimeoutException):
-            return f"{self.name} did not answer within {self._read_timeout:g} seconds{where}"
+            return f"{self.name} did not answer within {_seconds(self._read_timeout)}{where}"
         causes = _causes(exc)
         if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return f"{self.name}: nothing is listening at that address{where}"
@@ -226,6 +234,16 @@ class Http:
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
             return f"{self.name} closed the connection without answering{where}"
         return f"{self.name} could not be reached{where}"
+
+
+def timeout_options(timeouts: CrmTimeouts | None) -> dict[str, Any]:
+    """The keyword arguments of `Http` that `timeouts` stands for (the defaults: None)."""
+    timeouts = timeouts or CrmTimeouts()
+    return {
+        "connect_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        "timeout_retries": timeouts.retries,
+    }
 
 
 @cache
@@ -251,6 +269,10 @@ def retry_after(response: httpx.Response, default: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second" if value == 1 else f"{value:g} seconds"
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from optout.crm.http import Http
+from optout.config import CrmTimeouts
+from optout.crm.http import Http, timeout_options
 from optout.crm.mapping import OBJECTS, as_datetime
 from optout.crm.protocol import Page, Record, Ref
 from optout.crm.ratelimit import Clock, Sleep, WindowLimiter
@@ -75,6 +76,7 @@ class HubSpotConnector:
         sleep: Sleep = time.sleep,
         allowed_hosts: frozenset[str] = frozenset(),
         max_retries: int = 6,
+        timeouts: CrmTimeouts | None = None,
     ) -> None:
         self.settings = HubSpotSettings.from_dict(settings or {})
         self._fields = fields
@@ -93,6 +95,7 @@ class HubSpotConnector:
             after=self._observe,
             allowed_hosts=allowed_hosts,
             max_retries=max_retries,
+            **timeout_options(timeouts),
         )
 
     @property

@@ -1,11 +1,13 @@
 """What the CRM page does, as use-cases over the connection, credential, probe and sync
-modules: connect (settings and secrets in one transaction), test, sync now, and the
-status of a connection (its last runs, counts, errors and pending write-backs)."""
+modules: connect (settings and secrets in one transaction; never without the secret the
+CRM signs in with), test (its outcome kept), sync now (in the foreground, or queued as a
+background job), and the status of a connection (its state, last runs, counts, errors and
+pending write-backs)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
-from optout.crm import connections, credentials, outbound, probe, sync
+from optout.config import crm_timeouts_from
+from optout.crm import connection_state, connections, credentials, outbound, probe, sync, sync_job
+from optout.crm.connection_state import ConnectionState
 from optout.crm.connections import CrmConnection
 from optout.crm.mapping import OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.protocol import Kind
 from optout.db import tables as t
-from optout.errors import NotFound
+from optout.errors import InvalidInput, NotFound, OptoutError
+from optout.services.jobs import Job
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Status:
     """Everything the page shows about one connection; no secret among it."""
 
     connection: CrmConnection
+    state: ConnectionState
     mappings: Mapping[str, list[FieldMapping]]  # per CRM object, in sync order
     opt_out: Mapping[str, FieldMapping | None]  # per person object: the master opt-out field
     saved_secrets: frozenset[str]  # roles with a secret stored (encrypted)
@@ -65,6 +71,18 @@ def connect(
     login_url = str(settings.get("login_url") or "")
     if login_url:
         outbound.check_address_given(login_url, name=f"{name} sign-in", allowed=allowed_hosts)
+    existing = find(db, workspace_id=workspace_id, kind=kind)
+    role = connection_state.needed_secret(
+        kind, {**(existing.settings if existing else {}), **settings}
+    )
+    had = existing is not None and (
+        role in existing.secrets or role in credentials.saved_roles(db, connection_id=existing.id)
+    )
+    if role and not had and not str(secrets.get(role, "")).strip():
+        what = credentials.ROLE_NAMES[role]
+        raise InvalidInput(
+            f"{name} cannot be connected without its {what}: paste it in the {what} field"
+        )
     connection = connections.connect(
         db, workspace_id=workspace_id, kind=kind, base_url=base_url, settings=settings, now=now
     )
@@ -80,22 +98,70 @@ def test(
     env: Mapping[str, str],
     keys: Sequence[str],
 ) -> probe.ProbeResult:
-    """One real call to the CRM with the saved settings and secrets."""
+    """One real call to the CRM with the saved settings and secrets; its outcome is kept,
+    for the connection's state."""
+    started = utcnow()
     with engine.connect() as db:
         connection = _get(db, workspace_id=workspace_id, kind=kind)
-        # One retry and no waiting: the person testing wants an answer now.
-        connector = credentials.connector(
+        try:
+            # One retry of a refused answer, none of a timeout, and no waiting: the person
+            # testing wants an answer now.
+            connector = credentials.connector(
+                db,
+                connection=connection,
+                env=env,
+                keys=keys,
+                sleep=lambda _seconds: None,
+                max_retries=1,
+                timeouts=replace(crm_timeouts_from(env), retries=0),
+            )
+        except OptoutError as exc:
+            connector = None
+            result = probe.ProbeResult(False, exc.message, 0)
+    if connector is not None:
+        try:
+            result = probe.check(connector, now=utcnow())
+        finally:
+            connector.close()
+    with engine.begin() as db:
+        connection_state.record_test(
             db,
             connection=connection,
-            env=env,
-            keys=keys,
-            sleep=lambda _seconds: None,
-            max_retries=1,
+            ok=result.ok,
+            message=result.message,
+            api_calls=result.api_calls,
+            started=started,
+            finished=utcnow(),
         )
+    return result
+
+
+def queue_sync(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    kind: str,
+    env: Mapping[str, str],
+    keys: Sequence[str],
+    actor: str,
+) -> Job:
+    """The sync the schedule runs, for this connection, as a background job (its progress
+    on the job's row); the connector is built here, so a missing secret or key is said at
+    once, and handed to this process's job runner."""
+    with engine.connect() as db:
+        connection = _get(db, workspace_id=workspace_id, kind=kind)
+        connector = credentials.connector(db, connection=connection, env=env, keys=keys)
     try:
-        return probe.check(connector, now=utcnow())
-    finally:
+        with engine.begin() as db:
+            job = sync_job.queue(db, connection=connection, actor=actor, now=utcnow())
+    except BaseException:
         connector.close()
+        raise
+    if job.state == "queued":
+        sync_job.hand_over(job.id, connector)
+    else:
+        connector.close()
+    return job
 
 
 def sync_now(
@@ -124,7 +190,9 @@ def sync_now(
     return report
 
 
-def status(db: Connection, *, connection: CrmConnection, runs: int = 5) -> Status:
+def status(
+    db: Connection, *, connection: CrmConnection, env: Mapping[str, str], runs: int = 5
+) -> Status:
     mapped = connections.mappings(db, connection_id=connection.id)
     by_object: dict[str, list[FieldMapping]] = {o.name: [] for o in OBJECTS[connection.kind]}
     for m in mapped:
@@ -138,7 +206,7 @@ def status(db: Connection, *, connection: CrmConnection, runs: int = 5) -> Statu
         dict(r)
         for r in db.execute(
             sa.select(g)
-            .where(g.c.connection_id == connection.id)
+            .where(g.c.connection_id == connection.id, g.c.trigger != connection_state.TEST)
             .order_by(g.c.id.desc())
             .limit(runs)
         ).mappings()
@@ -158,11 +226,13 @@ def status(db: Connection, *, connection: CrmConnection, runs: int = 5) -> Statu
             w.c.workspace_id == connection.workspace_id, w.c.status == "pending"
         )
     )
+    saved = frozenset(credentials.saved_roles(db, connection_id=connection.id))
     return Status(
         connection=connection,
+        state=connection_state.state(db, connection=connection, saved=saved, env=env),
         mappings=by_object,
         opt_out=opt_out,
-        saved_secrets=frozenset(credentials.saved_roles(db, connection_id=connection.id)),
+        saved_secrets=saved,
         env_secrets=dict(connection.secrets),
         runs=latest,
         objects=sync.states(db, connection_id=connection.id),

@@ -29,7 +29,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from optout.crm.http import Http
+from optout.config import CrmTimeouts
+from optout.crm.http import Http, timeout_options
 from optout.crm.mapping import OBJECTS, as_datetime
 from optout.crm.outbound import OutboundRefused
 from optout.crm.protocol import Page, Record, Ref
@@ -89,6 +90,7 @@ class SalesforceConnector:
         allowed_hosts: frozenset[str] = frozenset(),
         key_folder: Path | None = None,
         max_retries: int = 6,
+        timeouts: CrmTimeouts | None = None,
     ) -> None:
         self.settings = SalesforceSettings.from_dict(settings or {})
         self._key_folder = key_folder
@@ -117,6 +119,7 @@ class SalesforceConnector:
             sleep=sleep,
             allowed_hosts=allowed_hosts,
             max_retries=max_retries,
+            **timeout_options(timeouts),
         )
         self._http = Http(
             self._instance,
@@ -129,6 +132,7 @@ class SalesforceConnector:
             renew=self._renew,
             allowed_hosts=allowed_hosts,
             max_retries=max_retries,
+            **timeout_options(timeouts),
         )
 
     @property

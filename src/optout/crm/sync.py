@@ -40,6 +40,7 @@ DEFAULT_INTERVAL = timedelta(minutes=15)
 RUN_LEASE = timedelta(hours=1)  # a run still `running` after this is taken as crashed
 
 Clock = Callable[[], datetime]
+Progress = Callable[[int, int], None]  # (parts done, parts in all): objects, then write-backs
 ConnectorFactory = Callable[[CrmConnection, Mapping[str, str]], Connector]
 
 
@@ -64,8 +65,10 @@ def sync_connection(
     full: bool = False,
     trigger: str = "manual",
     overlap: timedelta = OVERLAP,
+    progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
-    """Read every object's changes into the workspace, page by page."""
+    """Read every object's changes into the workspace, page by page; `progress` is told
+    how many objects are done after each one."""
     started = now()
     calls_before = connector.calls
     with engine.begin() as db:
@@ -80,8 +83,10 @@ def sync_connection(
         log_id = _claim(db, connection, trigger="full" if full else trigger, started=started)
     report = SyncReport(connection.id, connection.kind, "ok", log_id=log_id)
     try:
-        for obj in connector.objects:
+        for done, obj in enumerate(connector.objects, start=1):
             _sync_object(engine, target, connector, obj.name, started, full, overlap, now, report)
+            if progress is not None:
+                progress(done)
     except BudgetExhausted as exc:
         report.status, report.error = "stopped", exc.message
     except OptoutError as exc:
@@ -138,14 +143,25 @@ def sync_workspace(
     now: Clock = utcnow,
     full: bool = False,
     trigger: str = "manual",
+    progress: Progress | None = None,
 ) -> list[SyncReport]:
-    """Sync each connection of the workspace, then drain its pending write-backs."""
-    reports = [
-        sync_connection(
-            engine, connection_id=cid, connector=connector, now=now, full=full, trigger=trigger
+    """Sync each connection of the workspace, then drain its pending write-backs;
+    `progress` hears of each object done, and of the write-backs as the last part."""
+    parts = sum(len(connector.objects) for connector in connectors.values()) + 1
+    reports: list[SyncReport] = []
+    for cid, connector in connectors.items():
+        before = sum(len(connectors[r.connection_id].objects) for r in reports)
+        reports.append(
+            sync_connection(
+                engine,
+                connection_id=cid,
+                connector=connector,
+                now=now,
+                full=full,
+                trigger=trigger,
+                progress=None if progress is None else _shifted(progress, before, parts),
+            )
         )
-        for cid, connector in connectors.items()
-    ]
     with engine.connect() as db:
         channels = [
             Channel(
@@ -163,7 +179,14 @@ def sync_workspace(
     with engine.begin() as db:
         for report in reports:
             _progress(db, report, calls=report.api_calls)
+    if progress is not None:
+        progress(parts, parts)
     return reports
+
+
+def _shifted(progress: Progress, before: int, parts: int) -> Callable[[int], None]:
+    """A connection's count of objects done, as parts of the whole workspace's sync."""
+    return lambda done: progress(before + done, parts)
 
 
 def run_once(

@@ -14,6 +14,8 @@ for it and returns its progress, which the runner records in that same transacti
 - `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
   one step, one transaction (R13); a crash before its commit leaves nothing saved, and
   the rerun saves it.
+- `crm_sync`: a sync asked for on the CRM page (`optout.crm.sync_job`): the sync runs
+  before the step (it commits page by page itself), the step records its summary.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
+from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
 from optout.services import enrollments, exclusions, imports
@@ -258,10 +261,15 @@ STEPS: dict[str, Step] = {
     "bulk_unenroll": bulk_unenroll,
     "import": csv_import,
     "exclusion_save": exclusion_save,
+    sync_job.KIND: sync_job.record,
 }
 Prepare = Callable[[Engine, Job, Progress], Any]
 # What a kind reads before its steps, outside the write transaction; given to each step.
-PREPARE: dict[str, Prepare] = {"import": read_import, "exclusion_save": read_exclusion_save}
-# Kinds any process may run; an import reads a file the web service received, so only the
-# web service's own runner takes it.
+PREPARE: dict[str, Prepare] = {
+    "import": read_import,
+    "exclusion_save": read_exclusion_save,
+    sync_job.KIND: sync_job.run,
+}
+# Kinds any process may run; an import reads a file the web service received, and a CRM
+# sync is handed the connector the page built, so only the web service's runner takes them.
 ANYWHERE = ("bulk_unenroll", "exclusion_save")

@@ -1,8 +1,9 @@
 """CRM connection pages: connect HubSpot or Salesforce (secrets kept encrypted and never
 shown again), test the connection, map fields and the master opt-out field (R31), sync now
-and read how the sync is doing (R32). Translation only: the use-cases are in
-`optout.crm.manage`. Anyone signed in may read them; only an admin may change anything or
-test the connection."""
+as a background job whose progress the page polls, and read how the sync is doing (R32),
+under a badge that tells the connection's real state. Translation only: the use-cases are
+in `optout.crm.manage`. Anyone signed in may read them; only an admin may change anything
+or test the connection."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from optout.crm.credentials import ROLE_NAMES
 from optout.crm.mapping import MODES, OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.salesforce import AUTH_MODES
 from optout.errors import InvalidMapping, NotFound, OptoutError
+from optout.jobs import live
+from optout.services import jobs
 from optout.services.accounts import Role
 from optout.web.errors import status_of
 from optout.web.pages.render import page, redirect, with_query
@@ -56,10 +59,15 @@ def _connection_page(
     mapping_error: InvalidMapping | None = None,
     test_result: probe.ProbeResult | None = None,
     new_webhook_url: str = "",
+    sync_job: int | None = None,
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    site = site_of(request)
+    with site.engine.connect() as db:
         connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
-        status = None if connection is None else manage.status(db, connection=connection)
+        status = (
+            None if connection is None else manage.status(db, connection=connection, env=os.environ)
+        )
+        job = _sync_job(db, viewer.workspace_id, sync_job)
     if form is None:
         form = {"base_url": DEFAULT_URLS[kind], "auth": "client_credentials"}
         if connection is not None:
@@ -83,15 +91,37 @@ def _connection_page(
         opt_out_field=OPT_OUT,
         mapping_form=mapping_form or {},
         mapping_error=mapping_error,
-        webhook_base=site_of(request).settings.base_url,
+        webhook_base=site.settings.base_url,
         is_admin=viewer.principal.role is Role.ADMIN,
-        keys_set=bool(site_of(request).settings.encryption_keys),
+        keys_set=bool(site.settings.encryption_keys),
+        key_file=site.settings.encryption_key_file,
+        job=job,
+        job_labels=JOB_LABELS,
         **({"done": done} if done else {}),  # else the notice of the last redirect
         error=error.message if error is not None else "",
         test_result=test_result,
         new_webhook_url=new_webhook_url,
         webhook_key=credentials.WEBHOOK_KEY,
     )
+
+
+JOB_LABELS = {
+    "queued": "Waiting to start",
+    "running": "Syncing",
+    "done": "Done",
+    "failed": "Failed",
+}
+
+
+def _sync_job(db: Any, workspace_id: int, job_id: int | None) -> jobs.Job | None:
+    """The sync job the page was sent to follow, as far as it got; None for any other."""
+    if job_id is None:
+        return None
+    try:
+        job = jobs.get(db, workspace_id=workspace_id, job_id=job_id)
+    except NotFound:
+        return None
+    return live.overlay(job) if job.kind == "crm_sync" else None
 
 
 @router.get("/crm", response_class=HTMLResponse)
@@ -101,7 +131,9 @@ def crm_list(request: Request, viewer: PageViewer) -> HTMLResponse:
             {
                 "kind": kind,
                 "name": probe.CRM_NAMES[kind],
-                "status": None if found is None else manage.status(db, connection=found, runs=1),
+                "status": None
+                if found is None
+                else manage.status(db, connection=found, env=os.environ, runs=1),
             }
             for kind in connections.KINDS
             for found in [manage.find(db, workspace_id=viewer.workspace_id, kind=kind)]
@@ -110,8 +142,36 @@ def crm_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 
 
 @router.get("/crm/{kind}", response_class=HTMLResponse)
-def crm_connection(request: Request, viewer: PageViewer, kind: str) -> HTMLResponse:
-    return _connection_page(request, viewer, _kind(kind))
+def crm_connection(
+    request: Request, viewer: PageViewer, kind: str, job: int | None = None
+) -> HTMLResponse:
+    return _connection_page(request, viewer, _kind(kind), sync_job=job)
+
+
+@router.get("/crm/{kind}/sync-panel", response_class=HTMLResponse)
+def sync_panel(request: Request, viewer: PageViewer, kind: str, job: int | None = None) -> Response:
+    """The fragment the page polls while a sync job runs: its progress, then its outcome,
+    the counts and the connection's state as they are now."""
+    kind = _kind(kind)
+    with site_of(request).engine.connect() as db:
+        connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
+        if connection is None:
+            raise NotFound(f"this workspace is not connected to {probe.CRM_NAMES[kind]} yet")
+        status = manage.status(db, connection=connection, env=os.environ)
+        found = _sync_job(db, viewer.workspace_id, job)
+    return page(
+        request,
+        "fragments/crm_sync_panel.html",
+        viewer=viewer,
+        kind=kind,
+        crm_name=probe.CRM_NAMES[kind],
+        status=status,
+        objects=[o.name for o in OBJECTS[kind]],
+        is_admin=viewer.principal.role is Role.ADMIN,
+        job=found,
+        job_labels=JOB_LABELS,
+        oob=True,
+    )
 
 
 @router.post("/crm/{kind}", response_model=None)
@@ -191,8 +251,22 @@ async def test_connection(request: Request, viewer: FormViewer, kind: str) -> Re
     except OptoutError as exc:
         result = probe.ProbeResult(False, exc.message, 0)
     if request.headers.get("HX-Request") == "true":
-        return page(request, "fragments/crm_test.html", test_result=result)
+        return await run_in_threadpool(_test_fragment, request, viewer, kind, result)
     return await run_in_threadpool(_connection_page, request, viewer, kind, test_result=result)
+
+
+def _test_fragment(
+    request: Request, viewer: Viewer, kind: str, result: probe.ProbeResult
+) -> HTMLResponse:
+    """The test's answer, and the connection's state badge swapped in beside it."""
+    with site_of(request).engine.connect() as db:
+        connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
+        status = (
+            None
+            if connection is None
+            else manage.status(db, connection=connection, env=os.environ, runs=1)
+        )
+    return page(request, "fragments/crm_test.html", test_result=result, status=status, oob=True)
 
 
 @router.post("/crm/{kind}/mappings", response_model=None)
@@ -235,31 +309,24 @@ def save_mapping(
 
 
 @router.post("/crm/{kind}/sync", response_model=None)
-async def sync_now(request: Request, viewer: FormViewer, kind: str) -> Response:
-    """Run the sync now: the same one the schedule runs."""
+def sync_now(request: Request, viewer: FormViewer, kind: str) -> Response:
+    """Queue the sync the schedule runs, for now, as a background job; the page follows
+    its progress."""
     kind = _kind(kind)
     site = site_of(request)
     try:
         viewer.principal.require(Role.ADMIN)
-        report = await run_in_threadpool(
-            manage.sync_now,
+        job = manage.queue_sync(
             site.engine,
             workspace_id=viewer.workspace_id,
             kind=kind,
             env=os.environ,
             keys=site.settings.encryption_keys,
+            actor=viewer.principal.actor,
         )
     except OptoutError as exc:
-        return await run_in_threadpool(_connection_page, request, viewer, kind, error=exc)
-    a = report.applied
-    if report.status != "ok":
-        problem = f"The sync {report.status}: {report.error}"
-        return redirect(request, f"/crm/{kind}", problem=problem)
-    done = (
-        f"Synced: read {a.read} records, created {a.created}, updated {a.updated}, "
-        f"opted out {a.opted_out}."
-    )
-    return redirect(request, f"/crm/{kind}", done=done)
+        return _connection_page(request, viewer, kind, error=exc)
+    return redirect(request, with_query(f"/crm/{kind}", job=job.id))
 
 
 @router.post("/crm/{kind}/webhook-secret", response_model=None)
