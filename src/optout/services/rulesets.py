@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.errors import InvalidInput
-from optout.services import events
+from optout.services import events, rule_reach
 from optout.services.naming import clean_name, ensure_unique, row_by_id
 
 
@@ -63,9 +63,12 @@ def update(
     changes: Mapping[str, Any],
     actor: str,
     now: datetime,
+    confirm: bool = False,
 ) -> RulesetSpec:
     """Change a ruleset's settings; the others stay. Enrollments are not touched here:
-    every send re-checks eligibility under the ruleset as it is then (R28)."""
+    every send re-checks eligibility under the ruleset as it is then (R28). Turning
+    exclusions off where sequences use the ruleset needs `confirm`: until then it is
+    ConfirmationRequired naming the rules that would stop applying there (R16)."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a ruleset")
@@ -81,6 +84,10 @@ def update(
     _check(after.reenroll_cooldown_days, after.max_active_per_company)
     if after == before:
         return before
+    if before.exclusions_enabled and not after.exclusions_enabled and not confirm:
+        rule_reach.confirm_exclusions_off(
+            db, workspace_id=workspace_id, ruleset_id=ruleset_id, now=now
+        )
     r = t.rulesets
     db.execute(r.update().where(r.c.id == ruleset_id).values(**values))
     old, new = asdict(before), asdict(after)

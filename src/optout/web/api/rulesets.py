@@ -56,6 +56,11 @@ class RulesetChange(Input):
     exclusions_enabled: bool | None = None
     reenroll_cooldown_days: Cooldown | None = None
     max_active_per_company: Cap | None = None
+    confirm: bool = Field(
+        default=False,
+        description="Turn exclusions off even where sequences use the ruleset: without "
+        "it, that change answers 409 naming the exclusions that would stop applying.",
+    )
 
 
 @router.get("", response_model=Page[RulesetOut], summary="List rulesets")
@@ -101,7 +106,7 @@ def change_ruleset(
 ) -> RulesetOut:
     """Change settings; every later send is checked under the new ones."""
     principal.require(Role.ADMIN)
-    changes = {key: getattr(data, key) for key in data.model_fields_set}
+    changes = {key: getattr(data, key) for key in data.model_fields_set - {"confirm"}}
     for required in ("name", "exclusions_enabled", "reenroll_cooldown_days"):
         if required in changes and changes[required] is None:
             del changes[required]  # null means "no change" for a setting that needs a value
@@ -113,5 +118,6 @@ def change_ruleset(
             changes=changes,
             actor=principal.actor,
             now=utcnow(),
+            confirm=data.confirm,
         )
     return RulesetOut.of(spec)

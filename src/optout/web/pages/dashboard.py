@@ -1,7 +1,6 @@
 """The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, spam
-complaints per sequence beside Gmail's lines, bounces that refused our own sending, and
-the exclusions that match the most
-people."""
+complaints per sequence beside Gmail's lines, bounces that refused our own sending, the
+sequences that run with exclusions off, and the exclusions that match the most people."""
 
 from __future__ import annotations
 
@@ -9,7 +8,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.services import exclusions, in_doubt
+from optout.config import is_loopback_url
+from optout.services import exclusions, in_doubt, rule_reach
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
 from optout.web.pages.render import page
@@ -37,6 +37,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
         complaints = reads.complaint_rates(db, workspace_id=ws)
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
+        bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
         enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
@@ -61,6 +62,8 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         viewer=viewer,
         totals=totals,
         in_doubt=doubtful,
+        bypassing=bypassing,
+        enforced=[s.name for s in enabled if s.exclude_from_sequences],
         chart=chart,
         sums={
             "sends": sum(d.sends for d in days),
@@ -79,4 +82,6 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         peak=peak,
         uncounted=len(enabled) - len(counted),
         people_total=totals["people"],
+        public_address=site_of(request).settings.base_url,
+        address_is_local=is_loopback_url(site_of(request).settings.base_url),
     )

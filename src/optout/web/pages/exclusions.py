@@ -22,7 +22,7 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import browse, bulk_jobs, decision_index, exclusions
+from optout.services import browse, bulk_jobs, decision_index, exclusions, rule_reach
 from optout.services.exclusions import Saved
 from optout.services.preview import preview
 from optout.web.pages import reads
@@ -68,12 +68,14 @@ def exclusion_list(
             for spec in specs
         }
         total = reads.totals(db, workspace_id=ws)["people"]
+        bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
     return page(
         request,
         "exclusions.html",
         viewer=viewer,
         rows=[(spec, ExclusionForm.of(spec).filter, matched.get(spec.id)) for spec in specs],
         people_total=total,
+        bypassing=bypassing,
         result=result,
         sorts=browse.EXCLUSION_SORTS,
         params={"archived": "1"} if archived else {},
@@ -162,6 +164,7 @@ def edit_exclusion(
     with site_of(request).reading() as db:
         spec = exclusions.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
         archived = exclusions.is_archived(db, exclusion_id=spec.id)
+        reach = None if archived else _reach(db, viewer.workspace_id, spec.id)
     return page(
         request,
         "exclusion_form.html",
@@ -170,6 +173,7 @@ def edit_exclusion(
         saved=saved,
         ended=ended,
         cancelled=cancelled,
+        reach=reach,
         **form_context(ExclusionForm.of(spec), exclusion_id=spec.id, error="", confirmation=None),
     )
 
@@ -221,10 +225,12 @@ def _save(
     except ConfirmationRequired as exc:
         with engine.connect() as db:
             impact = preview(db, workspace_id=ws, exclusion=form.draft(exclusion_id or 0), now=now)
+            reach = _reach(db, ws, exclusion_id) if exclusion_id else None
         return page(
             request,
             "exclusion_form.html",
             viewer=viewer,
+            reach=reach,
             **form_context(
                 form,
                 exclusion_id=exclusion_id,
@@ -249,6 +255,12 @@ def _save(
         f"/exclusions/{saved.exclusion.id}?saved={'updated' if exclusion_id else 'created'}"
         f"&ended={removal.enrollments_ended}&cancelled={removal.emails_cancelled}",
     )
+
+
+def _reach(db: Connection, ws: int, exclusion_id: int) -> rule_reach.Reach:
+    """Where the saved rule applies now, sequence by sequence (R16)."""
+    spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+    return rule_reach.reach_of(db, workspace_id=ws, exclusion=spec)
 
 
 def _explained(error: OptoutError) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from optout.clock import utcnow
 from optout.eligibility import Purpose
 from optout.eligibility.model import Outcome
 from optout.errors import InvalidInput
-from optout.services import eligibility, people
+from optout.services import eligibility, people, rule_reach
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer
@@ -93,6 +93,7 @@ def explain_panel(
             purpose=asked,
             via_audience=False if how == "manual" else None,
         )
+        use, ignored = rule_reach.ignored_in(db, workspace_id=ws, sequence=explanation.sequence)
     return page(
         request,
         "fragments/explain.html",
@@ -100,5 +101,7 @@ def explain_panel(
         decision=explanation.decision,
         primary=explanation.decision.primary_reason,
         evidence_lines=evidence_lines,
+        ruleset_off=use if ignored else None,
+        ignored=ignored,
         message="",
     )

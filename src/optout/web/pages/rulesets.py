@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
-from optout.services import listing, rulesets
+from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
+from optout.services import exclusions, listing, rulesets
 from optout.services.accounts import Role
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect
@@ -72,12 +72,18 @@ def _form_page(
     error: OptoutError | None = None,
 ) -> HTMLResponse:
     used_by: list[Any] = []
+    ignored: list[Any] = []
     if ruleset_id is not None:
+        ws = viewer.workspace_id
         with site_of(request).reading() as db:
-            used_by = reads.sequences_of_ruleset(
-                db, workspace_id=viewer.workspace_id, ruleset_id=ruleset_id
-            )
+            used_by = reads.sequences_of_ruleset(db, workspace_id=ws, ruleset_id=ruleset_id)
+            if not rulesets.spec(db, workspace_id=ws, ruleset_id=ruleset_id).exclusions_enabled:
+                ignored = [r for r in exclusions.all_specs(db, workspace_id=ws) if r.enabled]
     status = 200
+    if isinstance(error, ConfirmationRequired):
+        status, confirmation, error = 200, error.message, None
+    else:
+        confirmation = ""
     if error is not None:
         status = 409 if isinstance(error, Conflict) else 404 if isinstance(error, NotFound) else 422
         status = 403 if error.code == "forbidden" else status
@@ -89,6 +95,8 @@ def _form_page(
         ruleset_id=ruleset_id,
         form=form,
         sequences=used_by,
+        ignored=ignored,
+        confirmation=confirmation,
         is_admin=viewer.principal.role is Role.ADMIN,
         error=error.message if error is not None else "",
     )
@@ -152,8 +160,11 @@ def save_ruleset(
     exclusions_enabled: Annotated[str | None, Form()] = None,
     reenroll_cooldown_days: Annotated[str, Form()] = "",
     max_active_per_company: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Change the settings; every later send is checked under the new ones (R28)."""
+    """Change the settings; every later send is checked under the new ones (R28).
+    Turning exclusions off where sequences use the ruleset first shows which rules
+    would stop applying there and asks to confirm (R16)."""
     posted = (name, exclusions_enabled, reenroll_cooldown_days, max_active_per_company)
     try:
         viewer.principal.require(Role.ADMIN)
@@ -165,6 +176,7 @@ def save_ruleset(
                 changes=_settings(*posted),
                 actor=viewer.actor,
                 now=utcnow(),
+                confirm=confirm == "yes",
             )
     except OptoutError as exc:
         return _form_page(request, viewer, ruleset_id=ruleset_id, form=_posted(*posted), error=exc)

@@ -11,10 +11,12 @@ from fastapi import Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
+from optout.db import tables as t
+from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
-from optout.services import listing, people, sequences
+from optout.services import listing, people, rule_reach, sequences
+from optout.services.naming import row_by_name
 from optout.services.sequence_edits import editable, replace_steps, update_settings
 from optout.services.sequences import InvalidStep
 from optout.services.step_preview import render_step
@@ -147,8 +149,11 @@ def save_sequence(
     form: PostedSequence,
     op: Annotated[str, Form()] = "",
     preview_email: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Save settings and steps in one transaction, or apply a steps-editor button."""
+    """Save settings and steps in one transaction, or apply a steps-editor button. A move
+    to a ruleset with exclusions off first says which rules would stop applying here and
+    asks to confirm (R16)."""
     ws = viewer.workspace_id
     with site_of(request).engine.connect() as db:
         stored = editable(db, workspace_id=ws, sequence_id=sequence_id)
@@ -160,6 +165,13 @@ def save_sequence(
     try:
         with site_of(request).engine.begin() as db:
             now = utcnow()
+            if confirm != "yes" and form.ruleset:
+                target = row_by_name(
+                    db, t.rulesets, workspace_id=ws, name=form.ruleset, what="ruleset"
+                )
+                rule_reach.confirm_move(
+                    db, workspace_id=ws, sequence_id=sequence_id, ruleset_id=target["id"], now=now
+                )
             update_settings(
                 db,
                 workspace_id=ws,
@@ -176,6 +188,15 @@ def save_sequence(
                 actor=viewer.actor,
                 now=now,
             )
+    except ConfirmationRequired as exc:
+        return _form_page(
+            request,
+            viewer,
+            form,
+            sequence_id=sequence_id,
+            preview_email=preview_email,
+            confirmation=exc.message,
+        )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _refused(
             request, viewer, form, exc, sequence_id=sequence_id, preview_email=preview_email
