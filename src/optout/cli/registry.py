@@ -85,6 +85,10 @@ COMMANDS: dict[str, Entry] = {
         "Mail that comes back: replies, unsubscribe requests, auto-replies and bounces.",
     ),
     "sequence": Entry("optout.cli.sequences", "Create, show, pause, resume and archive sequences."),
+    "mailbox": Entry(
+        "optout.cli.mailboxes",
+        "Sender mailboxes: daily limits, gaps between sends, time zones, pauses.",
+    ),
     "ruleset": Entry(
         "optout.cli.sequences", "Rulesets: exclusions on/off, re-enrollment cooldown, company cap."
     ),

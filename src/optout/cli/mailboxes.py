@@ -1,0 +1,255 @@
+"""`optout mailbox ...`: the sender mailboxes sequences send from, their daily limits,
+gaps, time zones and transports (R37, R40), through the services the API uses."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from optout.cli.app import JsonOption, NowOption, app, env_of, moment
+from optout.cli.render import console, emit_json, plain
+from optout.config import encryption_keys_from
+from optout.services import mailboxes
+
+mailbox_app = typer.Typer(
+    no_args_is_help=True,
+    help="Sender mailboxes: daily limits, gaps between sends, time zones, pauses.",
+)
+app.add_typer(mailbox_app, name="mailbox")
+
+AddressArgument = Annotated[str, typer.Argument(help="The mailbox's address.")]
+NameOption = Annotated[str | None, typer.Option("--name", help="Its display name in From.")]
+SignatureOption = Annotated[
+    str | None,
+    typer.Option("--signature", help="Its signature, for templates as sender.signature."),
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--daily-limit", help="Emails it may send in one of its days.")
+]
+GapOption = Annotated[
+    int | None, typer.Option("--gap", help="Seconds at least between two of its emails.")
+]
+JitterOption = Annotated[
+    float | None,
+    typer.Option("--jitter", help="A random share of the gap added each time (0 to 1)."),
+]
+ZoneOption = Annotated[
+    str | None, typer.Option("--time-zone", help="Its time zone, e.g. Europe/Berlin.")
+]
+OwnerOption = Annotated[
+    str | None, typer.Option("--owner", help="The member who owns it (their sign-in address).")
+]
+SmtpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--smtp",
+        help="Its own mail server, smtp://user@host:587 (default: the shared relay). The "
+        "password comes from OPTOUT_MAILBOX_SMTP_PASSWORD and is stored encrypted.",
+    ),
+]
+
+
+def _password() -> str | None:
+    return os.environ.get("OPTOUT_MAILBOX_SMTP_PASSWORD") or None
+
+
+def _show(box: mailboxes.Mailbox, json_output: bool, verb: str) -> None:
+    if json_output:
+        emit_json(plain(box))
+        return
+    limit = "no daily limit" if box.daily_limit is None else f"{box.daily_limit} a day"
+    state = "active" if box.status == "active" else f"paused: {box.pause_reason}"
+    console().print(
+        Text.assemble(
+            f"{verb} ",
+            (box.sender, "bold"),
+            f": {limit}, at least {box.min_gap_seconds} s apart, {box.time_zone}, {state}.",
+        )
+    )
+
+
+@mailbox_app.command("add")
+def add(
+    ctx: typer.Context,
+    address: AddressArgument,
+    name: NameOption = None,
+    signature: SignatureOption = None,
+    daily_limit: LimitOption = None,
+    gap: GapOption = None,
+    jitter: JitterOption = None,
+    time_zone: ZoneOption = None,
+    owner: OwnerOption = None,
+    smtp: SmtpOption = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add a sender mailbox (default: 50 a day, 90 s apart with up to 50% jitter, UTC)."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        box = mailboxes.create(
+            db,
+            workspace_id=ws.id,
+            address=address,
+            display_name=name or "",
+            signature=signature or "",
+            daily_limit=mailboxes.DEFAULT_DAILY_LIMIT if daily_limit is None else daily_limit,
+            min_gap_seconds=mailboxes.DEFAULT_GAP_SECONDS if gap is None else gap,
+            gap_jitter=mailboxes.DEFAULT_JITTER if jitter is None else jitter,
+            time_zone=time_zone or "UTC",
+            owner=owner,
+            smtp_url=smtp,
+            smtp_password=_password() if smtp else None,
+            keys=encryption_keys_from(os.environ),
+            actor=env.actor,
+            now=moment(now),
+        )
+    _show(box, json_output, "Added")
+
+
+@mailbox_app.command("list")
+def list_mailboxes(
+    ctx: typer.Context, now: NowOption = None, json_output: JsonOption = False
+) -> None:
+    """Every mailbox: its limits, today's sends, what waits, paused or not and why."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        found = mailboxes.listing(db, workspace_id=ws.id, now=moment(now))
+    if json_output:
+        emit_json([plain(m) for m in found])
+        return
+    table = Table("Mailbox", "Today", "Gap", "Time zone", "Waiting", "Sends via", "State")
+    for m in found:
+        today = f"{m.sent_today} of {m.daily_limit}" if m.daily_limit else f"{m.sent_today}"
+        table.add_row(
+            m.sender,
+            today,
+            f"{m.min_gap_seconds} s",
+            m.time_zone,
+            str(m.queued),
+            "shared relay" if m.transport == mailboxes.RELAY else m.transport,
+            "active" if m.status == "active" else f"paused: {m.pause_reason}",
+        )
+    console().print(table)
+
+
+@mailbox_app.command("edit")
+def edit(
+    ctx: typer.Context,
+    address: AddressArgument,
+    name: NameOption = None,
+    signature: SignatureOption = None,
+    daily_limit: LimitOption = None,
+    no_daily_limit: Annotated[
+        bool, typer.Option("--no-daily-limit", help="Send without a daily limit.")
+    ] = False,
+    gap: GapOption = None,
+    jitter: JitterOption = None,
+    time_zone: ZoneOption = None,
+    owner: OwnerOption = None,
+    smtp: SmtpOption = None,
+    shared_relay: Annotated[
+        bool, typer.Option("--shared-relay", help="Send through the shared relay again.")
+    ] = False,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change a mailbox; what is not given stays."""
+    env = env_of(ctx)
+    changes = mailboxes.Changes(
+        display_name=name,
+        signature=signature,
+        daily_limit=daily_limit,
+        no_daily_limit=no_daily_limit,
+        min_gap_seconds=gap,
+        gap_jitter=jitter,
+        time_zone=time_zone,
+        owner=owner,
+        smtp_url=smtp,
+        smtp_password=_password() if smtp else None,
+        shared_relay=shared_relay,
+    )
+    with env.workspace() as (db, ws):
+        box = mailboxes.edit(
+            db,
+            workspace_id=ws.id,
+            address=address,
+            changes=changes,
+            keys=encryption_keys_from(os.environ),
+            actor=env.actor,
+            now=moment(now),
+        )
+    _show(box, json_output, "Changed")
+
+
+@mailbox_app.command("pause")
+def pause(
+    ctx: typer.Context,
+    address: AddressArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop a mailbox's sends; its emails wait in their place."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        box = mailboxes.pause(
+            db, workspace_id=ws.id, address=address, reason=reason, actor=env.actor, now=moment(now)
+        )
+    _show(box, json_output, "Paused")
+
+
+@mailbox_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    address: AddressArgument,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Let a paused mailbox send again (written in the audit log)."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        box = mailboxes.resume(
+            db, workspace_id=ws.id, address=address, actor=env.actor, now=moment(now)
+        )
+    _show(box, json_output, "Resumed")
+
+
+@mailbox_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    address: AddressArgument,
+    move_to: Annotated[
+        str | None,
+        typer.Option(
+            "--move-to",
+            help="The mailbox its active enrollments (and its sequences) move to; needed "
+            "when it has any.",
+        ),
+    ] = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove a mailbox."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        removed = mailboxes.remove(
+            db,
+            workspace_id=ws.id,
+            address=address,
+            move_to=move_to,
+            actor=env.actor,
+            now=moment(now),
+        )
+    if json_output:
+        emit_json(plain(removed))
+        return
+    moved = (
+        f"; {removed.enrollments_moved} enrollment(s) now send from {removed.moved_to}"
+        if removed.moved_to
+        else ""
+    )
+    console().print(Text.assemble("Removed ", (removed.address, "bold"), f"{moved}."))
