@@ -22,6 +22,7 @@ from optout.services import (
     decision_index,
     exclusions,
     look_alikes,
+    mailbox_status,
     people,
     sequences,
     signals,
@@ -176,6 +177,10 @@ def explain(
     )[ids[0]]
     assert found.subject.person is not None
     sent = signals.crm_writebacks(db, workspace_id=workspace_id, email=found.email)
+    warnings = look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0])
+    waiting = mailbox_status.for_person(
+        db, workspace_id=workspace_id, person_id=ids[0], sequence_id=target.id, now=now
+    )
     return Explanation(
         person=dict(found.subject.person),
         sequence=target.name,
@@ -187,6 +192,6 @@ def explain(
             email_domain=found.subject.person["email_domain"],
             company_domain=found.subject.company["domain"] if found.subject.company else None,
         ),
-        warnings=look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0]),
+        warnings=[*warnings, waiting] if waiting else warnings,
         crm_writeback=sent[-1] if sent else None,
     )
