@@ -5,6 +5,7 @@ web app's unsubscribe page)."""
 from __future__ import annotations
 
 import email
+import json
 import re
 from email import policy
 from pathlib import Path
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from optout import deployment
 from optout.config import Settings
+from optout.crypto import new_key
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.errors import InvalidInput
@@ -21,6 +23,7 @@ from optout.sending.tokens import UnsubscribeTokens
 from tests.cli.conftest import STEPS, Cli
 
 ENV_KEY = "kept-only-in-the-environment-0123456789"
+ENCRYPTION_KEY = new_key()
 
 
 @pytest.fixture(autouse=True)
@@ -34,14 +37,18 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return machine
 
 
-def _settings(cli: Cli, machine: Path, **given: str) -> Settings:
-    """What a process started in `machine` with only `given` besides the URL would use."""
+def _settings(
+    cli: Cli, machine: Path, *, encryption_keys: tuple[str, ...] = (), **given: str
+) -> Settings:
+    """What a process started in `machine` with only `given` (and `encryption_keys`)
+    besides the URL would use."""
     engine = create_engine(cli.url)
     try:
         return deployment.completed(
             Settings(
                 database_url=cli.url,
                 secret_keys_path=machine / "var" / "secret_keys",
+                encryption_keys=encryption_keys,
                 from_environment=frozenset(given),
                 **given,  # type: ignore[arg-type]
             ),
@@ -74,7 +81,7 @@ def _stored(cli: Cli) -> str:
         engine.dispose()
 
 
-def test_R3_a_worker_given_only_the_database_url_signs_links_the_web_app_opens(
+def test_R3_a_worker_given_the_database_url_and_encryption_keys_signs_links_the_web_app_opens(
     cli: Cli, tmp_path: Path, elsewhere: Path
 ) -> None:
     outbox = tmp_path / "outbox"
@@ -84,9 +91,9 @@ def test_R3_a_worker_given_only_the_database_url_signs_links_the_web_app_opens(
         world.enroll(world.sequence("Intro", steps=STEPS), [ann])
     # The web service was started with its public address and the relay.
     _publish(cli, base_url="https://optout.example.com", transport_url=f"outbox:{outbox}")
-    web = _settings(cli, tmp_path / "web-machine")
+    web = _settings(cli, tmp_path / "web-machine", encryption_keys=(ENCRYPTION_KEY,))
 
-    result = cli.run("worker", "--once", "--json")
+    result = cli.run("worker", "--once", "--json", OPTOUT_ENCRYPTION_KEYS=ENCRYPTION_KEY)
 
     assert result.exit_code == 0, result.stderr
     (sent,) = outbox.glob("*.eml")
@@ -107,10 +114,11 @@ def test_R3_keys_an_installation_kept_in_its_file_are_taken_over(
     old.parent.mkdir()
     old.write_text("# keys\nthe-key-mail-was-signed-with-01234\n")
 
-    first = _settings(cli, elsewhere)
-    second = _settings(cli, tmp_path / "new-machine")
+    first = _settings(cli, elsewhere, encryption_keys=(ENCRYPTION_KEY,))
+    second = _settings(cli, tmp_path / "new-machine", encryption_keys=(ENCRYPTION_KEY,))
 
     assert first.signing_keys() == second.signing_keys() == ("the-key-mail-was-signed-with-01234",)
+    assert "the-key-mail-was-signed-with-01234" not in _stored(cli)
 
 
 def test_R3_a_process_set_explicitly_keeps_its_own_values(cli: Cli, tmp_path: Path) -> None:
@@ -163,3 +171,99 @@ def test_R3_a_worker_never_signs_with_other_keys_than_the_web_service(
 
     _publish(cli)  # and runs on the stored keys again
     assert _settings(cli, tmp_path).signing_keys() == stored
+
+
+def _link_keys_row(cli: Cli) -> str | None:
+    s = t.deployment_settings
+    value = cli.scalar(sa.select(s.c.value).where(s.c.name == deployment.SIGNING_KEYS))
+    return None if value is None else str(value)
+
+
+def test_R3_link_keys_are_kept_encrypted_in_the_database_never_in_clear(
+    cli: Cli, tmp_path: Path
+) -> None:
+    web = _settings(cli, tmp_path / "web", encryption_keys=(ENCRYPTION_KEY,))
+    (key,) = web.signing_keys()
+
+    stored = _stored(cli)
+    assert key not in stored
+    row = _link_keys_row(cli)
+    assert row is not None
+    assert row.startswith("gAAAAA")  # a Fernet token
+    worker = _settings(cli, tmp_path / "worker", encryption_keys=(ENCRYPTION_KEY,))
+    assert worker.signing_keys() == (key,)
+    with pytest.raises(InvalidInput, match="OPTOUT_ENCRYPTION_KEYS"):
+        _settings(cli, tmp_path / "without-keys")
+    assert not (tmp_path / "without-keys" / "var" / "secret_keys").exists()
+
+
+def test_R3_without_encryption_keys_link_keys_stay_in_a_key_file_of_the_services_user(
+    cli: Cli, tmp_path: Path
+) -> None:
+    web = _settings(cli, tmp_path / "web")
+    (key,) = web.signing_keys()
+
+    kept = tmp_path / "web" / "var" / "secret_keys"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert key in kept.read_text()
+    assert key not in _stored(cli)
+    assert _link_keys_row(cli) is None
+    assert _settings(cli, tmp_path / "web").signing_keys() == (key,)  # read back, same file
+    with pytest.raises(InvalidInput, match="OPTOUT_SECRET_KEYS"):
+        _settings(cli, tmp_path / "elsewhere")  # refuses rather than sign other links
+    assert not (tmp_path / "elsewhere" / "var" / "secret_keys").exists()
+
+
+OLD_KEY = "stored-in-clear-by-an-earlier-version-0123"
+
+
+def _stored_in_clear(cli: Cli) -> None:
+    engine = create_engine(cli.url)
+    try:
+        with engine.begin() as db:
+            db.execute(
+                t.deployment_settings.insert().values(
+                    name=deployment.SIGNING_KEYS,
+                    value=json.dumps([OLD_KEY]),
+                    updated_at=cli.now,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def test_R3_link_keys_stored_in_clear_before_are_encrypted_in_place(
+    cli: Cli, tmp_path: Path
+) -> None:
+    _stored_in_clear(cli)
+    token = UnsubscribeTokens((OLD_KEY,)).issue(workspace_id=1, person_id=7, email="ann@acme.com")
+
+    web = _settings(cli, tmp_path / "web", encryption_keys=(ENCRYPTION_KEY,))
+
+    assert web.signing_keys() == (OLD_KEY,)
+    assert OLD_KEY not in _stored(cli)
+    assert UnsubscribeTokens(web.signing_keys()).read(token).person_id == 7  # links sent work
+    again = _settings(cli, tmp_path / "worker", encryption_keys=(ENCRYPTION_KEY,))
+    assert again.signing_keys() == (OLD_KEY,)
+
+
+def test_R3_link_keys_stored_in_clear_before_move_to_the_key_file_without_encryption_keys(
+    cli: Cli, tmp_path: Path
+) -> None:
+    _stored_in_clear(cli)
+    kept = tmp_path / "web" / "var" / "secret_keys"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("# an older file\nan-older-key-from-the-key-file-0123456\n")
+
+    web = _settings(cli, tmp_path / "web")
+
+    assert web.signing_keys() == (OLD_KEY, "an-older-key-from-the-key-file-0123456")
+    assert OLD_KEY not in _stored(cli)
+    assert _link_keys_row(cli) is None
+    assert kept.stat().st_mode & 0o777 == 0o600
+    lines = [line for line in kept.read_text().splitlines() if not line.startswith("#")]
+    assert lines == [OLD_KEY, "an-older-key-from-the-key-file-0123456"]
+    assert _settings(cli, tmp_path / "web").signing_keys() == (
+        OLD_KEY,
+        "an-older-key-from-the-key-file-0123456",
+    )
