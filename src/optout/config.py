@@ -187,8 +187,9 @@ class Settings:
         (mode 0600) when there is none yet: the first start of the service."""
         if self.encryption_keys or self.encryption_key_file is None:
             return self
-        keys = load_or_create_encryption_keys(self.encryption_key_file)
-        return replace(self, encryption_keys=keys)
+        path = self.encryption_key_file.resolve()
+        return replace(self, encryption_keys=load_or_create_encryption_keys(path),
+                       encryption_key_file=path)  # fmt: skip
 
     def served_at(self, host: str, port: int) -> Settings:
         """These settings for a service listening on `host`:`port`: without

@@ -23,7 +23,6 @@ from optout.cli.app import (
     ensure_schema,
     env_of,
     open_engine,
-    shared_settings,
 )
 from optout.cli.render import console, emit_json
 from optout.config import Settings
@@ -62,8 +61,11 @@ def serve(
     env = env_of(ctx)
     engine = open_engine()
     ensure_schema(engine)
-    deployment.publish(Settings.from_env(), engine)
-    settings = shared_settings(engine)
+    # Without OPTOUT_BASE_URL, links point where this service listens; without
+    # OPTOUT_ENCRYPTION_KEYS, secrets are encrypted with a key file made on first start.
+    own = Settings.from_env().served_at(host, port).with_encryption_key_file()
+    deployment.publish(own, engine)
+    settings = deployment.completed(own, engine)
     url = f"http://{host}:{port}"
     if json_output:
         emit_json({"url": url, "api": f"{url}{PREFIX}", "worker": worker})
@@ -145,6 +147,14 @@ def _banner(
         out.print(Text("  Sending:  worker off (--no-worker): run `optout worker` to send"))
     if settings.base_url.rstrip("/") != url:
         out.print(Text(f"  Links in emails point at {settings.base_url} (OPTOUT_BASE_URL)", "dim"))
+    if settings.encryption_key_file is not None:
+        out.print(
+            Text(
+                f"  Secrets:  encrypted with the key in {settings.encryption_key_file}: "
+                "back it up with the database",
+                "dim",
+            )
+        )
 
 
 def _without_password(url: str) -> str:
