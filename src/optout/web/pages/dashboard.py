@@ -1,6 +1,7 @@
 """The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, spam
 complaints per sequence beside Gmail's lines, bounces that refused our own sending, the
-sequences that run with exclusions off, and the exclusions that match the most people."""
+sequences that run with exclusions off, paused sender mailboxes, and the exclusions that
+match the most people."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import exclusions, in_doubt, rule_reach
+from optout.services import exclusions, in_doubt, mailbox_status, rule_reach
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
 from optout.web.pages.render import page
@@ -38,6 +39,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         complaints = reads.complaint_rates(db, workspace_id=ws)
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
         bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
+        paused_mailboxes = mailbox_status.paused(db, workspace_id=ws, now=now)
         enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
@@ -63,6 +65,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         totals=totals,
         in_doubt=doubtful,
         bypassing=bypassing,
+        paused_mailboxes=paused_mailboxes,
         enforced=[s.name for s in enabled if s.exclude_from_sequences],
         chart=chart,
         sums={
