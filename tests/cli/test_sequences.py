@@ -57,7 +57,13 @@ def _setup(cli: Cli, tmp_path: Path) -> Path:
 def test_R26_cli_sequence_create_show_and_worker_sends_to_outbox(cli: Cli, tmp_path: Path) -> None:
     _setup(cli, tmp_path)
     enrolled = cli.json("enroll", "--sequence", "Intro", "ann@acme.com", "cat@globex.io")
-    assert enrolled == {"requested": 2, "enrolled": 2, "blocked": 0}
+    assert enrolled == {
+        "requested": 2,
+        "enrolled": 2,
+        "blocked": 0,
+        "refused": [],
+        "refused_total": 0,
+    }
     shown = cli.json("sequence", "show", "Intro")
     assert [s["kind"] for s in shown["steps"]] == ["email", "wait", "email"]
     assert shown["enrollments"] == {"not_started": 2}
@@ -110,7 +116,11 @@ def test_R17_cli_enroll_by_filter_goes_through_exclusions(cli: Cli, tmp_path: Pa
         "--confirm",
     )
     result = cli.json("enroll", "--sequence", "Intro", "--filter", 'person.title = "cto"')
-    assert result == {"requested": 2, "enrolled": 1, "blocked": 1}
+    assert (result["requested"], result["enrolled"], result["blocked"]) == (2, 1, 1)
+    [refused] = result["refused"]
+    assert refused["code"] == "exclusion"
+    assert refused["exclusion"] == "Globex"
+    assert refused["reason"] == "excluded by 'Globex'"
 
 
 def test_R30_cli_refresh_and_not_enrolled_view(cli: Cli, tmp_path: Path) -> None:

@@ -19,8 +19,18 @@ from optout.errors import InvalidInput
 from optout.filters import Level
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import enrollments, people, refresh, rulesets, sequences
+from optout.services import (
+    enrollment_refusals,
+    enrollments,
+    people,
+    refresh,
+    rulesets,
+    sequences,
+)
 from optout.services.filters import read_filter
+
+# Refused people listed by `enroll`, by address; the rest are counted.
+REFUSALS_SHOWN = 100
 
 sequence_app = typer.Typer(
     help="Create, show, pause, resume and archive sequences.", no_args_is_help=True
@@ -294,13 +304,38 @@ def enroll(
             done = enrollments.enroll(
                 db, workspace_id=ws.id, sequence_id=target.id, people=ids, actor=env.actor, now=at
             )
+        refused, refused_total = enrollment_refusals.staged(db, limit=REFUSALS_SHOWN)
     if json_output:
-        emit_json({"requested": done.requested, "enrolled": done.enrolled, "blocked": done.blocked})
+        emit_json(
+            {
+                "requested": done.requested,
+                "enrolled": done.enrolled,
+                "blocked": done.blocked,
+                "refused": [
+                    {
+                        "email": r.email,
+                        "code": r.check,
+                        "reason": r.reason,
+                        "exclusion": r.exclusion,
+                    }
+                    for r in refused
+                ],
+                "refused_total": refused_total,
+            }
+        )
         return
-    console().print(
-        f"Enrolled {done.enrolled} of {done.requested} in {sequence!r}; {done.blocked} not "
-        f"eligible (`optout explain EMAIL --sequence {sequence!r}` says why)."
-    )
+    out = console()
+    out.print(f"Enrolled {done.enrolled} of {done.requested} in {sequence!r}; {done.blocked} not.")
+    if refused:
+        table = Table("person", "not enrolled because")
+        for r in refused:
+            table.add_row(Text(r.email), Text(r.reason))
+        out.print(table)
+        if refused_total > len(refused):
+            out.print(f"… and {refused_total - len(refused)} more.")
+        out.print(
+            f"`optout explain EMAIL --sequence {sequence!r}` shows every check for one person."
+        )
 
 
 @app.command("unenroll")

@@ -20,7 +20,7 @@ from optout.eligibility import Purpose
 from optout.eligibility.sql import eligible_people
 from optout.errors import InvalidInput
 from optout.sending.schedule import queue_next
-from optout.services import events
+from optout.services import enrollment_refusals, events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
@@ -123,6 +123,14 @@ def enroll(
         select=sa.select(e.c.id.label("enrollment_id"), e.c.person_id, e.c.sequence_id).where(
             e.c.id.in_(fresh)
         ),
+    )
+    enrollment_refusals.record_refusals(
+        db,
+        where=where,
+        asked=requested_people,
+        enrolled=sa.select(e.c.person_id).where(e.c.id.in_(fresh)),
+        actor=actor,
+        now=now,
     )
     queue_next(
         db,

@@ -70,8 +70,10 @@ def record_from_select(
 ) -> None:
     """One event per row of `select`, whose columns are named after event references
     (`person_id`, `enrollment_id`, ...): set-based, whatever the number of rows.
-    With `workspace_id=None` the select supplies a `workspace_id` column itself."""
-    refs = [c.name for c in select.selected_columns if c.name != "workspace_id"]
+    With `workspace_id=None` the select supplies a `workspace_id` column itself; with
+    `rule=None` a `rule` column of the select, if any, names each row's rule."""
+    own = {"workspace_id", "rule"}
+    refs = [c.name for c in select.selected_columns if c.name not in own]
     unknown = set(refs) - set(_REFS)
     if unknown:
         raise TypeError(f"unknown event references: {sorted(unknown)}")
@@ -85,7 +87,9 @@ def record_from_select(
         sa.literal(now, sa.DateTime).label("at"),
         sa.literal(kind, sa.String).label("kind"),
         sa.literal(actor, sa.String).label("actor"),
-        sa.literal(rule, sa.String).label("rule"),
+        (inner.c.rule if rule is None and "rule" in inner.c else sa.literal(rule, sa.String)).label(
+            "rule"
+        ),
         sa.literal(dict(detail or {}), sa.JSON).label("detail"),
         *(inner.c[name] for name in refs),
     )

@@ -21,19 +21,11 @@ from optout.eligibility.precedence import PRECEDENCE
 from optout.errors import InvalidInput
 from optout.services import audiences, enrollments, sequences
 from optout.services.eligibility import situation
+from optout.services.enrollment_refusals import REASONS
 from optout.services.monitoring import reached_among
 
-SUMMARIES = {
-    "complained": "sent a spam complaint",
-    "opted_out": "opted out",
-    "bounced": "hard-bounced",
-    "enforced_exclusion": "excluded (applies to every sequence)",
-    "exclusion": "excluded",
-    "already_enrolled": "already active in this sequence",
-    "cooldown": "in re-enrollment cooldown",
-    "company_cap": "company cap reached",
-    "audience": "not in the audience",
-}
+# What each check is called in the not-enrolled view (the words of an enrollment refusal).
+SUMMARIES = REASONS
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""A trace of every refused enrollment (R35): one `enrollment_refused` event per person an
+enrollment asked about and did not enroll, naming the sequence, the first check that
+refused (R16 order) and, for an exclusion, which one.
+
+Set-based whatever the number of people: the refusals are staged with one INSERT ...
+SELECT whose CASE walks the checks in precedence order, the exclusion behind each
+exclusion refusal is named with one UPDATE per exclusion that applies, and the events
+are written with one INSERT ... SELECT.
+
+An automatic enrollment from an audience asks about every member each time it runs: it
+records only refusals that are new since its last run (another check, another
+exclusion), and never one for a member already in the sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.selectable import FromClause
+
+from optout.db import tables as t
+from optout.eligibility import Purpose, Situation
+from optout.eligibility.checks import ExclusionTier, SqlEnv
+from optout.eligibility.precedence import PRECEDENCE
+from optout.services import events
+from optout.services.monitoring import reached_among
+from optout.services.staging import analyzed
+
+KIND = "enrollment_refused"
+# Not enrolled though no check refuses them alone: the batch itself filled the company cap.
+WITHIN_BATCH = "company_cap"
+
+# What each refusing check is called where a RevOps admin reads the reason.
+REASONS = {
+    "complained": "sent a spam complaint",
+    "opted_out": "opted out",
+    "bounced": "hard-bounced",
+    "enforced_exclusion": "excluded (applies to every sequence)",
+    "exclusion": "excluded",
+    "already_enrolled": "already active in this sequence",
+    "cooldown": "in re-enrollment cooldown",
+    "company_cap": "company cap reached",
+    "audience": "not in the audience",
+}
+
+
+def reason_words(check: str, exclusion: str | None) -> str:
+    """The reason in words: "opted out", "excluded by 'Current customers'"."""
+    words = REASONS.get(check, check.replace("_", " "))
+    if exclusion is None:
+        return words
+    return f"excluded by {exclusion!r}" + (
+        " (applies to every sequence)" if check == "enforced_exclusion" else ""
+    )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    email: str
+    check: str  # the machine-readable code: the refusing check's name
+    reason: str
+    exclusion: str | None
+
+
+_metadata = sa.MetaData()
+
+refused_people = sa.Table(
+    "optout_refused_people",
+    _metadata,
+    sa.Column("person_id", sa.Integer, primary_key=True),
+    sa.Column("check", sa.String(48), nullable=False),
+    sa.Column("exclusion_id", sa.Integer),
+    prefixes=["TEMPORARY"],
+)
+
+
+def record_refusals(
+    db: Connection,
+    *,
+    where: Situation,
+    asked: FromClause,
+    enrolled: sa.Select[Any],
+    actor: str,
+    now: datetime,
+) -> int:
+    """Stage and record, for each person of `asked` (a table of person ids) whom the
+    enrollment in `where` did not enroll (`enrolled` selects who it did), the check that
+    refused them. Returns how many events were written."""
+    automatic = where.audience is not None
+    stage_refusals(db, where=where, asked=asked, enrolled=enrolled, automatic=automatic)
+    r = refused_people
+    rows = sa.select(
+        r.c.person_id,
+        sa.literal(where.sequence.id, sa.Integer).label("sequence_id"),
+        r.c.exclusion_id,
+        r.c.check.label("rule"),
+    )
+    if automatic:
+        rows = rows.where(~_known_from_last_run(where.sequence.id))
+    count = int(db.scalar(sa.select(sa.func.count()).select_from(rows.subquery())) or 0)
+    if count:
+        events.record_from_select(
+            db,
+            workspace_id=where.workspace_id,
+            kind=KIND,
+            actor=actor,
+            now=now,
+            detail={"source": "audience" if automatic else "manual"},
+            select=rows,
+        )
+    return count
+
+
+def stage_refusals(
+    db: Connection,
+    *,
+    where: Situation,
+    asked: FromClause,
+    enrolled: sa.Select[Any],
+    automatic: bool,
+) -> int:
+    """Fill `refused_people` with who was refused and by which check; `automatic` leaves
+    out the people already active in the sequence (an audience's members stay members)."""
+    p, c, e = t.people, t.companies, t.enrollments
+    env = SqlEnv(person=p, company=c, among=asked)
+    whens = [
+        (predicate, rule.check.name)
+        for rule in PRECEDENCE
+        if Purpose.ENROLL in rule.purposes
+        if not (automatic and rule.check.name == "already_enrolled")
+        if (predicate := rule.check.blocks_sql(env, where)) is not None
+    ]
+    check: Any = sa.case(*whens, else_=WITHIN_BATCH) if whens else sa.literal(WITHIN_BATCH)
+    query = (
+        sa.select(p.c.id.label("person_id"), check.label("check"))
+        .select_from(p.outerjoin(c, c.c.id == p.c.company_id))
+        .where(
+            p.c.workspace_id == where.workspace_id,
+            p.c.id.in_(sa.select(asked.c.id)),
+            p.c.id.not_in(enrolled),
+        )
+    )
+    if automatic:
+        active = sa.select(e.c.person_id).where(
+            e.c.sequence_id == where.sequence.id, e.c.status.in_(t.ACTIVE_STATUSES)
+        )
+        query = query.where(p.c.id.not_in(active))
+    refused_people.create(db, checkfirst=True)
+    db.execute(refused_people.delete())
+    db.execute(refused_people.insert().from_select(["person_id", "check"], query))
+    analyzed(db, refused_people)
+    for rule in PRECEDENCE:
+        if isinstance(rule.check, ExclusionTier):
+            _name_exclusions(db, where=where, tier=rule.check)
+    return int(db.scalar(sa.select(sa.func.count()).select_from(refused_people)) or 0)
+
+
+def _name_exclusions(db: Connection, *, where: Situation, tier: ExclusionTier) -> None:
+    """Name the (lowest-id) exclusion of `tier` behind each of its refusals."""
+    r = refused_people
+    unnamed = sa.and_(r.c.check == tier.name, r.c.exclusion_id.is_(None))
+    for exclusion in sorted(tier.applying(where), key=lambda x: x.id):
+        waiting = sa.select(r.c.person_id).where(unnamed)
+        if db.scalar(sa.select(sa.exists(waiting))) is not True:
+            return
+        reached = reached_among(
+            exclusion, workspace_id=where.workspace_id, among=waiting, now=where.now
+        )
+        db.execute(
+            r.update().where(unnamed, r.c.person_id.in_(reached)).values(exclusion_id=exclusion.id)
+        )
+
+
+def _known_from_last_run(sequence_id: int) -> sa.ColumnElement[bool]:
+    """The refusal is the one the last automatic enrollment noted for this person."""
+    k, r = t.enrollment_skips, refused_people
+    same_exclusion = sa.or_(
+        k.c.exclusion_id == r.c.exclusion_id,
+        sa.and_(k.c.exclusion_id.is_(None), r.c.exclusion_id.is_(None)),
+    )
+    return sa.exists(
+        sa.select(1).where(
+            k.c.sequence_id == sequence_id,
+            k.c.person_id == r.c.person_id,
+            k.c.check == r.c.check,
+            same_exclusion,
+        )
+    )
+
+
+def staged(db: Connection, *, limit: int = 100) -> tuple[list[Refusal], int]:
+    """The refusals of the enrollment just made on this connection, by address (at most
+    `limit`), and how many there are in all."""
+    r, p, x = refused_people, t.people, t.exclusions
+    total = int(db.scalar(sa.select(sa.func.count()).select_from(r)) or 0)
+    rows = db.execute(
+        sa.select(p.c.email, r.c.check, x.c.name)
+        .join(p, p.c.id == r.c.person_id)
+        .outerjoin(x, x.c.id == r.c.exclusion_id)
+        .order_by(p.c.email, p.c.id)
+        .limit(limit)
+    )
+    return [
+        Refusal(email, check, reason_words(check, exclusion), exclusion)
+        for email, check, exclusion in rows
+    ], total
