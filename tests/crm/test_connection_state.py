@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -194,3 +195,21 @@ def test_R34_connecting_hubspot_without_a_token_is_refused(world: World) -> None
         "HubSpot cannot be connected without its access token: paste it in the access token field"
     )
     assert connections.for_workspace(world.db, workspace_id=world.ws) == []
+
+
+def test_R32_a_sync_whose_process_died_reads_last_sync_failed_not_syncing(
+    fresh_engine: Engine, start_hubspot: Callable[..., HubSpot], clock: FakeClock
+) -> None:
+    crm = hubspot_workspace(fresh_engine, clock, start_hubspot())
+    with fresh_engine.begin() as db:
+        db.execute(
+            t.crm_sync_log.insert().values(
+                workspace_id=crm.ws, connection_id=crm.connection_id, trigger="schedule",
+                status="running", started_at=utcnow() - timedelta(hours=2), counts={},
+                api_calls=0, error="",
+            )
+        )  # fmt: skip
+
+    state = _state(fresh_engine, crm.connection_id, ENV).state
+
+    assert (state.label, state.why) == ("last sync failed", "it stopped before it finished")

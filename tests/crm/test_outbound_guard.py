@@ -343,7 +343,7 @@ def test_R34_nothing_listening_is_said_in_plain_words() -> None:
     http.close()
 
     assert caught.value.message == (
-        f"HubSpot: nothing is listening at that address (http://127.0.0.1:{port})"
+        f"HubSpot: nothing is listening at 127.0.0.1:{port} (connection refused)"
     )
     assert "Errno" not in caught.value.message
 
@@ -363,7 +363,7 @@ def test_R34_the_connection_test_says_nothing_is_listening_in_plain_words(
 
     assert not result.ok
     assert result.message == (
-        f"HubSpot: nothing is listening at that address (http://127.0.0.1:{port})"
+        f"HubSpot: nothing is listening at 127.0.0.1:{port} (connection refused)"
     )
 
 

@@ -13,7 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.clock import utcnow
 from optout.crm.connections import CrmConnection
+from optout.crm.sync import RUN_LEASE
 from optout.db import tables as t
 
 TEST = "test"  # the trigger of a connection test in the run log
@@ -81,9 +83,16 @@ def record_test(
 
 
 def state(
-    db: Connection, *, connection: CrmConnection, saved: frozenset[str], env: Mapping[str, str]
+    db: Connection,
+    *,
+    connection: CrmConnection,
+    saved: frozenset[str],
+    env: Mapping[str, str],
+    now: datetime | None = None,
 ) -> ConnectionState:
-    """The connection's state, from its credentials and its newest test and sync."""
+    """The connection's state, from its credentials and its newest test and sync (a sync
+    still marked running after its lease died with its process)."""
+    now = now or utcnow()
     g = t.crm_sync_log
     mine = g.c.connection_id == connection.id
     last_test = (
@@ -123,8 +132,11 @@ def state(
             return ConnectionState("test_failed", "last test failed", "danger", when, why,
                                    last_good_sync)  # fmt: skip
         return ConnectionState("connected", "connected", "ok", when, "", last_good_sync)
-    if newest["status"] == "running":
+    if newest["status"] == "running" and when >= now - RUN_LEASE:
         return ConnectionState("syncing", "syncing", "warn", when, "", last_good_sync)
+    if newest["status"] == "running":
+        return ConnectionState("sync_failed", "last sync failed", "danger", when,
+                               "it stopped before it finished", last_good_sync)  # fmt: skip
     if newest["status"] == "failed":
         return ConnectionState("sync_failed", "last sync failed", "danger", when, why,
                                last_good_sync)  # fmt: skip

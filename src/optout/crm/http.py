@@ -222,7 +222,7 @@ class Http:
             return f"{self.name} did not answer within {_seconds(self._read_timeout)}{where}"
         causes = _causes(exc)
         if any(isinstance(c, ConnectionRefusedError) for c in causes):
-            return f"{self.name}: nothing is listening at that address{where}"
+            return f"{self.name}: nothing is listening at {_host_port(exc)} (connection refused)"
         if any(isinstance(c, socket.gaierror) for c in causes):
             return f"{self.name}: the name of that address was not found{where}"
         if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
@@ -285,6 +285,15 @@ def _where(exc: httpx.HTTPError) -> str:
     except RuntimeError:  # an error raised before any request was made
         return ""
     return f" ({url.scheme}://{url.netloc.decode('ascii', 'replace')})"
+
+
+def _host_port(exc: httpx.HTTPError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised before any request was made
+        return "that address"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.host}:{port}"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
