@@ -21,8 +21,10 @@ from optout.web.pages import (
     explain,
     imports,
     in_doubt,
+    invitations,
     jobs,
     login,
+    mailboxes,
     people,
     personas,
     review,
@@ -46,6 +48,7 @@ for module in (
     sequences,
     personas,
     rulesets,
+    mailboxes,
     people,
     companies,
     search,
@@ -55,6 +58,7 @@ for module in (
     jobs,
     review,
     in_doubt,
+    invitations,
 ):
     router.include_router(module.router)
 
