@@ -27,6 +27,7 @@ from optout.crm.protocol import Connector
 from optout.db import tables as t
 from optout.services import enrollments, people
 from optout.web.app import create_app
+from tests.crm.emulators import conformance
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.salesforce import Salesforce
@@ -45,6 +46,22 @@ ENV = {
     # The emulators listen on loopback, which the outbound guard refuses unless named.
     "OPTOUT_CRM_ALLOWED_HOSTS": "127.0.0.1",
 }
+
+
+@pytest.fixture(autouse=True)
+def _held_to_the_real_apis() -> Iterator[None]:
+    """Fail the test during which an emulator saw a request, or gave an answer, that
+    the real API's documented shapes do not allow (tests/crm/emulators/conformance)."""
+    before = set(conformance.recorded())
+    yield
+    found = [d for d in conformance.recorded() if d not in before]
+    if found:
+        conformance.forget(found)
+        pytest.fail(
+            "the CRM emulators saw what the real APIs would not do:\n"
+            + "\n".join(f"  {d}" for d in found[:20]),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -94,6 +94,8 @@ def test_R32_jwt_bearer_sync_brings_accounts_leads_contacts(
 
     assert report.status == "ok", report.error
     assert sf.tokens_issued == 1
+    # The login host is the audience, not the org's own address asked for the token.
+    assert sf.audiences == ["https://login.salesforce.com"]
     p, c = t.people, t.companies
     with crm.db() as db:
         rows = db.execute(
@@ -253,7 +255,7 @@ def test_R32_an_expired_session_gets_a_new_token(
 ) -> None:
     sf = start_salesforce(token_ttl=30.0, default_batch=2)
     _org(sf)
-    crm = salesforce_workspace(fresh_engine, clock, sf, settings={"batch_size": 2})
+    crm = salesforce_workspace(fresh_engine, clock, sf)
     connector = crm.connector()
     clock.sleep(1)
     list(connector.changes("Contact", since=None))
@@ -273,9 +275,7 @@ def test_R32_the_sync_stops_near_the_api_allowance_and_resumes_later(
     sf = start_salesforce(api_limit=20, default_batch=1)
     for n in range(12):
         sf.create("Contact", Email=f"c{n}@budget.example", HasOptedOutOfEmail=False)
-    crm = salesforce_workspace(
-        fresh_engine, clock, sf, settings={"batch_size": 1, "stop_at": 0.5, "slow_at": 0.4}
-    )
+    crm = salesforce_workspace(fresh_engine, clock, sf, settings={"stop_at": 0.5, "slow_at": 0.4})
 
     stopped = crm.sync()
 

@@ -11,7 +11,11 @@ Rate limits: a 10-second window for every request, a per-second one for search, 
 when HubSpot reports its window spent, and 429 answers retried after Retry-After.
 Opt-outs are written through the communication-preferences API (its date-versioned base
 path is a setting), because `hs_email_optout` is read-only; any other mapped property is
-written with a batch update keyed by email.
+written with a batch update keyed by email. `write_scope_missing` tells, before any
+write-back, when the token may not write communication preferences.
+
+A deal's company is its primary associated company (the HubSpot-defined "Primary"
+association type), or its only one when none is primary.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ MODIFIED = {
 }
 EXTRA = {"contacts": ("associatedcompanyid",), "companies": (), "deals": ()}
 OPT_OUT_PROPERTY = "hs_email_optout"
+# The scopes that let a token write communication preferences (opt-outs).
+WRITE_SCOPES = frozenset(
+    {
+        "communication_preferences.write",
+        "communication_preferences.read_write",
+        "communication_preferences.statuses.batch.write",
+    }
+)
+# HubSpot-defined association type of a deal's primary company.
+PRIMARY_COMPANY_TYPE = 5
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -79,6 +93,7 @@ class HubSpotConnector:
         timeouts: CrmTimeouts | None = None,
     ) -> None:
         self.settings = HubSpotSettings.from_dict(settings or {})
+        self._token = token
         self._fields = fields
         self._limiter = WindowLimiter(
             self.settings.requests_per_10s, 10.0, clock=clock, sleep=sleep
@@ -199,7 +214,11 @@ class HubSpotConnector:
             data = self._http.json(
                 "POST",
                 f"/crm/v3/objects/{obj}/batch/read",
-                json={"properties": self._properties(obj), "inputs": [{"id": i} for i in chunk]},
+                json={
+                    "properties": self._properties(obj),
+                    "propertiesWithHistory": [],
+                    "inputs": [{"id": i} for i in chunk],
+                },
                 limiter=self._limiter,
             )
             items = data.get("results") or []
@@ -226,22 +245,26 @@ class HubSpotConnector:
         return Record(obj, str(item["id"]), modified, values, company=company)
 
     def _with_deal_links(self, deals: list[Record]) -> list[Record]:
-        """A deal's company and people come from the v4 associations, one call each per
-        page of deals."""
+        """A deal's company (its primary one) and people come from the v4 associations,
+        one call each per page of deals."""
         ids = [d.id for d in deals]
         companies = self._associations("deals", "companies", ids)
         contacts = self._associations("deals", "contacts", ids)
         return [
             replace(
                 d,
-                company=("companies", companies[d.id][0]) if companies.get(d.id) else None,
-                contacts=tuple(("contacts", c) for c in contacts.get(d.id, [])),
+                company=_primary_company(companies.get(d.id, [])),
+                contacts=tuple(("contacts", c.id) for c in contacts.get(d.id, [])),
             )
             for d in deals
         ]
 
-    def _associations(self, source: str, target: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        linked: dict[str, list[str]] = {}
+    def _associations(
+        self, source: str, target: str, ids: Sequence[str]
+    ) -> dict[str, list[Associated]]:
+        """Each record's associated records, every page of them. A record with none is
+        named in the answer's errors (207), and left out here."""
+        linked: dict[str, list[Associated]] = {}
         pending = [{"id": i} for i in ids]
         while pending:
             batch, pending = (
@@ -257,11 +280,29 @@ class HubSpotConnector:
             for result in data.get("results") or []:
                 source_id = str(result["from"]["id"])
                 targets = linked.setdefault(source_id, [])
-                targets.extend(str(t["toObjectId"]) for t in result.get("to") or [])
+                targets.extend(_associated(t) for t in result.get("to") or [])
                 after = ((result.get("paging") or {}).get("next") or {}).get("after")
                 if after:  # more associations of this record than one answer holds
                     pending.append({"id": source_id, "after": after})
         return linked
+
+    # --- access -------------------------------------------------------------------------
+
+    def scopes(self) -> frozenset[str]:
+        """The scopes HubSpot granted the token: a private app's (`pat-` tokens) or an
+        OAuth access token's."""
+        if self._token.startswith("pat-"):
+            data = self._http.json(
+                "POST",
+                "/oauth/v2/private-apps/get/access-token-info",
+                json={"tokenKey": self._token},
+                limiter=self._limiter,
+            )
+        else:
+            data = self._http.json(
+                "GET", f"/oauth/v1/access-tokens/{self._token}", limiter=self._limiter
+            )
+        return frozenset(str(scope) for scope in data.get("scopes") or [])
 
     # --- writing ------------------------------------------------------------------------
 
@@ -326,6 +367,41 @@ class HubSpotConnector:
     def _check_object(self, obj: str) -> None:
         if obj not in MODIFIED:
             raise InvalidInput(f"HubSpot object {obj!r} is not synced")
+
+
+@dataclass(frozen=True)
+class Associated:
+    id: str
+    primary: bool  # a HubSpot-defined primary association (a deal's primary company)
+
+
+def _associated(item: Mapping[str, Any]) -> Associated:
+    types = item.get("associationTypes") or []
+    primary = any(
+        t.get("category") == "HUBSPOT_DEFINED" and t.get("typeId") == PRIMARY_COMPANY_TYPE
+        for t in types
+        if isinstance(t, Mapping)
+    )
+    return Associated(str(item["toObjectId"]), primary)
+
+
+def _primary_company(companies: Sequence[Associated]) -> Ref | None:
+    """The primary company, or the only one when none is marked primary."""
+    chosen = next((c for c in companies if c.primary), None)
+    if chosen is None and len(companies) == 1:
+        chosen = companies[0]
+    return ("companies", chosen.id) if chosen is not None else None
+
+
+def write_scope_missing(connector: HubSpotConnector) -> str | None:
+    """What to tell an admin when the token may not write opt-outs back to HubSpot (the
+    connection test, for a connection that writes back), or None when it may."""
+    if connector.scopes() & WRITE_SCOPES:
+        return None
+    return (
+        "HubSpot accepted the connection, but its access token may not write opt-outs: "
+        "give its app the communication_preferences.write scope, or turn write-back off"
+    )
 
 
 def _filter(prop: str, operator: str, value: int) -> dict[str, str]:

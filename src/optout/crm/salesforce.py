@@ -10,6 +10,9 @@ feeds the API allowance: requests slow down near it and stop before it.
 Requests stay on the connection's host: a `nextRecordsUrl` or a token's `instance_url`
 naming another host is not followed (the outbound guard checks every request besides).
 The JWT flow's private key is read only from the key folder (OPTOUT_CRM_KEY_FOLDER).
+Its assertion's audience is Salesforce's login host, https://login.salesforce.com, or
+https://test.salesforce.com for a sandbox, whatever address the token is asked at (a My
+Domain address is never an audience Salesforce takes).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class SalesforceSettings:
     username: str = ""  # jwt: the integration user
     private_key_path: str = ""  # jwt: PEM key of the connected app's certificate
     login_url: str = ""  # token host; jwt default https://login.salesforce.com
-    batch_size: int = 2000  # query page size (Sforce-Query-Options)
+    sandbox: bool = False  # jwt: the org is a sandbox (audience test.salesforce.com)
+    batch_size: int = 2000  # query page size asked for (Sforce-Query-Options), 200 to 2000
     write_batch: int = 200  # composite collections take at most 200 records
     slow_at: float = 0.8  # share of the daily API allowance where requests slow down
     stop_at: float = 0.95  # ... and where the sync stops until later
@@ -163,7 +167,7 @@ class SalesforceConnector:
                 "assertion": jwt_assertion(
                     client_id=s.client_id,
                     username=s.username,
-                    audience=self._login,
+                    audience=jwt_audience(s),
                     private_key=read_key(s.private_key_path, folder=self._key_folder),
                     now=int(time.time()),
                 ),
@@ -218,7 +222,10 @@ class SalesforceConnector:
     def _query(self, soql: str, *, all_rows: bool = False) -> Iterator[list[Any]]:
         version = self.settings.api_version
         path = f"/services/data/{version}/{'queryAll' if all_rows else 'query'}"
-        options = {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
+        # Salesforce takes a batch size of 200 to 2,000, and only as a hint: pages may
+        # be of any size, so paging follows nextRecordsUrl, never a count.
+        batch = min(max(int(self.settings.batch_size), 200), 2000)
+        options = {"Sforce-Query-Options": f"batchSize={batch}"}
         response = self._http.request("GET", self._url(path), params={"q": soql}, headers=options)
         while True:
             data = self._http.parse(response)
@@ -307,6 +314,27 @@ class SalesforceConnector:
         if not path.startswith("/") or path.startswith("//"):
             raise OutboundRefused(f"Salesforce: {path[:80]!r} is not a path on its host")
         return f"{self._instance}{path}"
+
+
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+
+
+def jwt_audience(settings: SalesforceSettings) -> str:
+    """The `aud` of a JWT bearer assertion: Salesforce's login host for the kind of org,
+    never the My Domain address the token is asked at. A sandbox is the `sandbox` setting,
+    or a sign-in address at test.salesforce.com or on a sandbox's My Domain."""
+    try:
+        host = httpx.URL(settings.login_url).host.lower()
+    except httpx.InvalidURL:
+        host = ""
+    sandbox = (
+        settings.sandbox is True
+        or str(settings.sandbox).strip().lower() in ("true", "yes", "1")
+        or host == "test.salesforce.com"
+        or host.endswith(".sandbox.my.salesforce.com")
+    )
+    return SANDBOX_AUDIENCE if sandbox else PRODUCTION_AUDIENCE
 
 
 def soql_string(text: str) -> str:

@@ -1,10 +1,16 @@
 """A HubSpot emulator: CRM v3 objects (list, search, batch read and update), v4
-associations, communication preferences, rate limits, and signed webhooks (v3).
+associations, communication preferences (v4 batch), token information, rate limits, and
+signed webhooks (v3).
 
-Shapes follow HubSpot's public API: properties come back as strings, dates as ISO
-strings, searches filter and sort on any property (dates compared in epoch milliseconds)
-and refuse to page past `search_cap` results (10,000 in HubSpot; configurable here to
-keep tests fast). Requests past `burst` in a `window` of seconds get 429 with Retry-After.
+Shapes follow HubSpot's public API, and every request and answer is checked against its
+official SDK's models (tests/crm/schemas): properties come back as strings, dates as ISO
+strings, searches filter and sort on any property (dates compared in epoch milliseconds;
+a sort is the object form or the property name as a string) and refuse to page past
+`search_cap` results (10,000 in HubSpot; configurable here to keep tests fast). Batch
+answers carry `startedAt` and `completedAt`, and 207 with an error for each input that
+found nothing. Association ids are strings; a record's associations come in pages of
+`association_page`, and a deal's primary company is labelled with its own type. Requests
+past `burst` in a `window` of seconds get 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import json
 import math
 import threading
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,6 +31,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from tests.crm.emulators.common import Failures, FakeClock, Stamps, Window, ms_to_datetime
+from tests.crm.emulators.conformance import Conformance
+from tests.crm.schemas import hubspot as schema
 
 MODIFIED = {
     "contacts": "lastmodifieddate",
@@ -32,6 +40,43 @@ MODIFIED = {
     "deals": "hs_lastmodifieddate",
 }
 DATE_PROPERTIES = {"lastmodifieddate", "hs_lastmodifieddate", "createdate", "closedate"}
+# HubSpot-defined association types (HubSpot's association type reference): the
+# unlabelled type of each pair, and the "Primary" one where a pair has it.
+ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
+}
+PRIMARY_TYPES: dict[tuple[str, str], int] = {
+    ("contacts", "companies"): 1,
+    ("companies", "contacts"): 2,
+    ("deals", "companies"): 5,
+    ("companies", "deals"): 6,
+}
+# Scopes that let a token write communication preferences; without one, 403.
+WRITE_SCOPES = frozenset(
+    {
+        "communication_preferences.write",
+        "communication_preferences.read_write",
+        "communication_preferences.statuses.batch.write",
+    }
+)
+# The portal's email subscription types (id, name).
+SUBSCRIPTIONS = ((1_001, "Marketing Information"), (1_002, "One to One"))
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+# What a private app's token may do here, unless a test says otherwise.
+DEFAULT_SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.deals.read",
+    "communication_preferences.read_write",
+    "communication_preferences.statuses.batch.read",
+    "communication_preferences.statuses.batch.write",
+)
 
 
 def iso(ms: int) -> str:
@@ -50,6 +95,9 @@ class HubSpot:
         window: float = 10.0,
         clock: FakeClock | None = None,
         comm_prefs_path: str = "/communication-preferences/v4",
+        association_page: int = 500,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        conformance: bool = True,
     ) -> None:
         self.token = token
         self.url = ""  # set once served
@@ -62,6 +110,11 @@ class HubSpot:
         self.links: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        self.primary: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        self.association_page = association_page
+        self.scopes = scopes
+        self.conformance = Conformance("HubSpot", enabled=conformance)
+        self._routes = schema.routes(comm_prefs_path)
         self.unsubscribed: set[str] = set()
         self.failures = Failures()
         self.stamps = Stamps()
@@ -82,6 +135,7 @@ class HubSpot:
             self.objects = {k: {} for k in MODIFIED}
             self._by_modified = dict.fromkeys(MODIFIED)
             self.links.clear()
+            self.primary.clear()
             self.unsubscribed.clear()
 
     def _new_id(self) -> str:
@@ -125,7 +179,7 @@ class HubSpot:
             props["associatedcompanyid"] = company
         contact_id = self.create("contacts", email=email, **props)
         if company is not None:
-            self.associate("contacts", contact_id, "companies", company)
+            self.associate("contacts", contact_id, "companies", company, primary=True)
         return contact_id
 
     def deal(
@@ -140,18 +194,31 @@ class HubSpot:
             hs_is_closed_won=stage == "closedwon",
             **props,
         )
-        self.associate("deals", deal_id, "companies", company)
+        self.associate("deals", deal_id, "companies", company, primary=True)
         for contact in contacts:
             self.associate("deals", deal_id, "contacts", contact)
         return deal_id
 
-    def associate(self, source: str, source_id: str, target: str, target_id: str) -> None:
-        """Associations do not move a record's modification date (as in HubSpot)."""
+    def associate(
+        self, source: str, source_id: str, target: str, target_id: str, *, primary: bool = False
+    ) -> None:
+        """Associations do not move a record's modification date (as in HubSpot). A
+        primary association (a deal's or a contact's company) replaces the former one."""
         with self._lock:
+            if primary:  # held on the side that has one: a deal's or a contact's company
+                if (source, target) in PRIMARY_TYPES and target == "companies":
+                    self.primary[(source, target)][source_id] = target_id
+                else:
+                    self.primary[(target, source)][target_id] = source_id
             if target_id not in self.links[(source, target)][source_id]:
                 self.links[(source, target)][source_id].append(target_id)
             if source_id not in self.links[(target, source)][target_id]:
                 self.links[(target, source)][target_id].append(source_id)
+
+    def is_primary(self, source: str, source_id: str, target: str, target_id: str) -> bool:
+        if target == "companies":
+            return self.primary[(source, target)].get(source_id) == target_id
+        return self.primary[(target, source)].get(target_id) == source_id
 
     def prop(self, obj: str, record_id: str, name: str) -> Any:
         return self.objects[obj][record_id]["properties"].get(name)
@@ -201,14 +268,17 @@ class HubSpot:
 
     def _build(self, comm_prefs_path: str) -> FastAPI:
         app = FastAPI()
+        comm = comm_prefs_path.rstrip("/")
 
         @app.middleware("http")
         async def gate(request: Request, call_next: Any) -> Response:
-            self.calls[f"{request.method} {request.url.path}"] += 1
+            path = request.url.path
+            self.calls[f"{request.method} {path}"] += 1
             if request.headers.get("authorization") != f"Bearer {self.token}":
-                return _error(
+                response: Response = _error(
                     401, "Authentication credentials not found.", "INVALID_AUTHENTICATION"
                 )
+                return await self.conformance.answer(request, response, schema.GATE_ANSWERS)
             admitted, remaining, wait = self.rate.admit()
             if not admitted:
                 self.rate_limited += 1
@@ -216,21 +286,36 @@ class HubSpot:
                     429, "You have reached your ten_secondly_rolling limit.", "RATE_LIMIT"
                 )
                 response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-                return response
-            injected = self.failures.take(request.method, request.url.path)
-            if injected is not None:
+                return await self.conformance.answer(request, response, schema.GATE_ANSWERS)
+            injected = self.failures.take(request.method, path)
+            if injected is not None:  # a test's own answer: not checked
                 return JSONResponse(
                     injected.body or {"status": "error"}, status_code=injected.status
                 )
-            response = await call_next(request)
+            route = next(
+                (r for r in self._routes if r.method == request.method and r.pattern.match(path)),
+                None,
+            )
+            name = f"{request.method} {path}"
+            if route is None:
+                self.conformance.record(name, ["no such endpoint in HubSpot's API"])
+            elif route.request is not None:
+                self.conformance.check_json(name, await request.body(), route.request, "request")
+            try:
+                response = await call_next(request)
+            except Exception as exc:
+                self.conformance.record(name, [f"the emulator failed: {exc!r}"])
+                raise
             # As in HubSpot, search answers carry no rate-limit headers.
-            if self.rate.limit is not None and not request.url.path.endswith("/search"):
+            if self.rate.limit is not None and not path.endswith("/search"):
                 response.headers["X-HubSpot-RateLimit-Max"] = str(self.rate.limit)
                 response.headers["X-HubSpot-RateLimit-Remaining"] = str(remaining)
                 response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
                     int(self.window * 1000)
                 )
-            return response
+            if route is None:
+                return response
+            return await self.conformance.answer(request, response, route.answers)
 
         @app.get("/crm/v3/objects/{obj}")
         def list_objects(
@@ -259,8 +344,9 @@ class HubSpot:
                 return _error(
                     400, f"Search results are capped at {self.search_cap}", "VALIDATION_ERROR"
                 )
+            sorts = [_sort(s) for s in data.get("sorts") or []]
             with self._lock:
-                indexed = self._indexed_search(obj, data, after, limit)
+                indexed = self._indexed_search(obj, data, sorts, after, limit)
                 if indexed is not None:
                     return JSONResponse(indexed)
                 rows = [
@@ -268,12 +354,10 @@ class HubSpot:
                     for r in self.objects[obj].values()
                     if _matches(r, data.get("filterGroups") or [])
                 ]
-                sort = (data.get("sorts") or [{"propertyName": "hs_object_id"}])[0]
-                name = sort["propertyName"] if isinstance(sort, dict) else str(sort)
-                reverse = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
+                name, direction = (sorts or [("hs_object_id", "ASCENDING")])[0]
                 rows.sort(
                     key=lambda r: (_comparable(name, r["properties"].get(name)), int(r["id"])),
-                    reverse=reverse,
+                    reverse=direction == "DESCENDING",
                 )
                 page = rows[after : min(after + limit, self.search_cap)]
                 body: dict[str, Any] = {
@@ -286,6 +370,7 @@ class HubSpot:
 
         @app.post("/crm/v3/objects/{obj}/batch/read")
         async def batch_read(obj: str, request: Request) -> Any:
+            started = _now()
             data = await request.json()
             found, missing = [], []
             with self._lock:
@@ -293,10 +378,11 @@ class HubSpot:
                     record = self.objects[obj].get(str(item["id"]))
                     (found if record else missing).append(record or str(item["id"]))
                 results = [_view(r, data.get("properties") or []) for r in found]
-            return _batch(results, missing, obj)
+            return _batch(results, missing, obj, started)
 
         @app.post("/crm/v3/objects/{obj}/batch/update")
         async def batch_update(obj: str, request: Request) -> Any:
+            started = _now()
             data = await request.json()
             results, missing = [], []
             for item in data.get("inputs") or []:
@@ -308,75 +394,183 @@ class HubSpot:
                 results.append(
                     _view(self.objects[obj][record_id], list(item.get("properties") or {}))
                 )
-            return _batch(results, missing, obj)
+            return _batch(results, missing, obj, started)
 
         @app.post("/crm/v4/associations/{source}/{target}/batch/read")
         async def associations(source: str, target: str, request: Request) -> Any:
+            started = _now()
             data = await request.json()
-            results = []
+            results, errors = [], []
             with self._lock:
                 for item in data.get("inputs") or []:
-                    linked = self.links[(source, target)].get(str(item["id"])) or []
-                    if linked:
-                        results.append(
+                    source_id = str(item["id"])
+                    linked = self.links[(source, target)].get(source_id) or []
+                    if not linked:
+                        errors.append(_no_associations(source, source_id, target))
+                        continue
+                    start = int(item.get("after") or 0)
+                    page = linked[start : start + self.association_page]
+                    result: dict[str, Any] = {
+                        "from": {"id": source_id},
+                        "to": [
                             {
-                                "from": {"id": str(item["id"])},
-                                "to": [
-                                    {
-                                        "toObjectId": int(t),
-                                        "associationTypes": [
-                                            {
-                                                "category": "HUBSPOT_DEFINED",
-                                                "typeId": 3,
-                                                "label": None,
-                                            }
-                                        ],
-                                    }
-                                    for t in linked
-                                ],
+                                "toObjectId": target_id,
+                                "associationTypes": self._types(
+                                    source, source_id, target, target_id
+                                ),
                             }
-                        )
-            return {
+                            for target_id in page
+                        ],
+                    }
+                    if start + self.association_page < len(linked):
+                        after = str(start + self.association_page)
+                        result["paging"] = {"next": {"after": after, "link": None}}
+                    results.append(result)
+            body: dict[str, Any] = {
                 "status": "COMPLETE",
                 "results": results,
-                "startedAt": iso(0),
-                "completedAt": iso(0),
+                "startedAt": started,
+                "completedAt": _now(),
             }
+            if not errors:
+                return JSONResponse(body)
+            return JSONResponse({**body, "numErrors": len(errors), "errors": errors}, 207)
 
-        @app.post(f"{comm_prefs_path.rstrip('/')}/statuses/batch/unsubscribe-all")
+        @app.post(f"{comm}/statuses/batch/unsubscribe-all")
         async def unsubscribe_all(request: Request, channel: str = "") -> Any:
+            started = _now()
+            if not set(self.scopes) & WRITE_SCOPES:
+                return _missing_scopes()
             if channel != "EMAIL":
                 return _error(400, "channel must be EMAIL", "VALIDATION_ERROR")
             data = await request.json()
             results = []
             for email in data.get("inputs") or []:
                 address = str(email).lower()
+                already = address in self.unsubscribed
                 self.unsubscribed.add(address)
                 contact = self._find("contacts", address, "email")
                 if contact is not None:
                     self.update("contacts", contact, hs_email_optout=True)
+                reason = "NO_STATUS_CHANGE" if already else "UNSUBSCRIBE_FROM_ALL_OCCURRED"
                 results.append(
                     {
                         "subscriberIdString": address,
-                        "statuses": [{"channel": "EMAIL", "status": "NOT_SUBSCRIBED"}],
+                        "statuses": [
+                            _status(address, "NOT_SUBSCRIBED", reason, subscription)
+                            for subscription in SUBSCRIPTIONS
+                        ],
                     }
                 )
-            return {"status": "COMPLETE", "results": results}
+            return {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": started,
+                "completedAt": _now(),
+            }
+
+        @app.post(f"{comm}/statuses/batch/write")
+        async def write_statuses(request: Request) -> Any:
+            """Only the statuses and subscription types the portal knows; anything else is
+            refused whole, as HubSpot does."""
+            started = _now()
+            if not set(self.scopes) & WRITE_SCOPES:
+                return _missing_scopes()
+            data = await request.json()
+            inputs = data.get("inputs") or []
+            for item in inputs:
+                if item.get("statusState") not in schema.STATUSES:
+                    return _error(
+                        400,
+                        f"Invalid input JSON: statusState {item.get('statusState')!r} "
+                        f"is not one of {sorted(schema.STATUSES)}",
+                        "VALIDATION_ERROR",
+                    )
+                if item.get("channel") not in schema.CHANNELS:
+                    return _error(400, "Invalid input JSON: channel", "VALIDATION_ERROR")
+                if item.get("subscriptionId") not in dict(SUBSCRIPTIONS):
+                    return _error(
+                        400,
+                        f"Subscription {item.get('subscriptionId')!r} does not exist",
+                        "VALIDATION_ERROR",
+                    )
+            results = []
+            for item in inputs:
+                address = str(item["subscriberIdString"]).lower()
+                if item["statusState"] == "NOT_SUBSCRIBED":
+                    self.unsubscribed.add(address)
+                subscription = (item["subscriptionId"], dict(SUBSCRIPTIONS)[item["subscriptionId"]])
+                results.append(
+                    _status(address, item["statusState"], "REQUESTED_CHANGE_OCCURRED", subscription)
+                )
+            return {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": started,
+                "completedAt": _now(),
+            }
+
+        @app.post("/oauth/v2/private-apps/get/access-token-info")
+        async def private_token_info(request: Request) -> Any:
+            data = await request.json()
+            if data.get("tokenKey") != self.token:
+                return _error(404, "Token not found", "OBJECT_NOT_FOUND")
+            return {
+                "userId": 2_000_001,
+                "hubId": 62515,
+                "appId": 1160452,
+                "scopes": list(self.scopes),
+            }
+
+        @app.get("/oauth/v1/access-tokens/{token}")
+        def oauth_token_info(token: str) -> Any:
+            if token != self.token:
+                return _error(404, "Token not found", "OBJECT_NOT_FOUND")
+            return {
+                "token": token,
+                "user": "ops@acme-sales.com",
+                "hub_domain": "acme-sales.com",
+                "scopes": list(self.scopes),
+                "hub_id": 62515,
+                "app_id": 1160452,
+                "expires_in": 1800,
+                "user_id": 2_000_001,
+                "token_type": "access",
+            }
 
         return app
 
+    def _types(self, source: str, source_id: str, target: str, target_id: str) -> list[Any]:
+        types = [
+            {
+                "category": "HUBSPOT_DEFINED",
+                "typeId": ASSOCIATION_TYPES[(source, target)],
+                "label": None,
+            }
+        ]
+        if (source, target) in PRIMARY_TYPES and self.is_primary(
+            source, source_id, target, target_id
+        ):
+            types.append(
+                {
+                    "category": "HUBSPOT_DEFINED",
+                    "typeId": PRIMARY_TYPES[(source, target)],
+                    "label": "Primary",
+                }
+            )
+        return types
+
     def _indexed_search(
-        self, obj: str, data: dict[str, Any], after: int, limit: int
+        self, obj: str, data: dict[str, Any], sorts: list[tuple[str, str]], after: int, limit: int
     ) -> dict[str, Any] | None:
         """`modified >= x` (or `> x`) sorted by modification: answered from an index, as a
         real search engine would, so 100,000-record benchmarks measure optout."""
         groups = data.get("filterGroups") or []
-        sorts = data.get("sorts") or []
         name = MODIFIED[obj]
-        if len(groups) != 1 or len(sorts) != 1 or sorts[0].get("propertyName") != name:
+        if len(groups) != 1 or sorts != [(name, "ASCENDING")]:
             return None
         filters = groups[0].get("filters") or []
-        if sorts[0].get("direction") == "DESCENDING" or len(filters) != 1:
+        if len(filters) != 1:
             return None
         [flt] = filters
         if flt.get("propertyName") != name or flt.get("operator") not in ("GTE", "GT"):
@@ -432,8 +626,24 @@ def _view(record: dict[str, Any], properties: list[str]) -> dict[str, Any]:
     }
 
 
-def _batch(results: list[Any], missing: list[str], obj: str) -> Any:
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _sort(sort: Any) -> tuple[str, str]:
+    """(property, direction) of a sort: the object form, or a property name (ascending)."""
+    if isinstance(sort, str):
+        return sort, "ASCENDING"
+    return str(sort["propertyName"]), str(sort.get("direction") or "ASCENDING")
+
+
+def _batch(results: list[Any], missing: list[str], obj: str, started: str) -> Any:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": _now(),
+    }
     if not missing:
         return JSONResponse(body)
     body["numErrors"] = 1
@@ -443,9 +653,38 @@ def _batch(results: list[Any], missing: list[str], obj: str) -> Any:
             "category": "OBJECT_NOT_FOUND",
             "message": f"Could not get some {obj} objects, they may be deleted or not exist.",
             "context": {"ids": missing},
+            "links": {},
+            "errors": [],
         }
     ]
     return JSONResponse(body, status_code=207)
+
+
+def _no_associations(source: str, source_id: str, target: str) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+        "message": f"No {SINGULAR[target]} is associated with {SINGULAR[source]} {source_id}.",
+        "context": {"fromObjectId": [source_id]},
+        "links": {},
+        "errors": [],
+    }
+
+
+def _status(
+    address: str, status: str, reason: str, subscription: tuple[int, str]
+) -> dict[str, Any]:
+    return {
+        "channel": "EMAIL",
+        "source": "Public API",
+        "status": status,
+        "subscriberIdString": address,
+        "subscriptionId": subscription[0],
+        "subscriptionName": subscription[1],
+        "timestamp": _now(),
+        "setStatusSuccessReason": reason,
+    }
 
 
 def _comparable(name: str, value: Any) -> Any:
@@ -487,6 +726,14 @@ def _holds(record: dict[str, Any], flt: dict[str, Any]) -> bool:
         "LT": have < want,
         "LTE": have <= want,
     }[op]
+
+
+def _missing_scopes() -> JSONResponse:
+    return _error(
+        403,
+        "This app hasn't been granted all required scopes to make this call.",
+        "MISSING_SCOPES",
+    )
 
 
 def _error(status: int, message: str, category: str) -> JSONResponse:

@@ -2,9 +2,14 @@
 REST query / queryAll with query locators, sObject PATCH, composite sObject collections,
 `Sforce-Limit-Info` with a daily allowance, expiring sessions, and Outbound Messages.
 
-Shapes follow Salesforce's REST API: query results carry `totalSize`, `done`,
-`nextRecordsUrl` and records with `attributes`; errors are lists of
-`{"message", "errorCode"}`; an expired session answers 401 `INVALID_SESSION_ID`.
+Shapes follow Salesforce's REST API, and every request and answer is checked against
+its documented shapes (tests/crm/schemas/salesforce.py): query results carry
+`totalSize`, `done`, `nextRecordsUrl` and records with `attributes`, in pages whose size
+varies around the batch size asked for (Salesforce treats it as a hint); errors are lists
+of `{"message", "errorCode"}`; an expired session answers 401 `INVALID_SESSION_ID`. A JWT
+bearer assertion's audience must be https://login.salesforce.com (a production org),
+https://test.salesforce.com (a sandbox) or one of the org's Experience Cloud sites, never
+the address the token is asked at.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from fastapi.responses import JSONResponse, Response
 
 from tests.crm.emulators import soql
 from tests.crm.emulators.common import Failures, FakeClock, Stamps, ms_to_datetime
+from tests.crm.emulators.conformance import Conformance
+from tests.crm.schemas import salesforce as schema
+from tests.crm.schemas.shapes import check
 
 PREFIX = {
     "Account": "001",
@@ -54,6 +62,9 @@ class Salesforce:
         clock: FakeClock | None = None,
         default_batch: int = 2000,
         organization_id: str = "00D000000000001AAA",
+        sandbox: bool = False,
+        sites: tuple[str, ...] = (),
+        conformance: bool = True,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -65,6 +76,10 @@ class Salesforce:
         self.clock = clock
         self.default_batch = default_batch
         self.organization_id = organization_id
+        self.sandbox = sandbox
+        self.sites = sites  # Experience Cloud site URLs, also valid JWT audiences
+        self.audiences: list[str] = []  # the `aud` of every JWT assertion received
+        self.conformance = Conformance("Salesforce", enabled=conformance)
         self.base_url = ""  # set once served: the instance_url of tokens
         self.url = ""
         self.records: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -168,8 +183,19 @@ class Salesforce:
         @app.post("/services/oauth2/token")
         async def token(request: Request) -> Any:
             self.calls["token"] += 1
-            form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+            form = {
+                k: v[0]
+                for k, v in parse_qs(
+                    (await request.body()).decode(), keep_blank_values=True
+                ).items()
+            }
             grant = form.get("grant_type")
+            expected = schema.TOKEN_FORMS.get(str(grant))
+            if expected is not None and set(form) != expected:
+                self.conformance.record(
+                    "POST /services/oauth2/token",
+                    [f"the {grant} form has {sorted(form)}, not {sorted(expected)}"],
+                )
             if grant == "client_credentials":
                 ok = (
                     form.get("client_id") == self.client_id
@@ -178,7 +204,13 @@ class Salesforce:
             elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
                 ok = self._jwt_ok(form.get("assertion", ""))
             else:
-                return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+                return JSONResponse(
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": "grant type not supported",
+                    },
+                    status_code=400,
+                )
             if not ok:
                 return JSONResponse(
                     {"error": "invalid_grant", "error_description": "authentication failure"},
@@ -243,6 +275,39 @@ class Salesforce:
                 response = await call_next(request)
             response.headers["Sforce-Limit-Info"] = usage
             return response
+
+        @app.middleware("http")
+        async def check(request: Request, call_next: Any) -> Response:
+            """Hold every request and answer to the documented shapes (added last, so it
+            sees the gate's answers too)."""
+            path = request.url.path
+            name = f"{request.method} {path}"
+            route = next(
+                (r for r in schema.ROUTES if r.method == request.method and r.pattern.match(path)),
+                None,
+            )
+            if route is None:
+                self.conformance.record(name, ["no such endpoint in Salesforce's REST API"])
+                return await call_next(request)
+            if route.request is not None:
+                self.conformance.check_json(name, await request.body(), route.request, "request")
+            if path.startswith("/services/data/"):
+                options = request.headers.get("Sforce-Query-Options", "")
+                if "batchSize=" in options:
+                    size = options.split("batchSize=")[1].split(",")[0]
+                    if not size.isdigit() or int(size) not in schema.QUERY_BATCH_SIZES:
+                        self.conformance.record(
+                            name, [f"a query batch size of {size}: Salesforce takes 200 to 2000"]
+                        )
+            try:
+                response = await call_next(request)
+            except Exception as exc:
+                self.conformance.record(name, [f"the emulator failed: {exc!r}"])
+                raise
+            answers = dict(route.answers)
+            if path.startswith("/services/data/"):
+                answers.update(dict.fromkeys((400, 401, 403, 404, 500, 503), schema.ERRORS))
+            return await self.conformance.answer(request, response, answers, also=_next_records_url)
 
         @app.get("/services/data/{version}/query")
         def query(version: str, q: str, request: Request) -> Any:
@@ -344,24 +409,29 @@ class Salesforce:
                 for r in rows
             ]
             cursor = f"01g{secrets.token_hex(6)}"
+            # The batch size asked for is a hint: pages are never larger than the
+            # org's own (`default_batch`, which tests make small to page few records).
             batch = self.default_batch
             options = request.headers.get("Sforce-Query-Options", "")
             if "batchSize=" in options:
-                batch = int(options.split("batchSize=")[1].split(",")[0])
+                batch = min(batch, int(options.split("batchSize=")[1].split(",")[0]))
             self._cursors[cursor] = selected
             self._batch_sizes[cursor] = batch
         return self._page(version, cursor, selected, 0)
 
     def _page(self, version: str, cursor: str, rows: list[dict[str, Any]], offset: int) -> Any:
-        batch = self._batch_sizes.get(cursor, self.default_batch)
-        page = rows[offset : offset + batch]
+        """A page near the batch size asked for, not always of it: Salesforce takes the
+        size as a hint and answers smaller or larger pages as it sees fit."""
+        asked = self._batch_sizes.get(cursor, self.default_batch)
+        size = max(1, asked + VARIATION[(offset // max(asked, 1)) % len(VARIATION)] * asked // 8)
+        page = rows[offset : offset + size]
         body: dict[str, Any] = {
             "totalSize": len(rows),
-            "done": offset + batch >= len(rows),
+            "done": offset + size >= len(rows),
             "records": page,
         }
         if not body["done"]:
-            body["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}-{offset + batch}"
+            body["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}-{offset + size}"
         return body
 
     def _jwt_ok(self, assertion: str) -> bool:
@@ -377,12 +447,34 @@ class Salesforce:
             data = json.loads(_unb64(claims))
         except Exception:
             return False
+        self.audiences.append(str(data.get("aud")))
+        self.conformance.record(
+            "POST /services/oauth2/token", [f"JWT {p}" for p in check(data, schema.JWT_CLAIMS)]
+        )
+        login = "https://test.salesforce.com" if self.sandbox else "https://login.salesforce.com"
         return (
             data.get("iss") == self.client_id
             and data.get("sub") == self.username
-            and data.get("aud") == self.base_url
+            and data.get("aud") in (login, *self.sites)
             and int(data.get("exp", 0)) > time.time()
         )
+
+
+# Page sizes around the batch size, in eighths of it: smaller, larger, exact.
+VARIATION = (0, -3, 1, -1, -5, 0, 2)
+
+
+def _next_records_url(status: int, data: Any) -> list[str]:
+    """A query page that is not the last names the next, in the documented form; the
+    last names none."""
+    if status != 200 or not isinstance(data, dict) or "done" not in data:
+        return []
+    url = data.get("nextRecordsUrl")
+    if data["done"]:
+        return [] if url is None else ["a last query page (done) names a nextRecordsUrl"]
+    if not isinstance(url, str) or not schema.NEXT_RECORDS_URL.match(url):
+        return [f"a query page that is not the last has nextRecordsUrl {url!r}"]
+    return []
 
 
 def _unb64(text: str) -> bytes:
