@@ -84,7 +84,9 @@ def count_claims(
     draw = rng or random
     rows = []
     for mailbox_id, count in claimed.items():
-        allowance = allowances[mailbox_id]
+        allowance = allowances.get(mailbox_id)
+        if allowance is None:  # its enrollment moved to another mailbox meanwhile
+            continue
         next_at = None
         if allowance.gap_seconds > 0:
             spread = allowance.gap_seconds * allowance.jitter * draw.random()
