@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 KEYS = ("browser-test-secret-key-0123456789",)
 ENCRYPTION_KEYS = ("7Q7gXnd2mD8tq0l3Ji5yqSxRkz1u2wQx6yB8YbZ3d4E=",)  # a Fernet key, for tests
 PASSWORD = "correct horse battery staple"
+PAGE_TIMEOUT_MS = 30_000  # what a page action or an `expect` waits at most
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
@@ -59,9 +60,10 @@ def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed (pip install -e '.[test]')")
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
@@ -156,7 +158,9 @@ def open_app(
     )
     with serving(create_app(settings, engine)) as base:
         context = chromium.new_context(viewport={"width": 1280, "height": 860})
-        context.set_default_timeout(10_000)
+        # Generous: with the suite on every core, a page can wait behind other tests'
+        # work; a wait only lasts this long when the page is wrong.
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
