@@ -240,41 +240,87 @@ def _mine(db: Connection) -> Any:
 
 
 def flush(db: Connection) -> None:
-    """Re-match every queued person and group against every stored rule; empty the queue."""
+    """Re-match every queued person and group against the stored rules that can have moved
+    for it; empty the queue.
+
+    A person queued for their own row (kind 'p') is asked every people-level rule. A
+    person queued only because their company changed (kind 'c', expanded here) is asked
+    only the people-level rules that read a company field: no other rule can answer
+    differently for them. A group is asked every company-level rule."""
     q, p = t.match_queue, t.people
     mine = _mine(db)
     if db.scalar(sa.select(q.c.key).where(mine).limit(1)) is None:
         return
     txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
     _own_sends(db, mine, txn)
-    companies = sa.select(q.c.key).where(mine, q.c.kind == "c")
-    db.execute(
-        _insert_ignore(db, q).from_select(
-            ["txn", "workspace_id", "kind", "key"],
-            sa.select(txn, p.c.workspace_id, sa.literal("p"), p.c.id).where(
-                p.c.company_id.in_(companies)
-            ),
-        )
-    )
     for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
         rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
         ours = sa.and_(mine, q.c.workspace_id == workspace_id)
-        if (db.scalar(sa.select(sa.func.count()).where(ours)) or 0) <= SMALL_QUEUE:
-            people = list(db.scalars(sa.select(q.c.key).where(ours, q.c.kind == "p")))
-            groups = list(db.scalars(sa.select(q.c.key).where(ours, q.c.kind == "g")))
-            _rematch(db, rules, workspace_id=workspace_id, people=people, groups=groups)
-            continue
-        for level, kind in ((Level.PEOPLE, "p"), (Level.COMPANY, "g")):
-            table, key = stored_table(level)
-            queued = sa.select(q.c.key).where(ours, q.c.kind == kind)
-            db.execute(table.delete().where(key.in_(queued)))
-            _fill(
-                db,
-                [r for r in rules if r.level is level],
-                workspace_id=workspace_id,
-                within=queued,
+        people_rules = [r for r in rules if r.level is Level.PEOPLE]
+        direct = sa.select(q.c.key).where(ours, q.c.kind == "p")
+        _refresh(
+            db,
+            people_rules,
+            workspace_id=workspace_id,
+            level=Level.PEOPLE,
+            keys=direct,
+            every_rule=True,
+        )
+        reading_company = [r for r in people_rules if _reads_company(r)]
+        if reading_company:
+            via_company = sa.select(p.c.id).where(
+                p.c.workspace_id == workspace_id,
+                p.c.company_id.in_(sa.select(q.c.key).where(ours, q.c.kind == "c")),
+                p.c.id.not_in(direct),
             )
+            _refresh(
+                db,
+                reading_company,
+                workspace_id=workspace_id,
+                level=Level.PEOPLE,
+                keys=via_company,
+                every_rule=False,
+            )
+        _refresh(
+            db,
+            [r for r in rules if r.level is Level.COMPANY],
+            workspace_id=workspace_id,
+            level=Level.COMPANY,
+            keys=sa.select(q.c.key).where(ours, q.c.kind == "g"),
+            every_rule=True,
+        )
     db.execute(q.delete().where(mine))
+
+
+def _reads_company(rule: ExclusionSpec) -> bool:
+    return any(condition.field.startswith("company.") for condition in conditions(rule.filter))
+
+
+def _refresh(
+    db: Connection,
+    rules: Sequence[ExclusionSpec],
+    *,
+    workspace_id: int,
+    level: Level,
+    keys: sa.Select[Any],
+    every_rule: bool,
+) -> None:
+    """Re-match the people or groups of `keys` against `rules` (of one level; `every_rule`
+    when they are all its stored rules): a few in Python, each against the rules its
+    values select; more in set-based SQL."""
+    if not rules:
+        return
+    few = list(db.scalars(keys.limit(SMALL_QUEUE + 1)))
+    if not few:
+        return
+    table, key = stored_table(level)
+    of_rules = sa.true() if every_rule else in_list(table.c.exclusion_id, [r.id for r in rules])
+    if len(few) <= SMALL_QUEUE:
+        db.execute(table.delete().where(in_list(key, few), of_rules))
+        _rematch(db, rules, workspace_id=workspace_id, level=level, keys=few)
+        return
+    db.execute(table.delete().where(key.in_(keys), of_rules))
+    _fill(db, rules, workspace_id=workspace_id, within=keys)
 
 
 def _own_sends(db: Connection, mine: Any, txn: Any) -> None:
@@ -310,37 +356,38 @@ def _rematch(
     rules: Sequence[ExclusionSpec],
     *,
     workspace_id: int,
-    people: Sequence[int],
-    groups: Sequence[int],
+    level: Level,
+    keys: Sequence[int],
 ) -> None:
-    """Re-match a few queued people and groups in Python: each against only the rules its
-    values can select (`Candidates`), each rule at its own instant."""
-    loaded = subjects.load(db, workspace_id=workspace_id, person_ids=people, group_ids=groups)
-    work: tuple[tuple[Level, Sequence[int], Callable[[int], list[Subject]]], ...] = (
-        (Level.PEOPLE, people, lambda k: [loaded.person(k)] if k in loaded.people else []),
-        (Level.COMPANY, groups, loaded.group),
-    )
-    for level, keys, subjects_of in work:
-        if not keys:
-            continue
-        table, key = stored_table(level)
-        db.execute(table.delete().where(in_list(key, list(keys))))
-        of_level = {r.id: r for r in rules if r.level is level}
-        index = _candidates(of_level)
-        rows = []
-        for k in keys:
-            hits: set[int] = set()
-            for subject in subjects_of(k):
-                for rule_id in index.for_subject(subject):
-                    rule = of_level[rule_id]
-                    assert rule.matched_at is not None
-                    if rule_id not in hits and holds(
-                        rule.filter, subject, Context(now=rule.matched_at)
-                    ):
-                        hits.add(rule_id)
-            rows += [{"exclusion_id": rule_id, key.name: k} for rule_id in hits]
-        if rows:
-            db.execute(table.insert(), rows)
+    """Re-match a few people or groups in Python: each against only those of `rules` its
+    values can select (`Candidates`), each rule at its own instant. Their stored rows for
+    `rules` are already deleted."""
+    subjects_of: Callable[[int], list[Subject]]
+    if level is Level.PEOPLE:
+        loaded = subjects.load(db, workspace_id=workspace_id, person_ids=keys)
+
+        def subjects_of(k: int) -> list[Subject]:
+            return [loaded.person(k)] if k in loaded.people else []
+    else:
+        loaded = subjects.load(db, workspace_id=workspace_id, group_ids=keys)
+        subjects_of = loaded.group
+    table, key = stored_table(level)
+    by_id = {r.id: r for r in rules}
+    index = _candidates(by_id)
+    rows = []
+    for k in keys:
+        hits: set[int] = set()
+        for subject in subjects_of(k):
+            for rule_id in index.for_subject(subject):
+                rule = by_id[rule_id]
+                assert rule.matched_at is not None
+                if rule_id in hits:
+                    continue
+                if holds(rule.filter, subject, Context(now=rule.matched_at)):
+                    hits.add(rule_id)
+        rows += [{"exclusion_id": rule_id, key.name: k} for rule_id in hits]
+    if rows:
+        db.execute(table.insert(), rows)
 
 
 def _candidates(rules: dict[int, ExclusionSpec]) -> Candidates:
