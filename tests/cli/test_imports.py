@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from optout.db import tables as t
@@ -211,3 +213,38 @@ def test_R23_cli_import_error_report_writes_a_formula_value_as_text(
     assert result.exit_code == 2
     rows = list(csv.DictReader((tmp_path / "leads.errors.csv").open(encoding="utf-8")))
     assert [r["value"] for r in rows] == [f"'{attack}", "'@SUM(1+1)"]
+
+
+def test_R23_cli_people_import_commits_part_by_part_and_reports_the_whole_file(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file never holds the write lock for its whole length: after every row is
+    checked, it is applied in parts, each committed on its own; the report and the one
+    import event still speak of the whole file."""
+    from optout.services import imports
+
+    with cli.seed():
+        pass
+    whole, apply = imports.parts, imports.apply_people_part
+    monkeypatch.setattr(imports, "parts", lambda file, size=2: whole(file, size=2))
+    applied: list[tuple[int, int, sa.RootTransaction]] = []
+
+    def recorded(db: sa.Connection, **kw: Any) -> imports.Applied:
+        transaction = db.get_transaction()
+        assert transaction is not None
+        applied.append((kw["start"], kw["stop"], transaction))  # kept, so no id is reused
+        return apply(db, **kw)
+
+    monkeypatch.setattr(imports, "apply_people_part", recorded)
+    source = tmp_path / "people.csv"
+    rows = [f"p{i}@parts.example,P{i}" for i in range(5)]
+    source.write_text("Email,First Name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    report = cli.json(
+        "import", "people", str(source), "--map", "Email=email", "--map", "First Name=first_name"
+    )
+    assert [(start, stop) for start, stop, _ in applied] == [(0, 2), (2, 4), (4, 5)]
+    assert len({id(transaction) for _, _, transaction in applied}) == 3
+    assert (report["rows"], report["created"], report["applied"]) == (5, 5, True)
+    assert _people_count(cli) == 5
+    events = cli.scalar(sa.select(sa.func.count()).where(t.events.c.kind == "import_applied"))
+    assert events == 1

@@ -5,7 +5,6 @@ that together do exactly what one transaction would."""
 from __future__ import annotations
 
 import io
-import time
 from datetime import datetime
 
 import pytest
@@ -26,12 +25,10 @@ def _wide(columns: int) -> io.StringIO:
     return io.StringIO(f"{header}\n{','.join('x' for _ in range(columns))}\n")
 
 
-def test_R34_a_header_wider_than_the_cap_is_refused_at_once_naming_the_cap() -> None:
-    started = time.monotonic()
+def test_R34_a_header_wider_than_the_cap_is_refused_naming_the_cap() -> None:
     with pytest.raises(InvalidInput) as caught:
         read_csv(_wide(40_000))
 
-    assert time.monotonic() - started < 2
     assert caught.value.message == (
         f"the header has 40000 columns; an import takes at most {MAX_COLUMNS}"
     )
@@ -43,18 +40,33 @@ def test_R34_the_widest_header_allowed_is_read() -> None:
     assert len(data.header) == MAX_COLUMNS
 
 
+class _Compared(str):
+    """A column name that counts how often it is compared with another."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Compared.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
 def test_R34_the_duplicate_header_check_is_linear_in_the_columns(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Counted, not timed: a check that compares each column with the ones before it makes
+    n * n / 2 comparisons (12.5 million for these 5,000 columns); a linear one a few per
+    column."""
     monkeypatch.setattr(imports_csv, "MAX_COLUMNS", 1_000_000)
-    names = [f"c{i}" for i in range(200_000)]
-    started = time.monotonic()
+    names = [_Compared(f"c{i}") for i in range(5_000)]
+    _Compared.comparisons = 0
 
-    check_header(names)  # a quadratic check takes minutes here
+    check_header(names)
     with pytest.raises(InvalidInput) as caught:
-        check_header([*names, "c7", "c3"])
+        check_header([*names, _Compared("c7"), _Compared("c3")])
 
-    assert time.monotonic() - started < 2
+    assert _Compared.comparisons <= 4 * len(names)
     assert caught.value.message == "the header names a column more than once: 'c3', 'c7'"
 
 

@@ -1,8 +1,10 @@
 """`optout import ...`: people, companies, or a CSV straight into an exclusion list (R23).
 
-Nothing is half-imported: when any row cannot be used, the error report (row, column,
-value, reason) is written beside the input, the transaction is rolled back, and the
-command exits 2.
+Nothing is half-imported: every row is checked before anything is written, and when any
+row cannot be used, the error report (row, column, value, reason) is written beside the
+input, nothing is written, and the command exits 2. A people file is then applied in parts
+of a few thousand addresses, each committed on its own, so the write lock is never held for
+long.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from optout.cli.app import EXIT_BAD_INPUT, JsonOption, NowOption, app, env_of, fail, moment
+from optout.cli.app import (
+    EXIT_BAD_INPUT,
+    JsonOption,
+    NowOption,
+    app,
+    env_of,
+    fail,
+    moment,
+    open_engine,
+)
 from optout.cli.render import console, emit_json, plain
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
@@ -97,17 +108,23 @@ def run_import(
         report = call(
             db, workspace_id=ws.id, source=stream, actor=env.actor, now=now, progress=progress
         )
-        if report.errors:
-            destination = error_report_path(source, errors)
-            with destination.open("w", newline="", encoding="utf-8") as out:
-                imports.write_error_report(report, out)
-            if json_output:
-                emit_json({**_summary(report), "error_report": str(destination)})
-            raise fail(
-                f"{len(report.errors)} row(s) of {source.name} cannot be used; nothing was "
-                f"imported. Error report: {destination}",
-                EXIT_BAD_INPUT,
-            )
+        _report(report, source=source, errors=errors, json_output=json_output)
+
+
+def _report(report: ImportReport, *, source: Path, errors: Path | None, json_output: bool) -> None:
+    """Say what an import did; or write the error report and exit 2 (inside the
+    transaction, which the exit rolls back)."""
+    if report.errors:
+        destination = error_report_path(source, errors)
+        with destination.open("w", newline="", encoding="utf-8") as out:
+            imports.write_error_report(report, out)
+        if json_output:
+            emit_json({**_summary(report), "error_report": str(destination)})
+        raise fail(
+            f"{len(report.errors)} row(s) of {source.name} cannot be used; nothing was "
+            f"imported. Error report: {destination}",
+            EXIT_BAD_INPUT,
+        )
     if json_output:
         emit_json(_summary(report))
         return
@@ -144,14 +161,34 @@ def import_people(
     import clears an opt-out or a bounce.
     """
     fields = imports.parse_mapping(mapping)
-    run_import(
-        ctx,
-        source=source,
-        errors=errors,
-        json_output=json_output,
-        now_at=now,
-        call=lambda db, **kw: imports.import_people(db, mapping=fields, **kw),
-    )
+    env = env_of(ctx)
+    at = moment(now)
+    with (
+        source.open(newline="", encoding="utf-8-sig") as stream,
+        progress_for(source, f"importing {source.name}") as progress,
+    ):
+        # The whole file is read and checked before any transaction opens; then it is
+        # applied in parts of a few thousand addresses, each committed on its own, so the
+        # write lock is never held for long (an unsubscribe waits behind one part only).
+        file = imports.read_people(source=stream, mapping=fields, progress=progress)
+        report = imports.people_rejected(file, progress)
+        if report is None:
+            engine = open_engine()
+            try:
+                with env.workspace() as (_, ws):
+                    pass
+                report = imports.apply_people_in_parts(
+                    engine,
+                    engine.begin,
+                    workspace_id=ws.id,
+                    file=file,
+                    actor=env.actor,
+                    now=at,
+                    progress=progress,
+                )
+            finally:
+                engine.dispose()
+    _report(report, source=source, errors=errors, json_output=json_output)
 
 
 @import_app.command("companies")

@@ -14,16 +14,19 @@ an opt-out or a bounce (R33).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from optout.db import statistics
 from optout.db import tables as t
+from optout.db.retry import make_way
 from optout.errors import InvalidInput
 from optout.normalize import domain_label
 from optout.services import association
@@ -275,6 +278,52 @@ def finish_people(
     return finished(report, progress)
 
 
+def apply_people_in_parts(
+    engine: Engine,
+    transaction: Callable[[], AbstractContextManager[Connection]],
+    *,
+    workspace_id: int,
+    file: PeopleFile,
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Apply a checked file part by part, each part its own short transaction opened by
+    `transaction()`, making way between parts (`db.retry.make_way`): the write lock is
+    never held for long, so an unsubscribe or another workspace's write waits behind one
+    part at most. The last part records the totals."""
+    applied, held = Applied(), 0.0
+    bounds = parts(file)
+    for start, stop in bounds:
+        if start:
+            make_way(engine, held)
+        began = time.monotonic()
+        with transaction() as db:
+            applied += apply_people_part(
+                db,
+                workspace_id=workspace_id,
+                file=file,
+                start=start,
+                stop=stop,
+                actor=actor,
+                now=now,
+            )
+            if stop == bounds[-1][1]:
+                return finish_people(
+                    db,
+                    workspace_id=workspace_id,
+                    file=file,
+                    applied=applied,
+                    actor=actor,
+                    now=now,
+                    progress=progress,
+                )
+        held = time.monotonic() - began
+        if progress is not None:
+            progress(stop, file.size)
+    raise AssertionError("a checked file has at least one part")
+
+
 def import_people(
     db: Connection,
     *,
@@ -288,7 +337,8 @@ def import_people(
     """Create or update people by address, in one transaction; `company_domain` creates
     missing companies, a true `email_opt_out` opts the address out (channel `import`), a
     false one does nothing. Changed people are re-checked against enforced exclusions
-    (R14). A large file is better read with `read_people` and applied in parts."""
+    (R14). A large file is better read with `read_people` and applied with
+    `apply_people_in_parts`."""
     file = read_people(source=source, mapping=mapping, progress=progress)
     refused = people_rejected(file, progress)
     if refused is not None:

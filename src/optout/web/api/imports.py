@@ -12,7 +12,6 @@ as the 422 body instead, ready to save. Re-sending the same file changes nothing
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from typing import Annotated, Any, TextIO
 
@@ -24,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from optout.clock import utcnow
-from optout.db.retry import make_way
 from optout.errors import InvalidInput
 from optout.services import imports
 from optout.services.accounts import Principal
@@ -221,23 +219,14 @@ def _import_people(
     refused = imports.people_rejected(file)
     if refused is not None:
         raise _Rejected(refused)
-    ws, actor, now = principal.workspace_id, principal.actor, utcnow()
-    applied, held = imports.Applied(), 0.0
-    bounds = imports.parts(file)
-    for start, stop in bounds:
-        if start:
-            make_way(site_of(request).engine, held)
-        began = time.monotonic()
-        with tx(request) as db:
-            applied += imports.apply_people_part(
-                db, workspace_id=ws, file=file, start=start, stop=stop, actor=actor, now=now
-            )
-            if stop == bounds[-1][1]:
-                return imports.finish_people(
-                    db, workspace_id=ws, file=file, applied=applied, actor=actor, now=now
-                )
-        held = time.monotonic() - began
-    raise AssertionError("a checked file has at least one part")
+    return imports.apply_people_in_parts(
+        site_of(request).engine,
+        lambda: tx(request),
+        workspace_id=principal.workspace_id,
+        file=file,
+        actor=principal.actor,
+        now=utcnow(),
+    )
 
 
 @router.post(
