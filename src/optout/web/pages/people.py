@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.errors import InvalidInput
+from optout.errors import ConfirmationRequired, InvalidInput
 from optout.services import (
     browse,
     companies,
+    company_change,
     events,
     listing,
     optouts,
@@ -255,24 +256,103 @@ def change_company(
     viewer: FormViewer,
     person_id: int,
     domain: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Set the person's company by domain (created when missing) or leave it empty for
-    none; the choice is kept: linking by email domain never overrides it."""
-    ws = viewer.workspace_id
-    with site_of(request).engine.begin() as db:
-        removal = companies.assign_person(
-            db,
-            workspace_id=ws,
-            person_id=person_id,
-            domain=domain.strip() or None,
-            actor=viewer.actor,
-            now=utcnow(),
+    """Move the person to the company of `domain` (created when missing); the choice is
+    kept: linking by email domain never overrides it. Removing the company is its own
+    action (`remove_company`). When the move stops exclusions covering the person, the
+    page names them and asks first (R12)."""
+    if not domain.strip():
+        return redirect(
+            request,
+            f"/people/{person_id}",
+            problem="Type the domain of the person's new company. To leave them with no "
+            "company, use “Remove company”.",
         )
+    return _company_change(request, viewer, person_id, domain.strip(), confirm == "yes")
+
+
+@router.get("/people/{person_id}/company/remove", response_class=HTMLResponse)
+def remove_company_question(request: Request, viewer: PageViewer, person_id: int) -> Response:
+    """Before the person's company is removed: which exclusions would stop covering them."""
+    ws = viewer.workspace_id
+    with site_of(request).engine.connect() as db, db.begin() as tx:
         person = people.get(db, workspace_id=ws, person_id=person_id)
-        company = (
-            companies.get(db, workspace_id=ws, company_id=person["company_id"])
-            if person["company_id"] is not None
-            else None
+        if person["company_id"] is None:
+            tx.rollback()
+            return redirect(request, f"/people/{person_id}", problem="No company to remove.")
+        company = companies.get(db, workspace_id=ws, company_id=person["company_id"])
+        stops = company_change.rules_that_stop(
+            db, workspace_id=ws, person_id=person_id, domain=None, now=utcnow()
+        )
+        tx.rollback()
+    return page(
+        request,
+        "company_confirm.html",
+        viewer=viewer,
+        person=person,
+        company=company,
+        domain=None,
+        stops=stops,
+        message="",
+    )
+
+
+@router.post("/people/{person_id}/company/remove", response_model=None)
+def remove_company(
+    request: Request,
+    viewer: FormViewer,
+    person_id: int,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    """Leave the person with no company; kept: linking by email domain never brings one
+    back. Every company exclusion that covered them stops applying, so it asks first."""
+    return _company_change(request, viewer, person_id, None, confirm == "yes")
+
+
+def _company_change(
+    request: Request, viewer: FormViewer, person_id: int, domain: str | None, confirm: bool
+) -> Response:
+    ws = viewer.workspace_id
+    now = utcnow()
+    try:
+        with site_of(request).engine.begin() as db:
+            removal = company_change.change(
+                db,
+                workspace_id=ws,
+                person_id=person_id,
+                domain=domain,
+                actor=viewer.actor,
+                now=now,
+                confirm=confirm,
+            )
+            person = people.get(db, workspace_id=ws, person_id=person_id)
+            company = (
+                companies.get(db, workspace_id=ws, company_id=person["company_id"])
+                if person["company_id"] is not None
+                else None
+            )
+    except ConfirmationRequired as exc:
+        with site_of(request).engine.connect() as db, db.begin() as tx:
+            person = people.get(db, workspace_id=ws, person_id=person_id)
+            company = (
+                companies.get(db, workspace_id=ws, company_id=person["company_id"])
+                if person["company_id"] is not None
+                else None
+            )
+            stops = company_change.rules_that_stop(
+                db, workspace_id=ws, person_id=person_id, domain=domain, now=now
+            )
+            tx.rollback()
+        return page(
+            request,
+            "company_confirm.html",
+            viewer=viewer,
+            person=person,
+            company=company,
+            domain=domain,
+            stops=stops,
+            message=exc.message,
         )
     message = f"Company set to {company['domain']}." if company else "Company removed."
     if removal.enrollments_ended:
