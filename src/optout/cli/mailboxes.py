@@ -13,7 +13,7 @@ from rich.text import Text
 from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json, plain
 from optout.config import encryption_keys_from
-from optout.services import mailboxes
+from optout.services import mailboxes, reputation
 
 mailbox_app = typer.Typer(
     no_args_is_help=True,
@@ -253,3 +253,47 @@ def remove(
         else ""
     )
     console().print(Text.assemble("Removed ", (removed.address, "bold"), f"{moved}."))
+
+
+@mailbox_app.command("breaker")
+def breaker(
+    ctx: typer.Context,
+    bounce_rate: Annotated[
+        float | None,
+        typer.Option("--bounce-rate", help="Pause a mailbox above this share of hard bounces."),
+    ] = None,
+    complaint_rate: Annotated[
+        float | None,
+        typer.Option("--complaint-rate", help="Pause a mailbox above this share of complaints."),
+    ] = None,
+    domain_complaint_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--domain-complaint-rate",
+            help="Pause every mailbox of a sending domain above this share of complaints.",
+        ),
+    ] = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the lines that pause a mailbox (shares of its last 200 sends), or change them."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        lines = reputation.set_lines(
+            db,
+            workspace_id=ws.id,
+            actor=env.actor,
+            now=moment(now),
+            bounce_pause_rate=bounce_rate,
+            complaint_pause_rate=complaint_rate,
+            domain_complaint_pause_rate=domain_complaint_rate,
+        )
+    if json_output:
+        emit_json(plain(lines))
+        return
+    console().print(
+        f"A mailbox pauses above {lines.bounce_pause_rate:.1%} hard bounces or "
+        f"{lines.complaint_pause_rate:.1%} spam complaints of its last {reputation.WINDOW} "
+        f"sends; a whole sending domain above {lines.domain_complaint_pause_rate:.1%} "
+        "complaints."
+    )

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.errors import InvalidInput
 from optout.services import events
 
 WINDOW = 200  # the last sends a rate is taken over
@@ -84,12 +85,8 @@ def check(
     db: Connection, *, workspace_id: int, mailbox_ids: Sequence[int], now: datetime
 ) -> list[Tripped]:
     """Pause whichever of these mailboxes (or their domains) crossed the workspace's lines."""
-    w, b = t.workspaces, t.mailboxes
-    lines = db.execute(
-        sa.select(
-            w.c.bounce_pause_rate, w.c.complaint_pause_rate, w.c.domain_complaint_pause_rate
-        ).where(w.c.id == workspace_id)
-    ).one()
+    b = t.mailboxes
+    lines = lines_of(db, workspace_id=workspace_id)
     figures = _figures(db, groups={m: m for m in mailbox_ids})
     addresses = dict(
         db.execute(sa.select(b.c.id, b.c.address).where(b.c.id.in_(list(mailbox_ids)))).all()
@@ -241,3 +238,60 @@ def _pause(
             },
         )
     return [Tripped(a, reason, seen) for a in paused]
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The workspace's thresholds, as shares of the last sends (0.05 is 5%)."""
+
+    bounce_pause_rate: float
+    complaint_pause_rate: float
+    domain_complaint_pause_rate: float
+
+
+def lines_of(db: Connection, *, workspace_id: int) -> Lines:
+    w = t.workspaces
+    row = db.execute(
+        sa.select(
+            w.c.bounce_pause_rate, w.c.complaint_pause_rate, w.c.domain_complaint_pause_rate
+        ).where(w.c.id == workspace_id)
+    ).one()
+    return Lines(*row)
+
+
+def set_lines(
+    db: Connection,
+    *,
+    workspace_id: int,
+    actor: str,
+    now: datetime,
+    bounce_pause_rate: float | None = None,
+    complaint_pause_rate: float | None = None,
+    domain_complaint_pause_rate: float | None = None,
+) -> Lines:
+    """Change the breaker's lines (those given); each is a share above 0 and at most 1."""
+    given = {
+        "bounce_pause_rate": bounce_pause_rate,
+        "complaint_pause_rate": complaint_pause_rate,
+        "domain_complaint_pause_rate": domain_complaint_pause_rate,
+    }
+    values = {k: v for k, v in given.items() if v is not None}
+    for name, value in values.items():
+        if not 0 < value <= 1:
+            what = name.replace("_pause_rate", "").replace("_", " ")
+            raise InvalidInput(
+                f"the {what} line must be a share above 0 and at most 1 (0.05 is 5%), not {value}"
+            )
+    if values:
+        before = lines_of(db, workspace_id=workspace_id)
+        w = t.workspaces
+        db.execute(w.update().where(w.c.id == workspace_id).values(**values))
+        events.record(
+            db,
+            workspace_id=workspace_id,
+            kind="reputation_lines_changed",
+            actor=actor,
+            now=now,
+            detail={k: [getattr(before, k), v] for k, v in values.items()},
+        )
+    return lines_of(db, workspace_id=workspace_id)

@@ -4,6 +4,7 @@ change, pause, resume or remove one. An SMTP password is written, never read bac
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import mailboxes
+from optout.services import mailboxes, reputation
 from optout.services.accounts import Role
 from optout.services.naming import row_by_id
 from optout.web.api.common import Input, Page, Paging, PathId, page
@@ -166,6 +167,52 @@ def create_mailbox(request: Request, principal: ApiPrincipal, data: MailboxIn) -
             now=utcnow(),
         )
     return MailboxOut.of(box)
+
+
+class LinesOut(BaseModel):
+    bounce_pause_rate: float
+    complaint_pause_rate: float
+    domain_complaint_pause_rate: float
+
+
+Share = Annotated[float, Field(gt=0, le=1, description="A share of the last sends: 0.05 is 5%.")]
+
+
+class LinesIn(Input):
+    """Only the lines given change."""
+
+    bounce_pause_rate: Share | None = None
+    complaint_pause_rate: Share | None = None
+    domain_complaint_pause_rate: Share | None = None
+
+
+@router.get(
+    "/mailboxes/breaker",
+    response_model=LinesOut,
+    summary="The lines that pause a mailbox (its last 200 sends)",
+)
+def get_lines(request: Request, principal: ApiPrincipal) -> LinesOut:
+    with tx(request) as db:
+        lines = reputation.lines_of(db, workspace_id=principal.workspace_id)
+    return LinesOut(**asdict(lines))
+
+
+@router.put(
+    "/mailboxes/breaker", response_model=LinesOut, summary="Change the breaker's lines (admin)"
+)
+def set_lines(request: Request, principal: ApiPrincipal, data: LinesIn) -> LinesOut:
+    principal.require(Role.ADMIN)
+    with tx(request) as db:
+        lines = reputation.set_lines(
+            db,
+            workspace_id=principal.workspace_id,
+            actor=principal.actor,
+            now=utcnow(),
+            bounce_pause_rate=data.bounce_pause_rate,
+            complaint_pause_rate=data.complaint_pause_rate,
+            domain_complaint_pause_rate=data.domain_complaint_pause_rate,
+        )
+    return LinesOut(**asdict(lines))
 
 
 @router.get("/mailboxes/{mailbox_id}", response_model=MailboxOut, summary="Get a mailbox")
