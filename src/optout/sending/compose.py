@@ -4,7 +4,8 @@ Every message carries the RFC 2369 `List-Unsubscribe` header (the https URI
 first, then a mailto), RFC 8058 `List-Unsubscribe-Post`, and the RFC 9477
 `CFBL-Address` (where mailbox providers send complaint reports) and
 `CFBL-Feedback-ID` (which finds the email again in a redacted report), and is
-DKIM signed over them when a signer is given. Bodies are 7-bit clean (quoted-printable or
+DKIM signed over them when a signer is given. A follow-up carries `In-Reply-To` and
+`References` naming the first email of its thread (R39). Bodies are 7-bit clean (quoted-printable or
 base64), so no relay has to re-encode them and break the signature.
 """
 
@@ -55,7 +56,7 @@ RESERVED_HEADERS = frozenset(
         "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Subject", "Date", "Message-ID",
         "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe",
         "List-Unsubscribe-Post", "CFBL-Address", "CFBL-Feedback-ID", "DKIM-Signature",
-        "Return-Path", "Received",
+        "Return-Path", "Received", "In-Reply-To", "References",
     )
 )  # fmt: skip
 """Headers compose writes itself; extra headers may not set or repeat them."""
@@ -195,11 +196,13 @@ def compose(
     headers: Mapping[str, str] = _NO_HEADERS,
     from_name: str = "",
     to_name: str = "",
+    in_reply_to: str | None = None,
 ) -> bytes:
     """Return the wire form (CRLF) of one email, DKIM signed when `dkim` is given.
 
-    Raises InvalidInput for a malformed address, URI or Message-ID, and for any
-    header value carrying a line break (header injection).
+    `in_reply_to` is the Message-ID of the thread's first email: the message answers
+    it and references it. Raises InvalidInput for a malformed address, URI or Message-ID,
+    and for any header value carrying a line break (header injection).
     """
     sender = _address("From", from_address, from_name)
     recipient = _address("To", to_address, to_name)
@@ -209,8 +212,9 @@ def compose(
     cfbl_address = _check_feedback_address(feedback_address, sender)
     if not _FEEDBACK_ID.match(feedback_id):
         raise InvalidInput(f"not a CFBL-Feedback-ID (atext only): {feedback_id!r}")
-    if not _MESSAGE_ID.match(_check_value("Message-ID", message_id)):
-        raise InvalidInput(f"not a Message-ID (expected <id@domain>): {message_id!r}")
+    for name, value in (("Message-ID", message_id), ("In-Reply-To", in_reply_to or "<a@a>")):
+        if not _MESSAGE_ID.match(_check_value(name, value)):
+            raise InvalidInput(f"not a {name} (expected <id@domain>): {value!r}")
     subject = _check_value("Subject", rendered.subject)
     extra = _check_extra(headers)
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
@@ -224,6 +228,9 @@ def compose(
     if answer_to is not None:
         message["Reply-To"] = _mailbox(answer_to)
     message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
     message["Subject"] = _text(subject)
     message["List-Unsubscribe"] = f"<{https_uri}>,\r\n <{mailto_uri}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -1,17 +1,59 @@
 """Queueing the next email of enrollments, set-based, one group of same-position
-enrollments at a time (R26). A finished enrollment gets status `finished`."""
+enrollments at a time (R26). A finished enrollment gets status `finished`.
+
+Each email is due when its wait has passed, moved to the next opening of the sequence's
+sending window in the recipient's time zone (R38): one due time per zone among the group,
+computed once and written by one statement."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.sending import windows
 from optout.sending.plan import StepRow, next_email
 from optout.services import events
+
+UTC_NAME = "UTC"
+
+
+def schedule_of(db: Connection, *, sequence_id: int) -> windows.Schedule:
+    s = t.sequences
+    row = db.execute(
+        sa.select(
+            s.c.send_days, s.c.send_from_minute, s.c.send_until_minute, s.c.business_day_waits
+        ).where(s.c.id == sequence_id)
+    ).one()
+    return windows.Schedule(row[0], row[1], row[2], bool(row[3]))
+
+
+def recipient_zone() -> sa.ColumnElement[str]:
+    """The zone an email's window is read in: the person's, else their enrollment's
+    mailbox's, else UTC (SQL over `recipients`)."""
+    utc = sa.literal_column(f"'{UTC_NAME}'", sa.String)
+    return sa.func.coalesce(t.people.c.time_zone, t.mailboxes.c.time_zone, utc)
+
+
+def recipients(enrollments: sa.FromClause) -> sa.FromClause:
+    """`enrollments` (or a join holding it) with the people and mailboxes whose zones
+    `recipient_zone` reads."""
+    e, p, m = t.enrollments, t.people, t.mailboxes
+    return enrollments.join(p, p.c.id == e.c.person_id).outerjoin(m, m.c.id == e.c.mailbox_id)
+
+
+def due_by_zone(zones: dict[str, datetime], default: datetime) -> sa.ColumnElement[datetime]:
+    """A due time per zone name, as one SQL expression over `recipients`."""
+    if not zones:
+        return sa.literal(default, sa.DateTime)
+    return sa.case(
+        {name: sa.literal(due, sa.DateTime) for name, due in zones.items()},
+        value=recipient_zone(),
+        else_=sa.literal(default, sa.DateTime),
+    )
 
 
 def steps_of(db: Connection, *, sequence_id: int) -> list[StepRow]:
@@ -58,7 +100,19 @@ def queue_next(
             )
         )
         return
-    due = now + timedelta(seconds=upcoming.wait_seconds)
+    schedule = schedule_of(db, sequence_id=sequence_id)
+    default = windows.due_time(now, upcoming.wait_seconds, schedule, windows.zone(UTC_NAME))
+    dues: dict[str, datetime] = {}
+    if not schedule.any_time:
+        names = db.scalars(
+            sa.select(recipient_zone()).select_from(recipients(e)).where(active).distinct()
+        )
+        dues = {
+            name: windows.due_time(now, upcoming.wait_seconds, schedule, windows.zone(name))
+            for name in names
+        }
+    due = due_by_zone(dues, default)
+    p, m = t.people, t.mailboxes
     db.execute(
         o.insert().from_select(
             [
@@ -76,11 +130,24 @@ def queue_next(
                 sa.literal(upcoming.step.id, sa.Integer),
                 e.c.person_id,
                 sa.literal("queued"),
-                sa.literal(due, sa.DateTime),
+                due,
                 sa.literal(0, sa.Integer),
-            ).where(active),
+            )
+            .select_from(recipients(e))
+            .where(active),
         )
     )
     db.execute(
-        e.update().where(active).values(next_position=upcoming.step.position, next_run_at=due)
+        e.update()
+        .where(active)
+        .values(
+            next_position=upcoming.step.position,
+            next_run_at=sa.select(due)
+            .select_from(p)
+            .outerjoin(m, m.c.id == e.c.mailbox_id)
+            .where(p.c.id == e.c.person_id)
+            .scalar_subquery()
+            if dues
+            else default,
+        )
     )

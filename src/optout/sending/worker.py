@@ -51,8 +51,10 @@ from optout.sending.outcome import (
     record_sent,
     retry_later,
 )
+from optout.sending.realign import due_now
 from optout.sending.recovery import hold, resend_due, settle_expired
 from optout.sending.templates import render
+from optout.sending.threads import Thread, subject_of, threads
 from optout.sending.tokens import UnsubscribeTokens
 from optout.sending.transports import (
     InDoubtDeliveryError,
@@ -106,7 +108,11 @@ class Mailer:
     def tokens(self) -> UnsubscribeTokens:
         return UnsubscribeTokens(self.settings.signing_keys())
 
-    def message(self, item: Claim, now: datetime) -> tuple[str, bytes]:
+    def message(
+        self, item: Claim, now: datetime, thread: Thread | None = None
+    ) -> tuple[str, bytes]:
+        """The Message-ID and wire form of a claimed email; a follow-up continues
+        `thread` (R39)."""
         token = self.tokens.issue(
             workspace_id=item.workspace_id,
             person_id=item.person["id"],
@@ -117,7 +123,7 @@ class Mailer:
         domain = parseaddr(sender)[1].rpartition("@")[2] or "optout.invalid"
         inbound = f"{self.settings.inbound_local_part}@{domain}"
         rendered = render(
-            subject=item.subject,
+            subject=subject_of(item.subject, thread),
             body_text=item.body_text,
             body_html=item.body_html,
             person=item.person,
@@ -145,6 +151,7 @@ class Mailer:
             message_id=message_id,
             now=now,
             dkim=self.dkim,
+            in_reply_to=thread.message_id if thread is not None else None,
             to_name=" ".join(
                 part
                 for part in (item.person.get("first_name"), item.person.get("last_name"))
@@ -184,6 +191,8 @@ def run_once(
         with attempt as db:
             resend_due(db, now=now)
             result.settled_sent, result.in_doubt = settle_expired(db, now=now)
+    with engine.begin() as db:
+        due_now(db, now=now)  # a due email outside its sending window waits for it (R38)
     while True:
         claimed = conflicts.run(engine, lambda db: claim(db, now=now, limit=batch))
         crash.reached("after_claim")
@@ -205,6 +214,8 @@ def _deliver(
     broken: list[tuple[Claim, str]] = []
     doubtful: list[tuple[Claim, str]] = []
     refused_here: set[str] = set()  # addresses the server refused earlier in this pass
+    with engine.connect() as db:
+        continuing = threads(db, emails=[(item.email_id, item.enrollment_id) for item in claims])
     for item in claims:
         if item.person["email"] in refused_here:
             # Claimed before the bounce: back to the queue, where the next claim's check
@@ -212,7 +223,7 @@ def _deliver(
             transient.append((item, "the mail server refused this address earlier in this pass"))
             continue
         try:
-            message_id, message = mailer.message(item, now)
+            message_id, message = mailer.message(item, now, continuing.get(item.email_id))
         except InvalidInput as exc:  # a template or an address that cannot make a message
             broken.append((item, exc.message))
             continue

@@ -12,12 +12,22 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
+from optout.sending.windows import zone_name
 from optout.services import association
 from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
 
-EDITABLE = ("first_name", "last_name", "title", "status", "company_id", "fields", "crm_id")
+EDITABLE = (
+    "first_name",
+    "last_name",
+    "title",
+    "status",
+    "company_id",
+    "fields",
+    "crm_id",
+    "time_zone",
+)
 
 
 def create(
@@ -35,9 +45,10 @@ def create(
     crm_id: str | None = None,
     company_link_source: str = association.MANUAL,
     actor: str = "optout",
+    time_zone: str | None = None,
 ) -> int:
     """Create a person; without a company, they get the company of their email domain
-    (`association`)."""
+    (`association`). `time_zone` is an IANA zone name (R38)."""
     address = normalize_email(email)
     if company_id is not None:
         _check_company(db, workspace_id=workspace_id, company_id=company_id)
@@ -58,6 +69,7 @@ def create(
             crm_id=crm_id,
             created_at=now,
             updated_at=now,
+            time_zone=zone_name(time_zone) if time_zone else None,
         )
         .returning(p.c.id)
     ).scalar_one()
@@ -137,6 +149,8 @@ def update(
         values["company_link_source"] = association.MANUAL
     if "fields" in values:
         values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
+    if "time_zone" in values:
+        values["time_zone"] = zone_name(values["time_zone"]) if values["time_zone"] else None
     for key in ("first_name", "last_name", "title", "status"):
         if key in values:
             values[key] = clean_text(str(values[key] or ""), what=key.replace("_", " "))

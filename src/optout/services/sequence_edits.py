@@ -19,9 +19,18 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput
+from optout.sending import realign
+from optout.sending.schedule import schedule_of
+from optout.sending.windows import ANY_TIME, Schedule
 from optout.services import events
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
-from optout.services.sequences import InvalidStep, Step, check_sender, check_steps
+from optout.services.sequences import (
+    InvalidStep,
+    Step,
+    check_sender,
+    check_steps,
+    schedule_values,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class Editable:
     from_address: str
     reply_to: str
     steps: list[StoredStep]
+    schedule: Schedule = ANY_TIME
 
 
 def editable(db: Connection, *, workspace_id: int, sequence_id: int) -> Editable:
@@ -80,10 +90,11 @@ def editable(db: Connection, *, workspace_id: int, sequence_id: int) -> Editable
         from_address=row["from_address"],
         reply_to=row["reply_to"],
         steps=steps,
+        schedule=schedule_of(db, sequence_id=sequence_id),
     )
 
 
-SETTINGS = ("name", "ruleset", "audience", "from_address", "reply_to")
+SETTINGS = ("name", "ruleset", "audience", "from_address", "reply_to", "schedule")
 
 
 def update_settings(
@@ -96,8 +107,9 @@ def update_settings(
     now: datetime,
 ) -> Editable:
     """Change the given settings, the others stay. `ruleset` and `audience` are names;
-    `audience: None` leaves automatic enrollment off. Nobody is enrolled or unenrolled
-    here: every send is checked under the settings as they are then (R28)."""
+    `audience: None` leaves automatic enrollment off; `schedule` is a Schedule, and a new
+    one moves the queued emails it closes to its next opening (R38). Nobody is enrolled
+    or unenrolled here: every send is checked under the settings as they are then (R28)."""
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a sequence")
@@ -115,6 +127,7 @@ def update_settings(
         "name": after["name"],
         "from_address": after["from_address"],
         "reply_to": after["reply_to"],
+        **schedule_values(after["schedule"]),
         "ruleset_id": row_by_name(
             db, t.rulesets, workspace_id=workspace_id, name=after["ruleset"], what="ruleset"
         )["id"],
@@ -128,7 +141,7 @@ def update_settings(
     }
     after["audience"] = after["audience"] or None
     changed = {
-        key: [getattr(before, key), after[key]]
+        key: [_shown(getattr(before, key)), _shown(after[key])]
         for key in SETTINGS
         if getattr(before, key) != after[key]
     }
@@ -136,6 +149,8 @@ def update_settings(
         return before
     s = t.sequences
     db.execute(s.update().where(s.c.id == sequence_id).values(**values))
+    if "schedule" in changed:
+        realign.after_edit(db, sequence_id=sequence_id)
     events.record(
         db,
         workspace_id=workspace_id,
@@ -146,6 +161,10 @@ def update_settings(
         detail={"name": after["name"], "changes": changed},
     )
     return editable(db, workspace_id=workspace_id, sequence_id=sequence_id)
+
+
+def _shown(value: Any) -> Any:
+    return value.describe() if isinstance(value, Schedule) else value
 
 
 @dataclass(frozen=True)

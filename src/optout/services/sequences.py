@@ -17,6 +17,7 @@ from optout.eligibility.model import SequenceSpec
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
 from optout.sending.templates import validate_templates
+from optout.sending.windows import ANY_TIME, Schedule
 from optout.services import events, rulesets
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
@@ -79,14 +80,18 @@ def steps_from_data(items: Sequence[Mapping[str, Any]]) -> list[Step]:
 
 
 def check_steps(steps: Sequence[Step]) -> None:
-    """Raise InvalidStep for the first step that cannot be sent as it is."""
+    """Raise InvalidStep for the first step that cannot be sent as it is. A follow-up
+    email may leave its subject empty: it is sent as a reply to the first (R39)."""
+    first_email = next((i for i, step in enumerate(steps) if step.kind == "email"), None)
     for i, step in enumerate(steps):
         if step.kind not in ("email", "wait"):
             raise InvalidStep(i, "kind must be 'email' or 'wait'")
         if step.kind == "wait" and step.wait_seconds <= 0:
             raise InvalidStep(i, "a wait needs a positive duration")
-        if step.kind == "email" and not (step.subject.strip() and step.body_text.strip()):
+        if i == first_email and not (step.subject.strip() and step.body_text.strip()):
             raise InvalidStep(i, "an email needs a subject and a text body")
+        if step.kind == "email" and not step.body_text.strip():
+            raise InvalidStep(i, "an email needs a text body")
         if step.kind == "email":
             try:
                 validate_templates(step.subject, step.body_text, step.body_html)
@@ -126,7 +131,9 @@ def create(
     steps: Sequence[Step] = (),
     audience: str | None = None,
     reply_to: str = "",
+    schedule: Schedule = ANY_TIME,
 ) -> int:
+    """A new sequence; without a schedule it sends at any hour (R38)."""
     name = clean_name(name, what="sequence")
     ensure_unique(db, t.sequences, workspace_id=workspace_id, name=name, what="sequence")
     check_sender(from_address, reply_to)
@@ -150,6 +157,7 @@ def create(
             from_address=from_address,
             reply_to=reply_to,
             created_at=now,
+            **schedule_values(schedule),
         )
         .returning(t.sequences.c.id)
     ).scalar_one()
@@ -170,6 +178,18 @@ def create(
             ],
         )
     return int(sequence_id)
+
+
+def schedule_values(schedule: Any) -> dict[str, Any]:
+    """The sequence columns of a schedule; InvalidInput for anything else."""
+    if not isinstance(schedule, Schedule):
+        raise InvalidInput("a sequence's schedule must give days and hours to send in")
+    return {
+        "send_days": schedule.days,
+        "send_from_minute": schedule.start_minute,
+        "send_until_minute": schedule.end_minute,
+        "business_day_waits": schedule.business_day_waits,
+    }
 
 
 def spec(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceSpec:

@@ -18,6 +18,8 @@ so an update of it alone queues the person as any other column does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -43,7 +45,7 @@ def _sqlite_queue_trigger(*, add: bool) -> None:
     op.execute(f"{head} BEGIN\n{body}")
 
 
-_SEQUENCE_COLUMNS = (
+_SEQUENCE_COLUMNS: tuple[sa.Column[Any], ...] = (
     sa.Column("send_days", sa.Integer(), nullable=False, server_default="127"),
     sa.Column("send_from_minute", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("send_until_minute", sa.Integer(), nullable=False, server_default="1440"),
