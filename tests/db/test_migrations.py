@@ -105,8 +105,15 @@ def test_R36_downgrade_keeps_complained_addresses_suppressed_and_upgrade_restore
         ]
         assert _marks(db, "ann@acme.com") == {"opted_out": True, "bounced": False}
         assert db.scalar(sa.text("SELECT kind FROM inbound_messages")) == "unclassified"
-        # The earlier triggers keep the marks again, and the earlier check holds.
-        optouts.bounce(db, workspace_id=ws, email="cy@acme.com", actor=ACTOR, now=NOW)
+        # The earlier triggers keep the marks again, and the earlier check holds. (Written
+        # in SQL: today's services expect today's schema, mailboxes and all.)
+        db.execute(
+            sa.text(
+                "INSERT INTO suppressions (workspace_id, email, kind, since, actor, channel, "
+                "reason) VALUES (:ws, 'cy@acme.com', 'bounce', :now, 'a', 'bounce', '')"
+            ),
+            {"ws": ws, "now": NOW},
+        )
         assert _marks(db, "cy@acme.com") == {"opted_out": False, "bounced": True}
         with pytest.raises(sa.exc.IntegrityError), db.begin_nested():
             db.execute(
