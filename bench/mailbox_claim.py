@@ -1,0 +1,117 @@
+"""The claim with mailbox limits against the same claim without them (R37).
+
+One queue of due emails (`bench.due_queue`), claimed a batch at a time and rolled back,
+so every claim sees the same queue:
+
+- without limits: the enrollments have no mailbox (they send from the sequence's From
+  address, as before mailboxes existed);
+- with limits: the enrollments are dealt over `--mailboxes` mailboxes (limit 500 a day,
+  a 90 s gap), so a claim takes at most one email per mailbox, counted under the mailbox
+  rows' locks.
+
+Reports the median seconds per claimed batch of each and their ratio.
+
+  python -m bench.mailbox_claim --database-url sqlite:////tmp/claim.sqlite3 --emails 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bench import due_queue
+from optout.db import tables as t
+from optout.db.engine import create_engine
+from optout.db.migrate import upgrade
+from optout.sending.claim import claim
+from optout.services import mailboxes
+
+NOW = datetime(2026, 11, 2, 9, 0)
+
+
+def _claim_seconds(engine: Engine, *, batch: int, runs: int) -> tuple[list[float], int]:
+    seconds: list[float] = []
+    claimed = 0
+    for _ in range(runs):
+        with engine.connect() as db:
+            transaction = db.begin()
+            started = time.perf_counter()
+            result = claim(db, now=NOW, limit=batch)
+            seconds.append(time.perf_counter() - started)
+            claimed = len(result.claims)
+            transaction.rollback()
+    return seconds, claimed
+
+
+def _mailboxes(engine: Engine, *, workspace_id: int, count: int) -> list[int]:
+    with engine.begin() as db:
+        return [
+            mailboxes.create(
+                db,
+                workspace_id=workspace_id,
+                address=f"rep{i}@sender.example",
+                daily_limit=500,
+                min_gap_seconds=90,
+                actor="bench",
+                now=NOW,
+            ).id
+            for i in range(count)
+        ]
+
+
+def _deal(engine: Engine, *, ids: list[int] | None) -> None:
+    """Give the enrollments their mailboxes round-robin (or none), set-based."""
+    e = t.enrollments
+    with engine.begin() as db:
+        if ids is None:
+            db.execute(e.update().values(mailbox_id=None))
+            return
+        first, count = ids[0], len(ids)
+        assert ids == list(range(first, first + count))
+        db.execute(e.update().values(mailbox_id=first + e.c.id % count))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--emails", type=int, default=100_000)
+    parser.add_argument("--mailboxes", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    engine = create_engine(args.database_url)
+    upgrade(engine)
+    started = time.perf_counter()
+    queue = due_queue.build(engine, emails=args.emails, now=NOW - timedelta(minutes=1))
+    ids = _mailboxes(engine, workspace_id=queue.workspace_id, count=args.mailboxes)
+    print(f"built {queue.emails:,} due emails in {time.perf_counter() - started:.0f} s")
+    _deal(engine, ids=None)
+    _claim_seconds(engine, batch=args.batch, runs=1)  # warm the caches
+    plain, plain_claimed = _claim_seconds(engine, batch=args.batch, runs=args.runs)
+    _deal(engine, ids=ids)
+    with engine.begin() as db:
+        db.execute(sa.text("ANALYZE"))
+    _claim_seconds(engine, batch=args.batch, runs=1)
+    limited, limited_claimed = _claim_seconds(engine, batch=args.batch, runs=args.runs)
+    a, b = statistics.median(plain), statistics.median(limited)
+    print(
+        f"without limits: {a * 1000:.0f} ms per claim of {plain_claimed} "
+        f"(runs {', '.join(f'{s * 1000:.0f}' for s in plain)})"
+    )
+    print(
+        f"with {args.mailboxes} mailboxes (limit 500, gap 90 s): {b * 1000:.0f} ms per claim of "
+        f"{limited_claimed} (runs {', '.join(f'{s * 1000:.0f}' for s in limited)})"
+    )
+    print(
+        f"ratio per claim {b / a:.2f}x; per email "
+        f"{(b / limited_claimed) / (a / plain_claimed):.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
