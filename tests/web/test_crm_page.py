@@ -3,6 +3,7 @@ OPTOUT_ENCRYPTION_KEYS, who may change or test a connection, and what a test sho
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -17,6 +18,8 @@ from optout.clock import utcnow
 from optout.crm import connections
 from optout.db import tables as t
 from optout.services import accounts
+from tests.crm.emulators.common import FakeClock
+from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.rogue import Rogue
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in, serving
@@ -158,3 +161,39 @@ def test_R34_the_connection_test_shows_the_crm_status_in_words_never_its_body(
     assert "INTERNAL-ONLY" not in tested.text
     assert "does not send requests to 127.0.0.1" in local.text
     assert crm.hits == ["POST /crm/v3/objects/contacts/search"]  # the first test only
+
+
+def test_R32_sync_now_answers_at_once_and_the_page_follows_the_background_job(
+    web: Web,
+    signed_in: Callable[[str], World],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTOUT_TEST_PAGE_TOKEN", TOKEN)
+    monkeypatch.setenv("OPTOUT_CRM_ALLOWED_HOSTS", "127.0.0.1")
+    emulator = HubSpot(token=TOKEN, clock=FakeClock())
+    emulator.contact("ann@acme.com", firstname="Ann")
+    with serving(emulator.app) as url:
+        world = signed_in("admin")
+        _connect_to(engine, world.ws, url)
+        page = web.http.get("/crm/hubspot")
+        asked = web.http.post("/crm/hubspot/sync", data={"csrf_token": csrf_token_in(page.text)})
+        assert asked.status_code == 303
+        location = asked.headers["location"]
+        assert location.startswith("/crm/hubspot?job=")
+        job_id = int(location.split("=", 1)[1])
+        following = web.http.get(location).text
+        assert f'hx-get="/crm/hubspot/sync-panel?job={job_id}"' in following
+        deadline = time.monotonic() + 60
+        polled = f"/crm/hubspot/sync-panel?job={job_id}"
+        while "sync-outcome" not in (panel := web.http.get(polled).text):
+            assert time.monotonic() < deadline, "the sync job did not end"
+            time.sleep(0.2)
+        job_page = web.http.get(f"/jobs/{job_id}").text
+
+    assert "Synced: read 1 records, created 1, updated 0, opted out 0." in panel
+    assert 'hx-swap-oob="true"' in panel
+    assert ">connected</span>" in panel
+    assert "hx-get" not in panel.split("<h2>", 1)[0]  # done: the panel stops polling
+    assert "Synced: read 1 records" in job_page
+    assert 'href="/crm/hubspot"' in job_page
