@@ -9,20 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.eligibility import Purpose, Situation
-from optout.eligibility.checks import ExclusionTier, SqlEnv
-from optout.eligibility.precedence import PRECEDENCE
 from optout.errors import InvalidInput
 from optout.services import audiences, enrollments, sequences
-from optout.services.eligibility import situation
-from optout.services.enrollment_refusals import REASONS
-from optout.services.monitoring import reached_among
+from optout.services.enrollment_refusals import REASONS, refused_people
 
 # What each check is called in the not-enrolled view (the words of an enrollment refusal).
 SUMMARIES = REASONS
@@ -53,75 +47,30 @@ def refresh(
         now=now,
         audience_id=audience_id,
     )
-    where = situation(
-        db,
-        workspace_id=workspace_id,
-        sequence_id=target.id,
-        purpose=Purpose.ENROLL,
-        now=now,
-        audience_id=audience_id,
-    )
-    skipped = _record_skips(db, where=where, members=members, now=now)
+    skipped = _record_skips(db, workspace_id=workspace_id, sequence_id=target.id, now=now)
     return Refreshed(members=result.requested, enrolled=result.enrolled, skipped=skipped)
 
 
-def _record_skips(
-    db: Connection, *, where: Situation, members: sa.Select[Any], now: datetime
-) -> int:
-    p, c, e, k = t.people, t.companies, t.enrollments, t.enrollment_skips
-    env = SqlEnv(person=p, company=c)
-    whens = [
-        (predicate, rule.check.name)
-        for rule in PRECEDENCE
-        if Purpose.ENROLL in rule.purposes and rule.check.name != "already_enrolled"
-        if (predicate := rule.check.blocks_sql(env, where)) is not None
-    ]
-    db.execute(k.delete().where(k.c.sequence_id == where.sequence.id))
-    active = sa.select(e.c.person_id).where(
-        e.c.sequence_id == where.sequence.id, e.c.status.in_(t.ACTIVE_STATUSES)
-    )
-    if not whens:
-        return 0
-    reason = sa.case(*whens, else_=sa.null())
-    left_out = (
-        sa.select(
-            sa.literal(where.workspace_id, sa.Integer),
-            sa.literal(where.sequence.id, sa.Integer),
-            p.c.id,
-            reason,
-            sa.literal(now, sa.DateTime),
-        )
-        .select_from(p.outerjoin(c, c.c.id == p.c.company_id))
-        .where(p.c.id.in_(members), p.c.id.not_in(active), reason.is_not(None))
-    )
+def _record_skips(db: Connection, *, workspace_id: int, sequence_id: int, now: datetime) -> int:
+    """Keep who this enrollment left out, and why, in place of the last run's list: the
+    refusals `enrollments.enroll` staged (each with the first check that stopped them,
+    and which exclusion), members already in the sequence left aside."""
+    k, r = t.enrollment_skips, refused_people
+    db.execute(k.delete().where(k.c.sequence_id == sequence_id))
     db.execute(
         k.insert().from_select(
-            ["workspace_id", "sequence_id", "person_id", "check", "checked_at"], left_out
+            ["workspace_id", "sequence_id", "person_id", "check", "exclusion_id", "checked_at"],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                sa.literal(sequence_id, sa.Integer),
+                r.c.person_id,
+                r.c.check,
+                r.c.exclusion_id,
+                sa.literal(now, sa.DateTime),
+            ),
         )
     )
-    for rule in PRECEDENCE:
-        if isinstance(rule.check, ExclusionTier):
-            _attribute(db, where=where, check=rule.check, now=now)
-    return int(
-        db.scalar(sa.select(sa.func.count()).where(k.c.sequence_id == where.sequence.id)) or 0
-    )
-
-
-def _attribute(db: Connection, *, where: Situation, check: ExclusionTier, now: datetime) -> None:
-    """Name the (lowest-id) exclusion that stopped each person skipped by `check`."""
-    k = t.enrollment_skips
-    applying = [e for e in check.candidates(where) if check.not_applying(e, where) is None]
-    if not applying or not where.sequence.ruleset.exclusions_enabled:
-        return
-    mine = sa.and_(k.c.sequence_id == where.sequence.id, k.c.check == check.name)
-    among = sa.select(k.c.person_id).where(mine)
-    for rule in sorted(applying, key=lambda x: x.id):
-        reached = reached_among(rule, workspace_id=where.workspace_id, among=among, now=now)
-        db.execute(
-            k.update()
-            .where(mine, k.c.exclusion_id.is_(None), k.c.person_id.in_(reached))
-            .values(exclusion_id=rule.id)
-        )
+    return int(db.scalar(sa.select(sa.func.count()).where(k.c.sequence_id == sequence_id)) or 0)
 
 
 @dataclass(frozen=True)
