@@ -9,14 +9,17 @@ fastest wall time of each command, and the median's ratio to the baseline's.
 
     .venv/bin/python -m bench.cli_start [--runs 15]
 
-To measure another commit, unpack it (`git archive COMMIT | tar -x -C DIR`) and run this
-file with `PYTHONPATH=DIR/src`: the `optout` script then imports that tree's code.
+To compare commits in one run, unpack each (`git archive COMMIT | tar -x -C DIR`) and name
+it: `--tree before=DIR1 --tree after=DIR2`. Each tree's commands run with
+`PYTHONPATH=DIR/src` (the `optout` script then imports that tree's code) on a demo
+database that tree built; every round runs every command of every tree once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,10 +33,12 @@ from bench.commands import bare_environment, optout_command
 
 EXPLAIN_EMAIL = "elena.petrov@brightwave.io"
 EXPLAIN_SEQUENCE = "Q4 Outbound"
+BASELINE = "python -c pass (baseline)"
 
 
 @dataclass(frozen=True)
 class Timing:
+    tree: str
     label: str
     runs: list[float]
 
@@ -44,6 +49,22 @@ class Timing:
     @property
     def fastest(self) -> float:
         return min(self.runs)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The code whose commands are timed: a label and its `src` folder (None: installed)."""
+
+    label: str
+    src: Path | None
+
+    def environment(self, database_url: str) -> dict[str, str]:
+        env = bare_environment(database_url=database_url)
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src)
+        else:
+            env.pop("PYTHONPATH", None)
+        return env
 
 
 def wall_time(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> float:
@@ -61,7 +82,6 @@ def wall_time(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> f
 def commands() -> dict[str, list[str]]:
     optout = optout_command()
     return {
-        "python -c pass (baseline)": [sys.executable, "-c", "pass"],
         "optout --help": [*optout, "--help"],
         "optout explain --help": [*optout, "explain", "--help"],
         f"optout explain {EXPLAIN_EMAIL} --sequence '{EXPLAIN_SEQUENCE}'": [
@@ -74,45 +94,69 @@ def commands() -> dict[str, list[str]]:
     }
 
 
-def measure(runs: int) -> list[Timing]:
+def measure(trees: Sequence[Tree], runs: int) -> list[Timing]:
     with tempfile.TemporaryDirectory(prefix="optout-cli-start-") as folder:
         cwd = Path(folder)
-        env = bare_environment(database_url=f"sqlite:///{cwd / 'demo.sqlite3'}")
-        demo = [*optout_command(), "demo"]
-        subprocess.run(demo, env=env, cwd=cwd, check=True, capture_output=True)
-        timed = commands()
-        samples: dict[str, list[float]] = {label: [] for label in timed}
-        for command in timed.values():  # one untimed run each: files in the OS cache
+        envs = {}
+        for tree in trees:
+            env = tree.environment(f"sqlite:///{cwd / (tree.label + '.sqlite3')}")
+            demo = [*optout_command(), "demo"]
+            subprocess.run(demo, env=env, cwd=cwd, check=True, capture_output=True)
+            envs[tree.label] = env
+        plan = [("", BASELINE, [sys.executable, "-c", "pass"], envs[trees[0].label])]
+        plan += [
+            (tree.label, label, command, envs[tree.label])
+            for tree in trees
+            for label, command in commands().items()
+        ]
+        samples: dict[tuple[str, str], list[float]] = {(t, label): [] for t, label, _, _ in plan}
+        for _, _, command, env in plan:  # one untimed run each: files in the OS cache
             wall_time(command, env=env, cwd=cwd)
         for _ in range(runs):
-            for label, command in timed.items():
-                samples[label].append(wall_time(command, env=env, cwd=cwd))
-    return [Timing(label, values) for label, values in samples.items()]
+            for tree_label, label, command, env in plan:
+                samples[(tree_label, label)].append(wall_time(command, env=env, cwd=cwd))
+    return [Timing(tree, label, values) for (tree, label), values in samples.items()]
 
 
 def report(timings: list[Timing]) -> str:
     baseline = timings[0].median
     lines = [
-        "| command | median s | fastest s | median / baseline |",
-        "| --- | ---: | ---: | ---: |",
+        "| code | command | median s | fastest s | median / baseline |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for timing in timings:
         lines.append(
-            f"| `{timing.label}` | {timing.median:.3f} | {timing.fastest:.3f} | "
+            f"| {timing.tree} | `{timing.label}` | {timing.median:.3f} | {timing.fastest:.3f} | "
             f"{timing.median / baseline:.1f}x |"
         )
     return "\n".join(lines)
 
 
+def tree_of(text: str) -> Tree:
+    label, sep, folder = text.partition("=")
+    if not sep or not label or not folder:
+        raise argparse.ArgumentTypeError(f"--tree {text!r}: write it as LABEL=DIR")
+    src = Path(folder).resolve() / "src"
+    if not (src / "optout").is_dir():
+        raise argparse.ArgumentTypeError(f"--tree {text!r}: no src/optout in {folder}")
+    return Tree(label, src)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each command")
+    parser.add_argument(
+        "--tree", type=tree_of, action="append", help="LABEL=DIR of an unpacked commit (repeat)"
+    )
     parser.add_argument("--json", action="store_true", help="print the samples as JSON too")
     args = parser.parse_args(argv)
-    timings = measure(args.runs)
+    trees = args.tree or [Tree("installed", None)]
+    print(f"load average before: {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    timings = measure(trees, args.runs)
+    print(f"load average after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(report(timings))
     if args.json:
-        print(json.dumps({t.label: t.runs for t in timings}, indent=1))
+        print(json.dumps([{"tree": t.tree, "command": t.label, "runs": t.runs} for t in timings]))
 
 
 if __name__ == "__main__":
