@@ -23,6 +23,7 @@ from optout.sending.schedule import queue_next
 from optout.services import enrollment_refusals, events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.mailbox_assignment import assign
 from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
 
 
@@ -132,6 +133,7 @@ def enroll(
         actor=actor,
         now=now,
     )
+    assign(db, workspace_id=workspace_id, sequence_id=sequence_id, enrollment_ids=fresh, now=now)
     queue_next(
         db,
         workspace_id=workspace_id,
