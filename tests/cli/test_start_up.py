@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +103,18 @@ def test_a_mistyped_command_suggests_the_right_one(typo: str) -> None:
     result = CliRunner().invoke(app, [typo])
     assert result.exit_code == 2
     assert "Did you mean" in result.output
+
+
+def test_every_module_that_adds_a_command_is_in_the_registry() -> None:
+    """A module that adds a command to the root but is missing from the registry would
+    never be imported, and its command would silently not exist."""
+    import optout.cli
+
+    folder = Path(optout.cli.__file__).parent
+    adding = {
+        f"optout.cli.{path.stem}"
+        for path in folder.glob("*.py")
+        if re.search(r"^@app\.command|^app\.add_typer\(", path.read_text(), re.MULTILINE)
+    }
+    assert adding
+    assert adding <= {entry.module for entry in COMMANDS.values()}
