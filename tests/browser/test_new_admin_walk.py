@@ -174,7 +174,9 @@ def test_R10_R26_R29_R31_new_admin_walks_from_a_crm_to_a_bulk_unenroll(
 
     # 4. Enroll the audience: Dan opted out in HubSpot and is left out, with the reason.
     page.click("nav.tabs >> text=Not enrolled")
-    page.click("text=Enroll from audience now")
+    expect(page.locator("tbody")).to_contain_text("No automatic enrollment")
+    page.click("nav.tabs >> a:text-is('Enroll')")
+    page.click("button:has-text('Enroll from audience now')")
     expect(page.locator(".notice.ok")).to_contain_text(
         "3 in the audience: 2 enrolled now, 1 left out."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
@@ -76,10 +77,12 @@ def people_list(
 
 
 @router.get("/people/by-email/{email}", response_model=None)
-def by_email(request: Request, viewer: PageViewer, email: str) -> Response:
+def by_email(request: Request, viewer: PageViewer, email: str, sequence: str = "") -> Response:
+    """The person's page; with `sequence`, its explain panel asks about that sequence."""
     with site_of(request).reading() as db:
         person_id = people.id_by_email(db, workspace_id=viewer.workspace_id, email=email)
-    return redirect(request, f"/people/{person_id}")
+    asked = f"?{urlencode({'sequence': sequence})}" if sequence else ""
+    return redirect(request, f"/people/{person_id}{asked}")
 
 
 def detail_text(detail: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
@@ -201,6 +202,10 @@ def not_enrolled_tab(
             limit=PAGE_SIZE + 1,
             offset=(number - 1) * PAGE_SIZE,
         )
+        e = t.enrollments
+        ran = bool(rows) or db.scalar(
+            sa.select(sa.exists().where(e.c.sequence_id == sequence_id, e.c.source == "audience"))
+        )
     return page(
         request,
         "sequence_not_enrolled.html",
@@ -208,6 +213,7 @@ def not_enrolled_tab(
         seq=view,
         counts=counts,
         tab="not-enrolled",
+        ran=ran,
         rows=rows[:PAGE_SIZE],
         more=len(rows) > PAGE_SIZE,
         page_number=number,
