@@ -4,7 +4,6 @@ nothing and set-based (R1, R12, R14, R22, R23, R33, R34)."""
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -672,10 +671,8 @@ def test_R23_a_20000_row_file_imports_through_a_few_set_based_statements(world: 
     )
     calls: list[tuple[int, int]] = []
 
-    started = time.monotonic()
     with statements(world.db) as sent:
         report = import_people(world, text, *mapping, progress=lambda d, n: calls.append((d, n)))
-    elapsed = time.monotonic() - started
 
     assert (counts(report), report.applied) == ((20_000, 20_000, 0, 0), True)
     assert len(sent) < 60, sent
@@ -684,7 +681,6 @@ def test_R23_a_20000_row_file_imports_through_a_few_set_based_statements(world: 
     assert count(world.db, t.people, world) == 20_000
     assert count(world.db, t.companies, world) == 500
     assert count(world.db, t.suppressions, world) == 200
-    assert elapsed < 60
 
     with statements(world.db) as sent:
         again = import_people(world, text, *mapping, now=world.now + timedelta(days=1))
