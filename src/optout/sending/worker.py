@@ -42,6 +42,7 @@ from optout.sending import crash
 from optout.sending.claim import Claim, claim
 from optout.sending.compose import compose
 from optout.sending.dkim import DkimSigner
+from optout.sending.mailbox_transports import MailboxTransports
 from optout.sending.outcome import (
     Sent,
     give_up,
@@ -108,6 +109,21 @@ class Mailer:
     def tokens(self) -> UnsubscribeTokens:
         return UnsubscribeTokens(self.settings.signing_keys())
 
+    @cached_property
+    def mailbox_transports(self) -> MailboxTransports:
+        return MailboxTransports(self.settings.encryption_keys)
+
+    def transport_for(self, item: Claim) -> Transport:
+        """The mailbox's own mail server, or the shared relay."""
+        own = self.mailbox_transports.get(
+            mailbox_id=item.mailbox_id, smtp_url=item.smtp_url, smtp_password=item.smtp_password
+        )
+        return own or self.transport
+
+    def flush(self) -> None:
+        self.transport.flush()
+        self.mailbox_transports.flush()
+
     def message(
         self, item: Claim, now: datetime, thread: Thread | None = None
     ) -> tuple[str, bytes]:
@@ -128,7 +144,7 @@ class Mailer:
             body_html=item.body_html,
             person=item.person,
             company=item.company,
-            sender={"email": sender},
+            sender={"email": sender, "signature": item.signature},
             unsubscribe_url=unsubscribe_url,
         )
         message_id = (
@@ -242,7 +258,7 @@ def _deliver(
             continue
         crash.reached("after_handover")
         try:
-            reply = mailer.transport.send(
+            reply = mailer.transport_for(item).send(
                 message,
                 sender=parseaddr(item.from_address or DEFAULT_FROM)[1],
                 recipients=[item.person["email"]],
@@ -268,7 +284,7 @@ def _deliver(
         sent.append(Sent(item.email_id, message_id))
     crash.reached("before_mark_sent")
     try:
-        mailer.transport.flush()
+        mailer.flush()
     except OSError as exc:  # not durably handed over: try these again later
         transient.extend(
             (item, f"could not flush the transport: {exc}")
