@@ -791,6 +791,27 @@ memberships = Table(
     CheckConstraint("role IN ('member', 'admin')", name="role"),
 )
 
+# An address invited into a workspace: the user it belongs to accepts or declines after
+# signing in (services.invitations); one row per workspace and address.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("invited_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("answered_at", DateTime),
+    CheckConstraint("role IN ('member', 'admin')", name="role"),
+    CheckConstraint("status IN ('pending', 'accepted', 'declined')", name="status"),
+    UniqueConstraint("workspace_id", "email"),
+    Index("ix_invitations_email", "email", "status"),
+)
+
 web_sessions = Table(
     "web_sessions",
     metadata,
