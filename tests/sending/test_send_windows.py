@@ -16,6 +16,7 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.inbound.match import Target, match_reply
 from optout.inbound.parse import parse_message
+from optout.sending.send_time import window_text
 from optout.sending.transports import SmtpTransport
 from optout.sending.windows import ANY_TIME, BUSINESS_HOURS, Schedule
 from optout.sending.worker import Mailer, run_once
@@ -204,3 +205,27 @@ def test_R38_a_new_schedule_moves_queued_emails_and_the_worker_never_sends_outsi
             )
         _run_until(fresh_engine, port, datetime(2026, 11, 9, 8, 0), datetime(2026, 11, 9, 8, 0))
     assert [r.recipients for r in handler.received] == [["ann@acme.com"]]
+
+
+def test_R38_explain_says_when_the_next_window_opens_in_the_recipients_zone(
+    fresh_engine: Engine,
+) -> None:
+    _build(fresh_engine, BUSINESS_HOURS)
+    with fresh_engine.connect() as db:
+        sequence_id = db.scalar(sa.select(t.sequences.c.id))
+        ids = dict(db.execute(sa.select(t.people.c.email, t.people.c.id)).all())
+
+        def said(address: str, now: datetime) -> str:
+            return window_text(db, person_id=ids[address], sequence_id=sequence_id, now=now)
+
+        assert said("ann@acme.com", SATURDAY) == "in the next window, Mon 09:00 Europe/Berlin"
+        assert said("bob@acme.com", SATURDAY) == "in the next window, Mon 09:00 America/New_York"
+        assert said("cy@acme.com", SATURDAY) == "in the next window, Mon 09:00 UTC"
+        monday_ten_berlin = datetime(2026, 11, 9, 9, 0)
+        assert said("ann@acme.com", monday_ten_berlin) == (
+            "now, inside its sending hours (Mon-Fri 09:00-17:00 Europe/Berlin)"
+        )
+        # At that moment it is 04:00 in New York: Bob waits until 09:00 there.
+        assert said("bob@acme.com", monday_ten_berlin) == (
+            "in the next window, Mon 09:00 America/New_York"
+        )

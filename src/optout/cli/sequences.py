@@ -19,12 +19,15 @@ from optout.errors import InvalidInput
 from optout.filters import Level
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
+from optout.sending import windows
+from optout.sending.schedule import schedule_of
 from optout.services import (
     enrollment_refusals,
     enrollments,
     people,
     refresh,
     rulesets,
+    sequence_edits,
     sequences,
 )
 from optout.services.filters import read_filter
@@ -87,6 +90,42 @@ def ruleset_create(
     console().print(Text.assemble("Created ruleset ", (name, "bold"), "."))
 
 
+DaysOption = Annotated[
+    str | None,
+    typer.Option(
+        "--days",
+        help="Days to send on, e.g. mon-fri or mon,wed,fri (with --hours: default mon-fri).",
+    ),
+]
+HoursOption = Annotated[
+    str | None,
+    typer.Option(
+        "--hours",
+        help="Sending hours in each recipient's time zone, e.g. 09:00-17:00 "
+        "(with --days: default 09:00-17:00).",
+    ),
+]
+BusinessDaysOption = Annotated[
+    bool,
+    typer.Option(
+        "--business-day-waits/--calendar-day-waits",
+        help="Whether waits between steps count only the sending days.",
+    ),
+]
+
+
+def _schedule(days: str | None, hours: str | None, business_day_waits: bool) -> windows.Schedule:
+    """The schedule the options give; any hour when none is given."""
+    if days is None and hours is None and not business_day_waits:
+        return windows.ANY_TIME
+    start, dash, end = (hours or "09:00-17:00").partition("-")
+    if not dash:
+        raise InvalidInput(f"--hours takes a start and an end, like 09:00-17:00, not {hours!r}")
+    return windows.schedule_from(
+        days or "mon-fri", start, end, business_day_waits=business_day_waits
+    )
+
+
 @sequence_app.command("create")
 def sequence_create(
     ctx: typer.Context,
@@ -109,10 +148,15 @@ def sequence_create(
         str | None, typer.Option("--audience", help="Audience for automatic enrollment.")
     ] = None,
     reply_to: Annotated[str, typer.Option("--reply-to", help="Reply-To address.")] = "",
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    business_day_waits: BusinessDaysOption = False,
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Create a sequence from a steps file."""
+    """Create a sequence from a steps file. Without --days or --hours it sends at any hour.
+    A follow-up email without a subject is sent as a reply in the first email's thread."""
+    schedule = _schedule(days, hours, business_day_waits)
     try:
         data = tomllib.loads(steps_file.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -132,6 +176,7 @@ def sequence_create(
             audience=audience,
             steps=sequences.steps_from_data(items),
             now=moment(now),
+            schedule=schedule,
         )
     if json_output:
         emit_json({"sequence": name, "id": sequence_id, "created": True, "steps": len(items)})
@@ -139,6 +184,58 @@ def sequence_create(
     console().print(
         Text.assemble("Created sequence ", (name, "bold"), f" with {len(items)} steps.")
     )
+
+
+def _schedule_text(schedule: windows.Schedule) -> str:
+    if schedule.any_time:
+        return "at any hour"
+    return f"{schedule.describe()}, in each recipient's time zone"
+
+
+def _schedule_json(schedule: windows.Schedule) -> dict[str, object]:
+    return {
+        "days": windows.day_names(schedule.days),
+        "start": windows.clock_text(schedule.start_minute),
+        "end": windows.clock_text(schedule.end_minute),
+        "business_day_waits": schedule.business_day_waits,
+    }
+
+
+@sequence_app.command("schedule")
+def sequence_schedule(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    business_day_waits: BusinessDaysOption = False,
+    any_time: Annotated[
+        bool, typer.Option("--any-time", help="Send at any hour of any day.")
+    ] = False,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Set the days and hours a sequence sends in. Queued emails the new hours close wait
+    for their next opening."""
+    if any_time and (days or hours or business_day_waits):
+        raise InvalidInput("--any-time cannot be combined with --days, --hours or waits")
+    if not any_time and days is None and hours is None:
+        raise InvalidInput("give --days and/or --hours, or --any-time")
+    schedule = windows.ANY_TIME if any_time else _schedule(days, hours, business_day_waits)
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        sequence_id = sequences.spec_by_name(db, workspace_id=ws.id, name=name).id
+        sequence_edits.update_settings(
+            db,
+            workspace_id=ws.id,
+            sequence_id=sequence_id,
+            changes={"schedule": schedule},
+            actor=env.actor,
+            now=moment(now),
+        )
+    if json_output:
+        emit_json({"sequence": name, "schedule": _schedule_json(schedule)})
+        return
+    console().print(Text.assemble((name, "bold"), f" now sends {_schedule_text(schedule)}."))
 
 
 @sequence_app.command("show")
@@ -150,8 +247,9 @@ def sequence_show(
     with env.workspace() as (db, ws):
         view = sequences.overview(db, workspace_id=ws.id, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
+        schedule = schedule_of(db, sequence_id=view.id)
     if json_output:
-        emit_json({**plain(view), "enrollments": counts})
+        emit_json({**plain(view), "enrollments": counts, "schedule": _schedule_json(schedule)})
         return
     out = console()
     out.print(
@@ -169,6 +267,7 @@ def sequence_show(
         else:
             table.add_row(str(i), "email", Text(step.subject))
     out.print(table)
+    out.print(f"Sends {_schedule_text(schedule)}.")
     summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "none"
     out.print(f"Enrollments: {summary}. Queued emails: {view.queued_emails}.")
 

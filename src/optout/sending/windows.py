@@ -268,3 +268,22 @@ def closed_spans(
             spans.append((cursor, opens))
         cursor = closes_after(opens, schedule, where)
     return spans
+
+
+def schedule_from(
+    days: str | list[str], start: str, end: str, *, business_day_waits: bool = False
+) -> Schedule:
+    """A schedule from what an admin writes: days (`mon-fri`, or a list of day names),
+    the start and end as times of day (`09:00`, `17:00`)."""
+    text = days if isinstance(days, str) else ",".join(days)
+    return Schedule(
+        parse_days(text),
+        parse_clock(start, what="start of the sending hours"),
+        parse_clock(end, what="end of the sending hours"),
+        business_day_waits,
+    )
+
+
+def day_names(days: int) -> list[str]:
+    """The day bits as lower-case names, Monday first: `["mon", "tue"]`."""
+    return [DAY_NAMES[i].lower() for i in range(7) if days >> i & 1]

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import enrollments, listing, refresh, sequences
+from optout.sending import windows
+from optout.sending.schedule import schedule_of
+from optout.services import enrollments, listing, refresh, sequence_edits, sequences
 from optout.services.naming import row_by_id
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page
 from optout.web.api.common import transaction as tx
@@ -44,6 +46,37 @@ class StepOut(BaseModel):
     body_html: str
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ClockTime = Annotated[str, Field(pattern=r"^\d{1,2}(:\d{2})?$", examples=["09:00"])]
+
+
+class ScheduleIO(Input):
+    """When emails go out, read in each recipient's time zone (else their mailbox's)."""
+
+    days: Annotated[list[Day], Field(min_length=1, max_length=7)] = Field(
+        description="Days of the week to send on."
+    )
+    start: ClockTime = Field(description="Start of the sending hours, e.g. 09:00.")
+    end: ClockTime = Field(description="End of the sending hours, e.g. 17:00 (24:00: midnight).")
+    business_day_waits: bool = Field(
+        False, description="Waits between steps count only the sending days."
+    )
+
+    def schedule(self) -> windows.Schedule:
+        return windows.schedule_from(
+            list(self.days), self.start, self.end, business_day_waits=self.business_day_waits
+        )
+
+    @classmethod
+    def of(cls, schedule: windows.Schedule) -> ScheduleIO:
+        return cls(
+            days=windows.day_names(schedule.days),  # type: ignore[arg-type]
+            start=windows.clock_text(schedule.start_minute),
+            end=windows.clock_text(schedule.end_minute),
+            business_day_waits=schedule.business_day_waits,
+        )
+
+
 class SequenceIn(Input):
     name: Name
     ruleset_id: BodyId
@@ -53,6 +86,9 @@ class SequenceIn(Input):
     reply_to: Annotated[str, Field(max_length=320)] = ""
     audience_id: BodyId | None = Field(None, description="Audience for automatic enrollment.")
     steps: Annotated[list[StepIn], Field(min_length=1, max_length=50)]
+    schedule: ScheduleIO | None = Field(
+        None, description="Sending days and hours; without one the sequence sends at any hour."
+    )
 
 
 class SequenceSummary(BaseModel):
@@ -74,6 +110,7 @@ class SequenceDetail(BaseModel):
     audience: str | None
     from_address: str
     steps: list[StepOut]
+    schedule: ScheduleIO
     queued_emails: int
     enrollments: dict[str, int] = Field(description="Enrollments by status.")
 
@@ -111,6 +148,7 @@ def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceD
         audience=view.audience,
         from_address=view.from_address,
         steps=[StepOut(**vars(step)) for step in view.steps],
+        schedule=ScheduleIO.of(schedule_of(db, sequence_id=sequence_id)),
         queued_emails=view.queued_emails,
         enrollments=counts,
     )
@@ -134,6 +172,7 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
     """A sequence with its steps; active at once."""
     ws = principal.workspace_id
     steps = sequences.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
+    schedule = data.schedule.schedule() if data.schedule is not None else windows.ANY_TIME
     with tx(request) as db:
         ruleset = row_by_id(db, t.rulesets, workspace_id=ws, id=data.ruleset_id, what="ruleset")
         audience = None
@@ -151,6 +190,7 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
             steps=steps,
             audience=audience,
             reply_to=data.reply_to,
+            schedule=schedule,
         )
         return _detail(db, workspace_id=ws, sequence_id=sequence_id)
 
@@ -175,6 +215,25 @@ def set_status(
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         sequences.set_status(
             db, workspace_id=ws, name=name, status=data.status, actor=principal.actor, now=utcnow()
+        )
+        return _detail(db, workspace_id=ws, sequence_id=sequence_id)
+
+
+@router.put("/{sequence_id}/schedule", response_model=SequenceDetail, summary="Set the schedule")
+def set_schedule(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId, data: ScheduleIO
+) -> SequenceDetail:
+    """New sending days and hours. Emails already queued that the new hours close wait
+    for their next opening."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        sequence_edits.update_settings(
+            db,
+            workspace_id=ws,
+            sequence_id=sequence_id,
+            changes={"schedule": data.schedule()},
+            actor=principal.actor,
+            now=utcnow(),
         )
         return _detail(db, workspace_id=ws, sequence_id=sequence_id)
 

@@ -14,7 +14,8 @@ from optout.clock import utcnow
 from optout.eligibility import Purpose
 from optout.eligibility.model import Outcome
 from optout.errors import InvalidInput
-from optout.services import eligibility, people, rule_reach
+from optout.sending.send_time import window_text
+from optout.services import eligibility, people, rule_reach, sequences
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer
@@ -94,6 +95,16 @@ def explain_panel(
             via_audience=False if how == "manual" else None,
         )
         use, ignored = rule_reach.ignored_in(db, workspace_id=ws, sequence=explanation.sequence)
+        send_time = None
+        if asked is Purpose.SEND and explanation.decision.allowed:
+            send_time = window_text(
+                db,
+                person_id=person_id,
+                sequence_id=sequences.spec_by_name(
+                    db, workspace_id=ws, name=explanation.sequence
+                ).id,
+                now=utcnow(),
+            )
     return page(
         request,
         "fragments/explain.html",
@@ -103,5 +114,6 @@ def explain_panel(
         evidence_lines=evidence_lines,
         ruleset_off=use if ignored else None,
         ignored=ignored,
+        send_time=send_time,
         message="",
     )

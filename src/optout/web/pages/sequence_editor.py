@@ -5,6 +5,7 @@ and a template error shown at its step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Form, Request, Response
@@ -15,6 +16,7 @@ from optout.db import tables as t
 from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
+from optout.sending.threads import reply_subject
 from optout.services import listing, people, rule_reach, sequences
 from optout.services.naming import row_by_name
 from optout.services.sequence_edits import editable, replace_steps, update_settings
@@ -128,6 +130,7 @@ def create_sequence(
                 reply_to=form.reply_to,
                 steps=form.parsed_steps(),
                 now=utcnow(),
+                schedule=form.schedule(),
             )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _refused(request, viewer, form, exc, sequence_id=None, preview_email=preview_email)
@@ -250,6 +253,10 @@ def step_preview(
         (step,) = sequences.steps_from_data([form.steps[preview_index].data()])
     except InvalidInput as exc:
         return page(request, fragment, preview=None, error=exc.message, message="")
+    first = next((i for i, s in enumerate(form.steps) if s.kind == "email"), preview_index)
+    if first < preview_index and not step.subject.strip():
+        # A follow-up without a subject of its own answers the first email (R39).
+        step = replace(step, subject=reply_subject(form.steps[first].subject))
     site = site_of(request)
     with site.engine.connect() as db:
         try:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
+from optout.sending import windows
 from optout.services import listing, sequences
 from optout.services.sequence_edits import Editable, EditedStep
 from optout.services.sequences import Step
@@ -79,6 +80,12 @@ class SequenceForm:
     steps: list[StepForm] = field(
         default_factory=lambda: [StepForm(kind="email", subject="", body_text="")]
     )
+    # The sending window (R38); a form posted without its section leaves it as it is.
+    send_days: tuple[str, ...] = tuple(windows.day_names(windows.EVERY_DAY))
+    send_start: str = "00:00"
+    send_end: str = "24:00"
+    business_day_waits: bool = False
+    schedule_posted: bool = False
 
     @classmethod
     def of(cls, seq: Editable) -> SequenceForm:
@@ -89,6 +96,23 @@ class SequenceForm:
             from_address=seq.from_address,
             reply_to=seq.reply_to,
             steps=[StepForm.of(s.step, s.id, s.emails) for s in seq.steps],
+            send_days=tuple(windows.day_names(seq.schedule.days)),
+            send_start=windows.clock_text(seq.schedule.start_minute),
+            send_end=windows.clock_text(seq.schedule.end_minute),
+            business_day_waits=seq.schedule.business_day_waits,
+        )
+
+    def schedule(self) -> windows.Schedule:
+        """The sending window as posted (any hour when the section was not posted)."""
+        if not self.schedule_posted:
+            return windows.ANY_TIME
+        if not self.send_days:
+            raise InvalidInput("tick at least one day to send on")
+        return windows.schedule_from(
+            list(self.send_days),
+            self.send_start,
+            self.send_end,
+            business_day_waits=self.business_day_waits,
         )
 
     def parsed_steps(self) -> list[Step]:
@@ -108,7 +132,7 @@ class SequenceForm:
             "audience": self.audience or None,
             "from_address": self.from_address,
             "reply_to": self.reply_to,
-        }
+        } | ({"schedule": self.schedule()} if self.schedule_posted else {})
 
 
 def _ints(values: list[str]) -> list[int | None]:
@@ -165,6 +189,11 @@ async def posted_sequence(request: Request) -> SequenceForm:
         from_address=text("from_address"),
         reply_to=text("reply_to"),
         steps=steps,
+        send_days=tuple(day for day in texts("send_day") if day in DAY_CODES),
+        send_start=text("send_start"),
+        send_end=text("send_end"),
+        business_day_waits=text("business_day_waits") == "on",
+        schedule_posted=text("schedule") == "shown",
     )
 
 
@@ -218,9 +247,13 @@ def choices(db: Connection, *, workspace_id: int) -> dict[str, list[str]]:
     }
 
 
+DAY_CODES = tuple(windows.day_names(windows.EVERY_DAY))
+
+
 def form_context(form: SequenceForm, **extra: Any) -> dict[str, Any]:
     return {
         "form": form,
+        "week": list(zip(DAY_CODES, windows.DAY_NAMES, strict=True)),
         "variables": VARIABLES,
         "error": "",
         "step_error": None,
