@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
@@ -166,9 +166,7 @@ def create(
         db,
         sequence_id=sequence_id,
         mailbox_ids=[
-            mailboxes.for_sender(
-                db, workspace_id=workspace_id, from_address=from_address, now=now
-            )
+            mailboxes.for_sender(db, workspace_id=workspace_id, from_address=from_address, now=now)
         ],
     )
     if steps:
@@ -255,6 +253,9 @@ class Overview:
     from_address: str
     steps: list[Step]
     queued_emails: int
+    mailboxes: list[str] = field(default_factory=list)  # the addresses it sends from
+    # Why some of its emails wait: each of its mailboxes that is paused, with the reason.
+    paused_mailboxes: list[str] = field(default_factory=list)
 
 
 def overview(db: Connection, *, workspace_id: int, name: str) -> Overview:
@@ -279,6 +280,13 @@ def overview(db: Connection, *, workspace_id: int, name: str) -> Overview:
         .select_from(o.join(e, e.c.id == o.c.enrollment_id))
         .where(e.c.sequence_id == row["id"], o.c.status == "queued")
     )
+    b, sm = t.mailboxes, t.sequence_mailboxes
+    senders = db.execute(
+        sa.select(b.c.address, b.c.status, b.c.pause_reason)
+        .join(sm, sm.c.mailbox_id == b.c.id)
+        .where(sm.c.sequence_id == row["id"])
+        .order_by(b.c.address)
+    ).all()
     return Overview(
         id=row["id"],
         name=row["name"],
@@ -288,6 +296,12 @@ def overview(db: Connection, *, workspace_id: int, name: str) -> Overview:
         from_address=row["from_address"],
         steps=steps,
         queued_emails=int(queued or 0),
+        mailboxes=[address for address, _, _ in senders],
+        paused_mailboxes=[
+            f"{address} is paused ({reason}): its emails wait until an admin resumes it."
+            for address, status, reason in senders
+            if status == "paused"
+        ],
     )
 
 
