@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from optout.country_zones import zone_of_country
 from optout.db import statistics
 from optout.db import tables as t
 from optout.db.retry import make_way
@@ -43,6 +44,7 @@ from optout.services.imports_csv import (
     parse_rows,
     read_csv,
     text_value,
+    zone_value,
 )
 from optout.services.imports_lists import import_exclusion_list
 from optout.services.imports_report import (
@@ -91,6 +93,9 @@ PEOPLE = Kind(
         "company_name": text_value(300),
         "email_opt_out": opt_out_value,
         "crm_id": text_value(64),
+        # The person's time zone; else the one zone of their country, when it has one.
+        "time_zone": zone_value,
+        "country": text_value(100),
     },
     requires={"company_name": "company_domain"},
 )
@@ -449,6 +454,7 @@ def _person_row(email: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "fields": custom_fields(record),
         "opt_out": bool(record.get("email_opt_out")),
         "crm_id": record.get("crm_id"),
+        "time_zone": record.get("time_zone") or zone_of_country(record.get("country")),
     }
 
 

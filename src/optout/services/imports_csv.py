@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from optout.errors import InvalidInput
 from optout.filters.fields import CUSTOM_FIELD_NAME
 from optout.normalize import normalize_domain, normalize_email
+from optout.sending.windows import zone_name
 
 CUSTOM_PREFIX = "fields."
 MAX_CUSTOM_VALUE = 10_000
@@ -189,6 +190,11 @@ def text_value(limit: int) -> Callable[[str], str | None]:
 
 def email_value(raw: str) -> str | None:
     return normalize_email(raw).address if raw else None
+
+
+def zone_value(raw: str) -> str | None:
+    """An IANA time zone name (`Europe/Berlin`), in any case."""
+    return zone_name(raw) if raw else None
 
 
 def domain_value(raw: str) -> str | None:

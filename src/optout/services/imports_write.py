@@ -40,6 +40,7 @@ staged_people = sa.Table(
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("opt_out", sa.Boolean, nullable=False),
     sa.Column("crm_id", sa.String(64)),
+    sa.Column("time_zone", sa.String(64)),  # given, or the one zone of the given country
     prefixes=["TEMPORARY"],
 )
 
@@ -268,6 +269,8 @@ def write_people(
             .values(company_id=c.c.id)
         )
     keys = [k for k in (*PERSON_TEXT, "crm_id") if k in mapped]
+    if mapped & {"time_zone", "country"}:
+        keys.append("time_zone")
     changes = [_changed(p.c[k], s.c[k]) for k in keys]
     values: dict[str, Any] = {k: sa.func.coalesce(s.c[k], p.c[k]) for k in keys}
     if "company_domain" in mapped:
@@ -293,6 +296,7 @@ def write_people(
     existing = sa.exists().where(held.c.workspace_id == workspace_id, held.c.email == s.c.email)
     names = ["workspace_id", "email", "email_domain", *PERSON_TEXT]
     names += ["company_id", "company_link_source", "fields", "crm_id", "created_at", "updated_at"]
+    names += ["time_zone"]
     created = db.scalars(
         p.insert()
         .from_select(
@@ -308,6 +312,7 @@ def write_people(
                 s.c.crm_id,
                 sa.literal(now, sa.DateTime),
                 sa.literal(now, sa.DateTime),
+                s.c.time_zone,
             ).where(~existing),
         )
         .returning(p.c.id)

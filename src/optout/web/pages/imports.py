@@ -56,6 +56,8 @@ ALIASES = {
     "opt_out": "email_opt_out",
     "unsubscribed": "email_opt_out",
     "parent": "parent_domain",
+    "timezone": "time_zone",
+    "tz": "time_zone",
 }
 
 
