@@ -63,3 +63,40 @@ def test_R3_a_click_on_a_database_locked_too_long_is_kept_and_written_later(
     assert written == "jane@example.com"
     assert list((tmp_path / unsubscribe_spool.FOLDER_NAME).glob("*.json")) == []
     engine.dispose()
+
+
+def test_R3_a_click_when_every_connection_is_taken_is_kept_and_written_later(
+    tmp_path: Path,
+) -> None:
+    """Under a long write lock every pooled connection can be held by a request waiting for
+    it; the next click finds none free within the pool's wait. It is kept all the same,
+    answered as done (without the address, which no connection could read), and written
+    once a connection is free."""
+    url = f"sqlite:///{tmp_path / 'optout.sqlite3'}"
+    upgrade(create_engine(url))
+    engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.5)
+    with engine.begin() as db:
+        world = World(db, utcnow())
+        person = world.person("jane@example.com")
+    with web_client(engine) as web:
+        link = web.link(world, person, "jane@example.com")
+        taken = engine.connect()  # the pool's only connection
+        try:
+            answer = web.http.post(link, data={"List-Unsubscribe": "One-Click"})
+            kept = list((tmp_path / unsubscribe_spool.FOLDER_NAME).glob("*.json"))
+        finally:
+            taken.close()
+        deadline = time.monotonic() + 10
+        s = t.suppressions
+        while True:
+            with engine.connect() as db:
+                written = db.scalar(sa.select(s.c.email).where(s.c.kind == "opt_out"))
+            if written or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+
+    assert answer.status_code == 200
+    assert "no more emails will be sent to this address" in answer.text
+    assert len(kept) == 1
+    assert written == "jane@example.com"
+    engine.dispose()

@@ -59,19 +59,32 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
         person = await run_in_threadpool(_unsubscribe, site, claims, evidence)
     except (InvalidToken, NotFound, unsubscribes.AddressChanged) as exc:
         return _refusal(site, exc)
-    except sa.exc.DBAPIError as exc:
+    except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
         folder = unsubscribe_spool.folder_of(site.engine)
-        if folder is None or not is_busy(exc):
+        if folder is None or not _busy(exc):
             raise
-        # Locked past the budget: keep the click on disk, written as soon as the
-        # database lets it (with this moment as its time), rather than fail the person.
-        person = await run_in_threadpool(_keep, site, folder, token, claims, evidence)
+        # Locked past the budget, or every connection busy waiting for the lock: keep the
+        # click on disk, written as soon as the database lets it (with this moment as its
+        # time), rather than fail the person.
+        try:
+            kept = await run_in_threadpool(_keep, site, folder, token, claims, evidence)
+        except (NotFound, unsubscribes.AddressChanged) as gone:
+            return _refusal(site, gone)
+        if kept is None:
+            return site.page("unsubscribed.html", workspace=None, address=None, already=False)
+        person = kept
     return site.page(
         "unsubscribed.html",
         workspace=person.workspace_name,
         address=mask_email(person.email),
         already=False,
     )
+
+
+def _busy(error: Exception) -> bool:
+    """A busy database, or no connection free within the pool's wait (every one held by a
+    request waiting for the write lock)."""
+    return isinstance(error, sa.exc.TimeoutError) or is_busy(error)
 
 
 def _unsubscribe(site: Site, claims: Claims, evidence: str) -> unsubscribes.Recipient:
@@ -91,11 +104,15 @@ def _unsubscribe(site: Site, claims: Claims, evidence: str) -> unsubscribes.Reci
 
 def _keep(
     site: Site, folder: Path, token: str, claims: Claims, evidence: str
-) -> unsubscribes.Recipient:
-    with read_transaction(site.engine) as db:  # a snapshot: never waits behind the writer
-        person = unsubscribes.recipient(db, claims=claims)
+) -> unsubscribes.Recipient | None:
+    """Spool the click first, then read whom it stands for to say so; None when not even a
+    read can have a connection now (the page then thanks without naming the address)."""
     unsubscribe_spool.keep(folder, token=token, evidence=evidence, at=utcnow())
-    return person
+    try:
+        with read_transaction(site.engine) as db:  # a snapshot: never waits behind the writer
+            return unsubscribes.recipient(db, claims=claims)
+    except sa.exc.TimeoutError:
+        return None
 
 
 def _refusal(
