@@ -127,6 +127,14 @@ def test_every_page_fits_the_window_passes_axe_and_logs_nothing(
         ben = world.person("ben@globex.com", company="globex.com", first_name="Ben")
         cat = world.person("cat@initech.com", company="initech.com", first_name="Cat")
         world.person("dan@gmail.com", first_name="Dan", title="Recruiter")
+        # Long addresses, titles and domains, for the preview's sample table.
+        for n in range(3):
+            world.person(
+                f"maximiliana.vanderbergh-oyelaran-{n}@research-and-development.example-holdings.com",
+                company="research-and-development.example-holdings.com",
+                first_name="Maximiliana",
+                title="Senior Principal Director of Revenue Operations and Strategic Planning",
+            )
         world.exclusion("Customers", "company", "company.domain in (globex.com)")
         world.exclusion(
             "Personal addresses", "people", "person.email_domain is personal", enabled=False
@@ -176,6 +184,13 @@ def test_every_page_fits_the_window_passes_axe_and_logs_nothing(
     page.click("text=Create exclusion")
     expect(page.locator("#confirmation")).to_contain_text("Not saved yet")
     check_page(app, "mass exclusion confirmation")
+
+    # The live preview of a new exclusion with a sample of long addresses fits too.
+    page.goto(app.url("/exclusions/new"))
+    page.fill("#name", "Research holdings")
+    page.fill("#filter", "company.domain in (research-and-development.example-holdings.com)")
+    expect(page.locator("#preview-sample tbody tr")).to_have_count(3)
+    check_page(app, "exclusion preview with a long sample")
 
     # The steps of an import: mapping, then the report of rows that cannot be used.
     page.goto(app.url("/imports"))
