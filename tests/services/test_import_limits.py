@@ -132,3 +132,10 @@ def test_R23_a_file_applied_in_parts_does_what_one_transaction_does(
         )
     ).all()
     assert events == ["import_applied"]
+
+
+def test_R34_a_part_that_held_the_lock_long_makes_the_next_parts_smaller() -> None:
+    assert imports.next_part_size(2_000, 0.25) == imports.CHUNK_ROWS  # never above the cap
+    assert imports.next_part_size(2_000, 4.0) == 250  # aims at half a second
+    assert imports.next_part_size(250, 60.0) == imports.MIN_PART_ROWS
+    assert imports.next_part_size(250, 0.0) == 250

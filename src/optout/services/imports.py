@@ -129,7 +129,9 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-CHUNK_ROWS = 2_000  # addresses applied per transaction: well under a second of writes
+CHUNK_ROWS = 2_000  # addresses applied per transaction at most
+HOLD_SECONDS = 0.5  # what a part of a file applied in parts aims to hold the write lock
+MIN_PART_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -296,10 +298,12 @@ def apply_people_in_parts(
     """Apply a checked file part by part, each part its own short transaction opened by
     `transaction()`, making way between parts (`db.retry.make_way`): the write lock is
     never held for long, so an unsubscribe or another workspace's write waits behind one
-    part at most. The last part records the totals."""
-    applied, held = Applied(), 0.0
-    bounds = parts(file)
-    for start, stop in bounds:
+    part at most. A part that held the lock longer than HOLD_SECONDS makes the next ones
+    smaller (a workspace with many rules re-matches each person against all of them).
+    The last part records the totals."""
+    applied, held, start, size = Applied(), 0.0, 0, CHUNK_ROWS
+    while True:
+        stop = min(start + size, file.size)
         if start:
             make_way(engine, held)
         began = time.monotonic()
@@ -313,7 +317,7 @@ def apply_people_in_parts(
                 actor=actor,
                 now=now,
             )
-            if stop == bounds[-1][1]:
+            if stop == file.size:
                 return finish_people(
                     db,
                     workspace_id=workspace_id,
@@ -326,7 +330,15 @@ def apply_people_in_parts(
         held = time.monotonic() - began
         if progress is not None:
             progress(stop, file.size)
-    raise AssertionError("a checked file has at least one part")
+        start, size = stop, next_part_size(size, held)
+
+
+def next_part_size(size: int, held: float) -> int:
+    """The next part's size after a part of `size` addresses held the lock `held` seconds:
+    scaled toward HOLD_SECONDS, never above CHUNK_ROWS nor below MIN_PART_ROWS."""
+    if held <= 0:
+        return min(size, CHUNK_ROWS)
+    return max(MIN_PART_ROWS, min(CHUNK_ROWS, int(size * HOLD_SECONDS / held)))
 
 
 def import_people(
