@@ -19,7 +19,7 @@ from optout.cli.app import JsonOption, app, env_of
 from optout.cli.render import console, emit_json
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import accounts, members
+from optout.services import accounts, invitations, members
 from optout.services.accounts import Principal, Role
 
 user_app = typer.Typer(no_args_is_help=True, help="Users who sign in to the web app.")
@@ -73,23 +73,50 @@ def user_add(
     role: RoleOption = Role.MEMBER,
     json_output: JsonOption = False,
 ) -> None:
-    """Give a user a role in the workspace, creating the user if needed."""
+    """Give a user a role in the workspace, creating the user if needed. A user of another
+    workspace is invited instead: they accept on the Invitations page after signing in."""
     env = env_of(ctx)
     now = utcnow()
     with env.workspace() as (db, ws):
         existed = members.has_user(db, email=email)
-        password = _password(password_env, needed=not existed)
-        if existed and password is not None:
-            accounts.set_password(db, email=email, password=password)
-        member = members.add_member(
-            db,
-            principal=as_admin(ws.id, env.actor),
-            email=email,
-            role=role,
-            now=now,
-            name=name,
-            password=password,
+        invited = None
+        if existed and not members.is_member(db, workspace_id=ws.id, email=email):
+            if password_env is not None:
+                raise InvalidInput(
+                    f"{email} is not a member of workspace {ws.slug!r}: their password is "
+                    "theirs to set; invite them without --password-env"
+                )
+            invited = invitations.invite(
+                db, principal=as_admin(ws.id, env.actor), email=email, role=role, now=now
+            )
+        else:
+            password = _password(password_env, needed=not existed)
+            if existed and password is not None:
+                accounts.set_password(db, email=email, password=password)
+            member = members.add_member(
+                db,
+                principal=as_admin(ws.id, env.actor),
+                email=email,
+                role=role,
+                now=now,
+                name=name,
+                password=password,
+            )
+    if invited is not None:
+        if json_output:
+            emit_json(
+                {"email": invited.email, "role": invited.role.value, "workspace": ws.slug,
+                 "invited": True}
+            )  # fmt: skip
+            return
+        console().print(
+            Text.assemble(
+                (f"Invited {invited.email}", "bold"),
+                f" as {invited.role.value} of workspace {ws.slug!r}: a user of another "
+                "workspace joins once they accept on the Invitations page after signing in.",
+            )
         )
+        return
     if json_output:
         emit_json({**vars(member), "workspace": ws.slug, "created": not existed})
         return

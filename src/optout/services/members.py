@@ -1,7 +1,9 @@
 """Who has access to a workspace: its members (users with a role) and its API keys.
 
 Changing either is an admin's act (`Principal.require(Role.ADMIN)`), recorded in the
-audit log. A workspace always keeps at least one admin member, so nobody can lock
+audit log. Someone who is not a member yet is invited and joins by accepting
+(`services.invitations`); only the installation's operator (`optout user add`) creates
+accounts. A workspace always keeps at least one admin member, so nobody can lock
 every admin out by accident.
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import accounts, events
+from optout.services import accounts, events, invitations
 from optout.services.accounts import Principal, Role
 
 
@@ -42,6 +44,15 @@ def members(db: Connection, *, workspace_id: int) -> list[Member]:
 def has_user(db: Connection, *, email: str) -> bool:
     address = normalize_email(email).address
     return db.scalar(sa.select(t.users.c.id).where(t.users.c.email == address)) is not None
+
+
+def is_member(db: Connection, *, workspace_id: int, email: str) -> bool:
+    address = normalize_email(email).address
+    u, m = t.users, t.memberships
+    found = sa.select(u.c.id).join(m, m.c.user_id == u.c.id)
+    return (
+        db.scalar(found.where(u.c.email == address, m.c.workspace_id == workspace_id)) is not None
+    )
 
 
 def _admins(db: Connection, *, workspace_id: int) -> set[int]:
@@ -93,6 +104,19 @@ def add_member(
         detail={"email": address, "role": level.value},
     )
     return next(m for m in members(db, workspace_id=principal.workspace_id) if m.user_id == user_id)
+
+
+def add_or_invite(
+    db: Connection, *, principal: Principal, email: str, role: Role | str, now: datetime
+) -> Member | invitations.Invitation:
+    """An admin giving `email` a role: a member of the workspace has their role changed;
+    anyone else is invited, and becomes a member once they accept. The answer for an
+    address that has an account elsewhere and for one that has none is the same."""
+    principal.require(Role.ADMIN)
+    address = normalize_email(email).address
+    if is_member(db, workspace_id=principal.workspace_id, email=address):
+        return add_member(db, principal=principal, email=address, role=role, now=now)
+    return invitations.invite(db, principal=principal, email=address, role=role, now=now)
 
 
 def remove_member(db: Connection, *, principal: Principal, user_id: int, now: datetime) -> None:

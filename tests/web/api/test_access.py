@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, jobs, optouts
+from optout.services import accounts, invitations, jobs, optouts
 from optout.services.accounts import Role
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
@@ -324,6 +324,13 @@ def _workspace_b(world: World) -> dict[str, int]:
         ),
         "user_id": user,
         "key_id": key.id,
+        "invitation_id": invitations.invite(
+            world.db,
+            principal=accounts.Principal(world.ws, Role.ADMIN, "b"),
+            email=f"guest@{MARKER}corp.com",
+            role="member",
+            now=world.now,
+        ).id,
         "job_id": jobs.submit(
             world.db,
             workspace_id=world.ws,
@@ -427,6 +434,13 @@ ACTS_ON_OWN_WORKSPACE_ONLY = {
 }
 
 
+# Routes only the signed-in user an invitation is for may call: an API key is refused.
+SIGNED_IN_USER_ONLY = {
+    ("POST", "/invitations/{invitation_id}/accept"),
+    ("POST", "/invitations/{invitation_id}/decline"),
+}
+
+
 def test_a_key_of_workspace_a_can_neither_read_nor_change_workspace_b(
     api: Api, committed: Committed
 ) -> None:
@@ -471,7 +485,8 @@ def test_a_key_of_workspace_a_can_neither_read_nor_change_workspace_b(
             if (verb, path) in ACTS_ON_OWN_WORKSPACE_ONLY:
                 continue
             answer = http.request(verb, url, json=_body_for(verb, path, b, a_ids))
-            assert answer.status_code in (403, 404), (verb, template, answer.text)
+            refusals = (401,) if (verb, path) in SIGNED_IN_USER_ONLY else (403, 404)
+            assert answer.status_code in refusals, (verb, template, answer.text)
             assert MARKER not in answer.text, template
             checked_changes += 1
 

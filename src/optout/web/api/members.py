@@ -13,11 +13,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
-from optout.services import accounts, members
-from optout.services.accounts import Role
+from optout.errors import InvalidInput
+from optout.services import accounts, invitations, members
+from optout.services.accounts import NotSignedIn, Principal, Role
 from optout.web.api.common import Email, Input, Name, PathId
 from optout.web.api.common import transaction as tx
-from optout.web.auth import ApiPrincipal
+from optout.web.auth import ApiPrincipal, FormPrincipal
 
 router = APIRouter(tags=["access (admin)"])
 
@@ -38,7 +39,8 @@ class MemberIn(Input):
         None, description="For a new user only."
     )
     password: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
-        None, description="Creates the user when there is none with this address yet."
+        None,
+        description="Refused for an address that is not a member: it is invited instead.",
     )
 
 
@@ -65,6 +67,42 @@ class NewApiKeyOut(BaseModel):
     key: str = Field(description="Shown once; only its hash is kept. Send it as a Bearer token.")
 
 
+class InvitationOut(BaseModel):
+    id: int
+    email: str
+    role: RoleName
+    status: Literal["pending", "accepted", "declined"]
+    invited_by: str
+    created_at: datetime
+
+
+class ReceivedOut(BaseModel):
+    id: int
+    workspace: str = Field(description="The inviting workspace's slug, to sign in to it.")
+    workspace_name: str
+    role: RoleName
+
+
+def _invitation_out(invitation: invitations.Invitation) -> InvitationOut:
+    return InvitationOut(
+        id=invitation.id,
+        email=invitation.email,
+        role=invitation.role.value,
+        status=invitation.status,  # type: ignore[arg-type]
+        invited_by=invitation.invited_by,
+        created_at=invitation.created_at,
+    )
+
+
+def _received_out(received: invitations.Received) -> ReceivedOut:
+    return ReceivedOut(
+        id=received.id,
+        workspace=received.workspace_slug,
+        workspace_name=received.workspace_name,
+        role=received.role.value,
+    )
+
+
 def _member_out(member: members.Member) -> MemberOut:
     return MemberOut(
         user_id=member.user_id, email=member.email, name=member.name, role=member.role.value
@@ -79,21 +117,82 @@ def list_members(request: Request, principal: ApiPrincipal) -> list[MemberOut]:
     return [_member_out(m) for m in found]
 
 
-@router.post("/members", response_model=MemberOut, summary="Add a member or change a role (admin)")
-def add_member(request: Request, principal: ApiPrincipal, data: MemberIn) -> MemberOut:
-    """Give a user a role in this workspace; with a password, a user who does not exist
-    yet is created. The last admin cannot be demoted."""
+@router.post(
+    "/members",
+    response_model=MemberOut | InvitationOut,
+    summary="Change a member's role, or invite someone (admin)",
+    responses={202: {"model": InvitationOut, "description": "Invited; joins on accepting."}},
+)
+def add_member(
+    request: Request, response: Response, principal: ApiPrincipal, data: MemberIn
+) -> MemberOut | InvitationOut:
+    """A member of this workspace gets the role; anyone else is invited (202) and becomes
+    a member once they accept after signing in. The answer is the same whether the
+    address has an account or not. Accounts are made by the installation's operator."""
+    principal.require(Role.ADMIN)
     with tx(request) as db:
-        member = members.add_member(
-            db,
-            principal=principal,
-            email=data.email,
-            role=data.role,
-            now=utcnow(),
-            name=data.name,
-            password=data.password,
+        here = members.is_member(db, workspace_id=principal.workspace_id, email=data.email)
+        if data.password is not None and not here:
+            raise InvalidInput(
+                "a password cannot be set for someone who is not a member: invite the "
+                "address (without a password); they accept after signing in"
+            )
+        done = members.add_or_invite(
+            db, principal=principal, email=data.email, role=data.role, now=utcnow()
         )
-    return _member_out(member)
+    if isinstance(done, members.Member):
+        return _member_out(done)
+    response.status_code = 202
+    return _invitation_out(done)
+
+
+@router.get(
+    "/invitations",
+    response_model=list[InvitationOut],
+    summary="List the invitations not answered yet (admin)",
+)
+def list_invitations(request: Request, principal: ApiPrincipal) -> list[InvitationOut]:
+    with tx(request) as db:
+        found = invitations.pending(db, principal=principal)
+    return [_invitation_out(i) for i in found]
+
+
+@router.post(
+    "/invitations/{invitation_id}/accept",
+    response_model=ReceivedOut,
+    summary="Accept an invitation (the invited user, signed in)",
+)
+def accept_invitation(
+    request: Request, principal: FormPrincipal, invitation_id: PathId
+) -> ReceivedOut:
+    """For the signed-in user the invitation was sent to (session cookie and its
+    X-CSRF-Token header): they become a member of the inviting workspace."""
+    with tx(request) as db:
+        done = invitations.accept(
+            db, user_id=_user(principal), invitation_id=invitation_id, now=utcnow()
+        )
+    return _received_out(done)
+
+
+@router.post(
+    "/invitations/{invitation_id}/decline",
+    response_model=ReceivedOut,
+    summary="Decline an invitation (the invited user, signed in)",
+)
+def decline_invitation(
+    request: Request, principal: FormPrincipal, invitation_id: PathId
+) -> ReceivedOut:
+    with tx(request) as db:
+        done = invitations.decline(
+            db, user_id=_user(principal), invitation_id=invitation_id, now=utcnow()
+        )
+    return _received_out(done)
+
+
+def _user(principal: Principal) -> int:
+    if principal.user_id is None:
+        raise NotSignedIn("sign in as the invited user to answer an invitation")
+    return principal.user_id
 
 
 @router.delete(
