@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, invitations, jobs, optouts
+from optout.services import accounts, invitations, jobs, mailboxes, optouts
 from optout.services.accounts import Role
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
@@ -324,6 +324,13 @@ def _workspace_b(world: World) -> dict[str, int]:
         ),
         "user_id": user,
         "key_id": key.id,
+        "mailbox_id": mailboxes.create(
+            world.db,
+            workspace_id=world.ws,
+            address=f"rep@{MARKER}corp.com",
+            actor="b",
+            now=world.now,
+        ).id,
         "invitation_id": invitations.invite(
             world.db,
             principal=accounts.Principal(world.ws, Role.ADMIN, "b"),
@@ -396,6 +403,14 @@ def _body_for(method: str, path: str, b: dict[str, int], a: dict[str, int]) -> A
             "steps": [{"kind": "email", "subject": "Hi", "text": "Hello"}],
         },
         ("POST", "/sequences/{sequence_id}/status"): {"status": "paused"},
+        ("PUT", "/sequences/{sequence_id}/schedule"): {
+            "days": ["mon"],
+            "start": "09:00",
+            "end": "17:00",
+        },
+        ("PUT", "/sequences/{sequence_id}/mailboxes"): {"addresses": ["me@acme.com"]},
+        ("PATCH", "/mailboxes/{mailbox_id}"): {"display_name": "Renamed"},
+        ("POST", "/mailboxes/{mailbox_id}/pause"): {"reason": "A's decision"},
         ("POST", "/enrollments"): {"sequence_id": b["sequence_id"], "person_ids": [a["person_id"]]},
         ("POST", "/enrollments/unenroll"): {
             "sequence_id": b["sequence_id"],
@@ -431,6 +446,8 @@ ACTS_ON_OWN_WORKSPACE_ONLY = {
     ("POST", "/members"),
     ("POST", "/api-keys"),
     ("PUT", "/in-doubt/policy"),
+    ("POST", "/mailboxes"),
+    ("PUT", "/mailboxes/breaker"),
 }
 
 
