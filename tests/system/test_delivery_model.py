@@ -531,6 +531,7 @@ class DeliveryModel(RuleBasedStateMachine):
                 changes={"exclusions_enabled": on},
                 actor=ACTOR,
                 now=self.now,
+                confirm=True,  # the admin has read which rules stop applying, and goes on
             )
 
     # Opt-outs and bounces, by every channel ------------------------------------------------
