@@ -21,6 +21,18 @@ from tests.factories import World
 from tests.web.conftest import web_client
 
 
+def _opted_out_within(engine: sa.Engine, *, seconds: float) -> str | None:
+    """The address opted out once the spool has written the click (None if not in time)."""
+    deadline = time.monotonic() + seconds
+    s = t.suppressions
+    while True:
+        with engine.connect() as db:
+            written = db.scalar(sa.select(s.c.email).where(s.c.kind == "opt_out"))
+        if written or time.monotonic() > deadline:
+            return written
+        time.sleep(0.1)
+
+
 def test_R3_a_click_on_a_database_locked_too_long_is_kept_and_written_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -48,14 +60,7 @@ def test_R3_a_click_on_a_database_locked_too_long_is_kept_and_written_later(
         kept = list((tmp_path / unsubscribe_spool.FOLDER_NAME).glob("*.json"))
         release.set()
         holder.join()
-        deadline = time.monotonic() + 10
-        s = t.suppressions
-        while True:
-            with engine.connect() as db:
-                written = db.scalar(sa.select(s.c.email).where(s.c.kind == "opt_out"))
-            if written or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        written = _opted_out_within(engine, seconds=10)
 
     assert answer.status_code == 200
     assert "j***@example.com" in answer.text
@@ -86,14 +91,7 @@ def test_R3_a_click_when_every_connection_is_taken_is_kept_and_written_later(
             kept = list((tmp_path / unsubscribe_spool.FOLDER_NAME).glob("*.json"))
         finally:
             taken.close()
-        deadline = time.monotonic() + 10
-        s = t.suppressions
-        while True:
-            with engine.connect() as db:
-                written = db.scalar(sa.select(s.c.email).where(s.c.kind == "opt_out"))
-            if written or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        written = _opted_out_within(engine, seconds=10)
 
     assert answer.status_code == 200
     assert "no more emails will be sent to this address" in answer.text
