@@ -213,3 +213,22 @@ def test_R32_a_sync_whose_process_died_reads_last_sync_failed_not_syncing(
     state = _state(fresh_engine, crm.connection_id, ENV).state
 
     assert (state.label, state.why) == ("last sync failed", "it stopped before it finished")
+
+
+def test_R32_a_token_that_may_not_write_opt_outs_fails_the_test_of_a_connection_that_writes(
+    fresh_engine: Engine, start_hubspot: Callable[..., HubSpot], clock: FakeClock
+) -> None:
+    """The scope is asked for at the test, not discovered at the first write-back; a
+    connection that only reads needs no write scope."""
+    read_only = start_hubspot(scopes=("crm.objects.contacts.read", "crm.objects.deals.read"))
+    crm = hubspot_workspace(fresh_engine, clock, read_only)
+
+    reading = manage.test(fresh_engine, workspace_id=crm.ws, kind="hubspot", env=ENV, keys=())
+    crm.map("contacts", "hs_email_optout", "email_opt_out", "read_write")
+    writing = manage.test(fresh_engine, workspace_id=crm.ws, kind="hubspot", env=ENV, keys=())
+
+    assert reading.ok
+    assert not writing.ok
+    assert "communication_preferences.write" in writing.message
+    state = _state(fresh_engine, crm.connection_id, ENV).state
+    assert state.label == "last test failed"

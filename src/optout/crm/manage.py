@@ -19,7 +19,7 @@ from optout.config import crm_timeouts_from
 from optout.crm import connection_state, connections, credentials, outbound, probe, sync, sync_job
 from optout.crm.connection_state import ConnectionState
 from optout.crm.connections import CrmConnection
-from optout.crm.mapping import OBJECTS, OPT_OUT, FieldMapping
+from optout.crm.mapping import OBJECTS, OPT_OUT, READ_WRITE, FieldMapping
 from optout.crm.protocol import Kind
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound, OptoutError
@@ -121,6 +121,8 @@ def test(
     if connector is not None:
         try:
             result = probe.check(connector, now=utcnow())
+            if result.ok and _writes_back(engine, connection):
+                result = probe.may_write(connector, result)
         finally:
             connector.close()
     with engine.begin() as db:
@@ -134,6 +136,13 @@ def test(
             finished=utcnow(),
         )
     return result
+
+
+def _writes_back(engine: Engine, connection: CrmConnection) -> bool:
+    """Whether some field of ours is written back to this CRM (a `read_write` mapping)."""
+    with engine.connect() as db:
+        found = connections.mappings(db, connection_id=connection.id)
+    return any(m.mode == READ_WRITE for m in found)
 
 
 def queue_sync(

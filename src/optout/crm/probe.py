@@ -1,6 +1,7 @@
 """Test a CRM connection with one real, harmless API call: list the people changed since
 now (a HubSpot search, a Salesforce SOQL query). It proves the address answers, the
-credentials sign in and the integration may read people, and it writes nothing."""
+credentials sign in and the integration may read people, and it writes nothing. For a
+HubSpot connection that writes opt-outs back, it also asks which scopes the token has."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from optout.crm.http import Unreachable
+from optout.crm.hubspot import HubSpotConnector, write_scope_missing
 from optout.crm.outbound import OutboundRefused
 from optout.crm.protocol import Connector, Kind
 from optout.errors import OptoutError
@@ -40,3 +42,17 @@ def check(connector: Connector, *, now: datetime) -> ProbeResult:
         f"Connected: {name} accepted the credentials and let optout read {people}.",
         connector.calls,
     )
+
+
+def may_write(connector: Connector, connected: ProbeResult) -> ProbeResult:
+    """After a successful test of a connection that writes back: whether the token may
+    write opt-outs, so a missing scope shows now, not at the first write-back."""
+    if not isinstance(connector, HubSpotConnector):
+        return connected  # Salesforce grants writes by profile; the first write says
+    try:
+        missing = write_scope_missing(connector)
+    except OptoutError as exc:
+        missing = f"HubSpot did not say what its access token may do: {exc.message}"
+    if missing is None:
+        return connected
+    return ProbeResult(False, missing, connector.calls)
