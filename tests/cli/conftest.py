@@ -8,6 +8,8 @@ transaction (`Cli.seed()`), never through the rolled-back `db` fixture.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
@@ -92,3 +95,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def cli(database_url: str) -> Cli:
     return Cli(database_url)
+
+
+def wait_until_serving(server: subprocess.Popen[str], base: str, *, seconds: float = 60) -> None:
+    """Until `optout serve` answers /healthz; fails with its output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, server.stdout.read() if server.stdout else ""
+        assert time.monotonic() < deadline, "optout serve did not start"
+        time.sleep(0.1)

@@ -19,7 +19,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.services import accounts, workspaces
-from tests.cli.conftest import WORKSPACE, Cli
+from tests.cli.conftest import WORKSPACE, Cli, wait_until_serving
 
 PASSWORD = "correct-horse-battery"
 
@@ -132,16 +132,8 @@ def test_serve_runs_the_api_and_the_send_worker(cli: Cli, tmp_path: Path) -> Non
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "optout serve did not start"
-            time.sleep(0.1)
+        wait_until_serving(server, base)
+        deadline = time.monotonic()
         people = httpx.get(f"{base}/api/v1/people", headers={"Authorization": f"Bearer {key}"})
         assert people.status_code == 200
         assert [p["email"] for p in people.json()["items"]] == ["anna@acme.com"]

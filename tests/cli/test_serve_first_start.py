@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from optout.config import encryption_key_file_from
-from tests.cli.conftest import WORKSPACE, Cli
+from tests.cli.conftest import WORKSPACE, Cli, wait_until_serving
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.web.conftest import csrf_token_in, serving
@@ -40,19 +40,6 @@ def hubspot() -> Iterator[HubSpot]:
     with serving(emulator.app) as url:
         emulator.url = url
         yield emulator
-
-
-def _wait_for(server: subprocess.Popen[str], base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, server.stdout.read() if server.stdout else ""
-        assert time.monotonic() < deadline, "optout serve did not start"
-        time.sleep(0.1)
 
 
 def _signed_in(base: str) -> httpx.Client:
@@ -104,7 +91,7 @@ def test_R31_first_start_makes_a_private_key_file_and_links_use_the_port_served_
         text=True,
     )
     try:
-        _wait_for(server, base)
+        wait_until_serving(server, base)
         # The key file is there, readable and writable by the service's user only.
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
