@@ -330,7 +330,22 @@ audiences = Table(
     Column("filter", JSON),  # a people-level filter; NULL means everyone
     Column("persona_id", Integer, ForeignKey("personas.id", ondelete="RESTRICT")),
     Column("created_at", DateTime, nullable=False),
+    # The instant its stored members (`audience_matches`) hold for; None: not stored. An
+    # audience is stored once a sequence enrolls from it by itself (migration 0019).
+    Column("matched_at", DateTime),
     UniqueConstraint("workspace_id", "name"),
+)
+
+# The people an audience holds, kept true like an exclusion's matches
+# (`services.audience_index`).
+audience_matches = Table(
+    "audience_matches",
+    metadata,
+    Column(
+        "audience_id", Integer, ForeignKey("audiences.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_audience_matches_person", "person_id", "audience_id"),
 )
 
 # Exclusions an audience switches off for enrollments that come from it (R16 level 4).
@@ -377,6 +392,11 @@ sequences = Table(
     Column("send_from_minute", Integer, nullable=False, server_default="0"),
     Column("send_until_minute", Integer, nullable=False, server_default="1440"),
     Column("business_day_waits", Boolean, nullable=False, server_default=false()),
+    # Enrolls its audience's members by itself (R41), from and until these instants when
+    # set (migration 0019).
+    Column("auto_enroll", Boolean, nullable=False, server_default=false()),
+    Column("auto_enroll_from", DateTime),
+    Column("auto_enroll_until", DateTime),
     UniqueConstraint("workspace_id", "name"),
     CheckConstraint("status IN ('active', 'paused', 'archived')", name="status"),
 )
@@ -543,7 +563,24 @@ enrollment_skips = Table(
     Column("check", String(32), nullable=False),
     Column("exclusion_id", Integer, ForeignKey("exclusions.id", ondelete="SET NULL")),
     Column("checked_at", DateTime, nullable=False),
+    # When a reason that ends with time (a cooldown, a company's cap) is asked again.
+    Column("retry_at", DateTime),
     UniqueConstraint("sequence_id", "person_id"),
+    Index("ix_enrollment_skips_retry", "retry_at"),
+)
+
+# Who an automatic enrollment is to enroll next, in the order they were queued: members
+# new to an audience, or not enrolled before and maybe eligible now (migration 0019).
+enrollment_queue = Table(
+    "enrollment_queue",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _workspace_id(),
+    Column("sequence_id", Integer, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("queued_at", DateTime, nullable=False),
+    UniqueConstraint("sequence_id", "person_id"),
+    Index("ix_enrollment_queue_workspace", "workspace_id", "id"),
 )
 
 # Append-only audit of every state change and every blocking decision (R35).
