@@ -75,6 +75,41 @@ def test_R34_malformed_emails_are_refused_with_the_value(raw: str) -> None:
     assert "not an email address" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("a@@b", "it has 2 @-signs, where an address has one"),
+        ("ann.acme.com", "it has no @-sign"),
+        ("ann@", "there must be something after the @-sign"),
+        ("", "nothing was typed"),
+    ],
+)
+def test_R34_a_refused_address_quotes_what_was_typed_and_what_would_do(raw: str, why: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_email(raw)
+    assert caught.value.message.startswith(f"{raw!r} is not an email address ({why})")
+    assert caught.value.message.endswith("type one address, such as name@example.com")
+    assert caught.value.value == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("acme..com", "it has two dots in a row"),
+        ("-acme.com", "a part between two dots cannot begin or end with a hyphen"),
+        ("ac_me.com", "a domain holds only letters, digits, hyphens and dots"),
+        ("büro..de", "it has two dots in a row"),
+        ("10.0.0.1", "an IP address is no domain"),
+    ],
+)
+def test_R34_a_refused_domain_quotes_what_was_typed_and_what_would_do(raw: str, why: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_domain(raw)
+    assert caught.value.message == (
+        f"{raw!r} is not a domain ({why}): type a domain such as acme.com"
+    )
+
+
 def test_R25_free_mail_list_is_maintained_and_canonical() -> None:
     domains = free_mail_domains()
     assert {"gmail.com", "outlook.com", "yahoo.com", "web.de", "gmx.de", "orange.fr"} <= domains

@@ -6,6 +6,10 @@ to status codes. Nothing else should cross a public boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Self
+
 
 class OptoutError(Exception):
     """Root of every error a user of optout can cause or meet."""
@@ -18,9 +22,39 @@ class OptoutError(Exception):
 
 
 class InvalidInput(OptoutError):
-    """A value given by the user is malformed (email, domain, CSV, setting)."""
+    """A value given by the user is malformed (email, domain, CSV, setting).
+
+    `field` names the input it is about, as a form posts it (`from_address`), so a page
+    can show the message beside that field and the API can name it; `value` is what
+    was typed. The message itself names the field in words, quotes the value and says
+    what would be accepted, for the CLI and the API."""
 
     code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str = "", value: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+    def at(self, field: str, label: str) -> Self:
+        """This error as one about the input `field`, which a form calls `label`: the
+        message then begins with the label. One that names its field already is kept."""
+        if not self.field:
+            self.field = field
+            self.message = f"{label}: {self.message}"
+            self.args = (self.message,)
+        return self
+
+
+@contextmanager
+def about_field(field: str, label: str) -> Iterator[None]:
+    """Any InvalidInput raised inside is about the input `field` (see `InvalidInput.at`):
+    a check shared by several inputs (an address, a domain) learns which one it read."""
+    try:
+        yield
+    except InvalidInput as error:
+        error.at(field, label)
+        raise
 
 
 class InvalidFilter(InvalidInput):
@@ -28,8 +62,8 @@ class InvalidFilter(InvalidInput):
 
     code = "invalid_filter"
 
-    def __init__(self, message: str, *, where: str = "") -> None:
-        super().__init__(f"{where}: {message}" if where else message)
+    def __init__(self, message: str, *, where: str = "", field: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message, field=field)
         self.reason = message
         self.where = where
 
@@ -39,7 +73,7 @@ class InvalidMapping(InvalidInput):
     `crm_field`, `our_field` or `mode`) so a form can show the message at that field."""
 
     def __init__(self, message: str, *, where: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field=where)
         self.where = where
 
 

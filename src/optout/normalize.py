@@ -49,7 +49,9 @@ def normalize_domain(raw: str) -> str:
     """
     text = raw.strip()
     if not text:
-        raise InvalidInput("empty domain")
+        raise InvalidInput(
+            f"no domain was typed: type a domain such as {DOMAIN_EXAMPLE}", value=raw
+        )
     text = _SCHEME.sub("", text)
     if "@" in text.split("/", 1)[0]:
         text = text.split("/", 1)[0].rsplit("@", 1)[1]
@@ -58,14 +60,14 @@ def normalize_domain(raw: str) -> str:
     if text.startswith("www."):
         text = text[4:]
     if not text:
-        raise InvalidInput(f"not a domain: {raw!r}")
+        raise _not_a_domain(raw, "it has no name in it")
     if _plain_ascii(text):
         ascii_form = text  # what IDNA makes of it, without the per-character checks
     else:
         try:
             ascii_form = idna.encode(text, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
-            raise InvalidInput(f"not a domain: {raw!r} ({exc})") from exc
+            raise _not_a_domain(raw, _label_problem(text.split("."))) from exc
     labels = ascii_form.split(".")
     if len(labels) == 1 and _LABEL.match(labels[0]):
         raise InvalidInput(
@@ -73,10 +75,35 @@ def normalize_domain(raw: str) -> str:
             f"suffix use 'ends with \".{labels[0]}\"'"
         )
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidInput(f"not a domain: {raw!r}")
+        raise _not_a_domain(raw, _label_problem(labels))
     if labels[-1].isdigit():
-        raise InvalidInput(f"not a domain: {raw!r} (an IP address is no domain)")
+        raise _not_a_domain(raw, "an IP address is no domain")
     return ascii_form
+
+
+DOMAIN_EXAMPLE = "acme.com"
+
+
+def _not_a_domain(raw: str, problem: str) -> InvalidInput:
+    """The value as typed, why it is no domain, and what one looks like."""
+    return InvalidInput(
+        f"{raw.strip()!r} is not a domain ({problem}): type a domain such as {DOMAIN_EXAMPLE}",
+        value=raw,
+    )
+
+
+def _label_problem(labels: list[str]) -> str:
+    if len(labels) < 2:
+        return "a domain has at least one dot"
+    if any(not label for label in labels):
+        return "it has two dots in a row"
+    if any(label.startswith("-") or label.endswith("-") for label in labels):
+        return "a part between two dots cannot begin or end with a hyphen"
+    if any(len(label) > 63 for label in labels):
+        return "a part between two dots has at most 63 characters"
+    if any(label[2:4] == "--" and not label.startswith("xn--") for label in labels):
+        return "a part between two dots cannot have hyphens in its third and fourth places"
+    return "a domain holds only letters, digits, hyphens and dots"
 
 
 def _plain_ascii(text: str) -> bool:
@@ -124,10 +151,30 @@ def normalize_email(raw: str) -> EmailAddress:
             text, check_deliverability=False, allow_smtputf8=True
         )
     except email_validator.EmailNotValidError as exc:
-        raise InvalidInput(f"not an email address: {raw!r} ({exc})") from exc
+        raise InvalidInput(
+            f"{text!r} is not an email address ({_email_problem(text, exc)}): type one "
+            f"address, such as {EMAIL_EXAMPLE}",
+            value=raw,
+        ) from exc
     local = result.local_part.lower()
     domain = result.ascii_domain.lower()
     return EmailAddress(address=f"{local}@{domain}", domain=domain)
+
+
+EMAIL_EXAMPLE = "name@example.com"
+
+
+def _email_problem(text: str, exc: email_validator.EmailNotValidError) -> str:
+    """Why `text` is no address, in a few words: the @-signs first, the commonest slip."""
+    ats = text.count("@")
+    if not text:
+        return "nothing was typed"
+    if ats == 0:
+        return "it has no @-sign"
+    if ats > 1:
+        return f"it has {ats} @-signs, where an address has one"
+    said = "; ".join(part[:1].lower() + part[1:] for part in str(exc).rstrip(".").split(". "))
+    return said
 
 
 def address_key(raw: str) -> str:

@@ -95,7 +95,7 @@ def test_R1_cli_opt_out_of_an_unknown_address_and_bad_input(cli: Cli) -> None:
     assert "No person has this address yet" in out
     bad = cli.run("opt-out", "not-an-email", "--reason", "x")
     assert bad.exit_code == 2
-    assert bad.stderr.startswith("error: not an email address")
+    assert bad.stderr.startswith("error: 'not-an-email' is not an email address")
     channel = cli.run("opt-out", "a@acme.com", "--reason", "x", "--channel", "pigeon")
     assert channel.exit_code == 2
     assert "unknown channel 'pigeon'" in channel.stderr

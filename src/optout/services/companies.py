@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.errors import Conflict, InvalidInput, NotFound
+from optout.errors import Conflict, InvalidInput, NotFound, about_field
 from optout.normalize import domain_label, normalize_domain
 from optout.services import association, people
 from optout.services.custom_fields import clean_fields, clean_text
@@ -31,7 +31,8 @@ def create(
     actor: str = "optout",
 ) -> int:
     """Create a company; the unlinked people of its domain join it (`association`)."""
-    canonical = normalize_domain(domain)
+    with about_field("domain", "Company domain"):
+        canonical = normalize_domain(domain)
     c = t.companies
     if db.scalar(
         sa.select(c.c.id).where(c.c.workspace_id == workspace_id, c.c.domain == canonical)
@@ -178,7 +179,8 @@ def assign_person(
     active enrollments are re-checked at once (R14)."""
     company_id: int | None = None
     if domain is not None and domain.strip():
-        canonical = normalize_domain(domain)
+        with about_field("domain", "Company domain"):
+            canonical = normalize_domain(domain)
         try:
             company_id = get_id(db, workspace_id=workspace_id, domain=canonical)
         except NotFound:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from optout.crypto import SecretBox
 from optout.db import tables as t
-from optout.errors import Conflict, InvalidInput, NotFound
+from optout.errors import Conflict, InvalidInput, NotFound, about_field
 from optout.normalize import normalize_email
 from optout.services import events
 
@@ -100,34 +100,50 @@ def check_time_zone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(
             f"{name!r} is not a time zone name (use a name such as Europe/Berlin or "
-            "America/New_York)"
-        ) from None
+            "America/New_York)",
+            value=name,
+        ).at("time_zone", "Time zone") from None
     return name
 
 
 def _check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_DAILY_LIMIT:
-        raise InvalidInput(f"the daily limit must be between 1 and {MAX_DAILY_LIMIT:,}")
+        raise InvalidInput(
+            f"{limit:,} is not a daily limit: give a number of emails from 1 to "
+            f"{MAX_DAILY_LIMIT:,}",
+            value=str(limit),
+        ).at("daily_limit", "Daily limit")
     return limit
 
 
 def _check_gap(seconds: int) -> int:
     if not 0 <= seconds <= MAX_GAP_SECONDS:
-        raise InvalidInput(f"the gap between two sends must be 0 to {MAX_GAP_SECONDS} seconds")
+        raise InvalidInput(
+            f"{seconds:,} seconds is not a gap between two sends: give 0 to "
+            f"{MAX_GAP_SECONDS:,} seconds (a day)",
+            value=str(seconds),
+        ).at("min_gap_seconds", "Seconds between two sends")
     return seconds
 
 
 def _check_jitter(share: float) -> float:
     if not 0 <= share <= 1:
-        raise InvalidInput("the random jitter must be between 0 and 1 (a share of the gap)")
+        raise InvalidInput(
+            f"{share} is not a random jitter: give a share of the gap between 0 and 1",
+            value=str(share),
+        ).at("gap_jitter", "Random jitter")
     return share
 
 
 def _check_name(name: str) -> str:
-    _one_line(name, what="display name")
+    with about_field("display_name", "Display name"):
+        _one_line(name, what="display name")
     name = " ".join(name.split())
     if len(name) > 200:
-        raise InvalidInput("a display name has at most 200 characters")
+        raise InvalidInput(
+            f"a display name has at most 200 characters; this one has {len(name)}",
+            value=name,
+        ).at("display_name", "Display name")
     return name
 
 
@@ -287,7 +303,8 @@ def create(
     keys: Sequence[str] = (),
 ) -> Mailbox:
     """Add a sender mailbox; Conflict if the workspace has that address already."""
-    canonical = check_address(address)
+    with about_field("address", "Mailbox address"):
+        canonical = check_address(address)
     values: dict[str, Any] = {
         "display_name": _check_name(display_name),
         "signature": signature,

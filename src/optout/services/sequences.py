@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import SequenceSpec
-from optout.errors import InvalidInput
+from optout.errors import InvalidInput, about_field
 from optout.normalize import normalize_email
 from optout.sending.templates import validate_templates
 from optout.sending.windows import ANY_TIME, Schedule
@@ -101,13 +101,24 @@ def check_steps(steps: Sequence[Step]) -> None:
 
 def check_sender(from_address: str, reply_to: str) -> None:
     """Bad input before the first write: an address every send can put in its headers."""
-    if not from_address.strip():
-        raise InvalidInput("a sequence needs a From address to send with")
-    _one_line(from_address, what="From")
-    normalize_email(parseaddr(from_address)[1])
+    with about_field("from_address", "From address"):
+        if not from_address.strip():
+            raise InvalidInput(
+                "a sequence needs an address to send from: type one, such as "
+                "sam@example.com or Sam Seller <sam@example.com>"
+            )
+        _one_line(from_address, what="From")
+        normalize_email(_address_part(from_address))
     if reply_to.strip():
-        _one_line(reply_to, what="Reply-To")
-        normalize_email(parseaddr(reply_to)[1])
+        with about_field("reply_to", "Reply-To address"):
+            _one_line(reply_to, what="Reply-To")
+            normalize_email(_address_part(reply_to))
+
+
+def _address_part(sender: str) -> str:
+    """The address of `Name <address>` or of a bare address; what was typed when it holds
+    none that can be read, so the refusal quotes that (not an empty string)."""
+    return parseaddr(sender)[1] or sender.strip()
 
 
 def _one_line(address: str, *, what: str) -> None:

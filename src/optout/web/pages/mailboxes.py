@@ -14,6 +14,8 @@ from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.services import mailboxes
 from optout.services.accounts import Role
+from optout.web.errors import status_of
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -39,18 +41,15 @@ def _list_page(
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
         rows = mailboxes.listing(db, workspace_id=viewer.workspace_id, now=utcnow())
-    status = 200
-    if error is not None:
-        status = 409 if isinstance(error, Conflict) else 404 if isinstance(error, NotFound) else 422
     return page(
         request,
         "mailboxes.html",
-        status_code=status,
+        status_code=200 if error is None else status_of(error),
         viewer=viewer,
         rows=rows,
         is_admin=viewer.principal.role is Role.ADMIN,
         form=form or EMPTY_FORM,
-        error=error.message if error is not None else "",
+        error=form_error(error),
     )
 
 
@@ -59,11 +58,13 @@ def mailbox_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     return _list_page(request, viewer)
 
 
-def _number(value: str, *, what: str) -> int:
+def _number(value: str, *, field: str, label: str, unit: str) -> int:
     try:
         return int(value.strip())
     except ValueError:
-        raise InvalidInput(f"the {what} must be a whole number") from None
+        raise InvalidInput(
+            f"{value.strip()!r} is not a whole number: type a number of {unit}", value=value
+        ).at(field, label) from None
 
 
 @router.post("/mailboxes/new", response_model=None)
@@ -91,8 +92,12 @@ def add_mailbox(
                 workspace_id=viewer.workspace_id,
                 address=address,
                 display_name=display_name,
-                daily_limit=_number(daily_limit, what="daily limit"),
-                min_gap_seconds=_number(gap, what="gap between sends"),
+                daily_limit=_number(
+                    daily_limit, field="daily_limit", label="Daily limit", unit="emails"
+                ),
+                min_gap_seconds=_number(
+                    gap, field="min_gap_seconds", label="Seconds between two sends", unit="seconds"
+                ),
                 time_zone=time_zone or "UTC",
                 actor=viewer.actor,
                 now=utcnow(),

@@ -27,10 +27,12 @@ from optout.services import (
     search,
     signals,
 )
+from optout.web.errors import status_of
 from optout.web.pages import reads
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
-from optout.web.pages.viewer import FormViewer, PageViewer
+from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
 
 router = page_router()
@@ -100,6 +102,20 @@ def detail_text(detail: Mapping[str, Any]) -> str:
 def person_page(
     request: Request, viewer: PageViewer, person_id: int, sequence: str = ""
 ) -> HTMLResponse:
+    return _person_page(request, viewer, person_id, sequence)
+
+
+def _person_page(
+    request: Request,
+    viewer: Viewer,
+    person_id: int,
+    sequence: str = "",
+    *,
+    refused: InvalidInput | None = None,
+    typed: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The person's page; after a refused form (`refused`), with what was typed in its
+    inputs (`typed`: by input name) and the message beside the input at fault."""
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         person = people.get(db, workspace_id=ws, person_id=person_id)
@@ -128,9 +144,14 @@ def person_page(
         )
         writebacks = signals.crm_writebacks(db, workspace_id=ws, email=person["email"])
     chosen = sequence if sequence in choices else (enrolled[0]["sequence"] if enrolled else "")
+    typed = typed or {}
     return page(
         request,
         "person.html",
+        status_code=200 if refused is None else status_of(refused),
+        error=form_error(refused),
+        company_domain=typed.get("domain", company["domain"] if company else ""),
+        opt_out_reason=typed.get("reason", ""),
         viewer=viewer,
         person=person,
         company=company,
@@ -222,7 +243,12 @@ def opt_out(
     """Opt the person's address out of all email (R1); any member may (R2). Who, when, why
     and the channel (`manual`) go to the ledger."""
     if not reason.strip():
-        raise InvalidInput("say why this person is opted out (kept in the audit log)")
+        missing = InvalidInput(
+            "say why this person is opted out, such as “asked by phone to stop”: it is "
+            "kept in the audit log",
+            value=reason,
+        ).at("reason", "Reason")
+        return _person_page(request, viewer, person_id, refused=missing, typed={"reason": reason})
     ws = viewer.workspace_id
     with site_of(request).engine.begin() as db:
         person = people.get(db, workspace_id=ws, person_id=person_id)
@@ -335,6 +361,8 @@ def _company_change(
                 if person["company_id"] is not None
                 else None
             )
+    except InvalidInput as exc:
+        return _person_page(request, viewer, person_id, refused=exc, typed={"domain": domain or ""})
     except ConfirmationRequired as exc:
         with site_of(request).engine.connect() as db, db.begin() as tx:
             person = people.get(db, workspace_id=ws, person_id=person_id)

@@ -1,0 +1,212 @@
+"""A refused form comes back filled in, with a message that names the input at fault,
+quotes what was typed and says what would be accepted, beside that input and linked from
+the top of the page (R34): never a bare error page, never the wrong value quoted."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from optout.db import tables as t
+from optout.services import accounts, people
+from tests.factories import World
+from tests.web.conftest import Web, csrf_token_in
+
+PASSWORD = "correct horse battery staple"
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _input(page: str, name: str) -> str:
+    """The tag of the input posted as `name`."""
+    found = re.search(rf'<input[^>]*\bname="{name}"[^>]*>', page)
+    assert found is not None, f"no input {name!r} in the page"
+    return found[0]
+
+
+def _value(page: str, name: str) -> str:
+    found = re.search(r'\bvalue="([^"]*)"', _input(page, name))
+    return html.unescape(found[1]) if found else ""
+
+
+def _beside(page: str, field: str) -> str:
+    """The message shown beside the input the error is about."""
+    found = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', page, re.S)
+    assert found is not None, f"no message beside {field!r}"
+    return html.unescape(found[1])
+
+
+def _summary(page: str) -> str:
+    found = re.search(r'<div class="notice error" role="alert" id="form-error">(.*?)</div>', page)
+    assert found is not None, "no error at the top of the page"
+    return found[1]
+
+
+Admin = Callable[..., World]
+
+
+@pytest.fixture
+def admin(
+    web: Web, engine: Engine, committed: Callable[[], AbstractContextManager[World]], now: datetime
+) -> Iterator[Admin]:
+    """`admin(*make)`: a committed workspace, with what each `make(world)` adds to it, and
+    an admin signed in to it."""
+    users: list[str] = []
+
+    def sign_in(*make: Callable[[World], object]) -> World:
+        user = f"admin-{uuid.uuid4().hex[:10]}@example.com"
+        users.append(user)
+        with committed() as world:
+            accounts.create_user(world.db, email=user, name="Ad", password=PASSWORD, now=now)
+            accounts.set_member(world.db, workspace_id=world.ws, email=user, role="admin")
+            for step in make:
+                step(world)
+        web.http.post(
+            "/login",
+            data={
+                "workspace": world.workspace.slug,
+                "email": user,
+                "password": PASSWORD,
+                "csrf_token": csrf_token_in(web.http.get("/login").text),
+            },
+        )
+        return world
+
+    yield sign_in
+    with engine.begin() as db:
+        db.execute(t.users.delete().where(t.users.c.email.in_(users)))
+
+
+def _mailboxes(engine: Engine, ws: int) -> int:
+    b = t.mailboxes
+    with engine.connect() as db:
+        return int(db.scalar(sa.select(sa.func.count()).where(b.c.workspace_id == ws)) or 0)
+
+
+def test_R34_a_mailbox_from_with_two_at_signs_is_refused_beside_it_with_the_form_kept(
+    web: Web, admin: Admin, engine: Engine
+) -> None:
+    world = admin()
+    listing = web.http.get("/mailboxes").text
+    typed = {
+        "address": "a@@b",
+        "display_name": "Ann Lee",
+        "daily_limit": "40",
+        "gap": "120",
+        "time_zone": "Europe/Berlin",
+    }
+
+    refused = web.http.post("/mailboxes/new", data={"csrf_token": csrf_token_in(listing), **typed})
+
+    assert refused.status_code == 422
+    said = _beside(refused.text, "address")
+    assert said.startswith("Mailbox address: 'a@@b' is not an email address")
+    assert "it has 2 @-signs" in said  # the real reason, not "must have an @-sign"
+    assert "type one address, such as name@example.com" in said
+    assert "''" not in said  # the value typed, never an empty one
+    assert 'href="#address-error"' in _summary(refused.text)
+    assert 'aria-invalid="true"' in _input(refused.text, "address")
+    assert {name: _value(refused.text, name) for name in typed} == typed
+    assert _mailboxes(engine, world.ws) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "named", "accepted"),
+    [
+        ("daily_limit", "forty", "Daily limit: 'forty' is not a whole number", "number of emails"),
+        ("daily_limit", "0", "Daily limit: 0 is not a daily limit", "from 1 to 100,000"),
+        ("gap", "-5", "Seconds between two sends: -5 seconds", "give 0 to 86,400 seconds"),
+        ("time_zone", "Mars/Olympus", "Time zone: 'Mars/Olympus' is not a time zone", "Europe/"),
+    ],
+)
+def test_R34_each_mailbox_input_is_named_where_it_is_refused(
+    web: Web, admin: Admin, field: str, bad: str, named: str, accepted: str
+) -> None:
+    admin()
+    typed = {
+        "address": "ann@acme-sales.com",
+        "display_name": "Ann Lee",
+        "daily_limit": "40",
+        "gap": "120",
+        "time_zone": "Europe/Berlin",
+        field: bad,
+    }
+    token = csrf_token_in(web.http.get("/mailboxes").text)
+
+    refused = web.http.post("/mailboxes/new", data={"csrf_token": token, **typed})
+
+    assert refused.status_code == 422
+    shown = "min_gap_seconds" if field == "gap" else field
+    said = _beside(refused.text, shown)
+    assert said.startswith(named)
+    assert accepted in said
+    assert 'aria-invalid="true"' in _input(refused.text, field)
+    assert {name: _value(refused.text, name) for name in typed} == typed
+
+
+def _dan(engine: Engine, world: World) -> int:
+    with engine.connect() as db:
+        return people.id_by_email(db, workspace_id=world.ws, email="dan@acme.com")
+
+
+def _acme_and_dan(world: World) -> None:
+    world.company("acme.com", "Acme")
+    world.person("dan@acme.com", company="acme.com")
+
+
+def test_R34_a_company_domain_with_two_dots_is_refused_on_the_persons_page(
+    web: Web, admin: Admin, engine: Engine
+) -> None:
+    world = admin(_acme_and_dan)
+    person_id = _dan(engine, world)
+    shown = web.http.get(f"/people/{person_id}").text
+
+    refused = web.http.post(
+        f"/people/{person_id}/company",
+        data={"csrf_token": csrf_token_in(shown), "domain": "acme..com"},
+    )
+
+    assert refused.status_code == 422
+    assert "Back to the dashboard" not in refused.text  # the person's page, not a dead end
+    assert "dan@acme.com" in _text(refused.text)
+    said = _beside(refused.text, "domain")
+    assert said == (
+        "Company domain: 'acme..com' is not a domain (it has two dots in a row): "
+        "type a domain such as acme.com"
+    )
+    assert 'href="#domain-error"' in _summary(refused.text)
+    assert _value(refused.text, "domain") == "acme..com"
+    assert 'aria-invalid="true"' in _input(refused.text, "domain")
+    with engine.connect() as db:
+        kept = people.get(db, workspace_id=world.ws, person_id=person_id)["company_id"]
+    assert kept is not None  # still at Acme
+
+
+def test_R34_an_opt_out_without_a_reason_asks_for_one_on_the_persons_page(
+    web: Web, admin: Admin, engine: Engine
+) -> None:
+    world = admin(_acme_and_dan)
+    person_id = _dan(engine, world)
+    shown = web.http.get(f"/people/{person_id}").text
+
+    refused = web.http.post(
+        f"/people/{person_id}/opt-out", data={"csrf_token": csrf_token_in(shown), "reason": "  "}
+    )
+
+    assert refused.status_code == 422
+    said = _beside(refused.text, "reason")
+    assert said.startswith("Reason: say why this person is opted out")
+    assert "kept in the audit log" in said
+    with engine.connect() as db:
+        s = t.suppressions
+        assert db.scalar(sa.select(sa.func.count()).where(s.c.email == "dan@acme.com")) == 0
