@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import exclusions
+from optout.services import exclusions, fresh_rules
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths, console_errors
 from tests.factories import World
@@ -107,7 +107,7 @@ def test_R22_delete_shows_the_impact_first_and_archive_hides_until_restored(
     expect(page.locator(".notice.ok")).to_contain_text("Archived Customers")
     expect(page.locator("#exclusions")).not_to_contain_text("Customers")
     with engine.connect() as db:
-        in_force = [s.name for s in exclusions.all_specs(db, workspace_id=world.ws)]
+        in_force = [s.name for s in fresh_rules.all_specs(db, workspace_id=world.ws)]
     assert in_force == ["Globex"]
     page.click("text=Archived")
     page.wait_for_load_state("networkidle")

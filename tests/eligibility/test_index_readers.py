@@ -25,7 +25,7 @@ from optout.services import (
     audiences,
     decision_index,
     enrollments,
-    exclusions,
+    fresh_rules,
     monitoring,
     refresh,
     sequences,
@@ -88,7 +88,7 @@ def _people(db: Connection, ws: int) -> list[tuple[int, str]]:
 
 
 def test_R16_the_demo_is_stored(db: Connection, demo: int) -> None:
-    assert exclusions.all_specs(db, workspace_id=demo)
+    assert fresh_rules.all_specs(db, workspace_id=demo)
     assert decision_index.unstored(db, workspace_id=demo) == 0
     assert decision_index.verify(db, workspace_id=demo, now=NOW) == []
     stored = db.scalar(sa.select(sa.func.count()).select_from(t.exclusion_matches))
@@ -154,7 +154,7 @@ def test_R29_explain_reads_the_same(db: Connection, demo: int) -> None:
 def test_R22_R13_preview_and_unenroll_on_save_read_the_same(db: Connection, demo: int) -> None:
     def previews() -> list[Any]:
         out = []
-        for spec in exclusions.all_specs(db, workspace_id=demo):
+        for spec in fresh_rules.all_specs(db, workspace_id=demo):
             out.append(preview(db, workspace_id=demo, exclusion=spec, now=NOW))
             removed = removable_enrollments(spec, workspace_id=demo, now=NOW)
             out.append(sorted(db.execute(removed).all()))

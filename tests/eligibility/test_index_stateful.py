@@ -40,6 +40,7 @@ from optout.services import (
     decision_index,
     enrollments,
     exclusions,
+    fresh_rules,
     opportunities,
     optouts,
     people,
@@ -426,7 +427,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
             return
         db = self.db
         decision_index.flush(db)
-        for spec in exclusions.all_specs(db, workspace_id=self.ws):
+        for spec in fresh_rules.all_specs(db, workspace_id=self.ws):
             assert spec.matched_at is not None, f"{spec.name} was saved but not stored"
             held = set(db.scalars(index.live(spec, workspace_id=self.ws, now=spec.matched_at)))
             assert stored_rows(db, spec) == held, f"{spec.name}: stored rows are stale"

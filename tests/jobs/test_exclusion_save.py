@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.errors import InvalidFilter
 from optout.jobs import runner
-from optout.services import bulk_jobs, enrollments, exclusions, jobs
+from optout.services import bulk_jobs, enrollments, exclusions, fresh_rules, jobs
 from tests.factories import World
 
 Committed = Callable[[], AbstractContextManager[World]]
@@ -52,11 +52,11 @@ def test_R13_exclusion_save_job_saves_and_unenrolls_in_one_step(
     ws, seq = _world(committed)
     job = _queue(engine, ws, now)
     with engine.connect() as db:
-        assert exclusions.all_specs(db, workspace_id=ws) == []
+        assert fresh_rules.all_specs(db, workspace_id=ws) == []
     runner.run_pending(engine, runner="r", clock=lambda: now)
     with engine.connect() as db:
         done = jobs.get(db, workspace_id=ws, job_id=job.id)
-        (saved,) = exclusions.all_specs(db, workspace_id=ws)
+        (saved,) = fresh_rules.all_specs(db, workspace_id=ws)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
     assert done.state == "done"
     assert done.result == {

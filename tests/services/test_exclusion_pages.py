@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.errors import ConfirmationRequired, Conflict, NotFound
-from optout.services import exclusion_archive, exclusion_history, exclusion_matches, exclusions
+from optout.services import (
+    exclusion_archive,
+    exclusion_history,
+    exclusion_matches,
+    exclusions,
+    fresh_rules,
+)
 from tests.factories import World
 
 
@@ -83,7 +89,7 @@ def test_archived_rule_applies_nowhere_is_hidden_and_comes_back_on_restore(world
     exclusion_archive.archive(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
     )
-    assert [s.name for s in exclusions.all_specs(world.db, workspace_id=world.ws)] == []
+    assert [s.name for s in fresh_rules.all_specs(world.db, workspace_id=world.ws)] == []
     assert world.explain("ann@acme.com").decision.allowed
     with pytest.raises(Conflict, match="restore it before changing it"):
         exclusions.set_enabled(
@@ -152,7 +158,7 @@ def test_a_rule_that_matches_nobody_is_deleted_without_confirmation(world: World
     exclusion_archive.delete(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
     )
-    assert exclusions.all_specs(world.db, workspace_id=world.ws) == []
+    assert fresh_rules.all_specs(world.db, workspace_id=world.ws) == []
 
 
 def test_csv_export_streams_every_match_with_a_header(fresh_engine: Engine, now: datetime) -> None:

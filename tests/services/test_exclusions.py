@@ -14,6 +14,7 @@ from optout.services import (
     companies,
     events,
     exclusions,
+    fresh_rules,
     monitoring,
     opportunities,
     people,
@@ -528,7 +529,7 @@ def test_R22_mass_exclusion_needs_confirmation_and_negative_filter_warns(world: 
             actor="a",
             now=world.now,
         )
-    assert exclusions.all_specs(world.db, workspace_id=world.ws) == []
+    assert fresh_rules.all_specs(world.db, workspace_id=world.ws) == []
     saved = exclusions.create(
         world.db,
         workspace_id=world.ws,
@@ -583,4 +584,4 @@ def test_R34_unknown_field_operator_and_bad_value_are_refused(world: World) -> N
             world.exclusion(
                 "Bad", "company" if "opportunity" in text or "in (" in text else "people", text
             )
-    assert exclusions.all_specs(world.db, workspace_id=world.ws) == []
+    assert fresh_rules.all_specs(world.db, workspace_id=world.ws) == []

@@ -10,7 +10,7 @@ import pytest
 from optout.db import tables
 from optout.eligibility.model import RulesetSpec
 from optout.errors import ConfirmationRequired
-from optout.services import audiences, exclusions, rule_reach, rulesets
+from optout.services import audiences, fresh_rules, rule_reach, rulesets
 from optout.services.naming import row_by_name
 from tests.factories import World
 
@@ -52,7 +52,7 @@ def test_R16_reach_names_the_sequences_that_bypass_a_rule_and_agrees_with_explai
     world: World,
 ) -> None:
     _workspace(world)
-    specs = {s.name: s for s in exclusions.all_specs(world.db, workspace_id=world.ws)}
+    specs = {s.name: s for s in fresh_rules.all_specs(world.db, workspace_id=world.ws)}
     reach = rule_reach.reach_of_all(world.db, workspace_id=world.ws, rules=list(specs.values()))
     customers = reach[specs["Customers"].id]
     assert _names(customers.applies_in) == ["Intro", "Outbound"]

@@ -25,7 +25,7 @@ from optout.cli.render import (
 )
 from optout.clock import utcnow
 from optout.filters import Level, to_text
-from optout.services import exclusions
+from optout.services import exclusions, fresh_rules
 from optout.services.preview import preview
 
 exclusion_app = typer.Typer(
@@ -236,7 +236,7 @@ def list_(ctx: typer.Context, json_output: JsonOption = False) -> None:
     env = env_of(ctx)
     now = utcnow()
     with env.workspace() as (db, ws):
-        specs = exclusions.all_specs(db, workspace_id=ws.id)
+        specs = fresh_rules.all_specs(db, workspace_id=ws.id)
         impacts = {s.id: preview(db, workspace_id=ws.id, exclusion=s, now=now) for s in specs}
     if json_output:
         emit_json(

@@ -19,12 +19,12 @@ from optout.cli.lookups import counts
 from optout.cli.render import exclusion_json, exclusions_table, preview_json
 from optout.demo.build import Story
 from optout.demo.setup import WEBINAR
-from optout.services import audiences, eligibility, exclusions
+from optout.services import audiences, eligibility, fresh_rules
 from optout.services.preview import Preview, preview
 
 
 def _impacts(db: Connection, story: Story, now: datetime) -> dict[int, Preview]:
-    specs = exclusions.all_specs(db, workspace_id=story.workspace_id)
+    specs = fresh_rules.all_specs(db, workspace_id=story.workspace_id)
     return {s.id: preview(db, workspace_id=story.workspace_id, exclusion=s, now=now) for s in specs}
 
 
@@ -37,7 +37,7 @@ def summary(db: Connection, story: Story, *, now: datetime) -> dict[str, Any]:
         "counts": counts(db, workspace_id=ws),
         "exclusions": [
             {**exclusion_json(s), "preview": preview_json(impacts[s.id])}
-            for s in exclusions.all_specs(db, workspace_id=ws)
+            for s in fresh_rules.all_specs(db, workspace_id=ws)
         ],
         "blocked": explanation_json(
             eligibility.explain(
@@ -73,7 +73,7 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
     )
 
     _section(out, "1. Exclusions and what they match right now")
-    specs = exclusions.all_specs(db, workspace_id=ws)
+    specs = fresh_rules.all_specs(db, workspace_id=ws)
     impacts = _impacts(db, story, now)
     out.print(exclusions_table(specs, matched=impacts))
     for spec in specs:

@@ -18,7 +18,7 @@ from optout.errors import Conflict
 from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import events, personas, rule_reach
+from optout.services import events, fresh_rules, personas, rule_reach
 from optout.services import exclusions as exclusion_service
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
@@ -255,7 +255,7 @@ def affecting_exclusions(
     """Every exclusion and what it does to enrollments from this audience (R30)."""
     target = spec_by_name(db, workspace_id=workspace_id, name=audience)
     out = []
-    rules = exclusion_service.all_specs(db, workspace_id=workspace_id)
+    rules = fresh_rules.all_specs(db, workspace_id=workspace_id)
     reach = rule_reach.reach_of_all(db, workspace_id=workspace_id, rules=rules)
     for rule in rules:
         if not rule.enabled:

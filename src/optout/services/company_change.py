@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired
-from optout.services import companies, exclusions, people
+from optout.services import companies, fresh_rules, people
 from optout.services.enforcement import Removal
 from optout.services.exclusion_sets import people_reached
 
@@ -25,7 +25,7 @@ def covering(
     """The enabled exclusions that cover the person now, read from the data as it is in
     this transaction (not from stored matches), by name."""
     found = []
-    for rule in exclusions.all_specs(db, workspace_id=workspace_id):
+    for rule in fresh_rules.all_specs(db, workspace_id=workspace_id):
         if not rule.enabled:
             continue
         live = dataclasses.replace(rule, matched_at=None)

@@ -20,7 +20,7 @@ from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.services import (
     audiences,
     decision_index,
-    exclusions,
+    fresh_rules,
     look_alikes,
     mailbox_status,
     people,
@@ -43,7 +43,7 @@ def situation(
     return Situation(
         workspace_id=workspace_id,
         sequence=sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id),
-        exclusions=exclusions.all_specs(db, workspace_id=workspace_id),
+        exclusions=fresh_rules.all_specs(db, workspace_id=workspace_id),
         purpose=purpose,
         now=now,
         audience=(

@@ -3,8 +3,6 @@ unenroll-on-save sweep of R13 in the same transaction as the save."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +16,12 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidFilter, Invalid
 from optout.filters import Level, to_text
 from optout.services import decision_index, events
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.exclusion_rules import spec_from_row
+
+# Still read from here by the decision index; the store is `exclusion_rules`.
+from optout.services.exclusion_rules import stored_specs as stored_specs
 from optout.services.exclusion_sets import people_no_longer_reached, removable_enrollments
-from optout.services.filters import FilterInput, load, read_filter, stored
+from optout.services.filters import FilterInput, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.preview import Preview, preview
 
@@ -36,73 +38,6 @@ def _level(level: str | Level) -> Level:
         return Level(level)
     except ValueError:
         raise InvalidInput(f"level must be 'company' or 'people', not {level!r}") from None
-
-
-def spec_from_row(row: dict[str, Any]) -> ExclusionSpec:
-    level = Level(row["level"])
-    return ExclusionSpec(
-        id=row["id"],
-        name=row["name"],
-        level=level,
-        filter=load(row["filter"], level),
-        enabled=row["enabled"],
-        exclude_from_sequences=row["exclude_from_sequences"],
-        unenroll_existing_on_save=row["unenroll_existing_on_save"],
-        matched_at=row.get("matched_at"),
-    )
-
-
-def all_specs(
-    db: Connection, *, workspace_id: int, include_archived: bool = False
-) -> list[ExclusionSpec]:
-    """Every exclusion of the workspace that is not archived (an archived one applies
-    nowhere), with the stored matches brought up to date first
-    (`services.decision_index`), so whatever reads them next reads the truth."""
-    decision_index.flush(db)
-    decision_index.hold(db, workspace_id=workspace_id)
-    return stored_specs(db, workspace_id=workspace_id, include_archived=include_archived)
-
-
-# The rules last read, by database, workspace and rules version (a random token that the
-# database changes with every write to the workspace's exclusions, `tables.workspaces`).
-_READ: OrderedDict[tuple[str, int, int], tuple[tuple[ExclusionSpec, bool], ...]] = OrderedDict()
-_READ_KEPT = 64
-_READ_LOCK = threading.Lock()
-
-
-def stored_specs(
-    db: Connection, *, workspace_id: int, include_archived: bool = True
-) -> list[ExclusionSpec]:
-    """Every exclusion of the workspace as stored (the archived ones too unless told
-    otherwise); read again only when they changed."""
-    w = t.workspaces
-    version = db.scalar(sa.select(w.c.rules_version).where(w.c.id == workspace_id))
-    key = (db.engine.url.render_as_string(), workspace_id, int(version or 0))
-    with _READ_LOCK:
-        found = _READ.get(key) if version else None
-        if found is not None:
-            _READ.move_to_end(key)
-    if found is None:
-        found = tuple(_read_specs(db, workspace_id=workspace_id))
-        if version:
-            with _READ_LOCK:
-                _READ[key] = found
-                while len(_READ) > _READ_KEPT:
-                    _READ.popitem(last=False)
-    return [spec for spec, archived in found if include_archived or not archived]
-
-
-def _read_specs(db: Connection, *, workspace_id: int) -> list[tuple[ExclusionSpec, bool]]:
-    """Filters are read as their JSON text, so an unchanged filter is not decoded again
-    (`filters.load`)."""
-    x = t.exclusions
-    columns = [c for c in x.c if c.name != "filter"]
-    rows = db.execute(
-        sa.select(*columns, sa.cast(x.c.filter, sa.Text).label("filter"))
-        .where(x.c.workspace_id == workspace_id)
-        .order_by(x.c.id)
-    )
-    return [(spec_from_row(dict(r)), r["archived_at"] is not None) for r in rows.mappings()]
 
 
 def get(db: Connection, *, workspace_id: int, name: str) -> ExclusionSpec:

@@ -23,6 +23,7 @@ from optout.filters.confusables import (
 )
 from optout.filters.memo import by_node
 from optout.filters.sqlfunc import in_list
+from optout.services import fresh_rules
 
 LIMIT = 50
 
@@ -83,10 +84,8 @@ def person_warnings(db: Connection, *, workspace_id: int, person_id: int) -> lis
     email, email_domain, company_domain = row
     theirs = {d for d in (email_domain, company_domain) if d}
     lines = []
-    from optout.services import exclusions  # exclusions' preview imports this module
-
     skeletons = {domain_skeleton(d) for d in theirs}
-    for spec in exclusions.all_specs(db, workspace_id=workspace_id):
+    for spec in fresh_rules.all_specs(db, workspace_id=workspace_id):
         if not spec.enabled or not skeletons & _listed_skeletons(spec.filter):
             continue
         for found in look_alikes(listed_domains(spec.filter), theirs):

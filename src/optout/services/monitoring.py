@@ -19,7 +19,7 @@ from optout.db import tables as t
 from optout.eligibility.index import groups_matched, people_matched
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
-from optout.services import decision_index, exclusions
+from optout.services import decision_index, fresh_rules
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.staging import analyzed, recheck_candidates, rule_hits, stage
 
@@ -69,7 +69,7 @@ def recheck_people(
     )
     enforced = [
         e
-        for e in exclusions.all_specs(db, workspace_id=workspace_id)
+        for e in fresh_rules.all_specs(db, workspace_id=workspace_id)
         if e.enabled and e.exclude_from_sequences
     ]
     if not enforced:
@@ -117,7 +117,7 @@ def _stored_hits(
     db: Connection, *, workspace_id: int, enforced: list[ExclusionSpec], now: datetime
 ) -> None:
     """The hits of a few candidates (a reply, one edit), read from the decision index's
-    stored matches, which `exclusions.all_specs` has just brought up to date: a few
+    stored matches, which `fresh_rules.all_specs` has just brought up to date: a few
     indexed reads instead of one query per enforced rule."""
     cand = recheck_candidates
     rows = db.execute(sa.select(cand.c.enrollment_id, cand.c.person_id)).all()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired
-from optout.services import exclusions
+from optout.services import fresh_rules
 from optout.services.exclusion_sets import people_reached
 
 
@@ -190,7 +190,7 @@ def ignored_in(
     )
     if use is None or use.exclusions_enabled:
         return use, []
-    rules = [r for r in exclusions.all_specs(db, workspace_id=workspace_id) if r.enabled]
+    rules = [r for r in fresh_rules.all_specs(db, workspace_id=workspace_id) if r.enabled]
     return use, sorted(rules, key=lambda r: (not r.exclude_from_sequences, r.name))
 
 
@@ -225,7 +225,7 @@ def rules_lost(
     if not sequence_ids:
         return []
     e = t.enrollments
-    rules = [r for r in exclusions.all_specs(db, workspace_id=workspace_id) if r.enabled]
+    rules = [r for r in fresh_rules.all_specs(db, workspace_id=workspace_id) if r.enabled]
     rules.sort(key=lambda r: (not r.exclude_from_sequences, r.name))
     lost = []
     for rule in rules:

@@ -21,7 +21,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters import Level
-from optout.services import exclusions, listing
+from optout.services import exclusion_rules, exclusions, listing
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import preview
@@ -154,7 +154,7 @@ def list_exclusions(request: Request, principal: ApiPrincipal, paging: Paging) -
             limit=paging.limit,
             offset=paging.offset,
         )
-        items = [ExclusionOut.of(exclusions.spec_from_row(row)) for row in found.rows]
+        items = [ExclusionOut.of(exclusion_rules.spec_from_row(row)) for row in found.rows]
     return page(request, paging, items, found.total)
 
 

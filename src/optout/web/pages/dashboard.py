@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import exclusions, in_doubt, mailbox_status, rule_reach
+from optout.services import fresh_rules, in_doubt, mailbox_status, rule_reach
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
 from optout.web.pages.render import page
@@ -40,7 +40,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
         bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
         paused_mailboxes = mailbox_status.paused(db, workspace_id=ws, now=now)
-        enabled = [s for s in exclusions.all_specs(db, workspace_id=ws) if s.enabled]
+        enabled = [s for s in fresh_rules.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
             (spec, reads.people_matched(db, workspace_id=ws, exclusion=spec, now=now))

@@ -22,7 +22,14 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import browse, bulk_jobs, decision_index, exclusions, rule_reach
+from optout.services import (
+    browse,
+    bulk_jobs,
+    decision_index,
+    exclusion_rules,
+    exclusions,
+    rule_reach,
+)
 from optout.services.exclusions import Saved
 from optout.services.preview import preview
 from optout.web.pages import reads
@@ -62,7 +69,7 @@ def exclusion_list(
         result = browse.exclusions(
             db, workspace_id=ws, archived=archived, sort=sort, after=after, before=before
         )
-        specs = [exclusions.spec_from_row(row) for row in result.rows]
+        specs = [exclusion_rules.spec_from_row(row) for row in result.rows]
         matched = {
             spec.id: reads.people_matched(db, workspace_id=ws, exclusion=spec, now=now)
             for spec in specs

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
-from optout.services import exclusions, listing, rulesets
+from optout.services import fresh_rules, listing, rulesets
 from optout.services.accounts import Role
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect
@@ -78,7 +78,7 @@ def _form_page(
         with site_of(request).reading() as db:
             used_by = reads.sequences_of_ruleset(db, workspace_id=ws, ruleset_id=ruleset_id)
             if not rulesets.spec(db, workspace_id=ws, ruleset_id=ruleset_id).exclusions_enabled:
-                ignored = [r for r in exclusions.all_specs(db, workspace_id=ws) if r.enabled]
+                ignored = [r for r in fresh_rules.all_specs(db, workspace_id=ws) if r.enabled]
     status = 200
     if isinstance(error, ConfirmationRequired):
         status, confirmation, error = 200, error.message, None
