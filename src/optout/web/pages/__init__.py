@@ -32,6 +32,7 @@ from optout.web.pages import (
     search,
     sequence_editor,
     sequence_enroll,
+    sequence_mailboxes,
     sequences,
 )
 
@@ -45,6 +46,7 @@ for module in (
     audiences,
     sequence_editor,  # before `sequences`: /sequences/new is no sequence id
     sequence_enroll,
+    sequence_mailboxes,
     sequences,
     personas,
     rulesets,
