@@ -12,38 +12,35 @@ from typing import Self
 
 
 class OptoutError(Exception):
-    """Root of every error a user of optout can cause or meet."""
+    """Root of every error a user of optout can cause or meet.
+
+    `field` names the input it is about, as a form posts it (`from_address`), so a page
+    can show the message beside that input and the API can name it; `value` is what was
+    typed. The message itself names the input in words, quotes the value and says what
+    would be accepted, for the CLI and the API."""
 
     code = "error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(OptoutError):
-    """A value given by the user is malformed (email, domain, CSV, setting).
-
-    `field` names the input it is about, as a form posts it (`from_address`), so a page
-    can show the message beside that field and the API can name it; `value` is what
-    was typed. The message itself names the field in words, quotes the value and says
-    what would be accepted, for the CLI and the API."""
-
-    code = "invalid_input"
-
     def __init__(self, message: str, *, field: str = "", value: str | None = None) -> None:
         super().__init__(message)
+        self.message = message
         self.field = field
         self.value = value
 
     def at(self, field: str, label: str) -> Self:
         """This error as one about the input `field`, which a form calls `label`: the
-        message then begins with the label. One that names its field already is kept."""
+        message then begins with the label. One that names its input already is kept."""
         if not self.field:
             self.field = field
             self.message = f"{label}: {self.message}"
             self.args = (self.message,)
         return self
+
+
+class InvalidInput(OptoutError):
+    """A value given by the user is malformed (email, domain, CSV, setting)."""
+
+    code = "invalid_input"
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, people
+from optout.services import accounts, people, rulesets
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 
@@ -210,3 +210,61 @@ def test_R34_an_opt_out_without_a_reason_asks_for_one_on_the_persons_page(
     with engine.connect() as db:
         s = t.suppressions
         assert db.scalar(sa.select(sa.func.count()).where(s.c.email == "dan@acme.com")) == 0
+
+
+def _default_ruleset(world: World) -> None:
+    rulesets.create(world.db, workspace_id=world.ws, name="Default", now=world.now)
+
+
+SEQUENCE = {
+    "name": "Intro",
+    "ruleset": "Default",
+    "from_address": "Sam Seller <sam@acme-sales.com>",
+    "reply_to": "replies@acme-sales.com",
+    "step_kind": "email",
+    "step_subject": "Hi {{ person.first_name }}",
+    "step_body_text": "Hello",
+    "step_body_html": "",
+    "step_days": "",
+    "step_hours": "",
+    "step_minutes": "",
+    "step_id": "",
+}
+
+
+def test_R34_a_sequence_from_with_two_at_signs_is_refused_beside_it_with_the_form_kept(
+    web: Web, admin: Admin, engine: Engine
+) -> None:
+    world = admin(_default_ruleset)
+    token = csrf_token_in(web.http.get("/sequences/new").text)
+
+    refused = web.http.post(
+        "/sequences/new", data={**SEQUENCE, "from_address": "a@@b", "csrf_token": token}
+    )
+
+    assert refused.status_code == 422
+    said = _beside(refused.text, "from_address")
+    assert said.startswith("From address: 'a@@b' is not an email address (it has 2 @-signs")
+    assert "type one address, such as name@example.com" in said
+    assert 'href="#from_address-error"' in _summary(refused.text)
+    assert 'aria-invalid="true"' in _input(refused.text, "from_address")
+    kept = {name: _value(refused.text, name) for name in ("name", "from_address", "reply_to")}
+    assert kept == {"name": "Intro", "from_address": "a@@b", "reply_to": "replies@acme-sales.com"}
+    assert "Hi {{ person.first_name }}" in html.unescape(refused.text)  # the step kept too
+    with engine.connect() as db:
+        made = db.scalar(sa.select(sa.func.count()).where(t.sequences.c.workspace_id == world.ws))
+    assert made == 0
+
+
+def test_R34_a_name_in_use_is_refused_beside_the_name(web: Web, admin: Admin) -> None:
+    admin(_default_ruleset)
+    token = csrf_token_in(web.http.get("/sequences/new").text)
+    created = web.http.post("/sequences/new", data={**SEQUENCE, "csrf_token": token})
+    assert created.status_code == 303
+
+    again = web.http.post("/sequences/new", data={**SEQUENCE, "csrf_token": token})
+
+    assert again.status_code == 409
+    said = _beside(again.text, "name")
+    assert said == "Name: a sequence named 'Intro' exists already: choose another name"
+    assert _value(again.text, "from_address") == "Sam Seller <sam@acme-sales.com>"

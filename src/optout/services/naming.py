@@ -13,9 +13,14 @@ from optout.errors import Conflict, InvalidInput, NotFound
 def clean_name(name: str, *, what: str) -> str:
     text = " ".join(name.split())
     if not text:
-        raise InvalidInput(f"a {what} needs a name")
+        raise InvalidInput(f"a {what} needs a name: type one of up to 200 characters").at(
+            "name", "Name"
+        )
     if len(text) > 200:
-        raise InvalidInput(f"a {what} name has at most 200 characters")
+        raise InvalidInput(
+            f"a {what} name has at most 200 characters; this one has {len(text):,}",
+            value=name,
+        ).at("name", "Name")
     return text
 
 
@@ -25,7 +30,9 @@ def ensure_unique(
     if db.scalar(
         sa.select(table.c.id).where(table.c.workspace_id == workspace_id, table.c.name == name)
     ):
-        raise Conflict(f"a {what} named {name!r} exists already")
+        raise Conflict(
+            f"a {what} named {name!r} exists already: choose another name", value=name
+        ).at("name", "Name")
 
 
 def row_by_name(

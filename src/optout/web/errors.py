@@ -39,7 +39,7 @@ def error_body(error: OptoutError) -> dict[str, object]:
     body: dict[str, object] = {"code": error.code, "message": error.message}
     if isinstance(error, InvalidFilter):
         body["where"] = error.where
-    if isinstance(error, InvalidInput) and error.field:
+    if error.field:
         body["field"] = error.field
     return {"error": body}
 

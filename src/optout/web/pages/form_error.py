@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optout.errors import InvalidInput, OptoutError
+from optout.errors import OptoutError
 
 
 @dataclass(frozen=True)
@@ -32,5 +32,4 @@ NO_ERROR = FormError()
 def form_error(error: OptoutError | None) -> FormError:
     if error is None:
         return NO_ERROR
-    field = error.field if isinstance(error, InvalidInput) else ""
-    return FormError(error.message, field)
+    return FormError(error.message, error.field)

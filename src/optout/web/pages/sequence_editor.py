@@ -23,6 +23,7 @@ from optout.services.sequence_edits import editable, replace_steps, update_setti
 from optout.services.sequences import InvalidStep
 from optout.services.step_preview import render_step
 from optout.web.headers import EMAIL_PREVIEW_POLICY
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.sequence_form import (
@@ -98,7 +99,7 @@ def _refused(
         sequence_id=sequence_id,
         status_code=status,
         preview_email=preview_email,
-        error=error.message,
+        error=form_error(error),
     )
 
 
