@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from optout.crm import connections
 from optout.db import tables as t
 from optout.services import accounts, people, rulesets
 from tests.factories import World
@@ -268,3 +269,43 @@ def test_R34_a_name_in_use_is_refused_beside_the_name(web: Web, admin: Admin) ->
     said = _beside(again.text, "name")
     assert said == "Name: a sequence named 'Intro' exists already: choose another name"
     assert _value(again.text, "from_address") == "Sam Seller <sam@acme-sales.com>"
+
+
+def _hubspot(world: World) -> None:
+    connections.connect(
+        world.db,
+        workspace_id=world.ws,
+        kind="hubspot",
+        base_url="https://api.hubapi.com",
+        secrets={"token": "OPTOUT_TEST_PAGE_TOKEN"},
+        now=world.now,
+    )
+
+
+def test_R34_a_crm_mapping_refused_far_down_the_page_is_told_at_its_top(
+    web: Web, admin: Admin
+) -> None:
+    admin(_hubspot)
+    token = csrf_token_in(web.http.get("/crm/hubspot").text)
+    typed = {
+        "origin": "mapping",
+        "crm_object": "contacts",
+        "crm_field": "job title",
+        "our_field": "title",
+        "mode": "read",
+    }
+
+    refused = web.http.post("/crm/hubspot/mappings", data={"csrf_token": token, **typed})
+
+    assert refused.status_code == 422
+    page = refused.text
+    top = re.search(r'<div class="notice error" role="alert" id="mapping-error">(.*?)</div>', page)
+    assert top is not None
+    assert page.index('id="mapping-error"') < page.index('id="connection-form"')
+    assert 'href="#map-crm-field"' in top[1]
+    assert "'job title'" in html.unescape(top[1])  # what was typed
+    assert "API name" in top[1]  # what would do
+    field = re.search(r'<input id="map-crm-field"[^>]*>', page)
+    assert field is not None
+    assert 'aria-invalid="true"' in field[0]
+    assert 'value="job title"' in field[0]  # the form kept what was typed
