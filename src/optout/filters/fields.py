@@ -65,7 +65,7 @@ PERSON_OPPORTUNITY = Relation(
 
 @dataclass(frozen=True)
 class Field:
-    name: str
+    name: str  # how a filter's text names it: `person.last_activity_any_at`
     type: FieldType
     relation: Relation
     description: str
@@ -74,6 +74,7 @@ class Field:
     # Python: given a row of the relation (a mapping), the value.
     value: Callable[[Row], Any]
     custom: bool = field(default=False)
+    label: str = ""  # how pages name it: "Last activity (any)"
 
 
 def _column(name: str) -> Callable[[FromClause], ColumnElement[Any]]:
@@ -107,12 +108,30 @@ def _has_open_opportunity(alias: FromClause) -> ColumnElement[Any]:
 
 
 def _plain(
-    relation: Relation, prefix: str, specs: Sequence[tuple[str, FieldType, str]]
+    relation: Relation,
+    prefix: str,
+    specs: Sequence[tuple[str, FieldType, str, str]],
+    *,
+    label_prefix: str = "",
 ) -> list[Field]:
     return [
-        Field(f"{prefix}.{name}", type_, relation, description, _column(name), _key(name))
-        for name, type_, description in specs
+        Field(
+            f"{prefix}.{name}",
+            type_,
+            relation,
+            description,
+            _column(name),
+            _key(name),
+            label=f"{label_prefix}{label}",
+        )
+        for name, type_, label, description in specs
     ]
+
+
+def _capitalized(
+    specs: Sequence[tuple[str, FieldType, str, str]],
+) -> list[tuple[str, FieldType, str, str]]:
+    return [(name, type_, label.capitalize(), about) for name, type_, label, about in specs]
 
 
 _T, _E, _D, _N, _B, _DT = (
@@ -124,13 +143,14 @@ _T, _E, _D, _N, _B, _DT = (
     FieldType.DATETIME,
 )
 
-_OPPORTUNITY_SPECS: list[tuple[str, FieldType, str]] = [
-    ("name", _T, "opportunity name"),
-    ("stage", _T, "opportunity stage, as in the CRM"),
-    ("amount", _N, "opportunity amount"),
-    ("is_closed", _B, "whether the opportunity is closed (won or lost)"),
-    ("is_won", _B, "whether the opportunity is closed and won"),
-    ("close_date", _DT, "expected or actual close date"),
+# name, type, label, description
+_OPPORTUNITY_SPECS: list[tuple[str, FieldType, str, str]] = [
+    ("name", _T, "opportunity name", "opportunity name"),
+    ("stage", _T, "opportunity stage", "opportunity stage, as in the CRM"),
+    ("amount", _N, "opportunity amount", "opportunity amount"),
+    ("is_closed", _B, "opportunity closed", "whether the opportunity is closed (won or lost)"),
+    ("is_won", _B, "opportunity won", "whether the opportunity is closed and won"),
+    ("close_date", _DT, "opportunity close date", "expected or actual close date"),
 ]
 
 _FIELDS: list[Field] = [
@@ -138,17 +158,27 @@ _FIELDS: list[Field] = [
         PERSON,
         "person",
         [
-            ("email", _E, "the person's address, normalized"),
-            ("email_domain", _D, "the domain of the person's address"),
-            ("first_name", _T, "first name"),
-            ("last_name", _T, "last name"),
-            ("title", _T, "job title"),
-            ("status", _T, "lead or contact status, as in the CRM"),
-            ("created_at", _DT, "when the person was created here"),
-            ("last_activity_at", _DT, "last activity from sources other than our sends"),
-            ("last_activity_any_at", _DT, "last activity from every source, our sends included"),
-            ("last_replied_at", _DT, "last reply from the person"),
-            ("last_emailed_at", _DT, "last email we sent the person"),
+            ("email", _E, "Email", "the person's address, normalized"),
+            ("email_domain", _D, "Email domain", "the domain of the person's address"),
+            ("first_name", _T, "First name", "first name"),
+            ("last_name", _T, "Last name", "last name"),
+            ("title", _T, "Job title", "job title"),
+            ("status", _T, "Lead status", "lead or contact status, as in the CRM"),
+            ("created_at", _DT, "Person added", "when the person was created here"),
+            (
+                "last_activity_at",
+                _DT,
+                "Last activity",
+                "last activity from sources other than our sends",
+            ),
+            (
+                "last_activity_any_at",
+                _DT,
+                "Last activity (any)",
+                "last activity from every source, our sends included",
+            ),
+            ("last_replied_at", _DT, "Last reply", "last reply from the person"),
+            ("last_emailed_at", _DT, "Last emailed", "last email we sent the person"),
         ],
     ),
     Field(
@@ -158,24 +188,54 @@ _FIELDS: list[Field] = [
         "takes part (contact role) in an open opportunity",
         _has_open_opportunity,
         _key("has_opportunity"),
+        label="In an open opportunity",
     ),
     *_plain(
         COMPANY,
         "company",
         [
-            ("domain", _D, "the company's domain, normalized"),
-            ("name", _T, "company name"),
-            ("created_at", _DT, "when the company was created here"),
-            ("last_activity_at", _DT, "last activity at the company from other sources"),
-            ("last_activity_any_at", _DT, "last activity at the company, our sends included"),
-            ("last_replied_at", _DT, "last reply from anyone at the company"),
+            ("domain", _D, "Company domain", "the company's domain, normalized"),
+            ("name", _T, "Company name", "company name"),
+            ("created_at", _DT, "Company added", "when the company was created here"),
+            (
+                "last_activity_at",
+                _DT,
+                "Company last activity",
+                "last activity at the company from other sources",
+            ),
+            (
+                "last_activity_any_at",
+                _DT,
+                "Company last activity (any)",
+                "last activity at the company, our sends included",
+            ),
+            ("last_replied_at", _DT, "Company last reply", "last reply from anyone at the company"),
         ],
     ),
-    *_plain(OPPORTUNITY, "opportunity", _OPPORTUNITY_SPECS),
-    *_plain(PERSON_OPPORTUNITY, "person.opportunity", _OPPORTUNITY_SPECS),
+    *_plain(OPPORTUNITY, "opportunity", _capitalized(_OPPORTUNITY_SPECS)),
+    *_plain(PERSON_OPPORTUNITY, "person.opportunity", _OPPORTUNITY_SPECS, label_prefix="Person's "),
 ]
 
 FIELDS: dict[str, Field] = {f.name: f for f in _FIELDS}
+
+# How pages name a custom field of each relation: "Lead source (custom)" for
+# `person.fields.lead_source`.
+_CUSTOM_LABEL_PREFIXES = {
+    "person": "",
+    "company": "Company ",
+    "opportunity": "Opportunity ",
+    "person_opportunity": "Person's opportunity ",
+}
+
+
+def label(name: str) -> str:
+    """How pages name the field a filter calls `name`: its label, or for a name that is
+    no field, the name itself (a page shows what it was given rather than fail)."""
+    try:
+        return lookup(name).label
+    except InvalidFilter:
+        return name
+
 
 # `<relation prefix>.fields.<name>`: a custom field of that relation, compared as text.
 _CUSTOM_PREFIXES: dict[str, Relation] = {
@@ -207,7 +267,11 @@ def _lookup(name: str, where: str) -> Field:
                     where=where,
                 )
             sql, value = _custom(key)
-            return Field(name, _T, relation, f"custom field {key!r}", sql, value, custom=True)
+            words = key.replace("_", " ")
+            shown = f"{_CUSTOM_LABEL_PREFIXES[relation.name]}{words}".capitalize() + " (custom)"
+            return Field(
+                name, _T, relation, f"custom field {key!r}", sql, value, custom=True, label=shown
+            )
     hint = did_you_mean(nearest_field(name, FIELDS))
     if hint:
         raise InvalidFilter(f"unknown field {name!r}{hint}", where=where)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Form
 
+from optout.articles import with_article
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import InvalidFilter, InvalidInput
 from optout.filters import Condition, Level, parse, to_text
@@ -94,6 +95,7 @@ def field_groups() -> list[tuple[str, list[dict[str, str]]]]:
         groups.setdefault(field.relation.name, []).append(
             {
                 "name": field.name,
+                "label": field.label,
                 "type": field.type.value,
                 "description": field.description,
                 "levels": " ".join(sorted(level.value for level in field.relation.levels)),
@@ -137,7 +139,8 @@ def condition_text(field_name: str, op_name: str, raw: str) -> str:
         raise InvalidInput(f"unknown operator {op_name!r}")
     if field.type not in op.types:
         raise InvalidInput(
-            f"{op.syntax!r} does not apply to {field.name} (a {field.type.value} field)"
+            f"{op.syntax!r} does not apply to {field.label} "
+            f"({with_article(field.type.value)} field)"
         )
     value: Value
     if op.arg is Arg.NONE:

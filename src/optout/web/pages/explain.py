@@ -14,6 +14,7 @@ from optout.clock import utcnow
 from optout.eligibility import Purpose
 from optout.eligibility.model import Outcome
 from optout.errors import InvalidInput
+from optout.filters.words import readable
 from optout.sending.send_time import window_text
 from optout.services import eligibility, people, rule_reach, sequences
 from optout.web.pages.render import page
@@ -46,7 +47,8 @@ def evidence_lines(outcome: Outcome) -> list[str]:
     values, the company that matched, an exclusion's toggles, then the rest."""
     evidence: Mapping[str, Any] = outcome.evidence
     lines = [
-        f"{c['condition']} ← {_value(c.get('actual'))}" for c in evidence.get("conditions", [])
+        f"{readable(c['condition'])} ← {_value(c.get('actual'))}"
+        for c in evidence.get("conditions", [])
     ]
     if "company" in evidence and outcome.exclusion_id is not None:
         via = " (a linked company)" if evidence.get("linked_company") else ""

@@ -13,9 +13,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from optout.audit_words import actor_words, event_words
 from optout.eligibility.precedence import check_label
 from optout.errors import OptoutError
 from optout.filters.confusables import readable as readable_domain
+from optout.filters.words import readable as filter_words
 from optout.web.errors import status_of
 from optout.web.notices import Notice, clear_notice, read_notice, set_notice
 
@@ -75,6 +77,9 @@ def _templates() -> jinja2.Environment:
         moment=_moment,
         humanize=_humanize,
         check_label=check_label,
+        filter_words=filter_words,
+        actor=actor_words,
+        event_words=event_words,
         urlpart=lambda text: quote(str(text), safe=""),
     )
     env.globals.update(query=with_query, readable=readable_domain)
