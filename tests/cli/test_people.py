@@ -145,7 +145,12 @@ def test_R35_cli_history_in_order(cli: Cli) -> None:
     assert ended["rule"] == "opt_out"
     assert ended["actor"] == ACTOR
     table = cli.ok("history", "ann@acme.com").stdout
-    assert table.index("enrolled") < table.index("opted_out") < table.index("enrollment_ended")
+    # In words, as the person's page shows them: no event kind or actor as the code has it.
+    assert table.index("Enrolled") < table.index("Opted out") < table.index("Enrollment ended")
+    assert "enrollment_ended" not in table
+    assert "email_cancelled" not in table
+    assert "(command line)" in table
+    assert "@cli" not in table
     assert "Opt-out, bounce and spam complaint ledger" in table
     missing = cli.run("history", "nobody@acme.com")
     assert missing.exit_code == 1
@@ -180,4 +185,4 @@ def test_R36_cli_explains_a_complaint_and_clears_it_only_with_a_reason(cli: Cli)
     assert cli.json("explain", "ann@acme.com", "--sequence", "Outbound")["allowed"] is True
     table = cli.ok("history", "ann@acme.com").stdout
     assert "spam complaint" in table
-    assert "complaint_cleared" in table
+    assert "Spam complaint lifted" in table

@@ -79,9 +79,9 @@ def test_R35_refusals_from_the_enroll_tab_show_in_the_persons_history(
     )
     assert done.status_code == 200, done.text
     ann_history = _history(web.http.get(f"/people/{ann}").text)
-    assert "enrollment refused" in ann_history
+    assert "Enrollment refused" in ann_history
     assert "Current customers" in ann_history
     assert "Q4 Outbound" in ann_history
     olga_history = _history(web.http.get(f"/people/{olga}").text)
-    assert "enrollment refused" in olga_history
+    assert "Enrollment refused" in olga_history
     assert "Opted out" in olga_history

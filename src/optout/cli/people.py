@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from optout.audit_words import actor_words
 from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.decisions import explanation_json, print_explanation
 from optout.cli.lookups import names_by_id
@@ -225,7 +226,7 @@ def _ledger_table(ledger: list[dict[str, Any]]) -> Table:
             row["at"].strftime("%Y-%m-%d %H:%M:%S"),
             row["action"],
             KIND_WORDS.get(row["kind"], row["kind"]),
-            Text(str(row["actor"])),
+            Text(actor_words(str(row["actor"]))),
             row["channel"],
             Text(str(row["reason"] or "")),
         )

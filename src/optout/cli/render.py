@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from optout.audit_words import actor_words, event_words
 from optout.eligibility.model import ExclusionSpec
 from optout.eligibility.precedence import check_label
 from optout.filters import to_text
@@ -278,8 +279,8 @@ def events_table(events: Iterable[Event], names: Mapping[str, Mapping[int, str]]
         table.add_row(
             str(n),
             event.at.strftime("%Y-%m-%d %H:%M:%S"),
-            event.kind,
-            Text(event.actor),
+            event_words(event.kind),
+            Text(actor_words(event.actor)),
             Text(rule),
             Text(names["sequence"].get(event.sequence_id or 0, "")),
             Text(_detail_text(event.detail)),

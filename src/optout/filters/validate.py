@@ -12,6 +12,7 @@ import math
 from datetime import UTC, date, datetime
 from typing import Any
 
+from optout.articles import with_article
 from optout.errors import InvalidFilter, InvalidInput
 from optout.filters.ast import All, AnyOf, Condition, Node, Not, Scalar, Value
 from optout.filters.fields import Field, FieldType, Level, lookup
@@ -70,7 +71,8 @@ def _condition(cond: Condition, level: Level, *, where: str) -> Condition:
     if field.type not in op.types:
         types = ", ".join(sorted(t.value for t in op.types))
         raise InvalidFilter(
-            f"operator {op.name!r} does not apply to {field.name!r}, a {field.type.value} "
+            f"operator {op.name!r} does not apply to {field.name!r}, "
+            f"{with_article(field.type.value)} "
             f"field (it takes {types})",
             where=where,
         )
@@ -102,7 +104,8 @@ def _value(value: Value, field: Field, op: Operator, *, where: str) -> Value:
             raise InvalidFilter(f"{op.name!r} needs at least one value", where=where)
         if len(items) > MAX_LIST:
             raise InvalidFilter(f"at most {MAX_LIST} values in one list", where=where)
-        canonical = (_scalar(v, field, op, where=f"{where}[{i}]") for i, v in enumerate(items))
+        # The message quotes the value at fault, which names it better than its position.
+        canonical = (_scalar(v, field, op, where=where) for v in items)
         return tuple(dict.fromkeys(canonical))
     if value is None or isinstance(value, tuple | list):
         raise InvalidFilter(f"{op.name!r} takes one value", where=where)

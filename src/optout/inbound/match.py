@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.articles import with_article
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.inbound.arf import FeedbackReport
@@ -156,7 +157,7 @@ def match_complaint(
     )
     about = f"message {report.message_id}" if report.message_id else "a message without an id"
     return Unmatched(
-        f"a {report.feedback_type} report about {about} for {named}: none of our sent "
+        f"{with_article(report.feedback_type)} report about {about} for {named}: none of our sent "
         f"emails{refused}",
         workspace_id,
     )
