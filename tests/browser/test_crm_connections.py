@@ -132,7 +132,8 @@ def test_R31_R32_hubspot_connected_mapped_and_synced_in_the_browser(
     page.select_option("#opt-out-contacts-mode", "read_write")
     page.click("#save-opt-out-contacts")
     expect(page.locator(".notice.ok")).to_contain_text(
-        "contacts.hs_email_optout now feeds email_opt_out (read_write)"
+        "HubSpot contacts field hs_email_optout now feeds “Opted out of email”; opt-outs "
+        "made here are written back to it."
     )
     expect(page.locator("#opt-out-contacts legend")).to_contain_text("read and write")
     expect(page.locator("#mappings tr").filter(has_text="hs_email_optout")).to_contain_text(

@@ -120,6 +120,59 @@ DEFAULTS: Mapping[str, Mapping[str, Sequence[tuple[str, str]]]] = {
     },
 }
 
+# How pages name our fields, per kind of object (a custom `fields.<name>` reads
+# "<Name> (custom)").
+OUR_FIELD_LABELS: Mapping[Kind, Mapping[str, str]] = {
+    Kind.PERSON: {
+        "email": "Email",
+        "first_name": "First name",
+        "last_name": "Last name",
+        "title": "Job title",
+        "status": "Lead status",
+        OPT_OUT: "Opted out of email",
+        "last_activity_at": "Last activity",
+        "company_domain": "Company domain",
+        "company_name": "Company name",
+    },
+    Kind.COMPANY: {"domain": "Company domain", "name": "Company name"},
+    Kind.DEAL: {
+        "name": "Opportunity name",
+        "stage": "Opportunity stage",
+        "amount": "Opportunity amount",
+        "is_closed": "Opportunity closed",
+        "is_won": "Opportunity won",
+        "close_date": "Opportunity close date",
+    },
+    Kind.ROLE: {"role": "Contact role"},
+}
+
+
+def our_field_label(crm: str, mapping: FieldMapping) -> str:
+    """How pages name the field of ours that `mapping` feeds."""
+    our = mapping.our_field
+    if our.startswith("fields."):
+        return our[len("fields.") :].replace("_", " ").capitalize() + " (custom)"
+    try:
+        kind = crm_object(crm, mapping.crm_object).kind
+    except InvalidMapping:
+        return our
+    return OUR_FIELD_LABELS[kind].get(our, our)
+
+
+def in_words(crm: str, crm_name: str, mapping: FieldMapping) -> str:
+    """What a saved mapping does, as a sentence: which CRM field feeds which of ours, and
+    whether opt-outs made here are written back."""
+    told = (
+        f"{crm_name} {mapping.crm_object} field {mapping.crm_field} now feeds "
+        f"“{our_field_label(crm, mapping)}”"
+    )
+    if mapping.our_field != OPT_OUT:
+        return f"{told}."
+    if mapping.mode == READ_WRITE:
+        return f"{told}; opt-outs made here are written back to it."
+    return f"{told}; opt-outs made here are not written back to {crm_name}."
+
+
 # CRM field names end up in SOQL and in HubSpot property lists: identifiers only.
 _CRM_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 

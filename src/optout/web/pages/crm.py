@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.config import crm_allowed_hosts_from
-from optout.crm import connections, credentials, manage, probe
+from optout.crm import connections, credentials, manage, mapping, probe
 from optout.crm.credentials import ROLE_NAMES
 from optout.crm.mapping import MODES, OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.salesforce import AUTH_MODES
@@ -89,6 +89,7 @@ def _connection_page(
         objects=[o.name for o in OBJECTS[kind]],
         modes=MODES,
         opt_out_field=OPT_OUT,
+        our_field_label=lambda m: mapping.our_field_label(kind, m),
         mapping_form=mapping_form or {},
         mapping_error=mapping_error,
         webhook_base=site.settings.base_url,
@@ -304,7 +305,7 @@ def save_mapping(
         return _connection_page(request, viewer, kind, mapping_form=shown, mapping_error=exc)
     except OptoutError as exc:
         return _connection_page(request, viewer, kind, error=exc)
-    done = f"{saved.crm_object}.{saved.crm_field} now feeds {saved.our_field} ({saved.mode})."
+    done = mapping.in_words(kind, probe.CRM_NAMES[kind], saved)
     return redirect(request, f"/crm/{kind}", done=done)
 
 
