@@ -69,10 +69,11 @@ def normalize_domain(raw: str) -> str:
         except idna.IDNAError as exc:
             raise _not_a_domain(raw, _label_problem(text.split("."))) from exc
     labels = ascii_form.split(".")
-    if len(labels) == 1 and _LABEL.match(labels[0]):
-        raise InvalidInput(
-            f"not a domain: {raw!r} is a single label; to match every domain under a "
-            f"suffix use 'ends with \".{labels[0]}\"'"
+    if len(labels) == 1 and _LABEL.match(labels[0]) and _is_public_suffix(labels[0]):
+        raise _not_a_domain(
+            raw,
+            f"a domain has at least one dot; for every domain that ends in .{labels[0]}, "
+            f'use the operator ends with ".{labels[0]}"',
         )
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise _not_a_domain(raw, _label_problem(labels))
@@ -90,6 +91,11 @@ def _not_a_domain(raw: str, problem: str) -> InvalidInput:
         f"{raw.strip()!r} is not a domain ({problem}): type a domain such as {DOMAIN_EXAMPLE}",
         value=raw,
     )
+
+
+def _is_public_suffix(label: str) -> bool:
+    """True for a suffix such as `edu` or `de`, under which domains are registered."""
+    return bool(_extractor()(f"example.{label}").suffix == label)
 
 
 def _label_problem(labels: list[str]) -> str:

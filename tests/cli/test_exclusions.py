@@ -85,7 +85,8 @@ def test_R34_cli_bad_filter_exit_code_2_with_position(cli: Cli) -> None:
         "exclusion", "add", "D", "--level", "company", "--filter", "company.domain in (edu)"
     )
     assert bad_domain.exit_code == 2
-    assert "single label" in bad_domain.stderr
+    assert "'edu' is not a domain (a domain has at least one dot" in bad_domain.stderr
+    assert 'ends with ".edu"' in bad_domain.stderr
     assert cli.json("exclusion", "list") == []
 
 

@@ -701,3 +701,26 @@ def test_R23_row_error_is_a_plain_record() -> None:
     out = io.StringIO()
     imports.write_error_report(report, out)
     assert out.getvalue().splitlines() == ["row,column,value,reason", "2,Email,x,bad"]
+
+
+def test_R34_a_file_not_in_utf8_is_refused_naming_the_row_column_and_value(
+    world: World,
+) -> None:
+    """A spreadsheet saved as Windows-1252: the message says which row, column and value
+    are written in another encoding, never a byte offset or a codec's words."""
+    saved = "Email;Last name\nann@acme.com;Smith\nbob@acme.com;Müller\n".encode("cp1252")
+    with pytest.raises(InvalidInput) as refused:
+        imports.import_people(
+            world.db,
+            workspace_id=world.ws,
+            source=io.TextIOWrapper(io.BytesIO(saved), encoding="utf-8"),
+            mapping={"Email": "email", "Last name": "last_name"},
+            actor=ACTOR,
+            now=world.now,
+        )
+    message = refused.value.message
+    assert "not UTF-8 text: row 3, column 'Last name' holds 'Müller'" in message
+    assert "CSV UTF-8" in message
+    assert "byte" not in message
+    assert "invalid start" not in message
+    assert count(world.db, t.people, world) == 0

@@ -58,11 +58,8 @@ def read_csv(source: TextIO | CsvFile) -> CsvFile:
         return source
     try:
         text = source.read()
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the file is not UTF-8 text (byte {exc.start}: {exc.reason}); "
-            "save it as 'CSV UTF-8' and upload it again"
-        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(_not_utf8(source)) from None
     if not isinstance(text, str):
         raise InvalidInput("the file must be read as text, not bytes")
     text = text.removeprefix("\ufeff")
@@ -103,6 +100,38 @@ def check_header(header: Sequence[str]) -> None:
         shown = ", ".join(map(repr, duplicates[:10]))
         more = f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else ""
         raise InvalidInput(f"the header names a column more than once: {shown}{more}")
+
+
+def _not_utf8(source: TextIO) -> str:
+    """Why a file cannot be read, and where as a spreadsheet shows it: the row, the
+    column and the value of the first character that is not UTF-8 text."""
+    advice = "save it from your spreadsheet as 'CSV UTF-8' and upload it again"
+    buffer = getattr(source, "buffer", None)
+    if buffer is None or not buffer.seekable():
+        return f"the file is not UTF-8 text: {advice}"
+    buffer.seek(0)
+    raw = bytes(buffer.read()).removeprefix(b"\xef\xbb\xbf")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    else:
+        return f"the file is not UTF-8 text: {advice}"
+    text = raw.decode("cp1252", errors="replace")  # one character per byte: same places
+    lines = text.splitlines()
+    row = text.count("\n", 0, start) + 1
+    line = lines[row - 1] if row <= len(lines) else ""
+    delimiter = _delimiter(text)
+    cells = next(csv.reader([line], delimiter=delimiter), [])
+    before = text[text.rfind("\n", 0, start) + 1 : start]
+    index = len(next(csv.reader([before], delimiter=delimiter), [""])) - 1
+    header = next(csv.reader(lines[:1], delimiter=delimiter), [])
+    column = header[index].strip() if index < len(header) and row > 1 else f"number {index + 1}"
+    value = cells[index].strip() if index < len(cells) else ""
+    return (
+        f"the file is not UTF-8 text: row {row}, column {column!r} holds {value!r}, "
+        f"written in another encoding; {advice}"
+    )
 
 
 def _delimiter(text: str) -> str:
