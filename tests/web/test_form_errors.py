@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from optout.crm import connections
 from optout.db import tables as t
-from optout.services import accounts, people, rulesets
+from optout.services import accounts, audiences, people, personas, rulesets
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 
@@ -309,3 +309,80 @@ def test_R34_a_crm_mapping_refused_far_down_the_page_is_told_at_its_top(
     assert field is not None
     assert 'aria-invalid="true"' in field[0]
     assert 'value="job title"' in field[0]  # the form kept what was typed
+
+
+def _taken_names(world: World) -> None:
+    rulesets.create(world.db, workspace_id=world.ws, name="Careful", now=world.now)
+    personas.create(
+        world.db,
+        workspace_id=world.ws,
+        name="Buyers",
+        include_keywords=["cto"],
+        exclude_keywords=[],
+        now=world.now,
+    )
+    audiences.create(world.db, workspace_id=world.ws, name="Everyone", now=world.now)
+
+
+@pytest.mark.parametrize(
+    ("path", "typed", "field", "said", "status"),
+    [
+        (
+            "/rulesets/new",
+            {"name": "Slow", "reenroll_cooldown_days": "two", "max_active_per_company": "3"},
+            "reenroll_cooldown_days",
+            "Re-enrollment cooldown: 'two' is not a whole number: type a number of days, 0 or more",
+            422,
+        ),
+        (
+            "/rulesets/new",
+            {"name": "Careful", "reenroll_cooldown_days": "30", "max_active_per_company": "3"},
+            "name",
+            "Name: a ruleset named 'Careful' exists already: choose another name",
+            409,
+        ),
+        (
+            "/personas/new",
+            {"name": "Buyers", "include": "vp sales"},
+            "name",
+            "Name: a persona named 'Buyers' exists already: choose another name",
+            409,
+        ),
+        (
+            "/audiences/new",
+            {"name": "Everyone", "filter": 'person.title contains "cto"'},
+            "name",
+            "Name: an audience named 'Everyone' exists already: choose another name",
+            409,
+        ),
+        (
+            "/audiences/new",
+            {"name": "  ", "filter": 'person.title contains "cto"'},
+            "name",
+            "Name: an audience needs a name: type one of up to 200 characters",
+            422,
+        ),
+    ],
+)
+def test_R34_a_refused_name_or_number_is_told_beside_it_with_the_form_kept(
+    web: Web,
+    admin: Admin,
+    path: str,
+    typed: dict[str, str],
+    field: str,
+    said: str,
+    status: int,
+) -> None:
+    admin(_taken_names)
+    token = csrf_token_in(web.http.get(path).text)
+
+    refused = web.http.post(path, data={"csrf_token": token, **typed})
+
+    assert refused.status_code == status
+    assert _beside(refused.text, field) == said
+    assert f'href="#{field}-error"' in _summary(refused.text)
+    inputs = {name: value for name, value in typed.items() if name not in ("include", "filter")}
+    assert {name: _value(refused.text, name) for name in inputs} == inputs
+    for name in ("include", "filter"):
+        if name in typed:
+            assert typed[name] in html.unescape(refused.text)

@@ -13,15 +13,20 @@ from optout.errors import Conflict, InvalidInput, NotFound
 def clean_name(name: str, *, what: str) -> str:
     text = " ".join(name.split())
     if not text:
-        raise InvalidInput(f"a {what} needs a name: type one of up to 200 characters").at(
+        raise InvalidInput(f"{_a(what)} needs a name: type one of up to 200 characters").at(
             "name", "Name"
         )
     if len(text) > 200:
         raise InvalidInput(
-            f"a {what} name has at most 200 characters; this one has {len(text):,}",
+            f"{_a(what)} name has at most 200 characters; this one has {len(text):,}",
             value=name,
         ).at("name", "Name")
     return text
+
+
+def _a(what: str) -> str:
+    """`what` with its article: "a sequence", "an exclusion"."""
+    return f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
 
 
 def ensure_unique(
@@ -31,7 +36,7 @@ def ensure_unique(
         sa.select(table.c.id).where(table.c.workspace_id == workspace_id, table.c.name == name)
     ):
         raise Conflict(
-            f"a {what} named {name!r} exists already: choose another name", value=name
+            f"{_a(what)} named {name!r} exists already: choose another name", value=name
         ).at("name", "Name")
 
 

@@ -16,6 +16,7 @@ from optout.filters import to_text
 from optout.services import audiences, listing
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import field_groups, operator_choices
+from optout.web.pages.form_error import FormError
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -57,7 +58,7 @@ def _form_page(
         audience_id=audience_id,
         form={"name": name, "filter": filter, "persona": persona},
         personas=names,
-        error=message,
+        error=FormError(message, error.field if error is not None else ""),
         where=where,
         field_groups=field_groups(),
         operators=operator_choices(),

@@ -15,6 +15,7 @@ from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.services import audiences, listing, personas
 from optout.web.pages import reads
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -70,7 +71,7 @@ def _form_page(
         form={"name": name, "include": include, "exclude": exclude},
         audiences=used_by,
         sequences=fed,
-        error=error.message if error is not None else "",
+        error=form_error(error),
     )
 
 

@@ -16,6 +16,7 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.services import fresh_rules, listing, rulesets
 from optout.services.accounts import Role
 from optout.web.pages import reads
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -24,22 +25,35 @@ from optout.web.site import site_of
 router = page_router()
 
 
-def _whole(text: str, *, what: str) -> int | None:
+def _whole(text: str, *, field: str, label: str, accepted: str) -> int | None:
     """A whole number typed in a field; empty: None."""
     if not text.strip():
         return None
     try:
         return int(text.strip())
     except ValueError:
-        raise InvalidInput(f"{what} takes a whole number, not {text.strip()!r}") from None
+        raise InvalidInput(f"{text.strip()!r} is not a whole number: {accepted}", value=text).at(
+            field, label
+        ) from None
 
 
 def _settings(name: str, exclusions_enabled: str | None, cooldown: str, cap: str) -> dict[str, Any]:
     return {
         "name": name,
         "exclusions_enabled": exclusions_enabled is not None,
-        "reenroll_cooldown_days": _whole(cooldown, what="the re-enrollment cooldown") or 0,
-        "max_active_per_company": _whole(cap, what="the cap per company"),
+        "reenroll_cooldown_days": _whole(
+            cooldown,
+            field="reenroll_cooldown_days",
+            label="Re-enrollment cooldown",
+            accepted="type a number of days, 0 or more",
+        )
+        or 0,
+        "max_active_per_company": _whole(
+            cap,
+            field="max_active_per_company",
+            label="Cap per company",
+            accepted="type a number of people, 1 or more, or leave it empty for no cap",
+        ),
     }
 
 
@@ -98,7 +112,7 @@ def _form_page(
         ignored=ignored,
         confirmation=confirmation,
         is_admin=viewer.principal.role is Role.ADMIN,
-        error=error.message if error is not None else "",
+        error=form_error(error),
     )
 
 
