@@ -29,3 +29,62 @@ def internal_words(text: str) -> list[str]:
             start, end = max(match.start() - 30, 0), match.end() + 30
             found.append(f"{match.group()!r} in …{text[start:end]!r}…")
     return found
+
+
+# Words a RevOps admin does not use, in what pages show: a filter field written as code
+# (`person.last_activity_any_at`, `company.fields.tier`) where its label belongs, and the
+# phrases of libraries and internals that leaked into messages before.
+def _field_paths() -> re.Pattern[str]:
+    from optout.filters.fields import FIELDS
+
+    prefixes = "person\\.opportunity|person|company|opportunity"
+    names = sorted(FIELDS, key=len, reverse=True)
+    alternatives = [re.escape(name) for name in names] + [rf"(?:{prefixes})\.fields\.\w+"]
+    return re.compile(r"(?<![\w.@/-])(" + "|".join(alternatives) + r")(?![\w-]|\.\w)")
+
+
+RAW_FIELD_PATH = _field_paths()
+# A merge tag of an email's text (`{{ person.first_name }}`) is what an admin types into a
+# step: it is shown as written.
+_MERGE_TAG = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+ADMIN_PHRASES = (
+    "(Empty Label)",
+    "single label",
+    "invalid start byte",
+    "codec can't decode",
+    "now feeds",
+    "read_write",
+    "email_opt_out",
+    "@cli",
+)
+_INDEX = re.compile(r"\[\d+\]")
+_ARTICLE = re.compile(r"\ba (?=[aeiou])(?!one\b|use|user|uni|euro)", re.IGNORECASE)
+
+
+def _cli_commands() -> re.Pattern[str]:
+    from optout.cli.registry import COMMANDS
+
+    names = "|".join(re.escape(name) for name in sorted(COMMANDS, key=len, reverse=True))
+    return re.compile(rf"\boptout (?:--?[\w-]+ )*({names})\b")
+
+
+CLI_COMMAND = _cli_commands()
+
+
+def admin_unfamiliar(text: str, *, names: tuple[str, ...] = ()) -> list[str]:
+    """Every raw field path, CLI command, leaked internal phrase, list index ("[0]") and
+    "a" before a vowel sound in `text`, each with some context. `names` are the admin's
+    own (a workspace called "optout demo" is no command): they are left out."""
+    text = _MERGE_TAG.sub(" ", text)
+    for name in names:
+        text = text.replace(name, " ")
+    found = []
+    for pattern in (RAW_FIELD_PATH, CLI_COMMAND, _INDEX, _ARTICLE):
+        for match in pattern.finditer(text):
+            start, end = max(match.start() - 30, 0), match.end() + 30
+            found.append(f"{match.group()!r} in …{text[start:end]!r}…")
+    for phrase in ADMIN_PHRASES:
+        at = text.find(phrase)
+        if at >= 0:
+            found.append(f"{phrase!r} in …{text[max(at - 30, 0) : at + len(phrase) + 30]!r}…")
+    return found
