@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from optout.errors import OptoutError
 from optout.jobs import runner
 from optout.services import bulk_jobs
-from optout.web.pages import uploads
+from optout.web import uploads
 from tests.factories import World
 
 Committed = Callable[[], AbstractContextManager[World]]

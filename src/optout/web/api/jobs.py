@@ -16,11 +16,11 @@ from optout.clock import utcnow
 from optout.jobs import live
 from optout.services import bulk_jobs, imports, jobs
 from optout.services.jobs import Job
+from optout.web import uploads
 from optout.web.api.common import BodyId, Input, PathId
 from optout.web.api.common import transaction as tx
 from optout.web.api.imports import REQUEST_BODY, Mapping, _upload
 from optout.web.auth import ApiPrincipal
-from optout.web.pages import uploads
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 POLL_SECONDS = 1

@@ -26,7 +26,8 @@ from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.services import bulk_jobs, imports
 from optout.services.imports import ImportReport
 from optout.services.imports_csv import CUSTOM_PREFIX, Kind, read_csv
-from optout.web.pages import reads, uploads
+from optout.web import uploads
+from optout.web.pages import reads
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
