@@ -322,6 +322,7 @@ def _taken_names(world: World) -> None:
         now=world.now,
     )
     audiences.create(world.db, workspace_id=world.ws, name="Everyone", now=world.now)
+    world.exclusion("Customers", "company", "company.domain in (acme.com)")
 
 
 @pytest.mark.parametrize(
@@ -356,6 +357,13 @@ def _taken_names(world: World) -> None:
             409,
         ),
         (
+            "/exclusions/new",
+            {"name": "Customers", "level": "company", "filter": "company.domain in (globex.io)"},
+            "name",
+            "Name: an exclusion named 'Customers' exists already: choose another name",
+            409,
+        ),
+        (
             "/audiences/new",
             {"name": "  ", "filter": 'person.title contains "cto"'},
             "name",
@@ -381,8 +389,9 @@ def test_R34_a_refused_name_or_number_is_told_beside_it_with_the_form_kept(
     assert refused.status_code == status
     assert _beside(refused.text, field) == said
     assert f'href="#{field}-error"' in _summary(refused.text)
-    inputs = {name: value for name, value in typed.items() if name not in ("include", "filter")}
+    texts = ("include", "filter", "level")
+    inputs = {name: value for name, value in typed.items() if name not in texts}
     assert {name: _value(refused.text, name) for name in inputs} == inputs
-    for name in ("include", "filter"):
+    for name in texts:
         if name in typed:
             assert typed[name] in html.unescape(refused.text)

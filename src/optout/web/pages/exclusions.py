@@ -40,6 +40,7 @@ from optout.web.pages.exclusion_form import (
     posted_form,
     with_condition,
 )
+from optout.web.pages.form_error import FormError, form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -270,11 +271,12 @@ def _reach(db: Connection, ws: int, exclusion_id: int) -> rule_reach.Reach:
     return rule_reach.reach_of(db, workspace_id=ws, exclusion=spec)
 
 
-def _explained(error: OptoutError) -> tuple[str, str]:
-    """Where a bad filter is wrong (if it says) and why, apart; other errors: why."""
+def _explained(error: OptoutError) -> tuple[str, FormError]:
+    """Where a bad filter is wrong (if it says) and why, apart; other errors: why, and
+    the input they are about."""
     if isinstance(error, InvalidFilter) and error.where:
-        return error.where, error.reason
-    return "", error.message
+        return error.where, FormError(error.reason)
+    return "", form_error(error)
 
 
 def _write(
