@@ -4,18 +4,23 @@ two-email sequence with business hours, sent from both mailboxes to its audience
 worker then sends through a real SMTP server on loopback while the clock moves through
 two working days; what the server received shows every email inside its recipient's
 hours, no mailbox over its limit in its own day nor closer than its gap, and each
-follow-up threaded under its first email (R37, R38, R39)."""
+follow-up threaded under its first email (R37, R38, R39).
+
+With OPTOUT_TOUR_SCREENSHOTS=docs/tour the walk also writes the README tour's
+screenshots of a sequence's sending hours and of its mailboxes there."""
 
 from __future__ import annotations
 
 import email
 import itertools
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
 from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -31,6 +36,7 @@ from tests.factories import World
 from tests.sending.lost_answers import worker_pass
 from tests.sending.smtp_server import Recorder, smtp_server
 
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 3  # emails a day, per mailbox
 GAP = timedelta(minutes=30)  # at least, between two sends of one mailbox
 STEP = timedelta(minutes=10)  # the clock's move between two worker passes
@@ -87,6 +93,16 @@ def _received(handler: Recorder) -> list[Received]:
             )
         )
     return found
+
+
+def _tour_shot(app: App, name: str) -> None:
+    """One screenshot of the README's tour, when asked for: the window as it is."""
+    folder = os.environ.get("OPTOUT_TOUR_SCREENSHOTS")
+    if not folder or app.prefix.split("-", 1)[0] != "sqlite":
+        return
+    target = ROOT / folder
+    target.mkdir(parents=True, exist_ok=True)
+    app.page.screenshot(path=str(target / f"{name}.png"), full_page=False)
 
 
 def _next_monday(moment: datetime) -> datetime:
@@ -199,6 +215,8 @@ def test_R37_R38_R39_two_mailboxes_send_a_sequence_across_time_zones_over_two_da
     expect(page.locator("#step-0 .rendered-subject")).to_have_text("Quick question, Kai")
     expect(page.locator("#step-2 .rendered-subject")).to_have_text("Re: Quick question, Kai")
     check_page(app, "sequence with sending hours")
+    page.locator("#schedule").scroll_into_view_if_needed()
+    _tour_shot(app, "4-sending-hours")
     page.click("#save-sequence")
     expect(page.locator(".notice.ok")).to_contain_text("Created Heads outreach.")
 
@@ -214,6 +232,7 @@ def test_R37_R38_R39_two_mailboxes_send_a_sequence_across_time_zones_over_two_da
         "from ann@acme-sales.com, bob@acme-sales.com"
     )
     check_page(app, "sequence sends from two mailboxes")
+    _tour_shot(app, "5-sequence-mailboxes")
 
     # 5. Enroll the audience.
     page.click("nav.tabs >> a:text-is('Enroll')")

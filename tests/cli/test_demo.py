@@ -19,6 +19,16 @@ def test_cli_demo_builds_tours_and_rebuilds_the_same_workspace(cli: Cli) -> None
     assert "Exclusions for audience 'People teams'" in tour
     assert "$ optout explain" in tour
     assert "$ optout exclusion preview" in tour
+    # Who sends the outbound sequence, within which limits, and in which hours (R37-R39).
+    assert "5. Who sends 'Q4 Outbound', and when" in tour
+    assert "Alex Morgan <alex@yourteam.example>: at most 40 emails a day" in tour
+    assert "Sam Patel <sam@yourteam.example>: at most 30 emails a day" in tour
+    assert "Sending hours: Mon-Fri 09:00-17:00" in tour
+    assert "$ optout mailbox list" in tour
+    shown = " ".join(cli.ok(*DEMO, "sequence", "show", "Q4 Outbound").stdout.split())
+    assert "from alex@yourteam.example, sam@yourteam.example" in shown
+    assert "Re: A question about your release process (in the thread)" in shown
+    assert "Sends Mon-Fri 09:00-17:00" in shown
     counted = re.search(r"(\d+) people at (\d+) companies", tour)
     assert counted is not None
     people, companies = map(int, counted.groups())

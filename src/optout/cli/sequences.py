@@ -21,6 +21,7 @@ from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
 from optout.sending import windows
 from optout.sending.schedule import schedule_of
+from optout.sending.threads import reply_subject
 from optout.services import (
     enrollment_refusals,
     enrollments,
@@ -257,15 +258,18 @@ def sequence_show(
             (view.name, "bold"),
             f"  [{view.status}]  ruleset {view.ruleset!r}",
             f", audience {view.audience!r}" if view.audience else "",
-            f", from {view.from_address}",
+            f", from {', '.join(view.mailboxes) or view.from_address}",
         )
     )
     table = Table("#", "step", "what")
+    first = next((step.subject for step in view.steps if step.kind == "email"), "")
     for i, step in enumerate(view.steps, start=1):
         if step.kind == "wait":
             table.add_row(str(i), "wait", _duration(step.wait_seconds))
-        else:
+        elif step.subject.strip():
             table.add_row(str(i), "email", Text(step.subject))
+        else:  # a follow-up without a subject of its own answers the first email
+            table.add_row(str(i), "email", Text(f"{reply_subject(first)} (in the thread)"))
     out.print(table)
     out.print(f"Sends {_schedule_text(schedule)}.")
     summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "none"

@@ -1,5 +1,7 @@
 """The demo workspace's configuration: exclusions of every kind, a persona, two
-audiences (one switching a rule off), three rulesets and three sequences."""
+audiences (one switching a rule off), three rulesets, two sender mailboxes with daily
+limits and three sequences, the outbound one sending from both mailboxes on weekdays
+from 09:00 to 17:00 in each recipient's time zone."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from optout.services import audiences, exclusions, personas, rulesets, sequences
+from optout.sending.windows import ANY_TIME, Schedule
+from optout.services import audiences, exclusions, mailboxes, personas, rulesets, sequences
 
 OUTBOUND = "Q4 Outbound"
 PEOPLE_INTRO = "People Teams Intro"
@@ -17,6 +20,12 @@ PEOPLE_TEAMS = "People teams"
 PERSONA = "No interns or recruiters"
 CUSTOMERS = "Current customers"
 HR_TITLES = "HR and recruiting titles"
+# address, display name, daily limit, seconds between two sends, time zone
+MAILBOXES = (
+    ("alex@yourteam.example", "Alex Morgan", 40, 120, "Europe/Berlin"),
+    ("sam@yourteam.example", "Sam Patel", 30, 180, "America/New_York"),
+)
+BUSINESS_HOURS = Schedule(start_minute=9 * 60, end_minute=17 * 60, business_day_waits=True)
 BODY = "Hi {{ person.first_name }},\n\nA short note about TOPIC at {{ company.name }}.\n\nAlex"
 
 # name, level, filter, exclude_from_sequences, enabled
@@ -89,21 +98,43 @@ def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
         exclusions_enabled=False,
         now=now,
     )
+    for address, display_name, limit, gap, zone in MAILBOXES:
+        mailboxes.create(
+            db,
+            workspace_id=ws,
+            address=address,
+            display_name=display_name,
+            daily_limit=limit,
+            min_gap_seconds=gap,
+            time_zone=zone,
+            actor=actor,
+            now=now,
+        )
     for name, ruleset, audience, topic in (
         (OUTBOUND, "Standard, 7-day cooldown", ENGINEERING, "your release process"),
         (PEOPLE_INTRO, "Account-based, max 2 per company", PEOPLE_TEAMS, "onboarding at scale"),
         (WEBINAR, "Transactional, exclusions off", None, "the webinar recording"),
     ):
-        sequences.create(
+        made = sequences.create(
             db,
             workspace_id=ws,
             name=name,
             ruleset=ruleset,
             audience=audience,
             now=now,
-            from_address="alex@yourteam.example",
+            from_address="Alex Morgan <alex@yourteam.example>",
             steps=steps(topic),
+            schedule=BUSINESS_HOURS if name == OUTBOUND else ANY_TIME,
         )
+        if name == OUTBOUND:  # two reps share the outbound sequence
+            mailboxes.set_for_sequence(
+                db,
+                workspace_id=ws,
+                sequence_id=made,
+                addresses=[address for address, *_ in MAILBOXES],
+                actor=actor,
+                now=now,
+            )
 
 
 def steps(topic: str) -> list[sequences.Step]:
@@ -111,7 +142,8 @@ def steps(topic: str) -> list[sequences.Step]:
     return [
         sequences.Step(kind="email", subject=f"A question about {topic}", body_text=body),
         sequences.Step(kind="wait", wait_seconds=3 * 86_400),
-        sequences.Step(kind="email", subject=f"Re: {topic}", body_text=body),
+        # No subject of its own: sent as "Re: " and the first subject, in its thread.
+        sequences.Step(kind="email", subject="", body_text=body),
         sequences.Step(kind="wait", wait_seconds=4 * 86_400),
         sequences.Step(kind="email", subject="Closing the loop", body_text=body),
     ]

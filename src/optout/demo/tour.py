@@ -1,6 +1,7 @@
 """The tour `optout demo` prints: what is in the workspace, what each exclusion matches,
 why one person is blocked and another allowed (R29), an audience's exclusions (R30),
-and the commands to try next."""
+who sends the outbound sequence and in which hours (R37, R38), and the commands to try
+next."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from optout.cli.lookups import counts
 from optout.cli.render import exclusion_json, exclusions_table, preview_json
 from optout.demo.build import Story
 from optout.demo.setup import WEBINAR
+from optout.sending.schedule import schedule_of
 from optout.services import audiences, eligibility, fresh_rules
+from optout.services.mailboxes import listing, of_sequence
 from optout.services.preview import Preview, preview
+from optout.services.sequences import spec_by_name
 
 
 def _impacts(db: Connection, story: Story, now: datetime) -> dict[int, Preview]:
@@ -54,6 +58,30 @@ def summary(db: Connection, story: Story, *, now: datetime) -> dict[str, Any]:
             for a in audiences.affecting_exclusions(db, workspace_id=ws, audience=story.audience)
         ],
     }
+
+
+def _senders(out: Console, db: Connection, story: Story, *, now: datetime) -> None:
+    """The sequence's mailboxes with their limits, and its sending hours."""
+    ws = story.workspace_id
+    sequence_id = spec_by_name(db, workspace_id=ws, name=story.sequence).id
+    chosen = set(of_sequence(db, sequence_id=sequence_id))
+    for box in listing(db, workspace_id=ws, now=now):
+        if box.address not in chosen:
+            continue
+        limit = f"at most {box.daily_limit} emails a day" if box.daily_limit else "no daily limit"
+        out.print(
+            Text.assemble(
+                (box.sender, "bold"),
+                f": {limit} (its day in {box.time_zone}), at least {box.min_gap_seconds} s "
+                f"between two emails; {box.sent_today} sent today, {box.queued} waiting",
+            )
+        )
+    schedule = schedule_of(db, sequence_id=sequence_id)
+    out.print(
+        f"Sending hours: {schedule.describe()}; read in each recipient's time zone (else "
+        "their mailbox's). Each person gets every email from the same mailbox, and follow-ups "
+        "answer the first email, so they sit in one thread."
+    )
 
 
 def _section(out: Console, title: str) -> None:
@@ -110,9 +138,14 @@ def print_tour(out: Console, db: Connection, story: Story, *, now: datetime) -> 
         )
     )
 
+    _section(out, f"5. Who sends {story.sequence!r}, and when")
+    _senders(out, db, story, now=now)
+
     _section(out, "Try next")
     seq = shlex.quote(story.sequence)
     for command, why in (
+        ("optout mailbox list", "each mailbox's sends today against its limit"),
+        (f"optout sequence show {seq}", "its steps, sending hours and the mailboxes it sends from"),
         (f"optout explain {story.cooling_down} --sequence {seq}", "in a re-enrollment cooldown"),
         (f"optout explain {story.colleague} --sequence {seq}", "a colleague replied"),
         (f"optout history {story.colleague}", "what happened to them, in order"),
