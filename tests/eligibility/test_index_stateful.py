@@ -1,4 +1,5 @@
-"""The decision index stays true under any sequence of writes and clock moves (R14, R16).
+"""The decision index stays true under any sequence of writes and clock moves (R14, R16,
+R41).
 
 A hypothesis state machine writes a random world through the services, then applies
 random writes of every kind that can change a match (rules saved, edited, re-levelled,
@@ -8,7 +9,9 @@ replies and sends moving activity dates; opt-outs; enrollments) and moves the cl
 forward and back. After every step: the stored matches equal a from-scratch evaluation
 (at the instant each rule holds, and as read at the current clock), the SQL eligible set
 equals `decide()` person by person, and `decide()` reading the index gives the very
-outcomes it gives evaluating every rule.
+outcomes it gives evaluating every rule. An audience that a sequence enrolls from by
+itself is stored too: its members equal a from-scratch evaluation, and none of them who
+was never enrolled is lost (each waits in the queue or is listed as not enrolled).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from optout.eligibility import Purpose, decide, index
 from optout.errors import Conflict, InvalidFilter, InvalidInput, OptoutError
 from optout.filters import Level, to_text
 from optout.services import (
+    audience_index,
+    audiences,
+    automatic_enrollment,
     companies,
     decision_index,
     enrollments,
@@ -98,6 +104,8 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         self.built: Built
         self.pool: Pools
         self.sequence_id = 0
+        self.audience_id = 0
+        self.automatic_id = 0
 
     def teardown(self) -> None:
         self.savepoint.rollback()
@@ -105,13 +113,31 @@ class DecisionIndexMachine(RuleBasedStateMachine):
 
     # The world -----------------------------------------------------------------------------
 
-    @initialize(spec=worlds(max_companies=4, max_people=6, max_deals=3))
-    def world(self, spec: object) -> None:
+    @initialize(spec=worlds(max_companies=4, max_people=6, max_deals=3), data=st.data())
+    def world(self, spec: object, data: st.DataObject) -> None:
         self.built = build(self.db, spec)  # type: ignore[arg-type]
         self.pool = pools(spec)  # type: ignore[arg-type]
         world = self.built.world
         ruleset = world.ruleset("Under test", max_active_per_company=None)
         self.sequence_id = world.sequence("Under test", ruleset=ruleset, steps=STEPS)
+        # An audience a sequence enrolls from by itself: its members are stored too.
+        try:
+            self.audience_id = world.audience(
+                "Members", filter=data.draw(filters(self.pool, Level.PEOPLE, depth=2))
+            )
+        except (InvalidFilter, InvalidInput):
+            self.audience_id = world.audience("Members")
+        self.automatic_id = world.sequence(
+            "Enrolls by itself", ruleset=ruleset, audience="Members", steps=STEPS
+        )
+        automatic_enrollment.switch(
+            self.db,
+            workspace_id=self.ws,
+            sequence="Enrolls by itself",
+            on=True,
+            actor=ACTOR,
+            now=self.now,
+        )
 
     @property
     def ws(self) -> int:
@@ -416,8 +442,30 @@ class DecisionIndexMachine(RuleBasedStateMachine):
 
     @rule()
     def worker_pass(self) -> None:
-        """What the worker does at the start of every pass: write the clock rules down."""
+        """What the worker does at the start of every pass: write the clock rules down,
+        then enroll who the sequences that enroll by themselves have queued."""
         decision_index.advance(self.db, workspace_id=self.ws, now=self.now)
+        decision_index.flush(self.db)
+        automatic_enrollment.run(self.db, workspace_id=self.ws, now=self.now)
+
+    @rule(data=st.data())
+    def edit_audience(self, data: st.DataObject) -> None:
+        node = data.draw(filters(self.pool, Level.PEOPLE, depth=2))
+        try:
+            after = audiences.update(
+                self.db,
+                workspace_id=self.ws,
+                audience_id=self.audience_id,
+                name="Members",
+                filter=node,
+                persona=None,
+                actor=ACTOR,
+                now=self.now,
+            )
+        except (InvalidFilter, InvalidInput):
+            return
+        assert after.filter is not None
+        note(f"audience now: {to_text(after.filter)}")
 
     # What must hold after every step -------------------------------------------------------
 
@@ -432,6 +480,35 @@ class DecisionIndexMachine(RuleBasedStateMachine):
             held = set(db.scalars(index.live(spec, workspace_id=self.ws, now=spec.matched_at)))
             assert stored_rows(db, spec) == held, f"{spec.name}: stored rows are stale"
         assert decision_index.verify(db, workspace_id=self.ws, now=self.now) == []
+
+    @invariant()
+    def audience_members_are_true(self) -> None:
+        if not self.sequence_id:
+            return
+        decision_index.flush(self.db)
+        assert audience_index.verify(self.db, workspace_id=self.ws, now=self.now) == []
+
+    @invariant()
+    def no_member_is_forgotten(self) -> None:
+        """Every stored member never enrolled in the sequence that enrolls by itself waits
+        in its queue or is listed as not enrolled."""
+        if not self.sequence_id:
+            return
+        db = self.db
+        decision_index.flush(db)
+        am, e, q, k = t.audience_matches, t.enrollments, t.enrollment_queue, t.enrollment_skips
+        seq = self.automatic_id
+        lost = set(
+            db.scalars(
+                sa.select(am.c.person_id).where(
+                    am.c.audience_id == self.audience_id,
+                    am.c.person_id.not_in(sa.select(e.c.person_id).where(e.c.sequence_id == seq)),
+                    am.c.person_id.not_in(sa.select(q.c.person_id).where(q.c.sequence_id == seq)),
+                    am.c.person_id.not_in(sa.select(k.c.person_id).where(k.c.sequence_id == seq)),
+                )
+            )
+        )
+        assert lost == set(), f"members neither enrolled, queued nor listed: {sorted(lost)}"
 
     @invariant()
     def decide_agrees_with_the_eligible_set(self) -> None:

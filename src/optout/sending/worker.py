@@ -64,7 +64,7 @@ from optout.sending.transports import (
     Transport,
     transport_from_url,
 )
-from optout.services import decision_index
+from optout.services import automatic_enrollment, decision_index
 
 OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statistics
 
@@ -86,6 +86,7 @@ class PassResult:
     failed: int = 0
     in_doubt: int = 0  # held: handed to the server, its answer unknown
     settled_sent: int = 0  # accepted by the server in an earlier, interrupted pass
+    enrolled: int = 0  # by sequences that enroll by themselves
     would_send: list[Claim] = field(default_factory=list)  # dry runs only
 
 
@@ -203,6 +204,14 @@ def run_once(
             workspaces = sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)
             for workspace_id in db.scalars(workspaces):
                 decision_index.advance(db, workspace_id=workspace_id, now=now)
+    # Sequences that enroll by themselves: who came to match since the last pass.
+    for attempt in conflicts.attempts(engine):
+        with attempt as db:
+            enrolled = sum(
+                automatic_enrollment.run(db, workspace_id=workspace_id, now=now)
+                for workspace_id in list(db.scalars(workspaces))
+            )
+    result.enrolled += enrolled
     for attempt in conflicts.attempts(engine):
         with attempt as db:
             resend_due(db, now=now)

@@ -18,7 +18,14 @@ from optout.errors import Conflict
 from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import events, fresh_rules, personas, rule_reach
+from optout.services import (
+    audience_index,
+    enrollment_queue,
+    events,
+    fresh_rules,
+    personas,
+    rule_reach,
+)
 from optout.services import exclusions as exclusion_service
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
@@ -105,8 +112,9 @@ def update(
     now: datetime,
 ) -> AudienceSpec:
     """Change an audience's name, filter (None: everyone) and persona (None: no persona).
-    Its switch-offs stay; nobody is enrolled or unenrolled here: the next enrollment from
-    it uses the new members."""
+    Its switch-offs stay; nobody is unenrolled here. Sequences that enroll from it by
+    themselves enroll its new members (they are queued here); others use the new
+    members at their next enrollment."""
     before = spec(db, workspace_id=workspace_id, audience_id=audience_id)
     name = clean_name(name, what="audience")
     if name != before.name:
@@ -135,6 +143,8 @@ def update(
         )
         if old != new
     }
+    if "filter" in changes or "persona" in changes:
+        audience_index.changed(db, workspace_id=workspace_id, audience_ids=[audience_id], now=now)
     if changes:
         events.record(
             db,
@@ -201,6 +211,7 @@ def switch_off(
         exclusion_id=rule.id,
         detail={"audience": target.name, "exclusion": rule.name},
     )
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
 
 
 def switch_on(

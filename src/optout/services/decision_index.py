@@ -70,6 +70,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.index import (
     live,
@@ -86,7 +87,8 @@ from optout.filters.fields import Level
 from optout.filters.holds import holds
 from optout.filters.operators import Context
 from optout.filters.sqlfunc import in_list
-from optout.services import subjects
+from optout.services import audience_index, enrollment_queue, subjects
+from optout.services.exclusion_rules import stored_specs
 
 # SQLite refuses compound SELECTs of more than 500 terms; stay well below.
 _RULES_PER_STATEMENT = 200
@@ -181,8 +183,6 @@ def _insert_ignore(db: Connection, table: sa.Table) -> Any:
 
 
 def _specs(db: Connection, workspace_id: int) -> list[ExclusionSpec]:
-    from optout.services.exclusions import stored_specs
-
     return stored_specs(db, workspace_id=workspace_id)
 
 
@@ -289,7 +289,40 @@ def flush(db: Connection) -> None:
             keys=sa.select(q.c.key).where(ours, q.c.kind == "g"),
             every_rule=True,
         )
+        _audiences(db, workspace_id=workspace_id, ours=ours, direct=direct)
     db.execute(q.delete().where(mine))
+
+
+def _audiences(db: Connection, *, workspace_id: int, ours: Any, direct: sa.Select[Any]) -> None:
+    """Where sequences enroll by themselves: re-match the queued people's audience
+    memberships (new members are queued for enrollment), and queue again those of them
+    a sequence left out, since what stopped them may have changed."""
+    audiences = audience_index.stored(db, workspace_id=workspace_id)
+    if not audiences:
+        return
+    q, p = t.match_queue, t.people
+    companies = sa.select(q.c.key).where(ours, q.c.kind == "c")
+    now = utcnow()
+    audience_index.rematch(
+        db,
+        workspace_id=workspace_id,
+        people=direct,
+        via_company=sa.select(p.c.id).where(
+            p.c.workspace_id == workspace_id, p.c.company_id.in_(companies), p.c.id.not_in(direct)
+        ),
+        audiences=audiences,
+        queued_at=now,
+    )
+    touched = sa.union(
+        direct,
+        enrollment_queue.people_of_companies(workspace_id, companies),
+        enrollment_queue.people_of_groups(
+            workspace_id, sa.select(q.c.key).where(ours, q.c.kind == "g")
+        ),
+    ).subquery()
+    enrollment_queue.requeue_skipped(
+        db, workspace_id=workspace_id, now=now, people=sa.select(touched.c[0])
+    )
 
 
 def _reads_company(rule: ExclusionSpec) -> bool:
@@ -325,11 +358,15 @@ def _refresh(
 
 def _own_sends(db: Connection, mine: Any, txn: Any) -> None:
     """Queue for a re-match the people and companies whose own-send activity dates moved,
-    in the workspaces where a rule reads those fields; drop the rest."""
+    in the workspaces where a rule or a stored audience reads those fields; drop the
+    rest."""
     q, c = t.match_queue, t.companies
     own = sa.and_(mine, q.c.kind.in_(("a", "b")))
     for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(own).distinct())):
-        if not any(_reads_own_sends(rule) for rule in _specs(db, workspace_id)):
+        if not any(_reads_own_sends(rule) for rule in _specs(db, workspace_id)) and not any(
+            audience.reads(OWN_SEND_FIELDS)
+            for audience in audience_index.stored(db, workspace_id=workspace_id)
+        ):
             continue
         ours = sa.and_(own, q.c.workspace_id == workspace_id)
         moved = sa.select(q.c.key).where(ours, q.c.kind == "b")
@@ -429,6 +466,7 @@ def advance(db: Connection, *, workspace_id: int, now: datetime) -> int:
         _fill(db, [replace(rule, matched_at=now)], workspace_id=workspace_id, within=keys)
         db.execute(x.update().where(x.c.id == rule.id).values(matched_at=now))
         moved += 1
+    audience_index.advance(db, workspace_id=workspace_id, now=now)
     return moved
 
 

@@ -11,8 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services import events
+from optout.services import enrollment_queue, events
 from optout.services.staging import enrollment_targets, stage
+
+# The rules that end an enrollment because the person may not be in the sequence now, as
+# opposed to someone's choice or the sequence's own course (a manual unenroll, a reply):
+# in a sequence that enrolls by itself, such a person is listed as not enrolled with the
+# reason, and enrolled again once nothing stops them.
+_STOPPED_BY_A_RULE = ("exclusion", "enforced_exclusion", "exclusion_monitor")
+
+
+def _stopped_by_a_rule(rule: str) -> bool:
+    return rule in _STOPPED_BY_A_RULE or rule.startswith("exclusion:")
 
 
 @dataclass(frozen=True)
@@ -99,4 +109,11 @@ def end_enrollments(
         .where(e.c.id.in_(sa.select(staged.c.enrollment_id)))
         .values(status=status, ended_at=now, end_reason=reason, next_run_at=None)
     ).rowcount
+    if _stopped_by_a_rule(rule):
+        enrollment_queue.queue_ended(
+            db,
+            workspace_id=workspace_id,
+            enrollment_ids=sa.select(staged.c.enrollment_id),
+            now=now,
+        )
     return Removal(ended, cancelled)

@@ -15,7 +15,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, Conflict
 from optout.filters import to_text
-from optout.services import decision_index, events, exclusions
+from optout.services import decision_index, enrollment_queue, events, exclusions
 from optout.services.enforcement import Removal
 from optout.services.preview import Preview, preview
 
@@ -57,6 +57,7 @@ def archive(
     x = t.exclusions
     db.execute(x.update().where(x.c.id == spec.id).values(archived_at=now, updated_at=now))
     _record(db, spec, workspace_id=workspace_id, kind="exclusion_archived", actor=actor, now=now)
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
     return spec
 
 
@@ -114,4 +115,5 @@ def delete(
     _record(db, spec, workspace_id=workspace_id, kind="exclusion_deleted", actor=actor, now=now)
     x = t.exclusions
     db.execute(x.delete().where(x.c.id == spec.id, x.c.workspace_id == workspace_id))
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
     return spec

@@ -14,7 +14,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, Conflict, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
-from optout.services import decision_index, events
+from optout.services import decision_index, enrollment_queue, events
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.exclusion_rules import spec_from_row
 
@@ -175,6 +175,8 @@ def update(
     changes = _changes(current, draft)
     if "filter" in changes or "level" in changes or current.matched_at is None:
         decision_index.rebuild(db, workspace_id=workspace_id, exclusion_id=current.id, now=now)
+    # It may stop someone a sequence left out: ask about them again.
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
     events.record(
         db,
         workspace_id=workspace_id,

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import events
+from optout.services import audience_index, events
 from optout.services.custom_fields import clean_text
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
@@ -88,7 +89,8 @@ def update(
     now: datetime,
 ) -> Persona:
     """Change a persona's name and keywords. Audiences built on it take the new keywords
-    at once: their members are computed when asked for, never stored (R24)."""
+    at once (R24): the members of those a sequence enrolls from by itself are matched
+    again here."""
     before = get(db, workspace_id=workspace_id, persona_id=persona_id)
     after = Persona(
         id=before.id,
@@ -121,5 +123,12 @@ def update(
             "name": after.name,
             "changes": {key: [old[key], new[key]] for key in new if old[key] != new[key]},
         },
+    )
+    a = t.audiences
+    audience_index.changed(
+        db,
+        workspace_id=workspace_id,
+        audience_ids=list(db.scalars(sa.select(a.c.id).where(a.c.persona_id == persona_id))),
+        now=now,
     )
     return after

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.errors import InvalidInput
-from optout.services import events, rule_reach
+from optout.services import enrollment_queue, events, rule_reach
 from optout.services.naming import clean_name, ensure_unique, row_by_id
 
 
@@ -102,6 +102,8 @@ def update(
             "changes": {key: [old[key], new[key]] for key in new if old[key] != new[key]},
         },
     )
+    # A shorter cooldown, a larger cap, exclusions off: ask the left-out again.
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
     return after
 
 

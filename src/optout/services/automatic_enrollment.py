@@ -1,0 +1,296 @@
+"""Sequences that enroll by themselves (R41): the setting, and the pass that enrolls who
+the queue holds.
+
+Switching a sequence on stores its audience's members in the decision index
+(`audience_index.store`) and queues every member never enrolled in it; from then on the
+index's flush queues each person who comes to be a member, and each not-enrolled person
+something changed for (`enrollment_queue`). The pass (`run`, every worker pass) enrolls
+the queue in the order it was filled, through the same set-based enrollment as every
+other path (`enrollments.enroll`: every check of eligibility, the cooldown, the company
+cap, the mailbox), and keeps, for each person it left out, the first check that stopped
+them: the sequence's not-enrolled view. A person is never active twice in one sequence:
+the database's unique index on active enrollments holds it.
+
+A CRM sync holds the pass for its workspace until it has applied everything it read
+(`crm.sync`), so a contact and the deal that excludes them, read in the same run, are
+both in before the contact is asked about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from optout.db import tables as t
+from optout.errors import InvalidInput
+from optout.services import audience_index, enrollment_queue, enrollments, events, sequences
+from optout.services.enrollment_refusals import refused_people
+
+# The actor of the enrollments the pass makes (events, the enrollment's `enrolled_by`).
+ACTOR = "automatic enrollment"
+# People enrolled per sequence per pass: a large queue (an import, an audience edit) is
+# enrolled over several passes, each a short transaction.
+BATCH = 2000
+# A person left out for the company's cap is asked again this long after.
+CAP_RETRY = timedelta(minutes=5)
+# A CRM sync run still marked running after this is taken as crashed, and no longer holds
+# the pass (the lease of a sync run, `crm.sync.RUN_LEASE`).
+SYNC_LEASE = timedelta(hours=1)
+# Checks that say a person is not (or no longer) a member: such a person is not listed
+# as not enrolled, since they are not in the audience.
+_NOT_LISTED = ("audience", "already_enrolled")
+
+
+@dataclass(frozen=True)
+class Setting:
+    on: bool
+    starts: datetime | None
+    ends: datetime | None
+
+
+def setting(db: Connection, *, sequence_id: int) -> Setting:
+    s = t.sequences
+    row = db.execute(
+        sa.select(s.c.auto_enroll, s.c.auto_enroll_from, s.c.auto_enroll_until).where(
+            s.c.id == sequence_id
+        )
+    ).one()
+    return Setting(on=bool(row[0]), starts=row[1], ends=row[2])
+
+
+def switch(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence: str,
+    on: bool,
+    actor: str,
+    now: datetime,
+    starts: datetime | None = None,
+    ends: datetime | None = None,
+) -> Setting:
+    """Turn a sequence's automatic enrollment on (between `starts` and `ends`, when given)
+    or off. On, its audience's members who were never in the sequence are queued, and
+    from then on everyone who comes to match."""
+    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
+    if on and audience_id is None:
+        raise InvalidInput(
+            f"sequence {target.name!r} has no audience: choose the audience it enrolls from "
+            "before it can enroll by itself"
+        )
+    if starts is not None and ends is not None and ends <= starts:
+        raise InvalidInput(
+            f"the end of automatic enrollment ({ends:%Y-%m-%d %H:%M}) must come after its "
+            f"start ({starts:%Y-%m-%d %H:%M})"
+        )
+    before = setting(db, sequence_id=target.id)
+    after = Setting(on=on, starts=starts if on else None, ends=ends if on else None)
+    if after == before:
+        return after
+    s = t.sequences
+    db.execute(
+        s.update()
+        .where(s.c.id == target.id)
+        .values(auto_enroll=after.on, auto_enroll_from=after.starts, auto_enroll_until=after.ends)
+    )
+    assert audience_id is not None or not on
+    if on and audience_id is not None:
+        _start(
+            db, workspace_id=workspace_id, sequence_id=target.id, audience_id=audience_id, now=now
+        )
+    elif audience_id is not None:
+        _stop(db, sequence_id=target.id, audience_id=audience_id)
+    events.record(
+        db,
+        workspace_id=workspace_id,
+        kind="sequence_auto_enroll_on" if on else "sequence_auto_enroll_off",
+        actor=actor,
+        now=now,
+        sequence_id=target.id,
+        detail={
+            "sequence": target.name,
+            "from": after.starts.isoformat(sep=" ") if after.starts else None,
+            "until": after.ends.isoformat(sep=" ") if after.ends else None,
+        },
+    )
+    return after
+
+
+def _start(
+    db: Connection, *, workspace_id: int, sequence_id: int, audience_id: int, now: datetime
+) -> None:
+    a, am, e = t.audiences, t.audience_matches, t.enrollments
+    if db.scalar(sa.select(a.c.matched_at).where(a.c.id == audience_id)) is None:
+        audience_index.store(db, workspace_id=workspace_id, audience_id=audience_id, now=now)
+    never = sa.select(am.c.person_id).where(
+        am.c.audience_id == audience_id,
+        am.c.person_id.not_in(sa.select(e.c.person_id).where(e.c.sequence_id == sequence_id)),
+    )
+    enrollment_queue.queue_members(
+        db, workspace_id=workspace_id, audience_id=audience_id, people=never, now=now
+    )
+
+
+def _stop(db: Connection, *, sequence_id: int, audience_id: int) -> None:
+    """Empty the sequence's queue; stop storing its audience when no other sequence that
+    enrolls by itself reads it."""
+    s, q, a, am = t.sequences, t.enrollment_queue, t.audiences, t.audience_matches
+    db.execute(q.delete().where(q.c.sequence_id == sequence_id))
+    still_read = db.scalar(
+        sa.select(sa.exists().where(s.c.audience_id == audience_id, s.c.auto_enroll.is_(True)))
+    )
+    if not still_read:
+        db.execute(am.delete().where(am.c.audience_id == audience_id))
+        db.execute(a.update().where(a.c.id == audience_id).values(matched_at=None))
+
+
+def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
+    """Enroll, sequence by sequence, who the queue holds, in the order they were queued;
+    the number enrolled. Nothing while a CRM sync of the workspace is applying what it
+    read: its later pages (a deal, a contact role) may exclude who its first ones added."""
+    if syncing(db, workspace_id=workspace_id, now=now):
+        return 0
+    enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now, due=True)
+    q, s = t.enrollment_queue, t.sequences
+    waiting = db.execute(
+        sa.select(
+            s.c.id,
+            s.c.auto_enroll,
+            s.c.status,
+            s.c.audience_id,
+            s.c.auto_enroll_from,
+            s.c.auto_enroll_until,
+        )
+        .join(q, q.c.sequence_id == s.c.id)
+        .where(q.c.workspace_id == workspace_id)
+        .group_by(s.c.id)
+        .order_by(sa.func.min(q.c.id))
+    ).all()
+    total = 0
+    for sequence_id, on, status, audience_id, starts, ends in waiting:
+        if not on or status != "active" or audience_id is None or (ends and now >= ends):
+            db.execute(q.delete().where(q.c.sequence_id == sequence_id))
+            continue
+        if starts is not None and now < starts:
+            continue
+        total += _enroll_batch(
+            db,
+            workspace_id=workspace_id,
+            sequence_id=sequence_id,
+            audience_id=audience_id,
+            now=now,
+        )
+    return total
+
+
+def syncing(db: Connection, *, workspace_id: int, now: datetime) -> bool:
+    """Whether a scheduled or manual CRM sync of the workspace is running."""
+    g = t.crm_sync_log
+    return bool(
+        db.scalar(
+            sa.select(
+                sa.exists().where(
+                    g.c.workspace_id == workspace_id,
+                    g.c.status == "running",
+                    g.c.trigger != "webhook",
+                    g.c.started_at > now - SYNC_LEASE,
+                )
+            )
+        )
+    )
+
+
+def _enroll_batch(
+    db: Connection, *, workspace_id: int, sequence_id: int, audience_id: int, now: datetime
+) -> int:
+    q = t.enrollment_queue
+    asked = list(
+        db.scalars(
+            sa.select(q.c.person_id)
+            .where(q.c.sequence_id == sequence_id)
+            .order_by(q.c.id)
+            .limit(BATCH)
+        )
+    )
+    result = enrollments.enroll(
+        db,
+        workspace_id=workspace_id,
+        sequence_id=sequence_id,
+        people=asked,
+        actor=ACTOR,
+        now=now,
+        audience_id=audience_id,
+    )
+    _keep_skips(db, workspace_id=workspace_id, sequence_id=sequence_id, asked=asked, now=now)
+    db.execute(q.delete().where(q.c.sequence_id == sequence_id, q.c.person_id.in_(asked)))
+    return result.enrolled
+
+
+def _keep_skips(
+    db: Connection, *, workspace_id: int, sequence_id: int, asked: list[int], now: datetime
+) -> None:
+    """Replace the not-enrolled rows of the people just asked about by who this pass left
+    out and why (staged by the enrollment), with when to ask again for a reason that ends
+    with time."""
+    k, r, e = t.enrollment_skips, refused_people, t.enrollments
+    db.execute(k.delete().where(k.c.sequence_id == sequence_id, k.c.person_id.in_(asked)))
+    spec = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    days = spec.ruleset.reenroll_cooldown_days
+    last_end = (
+        sa.select(sa.func.max(e.c.ended_at))
+        .where(e.c.sequence_id == sequence_id, e.c.person_id == r.c.person_id)
+        .scalar_subquery()
+    )
+    retry = sa.case(
+        (r.c.check == "cooldown", _plus_days(db, last_end, days)),
+        (r.c.check == "company_cap", sa.literal(now + CAP_RETRY, sa.DateTime)),
+        else_=sa.null(),
+    )
+    db.execute(
+        k.insert().from_select(
+            [
+                "workspace_id",
+                "sequence_id",
+                "person_id",
+                "check",
+                "exclusion_id",
+                "checked_at",
+                "retry_at",
+            ],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                sa.literal(sequence_id, sa.Integer),
+                r.c.person_id,
+                r.c.check,
+                r.c.exclusion_id,
+                sa.literal(now, sa.DateTime),
+                retry,
+            ).where(r.c.check.not_in(_NOT_LISTED)),
+        )
+    )
+
+
+def _plus_days(db: Connection, moment: Any, days: int) -> Any:
+    if db.dialect.name == "postgresql":
+        return moment + sa.func.make_interval(0, 0, 0, days)
+    return sa.func.strftime("%Y-%m-%d %H:%M:%f000", moment, f"+{days} days")
+
+
+def enrolled_today(db: Connection, *, workspace_id: int, now: datetime) -> dict[int, int]:
+    """Per sequence, how many people the automatic enrollment enrolled over the last day."""
+    e = t.enrollments
+    rows = db.execute(
+        sa.select(e.c.sequence_id, sa.func.count())
+        .where(
+            e.c.workspace_id == workspace_id,
+            e.c.enrolled_by == ACTOR,
+            e.c.enrolled_at > now - timedelta(days=1),
+        )
+        .group_by(e.c.sequence_id)
+    )
+    return {sequence_id: int(count) for sequence_id, count in rows}
