@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         _configure_sqlite(engine)
-        _keep_index_true(engine)
+        _run_before_commit(engine)
         _count_commits(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -42,7 +42,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     options = " ".join(o for o in (given if isinstance(given, str) else "", "-c jit=off") if o)
     connect_args = {"options": options, **kwargs.pop("connect_args", {})}
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
-    _keep_index_true(engine)
+    _run_before_commit(engine)
     _count_commits(engine)
     return engine
 
@@ -55,16 +55,30 @@ def _create_private(database: Path) -> None:
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _keep_index_true(engine: Engine) -> None:
-    """Every commit first re-matches the rows its writes queued, whichever code path wrote
-    them, so the stored matches that commit are true (`optout.services.decision_index`)."""
+# What every writing transaction brings up to date just before it commits, whichever code
+# path wrote: registered by the layers above storage (the decision index's re-match of the
+# rows its writes queued, `optout.services`), so storage imports none of them.
+_BEFORE_COMMIT: list[Callable[[Connection], None]] = []
 
+
+def before_commit_hooks() -> tuple[Callable[[Connection], None], ...]:
+    """What runs before each commit of a writing transaction, in order."""
+    return tuple(_BEFORE_COMMIT)
+
+
+def before_every_commit(hook: Callable[[Connection], None]) -> None:
+    """Run `hook` on the connection of every writing transaction just before it commits
+    (not a read transaction's, not a migration's), after the hooks registered before it."""
+    if hook not in _BEFORE_COMMIT:
+        _BEFORE_COMMIT.append(hook)
+
+
+def _run_before_commit(engine: Engine) -> None:
     @event.listens_for(engine, "commit")
     def _on_commit(connection: Connection) -> None:
-        from optout.services import decision_index
-
         if not (connection.info.get(READ_ONLY) or connection.info.get(MIGRATING)):
-            decision_index.flush(connection)
+            for hook in tuple(_BEFORE_COMMIT):
+                hook(connection)
 
 
 def _count_commits(engine: Engine) -> None:

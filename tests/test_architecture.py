@@ -1,0 +1,441 @@
+"""The house's contracts: no import cycle, arrows that point down the layers only, and
+every filter field the decision index stores matches for re-queued when its data moves.
+
+The import graph is read from the source with `ast`, function-local imports included: a
+cycle hidden inside a function is still a cycle (a newcomer cannot tell which module may
+load first, and a refactor that moves the import to the top fails at start-up)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnClause
+
+from optout.cli.registry import COMMANDS
+from optout.db import tables as t
+from optout.filters import fields as registry
+from optout.filters.fields import FIELDS, Field, FieldType, lookup
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "optout"
+
+
+# The import graph.
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in SRC.rglob("*.py"):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _known(name: str) -> str | None:
+    """The module of ours that `name` (a module, or a name inside one) is or lives in."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported(module: str, source: str, *, is_package: bool = False) -> Iterator[str]:
+    """Every module of ours that `module` imports anywhere in its `source`, inside
+    functions too. `from a import b` imports `a.b` when that is a module, else `a`; a
+    package's own `__init__` is not an edge of its submodules (Python runs it first,
+    whoever imports them)."""
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, *([base] if base else [])])
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            known = _known(target) if target.startswith("optout") else None
+            if known and known != module:
+                yield known
+
+
+GRAPH: dict[str, set[str]] = {
+    m: set(_imported(m, p.read_text(), is_package=p.name == "__init__.py"))
+    for m, p in MODULES.items()
+}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_import_graph_is_read_whole() -> None:
+    hidden = "def read():\n    from optout.services import exclusions, nothing_such\n"
+    assert set(_imported("optout.services.look_alikes", hidden)) == {
+        "optout.services.exclusions",
+        "optout.services",
+    }
+    relative = "from . import events\nfrom ..db import tables\n"
+    assert set(_imported("optout.services.people", relative)) == {
+        "optout.services.events",
+        "optout.db.tables",
+    }
+    assert "optout.services.decision_index" in GRAPH["optout.services"]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# An import that closes a cycle today, with why it stays for now.
+CYCLE_EXCEPTIONS = {
+    # The decision index reads its rules through `exclusions`, which re-exports the store
+    # (`exclusion_rules`) it now lives in; the index is to read the store itself.
+    ("optout.services.decision_index", "optout.services.exclusions"): "reads the rule store",
+}
+
+
+def test_no_import_cycle_anywhere() -> None:
+    graph = {m: {x for x in out if (m, x) not in CYCLE_EXCEPTIONS} for m, out in GRAPH.items()}
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+# Arrows point down: a layer imports the layers below it, never one above.
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    source: str
+    targets: tuple[str, ...]
+    why: str
+
+
+FORBIDDEN = (
+    Forbidden(
+        "optout.db",
+        (
+            "optout.services",
+            "optout.web",
+            "optout.cli",
+            "optout.sending",
+            "optout.crm",
+            "optout.inbound",
+            "optout.jobs",
+            "optout.demo",
+        ),
+        "storage imports no use-case: what a commit must bring up to date is registered "
+        "from above (`db.engine.before_every_commit`)",
+    ),
+    Forbidden(
+        "optout.services",
+        (
+            "optout.web",
+            "optout.cli",
+            "optout.demo",
+            "optout.jobs",
+            "optout.crm",
+            "optout.inbound",
+            "optout.sending",
+        ),
+        "use-cases serve the pages, the API, the CLI, the worker and the connectors alike",
+    ),
+    Forbidden("optout.web.api", ("optout.web.pages",), "the JSON API does not run on pages"),
+    Forbidden("optout.web.pages", ("optout.web.api",), "pages do not run on the JSON API"),
+    Forbidden("optout.cli", ("optout.demo",), "commands call use-cases, not the demo"),
+    Forbidden("optout.sending", ("optout.web", "optout.cli"), "the worker runs without the app"),
+    Forbidden("optout.crm", ("optout.web", "optout.cli"), "a sync runs without the app"),
+)
+
+# Arrows that point the wrong way today, each with why it stays.
+ALLOWED = {
+    # `optout demo` itself: the command builds the demo workspace and prints its tour.
+    ("optout.cli.workspace", "optout.demo.build"): "the `optout demo` command",
+    ("optout.cli.workspace", "optout.demo.tour"): "the `optout demo` command",
+    # One number both share: the largest id a stored row can have (a larger one is a 404).
+    ("optout.web.pages.route", "optout.web.api.common"): "the largest id",
+    # The pure mail parts (templates, tokens, sending windows and schedules) still live in
+    # `sending/` beside the worker; use-cases validate templates, read sending windows and
+    # queue the next step with them. They go when those parts move to a package of their
+    # own below the use-cases.
+    ("optout.services.enrollments", "optout.sending.schedule"): "queues the next step",
+    ("optout.services.imports_csv", "optout.sending.windows"): "checks a time zone name",
+    ("optout.services.mailboxes", "optout.sending.transports"): "tests a mailbox's server",
+    ("optout.services.people", "optout.sending.windows"): "checks a time zone name",
+    ("optout.services.sequence_edits", "optout.sending.realign"): "re-times queued steps",
+    ("optout.services.sequence_edits", "optout.sending.schedule"): "re-times queued steps",
+    ("optout.services.sequence_edits", "optout.sending.windows"): "a sequence's schedule",
+    ("optout.services.sequences", "optout.sending.templates"): "validates templates",
+    ("optout.services.sequences", "optout.sending.windows"): "a sequence's schedule",
+    ("optout.services.step_preview", "optout.sending.templates"): "renders a step",
+    ("optout.services.unsubscribes", "optout.sending.tokens"): "reads an unsubscribe link",
+}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _wrong_way() -> Iterator[str]:
+    for rule in FORBIDDEN:
+        for module in sorted(m for m in GRAPH if _within(m, rule.source)):
+            for target in sorted(GRAPH[module]):
+                if any(_within(target, bad) for bad in rule.targets) and (
+                    (module, target) not in ALLOWED
+                ):
+                    yield f"{module} -> {target} ({rule.why})"
+
+
+def test_arrows_point_down_the_layers() -> None:
+    wrong = list(_wrong_way())
+    assert not wrong, "imports that point the wrong way:\n" + "\n".join(wrong)
+
+
+def test_every_allowed_wrong_way_arrow_is_one_the_code_has() -> None:
+    """An exception that no longer happens is dropped from the list, so it stays true."""
+    assert [pair for pair in ALLOWED if pair[1] not in GRAPH.get(pair[0], set())] == []
+
+
+ENTRY_POINTS = sorted(
+    {
+        "optout.web.app",
+        "optout.sending.worker",
+        "optout.jobs.runner",
+        *(entry.module for entry in COMMANDS.values()),
+    }
+)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_R14_every_entry_point_rematches_at_commit(entry: str) -> None:
+    """Storage does not import the decision index; every process that writes loads the
+    use-cases, which register its re-match to run before each commit."""
+    code = (
+        f"import {entry}\n"
+        "from optout.db.engine import before_commit_hooks\n"
+        "from optout.services import decision_index\n"
+        "print(decision_index.flush in before_commit_hooks())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+# Every field the index stores matches for is re-queued when its data moves.
+
+# How a relation's rows are reached from the subject, beyond the field's own columns.
+LINKS: dict[str, tuple[sa.Column[object], ...]] = {
+    "person": (),
+    "company": (t.people.c.company_id, t.companies.c.group_id),
+    "opportunity": (t.opportunities.c.company_id,),
+    "person_opportunity": (
+        t.opportunity_contacts.c.person_id,
+        t.opportunity_contacts.c.opportunity_id,
+    ),
+}
+TABLES = {"person": t.people, "company": t.companies}
+# Deleting a person deletes their stored matches with them (a foreign key cascade);
+# deleting any other row changes what someone else matches.
+SUBJECT_TABLES = {"people"}
+
+
+def _every_field() -> list[Field]:
+    custom = [lookup(f"{prefix}.fields.sample") for prefix in registry._CUSTOM_PREFIXES]
+    return [*FIELDS.values(), *custom]
+
+
+def _columns_read(field: Field) -> set[tuple[str, str]]:
+    """The (table, column) pairs a field's value depends on."""
+    relation = field.relation
+    table = relation.table if relation.table is not None else TABLES[relation.name]
+    expression = field.sql(table)
+    read = set()
+    for element in sa.sql.visitors.iterate(expression):
+        if isinstance(element, ColumnClause):
+            for base in element.proxy_set:
+                if isinstance(base, ColumnClause) and isinstance(base.table, sa.Table):
+                    read.add((base.table.name, base.name))
+    read.update((c.table.name, c.name) for c in LINKS[relation.name])
+    return read
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    table: str
+    events: frozenset[str]  # INSERT, UPDATE, DELETE
+    columns: frozenset[str] | None  # UPDATE OF ...; None: any column
+    when: str | None
+    queues: frozenset[str]  # the events its body queues rows in match_queue for
+
+
+_HEAD = re.compile(
+    r"CREATE TRIGGER \S+ (?:BEFORE|AFTER) (?P<events>.+?) ON (?:\w+\.)?(?P<table>\w+)"
+    r"(?: FOR EACH (?:ROW|STATEMENT))?(?: WHEN (?P<when>.+?))?(?: BEGIN\b| EXECUTE FUNCTION)",
+    re.S | re.I,
+)
+_BRANCH = re.compile(r"IF TG_OP = '(\w+)' THEN(.*?)END IF;", re.S)
+
+
+def _trigger(name: str, definition: str, body: str) -> Trigger:
+    head = _HEAD.match(definition)
+    assert head, f"trigger {name} not understood: {definition[:200]}"
+    events: set[str] = set()
+    columns: frozenset[str] | None = None
+    for part in re.split(r"\s+OR\s+", head["events"]):
+        of = re.match(r"UPDATE OF (.+)", part, re.I)
+        if of:
+            columns = frozenset(c.strip().strip('"') for c in of[1].split(","))
+        events.add(part.split()[0].upper())
+    branches = _BRANCH.findall(body)  # a function shared by several events (PostgreSQL)
+    queues = {
+        event
+        for event in events
+        if "match_queue" in ("".join(b for e, b in branches if e == event) if branches else body)
+    }
+    return Trigger(name, head["table"], frozenset(events), columns, head["when"], frozenset(queues))
+
+
+def _triggers(db: Connection) -> list[Trigger]:
+    if db.dialect.name == "sqlite":
+        rows = db.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        return [_trigger(name, sql, sql.split(" BEGIN", 1)[-1]) for name, sql in rows]
+    rows = db.execute(
+        sa.text(
+            "SELECT tg.tgname, pg_get_triggerdef(tg.oid), p.prosrc FROM pg_trigger AS tg "
+            "JOIN pg_proc AS p ON p.oid = tg.tgfoid WHERE NOT tg.tgisinternal"
+        )
+    ).all()
+    return [_trigger(name, definition, body) for name, definition, body in rows]
+
+
+def _fires_when_moved(trigger: Trigger, column: str) -> bool:
+    """Whether an update that moves `column` (and no other column) fires `trigger`."""
+    if trigger.columns is not None and column not in trigger.columns:
+        return False
+    when = trigger.when
+    if when is None:
+        return True
+    if "to_jsonb(new" in when.lower():  # the whole row compared, minus the keys it lists
+        return f"'{column}'" not in when
+    moved = rf'new\."?{re.escape(column)}"?\s+is\s+(?:not\s+(?!distinct)|distinct\s+from)'
+    return re.search(moved, when, re.I) is not None
+
+
+def _uncovered(fields: Iterable[Field], triggers: list[Trigger]) -> list[str]:
+    missing = []
+    for field in fields:
+        for table, column in sorted(_columns_read(field)):
+            ours = [trigger for trigger in triggers if trigger.table == table]
+            needed = {"INSERT", "UPDATE"} | ({"DELETE"} if table not in SUBJECT_TABLES else set())
+            for event in sorted(needed):
+                if not any(event in trigger.queues for trigger in ours):
+                    missing.append(f"{field.name}: no trigger of {table} queues on {event}")
+            if not any(
+                "UPDATE" in trigger.queues and _fires_when_moved(trigger, column)
+                for trigger in ours
+            ):
+                missing.append(f"{field.name}: no trigger queues an update of {table}.{column}")
+    return missing
+
+
+def _migrated(engine: Engine) -> list[Trigger]:
+    with engine.connect() as db:
+        return _triggers(db)
+
+
+def test_R14_every_filter_field_is_requeued_by_a_trigger(engine: Engine) -> None:
+    """Every field a rule can read lives in a column whose insert and update (and, for a
+    row someone else is matched through, delete) queue a re-match: an exclusion matches
+    a person the moment their data changes, whichever code path changed it."""
+    triggers = _migrated(engine)
+    assert {"people", "companies", "opportunities", "opportunity_contacts"} <= {
+        trigger.table for trigger in triggers if trigger.queues
+    }
+    assert _uncovered(_every_field(), triggers) == []
+
+
+def test_R14_a_field_on_a_column_no_trigger_watches_is_found(engine: Engine) -> None:
+    """The check above fails for a field whose column no trigger re-queues: the opt-out
+    flag, which the update trigger leaves out on purpose (it blocks on its own), and a
+    table no trigger watches."""
+    triggers = _migrated(engine)
+    on_flag = Field(
+        "person.opted_out",
+        FieldType.BOOLEAN,
+        registry.PERSON,
+        "test only",
+        lambda alias: alias.c.opted_out,
+        lambda row: row.get("opted_out"),
+    )
+    on_events = Field(
+        "person.event_kind",
+        FieldType.TEXT,
+        registry.Relation(
+            "person", frozenset({registry.Level.PEOPLE}), collection=False, table=t.events
+        ),
+        "test only",
+        lambda alias: alias.c.kind,
+        lambda row: row.get("kind"),
+    )
+    assert _uncovered([on_flag], triggers) == [
+        "person.opted_out: no trigger queues an update of people.opted_out"
+    ]
+    assert "person.event_kind: no trigger of events queues on INSERT" in _uncovered(
+        [on_events], triggers
+    )
