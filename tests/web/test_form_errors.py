@@ -395,3 +395,51 @@ def test_R34_a_refused_name_or_number_is_told_beside_it_with_the_form_kept(
     for name in texts:
         if name in typed:
             assert typed[name] in html.unescape(refused.text)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "said"),
+    [
+        ("soon", "Minutes before sending again: 'soon' is not a whole number"),
+        ("0", "Minutes before sending again: 0 is not a number of minutes before sending again"),
+    ],
+)
+def test_R34_an_in_doubt_policy_refused_keeps_the_minutes_typed_beside_why(
+    web: Web, admin: Admin, minutes: str, said: str
+) -> None:
+    admin()
+    token = csrf_token_in(web.http.get("/in-doubt").text)
+
+    refused = web.http.post(
+        "/in-doubt/policy", data={"csrf_token": token, "mode": "resend", "minutes": minutes}
+    )
+
+    assert refused.status_code == 422
+    assert _beside(refused.text, "minutes").startswith(said)
+    assert _value(refused.text, "minutes") == minutes
+    assert re.search(r'value="resend" checked', refused.text)
+
+
+def test_R34_a_form_error_no_page_answers_itself_leads_back_to_the_form(
+    web: Web, admin: Admin
+) -> None:
+    admin()
+    form = web.http.get("/imports?from=upload")
+    back_to = str(web.http.base_url.join("/imports?from=upload"))
+
+    refused = web.http.post(
+        "/imports",
+        data={"csrf_token": csrf_token_in(form.text), "kind": "spreadsheet"},
+        files={"file": ("people.csv", b"Email\nann@acme.com\n", "text/csv")},
+        headers={"Referer": back_to},
+    )
+
+    assert refused.status_code == 422
+    assert 'href="/imports?from=upload" id="back-to-form"' in refused.text
+    elsewhere = web.http.post(
+        "/imports",
+        data={"csrf_token": csrf_token_in(form.text), "kind": "spreadsheet"},
+        files={"file": ("people.csv", b"Email\nann@acme.com\n", "text/csv")},
+        headers={"Referer": "https://evil.example/imports"},
+    )
+    assert 'id="back-to-form"' not in elsewhere.text  # only this site's own pages

@@ -232,8 +232,10 @@ def set_resend_minutes(
     """Hold in-doubt emails for a person (None), or send them again after `minutes`."""
     if minutes is not None and not 1 <= minutes <= MAX_RESEND_MINUTES:
         raise InvalidInput(
-            f"minutes before sending again must be between 1 and {MAX_RESEND_MINUTES}"
-        )
+            f"{minutes:,} is not a number of minutes before sending again: give 1 to "
+            f"{MAX_RESEND_MINUTES:,}",
+            value=str(minutes),
+        ).at("minutes", "Minutes before sending again")
     db.execute(
         t.workspaces.update()
         .where(t.workspaces.c.id == workspace_id)

@@ -13,9 +13,11 @@ from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.services import in_doubt
 from optout.services.accounts import Role
+from optout.web.errors import status_of
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
-from optout.web.pages.viewer import FormViewer, PageViewer
+from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
 
 router = page_router()
@@ -23,6 +25,17 @@ router = page_router()
 
 @router.get("/in-doubt", response_class=HTMLResponse)
 def in_doubt_list(request: Request, viewer: PageViewer) -> HTMLResponse:
+    return _list_page(request, viewer)
+
+
+def _list_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    refused: InvalidInput | None = None,
+    typed_minutes: str = "",
+) -> HTMLResponse:
+    """The page; after a refused policy, with the minutes as typed and why beside them."""
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         rows = in_doubt.listing(db, workspace_id=ws)
@@ -36,6 +49,9 @@ def in_doubt_list(request: Request, viewer: PageViewer) -> HTMLResponse:
         total=total,
         minutes=minutes,
         is_admin=viewer.principal.role == Role.ADMIN,
+        error=form_error(refused),
+        typed_minutes=typed_minutes,
+        status_code=200 if refused is None else status_of(refused),
     )
 
 
@@ -81,17 +97,26 @@ def set_policy(
 ) -> Response:
     viewer.principal.require(Role.ADMIN)
     chosen: int | None = None
-    if mode == "resend":
-        try:
-            chosen = int(minutes.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"minutes before sending again takes a whole number, not {minutes.strip()!r}"
-            ) from None
-    with site_of(request).engine.begin() as db:
-        in_doubt.set_resend_minutes(
-            db, workspace_id=viewer.workspace_id, minutes=chosen, actor=viewer.actor, now=utcnow()
-        )
+    try:
+        if mode == "resend":
+            try:
+                chosen = int(minutes.strip())
+            except ValueError:
+                raise InvalidInput(
+                    f"{minutes.strip()!r} is not a whole number: type a number of minutes, "
+                    f"such as 60",
+                    value=minutes,
+                ).at("minutes", "Minutes before sending again") from None
+        with site_of(request).engine.begin() as db:
+            in_doubt.set_resend_minutes(
+                db,
+                workspace_id=viewer.workspace_id,
+                minutes=chosen,
+                actor=viewer.actor,
+                now=utcnow(),
+            )
+    except InvalidInput as exc:
+        return _list_page(request, viewer, refused=exc, typed_minutes=minutes)
     said = (
         "Emails in doubt are held until someone decides."
         if chosen is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from fastapi import Request
@@ -133,6 +133,8 @@ def to_sign_in(request: Request) -> Response:
 
 
 def error_page(request: Request, error: OptoutError) -> HTMLResponse:
+    """The page for an error no page answered itself: the message, and for a refused form
+    a way back to the page it was on (where the browser's Back keeps what was typed)."""
     status = status_of(error)
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Cannot do that"}
     if request.headers.get("HX-Request") == "true":
@@ -143,4 +145,16 @@ def error_page(request: Request, error: OptoutError) -> HTMLResponse:
         status_code=status,
         title=titles.get(status, "Something went wrong"),
         message=error.message,
+        back=_form_page_of(request),
     )
+
+
+def _form_page_of(request: Request) -> str:
+    """The page of this site a form was posted from ("" for anything else): its path and
+    query, taken from the Referer only when it names this very host."""
+    if request.method != "POST":
+        return ""
+    came_from = urlsplit(request.headers.get("Referer", ""))
+    if came_from.netloc != request.headers.get("Host") or not came_from.path.startswith("/"):
+        return ""
+    return came_from.path + (f"?{came_from.query}" if came_from.query else "")
