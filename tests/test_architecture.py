@@ -141,17 +141,8 @@ def test_the_import_graph_is_read_whole() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# An import that closes a cycle today, with why it stays for now.
-CYCLE_EXCEPTIONS = {
-    # The decision index reads its rules through `exclusions`, which re-exports the store
-    # (`exclusion_rules`) it now lives in; the index is to read the store itself.
-    ("optout.services.decision_index", "optout.services.exclusions"): "reads the rule store",
-}
-
-
 def test_no_import_cycle_anywhere() -> None:
-    graph = {m: {x for x in out if (m, x) not in CYCLE_EXCEPTIONS} for m, out in GRAPH.items()}
-    cycles = _cycles(graph)
+    cycles = _cycles(GRAPH)
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 

@@ -17,9 +17,6 @@ from optout.filters import Level, to_text
 from optout.services import decision_index, enrollment_queue, events
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.exclusion_rules import spec_from_row
-
-# Still read from here by the decision index; the store is `exclusion_rules`.
-from optout.services.exclusion_rules import stored_specs as stored_specs
 from optout.services.exclusion_sets import people_no_longer_reached, removable_enrollments
 from optout.services.filters import FilterInput, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
