@@ -3,7 +3,7 @@
 Below the decision index: the index reads its rules here (`stored_specs`), and this
 module imports no use-case, only storage, the decision core's model and the filter
 language. A reader that needs the rules with their stored matches brought up to date
-first calls `services.fresh_rules.all_specs`."""
+first calls `services.fresh_rules.all_specs`. The index's contract: docs/decision-index.md."""
 
 from __future__ import annotations
 
