@@ -102,6 +102,13 @@ def outcomes_table(explanation: Explanation) -> Table:
 
 def print_explanation(out: Console, explanation: Explanation) -> None:
     out.print(headline(explanation))
+    if explanation.automatic is not None:
+        out.print(
+            Text(
+                f"This sequence enrolls automatically: {explanation.person['email']} "
+                f"{explanation.automatic.words}."
+            )
+        )
     others = len(explanation.decision.reasons) - 1
     if others > 0:
         out.print(Text(f"… and {others} more blocking check(s) below", "dim"))
@@ -139,6 +146,9 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "primary_reason": plain(primary) if primary else None,
         "outcomes": [plain(o) for o in decision.outcomes],
         "duplicates": explanation.duplicates,
+        "automatic_enrollment": (
+            explanation.automatic.words if explanation.automatic is not None else None
+        ),
         "company_hints": list(explanation.company_hints),
         "warnings": list(explanation.warnings),
         "crm_writeback": None

@@ -23,6 +23,8 @@ from optout.sending import windows
 from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
 from optout.services import (
+    automatic_enrollment,
+    automatic_enrollment_view,
     enrollment_refusals,
     enrollments,
     people,
@@ -152,11 +154,20 @@ def sequence_create(
     days: DaysOption = None,
     hours: HoursOption = None,
     business_day_waits: BusinessDaysOption = False,
+    automatically: Annotated[
+        bool | None,
+        typer.Option(
+            "--enroll-automatically/--no-enroll-automatically",
+            help="Enroll the audience's members, and whoever comes to be one, by itself "
+            "(default: on with --audience).",
+        ),
+    ] = None,
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a sequence from a steps file. Without --days or --hours it sends at any hour.
-    A follow-up email without a subject is sent as a reply in the first email's thread."""
+    A follow-up email without a subject is sent as a reply in the first email's thread.
+    With --audience it enrolls automatically unless --no-enroll-automatically is given."""
     schedule = _schedule(days, hours, business_day_waits)
     try:
         data = tomllib.loads(steps_file.read_text("utf-8"))
@@ -165,7 +176,11 @@ def sequence_create(
     items = data.get("steps")
     if not isinstance(items, list) or not items:
         raise InvalidInput(f"{steps_file}: needs at least one [[steps]] table")
+    on = automatically if automatically is not None else audience is not None
+    if on and audience is None:
+        raise InvalidInput("--enroll-automatically needs --audience: the people it enrolls")
     env = env_of(ctx)
+    at = moment(now)
     with env.workspace() as (db, ws):
         sequence_id = sequences.create(
             db,
@@ -176,15 +191,95 @@ def sequence_create(
             reply_to=reply_to,
             audience=audience,
             steps=sequences.steps_from_data(items),
-            now=moment(now),
+            now=at,
             schedule=schedule,
         )
+        if on:
+            automatic_enrollment.switch(
+                db, workspace_id=ws.id, sequence=name, on=True, actor=env.actor, now=at
+            )
     if json_output:
-        emit_json({"sequence": name, "id": sequence_id, "created": True, "steps": len(items)})
+        emit_json(
+            {
+                "sequence": name,
+                "id": sequence_id,
+                "created": True,
+                "steps": len(items),
+                "enroll_automatically": on,
+            }
+        )
         return
     console().print(
-        Text.assemble("Created sequence ", (name, "bold"), f" with {len(items)} steps.")
+        Text.assemble(
+            "Created sequence ",
+            (name, "bold"),
+            f" with {len(items)} steps",
+            "; it enrolls its audience automatically." if on else ".",
+        )
     )
+
+
+@sequence_app.command("auto-enroll")
+def sequence_auto_enroll(
+    ctx: typer.Context,
+    name: SequenceArgument,
+    on: Annotated[
+        bool,
+        typer.Option(
+            "--on/--off",
+            help="On: the audience's members, and whoever comes to be one, are enrolled "
+            "within seconds if every rule lets them in. Off: nobody more is enrolled by itself.",
+        ),
+    ],
+    starts: Annotated[
+        str | None,
+        typer.Option("--from", help="When it starts, e.g. 2026-12-31 09:00 (UTC)."),
+    ] = None,
+    ends: Annotated[
+        str | None,
+        typer.Option("--until", help="When it stops, e.g. 2027-01-31 18:00 (UTC)."),
+    ] = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Turn a sequence's automatic enrollment from its audience on or off."""
+    if not on and (starts or ends):
+        raise InvalidInput("--from and --until go with --on")
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        found = automatic_enrollment.switch(
+            db,
+            workspace_id=ws.id,
+            sequence=name,
+            on=on,
+            actor=env.actor,
+            now=moment(now),
+            starts=automatic_enrollment_view.parse_moment(starts, what="--from"),
+            ends=automatic_enrollment_view.parse_moment(ends, what="--until"),
+        )
+    if json_output:
+        emit_json({"sequence": name, **automatic_enrollment_view.setting_json(found)})
+        return
+    if on:
+        console().print(
+            Text.assemble(
+                (name, "bold"),
+                f" enrolls automatically ({_setting_text(found)}): members of its "
+                "audience who pass every check are enrolled by the worker within seconds.",
+            )
+        )
+    else:
+        console().print(
+            Text.assemble(
+                (name, "bold"), " no longer enrolls automatically. Nobody was unenrolled."
+            )
+        )
+
+
+def _setting_text(found: automatic_enrollment.Setting) -> str:
+    return automatic_enrollment_view.Status(
+        on=found.on, starts=found.starts, ends=found.ends, enrolled_last_day=0, has_audience=True
+    ).words
 
 
 def _schedule_text(schedule: windows.Schedule) -> str:
@@ -249,8 +344,21 @@ def sequence_show(
         view = sequences.overview(db, workspace_id=ws.id, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
         schedule = schedule_of(db, sequence_id=view.id)
+        auto = automatic_enrollment_view.status(
+            db, workspace_id=ws.id, sequence_id=view.id, now=moment(None)
+        )
     if json_output:
-        emit_json({**plain(view), "enrollments": counts, "schedule": _schedule_json(schedule)})
+        emit_json(
+            {
+                **plain(view),
+                "enrollments": counts,
+                "schedule": _schedule_json(schedule),
+                "enroll_automatically": auto.on,
+                "enroll_automatically_from": auto.starts,
+                "enroll_automatically_until": auto.ends,
+                "enrolled_automatically_last_day": auto.enrolled_last_day,
+            }
+        )
         return
     out = console()
     out.print(
@@ -272,6 +380,11 @@ def sequence_show(
             table.add_row(str(i), "email", Text(f"{reply_subject(first)} (in the thread)"))
     out.print(table)
     out.print(f"Sends {_schedule_text(schedule)}.")
+    if view.audience:
+        out.print(
+            f"Enrolls automatically: {auto.words}; "
+            f"{auto.enrolled_last_day} enrolled automatically in the last day."
+        )
     summary = ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "none"
     out.print(f"Enrollments: {summary}. Queued emails: {view.queued_emails}.")
 

@@ -19,6 +19,7 @@ from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
 from optout.services import (
     audiences,
+    automatic_outlook,
     decision_index,
     fresh_rules,
     look_alikes,
@@ -141,6 +142,8 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)  # e.g. a look-alike of a listed domain
     # The latest time the address's opt-out was sent to the CRM, and where that stands.
     crm_writeback: signals.CrmWriteback | None = None
+    # For a sequence that enrolls by itself: will it enroll them, or what stops it.
+    automatic: automatic_outlook.Outlook | None = None
 
 
 def explain(
@@ -181,11 +184,24 @@ def explain(
     waiting = mailbox_status.for_person(
         db, workspace_id=workspace_id, person_id=ids[0], sequence_id=target.id, now=now
     )
+    decision = decide(found, where)
+    automatic = (
+        automatic_outlook.outlook(
+            db,
+            sequence_id=target.id,
+            person_id=ids[0],
+            decision=decision,
+            exclusion_names={x.id: x.name for x in where.exclusions},
+            now=now,
+        )
+        if where.audience is not None
+        else None
+    )
     return Explanation(
         person=dict(found.subject.person),
         sequence=target.name,
         audience=where.audience.name if where.audience else None,
-        decision=decide(found, where),
+        decision=decision,
         duplicates=len(ids) - 1,
         company_hints=explain_hints(
             where.exclusions,
@@ -194,4 +210,5 @@ def explain(
         ),
         warnings=[*warnings, waiting] if waiting else warnings,
         crm_writeback=sent[-1] if sent else None,
+        automatic=automatic,
     )

@@ -55,6 +55,11 @@ class ExplanationOut(BaseModel):
     primary_reason: OutcomeOut | None = Field(description="The first blocking check.")
     outcomes: list[OutcomeOut] = Field(description="Every check, in precedence order.")
     duplicates: int = Field(description="Other people with the same address.")
+    automatic_enrollment: str | None = Field(
+        None,
+        description="For a sequence that enrolls automatically: whether it will enroll the "
+        "person, or what stops it.",
+    )
     company_hints: list[str] = Field(
         default_factory=list,
         description="Company rules that list this email's domain but miss the person, who "
@@ -123,6 +128,7 @@ def explain(
         primary_reason=OutcomeOut.of(primary) if primary else None,
         outcomes=[OutcomeOut.of(o) for o in decision.outcomes],
         duplicates=answer.duplicates,
+        automatic_enrollment=answer.automatic.words if answer.automatic is not None else None,
         company_hints=answer.company_hints,
         warnings=list(answer.warnings),
         crm_writeback=CrmWritebackOut.of(answer.crm_writeback) if answer.crm_writeback else None,

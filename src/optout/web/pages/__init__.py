@@ -30,6 +30,7 @@ from optout.web.pages import (
     review,
     rulesets,
     search,
+    sequence_auto_enroll,
     sequence_editor,
     sequence_enroll,
     sequence_mailboxes,
@@ -47,6 +48,7 @@ for module in (
     sequence_editor,  # before `sequences`: /sequences/new is no sequence id
     sequence_enroll,
     sequence_mailboxes,
+    sequence_auto_enroll,
     sequences,
     personas,
     rulesets,

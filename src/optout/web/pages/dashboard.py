@@ -1,5 +1,6 @@
 """The dashboard: totals, opt-outs, blocks and sends per day over the last 30 days, spam
-complaints per sequence beside Gmail's lines, bounces that refused our own sending, the
+complaints per sequence beside Gmail's lines, automatic enrollments per sequence over the
+last day, bounces that refused our own sending, the
 sequences that run with exclusions off, paused sender mailboxes, and the exclusions that
 match the most people."""
 
@@ -10,7 +11,13 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import fresh_rules, in_doubt, mailbox_status, rule_reach
+from optout.services import (
+    automatic_enrollment_view,
+    fresh_rules,
+    in_doubt,
+    mailbox_status,
+    rule_reach,
+)
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
 from optout.web.pages.render import page
@@ -40,6 +47,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
         bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
         paused_mailboxes = mailbox_status.paused(db, workspace_id=ws, now=now)
+        enrolling = automatic_enrollment_view.per_sequence(db, workspace_id=ws, now=now)
         enabled = [s for s in fresh_rules.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [
@@ -66,6 +74,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         in_doubt=doubtful,
         bypassing=bypassing,
         paused_mailboxes=paused_mailboxes,
+        enrolling=enrolling,
         enforced=[s.name for s in enabled if s.exclude_from_sequences],
         chart=chart,
         sums={

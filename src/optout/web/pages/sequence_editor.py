@@ -17,7 +17,7 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
 from optout.sending.threads import reply_subject
-from optout.services import listing, people, rule_reach, sequences
+from optout.services import automatic_enrollment, listing, people, rule_reach, sequences
 from optout.services.naming import row_by_name
 from optout.services.sequence_edits import editable, replace_steps, update_settings
 from optout.services.sequences import InvalidStep
@@ -53,7 +53,7 @@ def _form_page(
     **extra: object,
 ) -> HTMLResponse:
     """The form; the preview is for `preview_email`, else the workspace's first person."""
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         options = choices(db, workspace_id=viewer.workspace_id)
         first = listing.people(db, workspace_id=viewer.workspace_id, limit=1, offset=0).rows
     preview_email = preview_email.strip() or (first[0]["email"] if first else "")
@@ -121,6 +121,7 @@ def create_sequence(
         return _apply(request, viewer, form, op, sequence_id=None, preview_email=preview_email)
     try:
         with site_of(request).engine.begin() as db:
+            now = utcnow()
             sequence_id = sequences.create(
                 db,
                 workspace_id=viewer.workspace_id,
@@ -130,9 +131,18 @@ def create_sequence(
                 from_address=form.from_address,
                 reply_to=form.reply_to,
                 steps=form.parsed_steps(),
-                now=utcnow(),
+                now=now,
                 schedule=form.schedule(),
             )
+            if form.audience and form.enroll_automatically:
+                automatic_enrollment.switch(
+                    db,
+                    workspace_id=viewer.workspace_id,
+                    sequence=form.name,
+                    on=True,
+                    actor=viewer.actor,
+                    now=now,
+                )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _refused(request, viewer, form, exc, sequence_id=None, preview_email=preview_email)
     return redirect(request, f"/sequences/{sequence_id}", done=f"Created {form.name}.")
@@ -159,7 +169,7 @@ def save_sequence(
     to a ruleset with exclusions off first says which rules would stop applying here and
     asks to confirm (R16)."""
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         stored = editable(db, workspace_id=ws, sequence_id=sequence_id)
     form = with_emails(form, {s.id: s.emails for s in stored.steps})
     if op:
@@ -259,7 +269,7 @@ def step_preview(
         # A follow-up without a subject of its own answers the first email (R39).
         step = replace(step, subject=reply_subject(form.steps[first].subject))
     site = site_of(request)
-    with site.engine.connect() as db:
+    with site.reading() as db:
         try:
             address = normalize_email(preview_email).address
             person_id = people.id_by_email(db, workspace_id=ws, email=address)

@@ -86,6 +86,8 @@ class SequenceForm:
     send_end: str = "24:00"
     business_day_waits: bool = False
     schedule_posted: bool = False
+    # A new sequence with an audience enrolls its members by itself unless unticked.
+    enroll_automatically: bool = True
 
     @classmethod
     def of(cls, seq: Editable) -> SequenceForm:
@@ -194,6 +196,7 @@ async def posted_sequence(request: Request) -> SequenceForm:
         send_end=text("send_end"),
         business_day_waits=text("business_day_waits") == "on",
         schedule_posted=text("schedule") == "shown",
+        enroll_automatically=text("enroll_automatically") == "on",
     )
 
 

@@ -14,7 +14,14 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import browse, bulk_jobs, enrollments, refresh, sequences
+from optout.services import (
+    automatic_enrollment_view,
+    browse,
+    bulk_jobs,
+    enrollments,
+    refresh,
+    sequences,
+)
 from optout.services.sequences import Overview
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
@@ -47,7 +54,7 @@ def _overview(
     request: Request, viewer: Viewer, sequence_id: int
 ) -> tuple[Overview, dict[str, int]]:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view = sequences.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
@@ -64,6 +71,10 @@ def sequence_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 @router.get("/sequences/{sequence_id}", response_class=HTMLResponse)
 def sequence_steps(request: Request, viewer: PageViewer, sequence_id: int) -> HTMLResponse:
     view, counts = _overview(request, viewer, sequence_id)
+    with site_of(request).reading() as db:
+        auto = automatic_enrollment_view.status(
+            db, workspace_id=viewer.workspace_id, sequence_id=sequence_id, now=utcnow()
+        )
     return page(
         request,
         "sequence_steps.html",
@@ -71,6 +82,7 @@ def sequence_steps(request: Request, viewer: PageViewer, sequence_id: int) -> HT
         seq=view,
         counts=counts,
         tab="steps",
+        auto=auto,
     )
 
 
@@ -206,6 +218,9 @@ def not_enrolled_tab(
         ran = bool(rows) or db.scalar(
             sa.select(sa.exists().where(e.c.sequence_id == sequence_id, e.c.source == "audience"))
         )
+        auto = automatic_enrollment_view.status(
+            db, workspace_id=viewer.workspace_id, sequence_id=sequence_id, now=utcnow()
+        )
     return page(
         request,
         "sequence_not_enrolled.html",
@@ -214,6 +229,7 @@ def not_enrolled_tab(
         counts=counts,
         tab="not-enrolled",
         ran=ran,
+        auto=auto,
         rows=rows[:PAGE_SIZE],
         more=len(rows) > PAGE_SIZE,
         page_number=number,
