@@ -50,7 +50,7 @@ def session(request: Request) -> tuple[Principal, str]:
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         raise NotSignedIn("please sign in")
-    with site_of(request).engine.connect() as db:
+    with read_transaction(site_of(request).engine) as db:  # never waits behind a writer
         return accounts.session_principal(db, token=token, now=utcnow())
 
 

@@ -16,7 +16,7 @@ from optout.filters import to_json, to_text
 from optout.services import audiences, exclusions, listing
 from optout.services.accounts import Principal
 from optout.services.naming import row_by_id
-from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import FILTER_HELP
 from optout.web.auth import ApiPrincipal
@@ -83,7 +83,7 @@ def _detail(db: Connection, *, workspace_id: int, audience_id: int) -> AudienceO
 @router.get("", response_model=Page[AudienceOut], summary="List audiences")
 def list_audiences(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
     ws = principal.workspace_id
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.rows(
             db, t.audiences, workspace_id=ws, limit=paging.limit, offset=paging.offset
         )
@@ -117,7 +117,7 @@ def create_audience(request: Request, principal: ApiPrincipal, data: AudienceIn)
 @router.get("/{audience_id}", response_model=AudienceOut, summary="Get an audience")
 def get_audience(request: Request, principal: ApiPrincipal, audience_id: PathId) -> AudienceOut:
     """The audience with the number of people in it now."""
-    with tx(request) as db:
+    with read(request) as db:
         return _detail(db, workspace_id=principal.workspace_id, audience_id=audience_id)
 
 
@@ -130,7 +130,7 @@ def affecting(request: Request, principal: ApiPrincipal, audience_id: PathId) ->
     """Every exclusion and what it does to enrollments from this audience: enforced
     everywhere, applies, switched off by this audience, or disabled."""
     ws = principal.workspace_id
-    with tx(request) as db:
+    with read(request) as db:
         spec = audiences.spec(db, workspace_id=ws, audience_id=audience_id)
         found = audiences.affecting_exclusions(db, workspace_id=ws, audience=spec.name)
     return [

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from optout.clock import as_stored, utcnow
 from optout.services import companies, listing
-from optout.web.api.common import BodyId, Domain, Input, Page, Paging, PathId, QueryId, page
+from optout.web.api.common import BodyId, Domain, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import CompanyOut
 from optout.web.auth import ApiPrincipal
@@ -54,7 +54,7 @@ def list_companies(
     group_id: QueryId = None,
 ) -> dict[str, Any]:
     """Companies of the workspace, oldest first; `group_id` lists a linked group."""
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.companies(
             db,
             workspace_id=principal.workspace_id,
@@ -84,7 +84,7 @@ def create_company(request: Request, principal: ApiPrincipal, data: CompanyIn) -
 
 @router.get("/{company_id}", response_model=CompanyOut, summary="Get a company")
 def get_company(request: Request, principal: ApiPrincipal, company_id: PathId) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         return dict(companies.get(db, workspace_id=principal.workspace_id, company_id=company_id))
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
 from optout.services import enrollments, listing, people, sequences
-from optout.web.api.common import BodyId, Email, Input, Page, Paging, PathId, QueryId, page
+from optout.web.api.common import BodyId, Email, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import FILTER_HELP, RemovalOut
 from optout.web.auth import ApiPrincipal
@@ -111,7 +111,7 @@ def list_enrollments(
     person_id: QueryId = None,
     status: Annotated[list[StatusName] | None, Query(description="Repeat for several.")] = None,
 ) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.enrollments(
             db,
             workspace_id=principal.workspace_id,
@@ -199,7 +199,7 @@ def bulk_unenroll(request: Request, principal: ApiPrincipal, data: BulkUnenrollI
 def get_enrollment(
     request: Request, principal: ApiPrincipal, enrollment_id: PathId
 ) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         return listing.enrollment(
             db, workspace_id=principal.workspace_id, enrollment_id=enrollment_id
         )

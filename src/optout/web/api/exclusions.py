@@ -146,7 +146,7 @@ def _needs_confirmation(
 
 @router.get("", response_model=Page[ExclusionOut], summary="List exclusions")
 def list_exclusions(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.rows(
             db,
             t.exclusions,
@@ -241,7 +241,7 @@ def preview_exclusion(request: Request, principal: ApiPrincipal, data: PreviewIn
 
 @router.get("/{exclusion_id}", response_model=ExclusionOut, summary="Get an exclusion")
 def get_exclusion(request: Request, principal: ApiPrincipal, exclusion_id: PathId) -> ExclusionOut:
-    with tx(request) as db:
+    with read(request) as db:
         spec = exclusions.get_by_id(
             db, workspace_id=principal.workspace_id, exclusion_id=exclusion_id
         )

@@ -14,8 +14,7 @@ from optout.db import tables as t
 from optout.errors import NotFound
 from optout.normalize import normalize_email
 from optout.services import events, listing, optouts, people, signals
-from optout.web.api.common import EmailQuery, PathId
-from optout.web.api.common import transaction as tx
+from optout.web.api.common import EmailQuery, PathId, read
 from optout.web.api.schemas import CrmWritebackOut, EventOut, LedgerEntry
 from optout.web.auth import ApiPrincipal
 
@@ -137,7 +136,7 @@ def history_by_email(
     what blocked, unenrolled or cancelled, when, by which rule."""
     ws = principal.workspace_id
     address = normalize_email(email).address
-    with tx(request) as db:
+    with read(request) as db:
         ids = people.ids_by_email(db, workspace_id=ws, email=address)
         result = _history(db, workspace_id=ws, email=address, ids=ids)
     if not ids and not result.ledger:
@@ -149,6 +148,6 @@ def history_by_email(
 def history_of_person(request: Request, principal: ApiPrincipal, person_id: PathId) -> HistoryOut:
     """The person's events, oldest first, with the ledger of their address."""
     ws = principal.workspace_id
-    with tx(request) as db:
+    with read(request) as db:
         email = listing.person(db, workspace_id=ws, person_id=person_id)["email"]
         return _history(db, workspace_id=ws, email=email, ids=[person_id])

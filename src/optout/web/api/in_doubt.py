@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.services import in_doubt
 from optout.services.accounts import Role
-from optout.web.api.common import Input
+from optout.web.api.common import Input, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -58,7 +58,7 @@ class PolicyIn(Input):
 def list_in_doubt(request: Request, principal: ApiPrincipal) -> InDoubtListOut:
     """Emails that may or may not have been delivered, oldest first (at most 500)."""
     ws = principal.workspace_id
-    with tx(request) as db:
+    with read(request) as db:
         items = in_doubt.listing(db, workspace_id=ws)
         total = in_doubt.count(db, workspace_id=ws)
         minutes = in_doubt.resend_minutes(db, workspace_id=ws)

@@ -17,7 +17,7 @@ from optout.jobs import live
 from optout.services import bulk_jobs, imports, jobs
 from optout.services.jobs import Job
 from optout.web import uploads
-from optout.web.api.common import BodyId, Input, PathId
+from optout.web.api.common import BodyId, Input, PathId, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.imports import REQUEST_BODY, Mapping, _upload
 from optout.web.auth import ApiPrincipal
@@ -162,7 +162,7 @@ async def import_companies(
 @router.get("", response_model=list[JobOut], summary="List recent jobs")
 def list_jobs(request: Request, principal: ApiPrincipal) -> list[JobOut]:
     """The 50 newest jobs of the workspace, newest first."""
-    with tx(request) as db:
+    with read(request) as db:
         found = jobs.recent(db, workspace_id=principal.workspace_id, limit=50)
     return [JobOut.of(live.overlay(job)) for job in found]
 
@@ -171,7 +171,7 @@ def list_jobs(request: Request, principal: ApiPrincipal) -> list[JobOut]:
 def get_job(
     request: Request, response: Response, principal: ApiPrincipal, job_id: PathId
 ) -> JobOut:
-    with tx(request) as db:
+    with read(request) as db:
         job = live.overlay(jobs.get(db, workspace_id=principal.workspace_id, job_id=job_id))
     if not job.finished:
         response.headers["Retry-After"] = str(POLL_SECONDS)

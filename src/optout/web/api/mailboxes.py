@@ -16,7 +16,7 @@ from optout.db import tables as t
 from optout.services import mailboxes, reputation
 from optout.services.accounts import Role
 from optout.services.naming import row_by_id
-from optout.web.api.common import Input, Page, Paging, PathId, page
+from optout.web.api.common import Input, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 from optout.web.site import site_of
@@ -137,7 +137,7 @@ def _address(db: Any, *, workspace_id: int, mailbox_id: int) -> str:
 
 @router.get("/mailboxes", response_model=Page[MailboxOut], summary="List mailboxes")
 def list_mailboxes(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = mailboxes.listing(db, workspace_id=principal.workspace_id, now=utcnow())
     items = [MailboxOut.of(m) for m in found[paging.offset : paging.offset + paging.limit]]
     return page(request, paging, items, len(found))
@@ -192,7 +192,7 @@ class LinesIn(Input):
     summary="The lines that pause a mailbox (its last 200 sends)",
 )
 def get_lines(request: Request, principal: ApiPrincipal) -> LinesOut:
-    with tx(request) as db:
+    with read(request) as db:
         lines = reputation.lines_of(db, workspace_id=principal.workspace_id)
     return LinesOut(**asdict(lines))
 
@@ -217,7 +217,7 @@ def set_lines(request: Request, principal: ApiPrincipal, data: LinesIn) -> Lines
 
 @router.get("/mailboxes/{mailbox_id}", response_model=MailboxOut, summary="Get a mailbox")
 def get_mailbox(request: Request, principal: ApiPrincipal, mailbox_id: PathId) -> MailboxOut:
-    with tx(request) as db:
+    with read(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
         box = mailboxes.get(db, workspace_id=principal.workspace_id, address=address, now=utcnow())
     return MailboxOut.of(box)

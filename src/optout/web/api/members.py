@@ -16,7 +16,7 @@ from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.services import accounts, invitations, members
 from optout.services.accounts import NotSignedIn, Principal, Role
-from optout.web.api.common import Email, Input, Name, PathId
+from optout.web.api.common import Email, Input, Name, PathId, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal, FormPrincipal
 
@@ -112,7 +112,7 @@ def _member_out(member: members.Member) -> MemberOut:
 @router.get("/members", response_model=list[MemberOut], summary="List members (admin)")
 def list_members(request: Request, principal: ApiPrincipal) -> list[MemberOut]:
     principal.require(Role.ADMIN)
-    with tx(request) as db:
+    with read(request) as db:
         found = members.members(db, workspace_id=principal.workspace_id)
     return [_member_out(m) for m in found]
 
@@ -152,7 +152,7 @@ def add_member(
     summary="List the invitations not answered yet (admin)",
 )
 def list_invitations(request: Request, principal: ApiPrincipal) -> list[InvitationOut]:
-    with tx(request) as db:
+    with read(request) as db:
         found = invitations.pending(db, principal=principal)
     return [_invitation_out(i) for i in found]
 
@@ -210,7 +210,7 @@ def remove_member(request: Request, principal: ApiPrincipal, user_id: PathId) ->
 
 @router.get("/api-keys", response_model=list[ApiKeyOut], summary="List API keys (admin)")
 def list_api_keys(request: Request, principal: ApiPrincipal) -> list[ApiKeyOut]:
-    with tx(request) as db:
+    with read(request) as db:
         found = members.api_keys(db, principal=principal)
     return [
         ApiKeyOut(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from optout.clock import as_stored, utcnow
 from optout.services import listing, opportunities
-from optout.web.api.common import BodyId, Input, Page, Paging, PathId, QueryId, page
+from optout.web.api.common import BodyId, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -84,7 +84,7 @@ def list_opportunities(
     company_id: QueryId = None,
     is_closed: bool | None = None,
 ) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.opportunities(
             db,
             workspace_id=principal.workspace_id,
@@ -125,7 +125,7 @@ def create_opportunity(
 def get_opportunity(
     request: Request, principal: ApiPrincipal, opportunity_id: PathId
 ) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         return listing.opportunity(
             db, workspace_id=principal.workspace_id, opportunity_id=opportunity_id
         )

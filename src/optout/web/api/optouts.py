@@ -14,7 +14,7 @@ from optout.clock import utcnow
 from optout.normalize import normalize_email
 from optout.services import listing, optouts, people
 from optout.services.accounts import Role
-from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page
+from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import LedgerEntry
 from optout.web.auth import ApiPrincipal
@@ -108,7 +108,7 @@ def list_suppressions(
     kind: Kind | None = None,
 ) -> dict[str, Any]:
     """Suppressed addresses, newest first."""
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.suppressions(
             db,
             workspace_id=principal.workspace_id,
@@ -128,7 +128,7 @@ def ledger(
 ) -> list[dict[str, Any]]:
     """Every opt-out, bounce, spam complaint, repeat and clearing of the address, oldest
     first."""
-    with tx(request) as db:
+    with read(request) as db:
         return optouts.ledger(db, workspace_id=principal.workspace_id, email=email)
 
 

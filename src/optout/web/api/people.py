@@ -21,6 +21,7 @@ from optout.web.api.common import (
     PathId,
     QueryId,
     page,
+    read,
 )
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import PersonOut, RemovalOut
@@ -86,7 +87,7 @@ def list_people(
 ) -> dict[str, Any]:
     """People of the workspace, oldest first, filtered by address, address domain,
     status or company; each says whether the address is opted out or bounced."""
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.people(
             db,
             workspace_id=principal.workspace_id,
@@ -128,7 +129,7 @@ def create_person(request: Request, principal: ApiPrincipal, data: PersonIn) -> 
 
 @router.get("/{person_id}", response_model=PersonOut, summary="Get a person")
 def get_person(request: Request, principal: ApiPrincipal, person_id: PathId) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         return listing.person(db, workspace_id=principal.workspace_id, person_id=person_id)
 
 

@@ -12,7 +12,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.services import listing, personas
 from optout.services.naming import row_by_id
-from optout.web.api.common import Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -43,7 +43,7 @@ class PersonaIn(Input):
 
 @router.get("", response_model=Page[PersonaOut], summary="List personas")
 def list_personas(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.rows(
             db,
             t.personas,
@@ -71,7 +71,7 @@ def create_persona(request: Request, principal: ApiPrincipal, data: PersonaIn) -
 
 @router.get("/{persona_id}", response_model=PersonaOut, summary="Get a persona")
 def get_persona(request: Request, principal: ApiPrincipal, persona_id: PathId) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         return row_by_id(
             db, t.personas, workspace_id=principal.workspace_id, id=persona_id, what="persona"
         )

@@ -14,7 +14,7 @@ from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.services import listing, rulesets
 from optout.services.accounts import Role
-from optout.web.api.common import Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -65,7 +65,7 @@ class RulesetChange(Input):
 
 @router.get("", response_model=Page[RulesetOut], summary="List rulesets")
 def list_rulesets(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.rows(
             db,
             t.rulesets,
@@ -95,7 +95,7 @@ def create_ruleset(request: Request, principal: ApiPrincipal, data: RulesetIn) -
 
 @router.get("/{ruleset_id}", response_model=RulesetOut, summary="Get a ruleset")
 def get_ruleset(request: Request, principal: ApiPrincipal, ruleset_id: PathId) -> RulesetOut:
-    with tx(request) as db:
+    with read(request) as db:
         spec = rulesets.spec(db, workspace_id=principal.workspace_id, ruleset_id=ruleset_id)
     return RulesetOut.of(spec)
 

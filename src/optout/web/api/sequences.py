@@ -16,7 +16,7 @@ from optout.sending import windows
 from optout.sending.schedule import schedule_of
 from optout.services import enrollments, listing, refresh, sequence_edits, sequences
 from optout.services.naming import row_by_id
-from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page
+from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -156,7 +156,7 @@ def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceD
 
 @router.get("", response_model=Page[SequenceSummary], summary="List sequences")
 def list_sequences(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
-    with tx(request) as db:
+    with read(request) as db:
         found = listing.rows(
             db,
             t.sequences,
@@ -198,7 +198,7 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
 @router.get("/{sequence_id}", response_model=SequenceDetail, summary="Get a sequence")
 def get_sequence(request: Request, principal: ApiPrincipal, sequence_id: PathId) -> SequenceDetail:
     """Steps, settings, enrollments by status and queued emails."""
-    with tx(request) as db:
+    with read(request) as db:
         return _detail(db, workspace_id=principal.workspace_id, sequence_id=sequence_id)
 
 
@@ -266,7 +266,7 @@ def not_enrolled(
     """Every member of the audience the last refresh did not enroll, each with the first
     check that stopped them and the exclusion by name."""
     ws = principal.workspace_id
-    with tx(request) as db:
+    with read(request) as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         rows = refresh.not_enrolled(
             db, workspace_id=ws, sequence=name, limit=paging.limit, offset=paging.offset

@@ -35,7 +35,7 @@ def _form_page(
     persona: str,
     error: OptoutError | None = None,
 ) -> HTMLResponse:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         names = [
             r["name"]
             for r in listing.rows(
@@ -105,7 +105,7 @@ def count(
     """How many people the audience the form describes holds now (htmx, as it changes)."""
     fragment = "fragments/people_count.html"
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         try:
             draft = audiences.draft(
                 db, workspace_id=ws, filter=filter.strip() or None, persona=persona or None

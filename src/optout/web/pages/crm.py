@@ -62,7 +62,7 @@ def _connection_page(
     sync_job: int | None = None,
 ) -> HTMLResponse:
     site = site_of(request)
-    with site.engine.connect() as db:
+    with site.reading() as db:
         connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
         status = (
             None if connection is None else manage.status(db, connection=connection, env=os.environ)
@@ -154,7 +154,7 @@ def sync_panel(request: Request, viewer: PageViewer, kind: str, job: int | None 
     """The fragment the page polls while a sync job runs: its progress, then its outcome,
     the counts and the connection's state as they are now."""
     kind = _kind(kind)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
         if connection is None:
             raise NotFound(f"this workspace is not connected to {probe.CRM_NAMES[kind]} yet")
@@ -260,7 +260,7 @@ def _test_fragment(
     request: Request, viewer: Viewer, kind: str, result: probe.ProbeResult
 ) -> HTMLResponse:
     """The test's answer, and the connection's state badge swapped in beside it."""
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         connection = manage.find(db, workspace_id=viewer.workspace_id, kind=kind)
         status = (
             None

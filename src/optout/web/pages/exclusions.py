@@ -126,7 +126,7 @@ def preview_fragment(
     except InvalidInput as exc:
         where, error = _explained(exc)
         return page(request, "fragments/preview.html", impact=None, error=error, where=where)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         impact = preview(db, workspace_id=viewer.workspace_id, exclusion=draft, now=utcnow())
     return page(request, "fragments/preview.html", impact=impact, error="", where="", spec=draft)
 

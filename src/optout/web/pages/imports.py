@@ -84,7 +84,7 @@ def _guess(column: str, kind: Kind) -> str:
 
 
 def _recent(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         return reads.recent_imports(db, workspace_id=viewer.workspace_id)
 
 

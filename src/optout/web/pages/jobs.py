@@ -24,7 +24,7 @@ STATE_LABELS = {
 
 
 def _job(request: Request, workspace_id: int, job_id: int) -> jobs.Job:
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         return live.overlay(jobs.get(db, workspace_id=workspace_id, job_id=job_id))
 
 

@@ -99,7 +99,7 @@ def _form(
 ) -> HTMLResponse:
     """The sign-in form with a fresh form token, set in its cookie too."""
     token = secrets.token_urlsafe(32)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         demo_workspaces = workspaces.demo_slugs(db)
     answer = page(
         request,

@@ -127,7 +127,7 @@ def count(
         )
     except InvalidInput as exc:
         return page(request, fragment, count=None, error=exc.message, where="")
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         size = audiences.size(db, workspace_id=ws, audience=draft, now=utcnow())
         total = reads.totals(db, workspace_id=ws)["people"]
     return page(request, fragment, count=size, total=total, error="", where="")

@@ -39,7 +39,7 @@ def _tab(
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view: Overview = sequences.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
@@ -141,7 +141,7 @@ def enroll_count(
         )
     except InvalidFilter as exc:
         return page(request, fragment, count=None, error=exc.reason, where=exc.where)
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         sequences.spec(db, workspace_id=viewer.workspace_id, sequence_id=sequence_id)
         count = int(db.scalar(sa.select(sa.func.count()).select_from(chosen.subquery())) or 0)
     return page(request, fragment, count=count, error="", where="")

@@ -30,7 +30,7 @@ def _tab(
     error: InvalidInput | None = None,
 ) -> HTMLResponse:
     ws = viewer.workspace_id
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view = sequences.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)

@@ -37,7 +37,7 @@ def viewer(request: Request) -> Viewer:
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         raise NotSignedIn("please sign in")
-    with site_of(request).engine.connect() as db:
+    with site_of(request).reading() as db:  # never waits behind a writer
         principal, csrf = accounts.session_principal(db, token=token, now=utcnow())
         workspace = workspaces.get_by_id(db, workspace_id=principal.workspace_id)
     return Viewer(principal, csrf, workspace.name)
