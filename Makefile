@@ -9,7 +9,7 @@ DEMO_ADMIN ?= admin@demo.optout.dev
 OPTOUT_DEMO_PASSWORD ?= optout-demo-password
 export OPTOUT_DEMO_PASSWORD
 
-.PHONY: run test test-fast lint bench bench-workers bench-load bench-inbound bench-lock soak soak-claims clean
+.PHONY: run test test-fast lint bench bench-auto bench-workers bench-load bench-inbound bench-lock soak soak-claims clean
 
 run: $(VENV)/.installed
 	$(BIN)/optout demo
@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.jobs
 	$(BIN)/python -m bench.inbound
 	$(BIN)/python -m bench.lock_hold
+	$(BIN)/python -m bench.auto_enroll
 
 # Inbound mail through the product's inbound path (100,000 messages, 1,000,000 people), and
 # the longest write-lock hold of a 500,000-row people import beside one-click unsubscribes.
@@ -48,6 +49,13 @@ bench-inbound: $(VENV)/.installed-test
 	$(BIN)/python -m bench.inbound
 bench-lock: $(VENV)/.installed-test
 	$(BIN)/python -m bench.lock_hold
+
+# 20 sequences enrolling by themselves on audiences of ~100,000 each, 1,000,000 people:
+# what they add to a CRM sync page, a one-person write and an audience edit, and the time
+# from a commit to the enrollment (`make bench-auto BENCH_AUTO_ARGS="--people 100000"`).
+BENCH_AUTO_ARGS ?=
+bench-auto: $(VENV)/.installed-test
+	$(BIN)/python -m bench.auto_enroll $(BENCH_AUTO_ARGS)
 
 # Worker scaling: 1, 2 and 4 `optout worker` processes drain BENCH_EMAILS due emails into
 # a local SMTP server, on the throwaway PostgreSQL server of scripts/test-postgres.sh.
