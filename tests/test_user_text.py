@@ -104,6 +104,8 @@ def test_the_scan_finds_field_paths_commands_and_leaked_phrases_not_addresses() 
     fine = "ann@company.com at company.com: Hi {{ person.first_name }}, an exclusion, a user"
     assert admin_unfamiliar(fine) == []
     assert admin_unfamiliar("optout demo at a glance", names=("optout demo",)) == []
+    # A message quoting what the admin typed may show the field as they wrote it.
+    assert admin_unfamiliar("expected a value after 'person.email =', found '='") == []
 
 
 def test_the_scan_finds_rule_ids_in_prose_and_not_inside_signed_tokens() -> None:

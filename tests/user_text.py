@@ -47,6 +47,9 @@ RAW_FIELD_PATH = _field_paths()
 # A merge tag of an email's text (`{{ person.first_name }}`) is what an admin types into a
 # step: it is shown as written.
 _MERGE_TAG = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+# What the admin typed, quoted back by a message ("expected a value after
+# 'person.email ='") is theirs: a field path there is how they wrote it.
+_QUOTED = re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|“[^”\n]*”")
 ADMIN_PHRASES = (
     "(Empty Label)",
     "single label",
@@ -79,10 +82,16 @@ def admin_unfamiliar(text: str, *, names: tuple[str, ...] = ()) -> list[str]:
     for name in names:
         text = text.replace(name, " ")
     found = []
-    for pattern in (RAW_FIELD_PATH, CLI_COMMAND, _INDEX, _ARTICLE):
-        for match in pattern.finditer(text):
+    unquoted = _QUOTED.sub(" ", text)
+    for pattern, scanned in (
+        (RAW_FIELD_PATH, unquoted),
+        (CLI_COMMAND, text),
+        (_INDEX, text),
+        (_ARTICLE, text),
+    ):
+        for match in pattern.finditer(scanned):
             start, end = max(match.start() - 30, 0), match.end() + 30
-            found.append(f"{match.group()!r} in …{text[start:end]!r}…")
+            found.append(f"{match.group()!r} in …{scanned[start:end]!r}…")
     for phrase in ADMIN_PHRASES:
         at = text.find(phrase)
         if at >= 0:

@@ -1,7 +1,8 @@
 """What every page must hold: nothing wider than the window at a desktop and at a phone
 width (a screenshot at the desktop width goes with it), no serious or critical
 accessibility violation as axe-core reports them, no rule id or internal check name in
-its text, and nothing in the console.
+its text (nor a filter field's code name, a CLI command or a library's phrase), and
+nothing in the console.
 
 A test that shows a page calls `check_page(app, label)` (or `check_widths`, the same
 checks under their older name) once the page is in the state worth checking, and
@@ -16,8 +17,9 @@ from typing import Any
 
 from playwright.sync_api import ConsoleMessage, Page
 
+from optout.services.workspaces import DEMO_NAME
 from tests.browser.conftest import App
-from tests.user_text import internal_words
+from tests.user_text import admin_unfamiliar, internal_words
 
 DESKTOP = (1366, 900)
 PHONE = (390, 844)
@@ -67,13 +69,15 @@ def check_accessibility(app: App, label: str) -> None:
 
 
 def check_words(app: App, label: str) -> None:
-    """The page's text (and its tooltips) names no rule id and no internal check name."""
+    """The page's text (and its tooltips) names no rule id and no internal check name,
+    no filter field by its code name where its label belongs, no CLI command and no
+    library's phrase (a text box's content, what the admin typed, is not read)."""
     text: str = app.page.evaluate(
         """() => document.body.innerText + "\\n" + Array.from(
             document.querySelectorAll("[title], [aria-label], [placeholder]"),
             (e) => [e.title, e.getAttribute("aria-label"), e.placeholder].join(" ")).join("\\n")"""
     )
-    found = internal_words(text)
+    found = internal_words(text) + admin_unfamiliar(text, names=(DEMO_NAME,))
     assert not found, f"{label}: words meant for the code, not the user: {found}"
 
 

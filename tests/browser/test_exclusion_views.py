@@ -76,9 +76,10 @@ def test_R35_match_list_csv_download_and_history_after_an_edit(
     expect(history).to_have_count(2)
     expect(history.nth(0)).to_contain_text("created")
     expect(history.nth(1)).to_contain_text(app.user)
-    expect(history.nth(1).locator("td").nth(3)).to_have_text("company.domain = acme.com")
+    # The filters in words, fields by their labels.
+    expect(history.nth(1).locator("td").nth(3)).to_have_text("Company domain is acme.com")
     expect(history.nth(1).locator("td").nth(4)).to_have_text(
-        "company.domain in (acme.com, globex.com)"
+        "Company domain is one of (acme.com, globex.com)"
     )
     check_widths(app, "history")
     app.visit(f"/exclusions/{rule.id}/matches", "matches after the edit")
@@ -144,5 +145,5 @@ def test_R22_delete_shows_the_impact_first_and_archive_hides_until_restored(
     last = page.locator("#history tbody tr").last
     expect(last).to_contain_text("deleted")
     expect(last).to_contain_text(app.user)
-    expect(last.locator("td").nth(3)).to_have_text("company.domain = globex.com")
+    expect(last.locator("td").nth(3)).to_have_text("Company domain is globex.com")
     assert errors == []

@@ -43,7 +43,7 @@ def test_R29_explain_panel_names_the_blocking_rule(
     expect(blocking).to_have_class("highlight")
     expect(blocking).to_contain_text("Exclusion in every sequence")
     expect(blocking).to_contain_text(
-        "company.domain in (rivalsoft.com, competeco.io) ← rivalsoft.com"
+        "Company domain is one of (rivalsoft.com, competeco.io) ← rivalsoft.com"
     )
     checks = person.locator("#explain tbody tr")
     # R16 order: the absolute checks first, a spam complaint before all (R36).

@@ -112,6 +112,24 @@ COMPANIES = Kind(
     requires={},
 )
 
+# How the mapping page names the fields a column can feed.
+FIELD_LABELS = {
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "title": "Job title",
+    "status": "Lead status",
+    "company_domain": "Company domain",
+    "company_name": "Company name",
+    "email_opt_out": "Opted out of email",
+    "crm_id": "CRM record id",
+    "time_zone": "Time zone",
+    "country": "Country",
+    "domain": "Domain",
+    "name": "Name",
+    "parent_domain": "Parent company's domain",
+}
+
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     """`["Email=email", "Industry=fields.industry"]` as {column: field}; InvalidInput on a

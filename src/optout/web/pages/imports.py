@@ -164,6 +164,7 @@ def _mapping_context(
         "columns": columns,
         "fields": list(_kind(kind).fields) if guessing else [],
         "custom_prefix": CUSTOM_PREFIX,
+        "field_labels": imports.FIELD_LABELS,
         "slug": _slug,
         "chosen": chosen or {},
         "error": "",
