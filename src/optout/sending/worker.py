@@ -36,6 +36,7 @@ from optout.clock import utcnow
 from optout.config import Settings
 from optout.db import conflicts, statistics
 from optout.db import tables as t
+from optout.db.engine import read_transaction
 from optout.errors import InvalidInput
 from optout.jobs import runner as job_runner
 from optout.sending import crash
@@ -75,6 +76,10 @@ IN_DOUBT = (
     "the connection to the mail server was lost after the message was sent and before "
     "the server answered, so it may or may not have been delivered"
 )
+
+
+# Between passes, how often the worker looks for people to enroll automatically.
+ENROLL_TICK_SECONDS = 0.5
 
 
 @dataclass
@@ -204,14 +209,7 @@ def run_once(
             workspaces = sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)
             for workspace_id in db.scalars(workspaces):
                 decision_index.advance(db, workspace_id=workspace_id, now=now)
-    # Sequences that enroll by themselves: who came to match since the last pass.
-    for attempt in conflicts.attempts(engine):
-        with attempt as db:
-            enrolled = sum(
-                automatic_enrollment.run(db, workspace_id=workspace_id, now=now)
-                for workspace_id in list(db.scalars(workspaces))
-            )
-    result.enrolled += enrolled
+    result.enrolled += enroll_automatically(engine, now=now)
     for attempt in conflicts.attempts(engine):
         with attempt as db:
             resend_due(db, now=now)
@@ -228,6 +226,43 @@ def run_once(
         _deliver(engine, mailer=mailer, claims=claimed.claims, now=now, result=result)
         if progress is not None:
             progress(result)
+
+
+def enroll_automatically(engine: Engine, *, now: datetime) -> int:
+    """Sequences that enroll by themselves: enroll who came to match since the last pass,
+    workspace by workspace in id order (the index's lock order); the number enrolled."""
+    workspaces = sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)
+    enrolled = 0
+    for attempt in conflicts.attempts(engine):
+        with attempt as db:
+            enrolled = sum(
+                automatic_enrollment.run(db, workspace_id=workspace_id, now=now)
+                for workspace_id in list(db.scalars(workspaces))
+            )
+    return enrolled
+
+
+def _someone_queued(engine: Engine) -> bool:
+    with read_transaction(engine) as db:
+        return db.scalar(sa.select(t.enrollment_queue.c.id).limit(1)) is not None
+
+
+def _wait(
+    engine: Engine, *, stop: threading.Event, seconds: float, clock: Callable[[], datetime]
+) -> None:
+    """Wait for the next pass, enrolling meanwhile whoever a sequence that enrolls by
+    itself has queued (a new member is enrolled within about `ENROLL_TICK_SECONDS` of the
+    commit that made them one); someone enrolled starts the next pass at once, so that a
+    first email due now goes out."""
+    until = time.monotonic() + seconds
+    while not stop.wait(min(ENROLL_TICK_SECONDS, max(0.0, until - time.monotonic()))):
+        if time.monotonic() >= until:
+            return
+        try:
+            if _someone_queued(engine) and enroll_automatically(engine, now=clock()):
+                return
+        except Exception:
+            log.exception("automatic enrollment failed; trying again")
 
 
 def _deliver(
@@ -358,4 +393,4 @@ def run_forever(
                 )
         except Exception:
             log.exception("worker pass failed; trying again in %s s", poll_seconds)
-        stop.wait(poll_seconds)
+        _wait(engine, stop=stop, seconds=poll_seconds, clock=clock)
