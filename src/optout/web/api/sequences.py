@@ -1,5 +1,6 @@
-"""Sequences: create, read, pause / resume / archive (R11), enroll from the audience, and
-the "not enrolled" view of who the last automatic enrollment left out and why (R30)."""
+"""Sequences: create, read, pause / resume / archive (R11), enroll from the audience,
+enroll automatically (R41), and the "not enrolled" view of who automatic enrollment left
+out and why (R30)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 
-from optout.clock import utcnow
+from optout.clock import as_stored, utcnow
 from optout.db import tables as t
 from optout.sending import windows
 from optout.sending.schedule import schedule_of
-from optout.services import enrollments, listing, refresh, sequence_edits, sequences
+from optout.services import (
+    automatic_enrollment,
+    automatic_enrollment_view,
+    enrollments,
+    listing,
+    refresh,
+    sequence_edits,
+    sequences,
+)
 from optout.services.naming import row_by_id
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
@@ -89,6 +98,29 @@ class SequenceIn(Input):
     schedule: ScheduleIO | None = Field(
         None, description="Sending days and hours; without one the sequence sends at any hour."
     )
+    enroll_automatically: bool | None = Field(
+        None,
+        description="Enroll the audience's members, and whoever comes to be one, by itself. "
+        "Default: on when an audience is given.",
+    )
+    enroll_automatically_from: datetime | None = Field(
+        None, description="When automatic enrollment starts (UTC unless a zone is given)."
+    )
+    enroll_automatically_until: datetime | None = Field(
+        None, description="When automatic enrollment stops (UTC unless a zone is given)."
+    )
+
+
+class AutomaticEnrollmentIn(Input):
+    """Turn automatic enrollment on (optionally between two moments) or off."""
+
+    enroll_automatically: bool
+    enroll_automatically_from: datetime | None = Field(
+        None, description="When it starts (UTC unless a zone is given); none: at once."
+    )
+    enroll_automatically_until: datetime | None = Field(
+        None, description="When it stops (UTC unless a zone is given); none: never."
+    )
 
 
 class SequenceSummary(BaseModel):
@@ -113,6 +145,14 @@ class SequenceDetail(BaseModel):
     schedule: ScheduleIO
     queued_emails: int
     enrollments: dict[str, int] = Field(description="Enrollments by status.")
+    enroll_automatically: bool = Field(
+        description="Whether the audience's members are enrolled by themselves."
+    )
+    enroll_automatically_from: datetime | None
+    enroll_automatically_until: datetime | None
+    enrolled_automatically_last_day: int = Field(
+        description="People automatic enrollment enrolled over the last 24 hours."
+    )
 
 
 class StatusIn(Input):
@@ -140,6 +180,9 @@ def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceD
     name = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
     view = sequences.overview(db, workspace_id=workspace_id, name=name)
     counts = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    auto = automatic_enrollment_view.status(
+        db, workspace_id=workspace_id, sequence_id=sequence_id, now=utcnow()
+    )
     return SequenceDetail(
         id=view.id,
         name=view.name,
@@ -151,6 +194,10 @@ def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceD
         schedule=ScheduleIO.of(schedule_of(db, sequence_id=sequence_id)),
         queued_emails=view.queued_emails,
         enrollments=counts,
+        enroll_automatically=auto.on,
+        enroll_automatically_from=auto.starts,
+        enroll_automatically_until=auto.ends,
+        enrolled_automatically_last_day=auto.enrolled_last_day,
     )
 
 
@@ -173,7 +220,13 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
     ws = principal.workspace_id
     steps = sequences.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
     schedule = data.schedule.schedule() if data.schedule is not None else windows.ANY_TIME
+    automatically = (
+        data.enroll_automatically
+        if data.enroll_automatically is not None
+        else data.audience_id is not None
+    )
     with tx(request) as db:
+        now = utcnow()
         ruleset = row_by_id(db, t.rulesets, workspace_id=ws, id=data.ruleset_id, what="ruleset")
         audience = None
         if data.audience_id is not None:
@@ -185,14 +238,46 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
             workspace_id=ws,
             name=data.name,
             ruleset=ruleset["name"],
-            now=utcnow(),
+            now=now,
             from_address=data.from_address,
             steps=steps,
             audience=audience,
             reply_to=data.reply_to,
             schedule=schedule,
         )
+        if automatically:
+            _switch(
+                db,
+                workspace_id=ws,
+                sequence=data.name,
+                on=True,
+                starts=data.enroll_automatically_from,
+                ends=data.enroll_automatically_until,
+                actor=principal.actor,
+            )
         return _detail(db, workspace_id=ws, sequence_id=sequence_id)
+
+
+def _switch(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence: str,
+    on: bool,
+    starts: datetime | None,
+    ends: datetime | None,
+    actor: str,
+) -> None:
+    automatic_enrollment.switch(
+        db,
+        workspace_id=workspace_id,
+        sequence=sequence,
+        on=on,
+        actor=actor,
+        now=utcnow(),
+        starts=as_stored(starts) if starts is not None and on else None,
+        ends=as_stored(ends) if ends is not None and on else None,
+    )
 
 
 @router.get("/{sequence_id}", response_model=SequenceDetail, summary="Get a sequence")
@@ -234,6 +319,32 @@ def set_schedule(
             changes={"schedule": data.schedule()},
             actor=principal.actor,
             now=utcnow(),
+        )
+        return _detail(db, workspace_id=ws, sequence_id=sequence_id)
+
+
+@router.put(
+    "/{sequence_id}/automatic-enrollment",
+    response_model=SequenceDetail,
+    summary="Enroll automatically, or stop",
+)
+def set_automatic_enrollment(
+    request: Request, principal: ApiPrincipal, sequence_id: PathId, data: AutomaticEnrollmentIn
+) -> SequenceDetail:
+    """On: the audience's members never in the sequence, then everyone who comes to match,
+    are enrolled by the next worker pass if every check lets them in (between the two
+    moments when given). Off: nobody more is enrolled by itself; nobody is unenrolled."""
+    ws = principal.workspace_id
+    with tx(request) as db:
+        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        _switch(
+            db,
+            workspace_id=ws,
+            sequence=name,
+            on=data.enroll_automatically,
+            starts=data.enroll_automatically_from,
+            ends=data.enroll_automatically_until,
+            actor=principal.actor,
         )
         return _detail(db, workspace_id=ws, sequence_id=sequence_id)
 
