@@ -32,10 +32,10 @@ class Status:
 
     @property
     def words(self) -> str:
-        """ "On since …, until …" or "Off"."""
+        """ "on from …, until …" or "off"; a page capitalizes it."""
         if not self.on:
-            return "Off"
-        parts = ["On"]
+            return "off"
+        parts = ["on"]
         if self.starts is not None:
             parts.append(f"from {self.starts:%Y-%m-%d %H:%M} UTC")
         if self.ends is not None:
