@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +17,10 @@ from sqlalchemy.engine import Engine
 
 from optout.crm import connections
 from optout.db import tables as t
+from optout.inbound import process_message
 from optout.services import accounts, audiences, people, personas, rulesets
 from tests.factories import World
+from tests.inbound.helpers import OPTIONS, reply, sent_world
 from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
@@ -443,3 +445,57 @@ def test_R34_a_form_error_no_page_answers_itself_leads_back_to_the_form(
         headers={"Referer": "https://evil.example/imports"},
     )
     assert 'id="back-to-form"' not in elsewhere.text  # only this site's own pages
+
+
+def _unmatched_message(world: World) -> None:
+    s = sent_world(world)
+    process_message(
+        world.db,
+        raw=reply(sender="ben.home@gmail.com", body="Tell me more.", subject="From home"),
+        now=world.now + timedelta(hours=1),
+        source="test",
+        workspace_id=s.ws,
+        options=OPTIONS,
+    )
+
+
+def test_R34_attaching_a_message_to_an_unknown_address_is_told_beside_that_message(
+    web: Web, admin: Admin
+) -> None:
+    admin(_unmatched_message)
+    queue = web.http.get("/review").text
+    found = re.search(r'action="/review/(\d+)/attach"', queue)
+    assert found is not None
+    message_id = found[1]
+
+    refused = web.http.post(
+        f"/review/{message_id}/attach",
+        data={"csrf_token": csrf_token_in(queue), "email": "nobody@acme.com"},
+    )
+
+    assert refused.status_code == 404
+    said = _beside(refused.text, f"attach-{message_id}")
+    assert said.startswith("Attach to: no person")
+    assert "nobody@acme.com" in said
+    assert f'href="#attach-{message_id}-error"' in _summary(refused.text)
+    typed = re.search(rf'<input id="attach-{message_id}"[^>]*>', refused.text)
+    assert typed is not None
+    assert 'value="nobody@acme.com"' in typed[0]
+    assert 'aria-invalid="true"' in typed[0]
+
+
+def test_R34_a_crm_address_without_https_is_refused_naming_it_with_the_form_kept(
+    web: Web, admin: Admin
+) -> None:
+    admin()
+    token = csrf_token_in(web.http.get("/crm/hubspot").text)
+
+    refused = web.http.post(
+        "/crm/hubspot", data={"csrf_token": token, "base_url": "api.hubapi.com"}
+    )
+
+    assert refused.status_code == 422
+    said = _text(refused.text)
+    assert "HubSpot address 'api.hubapi.com' is not a web address" in said
+    assert "begins with https://" in said
+    assert _value(refused.text, "base_url") == "api.hubapi.com"

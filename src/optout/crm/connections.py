@@ -284,7 +284,12 @@ def _connection(row: sa.RowMapping) -> CrmConnection:
 def _check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"base URL {url!r} is not an http(s) URL with a host")
+        raise InvalidInput(
+            f"{url.strip()!r} is not a web address: type one that begins with https:// "
+            "and names the server, such as https://api.hubapi.com or "
+            "https://acme.my.salesforce.com",
+            value=url,
+        ).at("base_url", "Address")
     return url.strip().rstrip("/")
 
 

@@ -67,10 +67,12 @@ def connect(
     An address that plainly names a local or private host is refused at once, unless
     `allowed_hosts` names it (every request is checked again when it is sent)."""
     name = probe.CRM_NAMES.get(kind, kind)
-    outbound.check_address_given(base_url, name=name, allowed=allowed_hosts)
+    outbound.check_address_given(base_url, name=name, allowed=allowed_hosts, field="base_url")
     login_url = str(settings.get("login_url") or "")
     if login_url:
-        outbound.check_address_given(login_url, name=f"{name} sign-in", allowed=allowed_hosts)
+        outbound.check_address_given(
+            login_url, name=f"{name} sign-in", allowed=allowed_hosts, field="login_url"
+        )
     existing = find(db, workspace_id=workspace_id, kind=kind)
     role = connection_state.needed_secret(
         kind, {**(existing.settings if existing else {}), **settings}

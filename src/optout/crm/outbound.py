@@ -112,17 +112,23 @@ def literal_addresses(host: str, _port: int) -> list[IPAddress]:
         return []
 
 
-def check_address_given(url: str, *, name: str, allowed: frozenset[str]) -> None:
+def check_address_given(url: str, *, name: str, allowed: frozenset[str], field: str = "") -> None:
     """InvalidInput, when a form is saved, for an address that plainly names a local or
-    private host; names are resolved and checked when a request is sent."""
+    private host; names are resolved and checked when a request is sent. `field`: the
+    input the address was typed in, which the refusal names."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"{name}: {url!r} is not an http(s) address with a host")
+        raise InvalidInput(
+            f"{name} address {url.strip()!r} is not a web address: type one that begins "
+            "with https:// and names the server",
+            field=field,
+            value=url,
+        )
     host = parts.hostname.lower()
     if host in allowed:
         return
     if any(forbidden(ip) for ip in literal_addresses(host, 0)):
-        raise InvalidInput(refusal(name, host).message)
+        raise InvalidInput(refusal(name, host).message, field=field, value=url)
 
 
 class GuardedTransport(httpx.BaseTransport):

@@ -11,10 +11,13 @@ from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
+from optout.errors import InvalidInput, NotFound, OptoutError
 from optout.services import review_queue
+from optout.web.errors import status_of
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
-from optout.web.pages.viewer import FormViewer, PageViewer
+from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
 from optout.web.site import site_of
 
 router = page_router()
@@ -27,6 +30,13 @@ DECISION_LABELS = {
 
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, viewer: PageViewer) -> HTMLResponse:
+    return _review_page(request, viewer)
+
+
+def _review_page(
+    request: Request, viewer: Viewer, *, refused: OptoutError | None = None, typed: str = ""
+) -> HTMLResponse:
+    """The queue; after a refused "attach", with the address typed and why beside it."""
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
         waiting = review_queue.pending(db, workspace_id=ws)
@@ -40,6 +50,9 @@ def review_page(request: Request, viewer: PageViewer) -> HTMLResponse:
         total=total,
         recent=recent,
         labels=DECISION_LABELS,
+        error=form_error(refused),
+        typed=typed,
+        status_code=200 if refused is None else status_of(refused),
     )
 
 
@@ -81,13 +94,18 @@ def dismiss(request: Request, viewer: FormViewer, message_id: int) -> Response:
 def attach(
     request: Request, viewer: FormViewer, message_id: int, email: Annotated[str, Form()] = ""
 ) -> Response:
-    with site_of(request).engine.begin() as db:
-        review_queue.attach(
-            db,
-            workspace_id=viewer.workspace_id,
-            message_id=message_id,
-            email=email,
-            actor=viewer.actor,
-            now=utcnow(),
-        )
+    try:
+        with site_of(request).engine.begin() as db:
+            review_queue.attach(
+                db,
+                workspace_id=viewer.workspace_id,
+                message_id=message_id,
+                email=email,
+                actor=viewer.actor,
+                now=utcnow(),
+            )
+    except (InvalidInput, NotFound) as exc:
+        # Each message has its own "Attach to" input: the error is about that one.
+        exc.at(f"attach-{message_id}", "Attach to")
+        return _review_page(request, viewer, refused=exc, typed=email)
     return _back(request, f"Attached to {email.strip()}; it shows in their history.")
