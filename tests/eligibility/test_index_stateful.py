@@ -92,6 +92,7 @@ def stored_rows(db: Connection, rule: exclusions.ExclusionSpec) -> set[int]:
 
 
 SMALL_QUEUE = decision_index.SMALL_QUEUE
+FEW_MEMBERS = audience_index.FEW
 
 
 class DecisionIndexMachine(RuleBasedStateMachine):
@@ -110,6 +111,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.savepoint.rollback()
         decision_index.SMALL_QUEUE = SMALL_QUEUE
+        audience_index.FEW = FEW_MEMBERS
 
     # The world -----------------------------------------------------------------------------
 
@@ -431,8 +433,9 @@ class DecisionIndexMachine(RuleBasedStateMachine):
     @rule(small=st.sampled_from([0, SMALL_QUEUE]))
     def choose_flush_path(self, small: int) -> None:
         """Queued rows are re-matched in Python (a few) or in SQL (many): switch between
-        the two, so that both keep the index true."""
+        the two, so that both keep the index true (the rules' and the audiences')."""
         decision_index.SMALL_QUEUE = small
+        audience_index.FEW = FEW_MEMBERS if small else 0
         note(f"queues of at most {small} rows re-matched in Python")
 
     @rule(move=CLOCK_MOVES)

@@ -42,9 +42,10 @@ from optout.filters.sqlfunc import in_list
 from optout.services import enrollment_queue, subjects
 from optout.services.filters import load
 
-# At most this many people are re-matched in Python, each against every stored audience;
-# more in set-based SQL.
-FEW = 50
+# At most this many people are re-matched in Python, each against every stored audience
+# (one write, a webhook, a CRM sync page of 200); more in set-based SQL, a handful of
+# statements per audience.
+FEW = 250
 
 
 @dataclass(frozen=True)
@@ -223,14 +224,16 @@ def _rematch(
         if audience.node is None
         or holds(audience.node, loaded.person(person_id), Context(now=audience.matched_at))
     }
-    for audience_id, person_id in before - after:
-        db.execute(am.delete().where(am.c.audience_id == audience_id, am.c.person_id == person_id))
     joined = sorted(after - before, key=lambda pair: pair[1])
     if joined:
         db.execute(am.insert(), [{"audience_id": a, "person_id": p} for a, p in joined])
     for audience in audiences:
         new = [p for a, p in joined if a == audience.id]
-        gone = [p for a, p in before - after if a == audience.id]
+        gone = sorted(p for a, p in before - after if a == audience.id)
+        if gone:
+            db.execute(
+                am.delete().where(am.c.audience_id == audience.id, in_list(am.c.person_id, gone))
+            )
         if new:
             enrollment_queue.queue_members(
                 db,
