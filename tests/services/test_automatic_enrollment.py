@@ -20,6 +20,7 @@ from optout.services import (
     exclusion_archive,
     people,
     refresh,
+    sequence_edits,
 )
 from tests.factories import World
 
@@ -235,3 +236,32 @@ def test_R41_a_person_is_never_active_twice_in_one_sequence(world: World) -> Non
     with pytest.raises(IntegrityError), world.db.begin_nested():
         world.db.execute(t.enrollments.insert().values(**copy))
     assert world.status_of(seq, ann) == "not_started"
+
+
+def test_R41_a_sequence_moved_to_another_audience_enrolls_that_audiences_members(
+    world: World,
+) -> None:
+    world.person("ann@acme.com", company="acme.com", title="CTO")
+    vic = world.person("vic@globex.io", company="globex.io", title="VP Sales")
+    seq = _cto_sequence(world)
+    world.exclusion("Acme", "company", "company.domain in (acme.com)")
+    world.audience("VPs", filter='person.title contains "vp"')
+    _switch_on(world)
+    _pass(world)
+    assert set(_reasons(world)) == {"ann@acme.com"}
+    sequence_edits.update_settings(
+        world.db,
+        workspace_id=world.ws,
+        sequence_id=seq,
+        changes={"audience": "VPs"},
+        actor="admin",
+        now=world.now,
+    )
+    assert _pass(world) == 1
+    assert world.status_of(seq, vic) == "not_started"
+    assert _reasons(world) == {}
+    assert audience_index.verify(world.db, workspace_id=world.ws, now=world.now) == []
+    stored = world.db.scalars(
+        sa.select(t.audiences.c.name).where(t.audiences.c.matched_at.is_not(None))
+    )
+    assert list(stored) == ["VPs"]

@@ -149,6 +149,35 @@ def _stop(db: Connection, *, sequence_id: int, audience_id: int) -> None:
         db.execute(a.update().where(a.c.id == audience_id).values(matched_at=None))
 
 
+def settings_changed(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    audience_before: int | None,
+    now: datetime,
+) -> None:
+    """A sequence's settings changed. If it enrolls by itself: from another audience,
+    the new audience's members never in the sequence are queued and the old one's
+    not-enrolled view is dropped (no audience: it stops enrolling by itself); under
+    another ruleset, its not-enrolled are asked again."""
+    if not setting(db, sequence_id=sequence_id).on:
+        return
+    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    if audience_id == audience_before:
+        enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
+        return
+    k = t.enrollment_skips
+    db.execute(k.delete().where(k.c.sequence_id == sequence_id))
+    if audience_before is not None:
+        _stop(db, sequence_id=sequence_id, audience_id=audience_before)
+    if audience_id is None:
+        s = t.sequences
+        db.execute(s.update().where(s.c.id == sequence_id).values(auto_enroll=False))
+        return
+    _start(db, workspace_id=workspace_id, sequence_id=sequence_id, audience_id=audience_id, now=now)
+
+
 def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
     """Enroll, sequence by sequence, who the queue holds, in the order they were queued;
     the number enrolled. Nothing while a CRM sync of the workspace is applying what it

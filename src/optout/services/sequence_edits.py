@@ -22,7 +22,7 @@ from optout.errors import Conflict, InvalidInput
 from optout.sending import realign
 from optout.sending.schedule import schedule_of
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import events, mailboxes
+from optout.services import automatic_enrollment, events, mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.sequences import (
     InvalidStep,
@@ -148,7 +148,16 @@ def update_settings(
     if not changed:
         return before
     s = t.sequences
+    audience_before = db.scalar(sa.select(s.c.audience_id).where(s.c.id == sequence_id))
     db.execute(s.update().where(s.c.id == sequence_id).values(**values))
+    if "audience" in changed or "ruleset" in changed:
+        automatic_enrollment.settings_changed(
+            db,
+            workspace_id=workspace_id,
+            sequence_id=sequence_id,
+            audience_before=audience_before,
+            now=now,
+        )
     if "schedule" in changed:
         realign.after_edit(db, sequence_id=sequence_id)
     if "from_address" in changed:  # new enrollments send from it; started ones keep theirs
