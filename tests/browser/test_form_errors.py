@@ -64,3 +64,34 @@ def test_R34_a_bad_mailbox_address_is_told_beside_it_and_the_form_stays_filled(
     page.locator("form[action='/mailboxes/new'] button[type=submit]").click()
     expect(page.locator(".notice.ok")).to_contain_text("Added ann@acme-sales.com.")
     expect(page.locator("#address-error")).to_have_count(0)
+
+
+def test_R34_a_company_domain_with_two_dots_is_told_on_the_persons_page(
+    web_world: Callable[[], AbstractContextManager[World]],
+    open_app: Callable[[World], App],
+) -> None:
+    with web_world() as world:
+        world.company("acme.com", "Acme")
+        dan = world.person("dan@acme.com", company="acme.com")
+    app = open_app(world)
+    page = app.page
+    app.sign_in()
+    app.visit(f"/people/{dan}", "a person at acme.com")
+
+    page.fill("#company-domain", "acme..com")
+    page.click("button:has-text('Change company')")
+    page.wait_for_load_state("networkidle")
+
+    beside = page.locator("#domain-error")
+    expect(beside).to_have_text(
+        "Company domain: 'acme..com' is not a domain (it has two dots in a row): "
+        "type a domain such as acme.com"
+    )
+    expect(page.locator("h1")).to_contain_text("dan@acme.com")  # the person's page
+    field = page.locator("#company-domain")
+    expect(field).to_have_value("acme..com")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#form-error a")).to_have_attribute("href", "#domain-error")
+    app.shot("company domain refused beside it")
+    page.click("#form-error a")
+    expect(beside).to_be_in_viewport()

@@ -69,3 +69,17 @@ def test_R34_a_sequence_name_in_use_is_a_conflict_naming_the_name(
     error = error_of(again)
     assert error["field"] == "name"
     assert error["message"] == "Name: a sequence named 'Intro' exists already: choose another name"
+
+
+def test_R34_a_body_field_of_the_wrong_type_is_named_as_the_field(
+    api: Api, committed: Committed
+) -> None:
+    with committed() as world:
+        keys = api.keys(world)
+
+    answer = api.client(keys.member).post("/companies", json={"domain": 42})
+
+    assert answer.status_code == 422
+    error = error_of(answer)
+    assert error["where"] == "body.domain"
+    assert error["field"] == "domain"

@@ -1,6 +1,6 @@
 """The API's answers to what `optout.web.errors` does not see: FastAPI's request
 validation, unknown routes and methods, and database refusals. Under `/api/` each
-becomes the one error body of R34, `{"error": {"code", "message"[, "where"]}}`;
+becomes the one error body of R34, `{"error": {"code", "message"[, "where"][, "field"]}}`;
 elsewhere (pages) FastAPI's own handling stays.
 """
 
@@ -50,11 +50,13 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     where: str | None = None
+    field: str | None = None
 
 
 class ErrorBody(BaseModel):
     """Every error the API answers: a machine-readable code and a message for people;
-    `where` points at the bad part of the input when there is one."""
+    `where` points at the bad part of the input when there is one, and `field` names the
+    field of the request body it is about (`from_address`) when the refusal knows it."""
 
     error: ErrorDetail
 
@@ -79,7 +81,9 @@ def _problem(error: Mapping[str, Any]) -> str:
 def validation_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     problems = [(_where(e.get("loc", ())), _problem(e)) for e in errors]
     message = "; ".join(f"{where}: {problem}" for where, problem in problems) or "bad request"
-    return body("invalid_input", message, where=problems[0][0] if problems else "")
+    first = tuple(errors[0].get("loc", ())) if errors else ()
+    field = {"field": str(first[1])} if len(first) >= 2 and first[0] == "body" else {}
+    return body("invalid_input", message, where=problems[0][0] if problems else "", **field)
 
 
 HTTP_CODES = {
