@@ -13,6 +13,7 @@ from rich.text import Text
 from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json, plain
 from optout.config import encryption_keys_from
+from optout.sending import drain
 from optout.services import mailboxes, reputation
 
 mailbox_app = typer.Typer(
@@ -134,6 +135,51 @@ def list_mailboxes(
             "active" if m.status == "active" else f"paused: {m.pause_reason}",
         )
     console().print(table)
+
+
+@mailbox_app.command("capacity")
+def capacity(ctx: typer.Context, now: NowOption = None, json_output: JsonOption = False) -> None:
+    """Each mailbox's sends today, what is queued, and the day its queue will have gone out
+    at these limits."""
+    env = env_of(ctx)
+    with env.workspace() as (db, ws):
+        found = drain.forecast(db, workspace_id=ws.id, now=moment(now))
+    if json_output:
+        emit_json(
+            {
+                "mailboxes": [
+                    {**plain(c), "forecast": c.forecast(), "assuming": c.assumption()}
+                    for c in found.mailboxes
+                ],
+                "totals": {**plain(found.totals), "forecast": found.totals.forecast()},
+            }
+        )
+        return
+    table = Table("Mailbox", "Sent today", "Queued", "Due now", "State", "Queue", "Assuming")
+    for c in found.mailboxes:
+        limit = f" of {c.daily_limit}" if c.daily_limit is not None else " (no limit)"
+        table.add_row(
+            c.address,
+            f"{c.sent_today}{limit} ({c.today_text}, {c.time_zone})",
+            str(c.queued),
+            str(c.due_now),
+            "sending" if not c.paused else f"paused: {c.pause_reason}",
+            c.forecast(),
+            c.assumption() if c.queued else "",
+        )
+    console().print(table)
+    totals = found.totals
+    paused = (
+        f"; {totals.waiting_on_paused} wait on paused mailboxes" if totals.waiting_on_paused else ""
+    )
+    console().print(
+        f"All {totals.mailboxes} mailboxes: {totals.sent_today} sent today, "
+        f"{totals.queued} queued ({totals.due_now} due now), {totals.forecast()}{paused}."
+    )
+    console().print(
+        "The forecast leaves out the follow-ups these emails will queue and people enrolled "
+        "from now on: it is the earliest day at these limits."
+    )
 
 
 @mailbox_app.command("edit")

@@ -28,6 +28,7 @@ from optout.web.api import (
     in_doubt,
     inbound,
     jobs,
+    mailbox_capacity,
     mailboxes,
     members,
     opportunities,
@@ -64,6 +65,7 @@ for module in (
     audiences,
     rulesets,
     sequences,
+    mailbox_capacity,  # before `mailboxes`: /mailboxes/capacity is no mailbox id
     mailboxes,
     enrollments,
     explain,

@@ -24,6 +24,7 @@ from optout.web.pages import (
     invitations,
     jobs,
     login,
+    mailbox_capacity,
     mailboxes,
     people,
     personas,
@@ -52,6 +53,7 @@ for module in (
     sequences,
     personas,
     rulesets,
+    mailbox_capacity,  # before `mailboxes`: /mailboxes/capacity is no mailbox id
     mailboxes,
     people,
     companies,
