@@ -339,6 +339,13 @@ def _taken_names(world: World) -> None:
         ),
         (
             "/rulesets/new",
+            {"name": "Capped", "reenroll_cooldown_days": "30", "max_active_per_company": "0"},
+            "max_active_per_company",
+            "Cap per company: 0 is no cap: give 1 person or more, or no cap",
+            422,
+        ),
+        (
+            "/rulesets/new",
             {"name": "Careful", "reenroll_cooldown_days": "30", "max_active_per_company": "3"},
             "name",
             "Name: a ruleset named 'Careful' exists already: choose another name",

@@ -47,9 +47,15 @@ def create(
 
 def _check(reenroll_cooldown_days: int, max_active_per_company: int | None) -> None:
     if reenroll_cooldown_days < 0:
-        raise InvalidInput("the re-enrollment cooldown cannot be negative")
+        raise InvalidInput(
+            f"{reenroll_cooldown_days} days is no cooldown: give 0 days or more",
+            value=str(reenroll_cooldown_days),
+        ).at("reenroll_cooldown_days", "Re-enrollment cooldown")
     if max_active_per_company is not None and max_active_per_company < 1:
-        raise InvalidInput("the cap per company must be at least 1 (or no cap)")
+        raise InvalidInput(
+            f"{max_active_per_company} is no cap: give 1 person or more, or no cap",
+            value=str(max_active_per_company),
+        ).at("max_active_per_company", "Cap per company")
 
 
 EDITABLE = ("name", "exclusions_enabled", "reenroll_cooldown_days", "max_active_per_company")
