@@ -305,7 +305,7 @@ def test_R18_in_matches_whole_domains_and_ends_with_catches_variants(world: Worl
     assert world.enroll(seq, [edu, edu_br, uk, com]).enrolled == 2
     assert world.status_of(seq, edu_br) == "not_started"
     assert world.status_of(seq, uk) == "not_started"
-    with pytest.raises(InvalidFilter, match=r"use 'ends with \"\.edu\"'"):
+    with pytest.raises(InvalidFilter, match=r"use the operator ends with \"\.edu\""):
         world.exclusion("Suffix", "company", "company.domain in (edu)")
 
 
