@@ -173,8 +173,11 @@ def test_R10_R26_R29_R31_new_admin_walks_from_a_crm_to_a_bulk_unenroll(
     expect(rows.nth(1)).to_contain_text("wait 2 days")
 
     # 4. Enroll the audience: Dan opted out in HubSpot and is left out, with the reason.
+    # A new sequence enrolls its audience automatically: its members wait for the worker.
     page.click("nav.tabs >> text=Not enrolled")
-    expect(page.locator("tbody")).to_contain_text("No automatic enrollment")
+    expect(page.locator("tbody")).to_contain_text(
+        "3 people wait to be enrolled automatically by the worker's next pass"
+    )
     page.click("nav.tabs >> a:text-is('Enroll')")
     page.click("button:has-text('Enroll from audience now')")
     expect(page.locator(".notice.ok")).to_contain_text(

@@ -131,6 +131,9 @@ def test_R41_the_sequence_page_switches_automatic_enrollment_and_counts_the_last
         before
     )
 
+    waiting = web.http.get(f"/sequences/{sequence_id}/not-enrolled").text
+    assert "2 people wait to be enrolled automatically by the worker's next pass" in waiting
+
     assert _worker_pass(web, world) == 1
     shown = web.http.get(f"/sequences/{sequence_id}").text
     assert "1 enrolled automatically in the last day" in shown

@@ -59,6 +59,12 @@ def status(db: Connection, *, workspace_id: int, sequence_id: int, now: datetime
     )
 
 
+def waiting(db: Connection, *, sequence_id: int) -> int:
+    """How many people the next pass is to ask about for the sequence."""
+    q = t.enrollment_queue
+    return int(db.scalar(sa.select(sa.func.count()).where(q.c.sequence_id == sequence_id)) or 0)
+
+
 def parse_moment(text: str | None, *, what: str) -> datetime | None:
     """A date, or a date and time (UTC), as typed in a form or on a command line; empty:
     none."""

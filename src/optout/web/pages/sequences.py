@@ -221,6 +221,7 @@ def not_enrolled_tab(
         auto = automatic_enrollment_view.status(
             db, workspace_id=viewer.workspace_id, sequence_id=sequence_id, now=utcnow()
         )
+        waiting = automatic_enrollment_view.waiting(db, sequence_id=sequence_id) if auto.on else 0
     return page(
         request,
         "sequence_not_enrolled.html",
@@ -230,6 +231,7 @@ def not_enrolled_tab(
         tab="not-enrolled",
         ran=ran,
         auto=auto,
+        waiting=waiting,
         rows=rows[:PAGE_SIZE],
         more=len(rows) > PAGE_SIZE,
         page_number=number,
