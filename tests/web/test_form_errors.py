@@ -505,4 +505,8 @@ def test_R34_a_crm_address_without_https_is_refused_naming_it_with_the_form_kept
     said = _text(refused.text)
     assert "HubSpot address 'api.hubapi.com' is not a web address" in said
     assert "begins with https://" in said
+    assert _beside(refused.text, "base_url").startswith(
+        "HubSpot address 'api.hubapi.com' is not a web address"
+    )
+    assert 'aria-invalid="true"' in _input(refused.text, "base_url")
     assert _value(refused.text, "base_url") == "api.hubapi.com"

@@ -25,6 +25,7 @@ from optout.jobs import live
 from optout.services import jobs
 from optout.services.accounts import Role
 from optout.web.errors import status_of
+from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -99,7 +100,7 @@ def _connection_page(
         job=job,
         job_labels=JOB_LABELS,
         **({"done": done} if done else {}),  # else the notice of the last redirect
-        error=error.message if error is not None else "",
+        error=form_error(error),
         test_result=test_result,
         new_webhook_url=new_webhook_url,
         webhook_key=credentials.WEBHOOK_KEY,
