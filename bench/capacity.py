@@ -63,7 +63,9 @@ def _shape(engine: Engine, *, queue: due_queue.DueQueue, ids: list[int], queued:
     first, count = ids[0], len(ids)
     assert ids == list(range(first, first + count))
     with engine.begin() as db:
-        db.execute(e.update().values(mailbox_id=first + e.c.id % count))
+        # The queued ones are every `every`-th person: dealt by that quotient, they spread
+        # evenly over the mailboxes.
+        db.execute(e.update().values(mailbox_id=first + (e.c.person_id // every) % count))
         db.execute(
             o.update()
             .where(o.c.person_id % every != 0)
