@@ -409,6 +409,7 @@ def _body_for(method: str, path: str, b: dict[str, int], a: dict[str, int]) -> A
             "end": "17:00",
         },
         ("PUT", "/sequences/{sequence_id}/mailboxes"): {"addresses": ["me@acme.com"]},
+        ("PUT", "/sequences/{sequence_id}/automatic-enrollment"): {"enroll_automatically": True},
         ("PATCH", "/mailboxes/{mailbox_id}"): {"display_name": "Renamed"},
         ("POST", "/mailboxes/{mailbox_id}/pause"): {"reason": "A's decision"},
         ("POST", "/enrollments"): {"sequence_id": b["sequence_id"], "person_ids": [a["person_id"]]},
