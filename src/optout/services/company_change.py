@@ -64,6 +64,27 @@ def stop_message(email: str, domain: str | None, stops: list[ExclusionSpec]) -> 
     )
 
 
+def confirm_company(
+    db: Connection, *, workspace_id: int, person_id: int, company_id: int | None, now: datetime
+) -> None:
+    """ConfirmationRequired, naming the exclusions, when giving the person the company
+    `company_id` (None: no company) stops exclusions covering them; nothing when it does
+    not, or when it is their company already."""
+    person = people.get(db, workspace_id=workspace_id, person_id=person_id)
+    if person["company_id"] == company_id:
+        return
+    domain = (
+        None
+        if company_id is None
+        else companies.get(db, workspace_id=workspace_id, company_id=company_id)["domain"]
+    )
+    stops = rules_that_stop(
+        db, workspace_id=workspace_id, person_id=person_id, domain=domain, now=now
+    )
+    if stops:
+        raise ConfirmationRequired(stop_message(person["email"], domain, stops))
+
+
 def change(
     db: Connection,
     *,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import companies, listing, people
+from optout.services import companies, company_change, listing, people
 from optout.web.api.common import (
     BodyId,
     Domain,
@@ -63,6 +63,11 @@ class PersonChange(Input):
     company_id: BodyId | None = None
     fields: Fields | None = Field(None, description="Merged into the existing custom fields.")
     crm_id: CrmId | None = None
+    confirm: bool = Field(
+        False,
+        description="A change of company that stops exclusions covering the person is "
+        "refused (409, naming them) unless this is true.",
+    )
 
 
 class PersonChanged(BaseModel):
@@ -140,15 +145,20 @@ def change_person(
     """Change a person's data; enforced exclusions re-check them in the same
     transaction and end the enrollments they now match."""
     ws = principal.workspace_id
-    changes = {key: getattr(data, key) for key in data.model_fields_set}
+    changes = {key: getattr(data, key) for key in data.model_fields_set - {"confirm"}}
+    now = utcnow()
     with tx(request) as db:
+        if "company_id" in changes and not data.confirm:
+            company_change.confirm_company(
+                db, workspace_id=ws, person_id=person_id, company_id=changes["company_id"], now=now
+            )
         removal = people.update(
             db,
             workspace_id=ws,
             person_id=person_id,
             changes=changes,
             actor=principal.actor,
-            now=utcnow(),
+            now=now,
         )
         person = listing.person(db, workspace_id=ws, person_id=person_id)
     return {"person": person, "removed": RemovalOut.of(removal)}
