@@ -92,7 +92,8 @@ def _after_the_sync(crm: Crm, email: str) -> tuple[int, str | None, dict[str, st
 
 def _check(connector: WorkerBetweenPages, crm: Crm, email: str) -> None:
     contacts = [entry for entry in connector.passes if entry[0] in ("contacts", "Contact")]
-    assert contacts and any(queued for _, queued, _ in contacts), connector.passes
+    assert contacts, connector.passes
+    assert any(queued for _, queued, _ in contacts), connector.passes
     assert all(enrolled == 0 for _, _, enrolled in connector.passes), connector.passes
     enrolled, status, reasons = _after_the_sync(crm, email)
     assert (enrolled, status) == (0, None)
