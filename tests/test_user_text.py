@@ -35,7 +35,7 @@ from optout.services import accounts
 from optout.web.app import create_app
 from optout.web.pages.render import with_query
 from optout.web.pages.route import PageRoute
-from tests.user_text import RULE_ID, admin_unfamiliar, internal_words
+from tests.user_text import RULE_ID, admin_unfamiliar, code_words, internal_words
 from tests.web.conftest import KEYS, Web, csrf_token_in, forget_sign_in_attempts, serving
 
 PASSWORD = "correct horse battery staple"
@@ -106,6 +106,9 @@ def test_the_scan_finds_field_paths_commands_and_leaked_phrases_not_addresses() 
     assert admin_unfamiliar("optout demo at a glance", names=("optout demo",)) == []
     # A message quoting what the admin typed may show the field as they wrote it.
     assert admin_unfamiliar("expected a value after 'person.email =', found '='") == []
+    assert code_words("matches an exclusion with exclude_from_sequences on")
+    assert code_words("opted out via unsubscribe_link")
+    assert code_words("first_last@acme.com at my_company.io, {{ person.first_name }}") == []
 
 
 def test_the_scan_finds_rule_ids_in_prose_and_not_inside_signed_tokens() -> None:
@@ -145,7 +148,9 @@ class _VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.prose: list[str] = []  # the parts outside `<code>`
         self.hidden: list[str] = []  # the open elements that hide what they hold
+        self.code = 0  # how many `<code>` elements are open
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         given = dict(attrs)
@@ -155,24 +160,29 @@ class _VisibleText(HTMLParser):
                     self.parts.append(str(given[name]))
             if tag == "input" and given.get("type") in ("submit", "button"):
                 self.parts.append(str(given.get("value") or ""))
+        self.code += tag == "code"
         if tag in self.VOID:
             return
         if self.hidden or tag in self.SKIP or "hidden" in given:
             self.hidden.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        self.code -= tag == "code" and self.code > 0
         if self.hidden and self.hidden[-1] == tag:
             self.hidden.pop()
 
     def handle_data(self, data: str) -> None:
         if not self.hidden:
             self.parts.append(data)
+            if not self.code:
+                self.prose.append(data)
 
     @classmethod
-    def of(cls, html: str) -> str:
+    def of(cls, html: str) -> tuple[str, str]:
+        """The page's text, and its text outside `<code>`."""
         parser = cls()
         parser.feed(html)
-        return " ".join(" ".join(parser.parts).split())
+        return " ".join(" ".join(parser.parts).split()), " ".join(" ".join(parser.prose).split())
 
 
 def _page_routes(app: FastAPI) -> list[str]:
@@ -341,7 +351,8 @@ def test_R34_no_page_of_the_demo_shows_a_field_path_or_words_meant_for_the_code(
         statuses[url] = answer.status_code
         if answer.status_code != 200 or "html" not in answer.headers.get("content-type", ""):
             continue
-        words = admin_unfamiliar(_VisibleText.of(answer.text), names=(DEMO_NAME,))
+        text, prose = _VisibleText.of(answer.text)
+        words = admin_unfamiliar(text, names=(DEMO_NAME,)) + code_words(prose)
         if words:
             found.setdefault(_route(url), {}).setdefault(url, words)
         queue.extend(_fragments(answer.text))

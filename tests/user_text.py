@@ -74,6 +74,21 @@ def _cli_commands() -> re.Pattern[str]:
 CLI_COMMAND = _cli_commands()
 
 
+# A name as code spells it (`exclude_from_sequences`, `unsubscribe_link`); an address or
+# a domain is none.
+CODE_WORD = re.compile(r"(?<![\w@.{/-])[a-z]+(?:_[a-z]+)+(?![\w@-]|\.\w)")
+
+
+def code_words(text: str) -> list[str]:
+    """Every name with underscores in `text` outside quotes, with some context: for the
+    text of a page outside its `<code>` (where a CRM's own field names are shown)."""
+    unquoted = _QUOTED.sub(" ", _MERGE_TAG.sub(" ", text))
+    return [
+        f"{m.group()!r} in …{unquoted[max(m.start() - 30, 0) : m.end() + 30]!r}…"
+        for m in CODE_WORD.finditer(unquoted)
+    ]
+
+
 def admin_unfamiliar(text: str, *, names: tuple[str, ...] = ()) -> list[str]:
     """Every raw field path, CLI command, leaked internal phrase, list index ("[0]") and
     "a" before a vowel sound in `text`, each with some context. `names` are the admin's

@@ -33,13 +33,17 @@ EVENT_WORDS = {
 }
 
 # Actors that are the product's own parts, named as a person would.
-_ACTORS = {
-    "crm-sync": "CRM sync",
-    "worker": "sending worker",
-    "inbound": "reply handling",
-    "inbox": "reply handling",
-    "recipient": "the recipient",
-    "feedback-loop": "spam complaint report",
+_ACTORS = {"crm-sync": "CRM sync", "worker": "sending worker"}
+# How each channel of an opt-out is said after "via".
+CHANNEL_WORDS = {
+    "manual": "a team member",
+    "unsubscribe_link": "the unsubscribe link",
+    "reply": "a reply",
+    "crm": "the CRM",
+    "import": "an import",
+    "api": "the API",
+    "bounce": "a bounce",
+    "complaint": "a spam complaint",
 }
 CLI_SUFFIX = "@cli"
 API_KEY_PREFIX = "api-key:"
@@ -50,9 +54,14 @@ def event_words(kind: str) -> str:
     return EVENT_WORDS.get(kind) or kind.replace("_", " ").capitalize()
 
 
+def channel_words(channel: str) -> str:
+    """How an opt-out came in, after "via": "the unsubscribe link"."""
+    return CHANNEL_WORDS.get(channel) or channel.replace("_", " ")
+
+
 def actor_words(actor: str) -> str:
-    """Who acted, as people read it: `priya@cli` is Priya on the command line, an API key
-    is named as one, the product's own parts by what they do; a person's address as it is."""
+    """Who acted, as people read it: `priya@cli` is "priya (command line)", an API key
+    is named as one, the CRM sync and the sending worker as such; anyone else as recorded."""
     if actor.endswith(CLI_SUFFIX):
         login = actor[: -len(CLI_SUFFIX)]
         return f"{login} (command line)" if login else "command line"

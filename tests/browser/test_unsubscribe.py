@@ -74,5 +74,5 @@ def test_R3_unsubscribe_link_from_a_sent_email_opts_the_person_out(
     expect(person.locator("h1 .badge.opted_out")).to_have_text("opted out")
     expect(person.locator("#opt-out")).to_contain_text("via unsubscribe link")
     expect(person.locator("#enrollments tbody tr")).to_contain_text("opted out")
-    expect(person.locator("#history")).to_contain_text("email sent")
-    expect(person.locator("#history")).to_contain_text("opted out")
+    expect(person.locator("#history")).to_contain_text("Email sent")
+    expect(person.locator("#history")).to_contain_text("Opted out")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from optout.audit_words import channel_words
 from optout.db import tables as t
 from optout.eligibility.complaints import read_complaint_reason
 from optout.eligibility.matching import any_matches, match
@@ -114,7 +115,8 @@ class OptedOut:
         return [
             Finding(
                 Status.BLOCK,
-                f"{facts.email} opted out on {row['since']:%Y-%m-%d} via {row['channel']}",
+                f"{facts.email} opted out on {row['since']:%Y-%m-%d} "
+                f"via {channel_words(row['channel'])}",
                 _suppression_evidence(row),
             )
         ]

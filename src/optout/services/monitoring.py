@@ -106,7 +106,7 @@ def recheck_people(
             rule_hits.c.enrollment_id, sa.func.min(rule_hits.c.exclusion_id).label("exclusion_id")
         ).group_by(rule_hits.c.enrollment_id),
         status="unenrolled",
-        reason=f"now matches an exclusion with exclude_from_sequences on ({cause})",
+        reason=f"now matches an exclusion that applies in every sequence ({cause})",
         rule="exclusion_monitor",
         actor=actor,
         now=now,

@@ -20,6 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from optout.audit_words import channel_words
 from optout.db import tables as t
 from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_feedback_type
 from optout.errors import InvalidInput, NotFound
@@ -209,7 +210,8 @@ def _suppress(
             e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
         ),
         status=status,
-        reason=ending or f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel}",
+        reason=ending
+        or f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel_words(channel)}",
         rule=kind,
         actor=actor,
         now=now,

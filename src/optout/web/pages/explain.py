@@ -4,6 +4,7 @@ renders the same `Decision` the CLI and the API do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from optout.web.site import site_of
 
 router = page_router()
 
+_CODE_WORD = re.compile(r"[a-z]+(?:_[a-z]+)+")
 TOGGLES = ("level", "exclude_from_sequences", "unenroll_existing_on_save", "exclusion")
 
 
@@ -34,6 +36,8 @@ def _value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return "(" + ", ".join(_value(v) for v in value) + ")"
+    if isinstance(value, str) and _CODE_WORD.fullmatch(value):
+        return value.replace("_", " ")  # a value as the code names it: `unsubscribe_link`
     return str(value).split(".", 1)[0] if _looks_like_moment(value) else str(value)
 
 

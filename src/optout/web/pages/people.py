@@ -6,6 +6,7 @@ use (R2)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, InvalidInput
+from optout.filters.words import readable
 from optout.services import (
     browse,
     companies,
@@ -88,14 +90,32 @@ def by_email(request: Request, viewer: PageViewer, email: str, sequence: str = "
 
 
 def detail_text(detail: Mapping[str, Any]) -> str:
-    """An event's detail as a line a person reads."""
+    """An event's detail as a line a person reads: names and code words (`opted_out`) in
+    words, a filter with its fields' labels."""
     parts = []
     for key, value in detail.items():
         if key == "changes" and isinstance(value, Mapping):
-            parts += [f"{k}: {v[0]} → {v[1]}" for k, v in value.items()]
+            parts += [
+                f"{_words(k)}: {_shown(k, v[0])} → {_shown(k, v[1])}" for k, v in value.items()
+            ]
         elif value not in (None, "", [], {}):
-            parts.append(f"{key.replace('_', ' ')}: {value}")
+            parts.append(f"{_words(key)}: {_shown(key, value)}")
     return "; ".join(parts)
+
+
+_CODE_WORD = re.compile(r"[a-z]+(?:_[a-z]+)+")
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _shown(key: str, value: Any) -> str:
+    if key == "filter" and isinstance(value, str):
+        return readable(value)
+    if isinstance(value, str) and _CODE_WORD.fullmatch(value):
+        return _words(value)
+    return str(value)
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
