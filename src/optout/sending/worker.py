@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
-from functools import cached_property
+from functools import cached_property, partial
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -230,14 +230,25 @@ def run_once(
 
 def enroll_automatically(engine: Engine, *, now: datetime) -> int:
     """Sequences that enroll by themselves: enroll who came to match since the last pass,
-    workspace by workspace in id order (the index's lock order); the number enrolled."""
-    workspaces = sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)
+    workspace by workspace in id order (the index's lock order), each sequence's batch in
+    a transaction of its own so that the write lock is held for one batch at a time; the
+    number enrolled."""
+    with read_transaction(engine) as db:
+        workspace_ids = list(db.scalars(sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id)))
     enrolled = 0
-    for attempt in conflicts.attempts(engine):
-        with attempt as db:
-            enrolled = sum(
-                automatic_enrollment.run(db, workspace_id=workspace_id, now=now)
-                for workspace_id in list(db.scalars(workspaces))
+    for workspace_id in workspace_ids:
+        ready = conflicts.run(
+            engine, partial(automatic_enrollment.waiting, workspace_id=workspace_id, now=now)
+        )
+        for one in ready:
+            enrolled += conflicts.run(
+                engine,
+                partial(
+                    automatic_enrollment.enroll_queued,
+                    workspace_id=workspace_id,
+                    waiting=one,
+                    now=now,
+                ),
             )
     return enrolled
 

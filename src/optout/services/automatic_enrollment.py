@@ -178,15 +178,25 @@ def settings_changed(
     _start(db, workspace_id=workspace_id, sequence_id=sequence_id, audience_id=audience_id, now=now)
 
 
-def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
-    """Enroll, sequence by sequence, who the queue holds, in the order they were queued;
-    the number enrolled. Nothing while a CRM sync of the workspace is applying what it
-    read: its later pages (a deal, a contact role) may exclude who its first ones added."""
+@dataclass(frozen=True)
+class Waiting:
+    """A sequence whose queue may be enrolled now."""
+
+    sequence_id: int
+    audience_id: int
+
+
+def waiting(db: Connection, *, workspace_id: int, now: datetime) -> list[Waiting]:
+    """The sequences whose queue may be enrolled now, in the order their first person was
+    queued, after queueing the not-enrolled whose time has come and dropping the queues of
+    sequences that no longer enroll by themselves. None while a CRM sync of the workspace
+    is applying what it read: its later pages (a deal, a contact role) may exclude who its
+    first ones added."""
     if syncing(db, workspace_id=workspace_id, now=now):
-        return 0
+        return []
     enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now, due=True)
     q, s = t.enrollment_queue, t.sequences
-    waiting = db.execute(
+    rows = db.execute(
         sa.select(
             s.c.id,
             s.c.auto_enroll,
@@ -200,21 +210,23 @@ def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
         .group_by(s.c.id)
         .order_by(sa.func.min(q.c.id))
     ).all()
-    total = 0
-    for sequence_id, on, status, audience_id, starts, ends in waiting:
+    found = []
+    for sequence_id, on, status, audience_id, starts, ends in rows:
         if not on or status != "active" or audience_id is None or (ends and now >= ends):
             db.execute(q.delete().where(q.c.sequence_id == sequence_id))
-            continue
-        if starts is not None and now < starts:
-            continue
-        total += _enroll_batch(
-            db,
-            workspace_id=workspace_id,
-            sequence_id=sequence_id,
-            audience_id=audience_id,
-            now=now,
-        )
-    return total
+        elif starts is None or now >= starts:
+            found.append(Waiting(sequence_id, audience_id))
+    return found
+
+
+def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
+    """Enroll, sequence by sequence, a batch of who the queue holds, in the order they were
+    queued, in this one transaction; the number enrolled. (The worker gives each
+    sequence's batch a transaction of its own.)"""
+    return sum(
+        enroll_queued(db, workspace_id=workspace_id, waiting=one, now=now)
+        for one in waiting(db, workspace_id=workspace_id, now=now)
+    )
 
 
 def syncing(db: Connection, *, workspace_id: int, now: datetime) -> bool:
@@ -234,9 +246,9 @@ def syncing(db: Connection, *, workspace_id: int, now: datetime) -> bool:
     )
 
 
-def _enroll_batch(
-    db: Connection, *, workspace_id: int, sequence_id: int, audience_id: int, now: datetime
-) -> int:
+def enroll_queued(db: Connection, *, workspace_id: int, waiting: Waiting, now: datetime) -> int:
+    """Enroll the next batch of one sequence's queue; the number enrolled."""
+    sequence_id, audience_id = waiting.sequence_id, waiting.audience_id
     q = t.enrollment_queue
     asked = list(
         db.scalars(
