@@ -214,3 +214,16 @@ def test_R30_refresh_enrolls_the_audience_and_keeps_who_was_left_out_and_why(
     )
     assert again.enrolled == 0
     assert len(refresh.not_enrolled(world.db, workspace_id=world.ws, sequence="Tech")) == 4
+
+
+def test_R30_a_member_two_exclusions_keep_out_is_listed_with_the_first_of_them(
+    world: World,
+) -> None:
+    world.person("ann@acme.com", company="acme.com", title="CTO")
+    world.audience("CTOs", filter='person.title contains "cto"')
+    world.sequence("Tech", audience="CTOs")
+    world.exclusion("Customers", "company", "company.domain in (acme.com)")
+    world.exclusion("Acme people", "people", 'person.email_domain = "acme.com"')
+    refresh.refresh(world.db, workspace_id=world.ws, sequence="Tech", actor="a", now=world.now)
+    rows = refresh.not_enrolled(world.db, workspace_id=world.ws, sequence="Tech")
+    assert [(row.email, row.exclusion) for row in rows] == [("ann@acme.com", "Customers")]

@@ -26,11 +26,14 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Situation
 from optout.eligibility.checks import ExclusionTier, SqlEnv
 from optout.eligibility.precedence import PRECEDENCE
-from optout.services import events
+from optout.services import decision_index, events
 from optout.services.monitoring import reached_among
 from optout.services.staging import analyzed
 
 KIND = "enrollment_refused"
+# Up to this many refusals by an exclusion tier are named from the stored matches of the
+# people; more, rule by rule in set-based statements.
+NAMED_FROM_INDEX = 5000
 # Not enrolled though no check refuses them alone: the batch itself filled the company cap.
 WITHIN_BATCH = "company_cap"
 
@@ -160,9 +163,37 @@ def stage_refusals(
 
 
 def _name_exclusions(db: Connection, *, where: Situation, tier: ExclusionTier) -> None:
-    """Name the (lowest-id) exclusion of `tier` behind each of its refusals."""
+    """Name the (lowest-id) exclusion of `tier` behind each of its refusals: for a few
+    people, from the decision index's stored matches in a few indexed reads; for many,
+    set-based, one statement per rule until everyone is named."""
     r = refused_people
     unnamed = sa.and_(r.c.check == tier.name, r.c.exclusion_id.is_(None))
+    few = list(db.scalars(sa.select(r.c.person_id).where(unnamed).limit(NAMED_FROM_INDEX + 1)))
+    if not few:
+        return
+    if len(few) <= NAMED_FROM_INDEX:
+        applying = tier.applying(where)
+        ids = {exclusion.id for exclusion in applying}
+        found = decision_index.matches_of(
+            db,
+            workspace_id=where.workspace_id,
+            person_ids=few,
+            exclusions=applying,
+            now=where.now,
+        )
+        named = [
+            {"person": person_id, "exclusion": min(hits)}
+            for person_id, matched in found.items()
+            if (hits := matched & ids)
+        ]
+        if named:
+            db.execute(
+                r.update()
+                .where(r.c.person_id == sa.bindparam("person"))
+                .values(exclusion_id=sa.bindparam("exclusion")),
+                named,
+            )
+        return
     for exclusion in sorted(tier.applying(where), key=lambda x: x.id):
         waiting = sa.select(r.c.person_id).where(unnamed)
         if db.scalar(sa.select(sa.exists(waiting))) is not True:
