@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from optout.db.engine import MIGRATING
 from optout.db.migrate import downgrade, upgrade
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
@@ -23,7 +24,9 @@ def test_R37_the_from_addresses_of_existing_sequences_become_mailboxes(
     fresh_engine: Engine,
 ) -> None:
     downgrade(fresh_engine, BEFORE)
-    with fresh_engine.begin() as db:
+    with fresh_engine.connect() as db, db.begin():
+        # Rows of the older schema: today's re-match at commit reads tables it lacks.
+        db.info[MIGRATING] = True
         ws = _insert(
             db,
             "INSERT INTO workspaces (slug, name, mass_exclusion_share, mass_unenroll_limit, "

@@ -93,11 +93,9 @@ def downgrade() -> None:
     op.drop_index("ix_audience_matches_person", table_name="audience_matches")
     op.drop_table("audience_matches")
     op.drop_index("ix_enrollment_skips_retry", table_name="enrollment_skips")
-    with op.batch_alter_table("enrollment_skips") as batch:
-        batch.drop_column("retry_at")
-    with op.batch_alter_table("audiences") as batch:
-        batch.drop_column("matched_at")
-    with op.batch_alter_table("sequences") as batch:
-        batch.drop_column("auto_enroll_until")
-        batch.drop_column("auto_enroll_from")
-        batch.drop_column("auto_enroll")
+    # Plain DROP COLUMN, not a batch copy: on SQLite a copy drops the old table, and its
+    # foreign keys' cascades would delete the enrollments of every sequence.
+    op.execute("ALTER TABLE enrollment_skips DROP COLUMN retry_at")
+    op.execute("ALTER TABLE audiences DROP COLUMN matched_at")
+    for column in ("auto_enroll_until", "auto_enroll_from", "auto_enroll"):
+        op.execute(f"ALTER TABLE sequences DROP COLUMN {column}")
