@@ -26,10 +26,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.db.inserts import insert_ignoring_duplicates
 from optout.eligibility.checks import persona_filter
 from optout.eligibility.index import moved_keys
 from optout.eligibility.model import ExclusionSpec
@@ -140,7 +140,7 @@ def store(db: Connection, *, workspace_id: int, audience_id: int, now: datetime)
         )
         db.execute(am.delete().where(mine, am.c.person_id.not_in(fresh)))
     db.execute(
-        _insert_ignore(db).from_select(
+        insert_ignoring_duplicates(db, t.audience_matches).from_select(
             ["audience_id", "person_id"],
             fresh.with_only_columns(sa.literal(audience_id, sa.Integer), t.people.c.id),
         )
@@ -280,7 +280,7 @@ def _rematch_in_sql(
     )
     db.execute(am.delete().where(mine, am.c.person_id.in_(people), am.c.person_id.not_in(fresh)))
     db.execute(
-        _insert_ignore(db).from_select(
+        insert_ignoring_duplicates(db, t.audience_matches).from_select(
             ["audience_id", "person_id"],
             fresh.with_only_columns(sa.literal(audience.id, sa.Integer), t.people.c.id),
         )
@@ -321,8 +321,3 @@ def verify(db: Connection, *, workspace_id: int, now: datetime) -> list[str]:
                 f"{sorted(fresh - kept)[:5]} missing"
             )
     return problems
-
-
-def _insert_ignore(db: Connection) -> Any:
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    return dialect.insert(t.audience_matches).on_conflict_do_nothing()

@@ -67,11 +67,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.db import tables as t
+from optout.db.inserts import insert_ignoring_duplicates
 from optout.eligibility.index import (
     live,
     matched,
@@ -177,11 +177,6 @@ def _lock_key(workspace_id: int) -> int:
     return zlib.crc32(f"optout-decision-index-{workspace_id}".encode()) - 2**31
 
 
-def _insert_ignore(db: Connection, table: sa.Table) -> Any:
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
 def _specs(db: Connection, workspace_id: int) -> list[ExclusionSpec]:
     return stored_specs(db, workspace_id=workspace_id)
 
@@ -215,7 +210,9 @@ def _fill(
                     ).distinct()
                 )
             body = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-            db.execute(_insert_ignore(db, table).from_select(["exclusion_id", key.name], body))
+            db.execute(
+                insert_ignoring_duplicates(db, table).from_select(["exclusion_id", key.name], body)
+            )
 
 
 def rebuild(db: Connection, *, workspace_id: int, exclusion_id: int, now: datetime) -> None:
@@ -376,7 +373,7 @@ def _own_sends(db: Connection, mine: Any, txn: Any) -> None:
             ("g", c.c.group_id, sa.and_(c.c.id.in_(moved), c.c.group_id.is_not(None))),
         ):
             db.execute(
-                _insert_ignore(db, q).from_select(
+                insert_ignoring_duplicates(db, q).from_select(
                     ["txn", "workspace_id", "kind", "key"],
                     sa.select(txn, sa.literal(workspace_id), sa.literal(kind), column).where(where),
                 )

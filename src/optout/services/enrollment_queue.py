@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.db.inserts import insert_ignoring_duplicates
 
 
 def _enrolling(workspace_id: int) -> Any:
@@ -44,8 +44,7 @@ def any_enrolling(db: Connection, *, workspace_id: int) -> bool:
 def _insert(db: Connection, select: sa.Select[Any]) -> None:
     """Queue the (workspace, sequence, person, queued_at) rows of `select`; a pair already
     queued stays where it is."""
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(t.enrollment_queue).on_conflict_do_nothing()
+    statement = insert_ignoring_duplicates(db, t.enrollment_queue)
     db.execute(
         statement.from_select(["workspace_id", "sequence_id", "person_id", "queued_at"], select)
     )

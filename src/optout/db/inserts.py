@@ -1,0 +1,17 @@
+"""An INSERT that skips the rows whose key is there already, in either database's words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def insert_ignoring_duplicates(db: Connection, table: sa.Table) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for `table`. With `.from_select`, end the SELECT
+    with a WHERE or an ORDER BY after any join: SQLite would read `ON CONFLICT` as the
+    join's ON."""
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
