@@ -27,7 +27,14 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audience_index, enrollment_queue, enrollments, events, sequences
+from optout.services import (
+    audience_index,
+    enrollment_queue,
+    enrollment_refusals,
+    enrollments,
+    events,
+    sequences,
+)
 from optout.services.enrollment_refusals import refused_people
 
 # The actor of the enrollments the pass makes (events, the enrollment's `enrolled_by`).
@@ -292,27 +299,13 @@ def _keep_skips(
         (r.c.check == "company_cap", sa.literal(now + CAP_RETRY, sa.DateTime)),
         else_=sa.null(),
     )
-    db.execute(
-        k.insert().from_select(
-            [
-                "workspace_id",
-                "sequence_id",
-                "person_id",
-                "check",
-                "exclusion_id",
-                "checked_at",
-                "retry_at",
-            ],
-            sa.select(
-                sa.literal(workspace_id, sa.Integer),
-                sa.literal(sequence_id, sa.Integer),
-                r.c.person_id,
-                r.c.check,
-                r.c.exclusion_id,
-                sa.literal(now, sa.DateTime),
-                retry,
-            ).where(r.c.check.not_in(_NOT_LISTED)),
-        )
+    enrollment_refusals.keep_as_not_enrolled(
+        db,
+        workspace_id=workspace_id,
+        sequence_id=sequence_id,
+        now=now,
+        retry_at=retry,
+        leave_out=_NOT_LISTED,
     )
 
 

@@ -37,10 +37,6 @@ def _enrolling(workspace_id: int) -> Any:
     )
 
 
-def any_enrolling(db: Connection, *, workspace_id: int) -> bool:
-    return bool(db.scalar(sa.select(sa.exists().where(_enrolling(workspace_id)))))
-
-
 def _insert(db: Connection, select: sa.Select[Any]) -> None:
     """Queue the (workspace, sequence, person, queued_at) rows of `select`; a pair already
     queued stays where it is."""

@@ -206,6 +206,34 @@ def _name_exclusions(db: Connection, *, where: Situation, tier: ExclusionTier) -
         )
 
 
+def keep_as_not_enrolled(
+    db: Connection,
+    *,
+    workspace_id: int,
+    sequence_id: int,
+    now: datetime,
+    retry_at: Any = None,
+    leave_out: tuple[str, ...] = (),
+) -> None:
+    """Write the refusals just staged (`refused_people`) as the sequence's not-enrolled
+    rows, each with its check and exclusion, and `retry_at` (an SQL expression over the
+    staged row, or None); refusals by a check of `leave_out` are not listed."""
+    k, r = t.enrollment_skips, refused_people
+    rows = sa.select(
+        sa.literal(workspace_id, sa.Integer),
+        sa.literal(sequence_id, sa.Integer),
+        r.c.person_id,
+        r.c.check,
+        r.c.exclusion_id,
+        sa.literal(now, sa.DateTime),
+        retry_at if retry_at is not None else sa.null(),
+    )
+    if leave_out:
+        rows = rows.where(r.c.check.not_in(leave_out))
+    columns = "workspace_id sequence_id person_id check exclusion_id checked_at retry_at"
+    db.execute(k.insert().from_select(columns.split(), rows))
+
+
 def _known_from_last_run(sequence_id: int) -> sa.ColumnElement[bool]:
     """The refusal is the one the last automatic enrollment noted for this person."""
     k, r = t.enrollment_skips, refused_people

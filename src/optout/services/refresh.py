@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.services import audiences, enrollments, sequences
-from optout.services.enrollment_refusals import REASONS, refused_people
+from optout.services.enrollment_refusals import REASONS, keep_as_not_enrolled
 
 # What each check is called in the not-enrolled view (the words of an enrollment refusal).
 SUMMARIES = REASONS
@@ -55,21 +55,9 @@ def _record_skips(db: Connection, *, workspace_id: int, sequence_id: int, now: d
     """Keep who this enrollment left out, and why, in place of the last run's list: the
     refusals `enrollments.enroll` staged (each with the first check that stopped them,
     and which exclusion), members already in the sequence left aside."""
-    k, r = t.enrollment_skips, refused_people
+    k = t.enrollment_skips
     db.execute(k.delete().where(k.c.sequence_id == sequence_id))
-    db.execute(
-        k.insert().from_select(
-            ["workspace_id", "sequence_id", "person_id", "check", "exclusion_id", "checked_at"],
-            sa.select(
-                sa.literal(workspace_id, sa.Integer),
-                sa.literal(sequence_id, sa.Integer),
-                r.c.person_id,
-                r.c.check,
-                r.c.exclusion_id,
-                sa.literal(now, sa.DateTime),
-            ),
-        )
-    )
+    keep_as_not_enrolled(db, workspace_id=workspace_id, sequence_id=sequence_id, now=now)
     return int(db.scalar(sa.select(sa.func.count()).where(k.c.sequence_id == sequence_id)) or 0)
 
 
