@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 
 from optout.db.skeletons import skeleton_sql
@@ -431,6 +432,13 @@ mailboxes = Table(
     Column("sends_day", Date),
     Column("sends_today", Integer, nullable=False, default=0),
     Column("next_send_at", DateTime),
+    # Its own IMAP login, where replies to it arrive (the password a Fernet token).
+    Column("imap_host", String(255)),
+    Column("imap_port", Integer),
+    Column("imap_user", String(320)),
+    Column("imap_password", Text),
+    Column("imap_ssl", Boolean, nullable=False, default=True, server_default=true()),
+    Column("imap_folder", String(200), nullable=False, default="INBOX", server_default="INBOX"),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("workspace_id", "address"),
