@@ -131,6 +131,7 @@ _ROWS = {
     "person_id": t.people,
     "company_id": t.companies,
     "job_id": t.jobs,
+    "mailbox_id": t.mailboxes,
 }
 _EACH = 3  # objects of each kind walked (and people one per kind of event)
 # Pages whose path names something only a form post makes (an upload's token), and files.

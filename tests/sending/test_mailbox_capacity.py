@@ -20,7 +20,7 @@ from optout.db import tables as t
 from optout.errors import Conflict
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import mailboxes, sequences
+from optout.services import mailbox_removal, mailboxes, sequences
 from tests.factories import ONE_EMAIL, World
 
 KEYS = ("capacity-test-secret-key-0123456789",)
@@ -238,11 +238,13 @@ def test_R37_removing_a_mailbox_in_use_needs_the_mailbox_its_enrollments_move_to
     _, address = _world_with_mailbox(fresh_engine, people=3, now=MONDAY)
     with fresh_engine.begin() as db:
         with pytest.raises(Conflict, match="3 active enrollment"):
-            mailboxes.remove(db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY)
+            mailbox_removal.remove(
+                db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY
+            )
         mailboxes.create(
             db, workspace_id=1, address="bob@acme-sales.com", actor="admin@acme", now=MONDAY
         )
-        removed = mailboxes.remove(
+        removed = mailbox_removal.remove(
             db,
             workspace_id=1,
             address=address,

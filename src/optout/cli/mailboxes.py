@@ -14,7 +14,8 @@ from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json, plain
 from optout.config import encryption_keys_from
 from optout.sending import drain
-from optout.services import mailboxes, reputation
+from optout.services import mailbox_removal, mailboxes, reputation
+from optout.services.mailbox_imap import ImapLogin
 
 mailbox_app = typer.Typer(
     no_args_is_help=True,
@@ -52,10 +53,43 @@ SmtpOption = Annotated[
         "password comes from OPTOUT_MAILBOX_SMTP_PASSWORD and is stored encrypted.",
     ),
 ]
+ImapHostOption = Annotated[
+    str | None,
+    typer.Option(
+        "--imap-host",
+        help="The IMAP server its replies arrive at, read by `optout inbound mailboxes`. The "
+        "password comes from OPTOUT_MAILBOX_IMAP_PASSWORD and is stored encrypted.",
+    ),
+]
+ImapUserOption = Annotated[
+    str | None, typer.Option("--imap-user", help="Its IMAP login (default: its address).")
+]
+ImapPortOption = Annotated[
+    int | None, typer.Option("--imap-port", help="[default: 993 with TLS, else 143]")
+]
+ImapSslOption = Annotated[
+    bool, typer.Option("--imap-ssl/--imap-no-ssl", help="IMAP over TLS (IMAPS).")
+]
+ImapFolderOption = Annotated[str, typer.Option("--imap-folder", help="The folder to read.")]
 
 
 def _password() -> str | None:
     return os.environ.get("OPTOUT_MAILBOX_SMTP_PASSWORD") or None
+
+
+def _imap(
+    host: str | None, user: str | None, port: int | None, ssl: bool, folder: str, address: str
+) -> ImapLogin | None:
+    if host is None:
+        return None
+    return ImapLogin(
+        host=host,
+        user=user or address,
+        password=os.environ.get("OPTOUT_MAILBOX_IMAP_PASSWORD") or None,
+        port=port,
+        ssl=ssl,
+        folder=folder,
+    )
 
 
 def _show(box: mailboxes.Mailbox, json_output: bool, verb: str) -> None:
@@ -85,6 +119,11 @@ def add(
     time_zone: ZoneOption = None,
     owner: OwnerOption = None,
     smtp: SmtpOption = None,
+    imap_host: ImapHostOption = None,
+    imap_user: ImapUserOption = None,
+    imap_port: ImapPortOption = None,
+    imap_ssl: ImapSslOption = True,
+    imap_folder: ImapFolderOption = "INBOX",
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -104,6 +143,7 @@ def add(
             owner=owner,
             smtp_url=smtp,
             smtp_password=_password() if smtp else None,
+            imap=_imap(imap_host, imap_user, imap_port, imap_ssl, imap_folder, address),
             keys=encryption_keys_from(os.environ),
             actor=env.actor,
             now=moment(now),
@@ -186,6 +226,7 @@ def capacity(ctx: typer.Context, now: NowOption = None, json_output: JsonOption 
 def edit(
     ctx: typer.Context,
     address: AddressArgument,
+    new_address: Annotated[str | None, typer.Option("--address", help="Its new address.")] = None,
     name: NameOption = None,
     signature: SignatureOption = None,
     daily_limit: LimitOption = None,
@@ -200,12 +241,21 @@ def edit(
     shared_relay: Annotated[
         bool, typer.Option("--shared-relay", help="Send through the shared relay again.")
     ] = False,
+    imap_host: ImapHostOption = None,
+    imap_user: ImapUserOption = None,
+    imap_port: ImapPortOption = None,
+    imap_ssl: ImapSslOption = True,
+    imap_folder: ImapFolderOption = "INBOX",
+    no_imap: Annotated[
+        bool, typer.Option("--no-imap", help="Forget its IMAP login (its replies stop coming in).")
+    ] = False,
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Change a mailbox; what is not given stays."""
     env = env_of(ctx)
     changes = mailboxes.Changes(
+        address=new_address,
         display_name=name,
         signature=signature,
         daily_limit=daily_limit,
@@ -217,6 +267,8 @@ def edit(
         smtp_url=smtp,
         smtp_password=_password() if smtp else None,
         shared_relay=shared_relay,
+        imap=_imap(imap_host, imap_user, imap_port, imap_ssl, imap_folder, address),
+        no_imap=no_imap,
     )
     with env.workspace() as (db, ws):
         box = mailboxes.edit(
@@ -272,32 +324,43 @@ def remove(
         str | None,
         typer.Option(
             "--move-to",
-            help="The mailbox its active enrollments (and its sequences) move to; needed "
-            "when it has any.",
+            help="The mailbox its active enrollments (and its sequences) move to.",
         ),
     ] = None,
+    round_robin: Annotated[
+        bool,
+        typer.Option(
+            "--round-robin",
+            help="Deal its active enrollments over the other mailboxes of their sequences. "
+            "A mailbox with active enrollments needs this or --move-to.",
+        ),
+    ] = False,
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Remove a mailbox."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        removed = mailboxes.remove(
+        removed = mailbox_removal.remove(
             db,
             workspace_id=ws.id,
             address=address,
             move_to=move_to,
+            round_robin=round_robin,
             actor=env.actor,
             now=moment(now),
         )
     if json_output:
         emit_json(plain(removed))
         return
-    moved = (
-        f"; {removed.enrollments_moved} enrollment(s) now send from {removed.moved_to}"
-        if removed.moved_to
-        else ""
-    )
+    moved = ""
+    if removed.moved_to:
+        moved = f"; {removed.enrollments_moved} enrollment(s) now send from {removed.moved_to}"
+    elif removed.round_robin:
+        moved = (
+            f"; {removed.enrollments_moved} enrollment(s) were dealt over the other mailboxes "
+            "of their sequences"
+        )
     console().print(Text.assemble("Removed ", (removed.address, "bold"), f"{moved}."))
 
 

@@ -4,7 +4,8 @@ A mailbox has a daily limit counted in its own calendar day (its time zone), a m
 gap between two sends with a random jitter, and either the shared relay or its own SMTP
 server, whose password is kept encrypted (`optout.crypto.SecretBox`) and never shown.
 Pausing stops its sends (its emails wait, nothing is cancelled); resuming is an audited
-act. Removing a mailbox that active enrollments send from needs the mailbox they move to.
+act. A mailbox may have its own IMAP login for its replies (`mailbox_imap`); removing one
+is `mailbox_removal`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from optout.crypto import SecretBox
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, about_field
 from optout.normalize import normalize_email
-from optout.services import events
+from optout.services import events, mailbox_imap
+from optout.services.mailbox_imap import ImapLogin
 
 DEFAULT_DAILY_LIMIT = 50
 DEFAULT_GAP_SECONDS = 90
@@ -48,6 +50,7 @@ class Mailbox:
     gap_jitter: float
     time_zone: str
     owner: str | None  # the owning user's email
+    imap: str | None  # its own IMAP login, imap://user@host:port/folder, without the password
     status: str
     pause_reason: str
     paused_at: datetime | None  # the last pause (the mailbox may have been resumed since)
@@ -64,8 +67,9 @@ class Mailbox:
 @dataclass(frozen=True)
 class Changes:
     """What an edit sets; None leaves a value as it is (`no_daily_limit` clears the limit,
-    `shared_relay` drops the mailbox's own server)."""
+    `shared_relay` drops the mailbox's own server, `no_imap` its IMAP login)."""
 
+    address: str | None = None
     display_name: str | None = None
     signature: str | None = None
     daily_limit: int | None = None
@@ -77,6 +81,8 @@ class Changes:
     smtp_url: str | None = None
     smtp_password: str | None = None
     shared_relay: bool = False
+    imap: ImapLogin | None = None
+    no_imap: bool = False
 
 
 # Checks (bad input before the first write) ---------------------------------------------
@@ -183,7 +189,11 @@ def _owner_id(db: Connection, *, workspace_id: int, owner: str) -> int:
         .where(m.c.workspace_id == workspace_id, u.c.email == owner.strip().lower())
     )
     if found is None:
-        raise NotFound(f"no member of this workspace signs in as {owner!r}")
+        raise InvalidInput(
+            f"no member of this workspace signs in as {owner.strip()!r}: give a member's "
+            "sign-in address, or leave it empty",
+            value=owner,
+        ).at("owner", "Owner")
     return int(found)
 
 
@@ -263,6 +273,7 @@ def listing(
             gap_jitter=m["gap_jitter"],
             time_zone=m["time_zone"],
             owner=m["owner_email"],
+            imap=mailbox_imap.describe(m),
             status=m["status"],
             pause_reason=m["pause_reason"],
             paused_at=m["paused_at"],
@@ -300,6 +311,7 @@ def create(
     owner: str | None = None,
     smtp_url: str | None = None,
     smtp_password: str | None = None,
+    imap: ImapLogin | None = None,
     keys: Sequence[str] = (),
 ) -> Mailbox:
     """Add a sender mailbox; Conflict if the workspace has that address already."""
@@ -315,11 +327,10 @@ def create(
         "owner_user_id": (_owner_id(db, workspace_id=workspace_id, owner=owner) if owner else None),
     }
     values.update(_transport(smtp_url, smtp_password, keys))
+    if imap is not None:
+        values.update(mailbox_imap.values(imap, stored_password=None, keys=keys))
+    _check_free(db, workspace_id=workspace_id, address=canonical)
     b = t.mailboxes
-    if db.scalar(
-        sa.select(b.c.id).where(b.c.workspace_id == workspace_id, b.c.address == canonical)
-    ):
-        raise Conflict(f"the mailbox {canonical} exists already")
     mailbox_id = db.execute(
         b.insert()
         .values(
@@ -345,12 +356,21 @@ def create(
     return listing(db, workspace_id=workspace_id, now=now, mailbox_id=mailbox_id)[0]
 
 
+def _check_free(db: Connection, *, workspace_id: int, address: str) -> None:
+    b = t.mailboxes
+    if db.scalar(sa.select(b.c.id).where(b.c.workspace_id == workspace_id, b.c.address == address)):
+        raise Conflict(f"the mailbox {address} exists already", value=address).at(
+            "address", "Mailbox address"
+        )
+
+
 def _transport(url: str | None, password: str | None, keys: Sequence[str]) -> dict[str, Any]:
     if url is None or not url.strip():
         if password:
             raise InvalidInput("an SMTP password needs the mailbox's own SMTP server address")
         return {"smtp_url": None, "smtp_password": None}
-    stored_url, secret = _split_smtp(url, password)
+    with about_field("smtp_url", "Own mail server"):
+        stored_url, secret = _split_smtp(url, password)
     return {
         "smtp_url": stored_url,
         "smtp_password": SecretBox(keys).encrypt(secret) if secret else None,
@@ -369,6 +389,12 @@ def edit(
 ) -> Mailbox:
     current = row(db, workspace_id=workspace_id, address=address)
     values: dict[str, Any] = {}
+    if changes.address is not None:
+        with about_field("address", "Mailbox address"):
+            canonical = check_address(changes.address)
+        if canonical != current["address"]:
+            _check_free(db, workspace_id=workspace_id, address=canonical)
+            values["address"] = canonical
     if changes.display_name is not None:
         values["display_name"] = _check_name(changes.display_name)
     if changes.signature is not None:
@@ -397,10 +423,18 @@ def edit(
         if not current["smtp_url"]:
             raise InvalidInput("an SMTP password needs the mailbox's own SMTP server address")
         values["smtp_password"] = SecretBox(keys).encrypt(changes.smtp_password)
+    if changes.no_imap:
+        values.update(mailbox_imap.CLEARED)
+    elif changes.imap is not None:
+        values.update(
+            mailbox_imap.values(changes.imap, stored_password=current["imap_password"], keys=keys)
+        )
+    values = {k: v for k, v in values.items() if current[k] != v or k.endswith("password")}
     if values:
         b = t.mailboxes
         db.execute(b.update().where(b.c.id == current["id"]).values(updated_at=now, **values))
-        shown = sorted(k for k in values if k != "smtp_password")
+        secret = {"smtp_password", "imap_password"}
+        shown = sorted(k for k in values if k not in secret)
         events.record(
             db,
             workspace_id=workspace_id,
@@ -409,7 +443,8 @@ def edit(
             now=now,
             detail={
                 "mailbox": current["address"],
-                "changed": shown + (["smtp_password"] if "smtp_password" in values else []),
+                "was": current["address"] if "address" in values else None,
+                "changed": shown + sorted(secret & set(values)),
             },
         )
     return listing(db, workspace_id=workspace_id, now=now, mailbox_id=current["id"])[0]
@@ -467,67 +502,6 @@ def resume(
         },
     )
     return listing(db, workspace_id=workspace_id, now=now, mailbox_id=current["id"])[0]
-
-
-@dataclass(frozen=True)
-class Removed:
-    address: str
-    moved_to: str | None
-    enrollments_moved: int
-
-
-def remove(
-    db: Connection,
-    *,
-    workspace_id: int,
-    address: str,
-    actor: str,
-    now: datetime,
-    move_to: str | None = None,
-) -> Removed:
-    """Remove a mailbox. Its active enrollments (and its sequences) move to `move_to`;
-    without it, a mailbox that active enrollments send from is refused (Conflict)."""
-    current = row(db, workspace_id=workspace_id, address=address)
-    e, sm = t.enrollments, t.sequence_mailboxes
-    theirs = sa.and_(e.c.mailbox_id == current["id"], e.c.status.in_(t.ACTIVE_STATUSES))
-    active = int(db.scalar(sa.select(sa.func.count()).where(theirs)) or 0)
-    target: dict[str, Any] | None = None
-    if move_to is not None:
-        target = row(db, workspace_id=workspace_id, address=move_to)
-        if target["id"] == current["id"]:
-            raise InvalidInput("a mailbox cannot be moved to itself")
-    if active and target is None:
-        raise Conflict(
-            f"{active} active enrollment(s) send from {current['address']}: say which "
-            "mailbox they move to"
-        )
-    moved = 0
-    if target is not None:
-        moved = db.execute(e.update().where(theirs).values(mailbox_id=target["id"])).rowcount
-        already = sa.select(sm.c.sequence_id).where(sm.c.mailbox_id == target["id"])
-        db.execute(
-            sm.insert().from_select(
-                ["sequence_id", "mailbox_id"],
-                sa.select(sm.c.sequence_id, sa.literal(target["id"], sa.Integer)).where(
-                    sm.c.mailbox_id == current["id"], sm.c.sequence_id.not_in(already)
-                ),
-            )
-        )
-    db.execute(sm.delete().where(sm.c.mailbox_id == current["id"]))
-    db.execute(t.mailboxes.delete().where(t.mailboxes.c.id == current["id"]))
-    events.record(
-        db,
-        workspace_id=workspace_id,
-        kind="mailbox_removed",
-        actor=actor,
-        now=now,
-        detail={
-            "mailbox": current["address"],
-            "moved_to": target["address"] if target else None,
-            "enrollments_moved": moved,
-        },
-    )
-    return Removed(current["address"], target["address"] if target else None, moved)
 
 
 # Sequences ----------------------------------------------------------------------------

@@ -75,6 +75,7 @@ def test_R37_an_admin_manages_mailboxes_and_a_member_reads_them(
         "address": "sam@acme-sales.com",
         "moved_to": "ann@acme-sales.com",
         "enrollments_moved": 1,
+        "round_robin": False,
     }
     assert admin.get(f"/mailboxes/{ann['id']}").json()["queued"] == 1
     assert admin.get(f"/mailboxes/{sam['id']}").status_code == 404

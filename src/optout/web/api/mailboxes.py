@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import mailboxes, reputation
+from optout.services import mailbox_removal, mailboxes, reputation
 from optout.services.accounts import Role
+from optout.services.mailbox_imap import ImapLogin
 from optout.services.naming import row_by_id
 from optout.web.api.common import Input, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
@@ -41,6 +42,28 @@ SmtpUrl = Annotated[
 ]
 
 
+class ImapIn(Input):
+    """The mailbox's own IMAP login, where replies to its emails arrive. The password is
+    stored encrypted and never read back; leave it out of a change to keep the stored one."""
+
+    host: str = Field(min_length=1, max_length=255)
+    user: str = Field(min_length=1, max_length=320)
+    password: str | None = Field(None, max_length=1000)
+    port: int | None = Field(None, ge=1, le=65535, description="Default: 993 with TLS, else 143")
+    ssl: bool = True
+    folder: str = Field("INBOX", min_length=1, max_length=200)
+
+    def login(self) -> ImapLogin:
+        return ImapLogin(
+            host=self.host,
+            user=self.user,
+            password=self.password,
+            port=self.port,
+            ssl=self.ssl,
+            folder=self.folder,
+        )
+
+
 class MailboxOut(BaseModel):
     id: int
     address: str
@@ -53,6 +76,9 @@ class MailboxOut(BaseModel):
     gap_jitter: float
     time_zone: str
     owner: str | None
+    imap: str | None = Field(
+        description="Its own IMAP login, imap://user@host:port/folder (no password); null: none"
+    )
     status: str
     pause_reason: str
     paused_at: datetime | None
@@ -74,6 +100,7 @@ class MailboxOut(BaseModel):
             gap_jitter=box.gap_jitter,
             time_zone=box.time_zone,
             owner=box.owner,
+            imap=box.imap,
             status=box.status,
             pause_reason=box.pause_reason,
             paused_at=box.paused_at if box.status == "paused" else None,
@@ -94,12 +121,15 @@ class MailboxIn(Input):
     owner: str | None = Field(None, max_length=320, description="A member's sign-in address.")
     smtp_url: SmtpUrl | None = None
     smtp_password: str | None = Field(None, max_length=1000)
+    imap: ImapIn | None = None
 
 
 class MailboxChange(Input):
     """Only the fields given change; `daily_limit: null` removes the limit, `smtp_url:
-    null` sends through the shared relay again, `owner: null` removes the owner."""
+    null` sends through the shared relay again, `owner: null` removes the owner, `imap:
+    null` removes its IMAP login."""
 
+    address: Address | None = None
     display_name: str | None = Field(None, max_length=200)
     signature: str | None = Field(None, max_length=10_000)
     daily_limit: Limit | None = None
@@ -109,6 +139,7 @@ class MailboxChange(Input):
     owner: str | None = Field(None, max_length=320)
     smtp_url: SmtpUrl | None = None
     smtp_password: str | None = Field(None, max_length=1000)
+    imap: ImapIn | None = None
 
 
 class PauseIn(Input):
@@ -128,6 +159,7 @@ class RemovedOut(BaseModel):
     address: str
     moved_to: str | None
     enrollments_moved: int
+    round_robin: bool
 
 
 def _address(db: Any, *, workspace_id: int, mailbox_id: int) -> str:
@@ -162,6 +194,7 @@ def create_mailbox(request: Request, principal: ApiPrincipal, data: MailboxIn) -
             owner=data.owner,
             smtp_url=data.smtp_url,
             smtp_password=data.smtp_password,
+            imap=data.imap.login() if data.imap is not None else None,
             keys=site_of(request).settings.encryption_keys,
             actor=principal.actor,
             now=utcnow(),
@@ -232,6 +265,7 @@ def change_mailbox(
     principal.require(Role.ADMIN)
     given = data.model_fields_set
     changes = mailboxes.Changes(
+        address=data.address,
         display_name=data.display_name,
         signature=data.signature,
         daily_limit=data.daily_limit,
@@ -243,6 +277,8 @@ def change_mailbox(
         smtp_url=data.smtp_url,
         smtp_password=data.smtp_password,
         shared_relay="smtp_url" in given and data.smtp_url is None,
+        imap=data.imap.login() if data.imap is not None else None,
+        no_imap="imap" in given and data.imap is None,
     )
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
@@ -309,19 +345,27 @@ def remove_mailbox(
         str | None,
         Query(
             max_length=320,
-            description="The mailbox its active enrollments move to; needed when it has any "
-            "(else 409).",
+            description="The mailbox its active enrollments move to (it then sends for their "
+            "sequences too); with active enrollments this or round_robin is needed (else 409).",
         ),
     ] = None,
+    round_robin: Annotated[
+        bool,
+        Query(
+            description="Deal its active enrollments over the other mailboxes of each of "
+            "their sequences, as new enrollments are dealt."
+        ),
+    ] = False,
 ) -> RemovedOut:
     principal.require(Role.ADMIN)
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        removed = mailboxes.remove(
+        removed = mailbox_removal.remove(
             db,
             workspace_id=principal.workspace_id,
             address=address,
             move_to=move_to,
+            round_robin=round_robin,
             actor=principal.actor,
             now=utcnow(),
         )
@@ -329,6 +373,7 @@ def remove_mailbox(
         address=removed.address,
         moved_to=removed.moved_to,
         enrollments_moved=removed.enrollments_moved,
+        round_robin=removed.round_robin,
     )
 
 

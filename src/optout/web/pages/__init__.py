@@ -25,6 +25,7 @@ from optout.web.pages import (
     jobs,
     login,
     mailbox_capacity,
+    mailbox_edit,
     mailboxes,
     people,
     personas,
@@ -54,6 +55,7 @@ for module in (
     personas,
     rulesets,
     mailbox_capacity,  # before `mailboxes`: /mailboxes/capacity is no mailbox id
+    mailbox_edit,
     mailboxes,
     people,
     companies,
