@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.services import optouts
 from tests.cli.conftest import ACTOR, STEPS, Cli
+from tests.user_text import RAW_FIELD_PATH, admin_unfamiliar
 
 
 def _seed_customers(cli: Cli) -> None:
@@ -23,8 +24,8 @@ def test_R29_cli_explain_names_blocking_rule(cli: Cli) -> None:
     first = out.splitlines()[0]
     assert first.startswith("BLOCKED")
     assert "excluded by 'Customers'" in first
-    # which condition matched, and the value it saw
-    assert "company.domain in (acme.com, initech.com) ← acme.com" in out
+    # which condition matched, and the value it saw, in the words of the explain page
+    assert "Company domain is one of (acme.com, initech.com) ← acme.com" in out
     assert "✗ block" in out
     assert "✓ pass" in out
     # every check of R16 is listed, in order, by the name a user reads
@@ -39,6 +40,41 @@ def test_R29_cli_explain_names_blocking_rule(cli: Cli) -> None:
     ]
     positions = [out.index(f" {name} ") for name in checks]
     assert positions == sorted(positions)
+
+
+def test_R29_cli_explain_speaks_of_fields_by_their_labels(cli: Cli) -> None:
+    """What `optout explain` prints names fields and operators as the explain page does:
+    no filter syntax, no field written as code, whichever check matched."""
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com", title="CTO")
+        world.person(
+            "cat@globex.io", company="globex.io", title="Head of HR", fields={"tier": "gold"}
+        )
+        world.person("dan@initech.com", company="initech.com", title="VP Sales")
+        world.person("eve@umbrella.io", company="umbrella.io", title="Engineer")
+        world.exclusion("Customers", "company", "company.domain in (acme.com, initech.com)")
+        world.exclusion(
+            "Gold tier HR",
+            "people",
+            "person.fields.tier = gold and person.title contains any (hr, people)",
+        )
+        world.audience(
+            "Leaders",
+            "person.title contains any (cto, head, vp) and person.last_emailed_at is empty",
+        )
+        world.sequence("Outbound", steps=STEPS, audience="Leaders")
+
+    printed = {
+        email: cli.ok("explain", email, "--sequence", "Outbound").stdout
+        for email in ("ann@acme.com", "cat@globex.io", "dan@initech.com", "eve@umbrella.io")
+    }
+
+    assert "Company domain is one of (acme.com, initech.com) ← acme.com" in printed["ann@acme.com"]
+    assert "Tier (custom) is gold ← gold" in printed["cat@globex.io"]
+    assert "Job title contains any of (hr, people) ← head of hr" in printed["cat@globex.io"]
+    for email, out in printed.items():
+        assert RAW_FIELD_PATH.findall(out) == [], (email, out)
+        assert admin_unfamiliar(out) == [], (email, out)
 
 
 def test_R29_cli_explain_allowed_person_and_json(cli: Cli) -> None:

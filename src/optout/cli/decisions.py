@@ -3,16 +3,16 @@ BLOCKED with the primary reason, then every check in R16 order with its evidence
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from optout.cli.render import on_off, plain, short
+from optout.cli.render import plain
 from optout.eligibility.model import Outcome, Purpose, Status
 from optout.eligibility.precedence import check_label
+from optout.evidence_words import condition_lines, evidence_lines
 from optout.services.eligibility import Explanation
 
 MARKS: dict[Status, tuple[str, str]] = {
@@ -20,34 +20,13 @@ MARKS: dict[Status, tuple[str, str]] = {
     Status.BLOCK: ("✗ block", "red bold"),
     Status.SKIP: ("\N{EN DASH} skip", "dim"),
 }
-TOGGLE_KEYS = ("level", "exclude_from_sequences", "unenroll_existing_on_save", "exclusion")
-
-
-def _conditions(evidence: Mapping[str, Any]) -> list[str]:
-    return [f"{c['condition']} ← {short(c.get('actual'))}" for c in evidence.get("conditions", [])]
 
 
 def evidence_text(outcome: Outcome) -> str:
-    """The key evidence of one outcome: matched conditions with the actual values, the
-    company that matched (and whether through a link), an exclusion's toggles, the rest."""
-    evidence = outcome.evidence
-    lines = _conditions(evidence)
-    if "company" in evidence and outcome.exclusion_id is not None:
-        via = " (a linked company)" if evidence.get("linked_company") else ""
-        lines.append(f"matched company: {evidence['company']}{via}")
-    if "exclude_from_sequences" in evidence:
-        lines.append(
-            f"{evidence.get('level', '?')} level · exclude from sequences "
-            f"{on_off(bool(evidence['exclude_from_sequences']))} · unenroll on save "
-            f"{on_off(bool(evidence.get('unenroll_existing_on_save')))}"
-        )
-    skip = {"conditions", "linked_company", *TOGGLE_KEYS}
-    if outcome.exclusion_id is not None:
-        skip.add("company")
-    rest = [f"{k}: {short(v)}" for k, v in evidence.items() if k not in skip]
-    if rest:
-        lines.append(", ".join(rest))
-    return "\n".join(lines)
+    """The key evidence of one outcome, in the words of the explain page: matched
+    conditions by the fields' labels with the actual values, the company that matched
+    (and whether through a link), an exclusion's settings, the rest."""
+    return "\n".join(evidence_lines(outcome))
 
 
 def _question(explanation: Explanation, *, allowed: bool) -> str:
@@ -75,7 +54,7 @@ def headline(explanation: Explanation) -> Text:
     primary = decision.primary_reason
     if primary is not None:
         text.append(f": {primary.summary}")
-        matched = _conditions(primary.evidence)
+        matched = condition_lines(primary.evidence)
         if matched:
             text.append(f" ({'; '.join(matched)})", "dim")
     return text
