@@ -1,5 +1,5 @@
 """A real IMAP server for the poller tests: Dovecot on 127.0.0.1 with a throwaway config,
-one mailbox user, maildir storage in a temporary folder. Needs the `dovecot` binary
+one mailbox user (or more), maildir storage in a temporary folder. Needs the `dovecot` binary
 (Debian: apt-get install dovecot-imapd) and root (the mail user is `nobody`)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.conftest import missing
@@ -77,6 +77,10 @@ class Dovecot:
             status, _ = imap.append("INBOX", "(\\Seen)" if seen else None, None, raw)
             assert status == "OK"
 
+    def login(self, user: str, password: str) -> Dovecot:
+        """The same server, signed in as another of its users."""
+        return replace(self, user=user, password=password)
+
     def unseen(self) -> list[int]:
         with self.client() as imap:
             _, data = imap.uid("SEARCH", "UNSEEN")
@@ -97,7 +101,8 @@ def _wait_for(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def dovecot_server() -> Iterator[Dovecot]:
+def dovecot_server(users: Mapping[str, str] | None = None) -> Iterator[Dovecot]:
+    """Dovecot with the user `robot` and the further `users` (login -> password)."""
     binary = shutil.which("dovecot", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
     if binary is None:
         missing("no IMAP server for the poller tests: install dovecot-imapd")
@@ -109,7 +114,8 @@ def dovecot_server() -> Iterator[Dovecot]:
     root.chmod(0o755)  # the login processes run as dovenull and must reach base_dir
     (root / "home").mkdir()
     os.chown(root / "home", nobody.pw_uid, group.gr_gid)
-    (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+    logins = {USER: PASSWORD, **(users or {})}
+    (root / "users").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in logins.items()))
     port = free_port()
     config = root / "dovecot.conf"
     config.write_text(

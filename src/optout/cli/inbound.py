@@ -198,6 +198,91 @@ def imap(
         engine.dispose()
 
 
+@inbound_app.command("mailboxes")
+def mailboxes(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=1, help="Seconds between passes.")
+    ] = 60.0,
+    all_workspaces: Annotated[
+        bool,
+        typer.Option("--all-workspaces", help="Read the mailboxes of every workspace."),
+    ] = False,
+    soft_bounce_limit: SoftBounceLimitOption = 3,
+    json_output: JsonOption = False,
+) -> None:
+    """Read the replies that arrive at each sender mailbox with its own IMAP login."""
+    from optout.config import encryption_keys_from
+    from optout.inbound import mailbox_polling
+
+    keys = encryption_keys_from(os.environ)
+    workspace_id = _scope(env_of(ctx), all_workspaces)
+    engine = open_engine()
+    try:
+        options = _options(engine, soft_bounce_limit)
+        if once:
+            polled = mailbox_polling.poll_once(
+                engine, keys=keys, options=options, workspace_id=workspace_id
+            )
+            _print_mailboxes(polled, json_output=json_output)
+            return
+        typer.echo(f"Reading each mailbox's replies every {interval:g} s; Ctrl-C stops.")
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=mailbox_polling.run_forever,
+            args=(engine, stop),
+            kwargs={
+                "keys": keys,
+                "options": options,
+                "workspace_id": workspace_id,
+                "interval": interval,
+            },
+            daemon=True,
+        )
+        worker.start()
+        _wait_for_stop()
+        stop.set()
+        worker.join()
+    finally:
+        engine.dispose()
+
+
+def _print_mailboxes(polled: list[Any], *, json_output: bool) -> None:
+    if json_output:
+        emit_json(
+            [
+                {
+                    "mailbox": p.address,
+                    "error": p.error or None,
+                    "fetched": p.result.fetched if p.result else 0,
+                    "processed": p.result.processed if p.result else 0,
+                    "duplicates": p.result.duplicates if p.result else 0,
+                    "failed": p.result.failed if p.result else 0,
+                    "messages": [_result_json(r) for r in p.result.results] if p.result else [],
+                }
+                for p in polled
+            ]
+        )
+        return
+    out = console()
+    if not polled:
+        out.print(Text("No mailbox has an IMAP login: give one on its edit page.", "dim"))
+    for p in polled:
+        if p.result is None:
+            out.print(Text.assemble((p.address, "bold"), f": not read: {p.error}"))
+            continue
+        out.print(
+            Text.assemble(
+                (p.address, "bold"),
+                f": fetched {p.result.fetched}, processed {p.result.processed}, duplicates "
+                f"{p.result.duplicates}, failed {p.result.failed}.",
+            )
+        )
+        for processed in p.result.results:
+            _print_result(processed)
+
+
 def _print_poll(result: PollResult, *, json_output: bool) -> None:
     if json_output:
         emit_json(
