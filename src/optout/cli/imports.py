@@ -2,9 +2,10 @@
 
 Nothing is half-imported: every row is checked before anything is written, and when any
 row cannot be used, the error report (row, column, value, reason) is written beside the
-input, nothing is written, and the command exits 2. A people file is then applied in parts
-of a few thousand addresses, each committed on its own, so the write lock is never held for
-long.
+input, nothing is written, and the command exits 2. A file is then applied in parts, each
+committed on its own, so the write lock is never held for long; an exclusion list is one
+short save, and the enrollments an exclusion that unenrolls on save ends are ended after
+it, in parts.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from optout.cli.app import (
     EXIT_BAD_INPUT,
+    Env,
     JsonOption,
     NowOption,
     app,
@@ -29,6 +32,7 @@ from optout.cli.app import (
     open_engine,
 )
 from optout.cli.render import console, emit_json, plain
+from optout.db.engine import read_transaction
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
 from optout.services import imports
@@ -87,28 +91,17 @@ def progress_for(source: Path, label: str) -> Iterator[Callable[[int, int], None
         yield update
 
 
-def run_import(
-    ctx: typer.Context,
-    *,
-    source: Path,
-    errors: Path | None,
-    json_output: bool,
-    call: Callable[..., ImportReport],
-    now_at: str | None = None,
-) -> None:
-    """Open the file and one transaction, run the import, and either report what it did
-    or write the error report, roll everything back and exit 2."""
-    env = env_of(ctx)
-    now = moment(now_at)
-    with (
-        env.workspace() as (db, ws),
-        source.open(newline="", encoding="utf-8-sig") as stream,
-        progress_for(source, f"importing {source.name}") as progress,
-    ):
-        report = call(
-            db, workspace_id=ws.id, source=stream, actor=env.actor, now=now, progress=progress
-        )
-        _report(report, source=source, errors=errors, json_output=json_output)
+@contextmanager
+def writing(env: Env) -> Iterator[tuple[Engine, int]]:
+    """An engine of its own and the workspace's id, for an import applied in parts, each
+    part committed on its own."""
+    with env.workspace() as (_, ws):
+        pass
+    engine = open_engine()
+    try:
+        yield engine, ws.id
+    finally:
+        engine.dispose()
 
 
 def _report(report: ImportReport, *, source: Path, errors: Path | None, json_output: bool) -> None:
@@ -173,21 +166,16 @@ def import_people(
         file = imports.read_people(source=stream, mapping=fields, progress=progress)
         report = imports.people_rejected(file, progress)
         if report is None:
-            engine = open_engine()
-            try:
-                with env.workspace() as (_, ws):
-                    pass
+            with writing(env) as (engine, ws):
                 report = imports.apply_people_in_parts(
                     engine,
                     engine.begin,
-                    workspace_id=ws.id,
+                    workspace_id=ws,
                     file=file,
                     actor=env.actor,
                     now=at,
                     progress=progress,
                 )
-            finally:
-                engine.dispose()
     _report(report, source=source, errors=errors, json_output=json_output)
 
 
@@ -206,14 +194,29 @@ def import_companies(
     fields.<name>. Re-importing the same file changes nothing.
     """
     fields = imports.parse_mapping(mapping)
-    run_import(
-        ctx,
-        source=source,
-        errors=errors,
-        json_output=json_output,
-        now_at=now,
-        call=lambda db, **kw: imports.import_companies(db, mapping=fields, **kw),
-    )
+    env = env_of(ctx)
+    at = moment(now)
+    with (
+        source.open(newline="", encoding="utf-8-sig") as stream,
+        progress_for(source, f"importing {source.name}") as progress,
+        writing(env) as (engine, ws),
+    ):
+        # Read and checked before any write (the links in a transaction that only
+        # reads), then applied in parts, each committed on its own.
+        file = imports.read_companies(source=stream, mapping=fields, progress=progress)
+        with read_transaction(engine) as db:
+            report = imports.companies_rejected(db, workspace_id=ws, file=file, progress=progress)
+        if report is None:
+            report = imports.apply_companies_in_parts(
+                engine,
+                engine.begin,
+                workspace_id=ws,
+                file=file,
+                actor=env.actor,
+                now=at,
+                progress=progress,
+            )
+    _report(report, source=source, errors=errors, json_output=json_output)
 
 
 @import_app.command("exclusion-list")
@@ -240,16 +243,27 @@ def import_exclusion_list(
     Every unusable row is reported and nothing is half-imported; values already listed
     are left as they are.
     """
+    env = env_of(ctx)
+    at = moment(now)
     try:
-        run_import(
-            ctx,
-            source=source,
-            errors=errors,
-            json_output=json_output,
-            now_at=now,
-            call=lambda db, **kw: imports.import_exclusion_list(
-                db, column=column, exclusion=exclusion, level=level, confirm=confirm, **kw
-            ),
-        )
+        with (
+            source.open(newline="", encoding="utf-8-sig") as stream,
+            progress_for(source, f"importing {source.name}") as progress,
+            writing(env) as (engine, ws),
+        ):
+            report = imports.import_exclusion_list_in_parts(
+                engine,
+                engine.begin,
+                workspace_id=ws,
+                source=stream,
+                column=column,
+                exclusion=exclusion,
+                level=level,
+                actor=env.actor,
+                now=at,
+                progress=progress,
+                confirm=confirm,
+            )
+        _report(report, source=source, errors=errors, json_output=json_output)
     except ConfirmationRequired as exc:
         raise fail(f"{exc.message}; re-run with --confirm to save", EXIT_BAD_INPUT) from None

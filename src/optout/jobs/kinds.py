@@ -10,7 +10,9 @@ for it and returns its progress, which the runner records in that same transacti
   first step (`PREPARE`, outside any transaction); a file with an unusable row writes
   nothing (R23). A people file is then applied in parts of `imports.CHUNK_ROWS`
   addresses, a step each, which records where it got to with its commit; a rerun after
-  a crash goes on from there. A companies import is one step.
+  a crash goes on from there. A companies file's links are checked too before the first
+  step (in a transaction that only reads); it is then applied in parts the same way,
+  each part's size set by how long the one before took.
 - `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
   one step, one transaction (R13); a crash before its commit leaves nothing saved, and
   the rerun saves it.
@@ -21,11 +23,13 @@ for it and returns its progress, which the runner records in that same transacti
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import asdict
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -33,7 +37,7 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, exclusions, imports
+from optout.services import enrollments, exclusions, imports, imports_companies, in_parts
 from optout.services.jobs import Job, StepOutcome
 from optout.services.preview import Preview
 
@@ -90,22 +94,48 @@ def bulk_unenroll(
     )
 
 
-def read_import(engine: Engine, job: Job, progress: Progress) -> imports.PeopleFile | None:
-    """A people import's file, read and checked before its steps, outside any transaction
-    (parsing a large file takes seconds: no lock may be held meanwhile)."""
-    return read_file(job, progress)
+@dataclass(frozen=True)
+class CheckedCompanies:
+    """A companies file read and checked before the steps; `refused` when it writes
+    nothing."""
+
+    file: imports.CompanyFile
+    refused: imports.ImportReport | None
+
+
+def read_import(engine: Engine, job: Job, progress: Progress) -> Any:
+    """An import's file, read and checked before its steps, outside any write
+    transaction (parsing a large file takes seconds: no lock may be held meanwhile); a
+    companies file's links are checked in a transaction that only reads."""
+    if job.params["kind"] != "companies":
+        return read_file(job, progress)
+    with _opened(job) as source:
+        file = imports.read_companies(
+            source=source, mapping=dict(job.params["mapping"]), progress=progress
+        )
+    with read_transaction(engine) as db:
+        refused = imports.companies_rejected(
+            db, workspace_id=job.workspace_id, file=file, progress=progress
+        )
+    return CheckedCompanies(file, refused)
 
 
 def read_file(job: Job, progress: Progress) -> imports.PeopleFile | None:
     if job.params["kind"] != "people":
         return None
+    with _opened(job) as source:
+        return imports.read_people(
+            source=source, mapping=dict(job.params["mapping"]), progress=progress
+        )
+
+
+@contextmanager
+def _opened(job: Job) -> Iterator[TextIO]:
     path = Path(job.params["path"])
     if not path.is_file():
         raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
     with path.open(encoding="utf-8-sig", newline="") as source:
-        return imports.read_people(
-            source=source, mapping=dict(job.params["mapping"]), progress=progress
-        )
+        yield source
 
 
 def csv_import(
@@ -116,24 +146,54 @@ def csv_import(
         file = prepared if isinstance(prepared, imports.PeopleFile) else read_file(job, progress)
         assert file is not None
         return _people_part(db, job, file, now=now, progress=progress)
-    path = Path(p["path"])
-    if not path.is_file():
-        raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
-    savepoint = db.begin_nested()
-    with path.open(encoding="utf-8-sig", newline="") as source:
-        report = imports.import_companies(
-            db,
-            workspace_id=job.workspace_id,
-            source=source,
-            mapping=dict(p["mapping"]),
-            actor=job.created_by,
-            now=now,
-            progress=progress,
+    checked = prepared
+    if not isinstance(checked, CheckedCompanies):  # a step run without its preparation
+        with _opened(job) as source:
+            companies = imports.read_companies(source=source, mapping=dict(p["mapping"]))
+        refused = imports.companies_rejected(db, workspace_id=job.workspace_id, file=companies)
+        checked = CheckedCompanies(companies, refused)
+    if checked.refused is not None:
+        return _import_finished(job, checked.refused)  # nothing half-imported (R23)
+    return _companies_part(db, job, checked.file, now=now, progress=progress)
+
+
+def _companies_part(
+    db: Connection, job: Job, file: imports.CompanyFile, *, now: datetime, progress: Progress
+) -> StepOutcome:
+    """The next part of a checked companies import, its size set by how long the last
+    one took (`in_parts.next_part_size`)."""
+    began = time.monotonic()
+    start = int(job.params.get("next") or 0)
+    size = int(job.params.get("size") or in_parts.MOST_ROWS)
+    stop = min(start + size, file.size)
+    before = (job.result or {}).get("applied") or {}
+    applied = imports_companies.CompaniesApplied(**before) + imports_companies.apply_companies_part(
+        db,
+        workspace_id=job.workspace_id,
+        file=file,
+        start=start,
+        stop=stop,
+        actor=job.created_by,
+        now=now,
+    )
+    if stop < file.size:
+        progress(stop, file.size)
+        return StepOutcome(
+            done=stop,
+            total=file.size,
+            result={"kind": "companies", "rows": file.parsed.rows, "applied": asdict(applied)},
+            finished=False,
+            params={"next": stop, "size": in_parts.next_part_size(size, time.monotonic() - began)},
         )
-    if report.errors:
-        savepoint.rollback()  # nothing half-imported (R23)
-    else:
-        savepoint.commit()
+    report = imports_companies.finish_companies(
+        db,
+        workspace_id=job.workspace_id,
+        file=file,
+        applied=applied,
+        actor=job.created_by,
+        now=now,
+        progress=progress,
+    )
     return _import_finished(job, report)
 
 

@@ -30,6 +30,12 @@ class Removal:
     enrollments_ended: int
     emails_cancelled: int
 
+    def __add__(self, other: Removal) -> Removal:
+        return Removal(
+            self.enrollments_ended + other.enrollments_ended,
+            self.emails_cancelled + other.emails_cancelled,
+        )
+
 
 def end_enrollments(
     db: Connection,

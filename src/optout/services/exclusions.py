@@ -3,6 +3,7 @@ unenroll-on-save sweep of R13 in the same transaction as the save."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,10 +67,13 @@ def create(
     unenroll_existing_on_save: bool = False,
     confirm: bool = False,
     impact: Preview | None = None,
+    unenroll_now: bool = True,
 ) -> Saved:
     """Save a new exclusion. `impact`, when given, is its preview read beforehand (in a
     read transaction, `draft`), so the save does not read it again while it holds the
-    write lock; the guard of R22 holds either way."""
+    write lock; the guard of R22 holds either way. With `unenroll_now` False the
+    unenroll-on-save sweep is left to the caller, after the commit, in parts
+    (`exclusion_unenroll.unenroll_in_parts`)."""
     decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     draft = draft_of(
         name=name,
@@ -112,6 +116,8 @@ def create(
         exclusion_id=exclusion_id,
         detail={"name": name, "level": lvl.value, "filter": to_text(node)},
     )
+    if not unenroll_now:
+        return Saved(saved, impact, Removal(0, 0))
     return Saved(
         saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
@@ -132,10 +138,11 @@ def update(
     unenroll_existing_on_save: bool | None = None,
     confirm: bool = False,
     impact: Preview | None = None,
+    unenroll_now: bool = True,
 ) -> Saved:
     """Edit an exclusion. A level change keeps the filter: it must be valid for the new
-    level, or the save fails saying why (R22); nothing is reset or inverted. `impact`:
-    as for `create`."""
+    level, or the save fails saying why (R22); nothing is reset or inverted. `impact`
+    and `unenroll_now`: as for `create`."""
     decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     current, draft = changed(
         db,
@@ -184,6 +191,8 @@ def update(
         detail={"name": draft.name, "changes": changes},
     )
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
+    if not unenroll_now:
+        return Saved(saved, impact, Removal(0, 0))
     return Saved(
         saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
     )
@@ -355,14 +364,25 @@ def guard(
 
 
 def sweep(
-    db: Connection, *, workspace_id: int, exclusion: ExclusionSpec, actor: str, now: datetime
+    db: Connection,
+    *,
+    workspace_id: int,
+    exclusion: ExclusionSpec,
+    actor: str,
+    now: datetime,
+    within: Sequence[int] | None = None,
 ) -> Removal:
+    """End the active enrollments a saved exclusion with unenroll-on-save removes (R13),
+    or, with `within`, those of them among these enrollment ids."""
     if not (exclusion.enabled and exclusion.unenroll_existing_on_save):
         return Removal(0, 0)
+    targets = removable_enrollments(exclusion, workspace_id=workspace_id, now=now)
+    if within is not None:
+        targets = targets.where(t.enrollments.c.id.in_(list(within)))
     return end_enrollments(
         db,
         workspace_id=workspace_id,
-        targets=removable_enrollments(exclusion, workspace_id=workspace_id, now=now),
+        targets=targets,
         status="unenrolled",
         reason=f"excluded by {exclusion.name!r} (unenroll on save)",
         rule=f"exclusion:{exclusion.id}",

@@ -14,26 +14,29 @@ an opt-out or a bounce (R33).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.country_zones import zone_of_country
 from optout.db import statistics
-from optout.db import tables as t
-from optout.db.retry import make_way
 from optout.errors import InvalidInput
-from optout.normalize import domain_label
 from optout.services import association
 from optout.services.enforcement import Removal
+from optout.services.imports_companies import (
+    COMPANIES,
+    CompanyFile,
+    apply_companies_in_parts,
+    companies_rejected,
+    import_companies,
+    named_company,
+    read_companies,
+)
 from optout.services.imports_csv import (
-    CsvFile,
     Kind,
     Parsed,
     RowError,
@@ -46,7 +49,7 @@ from optout.services.imports_csv import (
     text_value,
     zone_value,
 )
-from optout.services.imports_lists import import_exclusion_list
+from optout.services.imports_lists import import_exclusion_list, import_exclusion_list_in_parts
 from optout.services.imports_report import (
     ImportReport,
     Progress,
@@ -56,7 +59,6 @@ from optout.services.imports_report import (
     write_error_report,
 )
 from optout.services.imports_write import (
-    group_members,
     opt_out_staged,
     recheck_ids,
     stage_rows,
@@ -67,16 +69,24 @@ from optout.services.imports_write import (
     write_companies,
     write_people,
 )
+from optout.services.in_parts import LEAST_ROWS, MOST_ROWS, apply_in_parts, next_part_size
 
 __all__ = [
+    "COMPANIES",
     "Applied",
+    "CompanyFile",
     "ImportReport",
     "PeopleFile",
     "RowError",
+    "apply_companies_in_parts",
+    "companies_rejected",
     "import_companies",
     "import_exclusion_list",
+    "import_exclusion_list_in_parts",
     "import_people",
+    "next_part_size",
     "parse_mapping",
+    "read_companies",
     "write_error_report",
 ]
 
@@ -98,18 +108,6 @@ PEOPLE = Kind(
         "country": text_value(100),
     },
     requires={"company_name": "company_domain"},
-)
-
-COMPANIES = Kind(
-    name="companies",
-    identity="domain",
-    fields={
-        "domain": domain_value,
-        "name": text_value(300),
-        "parent_domain": domain_value,
-        "crm_id": text_value(64),
-    },
-    requires={},
 )
 
 # How the mapping page names the fields a column can feed.
@@ -147,9 +145,8 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-CHUNK_ROWS = 2_000  # addresses applied per transaction at most
-HOLD_SECONDS = 0.5  # what a part of a file applied in parts aims to hold the write lock
-MIN_PART_ROWS = 50
+CHUNK_ROWS = MOST_ROWS  # addresses applied per transaction at most
+MIN_PART_ROWS = LEAST_ROWS
 
 
 @dataclass(frozen=True)
@@ -314,49 +311,29 @@ def apply_people_in_parts(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Apply a checked file part by part, each part its own short transaction opened by
-    `transaction()`, making way between parts (`db.retry.make_way`): the write lock is
-    never held for long, so an unsubscribe or another workspace's write waits behind one
-    part at most. A part that held the lock longer than HOLD_SECONDS makes the next ones
-    smaller (a workspace with many rules re-matches each person against all of them).
-    The last part records the totals."""
-    applied, held, start, size = Applied(), 0.0, 0, CHUNK_ROWS
-    while True:
-        stop = min(start + size, file.size)
-        if start:
-            make_way(engine, held)
-        began = time.monotonic()
-        with transaction() as db:
-            applied += apply_people_part(
-                db,
-                workspace_id=workspace_id,
-                file=file,
-                start=start,
-                stop=stop,
-                actor=actor,
-                now=now,
-            )
-            if stop == file.size:
-                return finish_people(
-                    db,
-                    workspace_id=workspace_id,
-                    file=file,
-                    applied=applied,
-                    actor=actor,
-                    now=now,
-                    progress=progress,
-                )
-        held = time.monotonic() - began
-        if progress is not None:
-            progress(stop, file.size)
-        start, size = stop, next_part_size(size, held)
-
-
-def next_part_size(size: int, held: float) -> int:
-    """The next part's size after a part of `size` addresses held the lock `held` seconds:
-    scaled toward HOLD_SECONDS, never above CHUNK_ROWS nor below MIN_PART_ROWS."""
-    if held <= 0:
-        return min(size, CHUNK_ROWS)
-    return max(MIN_PART_ROWS, min(CHUNK_ROWS, int(size * HOLD_SECONDS / held)))
+    `transaction()` (`in_parts.apply_in_parts`: the parts size themselves by how long
+    each held the write lock, and make way between them). The last part records the
+    totals."""
+    return apply_in_parts(
+        engine,
+        transaction,
+        total=file.size,
+        part=lambda db, start, stop: apply_people_part(
+            db, workspace_id=workspace_id, file=file, start=start, stop=stop, actor=actor, now=now
+        ),
+        nothing=Applied(),
+        finish=lambda db, applied: finish_people(
+            db,
+            workspace_id=workspace_id,
+            file=file,
+            applied=applied,
+            actor=actor,
+            now=now,
+            progress=progress,
+        ),
+        progress=progress,
+        most=CHUNK_ROWS,
+    )
 
 
 def import_people(
@@ -392,82 +369,6 @@ def import_people(
     )
 
 
-def import_companies(
-    db: Connection,
-    *,
-    workspace_id: int,
-    source: TextIO | CsvFile,
-    mapping: Mapping[str, str],
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Create or update companies by domain; `parent_domain` links a company under its
-    parent (R12; a missing parent is created), never re-parents one already linked
-    elsewhere and never makes a cycle. People of changed groups are re-checked (R14)."""
-    data = read_csv(source)
-    parsed = parse_rows(COMPANIES, data, mapping, progress)
-    errors = list(parsed.errors)
-    errors += _self_parents(parsed)
-    rows = [_company_row(domain, r) for domain, r in parsed.records.items()]
-    listed = set(parsed.records)
-    parents = {r["parent_domain"] for r in rows if r["parent_domain"]} - listed
-    rows += [_named_company(domain) for domain in sorted(parents)]
-    stage_rows(db, staged_companies, rows)
-    if "parent_domain" in parsed.columns:
-        errors += _link_errors(db, workspace_id=workspace_id, parsed=parsed)
-    if errors:
-        return rejected("companies", parsed.rows, errors, progress)
-    custom = any(field.startswith("fields.") for field in parsed.columns)
-    written = write_companies(
-        db, workspace_id=workspace_id, mapped=frozenset(parsed.columns), custom=custom, now=now
-    )
-    created = written.created.keys() & listed
-    changed = list(written.updated.values())
-    linked = (
-        association.associate(
-            db,
-            workspace_id=workspace_id,
-            companies=staged_company_ids(workspace_id),
-            now=now,
-            actor=actor,
-            cause="company import",
-        )
-        if written.created
-        else association.NOTHING
-    )
-    statistics.after_bulk_load(db, len(written.created) + len(changed))
-    rechecked = recheck_ids(
-        db,
-        workspace_id=workspace_id,
-        ids=db.scalars(group_members(db, workspace_id=workspace_id, ids=changed)).all(),
-        actor=actor,
-        now=now,
-        cause="company import",
-    )
-    report = ImportReport(
-        kind="companies",
-        rows=parsed.rows,
-        created=len(created),
-        updated=len(written.updated),
-        unchanged=len(listed) - len(created) - len(written.updated),
-        errors=[],
-        applied=True,
-    )
-    record_applied(
-        db,
-        report,
-        data.name,
-        workspace_id=workspace_id,
-        actor=actor,
-        now=now,
-        parents_created=len(written.created.keys() - listed),
-        linked_by_email_domain=linked.linked,
-        enrollments_ended=rechecked.enrollments_ended + linked.removal.enrollments_ended,
-    )
-    return finished(report, progress)
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -496,82 +397,4 @@ def _companies_of_people(parsed: Parsed) -> dict[str, dict[str, Any]]:
         domain = record.get("company_domain")
         if domain is not None and names.get(domain) is None:
             names[domain] = record.get("company_name")
-    return {domain: {**_named_company(domain), "name": name} for domain, name in names.items()}
-
-
-def _company_row(domain: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "domain": domain,
-        "domain_label": domain_label(domain),
-        "name": record.get("name"),
-        "fields": custom_fields(record),
-        "crm_id": record.get("crm_id"),
-        "parent_domain": record.get("parent_domain"),
-        "listed": True,
-    }
-
-
-def _named_company(domain: str) -> dict[str, Any]:
-    return {
-        "domain": domain,
-        "domain_label": domain_label(domain),
-        "name": None,
-        "fields": {},
-        "crm_id": None,
-        "parent_domain": None,
-        "listed": False,
-    }
-
-
-def _self_parents(parsed: Parsed) -> list[RowError]:
-    return [
-        RowError(
-            parsed.first_row[domain],
-            parsed.columns["parent_domain"],
-            domain,
-            "a company cannot be its own parent",
-        )
-        for domain, record in parsed.records.items()
-        if record.get("parent_domain") == domain
-    ]
-
-
-def _link_errors(db: Connection, *, workspace_id: int, parsed: Parsed) -> list[RowError]:
-    """Links the file asks for that `companies.link` would refuse: a company already
-    under another parent, or a link that closes a cycle. Reads the groups involved
-    (staged beforehand) and plays the file's links over them in file order."""
-    c, own = t.companies, t.companies.alias("import_own")
-    involved = sa.select(own.c.group_id).where(
-        own.c.workspace_id == workspace_id, own.c.domain.in_(sa.select(staged_companies.c.domain))
-    )
-    rows = db.execute(
-        sa.select(c.c.id, c.c.domain, c.c.parent_id).where(
-            c.c.workspace_id == workspace_id, c.c.group_id.in_(involved)
-        )
-    ).all()
-    domain_of = {row.id: row.domain for row in rows}
-    parent_of: dict[str, str] = {
-        row.domain: domain_of[row.parent_id] for row in rows if row.parent_id in domain_of
-    }
-    column = parsed.columns["parent_domain"]
-    errors: list[RowError] = []
-    for domain, record in parsed.records.items():
-        parent = record.get("parent_domain")
-        if parent is None or parent == domain or parent_of.get(domain) == parent:
-            continue
-        row = parsed.first_row[domain]
-        if domain in parent_of:
-            reason = f"{domain} is linked to {parent_of[domain]} already; unlink it first"
-            errors.append(RowError(row, column, parent, reason))
-            continue
-        node: str | None = parent
-        seen: set[str] = set()
-        while node is not None and node not in seen and node != domain:
-            seen.add(node)
-            node = parent_of.get(node)
-        if node == domain:
-            reason = f"linking {domain} under {parent} would make a cycle ({parent} is below it)"
-            errors.append(RowError(row, column, parent, reason))
-            continue
-        parent_of[domain] = parent
-    return errors
+    return {domain: {**named_company(domain), "name": name} for domain, name in names.items()}

@@ -21,7 +21,8 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters import Level
-from optout.services import exclusion_rules, exclusions, listing
+from optout.services import exclusion_rules, exclusion_unenroll, exclusions, listing
+from optout.services.accounts import Principal
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import preview
@@ -31,6 +32,7 @@ from optout.web.api.errors import ApiError
 from optout.web.api.schemas import FILTER_HELP, ExclusionOut, PreviewOut, RemovalOut
 from optout.web.api.schemas import Level as LevelName
 from optout.web.auth import ApiPrincipal
+from optout.web.site import site_of
 
 router = APIRouter(prefix="/exclusions", tags=["exclusions"])
 
@@ -144,6 +146,20 @@ def _needs_confirmation(
     )
 
 
+def _unenroll(request: Request, principal: Principal, saved: Saved, now: datetime) -> Saved:
+    """With unenroll-on-save, end the enrollments the committed save removes, in parts
+    (the exclusion is in force from its own commit: nobody it excludes is emailed)."""
+    removal = exclusion_unenroll.unenroll_in_parts(
+        site_of(request).engine,
+        lambda: tx(request),
+        workspace_id=principal.workspace_id,
+        exclusion=saved.exclusion,
+        actor=principal.actor,
+        now=now,
+    )
+    return dataclasses.replace(saved, removal=removal)
+
+
 @router.get("", response_model=Page[ExclusionOut], summary="List exclusions")
 def list_exclusions(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
     with read(request) as db:
@@ -197,8 +213,10 @@ def create_exclusion(
                 now=now,
                 confirm=data.confirm,
                 impact=impact,
+                unenroll_now=False,
                 **toggles,
             )
+        saved = _unenroll(request, principal, saved, now)
     except ConfirmationRequired as exc:
         raise _needs_confirmation(
             request,
@@ -288,8 +306,10 @@ def change_exclusion(
                 confirm=data.confirm,
                 filter=draft.filter if data.filter is not None else None,
                 impact=impact,
+                unenroll_now=False,
                 **changes,
             )
+        saved = _unenroll(request, principal, saved, now)
     except ConfirmationRequired as exc:
         raise _needs_confirmation(
             request,

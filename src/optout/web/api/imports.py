@@ -12,13 +12,11 @@ as the 422 body instead, ready to save. Re-sending the same file changes nothing
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from typing import Annotated, Any, TextIO
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -27,8 +25,7 @@ from optout.errors import InvalidInput
 from optout.services import imports
 from optout.services.accounts import Principal
 from optout.services.imports import ImportReport
-from optout.services.imports_csv import CsvFile, read_csv
-from optout.web.api.common import Name
+from optout.web.api.common import Name, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
 from optout.web.api.schemas import Level
@@ -133,15 +130,6 @@ def _too_large() -> ApiError:
     )
 
 
-def _apply(request: Request, call: Callable[[Connection], ImportReport]) -> ImportReportOut:
-    """Run the import in one transaction; a report with errors rolls it all back."""
-    with tx(request) as db:
-        report = call(db)
-        if report.errors:
-            raise _Rejected(report)
-    return ImportReportOut.of(report)
-
-
 def _rejection(request: Request, report: ImportReport) -> Response:
     out = io.StringIO()
     imports.write_error_report(report, out)
@@ -161,20 +149,6 @@ def _rejection(request: Request, report: ImportReport) -> Response:
         report=ImportReportOut.of(report).model_dump(mode="json"),
         error_report_csv=out.getvalue(),
     )
-
-
-async def _run(
-    request: Request,
-    query_map: list[str] | None,
-    call: Callable[[Connection, CsvFile, dict[str, str]], ImportReport],
-) -> Any:
-    source, pairs = await _upload(request, query_map)
-    mapping = imports.parse_mapping(pairs)
-    data = await run_in_threadpool(read_csv, source)  # before the transaction opens
-    try:
-        return await run_in_threadpool(_apply, request, lambda db: call(db, data, mapping))
-    except _Rejected as rejected:
-        return _rejection(request, rejected.report)
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -239,13 +213,32 @@ def _import_people(
 async def import_companies(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
     """Create or update companies by domain. Fields: domain, name, parent_domain (links
     it under its parent), crm_id, fields.<name>."""
-    ws, actor = principal.workspace_id, principal.actor
-    return await _run(
-        request,
-        map,
-        lambda db, source, mapping: imports.import_companies(
-            db, workspace_id=ws, source=source, mapping=mapping, actor=actor, now=utcnow()
-        ),
+    source, pairs = await _upload(request, map)
+    mapping = imports.parse_mapping(pairs)
+    try:
+        report = await run_in_threadpool(_import_companies, request, principal, source, mapping)
+    except _Rejected as rejected:
+        return _rejection(request, rejected.report)
+    return ImportReportOut.of(report)
+
+
+def _import_companies(
+    request: Request, principal: Principal, source: TextIO, mapping: dict[str, str]
+) -> ImportReport:
+    """Read and checked (links included, in a transaction that only reads) before any
+    write; then applied in parts, each its own short transaction."""
+    file = imports.read_companies(source=source, mapping=mapping)
+    with read(request) as db:
+        refused = imports.companies_rejected(db, workspace_id=principal.workspace_id, file=file)
+    if refused is not None:
+        raise _Rejected(refused)
+    return imports.apply_companies_in_parts(
+        site_of(request).engine,
+        lambda: tx(request),
+        workspace_id=principal.workspace_id,
+        file=file,
+        actor=principal.actor,
+        now=utcnow(),
     )
 
 
@@ -267,19 +260,27 @@ async def import_exclusion_list(
     """One column of domains (company level: `company.domain in (...)`) or addresses
     (people level: `person.email in (...)`) straight into an exclusion; values
     listed already are left as they are."""
-    ws, actor = principal.workspace_id, principal.actor
-    return await _run(
-        request,
-        None,
-        lambda db, source, _mapping: imports.import_exclusion_list(
-            db,
-            workspace_id=ws,
+    source, _ = await _upload(request, None)
+
+    def apply() -> ImportReport:
+        report = imports.import_exclusion_list_in_parts(
+            site_of(request).engine,
+            lambda: tx(request),
+            workspace_id=principal.workspace_id,
             source=source,
             column=column,
             exclusion=exclusion,
             level=level,
-            actor=actor,
+            actor=principal.actor,
             now=utcnow(),
             confirm=confirm,
-        ),
-    )
+        )
+        if report.errors:
+            raise _Rejected(report)
+        return report
+
+    try:
+        report = await run_in_threadpool(apply)
+    except _Rejected as rejected:
+        return _rejection(request, rejected.report)
+    return ImportReportOut.of(report)

@@ -12,19 +12,16 @@ confirmation (R22).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 from fastapi import File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.services import bulk_jobs, imports
-from optout.services.imports import ImportReport
 from optout.services.imports_csv import CUSTOM_PREFIX, Kind, read_csv
 from optout.web import uploads
 from optout.web.pages import reads
@@ -222,15 +219,23 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
         except InvalidInput as exc:
             return _mapping_again(request, viewer, token, kind, fields, error=exc.message)
         return redirect(request, f"/jobs/{job.id}")
+    engine = site_of(request).engine
     try:
-        with (
-            site_of(request).engine.connect() as db,
-            path.open(encoding="utf-8-sig", newline="") as source,
-            db.begin() as transaction,
-        ):
-            report = _run(db, kind, source, ws, viewer.actor, now, header, fields)
-            if report.errors:
-                transaction.rollback()  # nothing half-imported (R23)
+        # Read and checked before any write; one short save; an exclusion that unenrolls
+        # on save ends the enrollments after its commit, in parts.
+        with path.open(encoding="utf-8-sig", newline="") as source:
+            report = imports.import_exclusion_list_in_parts(
+                engine,
+                engine.begin,
+                workspace_id=ws,
+                source=source,
+                actor=viewer.actor,
+                now=now,
+                column=fields.get("column", ""),
+                exclusion=fields.get("exclusion", ""),
+                level=fields.get("level", "company"),
+                confirm=fields.get("confirm") == "yes",
+            )
     except ConfirmationRequired as exc:
         return _mapping_again(request, viewer, token, kind, fields, confirmation=exc.message)
     except InvalidInput as exc:
@@ -251,30 +256,6 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
         report=report,
         shown=report.errors[:SHOWN_ERRORS],
         exclusion=fields.get("exclusion", ""),
-    )
-
-
-def _run(
-    db: Connection,
-    kind: str,
-    source: TextIO,
-    ws: int,
-    actor: str,
-    now: datetime,
-    header: list[str],
-    fields: dict[str, str],
-) -> ImportReport:
-    """An import straight into an exclusion list (the other kinds run as jobs)."""
-    return imports.import_exclusion_list(
-        db,
-        workspace_id=ws,
-        source=source,
-        actor=actor,
-        now=now,
-        column=fields.get("column", ""),
-        exclusion=fields.get("exclusion", ""),
-        level=fields.get("level", "company"),
-        confirm=fields.get("confirm") == "yes",
     )
 
 

@@ -1,0 +1,84 @@
+"""Unenroll on save, in parts, after the save has committed (DESIGN guarantee 6).
+
+An exclusion that lists thousands of companies may end tens of thousands of
+enrollments; ending them in the save's own transaction held the write lock for seconds.
+The save commits first, with its stored matches: from that commit on the exclusion is in
+force, and the send-time check inside every claim (`sending.claim`) cancels a due email
+of anyone it excludes, so nobody it excludes is emailed while the enrollments are being
+ended. Then the enrollments it removes are ended in parts, each its own transaction,
+with the same events, reasons and counts as a sweep in the save's transaction
+(`exclusions.sweep`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from optout.db.engine import read_transaction
+from optout.eligibility.model import ExclusionSpec
+from optout.services import exclusions
+from optout.services.enforcement import Removal
+from optout.services.exclusion_sets import removable_enrollments
+from optout.services.in_parts import MOST_ROWS, Progress, apply_in_parts
+
+
+def sweeps(exclusion: ExclusionSpec) -> bool:
+    """Whether saving `exclusion` ends enrollments (enabled, with unenroll-on-save)."""
+    return exclusion.enabled and exclusion.unenroll_existing_on_save
+
+
+def removable_ids(
+    db: Connection,
+    *,
+    workspace_id: int,
+    exclusion: ExclusionSpec,
+    now: datetime,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[int]:
+    """The ids of the active enrollments the saved `exclusion` removes, in id order, after
+    id `after` (at most `limit` of them)."""
+    found = removable_enrollments(exclusion, workspace_id=workspace_id, now=now).subquery()
+    ids = sa.select(found.c.enrollment_id).where(found.c.enrollment_id > after)
+    return list(db.scalars(ids.order_by(found.c.enrollment_id).limit(limit)))
+
+
+def unenroll_in_parts(
+    engine: Engine,
+    transaction: Callable[[], AbstractContextManager[Connection]],
+    *,
+    workspace_id: int,
+    exclusion: ExclusionSpec,
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+    most: int = MOST_ROWS,
+) -> Removal:
+    """End the enrollments a committed save of `exclusion` removes, part by part (each
+    part re-checks that its enrollments are still active and still removed)."""
+    if not sweeps(exclusion):
+        return Removal(0, 0)
+    with read_transaction(engine) as db:
+        ids = removable_ids(db, workspace_id=workspace_id, exclusion=exclusion, now=now)
+    return apply_in_parts(
+        engine,
+        transaction,
+        total=len(ids),
+        part=lambda db, start, stop: exclusions.sweep(
+            db,
+            workspace_id=workspace_id,
+            exclusion=exclusion,
+            actor=actor,
+            now=now,
+            within=ids[start:stop],
+        ),
+        nothing=Removal(0, 0),
+        finish=lambda _db, removal: removal,
+        progress=progress,
+        most=most,
+    )
