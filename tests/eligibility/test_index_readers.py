@@ -19,7 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from optout.db import tables as t
 from optout.demo.build import build
 from optout.eligibility import Purpose
+from optout.eligibility.index import clock_conditions, live
 from optout.eligibility.sql import eligible_people
+from optout.filters import Level
 from optout.sending.claim import claim
 from optout.services import (
     audiences,
@@ -33,6 +35,7 @@ from optout.services import (
 from optout.services.eligibility import explain, situation
 from optout.services.exclusion_sets import removable_enrollments
 from optout.services.preview import preview
+from optout.services.staging import requested_people, stage_ids
 from optout.web.pages import reads
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
@@ -132,6 +135,49 @@ def test_R16_eligible_set_and_enroll_read_the_same(db: Connection, demo: int, la
 
         stored, fresh = both(db, enroll)
         assert stored == fresh
+
+
+@pytest.mark.parametrize("later", [3, 40])
+def test_R16_a_few_people_asked_after_the_clock_moved_read_as_everyone_does(
+    db: Connection, demo: int, later: int
+) -> None:
+    """Asked about a staged set of people (an enrollment, its refusals), a rule whose clock
+    moved since it was stored is evaluated on those rows alone; the answer is the one the
+    stored rows corrected over the workspace give."""
+    now = NOW + timedelta(days=later)
+    everyone = [pid for pid, _ in _people(db, demo)]
+    stage_ids(db, requested_people, everyone)
+    for sequence_id, _ in _sequences(db, demo):
+        where = situation(
+            db, workspace_id=demo, sequence_id=sequence_id, purpose=Purpose.ENROLL, now=now
+        )
+        moved = [
+            rule
+            for rule in where.exclusions
+            if rule.matched_at is not None and rule.matched_at != now and clock_conditions(rule)
+        ]
+        assert moved, "the demo has rules that move with the clock"
+        over_everyone = set(db.scalars(eligible_people(where)))
+        among_few = set(db.scalars(eligible_people(where, among=requested_people)))
+        assert among_few == over_everyone, sequence_id
+    rules = fresh_rules.all_specs(db, workspace_id=demo)
+    named = decision_index.matches_of(
+        db, workspace_id=demo, person_ids=everyone, exclusions=rules, now=now
+    )
+    for rule in rules:
+        fresh = set(db.scalars(live(rule, workspace_id=demo, now=now)))
+        if rule.level is Level.PEOPLE:
+            assert {p for p, hits in named.items() if rule.id in hits} == fresh, rule.name
+        else:
+            groups = dict(
+                db.execute(
+                    sa.select(t.people.c.id, t.companies.c.group_id).join(
+                        t.companies, t.companies.c.id == t.people.c.company_id
+                    )
+                ).all()
+            )
+            expected = {p for p in everyone if groups.get(p) in fresh}
+            assert {p for p, hits in named.items() if rule.id in hits} == expected, rule.name
 
 
 def test_R29_explain_reads_the_same(db: Connection, demo: int) -> None:

@@ -14,11 +14,22 @@ from sqlalchemy.sql.selectable import FromClause
 from optout.db import tables as t
 from optout.eligibility import index
 from optout.eligibility.model import ExclusionSpec, Facts
+from optout.filters.ast import Node
 from optout.filters.evaluate import Trace, evaluate
 from optout.filters.fields import Level
 from optout.filters.holds import holds
 from optout.filters.operators import Context
+from optout.filters.sql import SqlScope, compile_sql
 from optout.filters.text import to_text
+
+# The companies of a person's linked group, read by a company-level rule asked on the
+# person row. Made once: building an alias proxies every column of its table.
+_GROUP = t.companies.alias("rule_group")
+# `on_the_row`'s expressions, by the rule's filter object (parsed once per distinct text),
+# the rows and the instant: one pass asks the same clock rules about each of its
+# sequences, for the enrollment and again for its refusals.
+_ASKED_ON_THE_ROW: dict[tuple[Any, ...], tuple[Node, ColumnElement[bool]]] = {}
+_KEPT = 2048
 
 
 def match(exclusion: ExclusionSpec, facts: Facts, now: datetime) -> dict[str, Any] | None:
@@ -76,6 +87,9 @@ def any_matches(
     whose group matches, probed with the person row's company, so the scan needs no join
     to companies; with `among` (a table of person ids, the people asked about) each row
     reads its group's matches instead, so asking about a few people reads a few rows.
+    A rule whose stored rows do not answer at `now` (a clock rule not yet moved there, a
+    rule not stored) is read through the stored rows corrected over the workspace; with
+    `among`, it is evaluated on the asked rows themselves (`on_the_row`).
     """
     parts: list[ColumnElement[bool]] = []
     for level in (Level.PEOPLE, Level.COMPANY):
@@ -101,7 +115,10 @@ def any_matches(
                 )
             )
         for rule in others:
-            matched = _within(index.matched(rule, workspace_id=workspace_id, now=now), among, level)
+            if among is not None:
+                probes.append(on_the_row(rule, person, company, workspace_id, now))
+                continue
+            matched = index.matched(rule, workspace_id=workspace_id, now=now)
             probes.append(key.in_(_companies_of(matched) if by_company else matched))
         if not probes:
             continue
@@ -116,17 +133,36 @@ def _companies_of(groups: sa.Select[Any]) -> sa.Select[Any]:
     return sa.select(c.c.id).where(c.c.group_id.in_(groups))
 
 
-def _within(query: sa.Select[Any], among: FromClause | None, level: Level) -> sa.Select[Any]:
-    if among is None:
-        return query
-    column = query.selected_columns[0]
-    if level is Level.PEOPLE:
-        return query.where(column.in_(sa.select(among.c.id)))
-    p, c = t.people.alias(), t.companies.alias()
-    return query.where(
-        column.in_(
-            sa.select(c.c.group_id)
-            .join(p, p.c.company_id == c.c.id)
-            .where(p.c.id.in_(sa.select(among.c.id)))
+def on_the_row(
+    rule: ExclusionSpec, person: FromClause, company: FromClause, workspace_id: int, now: datetime
+) -> ColumnElement[bool]:
+    """A rule whose stored rows do not answer at `now` (its clock moved since, or it is
+    not stored), asked about the people of `among` alone: its filter evaluated on the
+    person row itself (a company-level rule: on the companies of the row's group), as
+    the index would compute it from scratch, instead of the stored rows corrected over
+    the whole workspace."""
+    key = (id(rule.filter), rule.level, id(person), id(company), workspace_id, now)
+    found = _ASKED_ON_THE_ROW.get(key)
+    if found is not None and found[0] is rule.filter:
+        return found[1]
+    if len(_ASKED_ON_THE_ROW) >= _KEPT:
+        _ASKED_ON_THE_ROW.clear()
+    expression = _on_the_row(rule, person, company, workspace_id, now)
+    _ASKED_ON_THE_ROW[key] = (rule.filter, expression)
+    return expression
+
+
+def _on_the_row(
+    rule: ExclusionSpec, person: FromClause, company: FromClause, workspace_id: int, now: datetime
+) -> ColumnElement[bool]:
+    ctx = Context(now=now)
+    if rule.level is Level.PEOPLE:
+        return compile_sql(rule.filter, scope=SqlScope(person=person, company=company), ctx=ctx)
+    g = _GROUP
+    return sa.exists(
+        sa.select(1).where(
+            g.c.group_id == company.c.group_id,
+            g.c.workspace_id == workspace_id,
+            compile_sql(rule.filter, scope=SqlScope(company=g), ctx=ctx),
         )
     )

@@ -41,11 +41,23 @@ from optout.filters.sql import compile_sql, people_scope
 from optout.filters.sqlfunc import in_list
 from optout.services import enrollment_queue, subjects
 from optout.services.filters import load
+from optout.services.staging import stage
 
 # At most this many people are re-matched in Python, each against every stored audience
 # (one write, a webhook, a CRM sync page of 200); more in set-based SQL, a handful of
 # statements per audience.
 FEW = 250
+
+_metadata = sa.MetaData()
+
+# The members of an audience just computed from scratch (`store`), for its diff against
+# the stored rows.
+fresh_members = sa.Table(
+    "optout_fresh_members",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
 
 
 @dataclass(frozen=True)
@@ -122,27 +134,41 @@ def store(db: Connection, *, workspace_id: int, audience_id: int, now: datetime)
     """Compute an audience's members from scratch at `now` and keep them from then on (a
     sequence starts enrolling from it, or its filter or persona changed). Members new to
     a stored audience are queued for its actively enrolling sequences; leavers are taken
-    out of their queue and not-enrolled view."""
+    out of their queue and not-enrolled view.
+
+    The filter is evaluated over the workspace once: the fresh members are staged, and
+    the joiners and leavers are the differences between the staged and the stored rows."""
     a, am = t.audiences, t.audience_matches
     was_stored = db.scalar(sa.select(a.c.matched_at).where(a.c.id == audience_id)) is not None
     db.execute(a.update().where(a.c.id == audience_id).values(matched_at=now))
     (audience,) = [s for s in stored(db, workspace_id=workspace_id) if s.id == audience_id]
     fresh = members(audience, workspace_id=workspace_id, now=now)
+    if not was_stored:
+        db.execute(
+            insert_ignoring_duplicates(db, am).from_select(
+                ["audience_id", "person_id"],
+                fresh.with_only_columns(sa.literal(audience_id, sa.Integer), t.people.c.id),
+            )
+        )
+        return
+    stage(db, fresh_members, fresh.with_only_columns(t.people.c.id.label("id")))
+    staged = sa.select(fresh_members.c.id)
     mine = am.c.audience_id == audience_id
-    if was_stored:
-        joined = fresh.where(t.people.c.id.not_in(sa.select(am.c.person_id).where(mine)))
-        enrollment_queue.queue_members(
-            db, workspace_id=workspace_id, audience_id=audience_id, people=joined, now=now
-        )
-        left = sa.select(am.c.person_id).where(mine, am.c.person_id.not_in(fresh))
-        enrollment_queue.forget_leavers(
-            db, audience_id=audience_id, people=sa.select(left.subquery().c[0])
-        )
-        db.execute(am.delete().where(mine, am.c.person_id.not_in(fresh)))
+    joined = staged.where(
+        ~sa.exists(sa.select(1).where(mine, am.c.person_id == fresh_members.c.id))
+    )
+    enrollment_queue.queue_members(
+        db, workspace_id=workspace_id, audience_id=audience_id, people=joined, now=now
+    )
+    left = sa.select(am.c.person_id).where(mine, am.c.person_id.not_in(staged))
+    enrollment_queue.forget_leavers(
+        db, audience_id=audience_id, people=sa.select(left.subquery().c[0])
+    )
+    db.execute(am.delete().where(mine, am.c.person_id.not_in(staged)))
     db.execute(
-        insert_ignoring_duplicates(db, t.audience_matches).from_select(
+        am.insert().from_select(
             ["audience_id", "person_id"],
-            fresh.with_only_columns(sa.literal(audience_id, sa.Integer), t.people.c.id),
+            joined.with_only_columns(sa.literal(audience_id, sa.Integer), fresh_members.c.id),
         )
     )
 

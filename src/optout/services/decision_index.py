@@ -79,6 +79,7 @@ from optout.eligibility.index import (
     moved_keys,
     stored_table,
 )
+from optout.eligibility.matching import on_the_row
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Node, Subject
 from optout.filters.ast import conditions
@@ -135,17 +136,12 @@ def matches_of(
             .join(eg, eg.c.group_id == c.c.group_id)
             .where(asked, in_list(eg.c.exclusion_id, group_ids))
         )
-    for rule in people_rest:
-        queries.append(
-            sa.select(p.c.id, sa.literal(rule.id, sa.Integer)).where(
-                asked, p.c.id.in_(matched(rule, workspace_id=workspace_id, now=now))
-            )
-        )
-    for rule in group_rest:
+    for rule in [*people_rest, *group_rest]:
+        # Not answered by its stored rows at `now`: asked on the few rows themselves.
         queries.append(
             sa.select(p.c.id, sa.literal(rule.id, sa.Integer))
-            .join(c, c.c.id == p.c.company_id)
-            .where(asked, c.c.group_id.in_(matched(rule, workspace_id=workspace_id, now=now)))
+            .select_from(p.outerjoin(c, c.c.id == p.c.company_id))
+            .where(asked, on_the_row(rule, p, c, workspace_id, now))
         )
     for query in queries:
         for person_id, exclusion_id in db.execute(query):
