@@ -55,14 +55,19 @@ def about_field(field: str, label: str) -> Iterator[None]:
 
 
 class InvalidFilter(InvalidInput):
-    """A filter is malformed; `where` points at the offending part."""
+    """A filter is malformed; `where` says in words which part ("the first condition",
+    "at column 12"), `location` names that part for programs (`filter.all[0]`, the path
+    in the filter's JSON form) when the problem is in its tree."""
 
     code = "invalid_filter"
 
-    def __init__(self, message: str, *, where: str = "", field: str = "") -> None:
+    def __init__(
+        self, message: str, *, where: str = "", field: str = "", location: str = ""
+    ) -> None:
         super().__init__(f"{where}: {message}" if where else message, field=field)
         self.reason = message
         self.where = where
+        self.location = location
 
 
 class InvalidMapping(InvalidInput):

@@ -7,6 +7,7 @@ import pytest
 from optout.errors import InvalidFilter
 from optout.filters import Level, parse, to_text
 from optout.filters.ast import Condition
+from optout.filters.fields import FIELDS
 from optout.filters.validate import validate
 
 
@@ -30,7 +31,10 @@ def _error(text: str, level: Level = Level.PEOPLE) -> InvalidFilter:
 def test_R34_unknown_field_suggests_the_nearest_and_says_where(text: str, suggestion: str) -> None:
     error = _error(text)
     field = text.split()[0]
-    assert error.reason.startswith(f"unknown field {field!r}; did you mean {suggestion}?")
+    label = FIELDS[suggestion].label
+    assert error.reason.startswith(
+        f"unknown field {field!r}; did you mean {suggestion!r} ({label})?"
+    )
     assert field in error.where  # the condition as written
 
 
@@ -64,12 +68,13 @@ def test_R34_unknown_operator_in_a_tree_suggests_the_nearest() -> None:
     with pytest.raises(InvalidFilter) as caught:
         validate(Condition("person.title", "contians", "vp"), Level.PEOPLE)
     assert caught.value.reason == "unknown operator 'contians'; did you mean contains?"
-    assert caught.value.where == "in 'person.title contians'"
+    assert caught.value.where == "the condition “Job title contians vp”"
+    assert caught.value.location == "filter"
 
 
 def test_R34_a_condition_of_the_wrong_level_is_named_as_written() -> None:
     error = _error("person.title contains vp", Level.COMPANY)
-    assert error.where == "in 'person.title contains'"
+    assert error.where == "the condition “Job title contains vp”"
     assert "cannot be used in a company-level filter" in error.reason
 
 

@@ -498,7 +498,7 @@ def test_R22_level_change_keeps_filter_or_fails_clearly(world: World) -> None:
             now=world.now,
         )
     assert "does not fit the company level" in caught.value.message
-    assert "person.title" in caught.value.message
+    assert "Job title" in caught.value.message
     unchanged = exclusions.get(world.db, workspace_id=world.ws, name="Title")
     assert unchanged.level.value == "people"
     world.exclusion("Domain", "people", "company.domain = acme.com")

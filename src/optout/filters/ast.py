@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from optout.errors import InvalidFilter
+from optout.filters.places import ROOT, child, filter_error, negated
 
 Scalar: TypeAlias = str | int | float | bool | datetime
 Value: TypeAlias = Scalar | tuple[Scalar, ...] | None
@@ -92,25 +92,33 @@ def _value_to_json(value: Value) -> Any:
     return value
 
 
-def from_json(data: Any, *, where: str = "filter") -> Node:
+_SHAPES = (
+    "{'field': ..., 'op': ..., 'value': ...}, {'all': [...]}, {'any': [...]} or {'not': {...}}"
+)
+
+
+def from_json(data: Any, *, location: str = ROOT) -> Node:
     """Build an AST from its JSON form; shape errors name the place. Types are checked by
-    `validate`, which also turns ISO date strings back into datetimes."""
+    `validate`, which also turns ISO date strings back into datetimes. A problem names its
+    place in words and keeps its `location` (`filter.all[0]`) for programs."""
     if not isinstance(data, Mapping):
-        raise InvalidFilter("expected an object", where=where)
+        raise filter_error(f"expected a condition or a group, {_SHAPES}; not {data!r}", location)
     keys = set(data)
     if keys in ({"all"}, {"any"}):
         key = next(iter(keys))
         items = data[key]
         if not isinstance(items, list):
-            raise InvalidFilter(f"'{key}' takes a list", where=where)
-        nodes = tuple(from_json(item, where=f"{where}.{key}[{i}]") for i, item in enumerate(items))
+            raise filter_error(f"'{key}' takes a list", location)
+        nodes = tuple(
+            from_json(item, location=child(location, key, i)) for i, item in enumerate(items)
+        )
         return All(nodes) if key == "all" else AnyOf(nodes)
     if keys == {"not"}:
-        return Not(from_json(data["not"], where=f"{where}.not"))
+        return Not(from_json(data["not"], location=negated(location)))
     if "field" in keys and "op" in keys and keys <= {"field", "op", "value"}:
         field, op = data["field"], data["op"]
         if not isinstance(field, str) or not isinstance(op, str):
-            raise InvalidFilter("'field' and 'op' must be strings", where=where)
+            raise filter_error("'field' and 'op' must be strings", location)
         raw = data.get("value")
         value: Value
         if isinstance(raw, list):
@@ -118,10 +126,6 @@ def from_json(data: Any, *, where: str = "filter") -> Node:
         elif raw is None or isinstance(raw, str | int | float | bool):
             value = raw
         else:
-            raise InvalidFilter(f"unsupported value {raw!r}", where=where)
+            raise filter_error(f"unsupported value {raw!r}", location)
         return Condition(field, op, value)
-    raise InvalidFilter(
-        "expected {'all': [...]}, {'any': [...]}, {'not': {...}} or "
-        "{'field': ..., 'op': ..., 'value': ...}",
-        where=where,
-    )
+    raise filter_error(f"expected a condition or a group, {_SHAPES}", location)

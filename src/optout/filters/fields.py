@@ -272,8 +272,9 @@ def _lookup(name: str, where: str) -> Field:
             return Field(
                 name, _T, relation, f"custom field {key!r}", sql, value, custom=True, label=shown
             )
-    hint = did_you_mean(nearest_field(name, FIELDS))
-    if hint:
+    near = nearest_field(name, FIELDS)
+    if near is not None:
+        hint = did_you_mean(f"{near!r} ({FIELDS[near].label})")
         raise InvalidFilter(f"unknown field {name!r}{hint}", where=where)
     known = ", ".join(sorted(FIELDS))
     raise InvalidFilter(

@@ -39,6 +39,8 @@ def error_body(error: OptoutError) -> dict[str, object]:
     body: dict[str, object] = {"code": error.code, "message": error.message}
     if isinstance(error, InvalidFilter):
         body["where"] = error.where
+        if error.location:
+            body["location"] = error.location
     if error.field:
         body["field"] = error.field
     return {"error": body}

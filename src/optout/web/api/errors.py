@@ -50,13 +50,16 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     where: str | None = None
+    location: str | None = None
     field: str | None = None
 
 
 class ErrorBody(BaseModel):
     """Every error the API answers: a machine-readable code and a message for people;
     `where` points at the bad part of the input when there is one, and `field` names the
-    field of the request body it is about (`from_address`) when the refusal knows it."""
+    field of the request body it is about (`from_address`) when the refusal knows it. A
+    filter's error says in `where` which part in words ("the first condition") and
+    gives its `location` in the filter's JSON form (`filter.all[0]`)."""
 
     error: ErrorDetail
 
