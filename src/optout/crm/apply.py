@@ -34,6 +34,7 @@ from optout.crm.upsert_people import (
 from optout.errors import InvalidInput
 from optout.normalize import domain_label, normalize_domain, normalize_email
 from optout.services import association
+from optout.services.mailbox_assignment import OWNER_FIELD
 from optout.services.monitoring import recheck_people
 
 
@@ -172,6 +173,9 @@ def _people(
             addresses[record.id] = None
             continue
         addresses[record.id] = address.address
+        fields = dict(values.get("fields", {}))
+        if owner := _text(values, "owner", 320):
+            fields[OWNER_FIELD] = owner  # picks the mailbox of the person's enrollments
         rows[address.address] = {
             "email": address.address,
             "email_domain": address.domain,
@@ -179,7 +183,8 @@ def _people(
             "last_name": _text(values, "last_name", 200),
             "title": _text(values, "title", 300),
             "status": _text(values, "status", 100),
-            "fields": values.get("fields", {}),
+            "fields": fields,
+            "time_zone": values.get("time_zone"),
             "opt_out": values.get(OPT_OUT),
             "activity_at": values.get("last_activity_at"),
             "company_id": companies.get(record.company) if record.company else None,

@@ -16,11 +16,17 @@ write-back, when the token may not write communication preferences.
 
 A deal's company is its primary associated company (the HubSpot-defined "Primary"
 association type), or its only one when none is primary.
+
+A contact's owner (`hubspot_owner_id`, an owner id) is read as the owner's email address,
+from the owners API (`/crm/v3/owners`, every page, once per connector). An owner id the
+list does not hold (an owner removed since) reads as no owner; a token that may not read
+owners (no `crm.objects.owners.read` scope) syncs everything else, without owners.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +49,8 @@ MODIFIED = {
 }
 EXTRA = {"contacts": ("associatedcompanyid",), "companies": (), "deals": ()}
 OPT_OUT_PROPERTY = "hs_email_optout"
+OWNER_PROPERTY = "hubspot_owner_id"
+log = logging.getLogger("optout.crm.hubspot")
 # The scopes that let a token write communication preferences (opt-outs).
 WRITE_SCOPES = frozenset(
     {
@@ -95,6 +103,7 @@ class HubSpotConnector:
         self.settings = HubSpotSettings.from_dict(settings or {})
         self._token = token
         self._fields = fields
+        self._owners: dict[str, str] | None = None  # owner id -> email, read once
         self._limiter = WindowLimiter(
             self.settings.requests_per_10s, 10.0, clock=clock, sleep=sleep
         )
@@ -242,7 +251,35 @@ class HubSpotConnector:
         if obj == "contacts" and props.get("associatedcompanyid"):
             company = ("companies", str(props["associatedcompanyid"]))
         values = {name: props.get(name) for name in self._fields.get(obj, ())}
+        if obj == "contacts" and values.get(OWNER_PROPERTY):
+            values[OWNER_PROPERTY] = self.owner_emails().get(str(values[OWNER_PROPERTY]).strip())
         return Record(obj, str(item["id"]), modified, values, company=company)
+
+    def owner_emails(self) -> dict[str, str]:
+        """Every owner's email address by owner id (the active owners), read once."""
+        if self._owners is not None:
+            return self._owners
+        owners: dict[str, str] = {}
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, "archived": "false"}
+            if after:
+                params["after"] = after
+            response = self._http.request(
+                "GET", "/crm/v3/owners", params=params, limiter=self._limiter, accept=(200, 403)
+            )
+            if response.status_code == 403:  # the token may not read owners
+                log.warning("HubSpot refused to list owners: contacts are synced without one")
+                break
+            data = self._http.parse(response)
+            for owner in data.get("results") or []:
+                if owner.get("id") is not None and owner.get("email"):
+                    owners[str(owner["id"])] = str(owner["email"]).strip().lower()
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        self._owners = owners
+        return owners
 
     def _with_deal_links(self, deals: list[Record]) -> list[Record]:
         """A deal's company (its primary one) and people come from the v4 associations,

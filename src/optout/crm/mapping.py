@@ -5,6 +5,11 @@ a record's raw values into ours.
 The opt-out field maps to whichever CRM field the team treats as the master suppression
 flag: `HasOptedOutOfEmail` on Salesforce Lead and Contact by default (a custom field such as
 `Do_Not_Email__c` can replace it), `hs_email_optout` on HubSpot contacts.
+
+A person's owner (HubSpot `hubspot_owner_id`, Salesforce `OwnerId`) arrives as the owning
+user's email address, which the connector reads from the CRM's users; it picks the
+mailbox a new enrollment sends from. A time zone (HubSpot `hs_timezone`) is read as the
+zone database's name; HubSpot's values write its slash as `_slash_` (`us_slash_eastern`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optout.crm.protocol import CrmObject, Kind, Record
-from optout.errors import InvalidMapping
+from optout.errors import InvalidInput, InvalidMapping
 from optout.filters.fields import CUSTOM_FIELD_NAME
+from optout.sending.windows import zone_name
 
 READ = "read"
 READ_WRITE = "read_write"
@@ -53,6 +59,8 @@ OUR_FIELDS: Mapping[Kind, Mapping[str, str]] = {
         "last_activity_at": "datetime",  # activity read in counts as source `crm` (R21)
         "company_domain": "text",  # a company named on the record itself (Salesforce Lead)
         "company_name": "text",
+        "owner": "email",  # the owning user's address: their mailbox sends to the person
+        "time_zone": "time_zone",
     },
     Kind.COMPANY: {"domain": "text", "name": "text"},
     Kind.DEAL: {
@@ -77,6 +85,8 @@ DEFAULTS: Mapping[str, Mapping[str, Sequence[tuple[str, str]]]] = {
             ("hs_lead_status", "status"),
             ("hs_email_optout", OPT_OUT),
             ("notes_last_updated", "last_activity_at"),
+            ("hubspot_owner_id", "owner"),
+            ("hs_timezone", "time_zone"),
         ],
         "deals": [
             ("dealname", "name"),
@@ -99,6 +109,7 @@ DEFAULTS: Mapping[str, Mapping[str, Sequence[tuple[str, str]]]] = {
             ("LastActivityDate", "last_activity_at"),
             ("Website", "company_domain"),
             ("Company", "company_name"),
+            ("OwnerId", "owner"),
         ],
         "Contact": [
             ("Email", "email"),
@@ -107,6 +118,7 @@ DEFAULTS: Mapping[str, Mapping[str, Sequence[tuple[str, str]]]] = {
             ("Title", "title"),
             ("HasOptedOutOfEmail", OPT_OUT),
             ("LastActivityDate", "last_activity_at"),
+            ("OwnerId", "owner"),
         ],
         "Opportunity": [
             ("Name", "name"),
@@ -133,6 +145,8 @@ OUR_FIELD_LABELS: Mapping[Kind, Mapping[str, str]] = {
         "last_activity_at": "Last activity",
         "company_domain": "Company domain",
         "company_name": "Company name",
+        "owner": "Owner",
+        "time_zone": "Time zone",
     },
     Kind.COMPANY: {"domain": "Company domain", "name": "Company name"},
     Kind.DEAL: {
@@ -278,7 +292,23 @@ def read_as(type_: str, raw: Any) -> Any:
         return as_number(raw)
     if type_ == "datetime":
         return as_datetime(raw)
+    if type_ == "email":
+        return as_text(raw).lower()
+    if type_ == "time_zone":
+        return as_zone(raw)
     return as_text(raw)
+
+
+def as_zone(raw: Any) -> str | None:
+    """The zone database's name of a CRM time zone (`Europe/Berlin`, or HubSpot's
+    `us_slash_eastern` for `US/Eastern`), in any case; None for anything else."""
+    text = as_text(raw).replace("_slash_", "/")
+    if not text:
+        return None
+    try:
+        return zone_name(text)
+    except InvalidInput:
+        return None
 
 
 def as_text(raw: Any) -> str:

@@ -9,6 +9,8 @@ feeds the API allowance: requests slow down near it and stop before it.
 
 Requests stay on the connection's host: a `nextRecordsUrl` or a token's `instance_url`
 naming another host is not followed (the outbound guard checks every request besides).
+A Lead's or Contact's owner (`OwnerId`) is read as the owner's email address, through the
+relationship field `Owner.Email` of the same query.
 The JWT flow's private key is read only from the key folder (OPTOUT_CRM_KEY_FOLDER).
 Its assertion's audience is Salesforce's login host, https://login.salesforce.com, or
 https://test.salesforce.com for a sandbox, whatever address the token is asked at (a My
@@ -48,6 +50,8 @@ STRUCTURAL: Mapping[str, tuple[str, ...]] = {
     "Opportunity": ("AccountId",),
     "OpportunityContactRole": ("OpportunityId", "ContactId", "IsDeleted"),
 }
+OWNER_ID, OWNER_EMAIL = "OwnerId", "Owner.Email"  # a Lead's or Contact's owner
+OWNED = frozenset({"Lead", "Contact"})
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUTH_MODES = ("jwt", "client_credentials", "token")
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -238,13 +242,18 @@ class SalesforceConnector:
     def _select(self, obj: str) -> list[str]:
         if obj not in STRUCTURAL:
             raise InvalidInput(f"Salesforce object {obj!r} is not synced")
-        return list(dict.fromkeys(["Id", MODIFIED, *STRUCTURAL[obj], *self._fields.get(obj, ())]))
+        fields = self._fields.get(obj, ())
+        owner = [OWNER_EMAIL] if obj in OWNED and OWNER_ID in fields else []
+        return list(dict.fromkeys(["Id", MODIFIED, *STRUCTURAL[obj], *fields, *owner]))
 
     def _record(self, obj: str, row: Mapping[str, Any]) -> Record:
         modified = as_datetime(row.get(MODIFIED))
         if modified is None:
             raise ConnectorError(f"Salesforce {obj} {row.get('Id')} has no {MODIFIED}")
         values = {name: row.get(name) for name in self._fields.get(obj, ())}
+        if obj in OWNED and OWNER_ID in values:
+            owner = row.get("Owner")
+            values[OWNER_ID] = owner.get("Email") if isinstance(owner, Mapping) else None
         company: Ref | None = None
         if row.get("AccountId"):
             company = ("Account", str(row["AccountId"]))

@@ -56,6 +56,7 @@ staged_people = sa.Table(
     sa.Column("company_id", sa.Integer),
     sa.Column("company_domain", sa.String(255)),  # a company named on the record (Lead)
     sa.Column("company_name", sa.String(300)),
+    sa.Column("time_zone", sa.String(64)),  # NULL: not given, keep what is there
     sa.Column("crm_id", sa.String(64), nullable=False),
     prefixes=["TEMPORARY"],
 )
@@ -172,11 +173,13 @@ def write_people(
             sa.or_(
                 *text_changes,
                 changed(p.c.company_id, s.c.company_id),
+                changed(p.c.time_zone, s.c.time_zone),
                 sa.not_(import_json_covers(p.c.fields, s.c.fields)),
             ),
         )
         .values(
             **{k: sa.func.coalesce(s.c[k], p.c[k]) for k in PERSON_TEXT},
+            time_zone=sa.func.coalesce(s.c.time_zone, p.c.time_zone),
             company_id=sa.func.coalesce(s.c.company_id, p.c.company_id),
             company_link_source=sa.case(
                 (s.c.company_id.is_not(None), CRM), else_=p.c.company_link_source
@@ -199,6 +202,7 @@ def write_people(
                 "company_id",
                 "company_link_source",
                 "fields",
+                "time_zone",
                 "crm_id",
                 "created_at",
                 "updated_at",
@@ -211,6 +215,7 @@ def write_people(
                 s.c.company_id,
                 sa.case((s.c.company_id.is_not(None), CRM), else_=sa.null()),
                 s.c.fields,
+                s.c.time_zone,
                 s.c.crm_id,
                 sa.literal(now, sa.DateTime),
                 sa.literal(now, sa.DateTime),

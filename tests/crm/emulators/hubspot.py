@@ -116,6 +116,8 @@ class HubSpot:
         self.conformance = Conformance("HubSpot", enabled=conformance)
         self._routes = schema.routes(comm_prefs_path)
         self.unsubscribed: set[str] = set()
+        self.owners: dict[str, dict[str, Any]] = {}  # the portal's users who own records
+        self._owner_ids = 41629700
         self.failures = Failures()
         self.stamps = Stamps()
         self.calls: dict[str, int] = defaultdict(int)
@@ -137,6 +139,7 @@ class HubSpot:
             self.links.clear()
             self.primary.clear()
             self.unsubscribed.clear()
+            self.owners.clear()
 
     def _new_id(self) -> str:
         self._ids += 1
@@ -181,6 +184,27 @@ class HubSpot:
         if company is not None:
             self.associate("contacts", contact_id, "companies", company, primary=True)
         return contact_id
+
+    def owner(self, email: str, first_name: str = "", last_name: str = "") -> str:
+        """A user of the portal who can own records; their owner id (not their user id)."""
+        with self._lock:
+            self._owner_ids += 1
+            owner_id = str(self._owner_ids)
+            at = _now()
+            self.owners[owner_id] = {
+                "id": owner_id,
+                "email": email,
+                "type": "PERSON",
+                "firstName": first_name,
+                "lastName": last_name,
+                "userId": self._owner_ids + 9_000_000,
+                "userIdIncludingInactive": self._owner_ids + 9_000_000,
+                "createdAt": at,
+                "updatedAt": at,
+                "archived": False,
+                "teams": [],
+            }
+            return owner_id
 
     def deal(
         self, name: str, stage: str, *, company: str, contacts: tuple[str, ...] = (), **props: Any
@@ -328,6 +352,34 @@ class HubSpot:
                 limit = min(limit, 100)
                 page, rest = rows[:limit], rows[limit:]
                 body: dict[str, Any] = {"results": [_view(r, properties.split(",")) for r in page]}
+                if rest:
+                    body["paging"] = {
+                        "next": {"after": rest[0]["id"], "link": "?after=" + rest[0]["id"]}
+                    }
+                return JSONResponse(body)
+
+        @app.get("/crm/v3/owners")
+        @app.get("/crm/v3/owners/")
+        def list_owners(
+            limit: int = 100, after: str | None = None, archived: bool = False, email: str = ""
+        ) -> Any:
+            """The owners API (GET /crm/v3/owners): active owners by default, at most 500
+            a page, `paging.next.after` while more remain."""
+            with self._lock:
+                rows = sorted(
+                    (
+                        o
+                        for o in self.owners.values()
+                        if o["archived"] == archived
+                        and (not email or o["email"].lower() == email.lower())
+                    ),
+                    key=lambda o: int(o["id"]),
+                )
+                if after:
+                    rows = [o for o in rows if int(o["id"]) >= int(after)]
+                limit = min(max(limit, 1), 500)
+                page, rest = rows[:limit], rows[limit:]
+                body: dict[str, Any] = {"results": page}
                 if rest:
                     body["paging"] = {
                         "next": {"after": rest[0]["id"], "link": "?after=" + rest[0]["id"]}

@@ -42,6 +42,7 @@ PREFIX = {
     "Lead": "00Q",
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
+    "User": "005",
 }
 
 
@@ -404,7 +405,8 @@ class Salesforce:
                         "type": parsed.obj,
                         "url": f"/services/data/{version}/sobjects/{parsed.obj}/{r['Id']}",
                     },
-                    **{f: r.get(f) for f in parsed.fields},
+                    **{f: r.get(f) for f in parsed.fields if "." not in f},
+                    **self._related(version, r, [f for f in parsed.fields if "." in f]),
                 }
                 for r in rows
             ]
@@ -418,6 +420,31 @@ class Salesforce:
             self._cursors[cursor] = selected
             self._batch_sizes[cursor] = batch
         return self._page(version, cursor, selected, 0)
+
+    def _related(self, version: str, record: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """Relationship fields (`Owner.Email`) as Salesforce answers them: one object per
+        relationship, with its `attributes` and the fields asked for, or null when the
+        record has no such link. A Lead's or Contact's `Owner` is the User of `OwnerId`."""
+        related: dict[str, Any] = {}
+        for path in paths:
+            relationship, _, name = path.partition(".")
+            linked_id = record.get(f"{relationship}Id")
+            linked_type = "User" if relationship == "Owner" else relationship
+            linked = self.records[linked_type].get(linked_id) if linked_id else None
+            if linked is None:
+                related[relationship] = None
+                continue
+            holder = related.setdefault(
+                relationship,
+                {
+                    "attributes": {
+                        "type": linked_type,
+                        "url": f"/services/data/{version}/sobjects/{linked_type}/{linked_id}",
+                    }
+                },
+            )
+            holder[name] = linked.get(name)
+        return related
 
     def _page(self, version: str, cursor: str, rows: list[dict[str, Any]], offset: int) -> Any:
         """A page near the batch size asked for, not always of it: Salesforce takes the

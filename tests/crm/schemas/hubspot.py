@@ -1,5 +1,5 @@
 """HubSpot's requests and answers, route by route, from its official SDK's models
-(`hubspot-api-client`): CRM v3 objects, v4 associations, OAuth token information. The
+(`hubspot-api-client`): CRM v3 objects and owners, v4 associations, OAuth token information. The
 v4 communication-preferences batch endpoints and the private-app token information are
 not in the SDK; their shapes are written here from HubSpot's API reference."""
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from hubspot.crm.associations.v4 import models as associations
 from hubspot.crm.objects import models as objects
+from hubspot.crm.owners import models as owners
 from hubspot.oauth import models as oauth
 
 from tests.crm.schemas.shapes import DictOf, ListOf, OneOf, Refined, Shape
@@ -229,6 +230,12 @@ def routes(comm_prefs_path: str) -> list[Route]:
             {200: PRIVATE_TOKEN_INFO, 404: ERROR},
         ),
         _route("GET", "/oauth/v1/access-tokens/[^/]+", None, {200: oauth.AccessTokenInfoResponse}),
+        _route(
+            "GET",
+            "/crm/v3/owners/?",
+            None,
+            {200: owners.CollectionResponsePublicOwnerForwardPaging},
+        ),
     ]
 
 
