@@ -4,7 +4,8 @@ Each command runs `--runs` times as its own process, as a person types it: `opto
 `optout explain --help` and `optout explain EMAIL --sequence S` on the demo workspace (built
 once, before the timed runs, in a SQLite file of a temporary folder). The baseline, the bare
 interpreter starting and stopping, is measured in the same run, interleaved with the others
-so that load from other processes falls on every command alike. Reported: median and
+so that load from other processes falls on every command alike. Compiled modules are kept
+between runs (in the temporary folder), as an installed package has them. Reported: median and
 fastest wall time of each command, and the median's ratio to the baseline's.
 
     .venv/bin/python -m bench.cli_start [--runs 15]
@@ -58,8 +59,13 @@ class Tree:
     label: str
     src: Path | None
 
-    def environment(self, database_url: str) -> dict[str, str]:
+    def environment(self, database_url: str, *, bytecode: Path) -> dict[str, str]:
+        """The command's environment: the database, and compiled modules kept in `bytecode`
+        from one run to the next, as an installed package keeps them (a development shell's
+        PYTHONDONTWRITEBYTECODE would have every run compile optout's modules again)."""
         env = bare_environment(database_url=database_url)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode)
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src)
         else:
@@ -99,7 +105,9 @@ def measure(trees: Sequence[Tree], runs: int) -> list[Timing]:
         cwd = Path(folder)
         envs = {}
         for tree in trees:
-            env = tree.environment(f"sqlite:///{cwd / (tree.label + '.sqlite3')}")
+            env = tree.environment(
+                f"sqlite:///{cwd / (tree.label + '.sqlite3')}", bytecode=cwd / "bytecode"
+            )
             demo = [*optout_command(), "demo"]
             subprocess.run(demo, env=env, cwd=cwd, check=True, capture_output=True)
             envs[tree.label] = env

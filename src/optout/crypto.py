@@ -4,13 +4,14 @@ private keys. Fernet (AES-128-CBC + HMAC-SHA256) through MultiFernet, keys from
 encrypts, all decrypt, so a rotation puts a new key in front; `rotate` re-encrypts a
 value under the newest key). A stored value that is not a Fernet token is a plaintext
 value from before encryption: it is read as it is and encrypted on the next write.
+
+`cryptography` is imported when a key is first used, not with this module: a command
+that reads no secret (`optout explain`) starts without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from cryptography import fernet
 
 from optout.errors import InvalidInput
 
@@ -19,6 +20,8 @@ _FERNET_PREFIX = "gAAAAA"  # version byte 0x80 and a timestamp, base64: every Fe
 
 def new_key() -> str:
     """A fresh key for OPTOUT_ENCRYPTION_KEYS."""
+    from cryptography import fernet
+
     return fernet.Fernet.generate_key().decode("ascii")
 
 
@@ -30,6 +33,8 @@ class SecretBox:
                 "storing secrets needs OPTOUT_ENCRYPTION_KEYS (make one with "
                 "`python -c 'from optout.crypto import new_key; print(new_key())'`)"
             )
+        from cryptography import fernet
+
         try:
             self._fernet = fernet.MultiFernet([fernet.Fernet(key) for key in given])
         except ValueError as exc:
@@ -43,9 +48,11 @@ class SecretBox:
     def decrypt(self, stored: str) -> str:
         if not stored.startswith(_FERNET_PREFIX):
             return stored  # written before encryption at rest
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(stored.encode("ascii")).decode("utf-8")
-        except fernet.InvalidToken as exc:
+        except InvalidToken as exc:
             raise InvalidInput(
                 "a stored secret cannot be decrypted with OPTOUT_ENCRYPTION_KEYS "
                 "(was a key removed too early?)"

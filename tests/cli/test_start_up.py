@@ -76,6 +76,8 @@ def test_R29_explain_imports_no_web_code(cli: Cli) -> None:
     assert not modules & WEB_STACK
     # The schema is current, so Alembic is not even loaded to say so.
     assert "alembic" not in modules
+    # Nor is the encryption of stored secrets, which explain never reads.
+    assert "cryptography" not in modules
 
 
 def test_every_command_in_the_help_is_the_command_that_runs() -> None:

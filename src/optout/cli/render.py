@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -27,8 +27,10 @@ from optout.eligibility.model import ExclusionSpec
 from optout.eligibility.precedence import check_label
 from optout.filters import to_text
 from optout.filters.confusables import readable
-from optout.services.events import Event
-from optout.services.preview import Preview
+
+if TYPE_CHECKING:  # a command that shows neither imports neither service
+    from optout.services.events import Event
+    from optout.services.preview import Preview
 
 PLAIN_WIDTH = 120  # when not writing to a terminal (pipes, tests), do not wrap at 80
 NOT_APPLICABLE = "\N{EN DASH}"
