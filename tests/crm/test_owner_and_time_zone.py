@@ -15,7 +15,7 @@ from optout.db import tables as t
 from optout.services import mailboxes
 from tests.crm.conftest import Crm, hubspot_workspace, salesforce_workspace
 from tests.crm.emulators.common import FakeClock
-from tests.crm.emulators.hubspot import HubSpot
+from tests.crm.emulators.hubspot import DEFAULT_SCOPES, OWNERS_SCOPE, HubSpot
 from tests.crm.emulators.salesforce import Salesforce
 from tests.factories import World
 
@@ -101,6 +101,22 @@ def test_R37_R38_hubspot_a_contact_is_enrolled_on_its_owner_s_mailbox_in_its_tim
     assert given["ola@nowhere.io"][1:] == (None, "")
     assert given["ola@nowhere.io"][0] in REPS
     assert hubspot.calls["GET /crm/v3/owners"] == 2  # two pages, read once for the sync
+
+
+def test_R37_hubspot_a_token_that_may_not_read_owners_syncs_everyone_without_one(
+    fresh_engine: Engine, clock: FakeClock, start_hubspot: Callable[..., HubSpot]
+) -> None:
+    hubspot = start_hubspot(scopes=tuple(s for s in DEFAULT_SCOPES if s != OWNERS_SCOPE))
+    crm = hubspot_workspace(fresh_engine, clock, hubspot, build=_two_mailboxes)
+    ann = hubspot.owner("ann@acme-sales.com")
+    hubspot.contact("kai@nordhafen.de", hubspot_owner_id=ann, hs_timezone="europe_slash_berlin")
+
+    report = crm.sync()
+
+    assert report.status == "ok", report.error
+    given = _enrolled_on(crm, ["kai@nordhafen.de"])
+    assert given["kai@nordhafen.de"][1:] == ("Europe/Berlin", "")
+    assert given["kai@nordhafen.de"][0] in REPS
 
 
 def test_R37_salesforce_a_lead_or_contact_is_enrolled_on_its_owner_s_mailbox(

@@ -73,10 +73,12 @@ DEFAULT_SCOPES = (
     "crm.objects.contacts.write",
     "crm.objects.companies.read",
     "crm.objects.deals.read",
+    "crm.objects.owners.read",
     "communication_preferences.read_write",
     "communication_preferences.statuses.batch.read",
     "communication_preferences.statuses.batch.write",
 )
+OWNERS_SCOPE = "crm.objects.owners.read"
 
 
 def iso(ms: int) -> str:
@@ -364,7 +366,9 @@ class HubSpot:
             limit: int = 100, after: str | None = None, archived: bool = False, email: str = ""
         ) -> Any:
             """The owners API (GET /crm/v3/owners): active owners by default, at most 500
-            a page, `paging.next.after` while more remain."""
+            a page, `paging.next.after` while more remain; 403 without the owners scope."""
+            if OWNERS_SCOPE not in self.scopes:
+                return _missing_scopes()
             with self._lock:
                 rows = sorted(
                     (
