@@ -114,9 +114,10 @@ def _companies_in_parts(engine: Engine, ws: int, text: str, now: datetime, **kw:
         refused = imports.companies_rejected(db, workspace_id=ws, file=file)
     if refused is not None:
         return refused
-    return imports.apply_companies_in_parts(
-        engine, engine.begin, workspace_id=ws, file=file, actor=ACTOR, now=now, **kw
-    )
+    return imports.apply_file_in_parts(
+        engine, engine.begin, imports.COMPANY_STEPS, file=file, workspace_id=ws, actor=ACTOR,
+        now=now, **kw,
+    )  # fmt: skip
 
 
 def test_R23_R12_companies_import_in_parts_reports_and_writes_what_one_transaction_does(
@@ -127,13 +128,9 @@ def test_R23_R12_companies_import_in_parts_reports_and_writes_what_one_transacti
         whole, parted = _seed(db, now, "whole").ws, _seed(db, now, "parted").ws
     with engine.begin() as db:
         one = imports.import_companies(
-            db,
-            workspace_id=whole,
-            source=io.StringIO(COMPANIES_CSV),
-            mapping=COMPANY_MAP,
-            actor=ACTOR,
-            now=now,
-        )
+            db, workspace_id=whole, source=io.StringIO(COMPANIES_CSV), mapping=COMPANY_MAP,
+            actor=ACTOR, now=now,
+        )  # fmt: skip
     committed: list[tuple[int, int]] = []
 
     report = _companies_in_parts(
@@ -205,6 +202,19 @@ def _list_seed(db: Connection, now: datetime, slug: str) -> World:
 LIST_CSV = "Domain\nc1.com\nc2.com\nwww.C3.com\nc0.com\nc4.com\nnobody.io\n"
 
 
+def _list_args(ws: int, text: str, now: datetime, exclusion: str = "Customers") -> dict[str, Any]:
+    return {
+        "workspace_id": ws,
+        "source": io.StringIO(text),
+        "column": "Domain",
+        "exclusion": exclusion,
+        "level": "company",
+        "actor": ACTOR,
+        "now": now,
+        "confirm": True,
+    }
+
+
 def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_transaction(
     fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,17 +222,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
     with engine.begin() as db:
         whole, parted = _list_seed(db, now, "whole").ws, _list_seed(db, now, "parted").ws
     with engine.begin() as db:
-        one = imports.import_exclusion_list(
-            db,
-            workspace_id=whole,
-            source=io.StringIO(LIST_CSV),
-            column="Domain",
-            exclusion="Customers",
-            level="company",
-            actor=ACTOR,
-            now=now,
-            confirm=True,
-        )
+        one = imports.import_exclusion_list(db, **_list_args(whole, LIST_CSV, now))
     parts: list[int] = []
     sweep = exclusions.sweep
 
@@ -239,16 +239,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
     monkeypatch.setattr(exclusion_unenroll, "unenroll_in_parts", small)
 
     report = imports.import_exclusion_list_in_parts(
-        engine,
-        engine.begin,
-        workspace_id=parted,
-        source=io.StringIO(LIST_CSV),
-        column="Domain",
-        exclusion="Customers",
-        level="company",
-        actor=ACTOR,
-        now=now,
-        confirm=True,
+        engine, engine.begin, **_list_args(parted, LIST_CSV, now)
     )
 
     assert parts == [2, 2]  # c1..c4 ended in two parts after the save
@@ -274,16 +265,7 @@ def test_R23_a_bad_row_anywhere_in_an_exclusion_list_writes_nothing(fresh_engine
     before = _people(engine, world.ws)
 
     report = imports.import_exclusion_list_in_parts(
-        engine,
-        engine.begin,
-        workspace_id=world.ws,
-        source=io.StringIO(LIST_CSV + "not a domain\n"),
-        column="Domain",
-        exclusion="New list",
-        level="company",
-        actor=ACTOR,
-        now=now,
-        confirm=True,
+        engine, engine.begin, **_list_args(world.ws, LIST_CSV + "not a domain\n", now, "New list")
     )
 
     assert not report.applied

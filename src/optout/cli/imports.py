@@ -153,29 +153,42 @@ def import_people(
     email_opt_out, crm_id, fields.<name>. Re-importing the same file changes nothing; no
     import clears an opt-out or a bounce.
     """
+    _import_file(ctx, "people", source, mapping, errors=errors, now=now, json_output=json_output)
+
+
+def _import_file(
+    ctx: typer.Context,
+    kind: str,
+    source: Path,
+    mapping: list[str],
+    *,
+    errors: Path | None,
+    now: str | None,
+    json_output: bool,
+) -> None:
+    """The whole file is read and checked before any write (a companies file's links in a
+    transaction that only reads); then it is applied in parts, each committed on its own,
+    so the write lock is never held for long (an unsubscribe waits behind one part only)."""
     fields = imports.parse_mapping(mapping)
     env = env_of(ctx)
     at = moment(now)
     with (
         source.open(newline="", encoding="utf-8-sig") as stream,
         progress_for(source, f"importing {source.name}") as progress,
+        writing(env) as (engine, ws),
     ):
-        # The whole file is read and checked before any transaction opens; then it is
-        # applied in parts of a few thousand addresses, each committed on its own, so the
-        # write lock is never held for long (an unsubscribe waits behind one part only).
-        file = imports.read_people(source=stream, mapping=fields, progress=progress)
-        report = imports.people_rejected(file, progress)
-        if report is None:
-            with writing(env) as (engine, ws):
-                report = imports.apply_people_in_parts(
-                    engine,
-                    engine.begin,
-                    workspace_id=ws,
-                    file=file,
-                    actor=env.actor,
-                    now=at,
-                    progress=progress,
-                )
+        checked = imports.check_import(
+            lambda: read_transaction(engine),
+            kind=kind,
+            workspace_id=ws,
+            source=stream,
+            mapping=fields,
+            progress=progress,
+        )
+        report = checked.refused or imports.apply_checked(
+            engine, engine.begin, checked, workspace_id=ws, actor=env.actor, now=at,
+            progress=progress,
+        )  # fmt: skip
     _report(report, source=source, errors=errors, json_output=json_output)
 
 
@@ -193,30 +206,7 @@ def import_companies(
     Fields: domain, name, parent_domain (links it under its parent), crm_id,
     fields.<name>. Re-importing the same file changes nothing.
     """
-    fields = imports.parse_mapping(mapping)
-    env = env_of(ctx)
-    at = moment(now)
-    with (
-        source.open(newline="", encoding="utf-8-sig") as stream,
-        progress_for(source, f"importing {source.name}") as progress,
-        writing(env) as (engine, ws),
-    ):
-        # Read and checked before any write (the links in a transaction that only
-        # reads), then applied in parts, each committed on its own.
-        file = imports.read_companies(source=stream, mapping=fields, progress=progress)
-        with read_transaction(engine) as db:
-            report = imports.companies_rejected(db, workspace_id=ws, file=file, progress=progress)
-        if report is None:
-            report = imports.apply_companies_in_parts(
-                engine,
-                engine.begin,
-                workspace_id=ws,
-                file=file,
-                actor=env.actor,
-                now=at,
-                progress=progress,
-            )
-    _report(report, source=source, errors=errors, json_output=json_output)
+    _import_file(ctx, "companies", source, mapping, errors=errors, now=now, json_output=json_output)
 
 
 @import_app.command("exclusion-list")

@@ -11,8 +11,8 @@ for it and returns its progress, which the runner records in that same transacti
   nothing (R23). A people file is then applied in parts of `imports.CHUNK_ROWS`
   addresses, a step each, which records where it got to with its commit; a rerun after
   a crash goes on from there. A companies file's links are checked too before the first
-  step (in a transaction that only reads); it is then applied in parts the same way,
-  each part's size set by how long the one before took.
+  step (in a transaction that only reads), and it is applied in parts the same way. Each
+  part's size is set by how long the one before took.
 - `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
   one step, one transaction (R13); a crash before its commit leaves nothing saved, and
   the rerun saves it.
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -37,7 +37,8 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, exclusions, imports, imports_companies, in_parts
+from optout.services import enrollments, exclusions, imports, in_parts
+from optout.services.imports_apply import finish_file
 from optout.services.jobs import Job, StepOutcome
 from optout.services.preview import Preview
 
@@ -94,147 +95,60 @@ def bulk_unenroll(
     )
 
 
-@dataclass(frozen=True)
-class CheckedCompanies:
-    """A companies file read and checked before the steps; `refused` when it writes
-    nothing."""
-
-    file: imports.CompanyFile
-    refused: imports.ImportReport | None
-
-
-def read_import(engine: Engine, job: Job, progress: Progress) -> Any:
+def read_import(engine: Engine, job: Job, progress: Progress) -> imports.CheckedImport:
     """An import's file, read and checked before its steps, outside any write
     transaction (parsing a large file takes seconds: no lock may be held meanwhile); a
     companies file's links are checked in a transaction that only reads."""
-    if job.params["kind"] != "companies":
-        return read_file(job, progress)
-    with _opened(job) as source:
-        file = imports.read_companies(
-            source=source, mapping=dict(job.params["mapping"]), progress=progress
-        )
-    with read_transaction(engine) as db:
-        refused = imports.companies_rejected(
-            db, workspace_id=job.workspace_id, file=file, progress=progress
-        )
-    return CheckedCompanies(file, refused)
+    return _checked(lambda: read_transaction(engine), job, progress)
 
 
-def read_file(job: Job, progress: Progress) -> imports.PeopleFile | None:
-    if job.params["kind"] != "people":
-        return None
-    with _opened(job) as source:
-        return imports.read_people(
-            source=source, mapping=dict(job.params["mapping"]), progress=progress
-        )
-
-
-@contextmanager
-def _opened(job: Job) -> Iterator[TextIO]:
+def _checked(
+    reading: Callable[[], AbstractContextManager[Connection]], job: Job, progress: Progress
+) -> imports.CheckedImport:
     path = Path(job.params["path"])
     if not path.is_file():
         raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
     with path.open(encoding="utf-8-sig", newline="") as source:
-        yield source
+        return imports.check_import(
+            reading,
+            kind=job.params["kind"],
+            workspace_id=job.workspace_id,
+            source=source,
+            mapping=dict(job.params["mapping"]),
+            progress=progress,
+        )
 
 
 def csv_import(
     db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
 ) -> StepOutcome:
-    p = job.params
-    if p["kind"] == "people":
-        file = prepared if isinstance(prepared, imports.PeopleFile) else read_file(job, progress)
-        assert file is not None
-        return _people_part(db, job, file, now=now, progress=progress)
+    """The next part of a checked people or companies file, its size set by how long the
+    last one took (`in_parts.next_part_size`); or the refusal of the whole file (R23)."""
     checked = prepared
-    if not isinstance(checked, CheckedCompanies):  # a step run without its preparation
-        with _opened(job) as source:
-            companies = imports.read_companies(source=source, mapping=dict(p["mapping"]))
-        refused = imports.companies_rejected(db, workspace_id=job.workspace_id, file=companies)
-        checked = CheckedCompanies(companies, refused)
+    if not isinstance(checked, imports.CheckedImport):  # a step run without its preparation
+        checked = _checked(lambda: nullcontext(db), job, progress)
     if checked.refused is not None:
-        return _import_finished(job, checked.refused)  # nothing half-imported (R23)
-    return _companies_part(db, job, checked.file, now=now, progress=progress)
-
-
-def _companies_part(
-    db: Connection, job: Job, file: imports.CompanyFile, *, now: datetime, progress: Progress
-) -> StepOutcome:
-    """The next part of a checked companies import, its size set by how long the last
-    one took (`in_parts.next_part_size`)."""
+        return _import_finished(job, checked.refused)
     began = time.monotonic()
+    file, steps = checked.file, checked.steps
     start = int(job.params.get("next") or 0)
-    size = int(job.params.get("size") or in_parts.MOST_ROWS)
+    size = int(job.params.get("size") or imports.CHUNK_ROWS)
     stop = min(start + size, file.size)
+    common: dict[str, Any] = {"workspace_id": job.workspace_id, "actor": job.created_by, "now": now}
     before = (job.result or {}).get("applied") or {}
-    applied = imports_companies.CompaniesApplied(**before) + imports_companies.apply_companies_part(
-        db,
-        workspace_id=job.workspace_id,
-        file=file,
-        start=start,
-        stop=stop,
-        actor=job.created_by,
-        now=now,
+    applied = type(steps.nothing)(**before) + steps.part(
+        db, file=file, start=start, stop=stop, **common
     )
     if stop < file.size:
         progress(stop, file.size)
         return StepOutcome(
             done=stop,
             total=file.size,
-            result={"kind": "companies", "rows": file.parsed.rows, "applied": asdict(applied)},
+            result={"kind": steps.kind, "rows": file.parsed.rows, "applied": asdict(applied)},
             finished=False,
             params={"next": stop, "size": in_parts.next_part_size(size, time.monotonic() - began)},
         )
-    report = imports_companies.finish_companies(
-        db,
-        workspace_id=job.workspace_id,
-        file=file,
-        applied=applied,
-        actor=job.created_by,
-        now=now,
-        progress=progress,
-    )
-    return _import_finished(job, report)
-
-
-def _people_part(
-    db: Connection, job: Job, file: imports.PeopleFile, *, now: datetime, progress: Progress
-) -> StepOutcome:
-    """The next part of a people import, or the refusal of the whole file."""
-    refused = imports.people_rejected(file, progress)
-    if refused is not None:
-        return _import_finished(job, refused)
-    start = int(job.params.get("next") or 0)
-    bounds = [b for b in imports.parts(file) if b[0] >= start]
-    stop = bounds[0][1]
-    before = (job.result or {}).get("applied") or {}
-    applied = imports.Applied(**before) + imports.apply_people_part(
-        db,
-        workspace_id=job.workspace_id,
-        file=file,
-        start=start,
-        stop=stop,
-        actor=job.created_by,
-        now=now,
-    )
-    if len(bounds) > 1:
-        progress(stop, file.size)
-        return StepOutcome(
-            done=stop,
-            total=file.size,
-            result={"kind": "people", "rows": file.parsed.rows, "applied": asdict(applied)},
-            finished=False,
-            params={"next": stop},
-        )
-    report = imports.finish_people(
-        db,
-        workspace_id=job.workspace_id,
-        file=file,
-        applied=applied,
-        actor=job.created_by,
-        now=now,
-        progress=progress,
-    )
+    report = finish_file(db, steps, file=file, applied=applied, progress=progress, **common)
     return _import_finished(job, report)
 
 

@@ -3,9 +3,11 @@
 Every row is validated before anything is written. When any row cannot be used the
 report lists each problem (row, column, value, reason) and nothing is written at all;
 otherwise the rows are applied set-based (`imports_write`), followed by one
-`import_applied` event. A large people file is read before any transaction opens and
-applied in parts of CHUNK_ROWS addresses, each part its own short transaction, so no
-import holds the write lock for long (an unsubscribe waits behind none). Identity is
+`import_applied` event. A large people or companies file is read and checked before
+any write (`check_import`) and applied in parts of at most CHUNK_ROWS rows, each part
+its own short transaction sized by how long the last one held the write lock
+(`apply_checked`), so no import holds the lock for long (an unsubscribe waits behind
+one part at most). Identity is
 the normalized email (people; every person with it) or domain (companies). An empty
 cell never erases a stored value, custom fields merge into the existing ones (the file
 wins for its keys), and a re-import of the same file changes nothing. No import clears
@@ -23,14 +25,14 @@ from typing import Any, TextIO
 from sqlalchemy.engine import Connection, Engine
 
 from optout.country_zones import zone_of_country
-from optout.db import statistics
 from optout.errors import InvalidInput
 from optout.services import association
 from optout.services.enforcement import Removal
+from optout.services.imports_apply import FileSteps, apply_file_in_parts, apply_whole, finish_file
 from optout.services.imports_companies import (
     COMPANIES,
+    COMPANY_STEPS,
     CompanyFile,
-    apply_companies_in_parts,
     companies_rejected,
     import_companies,
     named_company,
@@ -53,8 +55,6 @@ from optout.services.imports_lists import import_exclusion_list, import_exclusio
 from optout.services.imports_report import (
     ImportReport,
     Progress,
-    finished,
-    record_applied,
     rejected,
     write_error_report,
 )
@@ -69,16 +69,21 @@ from optout.services.imports_write import (
     write_companies,
     write_people,
 )
-from optout.services.in_parts import LEAST_ROWS, MOST_ROWS, apply_in_parts, next_part_size
+from optout.services.in_parts import LEAST_ROWS, MOST_ROWS, next_part_size
 
 __all__ = [
     "COMPANIES",
+    "COMPANY_STEPS",
+    "PEOPLE_STEPS",
     "Applied",
+    "CheckedImport",
     "CompanyFile",
     "ImportReport",
     "PeopleFile",
     "RowError",
-    "apply_companies_in_parts",
+    "apply_checked",
+    "apply_file_in_parts",
+    "check_import",
     "companies_rejected",
     "import_companies",
     "import_exclusion_list",
@@ -263,77 +268,13 @@ def apply_people_part(
     )
 
 
-def finish_people(
-    db: Connection,
-    *,
-    workspace_id: int,
-    file: PeopleFile,
-    applied: Applied,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """After the last part: refresh the planner statistics and record one
-    `import_applied` event with the totals."""
-    statistics.after_bulk_load(db, applied.created + applied.updated)
-    report = ImportReport(
-        kind="people",
-        rows=file.parsed.rows,
-        created=applied.created,
-        updated=applied.updated,
-        unchanged=file.size - applied.created - applied.updated,
-        errors=[],
-        applied=True,
-    )
-    record_applied(
-        db,
-        report,
-        file.name,
-        workspace_id=workspace_id,
-        actor=actor,
-        now=now,
-        companies_created=applied.companies_created,
-        linked_by_email_domain=applied.linked_by_email_domain,
-        opted_out=applied.opted_out,
-        enrollments_ended=applied.enrollments_ended,
-    )
-    return finished(report, progress)
+def finish_people(db: Connection, **kw: Any) -> ImportReport:
+    """After the last part: the planner statistics and one `import_applied` event."""
+    return finish_file(db, PEOPLE_STEPS, **kw)
 
 
-def apply_people_in_parts(
-    engine: Engine,
-    transaction: Callable[[], AbstractContextManager[Connection]],
-    *,
-    workspace_id: int,
-    file: PeopleFile,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Apply a checked file part by part, each part its own short transaction opened by
-    `transaction()` (`in_parts.apply_in_parts`: the parts size themselves by how long
-    each held the write lock, and make way between them). The last part records the
-    totals."""
-    return apply_in_parts(
-        engine,
-        transaction,
-        total=file.size,
-        part=lambda db, start, stop: apply_people_part(
-            db, workspace_id=workspace_id, file=file, start=start, stop=stop, actor=actor, now=now
-        ),
-        nothing=Applied(),
-        finish=lambda db, applied: finish_people(
-            db,
-            workspace_id=workspace_id,
-            file=file,
-            applied=applied,
-            actor=actor,
-            now=now,
-            progress=progress,
-        ),
-        progress=progress,
-        most=CHUNK_ROWS,
-    )
+# Late-bound: a part is always `apply_people_part` as the module holds it.
+PEOPLE_STEPS = FileSteps("people", lambda db, **kw: apply_people_part(db, **kw), Applied())
 
 
 def import_people(
@@ -349,24 +290,16 @@ def import_people(
     """Create or update people by address, in one transaction; `company_domain` creates
     missing companies, a true `email_opt_out` opts the address out (channel `import`), a
     false one does nothing. Changed people are re-checked against enforced exclusions
-    (R14). A large file is better read with `read_people` and applied with
-    `apply_people_in_parts`."""
+    (R14). A large file is better checked with `check_import` and applied in parts with
+    `apply_checked`."""
     file = read_people(source=source, mapping=mapping, progress=progress)
     refused = people_rejected(file, progress)
     if refused is not None:
         return refused
-    applied = apply_people_part(
-        db, workspace_id=workspace_id, file=file, start=0, stop=file.size, actor=actor, now=now
-    )
-    return finish_people(
-        db,
-        workspace_id=workspace_id,
-        file=file,
-        applied=applied,
-        actor=actor,
+    return apply_whole(
+        db, PEOPLE_STEPS, file=file, progress=progress, workspace_id=workspace_id, actor=actor,
         now=now,
-        progress=progress,
-    )
+    )  # fmt: skip
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -398,3 +331,49 @@ def _companies_of_people(parsed: Parsed) -> dict[str, dict[str, Any]]:
         if domain is not None and names.get(domain) is None:
             names[domain] = record.get("company_name")
     return {domain: {**named_company(domain), "name": name} for domain, name in names.items()}
+
+
+@dataclass(frozen=True)
+class CheckedImport:
+    """A people or companies file read and checked before any write: `refused` when any
+    row cannot be used (nothing is written), else applied with `steps`."""
+
+    file: PeopleFile | CompanyFile
+    refused: ImportReport | None
+    steps: FileSteps[Any]
+
+
+def check_import(
+    reading: Callable[[], AbstractContextManager[Connection]],
+    *,
+    kind: str,
+    workspace_id: int,
+    source: TextIO,
+    mapping: Mapping[str, str],
+    progress: Progress | None = None,
+) -> CheckedImport:
+    """Read and check a people or companies file; a companies file's links are checked
+    in the transaction `reading()` opens (one that only reads will do). Nothing is
+    written."""
+    if kind == "people":
+        people = read_people(source=source, mapping=mapping, progress=progress)
+        return CheckedImport(people, people_rejected(people, progress), PEOPLE_STEPS)
+    companies = read_companies(source=source, mapping=mapping, progress=progress)
+    with reading() as db:
+        refused = companies_rejected(
+            db, workspace_id=workspace_id, file=companies, progress=progress
+        )
+    return CheckedImport(companies, refused, COMPANY_STEPS)
+
+
+def apply_checked(
+    engine: Engine,
+    transaction: Callable[[], AbstractContextManager[Connection]],
+    checked: CheckedImport,
+    **kw: Any,
+) -> ImportReport:
+    """A checked file part by part (`imports_apply.apply_file_in_parts`); `kw`:
+    workspace_id, actor, now, progress."""
+    return apply_file_in_parts(
+        engine, transaction, checked.steps, file=checked.file, most=CHUNK_ROWS, **kw
+    )

@@ -5,26 +5,25 @@ The file is read and checked before anything is written: its cells, a company na
 its own parent, and every link `companies.link` would refuse (a company already under
 another parent, a cycle), read from the groups involved in a transaction that only reads.
 A file with any such row writes nothing. A good file is then applied in parts
-(`in_parts.apply_in_parts`), each its own short transaction, listed parents before their
+(`imports_apply.apply_file_in_parts`), each its own short transaction, listed parents before their
 children, so a part finds every parent it links to: listed in an earlier part, stored
 already, or created by the part as a company only named (a missing parent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from optout.db import statistics
 from optout.db import tables as t
 from optout.normalize import domain_label
 from optout.services import association
+from optout.services.imports_apply import FileSteps, apply_whole
 from optout.services.imports_csv import (
     CsvFile,
     Kind,
@@ -39,8 +38,6 @@ from optout.services.imports_csv import (
 from optout.services.imports_report import (
     ImportReport,
     Progress,
-    finished,
-    record_applied,
     rejected,
 )
 from optout.services.imports_write import (
@@ -51,7 +48,6 @@ from optout.services.imports_write import (
     staged_company_ids,
     write_companies,
 )
-from optout.services.in_parts import MOST_ROWS, apply_in_parts
 
 COMPANIES = Kind(
     name="companies",
@@ -183,77 +179,6 @@ def apply_companies_part(
     )
 
 
-def finish_companies(
-    db: Connection,
-    *,
-    workspace_id: int,
-    file: CompanyFile,
-    applied: CompaniesApplied,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """After the last part: refresh the planner statistics and record one
-    `import_applied` event with the totals."""
-    statistics.after_bulk_load(db, applied.created + applied.parents_created + applied.updated)
-    report = ImportReport(
-        kind="companies",
-        rows=file.parsed.rows,
-        created=applied.created,
-        updated=applied.updated,
-        unchanged=file.size - applied.created - applied.updated,
-        errors=[],
-        applied=True,
-    )
-    record_applied(
-        db,
-        report,
-        file.name,
-        workspace_id=workspace_id,
-        actor=actor,
-        now=now,
-        parents_created=applied.parents_created,
-        linked_by_email_domain=applied.linked_by_email_domain,
-        enrollments_ended=applied.enrollments_ended,
-    )
-    return finished(report, progress)
-
-
-def apply_companies_in_parts(
-    engine: Engine,
-    transaction: Callable[[], AbstractContextManager[Connection]],
-    *,
-    workspace_id: int,
-    file: CompanyFile,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-    most: int = MOST_ROWS,
-) -> ImportReport:
-    """Apply a checked file part by part, each its own short transaction opened by
-    `transaction()`; the last part records the totals."""
-    return apply_in_parts(
-        engine,
-        transaction,
-        total=file.size,
-        part=lambda db, start, stop: apply_companies_part(
-            db, workspace_id=workspace_id, file=file, start=start, stop=stop, actor=actor, now=now
-        ),
-        nothing=CompaniesApplied(),
-        finish=lambda db, applied: finish_companies(
-            db,
-            workspace_id=workspace_id,
-            file=file,
-            applied=applied,
-            actor=actor,
-            now=now,
-            progress=progress,
-        ),
-        progress=progress,
-        most=most,
-    )
-
-
 def import_companies(
     db: Connection,
     *,
@@ -268,23 +193,20 @@ def import_companies(
     company under its parent (R12; a missing parent is created), never re-parents one
     already linked elsewhere and never makes a cycle. People of changed groups are
     re-checked (R14). A large file is better read with `read_companies`, checked with
-    `companies_rejected` and applied with `apply_companies_in_parts`."""
+    `companies_rejected` and applied with `imports_apply.apply_file_in_parts`."""
     file = read_companies(source=source, mapping=mapping, progress=progress)
     refused = companies_rejected(db, workspace_id=workspace_id, file=file, progress=progress)
     if refused is not None:
         return refused
-    applied = apply_companies_part(
-        db, workspace_id=workspace_id, file=file, start=0, stop=file.size, actor=actor, now=now
-    )
-    return finish_companies(
-        db,
-        workspace_id=workspace_id,
-        file=file,
-        applied=applied,
-        actor=actor,
+    return apply_whole(
+        db, COMPANY_STEPS, file=file, progress=progress, workspace_id=workspace_id, actor=actor,
         now=now,
-        progress=progress,
-    )
+    )  # fmt: skip
+
+
+COMPANY_STEPS = FileSteps(
+    "companies", lambda db, **kw: apply_companies_part(db, **kw), CompaniesApplied()
+)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ exclusion that unenrolls on save, is done in parts after its commit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -174,7 +174,6 @@ def save_list(
     now: datetime,
     confirm: bool,
     unenroll_now: bool = True,
-    progress: Progress | None = None,
 ) -> tuple[ImportReport, ExclusionSpec]:
     """Save the planned list (created, or the new values added) with its stored matches,
     and record the `import_applied` event; the report and the exclusion as saved."""
@@ -213,107 +212,67 @@ def save_list(
         exclusion_created=plan.current is None,
         exclusion_id=saved.id,
     )
-    return finished(report, progress), saved
+    return report, saved
 
 
-def import_exclusion_list(
-    db: Connection,
-    *,
-    workspace_id: int,
-    source: TextIO | CsvFile,
-    column: str,
-    exclusion: str,
-    level: str | Level,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-    confirm: bool = False,
-) -> ImportReport:
+def import_exclusion_list(db: Connection, **kw: Any) -> ImportReport:
     """One column of domains (level company: `company.domain in (...)`) or addresses
     (level people: `person.email in (...)`) into the named exclusion, in one transaction:
     created if missing, else the new values are added to its list. Counts are of
     distinct values: `created` were added, `unchanged` were listed already. The save goes
     through the exclusion service, so the R22 guard applies (ConfirmationRequired unless
-    `confirm`). `import_exclusion_list_in_parts` holds the write lock for less."""
-    lvl = level_of(level)
-    existing(db, workspace_id=workspace_id, name=clean_name(exclusion, what="exclusion"), level=lvl)
-    file = read_exclusion_list(source=source, column=column, level=lvl, progress=progress)
-    refused = list_rejected(file, progress)
-    if refused is not None:
-        return refused
-    plan = plan_save(
-        db,
-        workspace_id=workspace_id,
-        file=file,
-        exclusion=exclusion,
-        level=lvl,
-        now=now,
-        confirm=confirm,
-    )
-    report, _ = save_list(
-        db,
-        workspace_id=workspace_id,
-        file=file,
-        plan=plan,
-        actor=actor,
-        now=now,
-        confirm=confirm,
-        progress=progress,
-    )
-    return report
+    `confirm`). `kw`: as `import_exclusion_list_in_parts`, which holds the write lock for
+    less."""
+    return _import_list(lambda: nullcontext(db), lambda: nullcontext(db), None, **kw)
 
 
 def import_exclusion_list_in_parts(
-    engine: Engine,
-    transaction: Callable[[], AbstractContextManager[Connection]],
-    *,
-    workspace_id: int,
-    source: TextIO | CsvFile,
-    column: str,
-    exclusion: str,
-    level: str | Level,
-    actor: str,
-    now: datetime,
-    progress: Progress | None = None,
-    confirm: bool = False,
+    engine: Engine, transaction: Callable[[], AbstractContextManager[Connection]], **kw: Any
 ) -> ImportReport:
     """As `import_exclusion_list`, holding the write lock briefly: the file is read and
     checked, and the merged list previewed, before any write; the save is one short
     transaction, from whose commit the exclusion is in force; when the exclusion
     unenrolls on save, the enrollments it ends are ended after it, in parts
     (`exclusion_unenroll.unenroll_in_parts`)."""
+    return _import_list(lambda: read_transaction(engine), transaction, engine, **kw)
+
+
+def _import_list(
+    reading: Callable[[], AbstractContextManager[Connection]],
+    writing: Callable[[], AbstractContextManager[Connection]],
+    engine: Engine | None,  # None: unenroll in the save's transaction
+    *,
+    workspace_id: int,
+    source: TextIO | CsvFile,
+    column: str,
+    exclusion: str,
+    level: str | Level,
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+    confirm: bool = False,
+) -> ImportReport:
     lvl = level_of(level)
     name = clean_name(exclusion, what="exclusion")
-    with read_transaction(engine) as db:
+    with reading() as db:
         existing(db, workspace_id=workspace_id, name=name, level=lvl)
     file = read_exclusion_list(source=source, column=column, level=lvl, progress=progress)
     refused = list_rejected(file, progress)
     if refused is not None:
         return refused
-    with read_transaction(engine) as db:
+    with reading() as db:
         plan = plan_save(
-            db,
-            workspace_id=workspace_id,
-            file=file,
-            exclusion=name,
-            level=lvl,
-            now=now,
+            db, workspace_id=workspace_id, file=file, exclusion=name, level=lvl, now=now,
             confirm=confirm,
-        )
-    with transaction() as db:
+        )  # fmt: skip
+    with writing() as db:
         report, saved = save_list(
-            db,
-            workspace_id=workspace_id,
-            file=file,
-            plan=plan,
-            actor=actor,
-            now=now,
-            confirm=confirm,
-            unenroll_now=False,
-        )
-    if plan.added:
+            db, workspace_id=workspace_id, file=file, plan=plan, actor=actor, now=now,
+            confirm=confirm, unenroll_now=engine is None,
+        )  # fmt: skip
+    if engine is not None and plan.added:
         exclusion_unenroll.unenroll_in_parts(
-            engine, transaction, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now
+            engine, writing, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now
         )
     return finished(report, progress)
 

@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from optout.clock import utcnow
+from optout.db.engine import read_transaction
 from optout.errors import InvalidInput
 from optout.services import imports
 from optout.services.accounts import Principal
 from optout.services.imports import ImportReport
-from optout.web.api.common import Name, read
+from optout.web.api.common import Name
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
 from optout.web.api.schemas import Level
@@ -174,30 +175,43 @@ async def import_people(request: Request, principal: ApiPrincipal, map: Mapping 
     status, company_domain (creates missing companies), company_name, email_opt_out (true
     opts out; false never clears an opt-out), crm_id, fields.<name>. Map a `Status`
     column to `status` and an exclusion on `person.status = "Exclude"` excludes them."""
-    source, pairs = await _upload(request, map)
+    return await _import_file(request, principal, map, "people")
+
+
+async def _import_file(
+    request: Request, principal: Principal, query_map: list[str] | None, kind: str
+) -> Any:
+    source, pairs = await _upload(request, query_map)
     mapping = imports.parse_mapping(pairs)
     try:
-        report = await run_in_threadpool(_import_people, request, principal, source, mapping)
+        report = await run_in_threadpool(_apply_file, request, principal, kind, source, mapping)
     except _Rejected as rejected:
         return _rejection(request, rejected.report)
     return ImportReportOut.of(report)
 
 
-def _import_people(
-    request: Request, principal: Principal, source: TextIO, mapping: dict[str, str]
+def _apply_file(
+    request: Request, principal: Principal, kind: str, source: TextIO, mapping: dict[str, str]
 ) -> ImportReport:
-    """The whole file is read and checked before any transaction opens; then it is
-    applied in parts, each its own short transaction, so the write lock is never held
-    for long (an unsubscribe or another workspace's write waits behind one part only)."""
-    file = imports.read_people(source=source, mapping=mapping)
-    refused = imports.people_rejected(file)
-    if refused is not None:
-        raise _Rejected(refused)
-    return imports.apply_people_in_parts(
-        site_of(request).engine,
-        lambda: tx(request),
+    """The whole file is read and checked before any write (a companies file's links in
+    a transaction that only reads); then it is applied in parts, each its own short
+    transaction, so the write lock is never held for long (an unsubscribe or another
+    workspace's write waits behind one part only)."""
+    engine = site_of(request).engine
+    checked = imports.check_import(
+        lambda: read_transaction(engine),
+        kind=kind,
         workspace_id=principal.workspace_id,
-        file=file,
+        source=source,
+        mapping=mapping,
+    )
+    if checked.refused is not None:
+        raise _Rejected(checked.refused)
+    return imports.apply_checked(
+        engine,
+        lambda: tx(request),
+        checked,
+        workspace_id=principal.workspace_id,
         actor=principal.actor,
         now=utcnow(),
     )
@@ -213,33 +227,7 @@ def _import_people(
 async def import_companies(request: Request, principal: ApiPrincipal, map: Mapping = None) -> Any:
     """Create or update companies by domain. Fields: domain, name, parent_domain (links
     it under its parent), crm_id, fields.<name>."""
-    source, pairs = await _upload(request, map)
-    mapping = imports.parse_mapping(pairs)
-    try:
-        report = await run_in_threadpool(_import_companies, request, principal, source, mapping)
-    except _Rejected as rejected:
-        return _rejection(request, rejected.report)
-    return ImportReportOut.of(report)
-
-
-def _import_companies(
-    request: Request, principal: Principal, source: TextIO, mapping: dict[str, str]
-) -> ImportReport:
-    """Read and checked (links included, in a transaction that only reads) before any
-    write; then applied in parts, each its own short transaction."""
-    file = imports.read_companies(source=source, mapping=mapping)
-    with read(request) as db:
-        refused = imports.companies_rejected(db, workspace_id=principal.workspace_id, file=file)
-    if refused is not None:
-        raise _Rejected(refused)
-    return imports.apply_companies_in_parts(
-        site_of(request).engine,
-        lambda: tx(request),
-        workspace_id=principal.workspace_id,
-        file=file,
-        actor=principal.actor,
-        now=utcnow(),
-    )
+    return await _import_file(request, principal, map, "companies")
 
 
 @router.post(
