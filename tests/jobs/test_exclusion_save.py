@@ -1,6 +1,6 @@
 """A confirmed exclusion save that unenrolls many, as a job, on both databases: the save
-and its unenroll land together (R13); a save that can no longer be made fails with the
-reason and changes nothing."""
+commits first, then its unenroll in parts, each its own step (R13, DESIGN guarantee 6);
+a save that can no longer be made fails with the reason and changes nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
 from optout.errors import InvalidFilter
-from optout.jobs import runner
+from optout.jobs import kinds, runner
 from optout.services import bulk_jobs, enrollments, exclusions, fresh_rules, jobs
 from tests.factories import World
 
@@ -46,14 +46,22 @@ def _queue(engine: Engine, ws: int, now: datetime, name: str = "Acme is a custom
         )
 
 
-def test_R13_exclusion_save_job_saves_and_unenrolls_in_one_step(
-    engine: Engine, committed: Committed, now: datetime
+def test_R13_exclusion_save_job_saves_then_unenrolls_in_parts(
+    engine: Engine, committed: Committed, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(kinds, "UNENROLL_PART", 5)
     ws, seq = _world(committed)
     job = _queue(engine, ws, now)
     with engine.connect() as db:
         assert fresh_rules.all_specs(db, workspace_id=ws) == []
-    runner.run_pending(engine, runner="r", clock=lambda: now)
+    steps = 0
+    while runner.run_next(engine, runner="r", clock=lambda: now, max_steps=1) is not None:
+        steps += 1
+        with engine.connect() as db:
+            ended = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+            saved = fresh_rules.all_specs(db, workspace_id=ws)
+        assert len(saved) == 1  # in force from the first step on
+        assert ended.get("unenrolled", 0) == min(12, 5 * (steps - 1))
     with engine.connect() as db:
         done = jobs.get(db, workspace_id=ws, job_id=job.id)
         (saved,) = fresh_rules.all_specs(db, workspace_id=ws)
@@ -66,6 +74,7 @@ def test_R13_exclusion_save_job_saves_and_unenrolls_in_one_step(
         "emails_cancelled": 12,
     }
     assert counts == {"unenrolled": 12, "not_started": 5}
+    assert steps == 4  # the save, then parts of 5, 5 and 2
 
 
 def test_R13_exclusion_save_job_whose_name_was_taken_meanwhile_fails_and_changes_nothing(

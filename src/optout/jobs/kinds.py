@@ -13,9 +13,11 @@ for it and returns its progress, which the runner records in that same transacti
   a crash goes on from there. A companies file's links are checked too before the first
   step (in a transaction that only reads), and it is applied in parts the same way. Each
   part's size is set by how long the one before took.
-- `exclusion_save`: a confirmed save that unenrolls many, the save and its unenroll in
-  one step, one transaction (R13); a crash before its commit leaves nothing saved, and
-  the rerun saves it.
+- `exclusion_save`: a confirmed save that unenrolls many. The first step saves it with
+  its stored matches: from that commit it is in force, and the send-time check refuses
+  everyone it excludes. A crash before that commit leaves nothing saved, and the rerun
+  saves it. Each next step ends the next part of the enrollments it removes (R13), by
+  id, and records where it got to with its commit.
 - `crm_sync`: a sync asked for on the CRM page (`optout.crm.sync_job`): the sync runs
   before the step (it commits page by page itself), the step records its summary.
 """
@@ -37,7 +39,7 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, exclusions, imports, in_parts
+from optout.services import enrollments, exclusion_unenroll, exclusions, imports, in_parts
 from optout.services.imports_apply import finish_file
 from optout.services.jobs import Job, StepOutcome
 from optout.services.preview import Preview
@@ -178,6 +180,8 @@ def read_exclusion_save(engine: Engine, job: Job, progress: Progress) -> Any:
     """The exclusion as it will be saved and its preview, read before the step's write
     transaction opens (a filter of thousands of domains takes a while to read)."""
     p, ws = job.params, job.workspace_id
+    if p.get("saved_id") is not None:
+        return None  # saved already: what is left is ending its enrollments
     with read_transaction(engine) as db:
         if p.get("exclusion_id") is None:
             draft = exclusions.draft_of(name=p["name"], **_toggles(p))
@@ -204,8 +208,11 @@ def _toggles(p: dict[str, Any]) -> dict[str, Any]:
 def exclusion_save(
     db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
 ) -> StepOutcome:
-    """The save and its unenroll in one transaction (R13), confirmed already (R22)."""
+    """The save, confirmed already (R22), in the first step; then the enrollments it ends
+    (R13), a part a step (`exclusion_unenroll`)."""
     p = job.params
+    if p.get("saved_id") is not None:
+        return _unenroll_part(db, job, now=now, progress=progress)
     common: dict[str, Any] = {
         "workspace_id": job.workspace_id,
         "actor": job.created_by,
@@ -213,6 +220,7 @@ def exclusion_save(
         **_toggles(p),
         "confirm": True,
         "impact": prepared if isinstance(prepared, Preview) else None,
+        "unenroll_now": False,
     }
     if p.get("exclusion_id") is None:
         saved = exclusions.create(db, name=p["name"], **common)
@@ -221,14 +229,52 @@ def exclusion_save(
             db, workspace_id=job.workspace_id, exclusion_id=int(p["exclusion_id"])
         )
         saved = exclusions.update(db, name=current.name, new_name=p["name"] or None, **common)
-    ended = saved.removal.enrollments_ended
     result = {
         "exclusion_id": saved.exclusion.id,
         "name": saved.exclusion.name,
-        "enrollments_ended": ended,
-        "emails_cancelled": saved.removal.emails_cancelled,
+        "enrollments_ended": 0,
+        "emails_cancelled": 0,
     }
-    return StepOutcome(done=ended, total=ended, result=result, finished=True)
+    return StepOutcome(
+        done=0,
+        total=0,
+        result=result,
+        finished=not exclusion_unenroll.sweeps(saved.exclusion),
+        params={"saved_id": saved.exclusion.id},
+    )
+
+
+UNENROLL_PART = in_parts.MOST_ROWS  # enrollments ended per step at most
+
+
+def _unenroll_part(db: Connection, job: Job, *, now: datetime, progress: Progress) -> StepOutcome:
+    """The next enrollments a committed save ends, after the last part's highest id; the
+    part's size set by how long the last one took. The exclusion is in force from the
+    save's commit: the send-time check refuses everyone it excludes meanwhile."""
+    began = time.monotonic()
+    p, ws = job.params, job.workspace_id
+    saved = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=int(p["saved_id"]))
+    size = int(p.get("size") or UNENROLL_PART)
+    ids = exclusion_unenroll.removable_ids(
+        db, workspace_id=ws, exclusion=saved, now=now, after=int(p.get("after") or 0), limit=size
+    )
+    removal = exclusions.sweep(
+        db, workspace_id=ws, exclusion=saved, actor=job.created_by, now=now, within=ids
+    )
+    before = job.result or {}
+    ended = int(before.get("enrollments_ended", 0)) + removal.enrollments_ended
+    cancelled = int(before.get("emails_cancelled", 0)) + removal.emails_cancelled
+    progress(ended, ended)
+    return StepOutcome(
+        done=ended,
+        total=ended,
+        result={**before, "enrollments_ended": ended, "emails_cancelled": cancelled},
+        finished=len(ids) < size,
+        params={
+            "after": max(ids, default=int(p.get("after") or 0)),
+            "size": in_parts.next_part_size(size, time.monotonic() - began, most=UNENROLL_PART),
+        },
+    )
 
 
 STEPS: dict[str, Step] = {
