@@ -116,15 +116,22 @@ def test_R31_R32_hubspot_connected_mapped_and_synced_in_the_browser(
     )
     check_widths(app, "hubspot tested")
 
-    # A mapping error is shown at the field it is about, and the form keeps what was typed.
+    # Our field is picked by its label; a pick under another object than the one chosen is
+    # told at the picker, and the form keeps what was typed and picked.
     page.select_option("#map-object", "contacts")
     page.fill("#map-crm-field", "jobtitle")
-    page.fill("#map-our-field", "salary")
+    page.select_option("#map-our-field", label="Opportunity stage")
     page.click("#save-mapping")
     error = page.locator("#map-our-field + .field-error")
-    expect(error).to_contain_text("cannot feed 'salary'")
+    expect(error).to_contain_text("“Opportunity stage” is filled from deals, not from contacts")
     expect(page.locator("#map-our-field")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#map-crm-field")).to_have_value("jobtitle")
+    expect(page.locator("#map-our-field")).to_have_value("deals|stage")
+    page.select_option("#map-our-field", "contacts|title")
+    page.click("#save-mapping")
+    expect(page.locator(".notice.ok")).to_contain_text(
+        "HubSpot contacts field jobtitle now feeds “Job title”."
+    )
 
     # The master opt-out field, read and written.
     expect(page.locator("#opt-out-contacts legend")).to_contain_text("now hs_email_optout, read")

@@ -23,6 +23,7 @@ from typing import Any
 from optout.crm.protocol import CrmObject, Kind, Record
 from optout.errors import InvalidInput, InvalidMapping
 from optout.filters.fields import CUSTOM_FIELD_NAME
+from optout.filters.fields import label as filter_label
 from optout.sending.windows import zone_name
 
 READ = "read"
@@ -132,45 +133,44 @@ DEFAULTS: Mapping[str, Mapping[str, Sequence[tuple[str, str]]]] = {
     },
 }
 
-# How pages name our fields, per kind of object (a custom `fields.<name>` reads
-# "<Name> (custom)").
-OUR_FIELD_LABELS: Mapping[Kind, Mapping[str, str]] = {
-    Kind.PERSON: {
-        "email": "Email",
-        "first_name": "First name",
-        "last_name": "Last name",
-        "title": "Job title",
-        "status": "Lead status",
-        OPT_OUT: "Opted out of email",
-        "last_activity_at": "Last activity",
-        "company_domain": "Company domain",
-        "company_name": "Company name",
-        "owner": "Owner",
-        "time_zone": "Time zone",
-    },
-    Kind.COMPANY: {"domain": "Company domain", "name": "Company name"},
-    Kind.DEAL: {
-        "name": "Opportunity name",
-        "stage": "Opportunity stage",
-        "amount": "Opportunity amount",
-        "is_closed": "Opportunity closed",
-        "is_won": "Opportunity won",
-        "close_date": "Opportunity close date",
-    },
+# How pages name our fields: by the labels of the filter field registry
+# (`optout.filters.fields`), so that a mapping, a filter and a field picker name a field
+# alike ("Job title", "Opportunity stage", "Lead source (custom)"). The relation each kind
+# of record fills there; our fields a filter names otherwise; and the few a filter cannot
+# name, labelled here.
+_FILTER_RELATIONS: Mapping[Kind, str] = {
+    Kind.PERSON: "person",
+    Kind.COMPANY: "company",
+    Kind.DEAL: "opportunity",
+}
+_FILTER_NAMES: Mapping[Kind, Mapping[str, str]] = {
+    Kind.PERSON: {"company_domain": "company.domain", "company_name": "company.name"},
+}
+_OWN_LABELS: Mapping[Kind, Mapping[str, str]] = {
+    Kind.PERSON: {OPT_OUT: "Opted out of email", "owner": "Owner", "time_zone": "Time zone"},
     Kind.ROLE: {"role": "Contact role"},
 }
 
 
+def field_label(kind: Kind, our: str) -> str:
+    """How pages name our field `our` of a record of `kind`: `title` of a person reads
+    "Job title", `fields.lead_source` of a company "Company lead source (custom)"."""
+    own = _OWN_LABELS.get(kind, {}).get(our)
+    if own is not None:
+        return own
+    relation = _FILTER_RELATIONS.get(kind)
+    if relation is None:
+        return our
+    return filter_label(_FILTER_NAMES.get(kind, {}).get(our) or f"{relation}.{our}")
+
+
 def our_field_label(crm: str, mapping: FieldMapping) -> str:
     """How pages name the field of ours that `mapping` feeds."""
-    our = mapping.our_field
-    if our.startswith("fields."):
-        return our[len("fields.") :].replace("_", " ").capitalize() + " (custom)"
     try:
         kind = crm_object(crm, mapping.crm_object).kind
     except InvalidMapping:
-        return our
-    return OUR_FIELD_LABELS[kind].get(our, our)
+        return mapping.our_field
+    return field_label(kind, mapping.our_field)
 
 
 def in_words(crm: str, crm_name: str, mapping: FieldMapping) -> str:

@@ -25,6 +25,8 @@ from optout.jobs import live
 from optout.services import jobs
 from optout.services.accounts import Role
 from optout.web.errors import status_of
+from optout.web.pages.crm_field_picker import CUSTOM, picked_field
+from optout.web.pages.crm_field_picker import choices as field_choices
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
@@ -91,6 +93,8 @@ def _connection_page(
         modes=MODES,
         opt_out_field=OPT_OUT,
         our_field_label=lambda m: mapping.our_field_label(kind, m),
+        our_field_groups=field_choices(kind, status.mappings if status is not None else {}),
+        new_custom=CUSTOM,
         mapping_form=mapping_form or {},
         mapping_error=mapping_error,
         webhook_base=site.settings.base_url,
@@ -279,26 +283,29 @@ def save_mapping(
     crm_object: Annotated[str, Form()] = "",
     crm_field: Annotated[str, Form()] = "",
     our_field: Annotated[str, Form()] = "",
+    custom_field: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "read",
     origin: Annotated[str, Form()] = "mapping",
 ) -> Response:
-    """Map a CRM field to one of ours; `our_field=email_opt_out` chooses the master
-    opt-out field of that object."""
+    """Map a CRM field to one of ours, picked by its label (`crm_field_picker`) or named
+    (`our_field=email_opt_out` chooses the master opt-out field of that object)."""
     kind = _kind(kind)
     posted = {
         "crm_object": crm_object,
         "crm_field": crm_field.strip(),
         "our_field": our_field.strip(),
+        "custom_field": custom_field.strip(),
         "mode": mode,
     }
     try:
         viewer.principal.require(Role.ADMIN)
+        ours = picked_field(kind, crm_object, our_field, custom_field)
         with site_of(request).engine.begin() as db:
             connection = connections.get(db, workspace_id=viewer.workspace_id, kind=kind)
             saved = connections.set_mapping(
                 db,
                 connection=connection,
-                field_mapping=FieldMapping(**posted),
+                field_mapping=FieldMapping(crm_object, posted["crm_field"], ours, mode),
                 now=utcnow(),
             )
     except InvalidMapping as exc:
