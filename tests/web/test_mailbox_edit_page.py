@@ -84,6 +84,8 @@ def _form(page: str) -> dict[str, str]:
     form["signature"] = html.unescape(
         re.search(r'name="signature"[^>]*>([^<]*)</textarea>', page)[1]  # type: ignore[index]
     )
+    if re.search(r'name="imap_ssl" value="on" checked', page):
+        form["imap_ssl"] = "on"  # a ticked box is posted, as a browser does
     form["csrf_token"] = csrf_token_in(page)
     return form
 
@@ -172,6 +174,18 @@ def test_R37_an_admin_edits_every_setting_of_a_mailbox_and_a_bad_value_is_told_b
         ).one()
     assert row_after.imap_password == stored
     assert row_after.daily_limit is None
+    ev = t.events
+    with site.engine.connect() as db:
+        edits = list(
+            db.scalars(
+                sa.select(ev.c.detail)
+                .where(ev.c.kind == "mailbox_edited", ev.c.workspace_id == world.ws)
+                .order_by(ev.c.id)
+            )
+        )
+    assert edits[-1]["changed"] == ["daily_limit"]  # what the last save changed, no more
+    assert "imap_password" in edits[0]["changed"]
+    assert all("imap-secret-1" not in str(detail) for detail in edits)
 
 
 def _enrolled_on(world: World, sequence: int, addresses: list[str], mailbox: int) -> list[int]:

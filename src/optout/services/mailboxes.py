@@ -429,7 +429,7 @@ def edit(
         values.update(
             mailbox_imap.values(changes.imap, stored_password=current["imap_password"], keys=keys)
         )
-    values = {k: v for k, v in values.items() if current[k] != v or k.endswith("password")}
+    values = {k: v for k, v in values.items() if current[k] != v}  # a new secret always differs
     if values:
         b = t.mailboxes
         db.execute(b.update().where(b.c.id == current["id"]).values(updated_at=now, **values))
