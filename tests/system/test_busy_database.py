@@ -1,11 +1,13 @@
 """No opt-out is lost to a busy database (R1, R3, DESIGN guarantee 6).
 
 The real service (`optout serve`, its own process) over loopback, on SQLite and on
-PostgreSQL. Beside each of three long writes a member may start, 100 recipients click
+PostgreSQL. Beside each of five long writes a member may start, 100 recipients click
 RFC 8058 one-click unsubscribe at once, each on their own link: a CSV upload whose
-header has 40,000 columns, a 50,000-row people import, and the save of a 10,000-domain
-exclusion that unenrolls on save. Every click must be answered 200 and opt its person
-out; the service must log no error.
+header has 40,000 columns, a 50,000-row people import, a 10,000-row companies import
+that renames every company and links each under a parent, the save of a 10,000-domain
+exclusion that unenrolls on save, and a 10,000-domain CSV imported straight into an
+exclusion list. Every click must be answered 200 and opt its person out; the service
+must log no error.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ CLICKS = 100
 EXCLUDED_DOMAINS = 10_000
 IMPORTED_ROWS = 50_000
 WIDE_COLUMNS = 40_000
+PARENTS = 100
+LISTED_DOMAINS = 10_000
+LONG_WRITES = 5
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def _seed(engine: Engine) -> tuple[int, str, list[tuple[int, str]]]:
         assert seeded.created == EXCLUDED_DOMAINS, seeded.errors[:3]
         recipients = [
             (world.person(f"reader{i}@mail{i % 7}.com"), f"reader{i}@mail{i % 7}.com")
-            for i in range(3 * CLICKS)
+            for i in range(LONG_WRITES * CLICKS)
         ]
         everyone = db.scalars(sa.select(t.people.c.id).where(t.people.c.workspace_id == world.ws))
         enrollments.enroll(
@@ -215,14 +220,25 @@ def _long_csv() -> bytes:
     return ("Email,First name,Domain\n" + rows).encode()
 
 
+def _companies_csv() -> bytes:
+    rows = "".join(
+        f"company{i}.com,Company {i},group{i % PARENTS}.com\n" for i in range(EXCLUDED_DOMAINS)
+    )
+    return ("Domain,Name,Parent\n" + rows).encode()
+
+
+def _list_csv() -> bytes:
+    return ("Domain\n" + "".join(f"partner{i}.com\n" for i in range(LISTED_DOMAINS))).encode()
+
+
 def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
     engine = fresh_engine
     ws, key, recipients = _seed(engine)
-    batches = [recipients[i * CLICKS : (i + 1) * CLICKS] for i in range(3)]
+    batches = [recipients[i * CLICKS : (i + 1) * CLICKS] for i in range(LONG_WRITES)]
     member = {"Authorization": f"Bearer {key}"}
-    wide, long = _wide_csv(), _long_csv()
+    wide, long, companies, listed = _wide_csv(), _long_csv(), _companies_csv(), _list_csv()
     domains = [f"company{i}.com" for i in range(EXCLUDED_DOMAINS)]
     started = time.monotonic()
 
@@ -247,6 +263,29 @@ def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
                 timeout=300,
             )
 
+        def companies_import() -> httpx.Response:
+            return httpx.post(
+                f"{api}/imports/companies",
+                params={"map": ["Domain=domain", "Name=name", "Parent=parent_domain"]},
+                content=companies,
+                headers={**member, "Content-Type": "text/csv"},
+                timeout=300,
+            )
+
+        def list_import() -> httpx.Response:
+            return httpx.post(
+                f"{api}/imports/exclusion-list",
+                params={
+                    "column": "Domain",
+                    "exclusion": "Partners",
+                    "level": "company",
+                    "confirm": "true",
+                },
+                content=listed,
+                headers={**member, "Content-Type": "text/csv"},
+                timeout=300,
+            )
+
         def exclusion_save() -> httpx.Response:
             return httpx.post(
                 f"{api}/exclusions",
@@ -264,7 +303,11 @@ def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
 
         upload, wide_clicks = _beside(service, ws, batches[0], wide_upload, lead=0.1, spread=1)
         imported, import_clicks = _beside(service, ws, batches[1], long_import, lead=1, spread=8)
-        saved, save_clicks = _beside(service, ws, batches[2], exclusion_save, lead=0.2, spread=2)
+        linked, company_clicks = _beside(
+            service, ws, batches[2], companies_import, lead=0.5, spread=4
+        )
+        saved, save_clicks = _beside(service, ws, batches[3], exclusion_save, lead=0.2, spread=2)
+        listed_in, list_clicks = _beside(service, ws, batches[4], list_import, lead=0.2, spread=2)
     log = service.log.read_text()
     elapsed = time.monotonic() - started
 
@@ -272,12 +315,18 @@ def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
     assert f"the header has {WIDE_COLUMNS} columns" in upload.json()["error"]["message"]
     assert imported.status_code == 200, imported.text[:500]
     assert imported.json()["created"] == IMPORTED_ROWS
+    assert linked.status_code == 200, linked.text[:500]
+    assert (linked.json()["updated"], linked.json()["created"]) == (EXCLUDED_DOMAINS, 0)
     assert saved.status_code == 201, saved.text[:500]
     assert saved.json()["removed"]["enrollments_ended"] == EXCLUDED_DOMAINS
+    assert listed_in.status_code == 200, listed_in.text[:500]
+    assert listed_in.json()["created"] == LISTED_DOMAINS
     for name, clicks, batch in (
         ("the 40,000-column upload", wide_clicks, batches[0]),
         ("the 50,000-row import", import_clicks, batches[1]),
-        ("the 10,000-domain exclusion save", save_clicks, batches[2]),
+        ("the 10,000-row companies import", company_clicks, batches[2]),
+        ("the 10,000-domain exclusion save", save_clicks, batches[3]),
+        ("the 10,000-domain exclusion-list import", list_clicks, batches[4]),
     ):
         assert clicks.errors == [], f"beside {name}: {clicks.errors[:5]}"
         assert clicks.statuses == [200] * CLICKS, f"beside {name}"
