@@ -151,6 +151,7 @@ def test_R37_an_admin_edits_every_setting_of_a_mailbox_and_a_bad_value_is_told_b
     assert "0 of 25" in row
     assert "120 s" in row
     assert "Europe/Berlin" in row
+    assert "replies read from its own inbox" in row
     again = site.http.get(f"/mailboxes/{box}/edit").text
     assert _value(again, "owner") == user
     assert _value(again, "imap_host") == "imap.acme-sales.com"
