@@ -479,14 +479,17 @@ def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
 
 
 def drain(engine: Engine, progress: Progress, passes: int | None = None) -> tuple[Measure, int]:
-    """Passes until the queue is empty, or `passes` of them; each pass timed (one
+    """Passes of full batches (`automatic_enrollment.BATCH`, as the hand-enrolled
+    baseline) until the queue is empty, or `passes` of them; each pass timed (one
     transaction, commit)."""
     measure = Measure(f"one pass (a batch of {automatic_enrollment.BATCH})")
     enrolled = 0
     while queued(engine) and (passes is None or len(measure.runs) < passes):
         started = time.perf_counter()
         with engine.begin() as db:
-            enrolled += automatic_enrollment.run(db, workspace_id=WS, now=utcnow())
+            enrolled += automatic_enrollment.run(
+                db, workspace_id=WS, now=utcnow(), limit=automatic_enrollment.BATCH
+            )
         measure.runs.append(time.perf_counter() - started)
         if len(measure.runs) % 5 == 0:
             progress.say(f"  {len(measure.runs)} passes, {enrolled:,} enrolled")

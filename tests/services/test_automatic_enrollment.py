@@ -17,6 +17,7 @@ from optout.services import (
     audiences,
     automatic_enrollment,
     decision_index,
+    enrollments,
     exclusion_archive,
     people,
     refresh,
@@ -164,6 +165,70 @@ def test_R41_R27_the_company_cap_holds_and_the_one_left_out_is_asked_again(world
     )
     assert _pass(world, world.now + automatic_enrollment.CAP_RETRY) == 1
     assert world.status_of(seq, amy) == "not_started"
+
+
+def test_R41_R27_the_ones_the_cap_left_out_are_asked_again_when_an_enrollment_there_ends(
+    world: World,
+) -> None:
+    seq = _cto_sequence(world, max_active_per_company=1)
+    _switch_on(world)
+    ann = world.person("ann@acme.com", company="acme.com", title="CTO")
+    amy = world.person("amy@acme.com", company="acme.com", title="CTO")
+    cat = world.person("cat@globex.io", company="globex.io", title="CTO")
+    world.person("dan@globex.io", company="globex.io", title="CTO")
+    assert _pass(world) == 2
+    assert _reasons(world) == {
+        "amy@acme.com": "company cap reached",
+        "dan@globex.io": ("company cap reached"),
+    }
+    # Not asked again while nothing has changed at their company.
+    assert _pass(world, world.now + timedelta(minutes=10)) == 0
+
+    enrollments.unenroll(
+        world.db,
+        workspace_id=world.ws,
+        sequence_id=seq,
+        person_ids=[ann],
+        actor="admin",
+        now=world.now,
+    )
+    assert _pass(world) == 1  # at once, no clock moved: the place ann left at acme
+    assert world.status_of(seq, amy) == "not_started"
+    assert world.status_of(seq, cat) == "not_started"
+    assert _reasons(world) == {"dan@globex.io": "company cap reached"}
+
+
+def test_R41_new_members_are_enrolled_before_the_people_asked_again(world: World) -> None:
+    seq = _cto_sequence(world, max_active_per_company=1)
+    _switch_on(world)
+    ann = world.person("ann@acme.com", company="acme.com", title="CTO")
+    world.person("amy@acme.com", company="acme.com", title="CTO")
+    world.person("abe@acme.com", company="acme.com", title="CTO")
+    assert _pass(world) == 1
+    enrollments.unenroll(
+        world.db,
+        workspace_id=world.ws,
+        sequence_id=seq,
+        person_ids=[ann],
+        actor="admin",
+        now=world.now,
+    )  # amy and abe are asked again, queued first
+    cat = world.person("cat@globex.io", company="globex.io", title="CTO")
+    _commit(world)
+    q = t.enrollment_queue
+    assert world.db.scalar(sa.select(sa.func.count()).where(q.c.sequence_id == seq)) == 3
+    assert automatic_enrollment.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
+    assert world.status_of(seq, cat) == "not_started"
+    assert automatic_enrollment.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
+    assert world.db.scalar(sa.select(sa.func.count()).where(q.c.sequence_id == seq)) == 1
+
+
+def test_R41_a_pass_sizes_its_batch_to_hold_the_lock_about_half_a_second() -> None:
+    size = automatic_enrollment.FIRST_BATCH
+    assert automatic_enrollment.next_batch_size(size, held=0.25) == 2 * size
+    assert automatic_enrollment.next_batch_size(size, held=2.0) == size // 4
+    assert automatic_enrollment.next_batch_size(size, held=0.0001) == automatic_enrollment.BATCH
+    assert automatic_enrollment.next_batch_size(size, held=60) == automatic_enrollment.LEAST_BATCH
 
 
 def test_R41_R30_a_member_who_leaves_the_audience_leaves_the_not_enrolled_view(

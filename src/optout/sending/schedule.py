@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.sending import windows
 from optout.sending.plan import StepRow, next_email
-from optout.services import events
+from optout.services import enrollment_queue, events
 
 UTC_NAME = "UTC"
 
@@ -98,6 +98,9 @@ def queue_next(
             .values(
                 status="finished", ended_at=now, end_reason="completed every step", next_run_at=None
             )
+        )
+        enrollment_queue.requeue_capped(
+            db, workspace_id=workspace_id, enrollment_ids=enrollment_ids, now=now
         )
         return
     schedule = schedule_of(db, sequence_id=sequence_id)

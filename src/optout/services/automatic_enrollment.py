@@ -5,11 +5,13 @@ Switching a sequence on stores its audience's members in the decision index
 (`audience_index.store`) and queues every member never enrolled in it; from then on the
 index's flush queues each person who comes to be a member, and each not-enrolled person
 something changed for (`enrollment_queue`). The pass (`run`, every worker pass) enrolls
-the queue in the order it was filled, through the same set-based enrollment as every
-other path (`enrollments.enroll`: every check of eligibility, the cooldown, the company
-cap, the mailbox), and keeps, for each person it left out, the first check that stopped
-them: the sequence's not-enrolled view. A person is never active twice in one sequence:
-the database's unique index on active enrollments holds it.
+the queue (new members first, then the people asked again, each in the order they were
+queued; a batch sized to hold the write lock about half a second), through the same
+set-based enrollment as every other path (`enrollments.enroll`: every check of
+eligibility, the cooldown, the company cap, the mailbox), and keeps, for each person it
+left out, the first check that stopped them: the sequence's not-enrolled view. A person
+is never active twice in one sequence: the database's unique index on active enrollments
+holds it.
 
 A CRM sync holds the pass for its workspace until it has applied everything it read
 (`crm.sync`), so a contact and the deal that excludes them, read in the same run, are
@@ -18,6 +20,7 @@ both in before the contact is asked about.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
+from optout.filters.sqlfunc import in_list
 from optout.services import (
     audience_index,
     enrollment_queue,
@@ -39,11 +43,19 @@ from optout.services.enrollment_refusals import refused_people
 
 # The actor of the enrollments the pass makes (events, the enrollment's `enrolled_by`).
 ACTOR = "automatic enrollment"
-# People enrolled per sequence per pass: a large queue (an import, an audience edit) is
-# enrolled over several passes, each a short transaction.
+# People enrolled per sequence per pass at most: a large queue (an import, an audience
+# edit) is enrolled over several passes, each a short transaction. Each sequence's batch is
+# sized so that its pass holds the write lock about HOLD_SECONDS (`next_batch_size`),
+# starting from FIRST_BATCH.
 BATCH = 2000
-# A person left out for the company's cap is asked again this long after.
-CAP_RETRY = timedelta(minutes=5)
+FIRST_BATCH = 200
+LEAST_BATCH = 20
+HOLD_SECONDS = 0.5
+# A person left out for the company's cap is asked again when an enrollment at their
+# company ends in the sequence (`enrollment_queue.requeue_capped`), and, for the ways a
+# place opens that no enrollment's end shows (a colleague who moved company), this long
+# after at the latest.
+CAP_RETRY = timedelta(hours=1)
 # A CRM sync run still marked running after this is taken as crashed, and no longer holds
 # the pass (the lease of a sync run, `crm.sync.RUN_LEASE`).
 SYNC_LEASE = timedelta(hours=1)
@@ -226,12 +238,12 @@ def waiting(db: Connection, *, workspace_id: int, now: datetime) -> list[Waiting
     return found
 
 
-def run(db: Connection, *, workspace_id: int, now: datetime) -> int:
-    """Enroll, sequence by sequence, a batch of who the queue holds, in the order they were
-    queued, in this one transaction; the number enrolled. (The worker gives each
-    sequence's batch a transaction of its own.)"""
+def run(db: Connection, *, workspace_id: int, now: datetime, limit: int | None = None) -> int:
+    """Enroll, sequence by sequence, a batch of who the queue holds (of `limit` people at
+    most, when given), in this one transaction; the number enrolled. (The worker gives
+    each sequence's batch a transaction of its own.)"""
     return sum(
-        enroll_queued(db, workspace_id=workspace_id, waiting=one, now=now)
+        enroll_queued(db, workspace_id=workspace_id, waiting=one, now=now, limit=limit)
         for one in waiting(db, workspace_id=workspace_id, now=now)
     )
 
@@ -253,18 +265,34 @@ def syncing(db: Connection, *, workspace_id: int, now: datetime) -> bool:
     )
 
 
-def enroll_queued(db: Connection, *, workspace_id: int, waiting: Waiting, now: datetime) -> int:
-    """Enroll the next batch of one sequence's queue; the number enrolled."""
+# The batch size each sequence's next pass takes, learned from the last one (per process:
+# the worker's passes).
+_batch_sizes: dict[int, int] = {}
+
+
+def next_batch_size(size: int, held: float) -> int:
+    """The next batch's size after a batch of `size` people held the lock `held` seconds:
+    scaled toward HOLD_SECONDS, never above BATCH nor below LEAST_BATCH."""
+    if held <= 0:
+        return min(size, BATCH)
+    return max(LEAST_BATCH, min(BATCH, int(size * HOLD_SECONDS / held)))
+
+
+def enroll_queued(
+    db: Connection,
+    *,
+    workspace_id: int,
+    waiting: Waiting,
+    now: datetime,
+    limit: int | None = None,
+) -> int:
+    """Enroll the next batch of one sequence's queue (new members first, then the people
+    asked again, each in the order they were queued); the number enrolled. Without
+    `limit`, the batch is sized from how long the sequence's last batch took."""
     sequence_id, audience_id = waiting.sequence_id, waiting.audience_id
-    q = t.enrollment_queue
-    asked = list(
-        db.scalars(
-            sa.select(q.c.person_id)
-            .where(q.c.sequence_id == sequence_id)
-            .order_by(q.c.id)
-            .limit(BATCH)
-        )
-    )
+    size = limit or _batch_sizes.get(sequence_id, FIRST_BATCH)
+    started = time.monotonic()
+    asked = enrollment_queue.next_people(db, sequence_id=sequence_id, limit=size)
     result = enrollments.enroll(
         db,
         workspace_id=workspace_id,
@@ -275,7 +303,10 @@ def enroll_queued(db: Connection, *, workspace_id: int, waiting: Waiting, now: d
         audience_id=audience_id,
     )
     _keep_skips(db, workspace_id=workspace_id, sequence_id=sequence_id, asked=asked, now=now)
-    db.execute(q.delete().where(q.c.sequence_id == sequence_id, q.c.person_id.in_(asked)))
+    q = t.enrollment_queue
+    db.execute(q.delete().where(q.c.sequence_id == sequence_id, in_list(q.c.person_id, asked)))
+    if limit is None and len(asked) == size:
+        _batch_sizes[sequence_id] = next_batch_size(size, time.monotonic() - started)
     return result.enrolled
 
 
@@ -286,7 +317,7 @@ def _keep_skips(
     out and why (staged by the enrollment), with when to ask again for a reason that ends
     with time."""
     k, r, e = t.enrollment_skips, refused_people, t.enrollments
-    db.execute(k.delete().where(k.c.sequence_id == sequence_id, k.c.person_id.in_(asked)))
+    db.execute(k.delete().where(k.c.sequence_id == sequence_id, in_list(k.c.person_id, asked)))
     spec = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
     days = spec.ruleset.reenroll_cooldown_days
     last_end = (

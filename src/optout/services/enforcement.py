@@ -122,4 +122,7 @@ def end_enrollments(
             enrollment_ids=sa.select(staged.c.enrollment_id),
             now=now,
         )
+    enrollment_queue.requeue_capped(
+        db, workspace_id=workspace_id, enrollment_ids=sa.select(staged.c.enrollment_id), now=now
+    )
     return Removal(ended, cancelled)

@@ -126,6 +126,51 @@ def queue_ended(
     )
 
 
+def requeue_capped(
+    db: Connection, *, workspace_id: int, enrollment_ids: sa.Select[Any], now: datetime
+) -> None:
+    """These enrollments just ended: the people their sequence's company cap left out at
+    the same companies are queued again, since a place may have opened."""
+    s, e, k, p, theirs = t.sequences, t.enrollments, t.enrollment_skips, t.people, t.people.alias()
+    ended = (
+        sa.select(e.c.sequence_id, theirs.c.company_id)
+        .join(theirs, theirs.c.id == e.c.person_id)
+        .where(e.c.id.in_(enrollment_ids), theirs.c.company_id.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    _insert(
+        db,
+        sa.select(
+            sa.literal(workspace_id, sa.Integer),
+            k.c.sequence_id,
+            k.c.person_id,
+            sa.literal(now, sa.DateTime),
+        )
+        .select_from(ended)
+        .join(p, p.c.company_id == ended.c.company_id)
+        .join(k, sa.and_(k.c.person_id == p.c.id, k.c.sequence_id == ended.c.sequence_id))
+        .join(s, s.c.id == k.c.sequence_id)
+        .where(k.c.check == "company_cap", _enrolling(workspace_id))
+        .order_by(k.c.id),
+    )
+
+
+def next_people(db: Connection, *, sequence_id: int, limit: int) -> list[int]:
+    """Up to `limit` people of the sequence's queue, in the order they were queued: first
+    those asked for the first time (new members), then those asked again (people of the
+    not-enrolled view whose reason may have gone)."""
+    q, k = t.enrollment_queue, t.enrollment_skips
+    again = sa.exists(
+        sa.select(1).where(k.c.sequence_id == sequence_id, k.c.person_id == q.c.person_id)
+    )
+    mine = sa.select(q.c.person_id).where(q.c.sequence_id == sequence_id).order_by(q.c.id)
+    first = list(db.scalars(mine.where(~again).limit(limit)))
+    if len(first) == limit:
+        return first
+    return first + list(db.scalars(mine.where(again).limit(limit - len(first))))
+
+
 def people_of_companies(workspace_id: int, companies: sa.Select[Any]) -> sa.Select[Any]:
     p = t.people
     return sa.select(p.c.id).where(p.c.workspace_id == workspace_id, p.c.company_id.in_(companies))
