@@ -67,6 +67,33 @@ def test_R34_process_refuses_what_is_no_message(cli: Cli, tmp_path: Path) -> Non
     assert cli.scalar(sa.select(sa.func.count()).select_from(t.inbound_messages)) == 0
 
 
+def test_R5_process_a_maildir_several_messages_to_a_transaction(cli: Cli, tmp_path: Path) -> None:
+    message_ids = _seed(cli)
+    maildir = tmp_path / "Maildir"
+    (maildir / "new").mkdir(parents=True)
+    (maildir / "cur").mkdir()
+    (maildir / "new" / "1.eml").write_bytes(
+        reply(sender="ann@acme.com", body="Call me.", in_reply_to=message_ids["ann"])
+    )
+    (maildir / "new" / "2.eml").write_bytes(b"\x00\xff not mail")
+    (maildir / "cur" / "3.eml").write_bytes(
+        readdress(corpus("bounce_postfix_dsn.eml"), In_Reply_To=message_ids["ben"])
+    )
+    done = cli.run("inbound", "process", str(maildir), **_env(cli))
+    assert done.exit_code == 2  # one file was no message: said, and the others processed
+    assert "not a message we can read: not a MIME message" in done.stdout
+    assert "2 message(s) processed, 1 refused" in done.stdout
+    assert "reply → replied" in done.stdout
+    assert "bounce → bounced" in done.stdout
+    rows = cli.scalar(sa.select(sa.func.count()).select_from(t.inbound_messages))
+    assert rows == 2
+    again = cli.run("inbound", "process", str(maildir / "new" / "1.eml"), str(maildir / "cur"),
+                    "--json", **_env(cli))  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert '"processed": 2' in again.stdout
+    assert again.stdout.count('"duplicate": true') == 2
+
+
 def test_R5_smtp_listener_runs_until_sigterm(cli: Cli) -> None:
     message_ids = _seed(cli)
     port = free_port()

@@ -13,6 +13,7 @@ from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.inbound import InboundOptions, InboundResult, process_message
 from optout.inbound.listing import list_messages
+from optout.inbound.process import Incoming, process_messages
 from optout.services import events, optouts, people
 from tests.factories import World
 from tests.inbound.helpers import (
@@ -119,7 +120,7 @@ def test_R6_reply_unenrolls_colleagues_through_a_company_reply_rule(world: World
     )
     assert s.status("ann") == "replied"
     assert s.status("ben") == "unenrolled"
-    assert any("(R6)" in action for action in result.actions)
+    assert any("1 enrollment(s) ended by exclusions" in action for action in result.actions)
 
 
 def test_R4_unsubscribe_reply_opts_out_with_the_reply_as_evidence(world: World) -> None:
@@ -391,3 +392,53 @@ def test_R34_size_limit_and_source_are_checked(world: World) -> None:
         )
     with pytest.raises(InvalidInput, match="source"):
         process_message(world.db, raw=b"From: a@b.c\n\nhi", now=world.now, source=" ")
+
+
+def test_R6_messages_processed_together_act_as_each_would_alone(world: World) -> None:
+    """The ways in that receive many messages at once process them in one transaction:
+    each is stored and acted on as alone, a broken one is refused in its place without
+    stopping the others, a repeat within the batch is recognized, and the replies'
+    activity trips a company rule once for them all."""
+    s = sent_world(world, ["ann@acme.com", "ben@acme.com", "cy@acme.com", "dee@globex.io"])
+    world.exclusion(
+        "Replied lately",
+        "company",
+        "company.last_replied_at within last 30 days",
+        exclude_from_sequences=True,
+    )
+    first = reply(sender="ann@acme.com", body="Call me.", in_reply_to=s.message_ids["ann"])
+    second_reply = reply(sender="ben@acme.com", body="Not now.", in_reply_to=s.message_ids["ben"])
+    bounce = readdress(corpus("bounce_postfix_dsn.eml"), In_Reply_To=s.message_ids["dee"])
+    results = process_messages(
+        world.db,
+        messages=[
+            Incoming(first, "test"),
+            Incoming(b"", "test"),
+            Incoming(bounce, "test"),
+            Incoming(first, "test"),
+            Incoming(second_reply, "test"),
+        ],
+        now=world.now + timedelta(hours=1),
+        options=OPTIONS,
+    )
+    assert isinstance(results[1], InvalidInput)
+    replied, bounced, again, second = (_done(r) for r in (results[0], *results[2:]))
+    assert (replied.outcome, bounced.outcome, second.outcome) == ("replied", "bounced", "replied")
+    assert again.duplicate
+    assert again.id == replied.id
+    assert (s.status("ann"), s.status("ben")) == ("replied", "replied")
+    assert s.status("cy") == "unenrolled"  # the company rule, tripped by the replies
+    assert s.status("dee") == "bounced"
+    assert _suppressed(s, "dee@globex.io") == {"bounce"}
+    line = "1 enrollment(s) ended by exclusions that the activity now matches"
+    for result in (replied, second):
+        assert any(a.startswith(line) for a in result.actions)
+        assert any(a.startswith(line) for a in row_of(world.db, result.id).evidence["actions"])
+    assert not any(a.startswith(line) for a in bounced.actions)
+    m = t.inbound_messages
+    assert world.db.scalar(sa.select(sa.func.count()).select_from(m)) == 3
+
+
+def _done(result: InboundResult | InvalidInput) -> InboundResult:
+    assert isinstance(result, InboundResult), result
+    return result

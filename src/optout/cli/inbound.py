@@ -1,5 +1,6 @@
 """`optout inbound ...`: the ways mail comes back in (SMTP listener, IMAP poller, a file),
-and the list of what came in (R4-R7). Every way in calls `process_message`.
+and the list of what came in (R4-R7). Every way in calls `process_message` or, for
+several messages at once, `process_messages`.
 
 The listener and the poller serve the workspace selected with `--workspace`; with
 `--all-workspaces` each message goes to the workspace whose email it answers.
@@ -11,14 +12,13 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from optout.cli.app import (
     Env,
@@ -34,8 +34,15 @@ from optout.cli.render import console, emit_json, plain, short
 from optout.errors import ConnectorError, InvalidInput
 from optout.inbound.imap import ImapAccount, ImapPoller, PollResult
 from optout.inbound.listing import list_messages
-from optout.inbound.process import InboundOptions, InboundResult, process_message
+from optout.inbound.process import (
+    BATCH,
+    InboundOptions,
+    InboundResult,
+    Incoming,
+    process_messages,
+)
 from optout.sending.tokens import UnsubscribeTokens
+from optout.services.in_parts import apply_in_parts
 
 inbound_app = typer.Typer(
     no_args_is_help=True,
@@ -308,26 +315,105 @@ def _print_poll(result: PollResult, *, json_output: bool) -> None:
 @inbound_app.command("process")
 def process(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A message file (.eml); - reads stdin.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Message files (.eml), or folders of them (a Maildir's new/ and cur/ are "
+            "read too); - reads one message from stdin."
+        ),
+    ],
     all_workspaces: AllWorkspacesOption = False,
     soft_bounce_limit: SoftBounceLimitOption = 3,
     now: NowOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Process one message from a file, as if it had arrived by mail."""
-    raw = sys.stdin.buffer.read() if str(file) == "-" else _read(file)
+    """Process messages from files, as if they had arrived by mail. Many messages are
+    processed several to a transaction, each transaction short, so unsubscribes and other
+    writes never wait long behind them."""
+    messages = _messages(files)
     env = env_of(ctx)
-    options = _options(open_engine(), soft_bounce_limit)
-    if all_workspaces:
-        with env.transaction() as db:
-            result = _process(db, raw, file, None, moment(now), options)
-    else:
-        with env.workspace() as (db, workspace):
-            result = _process(db, raw, file, workspace.id, moment(now), options)
-    if json_output:
-        emit_json(_result_json(result))
+    scope = _scope(env, all_workspaces)
+    at = moment(now)
+    engine = open_engine()
+    try:
+        options = _options(engine, soft_bounce_limit)
+        nothing: list[InboundResult | InvalidInput] = []
+        results = apply_in_parts(
+            engine,
+            engine.begin,
+            total=len(messages),
+            part=lambda db, start, stop: process_messages(
+                db, messages=messages[start:stop], now=at, workspace_id=scope, options=options
+            ),
+            nothing=nothing,
+            finish=lambda _, done: done,
+            most=BATCH,
+            least=1,
+            first=1,
+        )
+    finally:
+        engine.dispose()
+    if len(results) == 1:
+        (result,) = results
+        if isinstance(result, InvalidInput):
+            raise result
+        if json_output:
+            emit_json(_result_json(result))
+        else:
+            _print_result(result)
         return
-    _print_result(result)
+    _print_results(messages, results, json_output=json_output)
+    if any(isinstance(r, InvalidInput) for r in results):
+        raise typer.Exit(2)
+
+
+def _print_results(
+    messages: list[Incoming], results: list[InboundResult | InvalidInput], *, json_output: bool
+) -> None:
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    if json_output:
+        emit_json(
+            {
+                "processed": len(results) - len(refused),
+                "refused": len(refused),
+                "messages": [
+                    {"file": m.source.removeprefix("file:"), "refused": r.message}
+                    if isinstance(r, InvalidInput)
+                    else {"file": m.source.removeprefix("file:"), **_result_json(r)}
+                    for m, r in zip(messages, results, strict=True)
+                ],
+            }
+        )
+        return
+    out = console()
+    for message, result in zip(messages, results, strict=True):
+        out.print(Text(message.source.removeprefix("file:"), style="bold"))
+        if isinstance(result, InvalidInput):
+            out.print(Text(f"  not a message we can read: {result.message}", "red"))
+        else:
+            _print_result(result)
+    out.print(
+        f"{len(results) - len(refused)} message(s) processed"
+        + (f", {len(refused)} refused" if refused else "")
+    )
+
+
+def _messages(paths: list[Path]) -> list[Incoming]:
+    """Every message the arguments name, read before anything is processed."""
+    if [str(p) for p in paths] == ["-"]:
+        return [Incoming(sys.stdin.buffer.read(), "file:stdin")]
+    found: list[Path] = []
+    for path in paths:
+        if str(path) == "-":
+            raise InvalidInput("- (stdin) reads one message; give it alone")
+        if path.is_dir():
+            folders = [path, *(path / sub for sub in ("new", "cur") if (path / sub).is_dir())]
+            found += sorted(f for folder in folders for f in folder.iterdir() if f.is_file())
+        else:
+            found.append(path)
+    if not found:
+        raise InvalidInput("no message file in " + ", ".join(str(p) for p in paths))
+    return [Incoming(_read(f), f"file:{f.name}"[:200]) for f in found]
 
 
 def _read(file: Path) -> bytes:
@@ -335,24 +421,6 @@ def _read(file: Path) -> bytes:
         return file.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from None
-
-
-def _process(
-    db: Connection,
-    raw: bytes,
-    file: Path,
-    workspace_id: int | None,
-    now: datetime,
-    options: InboundOptions,
-) -> InboundResult:
-    return process_message(
-        db,
-        raw=raw,
-        now=now,
-        source=f"file:{file.name or 'stdin'}"[:200],
-        workspace_id=workspace_id,
-        options=options,
-    )
 
 
 def _result_json(result: InboundResult) -> dict[str, Any]:

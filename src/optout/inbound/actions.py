@@ -21,6 +21,7 @@ from optout.inbound.dsn import RecipientStatus
 from optout.inbound.match import Target
 from optout.normalize import normalize_email
 from optout.services import events, optouts, people, workspaces
+from optout.services.activities import Activity
 from optout.services.enforcement import end_enrollments
 
 ACTOR = "inbound"
@@ -46,7 +47,10 @@ def act(
     now: datetime,
     soft_bounce_limit: int,
     soft_bounce_window: timedelta,
+    activities: list[Activity],
 ) -> Outcome:
+    """Act on one matched message. Activity it is (a reply) is appended to `activities`,
+    which the caller records once for every message it processes together."""
     if verdict.kind is Kind.BOUNCE:
         return _bounce(
             db,
@@ -70,6 +74,7 @@ def act(
     if verdict.kind is Kind.UNSUBSCRIBE and target.by == "unsubscribe_token":
         return _mailto_unsubscribe(db, verdict, target, now=now)
     outcome = _reply(db, verdict, target, inbound_id=inbound_id, now=now)
+    activities.append(Activity(target.person_id, "reply", "email", now, target.sequence_id))
     if verdict.kind is Kind.UNSUBSCRIBE:
         _unsubscribe_request(db, verdict, target, outcome, inbound_id=inbound_id, now=now)
     return outcome
@@ -108,7 +113,8 @@ def _event(
 def _reply(
     db: Connection, verdict: Classification, target: Target, *, inbound_id: int, now: datetime
 ) -> Outcome:
-    """R5: end only the enrollment answered; the reply is activity from `email` (R6, R21)."""
+    """R5: end only the enrollment answered. The reply is activity from `email` (R6, R21):
+    `act` adds it to the activities its caller records."""
     assert target.person_id is not None
     outcome = Outcome("replied")
     _event(db, "reply_received", verdict, target, inbound_id=inbound_id, now=now)
@@ -128,22 +134,7 @@ def _reply(
             if ended.enrollments_ended
             else f"enrollment {target.enrollment_id} had ended already"
         )
-    removal = people.record_activity(
-        db,
-        workspace_id=target.workspace_id,
-        person_id=target.person_id,
-        kind="reply",
-        source="email",
-        now=now,
-        actor=ACTOR,
-        sequence_id=target.sequence_id,
-    )
     outcome.actions.append("reply recorded as activity from source email")
-    if removal.enrollments_ended:
-        outcome.actions.append(
-            f"{removal.enrollments_ended} enrollment(s) ended by exclusions the reply now "
-            "matches (R6)"
-        )
     person = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)
     sb = t.inbound_soft_bounces
     db.execute(

@@ -25,7 +25,9 @@ raises InvalidInput before anything is written.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +37,7 @@ from sqlalchemy.engine import Connection
 from optout.clock import as_stored
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.inbound.actions import Outcome, act
+from optout.inbound.actions import ACTOR, Outcome, act
 from optout.inbound.classify import Classification, Kind, classify
 from optout.inbound.match import (
     Match,
@@ -47,9 +49,14 @@ from optout.inbound.match import (
 )
 from optout.inbound.parse import ParsedMessage, clean, parse_message
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import workspaces
+from optout.services import activities, workspaces
+from optout.services.activities import Activity
+from optout.services.enforcement import Removal
 
 SOURCE_MAX = 200
+# Messages that a way in receiving many at once (the IMAP poller, `optout inbound process`
+# over several files, the SMTP listener under load) processes in one transaction.
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,14 @@ class InboundResult:
         return self.match_by is not None
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One raw message and where it came from (`smtp`, `imap:<folder>`, `file:<name>`)."""
+
+    raw: bytes
+    source: str
+
+
 def process_message(
     db: Connection,
     *,
@@ -107,18 +122,80 @@ def process_message(
     """Classify one inbound message, match it to what it answers, act, and store it.
 
     `workspace_id` limits matching to one workspace (a way in that serves one);
-    without it the match decides whose message it is.
+    without it the match decides whose message it is. Input that is not a message
+    raises InvalidInput.
+    """
+    (result,) = process_messages(
+        db,
+        messages=[Incoming(raw, source)],
+        now=now,
+        workspace_id=workspace_id,
+        options=options,
+    )
+    if isinstance(result, InvalidInput):
+        raise result
+    return result
+
+
+def process_messages(
+    db: Connection,
+    *,
+    messages: Sequence[Incoming],
+    now: datetime,
+    workspace_id: int | None = None,
+    options: InboundOptions = DEFAULT_OPTIONS,
+) -> list[InboundResult | InvalidInput]:
+    """`process_message` for several messages in the caller's one transaction: each is
+    stored and acted on in turn, and the activity of them all (replies) is recorded
+    together at the end, with one re-check of the exclusions it may trip (R6, R14).
+
+    A message that is not one gives its InvalidInput in its place and changes nothing;
+    the others go on.
     """
     now = as_stored(now)
-    origin = _check_source(source)
+    if workspace_id is not None:
+        workspaces.get_by_id(db, workspace_id=workspace_id)
+    activity = _Activity()
+    results: list[InboundResult | InvalidInput] = []
+    for message in messages:
+        try:
+            with db.begin_nested():
+                results.append(_process(db, message, now, workspace_id, options, activity))
+        except InvalidInput as exc:
+            results.append(exc)
+    for workspace, done in activity.by_workspace.items():
+        removal = activities.record(
+            db, workspace_id=workspace, activities=done, now=now, actor=ACTOR
+        )
+        if removal.enrollments_ended:
+            results = _with_removal(db, results, activity.messages[workspace], removal)
+    return results
+
+
+@dataclass
+class _Activity:
+    """The activity of the messages processed together, and whose it is, per workspace."""
+
+    by_workspace: dict[int, list[Activity]] = field(default_factory=lambda: defaultdict(list))
+    messages: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+
+def _process(
+    db: Connection,
+    message: Incoming,
+    now: datetime,
+    workspace_id: int | None,
+    options: InboundOptions,
+    activity: _Activity,
+) -> InboundResult:
+    raw = message.raw
+    origin = _check_source(message.source)
     if not isinstance(raw, bytes | bytearray) or not raw:
         raise InvalidInput("an inbound message must be non-empty bytes")
     if len(raw) > options.max_message_bytes:
         raise InvalidInput(
             f"the message is {len(raw)} bytes; the limit is {options.max_message_bytes}"
         )
-    if workspace_id is not None:
-        workspaces.get_by_id(db, workspace_id=workspace_id)
     parsed = parse_message(bytes(raw))
     key = dedup_key(parsed, workspace_id=workspace_id)
     seen = _stored(db, key)
@@ -138,8 +215,10 @@ def process_message(
         workspace_id=_workspace_of(match, workspace_id),
         options=options,
     )
-    outcome = (
-        act(
+    if isinstance(match, Target):
+        done = activity.by_workspace[match.workspace_id]
+        before = len(done)
+        outcome = act(
             db,
             verdict,
             match,
@@ -147,10 +226,12 @@ def process_message(
             now=now,
             soft_bounce_limit=options.soft_bounce_limit,
             soft_bounce_window=options.soft_bounce_window,
+            activities=done,
         )
-        if isinstance(match, Target)
-        else Outcome("unmatched", reason=match.reason)
-    )
+        if len(done) > before:
+            activity.messages[match.workspace_id].add(row_id)
+    else:
+        outcome = Outcome("unmatched", reason=match.reason)
     m = t.inbound_messages
     db.execute(
         m.update()
@@ -179,6 +260,34 @@ def process_message(
         reason=outcome.reason,
         actions=tuple(outcome.actions),
     )
+
+
+def _with_removal(
+    db: Connection,
+    results: list[InboundResult | InvalidInput],
+    active: set[int],
+    removal: Removal,
+) -> list[InboundResult | InvalidInput]:
+    """Say, on each message whose activity was recorded, what the re-check ended."""
+    line = (
+        f"{removal.enrollments_ended} enrollment(s) ended by exclusions that the activity "
+        f"now matches"
+    )
+    if len(active) > 1:
+        line += f" (re-checked once for the {len(active)} messages processed together)"
+    m = t.inbound_messages
+    changed: list[InboundResult | InvalidInput] = []
+    for result in results:
+        if isinstance(result, InboundResult) and not result.duplicate and result.id in active:
+            result = replace(result, actions=(*result.actions, line))
+            evidence = db.scalar(sa.select(m.c.evidence).where(m.c.id == result.id)) or {}
+            db.execute(
+                m.update()
+                .where(m.c.id == result.id)
+                .values(evidence={**evidence, "actions": list(result.actions)})
+            )
+        changed.append(result)
+    return changed
 
 
 def dedup_key(parsed: ParsedMessage, *, workspace_id: int | None) -> str:

@@ -35,12 +35,14 @@ R = TypeVar("R")
 Progress = Callable[[int, int], None]
 
 
-def next_part_size(size: int, held: float, *, most: int = MOST_ROWS) -> int:
+def next_part_size(
+    size: int, held: float, *, most: int = MOST_ROWS, least: int = LEAST_ROWS
+) -> int:
     """The next part's size after a part of `size` items held the lock `held` seconds:
-    scaled toward HOLD_SECONDS, never above `most` nor below LEAST_ROWS (nor `most`)."""
+    scaled toward HOLD_SECONDS, never above `most` nor below `least` (nor `most`)."""
     if held <= 0:
         return min(size, most)
-    return max(min(LEAST_ROWS, most), min(most, int(size * HOLD_SECONDS / held)))
+    return max(min(least, most), min(most, int(size * HOLD_SECONDS / held)))
 
 
 def apply_in_parts(
@@ -53,13 +55,16 @@ def apply_in_parts(
     finish: Callable[[Connection, A], R],
     progress: Progress | None = None,
     most: int = MOST_ROWS,
+    least: int = LEAST_ROWS,
+    first: int | None = None,
 ) -> R:
     """Apply the items `0:total` part by part: `part(db, start, stop)` in a transaction of
     its own opened by `transaction()`, its results added up from `nothing`; the last part's
     transaction also runs `finish(db, totals)` (a report, an event with the totals), whose
     answer is returned. With nothing to apply, one transaction runs `part(db, 0, 0)` and
-    `finish`. `progress(done, total)` after each committed part but the last."""
-    applied, held, start, size = nothing, 0.0, 0, most
+    `finish`. `progress(done, total)` after each committed part but the last. The first
+    part has `first` items (default `most`), the next ones `least` to `most`."""
+    applied, held, start, size = nothing, 0.0, 0, first or most
     while True:
         stop = min(start + size, total)
         if start:
@@ -72,4 +77,4 @@ def apply_in_parts(
         held = time.monotonic() - began
         if progress is not None:
             progress(stop, total)
-        start, size = stop, next_part_size(size, held, most=most)
+        start, size = stop, next_part_size(size, held, most=most, least=least)

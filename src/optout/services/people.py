@@ -13,7 +13,7 @@ from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
 from optout.sending.windows import zone_name
-from optout.services import association
+from optout.services import activities, association
 from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
@@ -173,53 +173,13 @@ def record_activity(
     occurred_at: datetime | None = None,
     sequence_id: int | None = None,
 ) -> Removal:
-    """Record an activity with its source (R21) and move the person's and company's dates.
-
-    Activity written by optout itself (`source='optout'`) moves only the
-    `*_any_at` dates, so it never trips an activity-based exclusion by itself.
-    """
-    when = occurred_at or now
-    person = get(db, workspace_id=workspace_id, person_id=person_id)
-    db.execute(
-        t.activities.insert().values(
-            workspace_id=workspace_id,
-            person_id=person_id,
-            company_id=person["company_id"],
-            kind=kind,
-            source=source,
-            sequence_id=sequence_id,
-            occurred_at=when,
-        )
-    )
-    own = source == "optout"
-
-    def later(column: sa.Column[Any]) -> Any:
-        return sa.case((column.is_(None), when), (column < when, when), else_=column)
-
-    p, c = t.people, t.companies
-    person_values: dict[str, Any] = {"last_activity_any_at": later(p.c.last_activity_any_at)}
-    company_values: dict[str, Any] = {"last_activity_any_at": later(c.c.last_activity_any_at)}
-    if not own:
-        person_values["last_activity_at"] = later(p.c.last_activity_at)
-        company_values["last_activity_at"] = later(c.c.last_activity_at)
-    if kind == "reply":
-        person_values["last_replied_at"] = later(p.c.last_replied_at)
-        company_values["last_replied_at"] = later(c.c.last_replied_at)
-    if kind == "email_sent" and own:
-        person_values["last_emailed_at"] = later(p.c.last_emailed_at)
-    db.execute(p.update().where(p.c.id == person_id).values(**person_values))
-    if person["company_id"] is None:
-        touched: sa.Select[Any] = sa.select(p.c.id).where(p.c.id == person_id)
-    else:
-        db.execute(c.update().where(c.c.id == person["company_id"]).values(**company_values))
-        touched = company_people(workspace_id=workspace_id, company_id=person["company_id"])
-    return recheck_people(
+    """Record one activity with its source (R21); see `activities.record`."""
+    return activities.record(
         db,
         workspace_id=workspace_id,
-        people=touched,
-        actor=actor,
+        activities=[activities.Activity(person_id, kind, source, occurred_at or now, sequence_id)],
         now=now,
-        cause=f"{kind} activity",
+        actor=actor,
     )
 
 
