@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +124,54 @@ def postgres_template() -> Iterator[str]:
         drop_postgres_database(server, name)
 
 
+class SpareDatabases:
+    """Copies of the worker's migrated PostgreSQL template, each made while the test before
+    it runs: `CREATE DATABASE ... TEMPLATE` waits for a checkpoint of the whole server
+    (half a second to more than a second with other tests writing), which a test then no
+    longer waits for. One background thread makes the copies and drops the used ones, in
+    order; a drop that failed fails the session's end."""
+
+    def __init__(self, server: str, template: str) -> None:
+        self.server = server
+        self.template = template
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-database")
+        self._next: Future[str] | None = None
+        self._drops: list[Future[None]] = []
+
+    def _copy(self) -> str:
+        name = unique_database_name("test")
+        create_postgres_database(self.server, name, template=self.template)
+        return name
+
+    def take(self) -> str:
+        """The name of a new copy, for this test alone; the next copy starts at once."""
+        ready = self._next or self._thread.submit(self._copy)
+        self._next = None
+        name = ready.result()  # a failed copy raises here, in the test that needed it
+        self._next = self._thread.submit(self._copy)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self._drops.append(self._thread.submit(drop_postgres_database, self.server, name))
+
+    def close(self) -> None:
+        # The copy nobody took (a failed copy left nothing behind to drop).
+        if self._next is not None and self._next.exception() is None:
+            self.give_back(self._next.result())
+        self._thread.shutdown(wait=True)
+        for drop in self._drops:
+            drop.result()
+
+
+@pytest.fixture(scope="session")
+def postgres_spares(postgres_template: str) -> Iterator[SpareDatabases]:
+    spares = SpareDatabases(postgres_server_url(), postgres_template)
+    try:
+        yield spares
+    finally:
+        spares.close()
+
+
 @contextmanager
 def migrated_database(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
     """The URL of a new migrated database of `kind` ("sqlite" or "postgresql"), a copy of
@@ -133,14 +182,12 @@ def migrated_database(request: pytest.FixtureRequest, kind: str, folder: Path) -
         copy_private(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    server = postgres_server_url()
-    name = unique_database_name("test")
-    url = create_postgres_database(server, name, template=template)
+    spares: SpareDatabases = request.getfixturevalue("postgres_spares")
+    name = spares.take()
     try:
-        yield url
+        yield postgres_database_url(spares.server, name)
     finally:
-        drop_postgres_database(server, name)
+        spares.give_back(name)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
