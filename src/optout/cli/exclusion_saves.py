@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 from sqlalchemy.engine import Connection
 
-from optout.cli.app import EXIT_BAD_INPUT, env_of, fail, moment
+from optout.cli.app import EXIT_BAD_INPUT, env_of, fail, moment, open_engine
 from optout.cli.render import (
     console,
     emit_json,
@@ -26,6 +26,7 @@ from optout.cli.render import (
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
+from optout.services import exclusion_unenroll
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import preview
@@ -80,8 +81,10 @@ def save_exclusion(
     json_output: bool,
     now_at: str | None = None,
 ) -> None:
-    """Run one save in one transaction. When it needs confirmation, print what it
-    would do and why, roll back, and exit 2 asking for --confirm."""
+    """Run one save in one transaction; with unenroll-on-save, the enrollments it ends are
+    ended after its commit, in parts, each committed on its own (the exclusion is in force
+    from the save's commit). When it needs confirmation, print what it would do and why,
+    roll back, and exit 2 asking for --confirm."""
     env = env_of(ctx)
     now = moment(now_at)
     out = console()
@@ -103,6 +106,17 @@ def save_exclusion(
                 out.print(Text(f"Not saved: {spec.name!r} needs confirmation.", "bold red"))
                 print_preview(out, impact, spec=spec)
             raise fail(f"{exc.message}; re-run with --confirm to save", EXIT_BAD_INPUT) from None
+        workspace_id = ws.id
+    if exclusion_unenroll.sweeps(saved.exclusion):
+        engine = open_engine()
+        try:
+            removal = exclusion_unenroll.unenroll_in_parts(
+                engine, engine.begin, workspace_id=workspace_id, exclusion=saved.exclusion,
+                actor=env.actor, now=now,
+            )  # fmt: skip
+        finally:
+            engine.dispose()
+        saved = dataclasses.replace(saved, removal=removal)
     if json_output:
         emit_json(
             {

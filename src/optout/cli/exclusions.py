@@ -122,6 +122,7 @@ def add(
                 exclude_from_sequences=exclude_from_sequences,
                 unenroll_existing_on_save=unenroll_existing_on_save,
                 confirm=confirm,
+                unenroll_now=False,
             ),
             draft=lambda db, ws: draft(
                 None,
@@ -171,6 +172,7 @@ def edit(
                 exclude_from_sequences=exclude_from_sequences,
                 unenroll_existing_on_save=unenroll_existing_on_save,
                 confirm=confirm,
+                unenroll_now=False,
             ),
             draft=lambda db, ws: draft(
                 exclusions.get(db, workspace_id=ws, name=name),
@@ -205,6 +207,7 @@ def _switch(
             actor=actor,
             now=now,
             confirm=confirm,
+            unenroll_now=False,
         ),
         draft=lambda db, ws: draft(exclusions.get(db, workspace_id=ws, name=name), enabled=enabled),
     )

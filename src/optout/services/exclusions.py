@@ -400,6 +400,7 @@ def set_enabled(
     actor: str,
     now: datetime,
     confirm: bool = False,
+    unenroll_now: bool = True,
 ) -> Saved:
     return update(
         db,
@@ -409,4 +410,5 @@ def set_enabled(
         now=now,
         enabled=enabled,
         confirm=confirm,
+        unenroll_now=unenroll_now,
     )
