@@ -6,7 +6,9 @@ once, before the timed runs, in a SQLite file of a temporary folder). The baseli
 interpreter starting and stopping, is measured in the same run, interleaved with the others
 so that load from other processes falls on every command alike. Compiled modules are kept
 between runs (in the temporary folder), as an installed package has them. Reported: median and
-fastest wall time of each command, and the median's ratio to the baseline's.
+fastest wall time of each command, the median's ratio to the baseline's, and the median CPU
+time (user + system) the command's process used, which other processes' load changes much
+less than the wall time on a busy machine.
 
     .venv/bin/python -m bench.cli_start [--runs 15]
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +45,7 @@ class Timing:
     tree: str
     label: str
     runs: list[float]
+    cpu: list[float]
 
     @property
     def median(self) -> float:
@@ -50,6 +54,10 @@ class Timing:
     @property
     def fastest(self) -> float:
         return min(self.runs)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
 
 @dataclass(frozen=True)
@@ -73,16 +81,20 @@ class Tree:
         return env
 
 
-def wall_time(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> float:
-    """Seconds from starting the process to its exit; a failed command stops the run."""
+def wall_time(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> tuple[float, float]:
+    """Seconds from starting the process to its exit, and the CPU seconds it used; a
+    failed command stops the run."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=dict(env), cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
     if done.returncode != 0:
         raise SystemExit(
             f"{' '.join(command)} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}"
         )
-    return elapsed
+    return elapsed, cpu
 
 
 def commands() -> dict[str, list[str]]:
@@ -117,25 +129,30 @@ def measure(trees: Sequence[Tree], runs: int) -> list[Timing]:
             for tree in trees
             for label, command in commands().items()
         ]
-        samples: dict[tuple[str, str], list[float]] = {(t, label): [] for t, label, _, _ in plan}
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {
+            (t, label): [] for t, label, _, _ in plan
+        }
         for _, _, command, env in plan:  # one untimed run each: files in the OS cache
             wall_time(command, env=env, cwd=cwd)
         for _ in range(runs):
             for tree_label, label, command, env in plan:
                 samples[(tree_label, label)].append(wall_time(command, env=env, cwd=cwd))
-    return [Timing(tree, label, values) for (tree, label), values in samples.items()]
+    return [
+        Timing(tree, label, [wall for wall, _ in values], [cpu for _, cpu in values])
+        for (tree, label), values in samples.items()
+    ]
 
 
 def report(timings: list[Timing]) -> str:
     baseline = timings[0].median
     lines = [
-        "| code | command | median s | fastest s | median / baseline |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| code | command | median s | fastest s | median / baseline | CPU s (median) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for timing in timings:
         lines.append(
             f"| {timing.tree} | `{timing.label}` | {timing.median:.3f} | {timing.fastest:.3f} | "
-            f"{timing.median / baseline:.1f}x |"
+            f"{timing.median / baseline:.1f}x | {timing.cpu_median:.3f} |"
         )
     return "\n".join(lines)
 
@@ -164,7 +181,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(report(timings))
     if args.json:
-        print(json.dumps([{"tree": t.tree, "command": t.label, "runs": t.runs} for t in timings]))
+        print(
+            json.dumps(
+                [
+                    {"tree": t.tree, "command": t.label, "runs": t.runs, "cpu": t.cpu}
+                    for t in timings
+                ]
+            )
+        )
 
 
 if __name__ == "__main__":
