@@ -111,3 +111,55 @@ def test_R34_not_a_message_is_marked_seen_and_skipped(
     assert (result.fetched, result.rejected, result.processed) == (2, 1, 1)
     assert imap_server.unseen() == []
     assert _stored(fresh_engine) == 1
+
+
+def _refuse_messages_from(engine: Engine, address: str) -> None:
+    """A database that refuses to store one sender's messages (a failure on our side)."""
+    with engine.begin() as db:
+        if db.dialect.name == "sqlite":
+            db.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON inbound_messages "
+                f"WHEN NEW.from_address = '{address}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+            return
+        db.exec_driver_sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.from_address = '{address}' THEN RAISE EXCEPTION 'refused'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        db.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inbound_messages "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+
+
+def test_R34_a_message_that_fails_on_our_side_stays_unseen_and_holds_the_cursor(
+    fresh_engine: Engine, imap_server: Dovecot
+) -> None:
+    """Messages go several to a transaction; when one fails, its transaction's messages
+    are tried one by one: the others are done, the failed one stays unseen and the folder
+    cursor stays before it, so the next pass takes it again."""
+    ids, message_ids = _seed(fresh_engine)
+    imap_server.append(reply(sender="ann@acme.com", body="Yes", in_reply_to=message_ids["ann"]))
+    imap_server.append(reply(sender="ben@acme.com", body="No", in_reply_to=message_ids["ben"]))
+    imap_server.append(readdress(corpus("bounce_postfix_dsn.eml"), In_Reply_To=message_ids["dee"]))
+    _refuse_messages_from(fresh_engine, "ben@acme.com")
+    first = _poller(fresh_engine, imap_server).poll_once()
+    assert (first.fetched, first.processed, first.failed) == (3, 2, 1)
+    assert imap_server.unseen() == [2]
+    with fresh_engine.connect() as db:
+        assert db.scalar(sa.select(t.inbound_mailboxes.c.last_uid)) == 1
+    with fresh_engine.begin() as db:
+        db.exec_driver_sql(
+            "DROP TRIGGER refuse" + ("" if db.dialect.name == "sqlite" else " ON inbound_messages")
+        )
+    second = _poller(fresh_engine, imap_server).poll_once()
+    assert (second.fetched, second.processed, second.failed) == (1, 1, 0)
+    assert imap_server.unseen() == []
+    statuses = _statuses(fresh_engine)
+    assert (statuses[ids["ann"]], statuses[ids["ben"]], statuses[ids["dee"]]) == (
+        "replied",
+        "replied",
+        "bounced",
+    )
+    assert _stored(fresh_engine) == 3

@@ -1,6 +1,7 @@
-"""The IMAP poller (stdlib imaplib): processes UNSEEN messages of one folder, each in
-its own transaction, and marks a message \\Seen only after that transaction
-committed.
+"""The IMAP poller (stdlib imaplib): processes UNSEEN messages of one folder, several to
+a short transaction (the first alone, the next sized toward half a second of write lock;
+one by one when a transaction of several fails), and marks a message \\Seen only after
+its transaction committed.
 
 It fetches with `BODY.PEEK[]` (fetching `RFC822` would set \\Seen before we are
 done) and keeps the last UID per folder in `inbound_mailboxes`, in the same
@@ -16,6 +17,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +28,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
+from optout.db.retry import make_way
 from optout.errors import ConnectorError, InvalidInput
-from optout.inbound.process import DEFAULT_OPTIONS, InboundOptions, InboundResult, process_message
+from optout.inbound.process import (
+    DEFAULT_OPTIONS,
+    InboundOptions,
+    InboundResult,
+    Incoming,
+    process_message,
+    process_messages,
+)
+from optout.services.in_parts import next_part_size
 
 log = logging.getLogger("optout.inbound.imap")
 
@@ -146,20 +157,75 @@ class ImapPoller:
         found = [_number(uid) for uid in (data[0] or b"").split()]
         uids = sorted(uid for uid in found if uid > last)[: self.batch]
         result = PollResult()
+        fetched: list[tuple[int, bytes, bool]] = []  # uid, message, may move the cursor
         held_back = False
         for uid in uids:
-            status, fetched = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
-            raw = _literal(fetched) if status == "OK" else None
+            status, data = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+            raw = _literal(data) if status == "OK" else None
             if raw is None:
                 result.failed += 1
                 held_back = True
                 continue
             result.fetched += 1
-            if not self._process(raw, uid, validity, result, advance=not held_back):
-                held_back = True
-                continue
-            imap.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+            fetched.append((uid, raw, not held_back))
+        start, size, held = 0, 1, 0.0
+        while start < len(fetched):
+            part = fetched[start : start + size]
+            if start:
+                make_way(self.engine, held)
+            began = time.monotonic()
+            done, failed = self._process_part(part, validity, result)
+            held = time.monotonic() - began
+            for uid in done:
+                imap.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+            start += len(part)
+            if failed:  # what follows may be read, but the cursor stays before the failure
+                fetched[start:] = [(uid, raw, False) for uid, raw, _ in fetched[start:]]
+            size = next_part_size(len(part), held, most=self.batch, least=1)
         return result
+
+    def _process_part(
+        self, part: list[tuple[int, bytes, bool]], validity: int, result: PollResult
+    ) -> tuple[list[int], bool]:
+        """Process several messages and move the cursor in one transaction (one message
+        each when that fails). Returns the UIDs done (processed or refused) and whether one
+        failed on our side."""
+        source = f"imap:{self.account.mailbox}"[:200]
+        try:
+            with self.engine.begin() as db:
+                answers = process_messages(
+                    db,
+                    messages=[Incoming(raw, source) for _, raw, _ in part],
+                    now=self.clock(),
+                    workspace_id=self.workspace_id,
+                    options=self.options,
+                )
+                movable = [uid for uid, _, advance in part if advance]
+                if movable:
+                    self._advance(db, validity, max(movable))
+        except Exception:
+            if len(part) > 1:
+                log.warning("%s: %s messages together failed; each on its own", self.key, len(part))
+            return self._one_by_one(part, validity, result)
+        for (uid, _, _), answer in zip(part, answers, strict=True):
+            if isinstance(answer, InvalidInput):
+                log.warning("%s UID %s is not a usable message: %s", self.key, uid, answer.message)
+                result.rejected += 1
+            else:
+                _count(result, answer)
+        return [uid for uid, _, _ in part], False
+
+    def _one_by_one(
+        self, part: list[tuple[int, bytes, bool]], validity: int, result: PollResult
+    ) -> tuple[list[int], bool]:
+        done: list[int] = []
+        failed = False
+        for uid, raw, advance in part:
+            if self._process(raw, uid, validity, result, advance=advance and not failed):
+                done.append(uid)
+            else:
+                failed = True
+        return done, failed
 
     def _process(
         self, raw: bytes, uid: int, validity: int, result: PollResult, *, advance: bool
@@ -188,11 +254,7 @@ class ImapPoller:
             log.exception("%s UID %s failed; it stays unseen and is retried", self.key, uid)
             result.failed += 1
             return False
-        result.results.append(processed)
-        if processed.duplicate:
-            result.duplicates += 1
-        else:
-            result.processed += 1
+        _count(result, processed)
         return True
 
     def _cursor(self, validity: int) -> int:
@@ -230,6 +292,14 @@ class ImapPoller:
             .where(b.c.mailbox == self.key, b.c.uidvalidity == validity, b.c.last_uid < uid)
             .values(last_uid=uid, updated_at=self.clock())
         )
+
+
+def _count(result: PollResult, processed: InboundResult) -> None:
+    result.results.append(processed)
+    if processed.duplicate:
+        result.duplicates += 1
+    else:
+        result.processed += 1
 
 
 def _number(value: bytes | str) -> int:
