@@ -183,12 +183,12 @@ def test_R23_R12_a_bad_row_anywhere_in_a_companies_file_writes_nothing(
     assert len(_import_events(engine, world.ws)) == 1  # the setup's only
 
 
-def _list_seed(db: Connection, now: datetime, slug: str) -> World:
-    """Six enrolled people at six companies, and a company list that unenrolls on save."""
-    world = World(db, now, slug=slug)
+def customers_world(world: World, people: int = 6) -> World:
+    """Enrolled people at companies c0.com, c1.com, ..., and a company list
+    "Customers" of c0.com that unenrolls on save."""
     sequence = world.sequence()
-    people = [world.person(f"p{n}@c{n}.com", company=f"c{n}.com") for n in range(6)]
-    world.enroll(sequence, people)
+    enrolled = [world.person(f"p{n}@c{n}.com", company=f"c{n}.com") for n in range(people)]
+    world.enroll(sequence, enrolled)
     world.exclusion(
         "Customers",
         "company",
@@ -220,7 +220,10 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
 ) -> None:
     engine, now = fresh_engine, utcnow()
     with engine.begin() as db:
-        whole, parted = _list_seed(db, now, "whole").ws, _list_seed(db, now, "parted").ws
+        whole, parted = (
+            customers_world(World(db, now, "whole")).ws,
+            customers_world(World(db, now, "parted")).ws,
+        )
     with engine.begin() as db:
         one = imports.import_exclusion_list(db, **_list_args(whole, LIST_CSV, now))
     parts: list[int] = []
@@ -261,7 +264,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
 def test_R23_a_bad_row_anywhere_in_an_exclusion_list_writes_nothing(fresh_engine: Engine) -> None:
     engine, now = fresh_engine, utcnow()
     with engine.begin() as db:
-        world = _list_seed(db, now, "acme")
+        world = customers_world(World(db, now, "acme"))
     before = _people(engine, world.ws)
 
     report = imports.import_exclusion_list_in_parts(

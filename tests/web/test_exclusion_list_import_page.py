@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.services import accounts, exclusions
 from tests.factories import World
+from tests.services.test_imports_in_parts import customers_world
 from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
@@ -28,16 +29,7 @@ def admin(engine: Engine, committed: Committed, now: datetime) -> Iterator[tuple
     and an admin's address."""
     user = f"ops-{uuid.uuid4().hex[:10]}@example.com"
     with committed() as world:
-        sequence = world.sequence()
-        people = [world.person(f"p{n}@c{n}.com", company=f"c{n}.com") for n in range(4)]
-        world.enroll(sequence, people)
-        world.exclusion(
-            "Customers",
-            "company",
-            'company.domain in ("c0.com")',
-            exclude_from_sequences=True,
-            unenroll_existing_on_save=True,
-        )
+        customers_world(world, people=4)
         accounts.create_user(world.db, email=user, name="Ops", password=PASSWORD, now=now)
         accounts.set_member(world.db, workspace_id=world.ws, email=user, role="admin")
     yield world, user
