@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.crm.staged import changed, stage_rows, touch
-from optout.crm.suppress import suppress_staged
 from optout.db import tables as t
 from optout.normalize import domain_label
+from optout.services import optouts
 from optout.services.association import CRM
 from optout.services.enforcement import Removal
 from optout.services.imports_json import import_json_covers, import_json_merge
@@ -233,8 +233,16 @@ def write_people(
         _crm_activity(db, workspace_id=workspace_id)
     opted_out, removal = 0, Removal(0, 0)
     if any(row.get("opt_out") for row in rows):
-        opted_out, removal = suppress_staged(
-            db, workspace_id=workspace_id, staged=s, crm=crm, actor=actor, now=now
+        # A CRM saying "not opted out" changes nothing: only an audited clear lifts one.
+        opted_out, removal = optouts.opt_out_all(
+            db,
+            workspace_id=workspace_id,
+            emails=sa.select(s.c.email).where(s.c.opt_out.is_(True)),
+            actor=actor,
+            channel="crm",
+            now=now,
+            reason=f"opted out in {crm}",
+            evidence=f"{crm} record says opted out",
         )
     ids = {
         email: int(pid)

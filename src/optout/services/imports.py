@@ -22,11 +22,12 @@ from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.country_zones import zone_of_country
 from optout.errors import InvalidInput
-from optout.services import association
+from optout.services import association, optouts
 from optout.services.enforcement import Removal
 from optout.services.imports_apply import FileSteps, apply_file_in_parts, apply_whole, finish_file
 from optout.services.imports_companies import (
@@ -59,7 +60,6 @@ from optout.services.imports_report import (
     write_error_report,
 )
 from optout.services.imports_write import (
-    opt_out_staged,
     recheck_ids,
     stage_rows,
     staged_companies,
@@ -246,10 +246,12 @@ def apply_people_part(
     )
     opted_out, removal = 0, Removal(0, 0)
     if "email_opt_out" in mapped:
-        opted_out, removal = opt_out_staged(
+        opted_out, removal = optouts.opt_out_all(
             db,
             workspace_id=workspace_id,
+            emails=sa.select(staged_people.c.email).where(staged_people.c.opt_out.is_(True)),
             actor=actor,
+            channel="import",
             now=now,
             reason=f"import of {file.name or 'a CSV file'}",
         )

@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services import events, writebacks
 from optout.services.association import COLUMN
-from optout.services.enforcement import Removal, end_enrollments
+from optout.services.enforcement import Removal
 from optout.services.imports_json import import_json_covers, import_json_merge
 from optout.services.monitoring import recheck_people
 from optout.services.staging import stage, stage_ids
@@ -55,13 +54,6 @@ staged_companies = sa.Table(
     sa.Column("parent_domain", sa.String(255)),
     # False: only named (a person's company, a parent), created if missing, never updated.
     sa.Column("listed", sa.Boolean, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-
-staged_opt_outs = sa.Table(
-    "optout_import_opt_outs",
-    _metadata,
-    sa.Column("email", sa.String(320), primary_key=True),
     prefixes=["TEMPORARY"],
 )
 
@@ -322,73 +314,6 @@ def write_people(
         updated=len({row.email for row in updated_rows}),
         updated_ids=[row.id for row in updated_rows],
     )
-
-
-def opt_out_staged(
-    db: Connection, *, workspace_id: int, actor: str, now: datetime, reason: str
-) -> tuple[int, Removal]:
-    """Opt out every staged address marked so and not opted out yet, the way
-    `optouts.opt_out` does for one address: suppression, ledger, the CRM write-back (R31),
-    an event per person, and the end of their active enrollments (R1, R2). Addresses
-    opted out already are left alone, so a re-import adds nothing; nothing here ever
-    clears an opt-out (R33)."""
-    s, o, sup, p, e = staged_people, staged_opt_outs, t.suppressions, t.people, t.enrollments
-    already = sa.exists().where(
-        sup.c.workspace_id == workspace_id, sup.c.email == s.c.email, sup.c.kind == "opt_out"
-    )
-    count = stage(db, o, sa.select(s.c.email).where(s.c.opt_out.is_(True), ~already))
-    if count == 0:
-        return 0, Removal(0, 0)
-    constants = (
-        sa.literal(workspace_id, sa.Integer),
-        o.c.email,
-        sa.literal("opt_out", sa.String),
-        sa.literal(now, sa.DateTime),
-        sa.literal(actor, sa.String),
-        sa.literal("import", sa.String),
-        sa.literal(reason, sa.Text),
-    )
-    names = ["workspace_id", "email", "kind"]
-    db.execute(
-        sup.insert().from_select(
-            [*names, "since", "actor", "channel", "reason"], sa.select(*constants)
-        )
-    )
-    db.execute(
-        t.suppression_ledger.insert().from_select(
-            [*names, "at", "actor", "channel", "reason", "action", "evidence"],
-            sa.select(*constants, sa.literal("added", sa.String), sa.literal("", sa.Text)),
-        )
-    )
-    writebacks.record_opt_out_writebacks_from(
-        db, workspace_id=workspace_id, emails=sa.select(o.c.email), now=now
-    )
-    holders = sa.select(p.c.id.label("person_id")).where(
-        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))
-    )
-    events.record_from_select(
-        db,
-        workspace_id=workspace_id,
-        kind="opted_out",
-        actor=actor,
-        now=now,
-        rule="opt_out",
-        detail={"channel": "import", "reason": reason},
-        select=holders,
-    )
-    removal = end_enrollments(
-        db,
-        workspace_id=workspace_id,
-        targets=sa.select(e.c.id.label("enrollment_id")).where(
-            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
-        ),
-        status="opted_out",
-        reason="opted out via import",
-        rule="opt_out",
-        actor=actor,
-        now=now,
-    )
-    return count, removal
 
 
 def recheck_ids(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,7 +27,8 @@ from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_domain, normalize_email
 from optout.services import events, reputation, writebacks
-from optout.services.enforcement import end_enrollments
+from optout.services.enforcement import Removal, end_enrollments
+from optout.services.staging import stage
 
 CHANNELS = frozenset(
     {"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce", "complaint"}
@@ -219,6 +221,101 @@ def _suppress(
     if kind in ("bounce", "complaint") and exists is None:  # the sender's reputation (R40)
         reputation.after_suppression(db, workspace_id=workspace_id, address=address, now=now)
     return Suppressed(address, exists is None, removal.enrollments_ended, removal.emails_cancelled)
+
+
+_opting_out = sa.Table(
+    "optout_opting_out",
+    sa.MetaData(),
+    sa.Column("email", sa.String(320), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def opt_out_all(
+    db: Connection,
+    *,
+    workspace_id: int,
+    emails: sa.Select[Any],
+    actor: str,
+    channel: str,
+    now: datetime,
+    reason: str,
+    evidence: str = "",
+) -> tuple[int, Removal]:
+    """`opt_out` for every normalized address `emails` selects (one column) that is not
+    opted out yet, set-based, whatever their number: the suppression, a ledger line, the
+    CRM write-back (but for the CRM's own channel, R31), an event per person holding the
+    address and the end of their active enrollments (R1, R2). Addresses opted out already
+    are left alone, so the same file or sync page twice adds nothing. Returns how many
+    addresses were opted out, and the enrollments ended."""
+    if channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
+    o, sup, p, e = _opting_out, t.suppressions, t.people, t.enrollments
+    chosen = emails.subquery()
+    address = next(iter(chosen.c))
+    already = sa.exists().where(
+        sup.c.workspace_id == workspace_id, sup.c.email == address, sup.c.kind == "opt_out"
+    )
+    count = stage(db, o, sa.select(address.label("email")).where(~already).distinct())
+    if count == 0:
+        return 0, Removal(0, 0)
+    constants = (
+        sa.literal(workspace_id, sa.Integer),
+        o.c.email,
+        sa.literal("opt_out", sa.String),
+        sa.literal(now, sa.DateTime),
+        sa.literal(actor, sa.String),
+        sa.literal(channel, sa.String),
+        sa.literal(reason, sa.Text),
+    )
+    names = ["workspace_id", "email", "kind", "since", "actor", "channel", "reason"]
+    db.execute(sup.insert().from_select(names, sa.select(*constants)))
+    db.execute(
+        t.suppression_ledger.insert().from_select(
+            [
+                "workspace_id",
+                "email",
+                "kind",
+                "at",
+                "actor",
+                "channel",
+                "reason",
+                "action",
+                "evidence",
+            ],
+            sa.select(*constants, sa.literal("added", sa.String), sa.literal(evidence, sa.Text)),
+        )
+    )
+    if channel != "crm":  # the CRM learns it (R31); it told us itself
+        writebacks.record_opt_out_writebacks_from(
+            db, workspace_id=workspace_id, emails=sa.select(o.c.email), now=now
+        )
+    holders = sa.select(p.c.id.label("person_id")).where(
+        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))
+    )
+    events.record_from_select(
+        db,
+        workspace_id=workspace_id,
+        kind=_EVENT["opt_out"],
+        actor=actor,
+        now=now,
+        rule="opt_out",
+        detail={"channel": channel, "reason": reason},
+        select=holders,
+    )
+    removal = end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(e.c.id.label("enrollment_id")).where(
+            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
+        ),
+        status="opted_out",
+        reason=f"opted out via {channel}",
+        rule="opt_out",
+        actor=actor,
+        now=now,
+    )
+    return count, removal
 
 
 def clear_opt_out(
