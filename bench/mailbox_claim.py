@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -48,23 +49,34 @@ def _claim_seconds(engine: Engine, *, batch: int, runs: int) -> tuple[list[float
     return seconds, claimed
 
 
-def _mailboxes(engine: Engine, *, workspace_id: int, count: int) -> list[int]:
+def make_mailboxes(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    count: int,
+    now: datetime = NOW,
+    daily_limit: int = 500,
+    min_gap_seconds: int = 90,
+    zones: Sequence[str] = ("UTC",),
+) -> list[int]:
+    """`count` mailboxes with consecutive ids, their time zones taken in turn from `zones`."""
     with engine.begin() as db:
         return [
             mailboxes.create(
                 db,
                 workspace_id=workspace_id,
                 address=f"rep{i}@sender.example",
-                daily_limit=500,
-                min_gap_seconds=90,
+                daily_limit=daily_limit,
+                min_gap_seconds=min_gap_seconds,
+                time_zone=zones[i % len(zones)],
                 actor="bench",
-                now=NOW,
+                now=now,
             ).id
             for i in range(count)
         ]
 
 
-def _deal(engine: Engine, *, ids: list[int] | None) -> None:
+def deal(engine: Engine, *, ids: list[int] | None) -> None:
     """Give the enrollments their mailboxes round-robin (or none), set-based."""
     e = t.enrollments
     with engine.begin() as db:
@@ -88,12 +100,12 @@ def main() -> None:
     upgrade(engine)
     started = time.perf_counter()
     queue = due_queue.build(engine, emails=args.emails, now=NOW - timedelta(minutes=1))
-    ids = _mailboxes(engine, workspace_id=queue.workspace_id, count=args.mailboxes)
+    ids = make_mailboxes(engine, workspace_id=queue.workspace_id, count=args.mailboxes)
     print(f"built {queue.emails:,} due emails in {time.perf_counter() - started:.0f} s")
-    _deal(engine, ids=None)
+    deal(engine, ids=None)
     _claim_seconds(engine, batch=args.batch, runs=1)  # warm the caches
     plain, plain_claimed = _claim_seconds(engine, batch=args.batch, runs=args.runs)
-    _deal(engine, ids=ids)
+    deal(engine, ids=ids)
     with engine.begin() as db:
         db.execute(sa.text("ANALYZE"))
     _claim_seconds(engine, batch=args.batch, runs=1)

@@ -10,6 +10,18 @@ does, the link keys are made there by the first worker); they coordinate only th
 the database (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite).
 
   python -m bench.workers --database-url postgresql+psycopg://postgres@127.0.0.1:54343/postgres
+
+With `--mailboxes N` (R37, R38), each number of workers drains the queue `--rounds` times
+without mailboxes and as often with them, interleaved (without, with, without, with), so
+a change of the machine's load hits both arms. Without: the enrollments send from the
+sequence's From address at any hour, as before mailboxes existed. With: they are dealt
+round-robin over N mailboxes in six time zones (a daily limit high enough not to stop the
+drain, no gap: a pass claims with one clock reading, so a gap would let each mailbox send
+once a pass), and the sequence has a schedule every day from 00:00 to 23:59, open now in
+every zone, so each pass moves out-of-window emails and each claim locks and counts the
+mailboxes. Reports the emails per second of each arm and their ratio.
+
+  python -m bench.workers --database-url sqlite:////tmp/w.sqlite3 --workers 1 --mailboxes 200
 """
 
 from __future__ import annotations
@@ -22,13 +34,15 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench import due_queue
+from bench import due_queue, mailbox_claim
+from bench.capacity import ZONES
 from bench.commands import bare_environment, start
 from bench.load import Progress
 from bench.smtp_sink import Sink, running_sink, transport_url
@@ -38,9 +52,15 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
+from optout.sending import windows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKER_TIMEOUT_SECONDS = 3600
+# The schedule of the arm with mailboxes: a window (not "any time", so every pass moves
+# the emails whose window is closed), open now in every zone but in its last minute.
+ALL_DAY = windows.Schedule(
+    days=windows.EVERY_DAY, start_minute=0, end_minute=windows.MINUTES_A_DAY - 1
+)
 
 
 class LostOrDuplicated(AssertionError):
@@ -54,6 +74,7 @@ class Run:
     seconds: float  # from starting the processes until the last one exited
     window_seconds: float  # from the first to the last message the server accepted
     per_worker: list[int]  # emails each process reported sent
+    mailboxes: int = 0  # the enrollments dealt over this many mailboxes (0: none)
 
     @property
     def per_second(self) -> float:
@@ -72,6 +93,7 @@ class Databases:
         self.folder = folder
         self.postgresql = self.url.get_backend_name() == "postgresql"
         self.base = f"optout_bench_workers_{uuid.uuid4().hex[:8]}"
+        self.queue: due_queue.DueQueue | None = None
 
     def _url_of(self, name: str) -> str:
         if self.postgresql:
@@ -93,7 +115,7 @@ class Databases:
         try:
             upgrade(engine)
             started = time.perf_counter()
-            due_queue.build(engine, emails=emails, now=utcnow())
+            self.queue = due_queue.build(engine, emails=emails, now=utcnow())
             batch_note.say(f"queued {emails} due emails in {time.perf_counter() - started:.1f} s")
             if self.postgresql:
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
@@ -130,6 +152,66 @@ class Databases:
             with admin.connect() as db:
                 db.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.base}" WITH (FORCE)')
             admin.dispose()
+
+
+def give_mailboxes(url: str, *, queue: due_queue.DueQueue, count: int, daily_limit: int) -> None:
+    """Deal the queue's enrollments over `count` new mailboxes and give the sequence the
+    all-day schedule, set-based (before the clock starts)."""
+    now = utcnow()
+    for name in ZONES:
+        closes = windows.closes_after(now, ALL_DAY, windows.zone(name))
+        if closes - now < timedelta(minutes=2):
+            raise RuntimeError(f"the sending window closes within 2 minutes in {name}")
+    engine = create_engine(url)
+    try:
+        ids = mailbox_claim.make_mailboxes(
+            engine,
+            workspace_id=queue.workspace_id,
+            count=count,
+            now=now,
+            daily_limit=daily_limit,
+            min_gap_seconds=0,
+            zones=ZONES,
+        )
+        mailbox_claim.deal(engine, ids=ids)
+        s = t.sequences
+        with engine.begin() as db:
+            db.execute(
+                s.update()
+                .where(s.c.id == queue.sequence_id)
+                .values(
+                    send_days=ALL_DAY.days,
+                    send_from_minute=ALL_DAY.start_minute,
+                    send_until_minute=ALL_DAY.end_minute,
+                )
+            )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            db.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+
+
+def _check_mailboxes(url: str, *, count: int, emails: int, since: datetime) -> None:
+    """Every sent email went out from one of the mailboxes, each of them sent, and their
+    counters of the day add up to the emails."""
+    o, b = t.outbound_emails, t.mailboxes
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            without = db.scalar(
+                sa.select(sa.func.count()).select_from(o).where(o.c.mailbox_id.is_(None))
+            )
+            used = db.scalar(sa.select(sa.func.count(sa.distinct(o.c.mailbox_id))))
+            counted = db.scalar(
+                sa.select(sa.func.sum(b.c.sends_today)).where(b.c.created_at >= since)
+            )
+    finally:
+        engine.dispose()
+    if without or used != count or counted != emails:
+        raise LostOrDuplicated(
+            f"{without} emails went out without a mailbox, {used} of {count} mailboxes sent, "
+            f"their counters say {counted} of {emails}"
+        )
 
 
 def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, folder: Path) -> Run:
@@ -208,9 +290,14 @@ def scale(
     emails: int,
     counts: Sequence[int] = (1, 2, 4),
     batch: int = 200,
+    mailboxes: int = 0,
+    rounds: int = 2,
+    daily_limit: int = 100_000,
     progress: Progress | None = None,
 ) -> list[Run]:
-    """Build one queue of `emails`, drain a copy of it with each number of workers."""
+    """Build one queue of `emails`, drain a copy of it with each number of workers (with
+    `mailboxes`, `rounds` times without and with them, interleaved)."""
+    arms = [0, mailboxes] * rounds if mailboxes else [0]
     progress = progress or Progress()
     runs = []
     with tempfile.TemporaryDirectory(prefix="optout-bench-workers-") as name:
@@ -220,22 +307,35 @@ def scale(
             databases.build(emails, progress)
             with running_sink() as (sink, port):
                 for count in counts:
-                    with databases.copy(f"w{count}") as url:
-                        run = run_workers(
-                            url, workers=count, sink=sink, port=port, batch=batch, folder=folder
+                    for turn, arm in enumerate(arms):
+                        with databases.copy(f"w{count}_{turn}") as url:
+                            if arm:
+                                assert databases.queue is not None
+                                since = utcnow() - timedelta(seconds=1)
+                                give_mailboxes(
+                                    url, queue=databases.queue, count=arm, daily_limit=daily_limit
+                                )
+                            run = run_workers(
+                                url, workers=count, sink=sink, port=port, batch=batch,
+                                folder=folder,
+                            )  # fmt: skip
+                            if arm:
+                                _check_mailboxes(url, count=arm, emails=run.emails, since=since)
+                        run = replace(run, mailboxes=arm)
+                        runs.append(run)
+                        progress.say(
+                            f"{count} worker(s), {arm or 'no'} mailboxes: {run.emails} emails "
+                            f"in {run.seconds:.1f} s, {run.per_second:.0f}/s (each sent "
+                            f"{run.per_worker}); no duplicate, none lost"
                         )
-                    runs.append(run)
-                    progress.say(
-                        f"{count} worker(s): {run.emails} emails in {run.seconds:.1f} s, "
-                        f"{run.per_second:.0f}/s (each sent {run.per_worker}); no duplicate, "
-                        "none lost"
-                    )
         finally:
             databases.drop()
     return runs
 
 
 def report(runs: Sequence[Run], *, database: str) -> str:
+    if any(r.mailboxes for r in runs):
+        return report_mailboxes(runs, database=database)
     base = runs[0].per_second
     lines = [
         f"database {database}",
@@ -252,6 +352,35 @@ def report(runs: Sequence[Run], *, database: str) -> str:
     return "\n".join(lines)
 
 
+def report_mailboxes(runs: Sequence[Run], *, database: str) -> str:
+    """Each run in order, then per number of workers: each arm's emails over its seconds,
+    and the ratio with mailboxes / without."""
+    lines = [
+        f"database {database}",
+        "| workers | mailboxes | emails | seconds | emails/s | emails/s at the server |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines.extend(
+        f"| {r.workers} | {r.mailboxes or 'none'} | {r.emails} | {r.seconds:.1f} | "
+        f"{r.per_second:.0f} | {r.window_per_second:.0f} |"
+        for r in runs
+    )
+    for count in sorted({r.workers for r in runs}):
+        mine = [r for r in runs if r.workers == count]
+        plain = [r for r in mine if not r.mailboxes]
+        limited = [r for r in mine if r.mailboxes]
+        a = sum(r.emails for r in plain) / sum(r.seconds for r in plain)
+        b = sum(r.emails for r in limited) / sum(r.seconds for r in limited)
+        pairs = ", ".join(
+            f"{w.per_second / wo.per_second:.2f}x" for wo, w in zip(plain, limited, strict=False)
+        )
+        lines.append(
+            f"{count} worker(s): without mailboxes {a:.0f} /s, with {limited[0].mailboxes} "
+            f"mailboxes {b:.0f} /s, ratio {b / a:.2f}x (pair by pair {pairs})"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -263,8 +392,24 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--batch", type=int, default=200, help="emails claimed per transaction")
+    parser.add_argument(
+        "--mailboxes",
+        type=int,
+        default=0,
+        help="also drain the queue dealt over this many mailboxes, interleaved (0: without)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each arm, with --mailboxes")
+    parser.add_argument("--daily-limit", type=int, default=100_000)
     args = parser.parse_args()
-    runs = scale(args.database_url, emails=args.emails, counts=args.workers, batch=args.batch)
+    runs = scale(
+        args.database_url,
+        emails=args.emails,
+        counts=args.workers,
+        batch=args.batch,
+        mailboxes=args.mailboxes,
+        rounds=args.rounds,
+        daily_limit=args.daily_limit,
+    )
     database = sa.make_url(args.database_url).get_backend_name()
     print(report(runs, database=database))
     RESULTS.mkdir(exist_ok=True)
