@@ -352,10 +352,18 @@ class AudienceMembership:
         return sa.not_(sa.and_(*parts)) if parts else None
 
 
+# The aliases the checks' subqueries read, made once: building an alias proxies every
+# column of its table, which cost more than the rest of a check's SQL. Each is read by one
+# check's subquery only, never in a FROM list that encloses another of them.
+_ENROLLED = t.enrollments.alias("enrolled")
+_CAP_ENROLLMENTS = t.enrollments.alias("cap_enrollments")
+_CAP_PEOPLE = t.people.alias("cap_people")
+
+
 def _enrolled(env: SqlEnv, situation: Situation, condition: Any) -> ColumnElement[bool]:
     """True for a person with an enrollment in the sequence that meets `condition(e)`: over
     everyone one list of those people that each row probes, about a few a probe each."""
-    e = t.enrollments.alias()
+    e = _ENROLLED
     if env.among is None:
         return env.person.c.id.in_(
             sa.select(e.c.person_id).where(e.c.sequence_id == situation.sequence.id, condition(e))
@@ -451,7 +459,7 @@ class CompanyCap:
 
 def _active_at(sequence_id: int, company_id: Any) -> sa.Select[Any]:
     """How many people of the company `company_id` are active in the sequence."""
-    e, p = t.enrollments.alias(), t.people.alias()
+    e, p = _CAP_ENROLLMENTS, _CAP_PEOPLE
     return (
         sa.select(sa.func.count())
         .select_from(e.join(p, p.c.id == e.c.person_id))

@@ -149,7 +149,9 @@ def stage_refusals(
     )
     if automatic:
         active = sa.select(e.c.person_id).where(
-            e.c.sequence_id == where.sequence.id, e.c.status.in_(t.ACTIVE_STATUSES)
+            e.c.sequence_id == where.sequence.id,
+            e.c.status.in_(t.ACTIVE_STATUSES),
+            e.c.person_id.in_(sa.select(asked.c.id)),
         )
         query = query.where(p.c.id.not_in(active))
     refused_people.create(db, checkfirst=True)

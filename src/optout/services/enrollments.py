@@ -146,13 +146,21 @@ def enroll(
     return Enrolled(requested=requested, enrolled=len(inserted))
 
 
+# The aliases of `_within_cap`, made once: building an alias proxies every column of its
+# table, which cost more than the rest of the statement.
+_CAPPED_PEOPLE = t.people.alias("capped_people")
+_CAPPED_ENROLLMENTS = t.enrollments.alias("capped_enrollments")
+_ASKED_PEOPLE = t.people.alias("asked_people")
+_CANDIDATE_PEOPLE = t.people.alias("candidate_people")
+
+
 def _within_cap(
     eligible: sa.Select[Any], *, sequence_id: int, cap: int, asked: sa.Select[Any]
 ) -> sa.Select[Any]:
     """Keep, per company, only as many as the cap still allows (people without company
     pass). The active enrollments are counted at the companies of the people `asked`
     about only, not at every company of the sequence."""
-    p, e, theirs = t.people.alias(), t.enrollments.alias(), t.people.alias()
+    p, e, theirs = _CAPPED_PEOPLE, _CAPPED_ENROLLMENTS, _ASKED_PEOPLE
     active = (
         sa.select(p.c.company_id, sa.func.count().label("n"))
         .join(e, e.c.person_id == p.c.id)
@@ -164,7 +172,7 @@ def _within_cap(
         .group_by(p.c.company_id)
         .subquery()
     )
-    base = t.people.alias()
+    base = _CANDIDATE_PEOPLE
     candidates = eligible.subquery()
     ranked = (
         sa.select(
