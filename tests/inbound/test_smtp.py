@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -134,3 +135,31 @@ def test_listen_address_is_parsed_and_checked() -> None:
     for bad in ("2525", "host:", "host:99999", ":25"):
         with pytest.raises(InvalidInput):
             parse_listen(bad)
+
+
+def test_R5_many_senders_at_once_each_answered_after_the_commit(fresh_engine: Engine) -> None:
+    """Twelve replies and a message that is none, sent at the same moment on thirteen
+    connections: the messages that wait go together, and each sender still gets its own
+    answer, after the commit."""
+    names = [f"rep{n}" for n in range(12)]
+    with fresh_engine.begin() as db:
+        s = sent_world(World(db, T0), [f"{name}@acme.com" for name in names])
+    raws = [
+        reply(sender=f"{name}@acme.com", body="Yes.", in_reply_to=s.message_ids[name])
+        for name in names
+    ]
+
+    def send(raw: bytes) -> int:
+        try:
+            _send(port, raw)
+        except smtplib.SMTPDataError as refused:
+            return refused.smtp_code
+        return 250
+
+    with listening(fresh_engine) as port, ThreadPoolExecutor(max_workers=13) as pool:
+        codes = list(pool.map(send, [*raws, b"\x00\x01 not a message"]))
+    assert codes == [250] * 12 + [554]
+    assert {_status(fresh_engine, s.ids[name]) for name in names} == {"replied"}
+    m = t.inbound_messages
+    with fresh_engine.connect() as db:
+        assert db.scalar(sa.select(sa.func.count()).where(m.c.outcome == "replied")) == 12

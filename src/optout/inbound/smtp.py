@@ -1,7 +1,12 @@
-"""The inbound SMTP listener (aiosmtpd): one transaction per message, 250 only after
-it committed, 451 when something failed on our side (the sender retries; the
-message dedup makes a retry after a lost 250 harmless), 554 for input that is no
-message, 552 over the size limit (aiosmtpd answers that itself).
+"""The inbound SMTP listener (aiosmtpd): 250 only after the message's transaction
+committed, 451 when something failed on our side (the sender retries; the message
+dedup makes a retry after a lost 250 harmless), 554 for input that is no message, 552
+over the size limit (aiosmtpd answers that itself).
+
+One transaction at a time: a message that arrives while one runs waits, and the
+messages that waited go together in the next (`Deliveries`), as many as about half a
+second of write lock allows. A lone message has its own, at once; a busy listener
+processes many a transaction instead of queueing one transaction per connection.
 
 It binds an explicit address and port (127.0.0.1 by default): aiosmtpd's
 default, `::1:8025`, fails its start-up self-check where IPv6 is missing.
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
@@ -24,7 +30,15 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.inbound.parse import starts_with_header
-from optout.inbound.process import DEFAULT_OPTIONS, InboundOptions, InboundResult, process_message
+from optout.inbound.process import (
+    BATCH,
+    DEFAULT_OPTIONS,
+    InboundOptions,
+    InboundResult,
+    Incoming,
+    process_messages,
+)
+from optout.services.in_parts import next_part_size
 
 log = logging.getLogger("optout.inbound.smtp")
 
@@ -49,6 +63,7 @@ class InboundHandler:
         self.workspace_id = workspace_id
         self.options = options
         self.clock = clock
+        self.deliveries = Deliveries(self.deliver)
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd hook name)
         self,
@@ -69,9 +84,8 @@ class InboundHandler:
         content = envelope.original_content or b""
         # Trace headers only on what is a message already: garbage stays garbage (554).
         message = _trace_headers(envelope) + content if starts_with_header(content) else content
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(None, self.deliver, message)
+            result = await self.deliveries.submit(message)
         except InvalidInput as exc:
             return f"554 5.6.0 {_one_line(exc.message)}"
         except Exception:
@@ -79,17 +93,72 @@ class InboundHandler:
             return "451 4.3.0 Could not store the message; try again later"
         return f"250 2.0.0 Accepted: {result.kind}, {result.outcome}"
 
-    def deliver(self, message: bytes) -> InboundResult:
-        """Process one message in its own transaction; returns after the commit."""
-        with self.engine.begin() as db:
-            return process_message(
+    def deliver(self, messages: list[bytes]) -> list[InboundResult | InvalidInput]:
+        """Process messages in one transaction; returns after the commit (or the rollback,
+        when none of them was a message and nothing was stored)."""
+        with self.engine.connect() as db, db.begin() as transaction:
+            results = process_messages(
                 db,
-                raw=message,
+                messages=[Incoming(message, "smtp") for message in messages],
                 now=self.clock(),
-                source="smtp",
                 workspace_id=self.workspace_id,
                 options=self.options,
             )
+            if all(isinstance(result, InvalidInput) for result in results):
+                transaction.rollback()
+            return results
+
+
+class Deliveries:
+    """The messages waiting for a transaction, processed together, one transaction at a
+    time. A transaction of several that fails is redone one message at a time, so one
+    message's fault answers only that message with 451."""
+
+    def __init__(
+        self, deliver: Callable[[list[bytes]], list[InboundResult | InvalidInput]]
+    ) -> None:
+        self.deliver = deliver
+        self.size = 1  # messages in the next transaction, sized by how long the last held
+        self._waiting: list[tuple[bytes, asyncio.Future[InboundResult]]] = []
+        self._turn = asyncio.Lock()
+
+    async def submit(self, message: bytes) -> InboundResult:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[InboundResult] = loop.create_future()
+        self._waiting.append((message, answer))
+        while not answer.done():
+            async with self._turn:
+                if not answer.done():
+                    # Shielded: a sender that hangs up does not leave the others unanswered.
+                    await asyncio.shield(self._next(loop))
+        return answer.result()
+
+    async def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._waiting = self._waiting[: self.size], self._waiting[self.size :]
+        if not batch:
+            return
+        began = time.monotonic()
+        try:
+            results = await loop.run_in_executor(None, self.deliver, [m for m, _ in batch])
+            for (_, answer), result in zip(batch, results, strict=True):
+                _settle(answer, result)
+        except Exception:
+            if len(batch) > 1:
+                log.warning("%s messages together failed; each on its own", len(batch))
+            for message, answer in batch:
+                try:
+                    (result,) = await loop.run_in_executor(None, self.deliver, [message])
+                    _settle(answer, result)
+                except Exception as exc:
+                    answer.set_exception(exc)
+        self.size = next_part_size(len(batch), time.monotonic() - began, most=BATCH, least=1)
+
+
+def _settle(answer: asyncio.Future[InboundResult], result: InboundResult | InvalidInput) -> None:
+    if isinstance(result, InvalidInput):
+        answer.set_exception(result)
+    else:
+        answer.set_result(result)
 
 
 def _trace_headers(envelope: Envelope) -> bytes:
