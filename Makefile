@@ -24,9 +24,10 @@ test: $(VENV)/.installed-test
 
 # The quick loop: the pure core and the SQLite half, no PostgreSQL, no browser.
 PYTEST_ARGS ?=
+# Bytecode is kept, as `make test` keeps it (scripts/run-tests.sh says why).
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n "$${OPTOUT_TEST_WORKERS:-auto}" --dist loadgroup \
-	  -m "not postgres and not browser" $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n "$${OPTOUT_TEST_WORKERS:-auto}" \
+	  --dist loadgroup -m "not postgres and not browser" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
