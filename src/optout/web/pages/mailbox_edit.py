@@ -10,15 +10,15 @@ from typing import Annotated
 
 from fastapi import Form, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
-from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
+from optout.errors import Conflict, InvalidInput, OptoutError
 from optout.services import mailbox_removal, mailboxes
 from optout.services.accounts import Role
 from optout.services.mailbox_imap import ImapLogin
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
+from optout.web.pages.mailboxes import one_mailbox
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer
@@ -42,15 +42,6 @@ FIELDS = (
     "imap_password",
     "imap_folder",
 )
-
-
-def _one(db: Connection, viewer: Viewer, mailbox_id: int) -> mailboxes.Mailbox:
-    found = mailboxes.listing(
-        db, workspace_id=viewer.workspace_id, now=utcnow(), mailbox_id=mailbox_id
-    )
-    if not found:
-        raise NotFound(f"no mailbox with id {mailbox_id}")
-    return found[0]
 
 
 def _form_of(box: mailboxes.Mailbox, imap: dict[str, object]) -> dict[str, str]:
@@ -80,7 +71,7 @@ def _edit_page(
     error: OptoutError | None = None,
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
-        box = _one(db, viewer, mailbox_id)
+        box = one_mailbox(db, viewer, mailbox_id)
         stored = mailboxes.row(db, workspace_id=viewer.workspace_id, address=box.address)
     return page(
         request,
@@ -199,7 +190,7 @@ def save_mailbox(
     try:
         changes = _changes(form, {"smtp_password": smtp_password, "imap_password": imap_password})
         with site.engine.begin() as db:
-            box = _one(db, viewer, mailbox_id)
+            box = one_mailbox(db, viewer, mailbox_id)
             saved = mailboxes.edit(
                 db,
                 workspace_id=viewer.workspace_id,
@@ -223,7 +214,7 @@ def _remove_page(
     chosen: str = "",
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
-        box = _one(db, viewer, mailbox_id)
+        box = one_mailbox(db, viewer, mailbox_id)
         active = mailbox_removal.active_enrollments(db, mailbox_id=box.id)
         others = [
             m
@@ -261,7 +252,7 @@ def remove_mailbox(
     viewer.principal.require(Role.ADMIN)
     try:
         with site_of(request).engine.begin() as db:
-            box = _one(db, viewer, mailbox_id)
+            box = one_mailbox(db, viewer, mailbox_id)
             removed = mailbox_removal.remove(
                 db,
                 workspace_id=viewer.workspace_id,

@@ -107,7 +107,8 @@ def add_mailbox(
     return redirect(request, "/mailboxes", done=f"Added {made.address}.")
 
 
-def _one(db: Connection, viewer: Viewer, mailbox_id: int) -> mailboxes.Mailbox:
+def one_mailbox(db: Connection, viewer: Viewer, mailbox_id: int) -> mailboxes.Mailbox:
+    """The viewer's workspace's mailbox, or NotFound."""
     found = mailboxes.listing(
         db, workspace_id=viewer.workspace_id, now=utcnow(), mailbox_id=mailbox_id
     )
@@ -125,7 +126,7 @@ def pause_mailbox(
 ) -> Response:
     viewer.principal.require(Role.ADMIN)
     with site_of(request).engine.begin() as db:
-        box = _one(db, viewer, mailbox_id)
+        box = one_mailbox(db, viewer, mailbox_id)
         mailboxes.pause(
             db,
             workspace_id=viewer.workspace_id,
@@ -141,7 +142,7 @@ def pause_mailbox(
 def resume_mailbox(request: Request, viewer: FormViewer, mailbox_id: int) -> Response:
     viewer.principal.require(Role.ADMIN)
     with site_of(request).engine.begin() as db:
-        box = _one(db, viewer, mailbox_id)
+        box = one_mailbox(db, viewer, mailbox_id)
         mailboxes.resume(
             db,
             workspace_id=viewer.workspace_id,
