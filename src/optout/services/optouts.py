@@ -188,7 +188,7 @@ def _suppress(
             evidence=evidence,
         )
     )
-    p, e = t.people, t.enrollments
+    p = t.people
     holders = sa.select(p.c.id.label("person_id")).where(
         p.c.workspace_id == workspace_id, p.c.email == address
     )
@@ -205,12 +205,10 @@ def _suppress(
             detail={"email": address, "channel": channel, "reason": reason},
             select=holders,
         )
-    removal = end_enrollments(
+    removal = _end_holders(
         db,
         workspace_id=workspace_id,
-        targets=sa.select(e.c.id.label("enrollment_id")).where(
-            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
-        ),
+        holders=holders,
         status=status,
         reason=ending
         or f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel_words(channel)}",
@@ -250,7 +248,7 @@ def opt_out_all(
     addresses were opted out, and the enrollments ended."""
     if channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
-    o, sup, p, e = _opting_out, t.suppressions, t.people, t.enrollments
+    o, sup, p = _opting_out, t.suppressions, t.people
     chosen = emails.subquery()
     address = next(iter(chosen.c))
     already = sa.exists().where(
@@ -303,12 +301,10 @@ def opt_out_all(
         detail={"channel": channel, "reason": reason},
         select=holders,
     )
-    removal = end_enrollments(
+    removal = _end_holders(
         db,
         workspace_id=workspace_id,
-        targets=sa.select(e.c.id.label("enrollment_id")).where(
-            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
-        ),
+        holders=holders,
         status="opted_out",
         reason=f"opted out via {channel}",
         rule="opt_out",
@@ -316,6 +312,33 @@ def opt_out_all(
         now=now,
     )
     return count, removal
+
+
+def _end_holders(
+    db: Connection,
+    *,
+    workspace_id: int,
+    holders: sa.Select[Any],
+    status: str,
+    reason: str,
+    rule: str,
+    actor: str,
+    now: datetime,
+) -> Removal:
+    """End the active enrollments of the people `holders` selects (`person_id`)."""
+    e = t.enrollments
+    return end_enrollments(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(e.c.id.label("enrollment_id")).where(
+            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
+        ),
+        status=status,
+        reason=reason,
+        rule=rule,
+        actor=actor,
+        now=now,
+    )
 
 
 def clear_opt_out(
