@@ -496,8 +496,8 @@ def run(
     *,
     people: int,
     messages: int,
-    batch: int,
     progress: Progress,
+    batch: int = BATCH,
     profile: cProfile.Profile | None = None,
     database_url: str | None = None,
 ) -> Result:
