@@ -234,6 +234,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
         return sweep(db, **kw)
 
     monkeypatch.setattr(exclusions, "sweep", part)
+    monkeypatch.setattr(exclusions, "SWEPT_WITH_THE_SAVE", 1)
     in_parts = exclusion_unenroll.unenroll_in_parts
 
     def small(*args: Any, **kw: Any) -> Any:
@@ -245,7 +246,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
         engine, engine.begin, **_list_args(parted, LIST_CSV, now)
     )
 
-    assert parts == [2, 2]  # c1..c4 ended in two parts after the save
+    assert parts == [1, 2, 1]  # c1 with the save, c2..c4 in parts of two after it
     assert _counts(report) == _counts(one) == ("exclusion_list", 6, 5, 0, 1)
     assert _people(engine, parted) == _people(engine, whole)
     assert [status for _, _, status, _ in _people(engine, parted)] == [
@@ -279,7 +280,7 @@ def test_R23_a_bad_row_anywhere_in_an_exclusion_list_writes_nothing(fresh_engine
 
 
 def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_in_parts(
-    fresh_engine: Engine,
+    fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between the committed parts of an unenroll on save, a claim of every due email
     (the send-time check) takes only people the saved exclusion does not exclude."""
@@ -291,6 +292,7 @@ def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_i
         kept = world.person("kim@stays.com", company="stays.com")
         world.enroll(sequence, [*excluded, kept])
     domains = ", ".join(f'"gone{n}.com"' for n in range(5))
+    monkeypatch.setattr(exclusions, "SWEPT_WITH_THE_SAVE", 1)  # the save ends one itself
     with engine.begin() as db:
         saved = exclusions.create(
             db,
@@ -325,8 +327,9 @@ def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_i
         most=1,
     )
 
-    assert (removal.enrollments_ended, removal.emails_cancelled) == (5, 5)
-    assert claimed == [{kept}] * 4  # between each of the five parts
+    assert (saved.removal.enrollments_ended, saved.removal.emails_cancelled) == (1, 1)
+    assert (removal.enrollments_ended, removal.emails_cancelled) == (4, 4)
+    assert claimed == [{kept}] * 3  # between each of the four parts
     assert {status for _, _, status, _ in _people(engine, world.ws)} == {
         "unenrolled",
         "not_started",

@@ -116,7 +116,7 @@ def save_exclusion(
             )  # fmt: skip
         finally:
             engine.dispose()
-        saved = dataclasses.replace(saved, removal=removal)
+        saved = dataclasses.replace(saved, removal=saved.removal + removal)
     if json_output:
         emit_json(
             {

@@ -208,8 +208,8 @@ def _toggles(p: dict[str, Any]) -> dict[str, Any]:
 def exclusion_save(
     db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
 ) -> StepOutcome:
-    """The save, confirmed already (R22), in the first step; then the enrollments it ends
-    (R13), a part a step (`exclusion_unenroll`)."""
+    """The save, confirmed already (R22), in the first step, with the first part of the
+    enrollments it ends (R13); then the rest, a part a step (`exclusion_unenroll`)."""
     p = job.params
     if p.get("saved_id") is not None:
         return _unenroll_part(db, job, now=now, progress=progress)
@@ -232,12 +232,12 @@ def exclusion_save(
     result = {
         "exclusion_id": saved.exclusion.id,
         "name": saved.exclusion.name,
-        "enrollments_ended": 0,
-        "emails_cancelled": 0,
+        "enrollments_ended": saved.removal.enrollments_ended,
+        "emails_cancelled": saved.removal.emails_cancelled,
     }
     return StepOutcome(
-        done=0,
-        total=0,
+        done=saved.removal.enrollments_ended,
+        total=saved.removal.enrollments_ended,
         result=result,
         finished=not exclusion_unenroll.sweeps(saved.exclusion),
         params={"saved_id": saved.exclusion.id},
@@ -255,7 +255,7 @@ def _unenroll_part(db: Connection, job: Job, *, now: datetime, progress: Progres
     p, ws = job.params, job.workspace_id
     saved = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=int(p["saved_id"]))
     size = int(p.get("size") or UNENROLL_PART)
-    ids = exclusion_unenroll.removable_ids(
+    ids = exclusions.removable_ids(
         db, workspace_id=ws, exclusion=saved, now=now, after=int(p.get("after") or 0), limit=size
     )
     removal = exclusions.sweep(

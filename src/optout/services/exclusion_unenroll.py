@@ -1,13 +1,14 @@
-"""Unenroll on save, in parts, after the save has committed (DESIGN guarantee 6).
+"""Unenroll on save, for a save that removes many enrollments (DESIGN guarantee 6).
 
 An exclusion that lists thousands of companies may end tens of thousands of
-enrollments; ending them in the save's own transaction held the write lock for seconds.
-The save commits first, with its stored matches: from that commit on the exclusion is in
-force, and the send-time check inside every claim (`sending.claim`) cancels a due email
-of anyone it excludes, so nobody it excludes is emailed while the enrollments are being
-ended. Then the enrollments it removes are ended in parts, each its own transaction,
-with the same events, reasons and counts as a sweep in the save's transaction
-(`exclusions.sweep`).
+enrollments; ending them all in the save's own transaction held the write lock for
+seconds. The save ends the first part itself, in its transaction
+(`exclusions.SWEPT_WITH_THE_SAVE`: every one, for nearly every save, as R13 says), and
+commits with its stored matches: from that commit on the exclusion is in force, and the
+send-time check inside every claim (`sending.claim`) cancels a due email of anyone it
+excludes, so nobody it excludes is emailed while the rest are being ended. The rest are
+ended here in parts, each its own transaction, with the same events, reasons and counts
+as a sweep in the save's transaction (`exclusions.sweep`).
 """
 
 from __future__ import annotations
@@ -16,36 +17,18 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.db.engine import read_transaction
 from optout.eligibility.model import ExclusionSpec
 from optout.services import exclusions
 from optout.services.enforcement import Removal
-from optout.services.exclusion_sets import removable_enrollments
 from optout.services.in_parts import MOST_ROWS, Progress, apply_in_parts
 
 
 def sweeps(exclusion: ExclusionSpec) -> bool:
     """Whether saving `exclusion` ends enrollments (enabled, with unenroll-on-save)."""
     return exclusion.enabled and exclusion.unenroll_existing_on_save
-
-
-def removable_ids(
-    db: Connection,
-    *,
-    workspace_id: int,
-    exclusion: ExclusionSpec,
-    now: datetime,
-    after: int = 0,
-    limit: int | None = None,
-) -> list[int]:
-    """The ids of the active enrollments the saved `exclusion` removes, in id order, after
-    id `after` (at most `limit` of them)."""
-    found = removable_enrollments(exclusion, workspace_id=workspace_id, now=now).subquery()
-    ids = sa.select(found.c.enrollment_id).where(found.c.enrollment_id > after)
-    return list(db.scalars(ids.order_by(found.c.enrollment_id).limit(limit)))
 
 
 def unenroll_in_parts(
@@ -64,7 +47,7 @@ def unenroll_in_parts(
     if not sweeps(exclusion):
         return Removal(0, 0)
     with read_transaction(engine) as db:
-        ids = removable_ids(db, workspace_id=workspace_id, exclusion=exclusion, now=now)
+        ids = exclusions.removable_ids(db, workspace_id=workspace_id, exclusion=exclusion, now=now)
     return apply_in_parts(
         engine,
         transaction,

@@ -20,8 +20,14 @@ from optout.services.enforcement import Removal, end_enrollments
 from optout.services.exclusion_rules import spec_from_row
 from optout.services.exclusion_sets import people_no_longer_reached, removable_enrollments
 from optout.services.filters import FilterInput, read_filter, stored
+from optout.services.in_parts import MOST_ROWS
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.preview import Preview, preview
+
+# R13: how many of the enrollments a save with unenroll-on-save removes end in the save's
+# own transaction when the caller ends the rest in parts after the commit: every one,
+# for nearly every save; a save that removes more holds the write lock for one part only.
+SWEPT_WITH_THE_SAVE = MOST_ROWS
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,9 @@ def create(
     """Save a new exclusion. `impact`, when given, is its preview read beforehand (in a
     read transaction, `draft`), so the save does not read it again while it holds the
     write lock; the guard of R22 holds either way. With `unenroll_now` False the
-    unenroll-on-save sweep is left to the caller, after the commit, in parts
-    (`exclusion_unenroll.unenroll_in_parts`)."""
+    unenroll-on-save sweep ends SWEPT_WITH_THE_SAVE enrollments at most in the save's
+    transaction (every one, for nearly every save, R13) and leaves the rest to the caller,
+    after the commit, in parts (`exclusion_unenroll.unenroll_in_parts`)."""
     decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     draft = draft_of(
         name=name,
@@ -116,10 +123,21 @@ def create(
         exclusion_id=exclusion_id,
         detail={"name": name, "level": lvl.value, "filter": to_text(node)},
     )
-    if not unenroll_now:
-        return Saved(saved, impact, Removal(0, 0))
     return Saved(
-        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved,
+        impact,
+        sweep(
+            db,
+            workspace_id=workspace_id,
+            exclusion=saved,
+            actor=actor,
+            now=now,
+            within=None
+            if unenroll_now
+            else removable_ids(
+                db, workspace_id=workspace_id, exclusion=saved, now=now, limit=SWEPT_WITH_THE_SAVE
+            ),
+        ),
     )
 
 
@@ -191,10 +209,21 @@ def update(
         detail={"name": draft.name, "changes": changes},
     )
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
-    if not unenroll_now:
-        return Saved(saved, impact, Removal(0, 0))
     return Saved(
-        saved, impact, sweep(db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now)
+        saved,
+        impact,
+        sweep(
+            db,
+            workspace_id=workspace_id,
+            exclusion=saved,
+            actor=actor,
+            now=now,
+            within=None
+            if unenroll_now
+            else removable_ids(
+                db, workspace_id=workspace_id, exclusion=saved, now=now, limit=SWEPT_WITH_THE_SAVE
+            ),
+        ),
     )
 
 
@@ -361,6 +390,22 @@ def guard(
             "this save needs confirmation: " + "; ".join(impact.confirmation_reasons)
         )
     return impact
+
+
+def removable_ids(
+    db: Connection,
+    *,
+    workspace_id: int,
+    exclusion: ExclusionSpec,
+    now: datetime,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[int]:
+    """The ids of the active enrollments the saved `exclusion` removes, in id order, after
+    id `after` (at most `limit` of them)."""
+    found = removable_enrollments(exclusion, workspace_id=workspace_id, now=now).subquery()
+    ids = sa.select(found.c.enrollment_id).where(found.c.enrollment_id > after)
+    return list(db.scalars(ids.order_by(found.c.enrollment_id).limit(limit)))
 
 
 def sweep(

@@ -147,8 +147,9 @@ def _needs_confirmation(
 
 
 def _unenroll(request: Request, principal: Principal, saved: Saved, now: datetime) -> Saved:
-    """With unenroll-on-save, end the enrollments the committed save removes, in parts
-    (the exclusion is in force from its own commit: nobody it excludes is emailed)."""
+    """With unenroll-on-save, end the enrollments the committed save removes beyond those
+    it ended itself, in parts (the exclusion is in force from its own commit: nobody it
+    excludes is emailed)."""
     removal = exclusion_unenroll.unenroll_in_parts(
         site_of(request).engine,
         lambda: tx(request),
@@ -157,7 +158,7 @@ def _unenroll(request: Request, principal: Principal, saved: Saved, now: datetim
         actor=principal.actor,
         now=now,
     )
-    return dataclasses.replace(saved, removal=removal)
+    return dataclasses.replace(saved, removal=saved.removal + removal)
 
 
 @router.get("", response_model=Page[ExclusionOut], summary="List exclusions")
