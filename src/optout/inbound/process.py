@@ -215,9 +215,8 @@ def _process(
         workspace_id=_workspace_of(match, workspace_id),
         options=options,
     )
+    done: list[Activity] = []  # handed over once the message is through, not before
     if isinstance(match, Target):
-        done = activity.by_workspace[match.workspace_id]
-        before = len(done)
         outcome = act(
             db,
             verdict,
@@ -228,8 +227,6 @@ def _process(
             soft_bounce_window=options.soft_bounce_window,
             activities=done,
         )
-        if len(done) > before:
-            activity.messages[match.workspace_id].add(row_id)
     else:
         outcome = Outcome("unmatched", reason=match.reason)
     m = t.inbound_messages
@@ -244,6 +241,9 @@ def _process(
         )
     )
     target = match if isinstance(match, Target) else None
+    if target is not None and done:
+        activity.by_workspace[target.workspace_id].extend(done)
+        activity.messages[target.workspace_id].add(row_id)
     return InboundResult(
         id=row_id,
         duplicate=False,
