@@ -146,6 +146,8 @@ class Deliveries:
             if len(batch) > 1:
                 log.warning("%s messages together failed; each on its own", len(batch))
             for message, answer in batch:
+                if answer.done():
+                    continue
                 try:
                     (result,) = await loop.run_in_executor(None, self.deliver, [message])
                     _settle(answer, result)
