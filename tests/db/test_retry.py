@@ -91,7 +91,7 @@ def test_sqlite_waits_for_a_lock_held_a_moment_and_no_longer_than_the_budget(
 
     holder = threading.Thread(target=hold)
     holder.start()
-    holding.wait(5)
+    assert holding.wait(5)
     threading.Timer(0.5, release.set).start()
     started = time.monotonic()
     retrying(engine, lambda db: db.exec_driver_sql("INSERT INTO marks VALUES (2)"), budget=5)
@@ -100,10 +100,10 @@ def test_sqlite_waits_for_a_lock_held_a_moment_and_no_longer_than_the_budget(
 
     assert 0.3 < waited < 3
     release.clear()
+    holding.clear()  # before the holder starts: it may take the lock and say so at once
     holder = threading.Thread(target=hold)
     holder.start()
-    holding.clear()
-    holding.wait(5)
+    assert holding.wait(5)
     started = time.monotonic()
     with pytest.raises(sa.exc.OperationalError) as caught:
         retrying(engine, lambda db: db.exec_driver_sql("INSERT INTO marks VALUES (3)"), budget=1)
