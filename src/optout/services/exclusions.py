@@ -123,22 +123,10 @@ def create(
         exclusion_id=exclusion_id,
         detail={"name": name, "level": lvl.value, "filter": to_text(node)},
     )
-    return Saved(
-        saved,
-        impact,
-        sweep(
-            db,
-            workspace_id=workspace_id,
-            exclusion=saved,
-            actor=actor,
-            now=now,
-            within=None
-            if unenroll_now
-            else removable_ids(
-                db, workspace_id=workspace_id, exclusion=saved, now=now, limit=SWEPT_WITH_THE_SAVE
-            ),
-        ),
+    swept = _sweep_with_the_save(
+        db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now, all_of=unenroll_now
     )
+    return Saved(saved, impact, swept)
 
 
 def update(
@@ -209,22 +197,10 @@ def update(
         detail={"name": draft.name, "changes": changes},
     )
     saved = get_by_id(db, workspace_id=workspace_id, exclusion_id=current.id)
-    return Saved(
-        saved,
-        impact,
-        sweep(
-            db,
-            workspace_id=workspace_id,
-            exclusion=saved,
-            actor=actor,
-            now=now,
-            within=None
-            if unenroll_now
-            else removable_ids(
-                db, workspace_id=workspace_id, exclusion=saved, now=now, limit=SWEPT_WITH_THE_SAVE
-            ),
-        ),
+    swept = _sweep_with_the_save(
+        db, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now, all_of=unenroll_now
     )
+    return Saved(saved, impact, swept)
 
 
 def changed(
@@ -390,6 +366,29 @@ def guard(
             "this save needs confirmation: " + "; ".join(impact.confirmation_reasons)
         )
     return impact
+
+
+def _sweep_with_the_save(
+    db: Connection,
+    *,
+    workspace_id: int,
+    exclusion: ExclusionSpec,
+    actor: str,
+    now: datetime,
+    all_of: bool,
+) -> Removal:
+    """The save's own sweep (R13): every enrollment it removes, or with `all_of` False the
+    first SWEPT_WITH_THE_SAVE of them, the caller ending the rest after the commit."""
+    within = (
+        None
+        if all_of
+        else removable_ids(
+            db, workspace_id=workspace_id, exclusion=exclusion, now=now, limit=SWEPT_WITH_THE_SAVE
+        )
+    )
+    return sweep(
+        db, workspace_id=workspace_id, exclusion=exclusion, actor=actor, now=now, within=within
+    )
 
 
 def removable_ids(
