@@ -78,6 +78,55 @@ def build(
     return DueQueue(workspace_id, sequence_id, emails)
 
 
+def pad_people(engine: Engine, *, workspace_id: int, people: int, now: datetime) -> int:
+    """Add people with no enrollment (and a company per 100 of them) until the workspace
+    holds `people`, set-based, in one transaction; returns how many were added.
+
+    Their addresses (`q<n>@d<m>.example`) never meet the queue's (`p<n>@c<m>.example`)."""
+    p, c = t.people, t.companies
+    with engine.begin() as db:
+        have = db.scalar(
+            sa.select(sa.func.count()).select_from(p).where(p.c.workspace_id == workspace_id)
+        )
+        extra = people - (have or 0)
+        if extra <= 0:
+            return 0
+        companies, n = max(1, extra // PEOPLE_PER_COMPANY), numbers(extra)
+        label = sa.literal("d", sa.String) + _text(n.c.n - 1)
+        db.execute(
+            c.insert().from_select(
+                ["workspace_id", "domain", "domain_label", "name", "fields", "created_at",
+                 "updated_at"],
+                sa.select(
+                    sa.literal(workspace_id), label + ".example", label,
+                    sa.literal("Padding ", sa.String) + _text(n.c.n - 1),
+                    sa.literal({}, sa.JSON), sa.literal(now, sa.DateTime),
+                    sa.literal(now, sa.DateTime),
+                ).where(n.c.n <= companies),
+            )
+        )  # fmt: skip
+        db.execute(
+            c.update()
+            .where(c.c.workspace_id == workspace_id, c.c.group_id.is_(None))
+            .values(group_id=c.c.id)
+        )
+        domain = sa.literal("d", sa.String) + _text(n.c.n % companies) + ".example"
+        db.execute(
+            p.insert().from_select(
+                ["workspace_id", "email", "email_domain", "first_name", "last_name",
+                 "company_id", "company_link_source", "fields", "created_at", "updated_at"],
+                sa.select(
+                    sa.literal(workspace_id),
+                    sa.literal("q", sa.String) + _text(n.c.n) + "@" + domain, domain,
+                    sa.literal("Q", sa.String) + _text(n.c.n), sa.literal("Bench"), c.c.id,
+                    sa.literal("email_domain"), sa.literal({}, sa.JSON),
+                    sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
+                ).join_from(n, c, sa.and_(c.c.workspace_id == workspace_id, c.c.domain == domain)),
+            )
+        )  # fmt: skip
+    return extra
+
+
 def person_email(n: int, emails: int) -> str:
     """The address `build` gives person number n (1-based), for the load test's clients."""
     return f"p{n}@c{n % max(1, emails // PEOPLE_PER_COMPANY)}.example"

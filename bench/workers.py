@@ -22,6 +22,11 @@ every zone, so each pass moves out-of-window emails and each claim locks and cou
 mailboxes. Reports the emails per second of each arm and their ratio.
 
   python -m bench.workers --database-url sqlite:////tmp/w.sqlite3 --workers 1 --mailboxes 200
+
+The queue's workspace holds one person per email; `--people N` pads it to N people with
+no enrollment (a company per 100 of them), so the claim and the send-time check run
+against a workspace of that size. The queue is analyzed (planner statistics) before it is
+copied, so both arms start with the same statistics.
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ class Databases:
             self.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
         )
 
-    def build(self, emails: int, batch_note: Progress) -> None:
+    def build(self, emails: int, batch_note: Progress, *, people: int = 0) -> None:
         if self.postgresql:
             admin = self._admin()
             with admin.connect() as db:
@@ -115,11 +120,19 @@ class Databases:
         try:
             upgrade(engine)
             started = time.perf_counter()
-            self.queue = due_queue.build(engine, emails=emails, now=utcnow())
+            self.queue = queue = due_queue.build(engine, emails=emails, now=utcnow())
             batch_note.say(f"queued {emails} due emails in {time.perf_counter() - started:.1f} s")
-            if self.postgresql:
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-                    db.exec_driver_sql("VACUUM ANALYZE")
+            if people > emails:
+                started = time.perf_counter()
+                added = due_queue.pad_people(
+                    engine, workspace_id=queue.workspace_id, people=people, now=utcnow()
+                )
+                batch_note.say(
+                    f"added {added} people with no enrollment (workspace of {people}) in "
+                    f"{time.perf_counter() - started:.1f} s"
+                )
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+                db.exec_driver_sql("VACUUM ANALYZE" if self.postgresql else "ANALYZE")
         finally:
             engine.dispose()
 
@@ -293,9 +306,11 @@ def scale(
     mailboxes: int = 0,
     rounds: int = 2,
     daily_limit: int = 100_000,
+    people: int = 0,
     progress: Progress | None = None,
 ) -> list[Run]:
-    """Build one queue of `emails`, drain a copy of it with each number of workers (with
+    """Build one queue of `emails` (in a workspace padded to `people` people with no
+    enrollment, when that is more), drain a copy of it with each number of workers (with
     `mailboxes`, `rounds` times without and with them, interleaved)."""
     arms = [0, mailboxes] * rounds if mailboxes else [0]
     progress = progress or Progress()
@@ -304,7 +319,7 @@ def scale(
         folder = Path(name)
         databases = Databases(database_url, folder)
         try:
-            databases.build(emails, progress)
+            databases.build(emails, progress, people=people)
             with running_sink() as (sink, port):
                 for count in counts:
                     for turn, arm in enumerate(arms):
@@ -400,6 +415,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2, help="runs of each arm, with --mailboxes")
     parser.add_argument("--daily-limit", type=int, default=100_000)
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=0,
+        help="pad the workspace to this many people with no enrollment (default: one "
+        "person per email, no more)",
+    )
     args = parser.parse_args()
     runs = scale(
         args.database_url,
@@ -409,6 +431,7 @@ def main() -> None:
         mailboxes=args.mailboxes,
         rounds=args.rounds,
         daily_limit=args.daily_limit,
+        people=args.people,
     )
     database = sa.make_url(args.database_url).get_backend_name()
     print(report(runs, database=database))
