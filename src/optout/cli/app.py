@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from optout.cli import coercion
 from optout.cli.lazy import LazyCommands, short_help
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
@@ -114,6 +115,8 @@ def _database_unreachable(exc: Exception) -> str | None:
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     return f"cannot use the database {url}: {reason}"
 
+
+coercion.install()
 
 app = typer.Typer(
     name="optout",
