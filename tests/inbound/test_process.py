@@ -442,3 +442,69 @@ def test_R6_messages_processed_together_act_as_each_would_alone(world: World) ->
 def _done(result: InboundResult | InvalidInput) -> InboundResult:
     assert isinstance(result, InboundResult), result
     return result
+
+
+def test_R4_R5_R7_messages_about_the_same_people_in_one_batch_each_say_what_they_did(
+    world: World,
+) -> None:
+    """Several messages about one person in a batch act once, and each message's actions
+    say what it did: the first reply ends the enrollment and a second finds it ended; the
+    first hard bounce of an address ends the enrollment, a second copy is a repeat in the
+    ledger; an opt-out by mailto beside a bounce of the same address ends the enrollment
+    once. The history has one event per change, as if the messages came one by one."""
+    s = sent_world(world, ["ann@acme.com", "ben@acme.com", "cy@acme.com"])
+    again = "Still interested, see my note below."
+    replies = [
+        reply(sender="ann@acme.com", body="Call me.", in_reply_to=s.message_ids["ann"]),
+        reply(sender="ann@acme.com", body=again, in_reply_to=s.message_ids["ann"]),
+    ]
+    bounce = corpus("bounce_postfix_dsn.eml")
+    bounces = [
+        readdress(bounce, In_Reply_To=s.message_ids["ben"], Message_ID=f"<copy{n}@mx.test>")
+        for n in (1, 2)
+    ]
+    mailto = readdress(
+        corpus("unsubscribe_mailto_gmail.eml"), Subject=f"unsubscribe {s.token('cy')}"
+    )
+    cy_bounce = readdress(bounce, In_Reply_To=s.message_ids["cy"], Message_ID="<cy@mx.test>")
+    results = [
+        _done(r)
+        for r in process_messages(
+            world.db,
+            messages=[Incoming(raw, "test") for raw in (*replies, *bounces, mailto, cy_bounce)],
+            now=world.now + timedelta(hours=1),
+            options=OPTIONS,
+        )
+    ]
+    ann_first, ann_again, ben_first, ben_again, cy_mailto, cy_bounced = results
+    enrollment = ann_first.enrollment_id
+    assert enrollment is not None
+    assert ann_again.enrollment_id == enrollment
+    assert f"enrollment {enrollment} ended: replied" in ann_first.actions
+    assert f"enrollment {enrollment} had ended already" in ann_again.actions
+    assert s.status("ann") == "replied"
+
+    assert (ben_first.outcome, ben_again.outcome) == ("bounced", "bounced")
+    assert "ben@acme.com hard-bounced; 1 enrollment(s) ended" in ben_first.actions
+    assert "ben@acme.com hard-bounced; 0 enrollment(s) ended" in ben_again.actions
+    ledger = optouts.ledger(world.db, workspace_id=s.ws, email="ben@acme.com")
+    assert [(e["kind"], e["action"]) for e in ledger] == [
+        ("bounce", "added"),
+        ("bounce", "repeated"),
+    ]
+
+    assert "cy@acme.com opted out (List-Unsubscribe mailto); 1 enrollment(s) ended" in (
+        cy_mailto.actions
+    )
+    assert "cy@acme.com hard-bounced; 0 enrollment(s) ended" in cy_bounced.actions
+    assert s.status("cy") == "opted_out"  # the first of the batch to end it
+    assert _suppressed(s, "cy@acme.com") == {"opt_out", "bounce"}
+
+    for name, changes in (("ann", ["enrollment_ended"]), ("ben", ["bounced", "enrollment_ended"])):
+        kinds = _kinds(s, name)
+        for kind in changes:
+            assert kinds.count(kind) == 1, (name, kinds)
+    cy = _kinds(s, "cy")
+    assert (cy.count("opted_out"), cy.count("bounced"), cy.count("enrollment_ended")) == (1, 1, 1)
+    for result in results:
+        assert row_of(world.db, result.id).evidence["actions"] == list(result.actions)

@@ -1,7 +1,9 @@
 """What a matched inbound message changes, by class (R4, R5, R6, R7, R21, R35, R36).
 
-Called by `process_message` inside its transaction. Every change goes through the
-services that own it (enforcement, people, optouts, events), so the events and
+Called by `process_messages` inside its transaction, in the savepoint of the message.
+What a message reads or counts is done here; what it changes beyond that goes into the
+batch's `Effects`, applied once for every message processed together through the
+services that own each change (enforcement, optouts, activities), so the events and
 re-checks those services guarantee happen here too.
 """
 
@@ -18,13 +20,12 @@ from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.inbound.classify import Classification, Kind
 from optout.inbound.dsn import RecipientStatus
+from optout.inbound.effects import ACTOR, Effects, Later
 from optout.inbound.match import Target
 from optout.normalize import normalize_email
-from optout.services import events, optouts, people, workspaces
+from optout.services import optouts, people, workspaces
 from optout.services.activities import Activity
-from optout.services.enforcement import end_enrollments
 
-ACTOR = "inbound"
 SENDING_REFUSED = "sending_refused"  # the event of a bounce that refused our side
 _BY_MESSAGE = ("report_message_id", "in_reply_to", "references", "verp_token")
 _SEVERITY_ORDER = ("bounced", "soft_bounce", "sending_refused", "delayed", "ignored")
@@ -35,7 +36,7 @@ class Outcome:
     outcome: str
     reason: str = ""
     review_needed: bool = False
-    actions: list[str] = field(default_factory=list)
+    actions: list[str | Later] = field(default_factory=list)
 
 
 def act(
@@ -47,10 +48,11 @@ def act(
     now: datetime,
     soft_bounce_limit: int,
     soft_bounce_window: timedelta,
-    activities: list[Activity],
+    effects: Effects,
 ) -> Outcome:
-    """Act on one matched message. Activity it is (a reply) is appended to `activities`,
-    which the caller records once for every message it processes together."""
+    """Act on one matched message. What it changes beyond its own reading (events, the
+    enrollment a reply ends, suppressions, a reply's activity) goes into `effects`, which
+    the caller applies once for every message it processes together."""
     if verdict.kind is Kind.BOUNCE:
         return _bounce(
             db,
@@ -60,42 +62,38 @@ def act(
             now=now,
             limit=soft_bounce_limit,
             window=soft_bounce_window,
+            effects=effects,
         )
     if target.person_id is None:
         return Outcome("unmatched", reason="the message names no person of ours")
     if verdict.kind is Kind.COMPLAINT:
-        return _complaint(db, verdict, target, inbound_id=inbound_id, now=now)
+        return _complaint(db, verdict, target, inbound_id=inbound_id, effects=effects)
     if verdict.kind is Kind.AUTO_REPLY:
-        _event(db, "auto_reply_received", verdict, target, inbound_id=inbound_id, now=now)
+        _event(effects, "auto_reply_received", verdict, target, inbound_id=inbound_id)
         return Outcome("auto_reply", actions=["auto-reply recorded; the sequence continues (R7)"])
     if verdict.kind is Kind.UNCLASSIFIED:
-        _event(db, "inbound_unclassified", verdict, target, inbound_id=inbound_id, now=now)
+        _event(effects, "inbound_unclassified", verdict, target, inbound_id=inbound_id)
         return Outcome("unclassified", reason=verdict.evidence)
     if verdict.kind is Kind.UNSUBSCRIBE and target.by == "unsubscribe_token":
-        return _mailto_unsubscribe(db, verdict, target, now=now)
-    outcome = _reply(db, verdict, target, inbound_id=inbound_id, now=now)
-    activities.append(Activity(target.person_id, "reply", "email", now, target.sequence_id))
+        return _mailto_unsubscribe(db, verdict, target, effects=effects)
+    outcome = _reply(db, verdict, target, inbound_id=inbound_id, effects=effects)
+    effects.activities.append(Activity(target.person_id, "reply", "email", now, target.sequence_id))
     if verdict.kind is Kind.UNSUBSCRIBE:
-        _unsubscribe_request(db, verdict, target, outcome, inbound_id=inbound_id, now=now)
+        _unsubscribe_request(db, verdict, target, outcome, inbound_id=inbound_id, effects=effects)
     return outcome
 
 
 def _event(
-    db: Connection,
+    effects: Effects,
     kind: str,
     verdict: Classification,
     target: Target,
     *,
     inbound_id: int,
-    now: datetime,
     **detail: Any,
 ) -> None:
-    events.record(
-        db,
-        workspace_id=target.workspace_id,
-        kind=kind,
-        actor=ACTOR,
-        now=now,
+    effects.event(
+        kind,
         rule=verdict.rule,
         person_id=target.person_id,
         sequence_id=target.sequence_id,
@@ -111,34 +109,35 @@ def _event(
 
 
 def _reply(
-    db: Connection, verdict: Classification, target: Target, *, inbound_id: int, now: datetime
+    db: Connection,
+    verdict: Classification,
+    target: Target,
+    *,
+    inbound_id: int,
+    effects: Effects,
 ) -> Outcome:
     """R5: end only the enrollment answered. The reply is activity from `email` (R6, R21):
-    `act` adds it to the activities its caller records."""
+    `act` adds it to the effects' activities."""
     assert target.person_id is not None
     outcome = Outcome("replied")
-    _event(db, "reply_received", verdict, target, inbound_id=inbound_id, now=now)
+    _event(effects, "reply_received", verdict, target, inbound_id=inbound_id)
     if target.enrollment_id is not None:
-        ended = end_enrollments(
-            db,
-            workspace_id=target.workspace_id,
-            targets=sa.select(sa.literal(target.enrollment_id, sa.Integer).label("enrollment_id")),
-            status="replied",
-            reason="replied by email",
-            rule="reply",
-            actor=ACTOR,
-            now=now,
-        )
+        ending = effects.end_reply(target.enrollment_id)
         outcome.actions.append(
-            f"enrollment {target.enrollment_id} ended: replied"
-            if ended.enrollments_ended
-            else f"enrollment {target.enrollment_id} had ended already"
+            lambda: (
+                f"enrollment {ending.enrollment_id} ended: replied"
+                if ending.ended
+                else f"enrollment {ending.enrollment_id} had ended already"
+            )
         )
     outcome.actions.append("reply recorded as activity from source email")
-    person = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)
-    sb = t.inbound_soft_bounces
+    # A reply shows the address works: its count of transient bounces starts again.
+    p, sb = t.people, t.inbound_soft_bounces
     db.execute(
-        sb.delete().where(sb.c.workspace_id == target.workspace_id, sb.c.email == person["email"])
+        sb.delete().where(
+            sb.c.workspace_id == target.workspace_id,
+            sb.c.email == sa.select(p.c.email).where(p.c.id == target.person_id).scalar_subquery(),
+        )
     )
     return outcome
 
@@ -150,61 +149,69 @@ def _unsubscribe_request(
     outcome: Outcome,
     *,
     inbound_id: int,
-    now: datetime,
+    effects: Effects,
 ) -> None:
     """R4: opt out with the reply as evidence, or flag for review when the workspace says so."""
     assert target.person_id is not None
     workspace = workspaces.get_by_id(db, workspace_id=target.workspace_id)
     email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
     if not workspace.auto_opt_out_on_unsubscribe_reply:
-        _event(db, "unsubscribe_review_needed", verdict, target, inbound_id=inbound_id, now=now)
+        _event(effects, "unsubscribe_review_needed", verdict, target, inbound_id=inbound_id)
         outcome.outcome, outcome.review_needed = "review_needed", True
         outcome.reason = "asked to unsubscribe; automatic opt-out is off in this workspace"
         outcome.actions.append(f"{email} flagged for review (unsubscribe request)")
         return
-    done = optouts.opt_out(
-        db,
-        workspace_id=target.workspace_id,
-        email=email,
-        actor=ACTOR,
-        channel="reply",
-        now=now,
-        reason="asked to unsubscribe in a reply",
-        evidence=verdict.text.text or verdict.evidence,
+    ticket = effects.suppress(
+        optouts.opting_out(
+            email,
+            actor=ACTOR,
+            channel="reply",
+            reason="asked to unsubscribe in a reply",
+            evidence=verdict.text.text or verdict.evidence,
+        )
     )
     outcome.outcome = "opted_out"
     outcome.actions.append(
-        f"{email} opted out (channel reply); {done.enrollments_ended} more enrollment(s) ended"
+        lambda: (
+            f"{email} opted out (channel reply); "
+            f"{ticket.result.enrollments_ended} more enrollment(s) ended"
+        )
     )
 
 
 def _mailto_unsubscribe(
-    db: Connection, verdict: Classification, target: Target, *, now: datetime
+    db: Connection, verdict: Classification, target: Target, *, effects: Effects
 ) -> Outcome:
     """Our List-Unsubscribe mailto (R3): always opts out; a button, not a reply."""
     assert target.person_id is not None
     email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
-    done = optouts.opt_out(
-        db,
-        workspace_id=target.workspace_id,
-        email=email,
-        actor="recipient",
-        channel="unsubscribe_link",
-        now=now,
-        reason="List-Unsubscribe mailto",
-        evidence=verdict.evidence,
+    ticket = effects.suppress(
+        optouts.opting_out(
+            email,
+            actor="recipient",
+            channel="unsubscribe_link",
+            reason="List-Unsubscribe mailto",
+            evidence=verdict.evidence,
+        )
     )
     return Outcome(
         "opted_out",
         actions=[
-            f"{email} opted out (List-Unsubscribe mailto); "
-            f"{done.enrollments_ended} enrollment(s) ended"
+            lambda: (
+                f"{email} opted out (List-Unsubscribe mailto); "
+                f"{ticket.result.enrollments_ended} enrollment(s) ended"
+            )
         ],
     )
 
 
 def _complaint(
-    db: Connection, verdict: Classification, target: Target, *, inbound_id: int, now: datetime
+    db: Connection,
+    verdict: Classification,
+    target: Target,
+    *,
+    inbound_id: int,
+    effects: Effects,
 ) -> Outcome:
     """R36: a spam complaint suppresses the person like an opt-out, in this transaction;
     a not-spam report is recorded and suppresses nothing."""
@@ -213,12 +220,11 @@ def _complaint(
     assert feedback is not None
     email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
     _event(
-        db,
+        effects,
         "not_spam_reported" if feedback.is_not_spam else "complaint_received",
         verdict,
         target,
         inbound_id=inbound_id,
-        now=now,
         feedback_type=feedback.feedback_type,
         reporting_domain=feedback.reporting_domain,
     )
@@ -227,23 +233,25 @@ def _complaint(
             "not_spam",
             actions=[f"{email}: a not-spam report from {feedback.reporting_domain}; nothing done"],
         )
-    done = optouts.complain(
-        db,
-        workspace_id=target.workspace_id,
-        email=email,
-        actor=ACTOR,
-        now=now,
-        feedback_type=feedback.feedback_type,
-        reporting_domain=feedback.reporting_domain,
-        reason=f"matched by {target.by.replace('_', ' ')}",
-        evidence=f"{verdict.evidence[:1500]}\n{target.evidence[:400]}",
+    ticket = effects.suppress(
+        optouts.complaining(
+            email,
+            actor=ACTOR,
+            feedback_type=feedback.feedback_type,
+            reporting_domain=feedback.reporting_domain,
+            reason=f"matched by {target.by.replace('_', ' ')}",
+            evidence=f"{verdict.evidence[:1500]}\n{target.evidence[:400]}",
+        )
     )
+    source = feedback.reporting_domain or "a provider"
     return Outcome(
         "complained",
         actions=[
-            f"{email} suppressed: {feedback.feedback_type} report from "
-            f"{feedback.reporting_domain or 'a provider'}; {done.enrollments_ended} "
-            f"enrollment(s) ended, {done.emails_cancelled} queued email(s) cancelled"
+            lambda: (
+                f"{email} suppressed: {feedback.feedback_type} report from {source}; "
+                f"{ticket.result.enrollments_ended} enrollment(s) ended, "
+                f"{ticket.result.emails_cancelled} queued email(s) cancelled"
+            )
         ],
     )
 
@@ -257,6 +265,7 @@ def _bounce(
     now: datetime,
     limit: int,
     window: timedelta,
+    effects: Effects,
 ) -> Outcome:
     """R7: permanent failures suppress the address; transient ones count toward `limit`."""
     report = verdict.report
@@ -271,7 +280,7 @@ def _bounce(
             people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
         )
     results: list[str] = []
-    actions: list[str] = []
+    actions: list[str | Later] = []
     for recipient in report.recipients:
         address = next((emailed[a] for a in recipient.addresses if a in emailed), "")
         address = address or (fallback if recipient.severity != "none" else "")
@@ -288,6 +297,7 @@ def _bounce(
             now=now,
             limit=limit,
             window=window,
+            effects=effects,
         )
         results.append(result)
         actions.append(action)
@@ -332,28 +342,33 @@ def _one_recipient(
     now: datetime,
     limit: int,
     window: timedelta,
-) -> tuple[str, str]:
+    effects: Effects,
+) -> tuple[str, str | Later]:
     ws = target.workspace_id
     detail = f"{recipient.status or recipient.action or 'failed'} {recipient.diagnostic}".strip()
     detail = f"{detail[:300]} (read by {reader}: {recipient.basis})"
     if recipient.severity == "permanent":
-        done = optouts.bounce(
-            db,
-            workspace_id=ws,
-            email=address,
-            actor=ACTOR,
-            now=now,
-            reason=f"hard bounce: {detail}",
-            evidence=recipient.diagnostic[:2000],
+        ticket = effects.suppress(
+            optouts.bouncing(
+                address,
+                actor=ACTOR,
+                reason=f"hard bounce: {detail}",
+                evidence=recipient.diagnostic[:2000],
+            )
         )
-        return "bounced", f"{address} hard-bounced; {done.enrollments_ended} enrollment(s) ended"
+        return (
+            "bounced",
+            lambda: (
+                f"{address} hard-bounced; {ticket.result.enrollments_ended} enrollment(s) ended"
+            ),
+        )
     if recipient.severity == "delayed":
         _address_event(
             db,
+            effects,
             ws,
             address,
             "delivery_delayed",
-            now=now,
             inbound_id=inbound_id,
             status=recipient.status,
         )
@@ -361,31 +376,33 @@ def _one_recipient(
     if recipient.severity == "none":
         return "ignored", f"{address}: {recipient.action}; no failure"
     if recipient.severity == "sending_side":
-        _sending_refused(db, recipient, target, inbound_id=inbound_id, now=now)
+        _sending_refused(recipient, target, inbound_id=inbound_id, effects=effects)
         return "sending_refused", (
             f"{address}: our sending was refused ({recipient.basis}); nothing marked on the address"
         )
     failures = _count_soft_bounce(db, ws, address, recipient.status, now=now, window=window)
     if failures >= limit:
-        done = optouts.bounce(
-            db,
-            workspace_id=ws,
-            email=address,
-            actor=ACTOR,
-            now=now,
-            reason=f"{failures} transient bounces (last: {detail})",
-            evidence=recipient.diagnostic[:2000],
+        ticket = effects.suppress(
+            optouts.bouncing(
+                address,
+                actor=ACTOR,
+                reason=f"{failures} transient bounces (last: {detail})",
+                evidence=recipient.diagnostic[:2000],
+            )
         )
-        return "bounced", (
-            f"{address}: transient bounce {failures} of {limit}: now treated as hard; "
-            f"{done.enrollments_ended} enrollment(s) ended"
+        return (
+            "bounced",
+            lambda: (
+                f"{address}: transient bounce {failures} of {limit}: now treated as hard; "
+                f"{ticket.result.enrollments_ended} enrollment(s) ended"
+            ),
         )
     _address_event(
         db,
+        effects,
         ws,
         address,
         "soft_bounce",
-        now=now,
         inbound_id=inbound_id,
         status=recipient.status,
         failures=failures,
@@ -395,16 +412,12 @@ def _one_recipient(
 
 
 def _sending_refused(
-    db: Connection, recipient: RecipientStatus, target: Target, *, inbound_id: int, now: datetime
+    recipient: RecipientStatus, target: Target, *, inbound_id: int, effects: Effects
 ) -> None:
     """A refusal of our sender or server: recorded against the sending side, with the
     email it refused, so the dashboard shows it; nothing is held against the address."""
-    events.record(
-        db,
-        workspace_id=target.workspace_id,
-        kind=SENDING_REFUSED,
-        actor=ACTOR,
-        now=now,
+    effects.event(
+        SENDING_REFUSED,
         rule="bounce",
         sequence_id=target.sequence_id,
         email_id=target.email_id,
@@ -450,18 +463,17 @@ def _count_soft_bounce(
 
 
 def _address_event(
-    db: Connection, workspace_id: int, email: str, kind: str, *, now: datetime, **detail: Any
+    db: Connection,
+    effects: Effects,
+    workspace_id: int,
+    email: str,
+    kind: str,
+    **detail: Any,
 ) -> None:
+    """An event for each person with the address."""
     p = t.people
-    events.record_from_select(
-        db,
-        workspace_id=workspace_id,
-        kind=kind,
-        actor=ACTOR,
-        now=now,
-        rule="bounce",
-        detail={"email": email, **detail},
-        select=sa.select(p.c.id.label("person_id")).where(
-            p.c.workspace_id == workspace_id, p.c.email == email
-        ),
+    holders = db.scalars(
+        sa.select(p.c.id).where(p.c.workspace_id == workspace_id, p.c.email == email)
     )
+    for person_id in holders:
+        effects.event(kind, rule="bounce", person_id=person_id, detail={"email": email, **detail})

@@ -37,8 +37,9 @@ from sqlalchemy.engine import Connection
 from optout.clock import as_stored
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.inbound.actions import ACTOR, Outcome, act
+from optout.inbound.actions import Outcome, act
 from optout.inbound.classify import Classification, Kind, classify
+from optout.inbound.effects import ACTOR, Effects, apply, words
 from optout.inbound.match import (
     Match,
     Target,
@@ -50,7 +51,6 @@ from optout.inbound.match import (
 from optout.inbound.parse import ParsedMessage, clean, parse_message
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import activities, workspaces
-from optout.services.activities import Activity
 from optout.services.enforcement import Removal
 
 SOURCE_MAX = 200
@@ -146,8 +146,9 @@ def process_messages(
     options: InboundOptions = DEFAULT_OPTIONS,
 ) -> list[InboundResult | InvalidInput]:
     """`process_message` for several messages in the caller's one transaction: each is
-    stored and acted on in turn, and the activity of them all (replies) is recorded
-    together at the end, with one re-check of the exclusions it may trip (R6, R14).
+    read, matched and stored in turn, and what they change (events, endings,
+    suppressions, the replies' activity with one re-check of the exclusions it may trip,
+    R6, R14) is applied together once they are all through (`effects`).
 
     A message that is not one gives its InvalidInput in its place and changes nothing;
     the others go on.
@@ -155,29 +156,44 @@ def process_messages(
     now = as_stored(now)
     if workspace_id is not None:
         workspaces.get_by_id(db, workspace_id=workspace_id)
-    activity = _Activity()
-    results: list[InboundResult | InvalidInput] = []
+    batch: dict[int, Effects] = defaultdict(Effects)
+    read: list[_Read | InboundResult | InvalidInput] = []
     for message in messages:
+        own = Effects()
         try:
             with db.begin_nested():
-                results.append(_process(db, message, now, workspace_id, options, activity))
+                one = _process(db, message, now, workspace_id, options, own)
         except InvalidInput as exc:
-            results.append(exc)
-    for workspace, done in activity.by_workspace.items():
-        removal = activities.record(
-            db, workspace_id=workspace, activities=done, now=now, actor=ACTOR
-        )
-        if removal.enrollments_ended:
-            results = _with_removal(db, results, activity.messages[workspace], removal)
-    return results
+            read.append(exc)
+            continue
+        read.append(one)
+        if isinstance(one, _Read) and one.target is not None:
+            batch[one.target.workspace_id].extend(own)
+    rechecked: dict[int, Removal] = {}
+    for workspace, effects in batch.items():
+        apply(db, workspace_id=workspace, effects=effects, now=now)
+        if effects.activities:
+            rechecked[workspace] = activities.record(
+                db, workspace_id=workspace, activities=effects.activities, now=now, actor=ACTOR
+            )
+    return _finish(db, read, batch, rechecked)
 
 
 @dataclass
-class _Activity:
-    """The activity of the messages processed together, and whose it is, per workspace."""
+class _Read:
+    """A message read, matched and stored, whose outcome waits for the batch's effects."""
 
-    by_workspace: dict[int, list[Activity]] = field(default_factory=lambda: defaultdict(list))
-    messages: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    row_id: int
+    parsed: ParsedMessage
+    verdict: Classification
+    match: Match
+    outcome: Outcome
+    scope: int | None  # the workspace of the way in, if it serves one
+    active: bool  # its activity is among what the batch records
+
+    @property
+    def target(self) -> Target | None:
+        return self.match if isinstance(self.match, Target) else None
 
 
 def _process(
@@ -186,8 +202,8 @@ def _process(
     now: datetime,
     workspace_id: int | None,
     options: InboundOptions,
-    activity: _Activity,
-) -> InboundResult:
+    effects: Effects,
+) -> _Read | InboundResult:
     raw = message.raw
     origin = _check_source(message.source)
     if not isinstance(raw, bytes | bytearray) or not raw:
@@ -215,7 +231,6 @@ def _process(
         workspace_id=_workspace_of(match, workspace_id),
         options=options,
     )
-    done: list[Activity] = []  # handed over once the message is through, not before
     if isinstance(match, Target):
         outcome = act(
             db,
@@ -225,69 +240,92 @@ def _process(
             now=now,
             soft_bounce_limit=options.soft_bounce_limit,
             soft_bounce_window=options.soft_bounce_window,
-            activities=done,
+            effects=effects,
         )
     else:
         outcome = Outcome("unmatched", reason=match.reason)
-    m = t.inbound_messages
-    db.execute(
-        m.update()
-        .where(m.c.id == row_id)
-        .values(
-            outcome=outcome.outcome,
-            reason=clean(outcome.reason, 2000),
-            review_needed=outcome.review_needed,
-            evidence=_evidence(parsed, verdict, outcome, match),
-        )
-    )
-    target = match if isinstance(match, Target) else None
-    if target is not None and done:
-        activity.by_workspace[target.workspace_id].extend(done)
-        activity.messages[target.workspace_id].add(row_id)
-    return InboundResult(
-        id=row_id,
-        duplicate=False,
-        kind=verdict.kind.value,
-        rule=verdict.rule,
-        evidence=verdict.evidence,
-        outcome=outcome.outcome,
-        match_by=target.by if target else None,
-        workspace_id=target.workspace_id if target else _workspace_of(match, workspace_id),
-        person_id=target.person_id if target else None,
-        enrollment_id=target.enrollment_id if target else None,
-        email_id=target.email_id if target else None,
-        review_needed=outcome.review_needed,
-        reason=outcome.reason,
-        actions=tuple(outcome.actions),
-    )
+    return _Read(row_id, parsed, verdict, match, outcome, workspace_id, bool(effects.activities))
 
 
-def _with_removal(
+def _finish(
     db: Connection,
-    results: list[InboundResult | InvalidInput],
-    active: set[int],
-    removal: Removal,
+    read: list[_Read | InboundResult | InvalidInput],
+    batch: dict[int, Effects],
+    rechecked: dict[int, Removal],
 ) -> list[InboundResult | InvalidInput]:
-    """Say, on each message whose activity was recorded, what the re-check ended."""
+    """Each message's outcome in words, now that the batch is applied, stored on its row
+    in one statement; a copy of a message of this batch answers as that message did."""
+    done: dict[int, InboundResult] = {}
+    rows: list[dict[str, Any]] = []
+    for one in read:
+        if not isinstance(one, _Read):
+            continue
+        actions = words(one.outcome.actions)
+        target = one.target
+        if target is not None and one.active:
+            actions += _rechecked(rechecked.get(target.workspace_id), batch[target.workspace_id])
+        outcome = one.outcome
+        rows.append(
+            {
+                "row_id": one.row_id,
+                "outcome": outcome.outcome,
+                "reason": clean(outcome.reason, 2000),
+                "review_needed": outcome.review_needed,
+                "evidence": _evidence(one.parsed, one.verdict, actions, one.match),
+            }
+        )
+        done[one.row_id] = InboundResult(
+            id=one.row_id,
+            duplicate=False,
+            kind=one.verdict.kind.value,
+            rule=one.verdict.rule,
+            evidence=one.verdict.evidence,
+            outcome=outcome.outcome,
+            match_by=target.by if target else None,
+            workspace_id=target.workspace_id if target else _workspace_of(one.match, one.scope),
+            person_id=target.person_id if target else None,
+            enrollment_id=target.enrollment_id if target else None,
+            email_id=target.email_id if target else None,
+            review_needed=outcome.review_needed,
+            reason=outcome.reason,
+            actions=tuple(actions),
+        )
+    if rows:
+        m = t.inbound_messages
+        db.execute(
+            m.update()
+            .where(m.c.id == sa.bindparam("row_id"))
+            .values(
+                outcome=sa.bindparam("outcome"),
+                reason=sa.bindparam("reason"),
+                review_needed=sa.bindparam("review_needed"),
+                evidence=sa.bindparam("evidence", type_=m.c.evidence.type),
+            ),
+            rows,
+        )
+    results: list[InboundResult | InvalidInput] = []
+    for one in read:
+        if isinstance(one, _Read):
+            results.append(done[one.row_id])
+        elif isinstance(one, InboundResult) and one.id in done:
+            results.append(replace(done[one.id], duplicate=True))
+        else:
+            results.append(one)
+    return results
+
+
+def _rechecked(removal: Removal | None, effects: Effects) -> list[str]:
+    """What the one re-check of the batch's activity ended, said on each message whose
+    activity it was."""
+    if removal is None or not removal.enrollments_ended:
+        return []
     line = (
         f"{removal.enrollments_ended} enrollment(s) ended by exclusions that the activity "
         f"now matches"
     )
-    if len(active) > 1:
-        line += f" (re-checked once for the {len(active)} messages processed together)"
-    m = t.inbound_messages
-    changed: list[InboundResult | InvalidInput] = []
-    for result in results:
-        if isinstance(result, InboundResult) and not result.duplicate and result.id in active:
-            result = replace(result, actions=(*result.actions, line))
-            evidence = db.scalar(sa.select(m.c.evidence).where(m.c.id == result.id)) or {}
-            db.execute(
-                m.update()
-                .where(m.c.id == result.id)
-                .values(evidence={**evidence, "actions": list(result.actions)})
-            )
-        changed.append(result)
-    return changed
+    if len(effects.activities) > 1:
+        line += f" (re-checked once for the {len(effects.activities)} messages processed together)"
+    return [line]
 
 
 def dedup_key(parsed: ParsedMessage, *, workspace_id: int | None) -> str:
@@ -399,7 +437,7 @@ def _store(
 
 
 def _evidence(
-    parsed: ParsedMessage, verdict: Classification, outcome: Outcome, match: Match
+    parsed: ParsedMessage, verdict: Classification, actions: list[str], match: Match
 ) -> dict[str, Any]:
     report = verdict.report
     return {
@@ -431,7 +469,7 @@ def _evidence(
             ],
         },
         "complaint": _complaint_evidence(verdict, match),
-        "actions": [clean(a, 500) for a in outcome.actions[:50]],
+        "actions": [clean(a, 500) for a in actions[:50]],
     }
 
 

@@ -61,40 +61,52 @@ def record_from_select(
     db: Connection,
     *,
     workspace_id: int | None,
-    kind: str,
-    actor: str,
     now: datetime,
     select: sa.Select[Any],
+    kind: str | None = None,
+    actor: str | None = None,
     rule: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """One event per row of `select`, whose columns are named after event references
     (`person_id`, `enrollment_id`, ...): set-based, whatever the number of rows.
-    With `workspace_id=None` the select supplies a `workspace_id` column itself; with
-    `rule=None` a `rule` column of the select, if any, names each row's rule."""
-    own = {"workspace_id", "rule"}
+    With `workspace_id=None` the select supplies a `workspace_id` column itself; a
+    `kind`, `actor`, `rule` or `detail` left out (None) comes from the select's column of
+    that name (for `rule` and `detail`, if it has one; see `detail_object`)."""
+    own = {"workspace_id", "kind", "actor", "rule", "detail"}
     refs = [c.name for c in select.selected_columns if c.name not in own]
     unknown = set(refs) - set(_REFS)
     if unknown:
         raise TypeError(f"unknown event references: {sorted(unknown)}")
     inner = select.subquery()
-    if workspace_id is None:
-        workspace = inner.c.workspace_id
-    else:
-        workspace = sa.literal(workspace_id, sa.Integer)
+
+    def given(name: str, value: Any, type_: Any) -> Any:
+        if value is not None or name not in inner.c:
+            return sa.literal(value, type_)
+        return inner.c[name]
+
+    if (kind is None and "kind" not in inner.c) or (actor is None and "actor" not in inner.c):
+        raise TypeError("an event needs a kind and an actor, given or selected")
+    default_detail = dict(detail or {}) if detail is not None or "detail" not in inner.c else None
     source = sa.select(
-        workspace.label("workspace_id"),
+        given("workspace_id", workspace_id, sa.Integer).label("workspace_id"),
         sa.literal(now, sa.DateTime).label("at"),
-        sa.literal(kind, sa.String).label("kind"),
-        sa.literal(actor, sa.String).label("actor"),
-        (inner.c.rule if rule is None and "rule" in inner.c else sa.literal(rule, sa.String)).label(
-            "rule"
-        ),
-        sa.literal(dict(detail or {}), sa.JSON).label("detail"),
+        given("kind", kind, sa.String).label("kind"),
+        given("actor", actor, sa.String).label("actor"),
+        given("rule", rule, sa.String).label("rule"),
+        given("detail", default_detail, sa.JSON).label("detail"),
         *(inner.c[name] for name in refs),
     )
     names = ["workspace_id", "at", "kind", "actor", "rule", "detail", *refs]
     db.execute(t.events.insert().from_select(names, source))
+
+
+def detail_object(db: Connection, **values: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """An event's `detail` built per row from columns, as a select column named `detail`
+    for `record_from_select`: a JSON object of the given names."""
+    build = sa.func.json_build_object if db.dialect.name == "postgresql" else sa.func.json_object
+    pairs = [part for name, value in values.items() for part in (sa.literal(name), value)]
+    return build(*pairs).label("detail")
 
 
 def history(db: Connection, *, workspace_id: int, person_id: int) -> list[Event]:

@@ -14,6 +14,7 @@ ledger line carries the same reason and the caller's evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_domain, normalize_email
 from optout.services import events, reputation, writebacks
 from optout.services.enforcement import Removal, end_enrollments
-from optout.services.staging import stage
+from optout.services.staging import analyzed
 
 CHANNELS = frozenset(
     {"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce", "complaint"}
@@ -48,6 +49,23 @@ class Suppressed:
     emails_cancelled: int
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """One address to suppress, with its own reason and evidence: what `opt_out`,
+    `bounce` and `complain` do for one address, and `suppress_all` for several (a batch
+    of inbound mail, each for what its message said). Built by `opting_out`, `bouncing`
+    and `complaining`."""
+
+    email: str
+    kind: str  # opt_out, bounce or complaint
+    status: str  # the final status of the enrollments it ends
+    actor: str
+    channel: str
+    reason: str = ""
+    evidence: str = ""
+    ending: str = ""  # why the enrollments ended; by default from the kind and the channel
+
+
 def opt_out(
     db: Connection,
     *,
@@ -60,18 +78,14 @@ def opt_out(
     evidence: str = "",
 ) -> Suppressed:
     """Opt an address out: every person with it, now and later (R1)."""
-    return _suppress(
-        db,
-        workspace_id=workspace_id,
-        email=email,
-        kind="opt_out",
-        status="opted_out",
-        actor=actor,
-        channel=channel,
-        now=now,
-        reason=reason,
-        evidence=evidence,
-    )
+    request = opting_out(email, actor=actor, channel=channel, reason=reason, evidence=evidence)
+    return _one(db, workspace_id=workspace_id, request=request, now=now)
+
+
+def opting_out(
+    email: str, *, actor: str, channel: str, reason: str = "", evidence: str = ""
+) -> Suppression:
+    return Suppression(email, "opt_out", "opted_out", actor, channel, reason, evidence)
 
 
 def bounce(
@@ -85,18 +99,12 @@ def bounce(
     evidence: str = "",
 ) -> Suppressed:
     """Mark an address hard-bounced: it is never sent to again (R7)."""
-    return _suppress(
-        db,
-        workspace_id=workspace_id,
-        email=email,
-        kind="bounce",
-        status="bounced",
-        actor=actor,
-        channel="bounce",
-        now=now,
-        reason=reason,
-        evidence=evidence,
-    )
+    request = bouncing(email, actor=actor, reason=reason, evidence=evidence)
+    return _one(db, workspace_id=workspace_id, request=request, now=now)
+
+
+def bouncing(email: str, *, actor: str, reason: str = "", evidence: str = "") -> Suppression:
+    return Suppression(email, "bounce", "bounced", actor, "bounce", reason, evidence)
 
 
 def complain(
@@ -113,8 +121,29 @@ def complain(
 ) -> Suppressed:
     """Suppress an address that reported our email as spam (R36): like an opt-out, its
     active enrollments end (status `opted_out`), queued emails are cancelled and the CRM
-    learns it, in this transaction. `feedback_type` is the report's RFC 5965 type; a
-    `not-spam` report suppresses nothing, so it is refused here."""
+    learns it, in this transaction."""
+    request = complaining(
+        email,
+        actor=actor,
+        feedback_type=feedback_type,
+        reporting_domain=reporting_domain,
+        reason=reason,
+        evidence=evidence,
+    )
+    return _one(db, workspace_id=workspace_id, request=request, now=now)
+
+
+def complaining(
+    email: str,
+    *,
+    actor: str,
+    feedback_type: str = "abuse",
+    reporting_domain: str = "",
+    reason: str = "",
+    evidence: str = "",
+) -> Suppression:
+    """`feedback_type` is the report's RFC 5965 type; a `not-spam` report suppresses
+    nothing, so it is refused here."""
     kind = feedback_type.strip().lower()
     if kind == "not-spam":
         raise InvalidInput("a not-spam feedback report suppresses nothing")
@@ -123,110 +152,71 @@ def complain(
     domain = normalize_domain(reporting_domain) if reporting_domain.strip() else ""
     report = ComplaintReport(kind, domain, " ".join(reason.split()))
     source = f"{kind} report" + (f" from {domain}" if domain else "")
-    return _suppress(
-        db,
-        workspace_id=workspace_id,
-        email=email,
-        kind="complaint",
-        status="opted_out",
-        actor=actor,
-        channel="complaint",
-        now=now,
-        reason=complaint_reason(report),
-        evidence=evidence,
+    return Suppression(
+        email,
+        "complaint",
+        "opted_out",
+        actor,
+        "complaint",
+        complaint_reason(report),
+        evidence,
         ending=f"spam complaint ({source})",
     )
 
 
-def _suppress(
-    db: Connection,
-    *,
-    workspace_id: int,
-    email: str,
-    kind: str,
-    status: str,
-    actor: str,
-    channel: str,
-    now: datetime,
-    reason: str,
-    evidence: str,
-    ending: str = "",
-) -> Suppressed:
-    if channel not in CHANNELS:
-        raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
-    if not actor.strip():
-        raise InvalidInput("say who does this (actor)")
-    address = normalize_email(email).address
-    s = t.suppressions
-    exists = db.scalar(
-        sa.select(s.c.id).where(
-            s.c.workspace_id == workspace_id, s.c.email == address, s.c.kind == kind
-        )
-    )
-    if exists is None:
-        db.execute(
-            s.insert().values(
-                workspace_id=workspace_id,
-                email=address,
-                kind=kind,
-                since=now,
-                actor=actor,
-                channel=channel,
-                reason=reason,
-            )
-        )
-    db.execute(
-        t.suppression_ledger.insert().values(
-            workspace_id=workspace_id,
-            email=address,
-            kind=kind,
-            action="added" if exists is None else "repeated",
-            at=now,
-            actor=actor,
-            channel=channel,
-            reason=reason,
-            evidence=evidence,
-        )
-    )
-    p = t.people
-    holders = sa.select(p.c.id.label("person_id")).where(
-        p.c.workspace_id == workspace_id, p.c.email == address
-    )
-    if kind in _WRITTEN_BACK and channel != "crm":  # the CRM learns it (R31); it told us itself
-        writebacks.record_opt_out_writeback(db, workspace_id=workspace_id, email=address, now=now)
-    if exists is None:
-        events.record_from_select(
-            db,
-            workspace_id=workspace_id,
-            kind=_EVENT[kind],
-            actor=actor,
-            now=now,
-            rule=kind,
-            detail={"email": address, "channel": channel, "reason": reason},
-            select=holders,
-        )
-    removal = _end_holders(
-        db,
-        workspace_id=workspace_id,
-        holders=holders,
-        status=status,
-        reason=ending
-        or f"{'opted out' if kind == 'opt_out' else 'hard bounce'} via {channel_words(channel)}",
-        rule=kind,
-        actor=actor,
-        now=now,
-    )
-    if kind in ("bounce", "complaint") and exists is None:  # the sender's reputation (R40)
-        reputation.after_suppression(db, workspace_id=workspace_id, address=address, now=now)
-    return Suppressed(address, exists is None, removal.enrollments_ended, removal.emails_cancelled)
+def _one(db: Connection, *, workspace_id: int, request: Suppression, now: datetime) -> Suppressed:
+    (done,) = suppress_all(db, workspace_id=workspace_id, requests=[request], now=now)
+    return done
 
 
-_opting_out = sa.Table(
-    "optout_opting_out",
+# What one act of suppression applies to, one row per address asked for, whoever asks: the
+# list of `suppress_all` or the select of `opt_out_all`. `is_new` marks the row that adds
+# the suppression (the first of its address and kind, when none was there); `ends` the row
+# that ends the address's enrollments (the first of its address).
+_suppressing = sa.Table(
+    "optout_suppressing",
     sa.MetaData(),
-    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("ending", sa.Text, nullable=False),
+    sa.Column("is_new", sa.Boolean, nullable=False),
+    sa.Column("ends", sa.Boolean, nullable=False),
+    sa.Index("ix_optout_suppressing_address", "email", "kind", "seq"),
     prefixes=["TEMPORARY"],
 )
+_STAGED = ("email", "kind", "status", "actor", "channel", "reason", "evidence", "ending")
+
+
+def suppress_all(
+    db: Connection, *, workspace_id: int, requests: Sequence[Suppression], now: datetime
+) -> list[Suppressed]:
+    """Suppress each address asked for, in order, in a few statements whatever their
+    number: the suppression (unless the address has it already), a ledger line, the CRM
+    write-back of an opt-out or a complaint (but for the CRM's own channel, R31), an event
+    per person holding a new suppression, the end of their active enrollments with the
+    cancelling of their queued emails, and the sending side's reputation after a bounce or
+    a complaint (R40). An address asked for twice is suppressed once; the second request
+    is a `repeated` ledger line. Returns, per request, what it did."""
+    rows = [_checked(request) for request in requests]
+    if not rows:
+        return []
+    s = _suppressing
+    s.create(db, checkfirst=True)
+    db.execute(s.delete())
+    staged = [{"seq": i, "is_new": False, "ends": False, **row} for i, row in enumerate(rows)]
+    db.execute(s.insert(), staged)
+    analyzed(db, s)
+    _mark(db, workspace_id=workspace_id)
+    counts = _counted(db, workspace_id=workspace_id)
+    _apply(db, workspace_id=workspace_id, now=now)
+    done = db.execute(sa.select(s.c.seq, s.c.email, s.c.is_new).order_by(s.c.seq)).all()
+    return [Suppressed(str(email), bool(new), *counts.get(seq, (0, 0))) for seq, email, new in done]
 
 
 def opt_out_all(
@@ -241,77 +231,198 @@ def opt_out_all(
     evidence: str = "",
 ) -> tuple[int, Removal]:
     """`opt_out` for every normalized address `emails` selects (one column) that is not
-    opted out yet, set-based, whatever their number: the suppression, a ledger line, the
-    CRM write-back (but for the CRM's own channel, R31), an event per person holding the
-    address and the end of their active enrollments (R1, R2). Addresses opted out already
-    are left alone, so the same file or sync page twice adds nothing. Returns how many
-    addresses were opted out, and the enrollments ended."""
-    if channel not in CHANNELS:
-        raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
-    o, sup, p = _opting_out, t.suppressions, t.people
+    opted out yet, set-based, whatever their number: what `suppress_all` does for each.
+    Addresses opted out already are left alone, so the same file or sync page twice adds
+    nothing. Returns how many addresses were opted out, and the enrollments ended."""
+    _check_who(actor=actor, channel=channel)
+    s, sup = _suppressing, t.suppressions
     chosen = emails.subquery()
     address = next(iter(chosen.c))
     already = sa.exists().where(
         sup.c.workspace_id == workspace_id, sup.c.email == address, sup.c.kind == "opt_out"
     )
-    count = stage(db, o, sa.select(address.label("email")).where(~already).distinct())
+    constants = {
+        "kind": "opt_out",
+        "status": "opted_out",
+        "actor": actor,
+        "channel": channel,
+        "reason": reason,
+        "evidence": evidence,
+        "ending": _ending("opt_out", channel),
+        "is_new": True,  # distinct addresses, none opted out yet
+        "ends": True,
+    }
+    s.create(db, checkfirst=True)
+    db.execute(s.delete())
+    db.execute(
+        s.insert().from_select(
+            ["email", *constants],
+            sa.select(address, *(sa.literal(v, s.c[k].type) for k, v in constants.items()))
+            .where(~already)
+            .distinct(),
+        )
+    )
+    count = int(db.scalar(sa.select(sa.func.count()).select_from(s)) or 0)
     if count == 0:
         return 0, Removal(0, 0)
-    constants = (
-        sa.literal(workspace_id, sa.Integer),
-        o.c.email,
-        sa.literal("opt_out", sa.String),
-        sa.literal(now, sa.DateTime),
-        sa.literal(actor, sa.String),
-        sa.literal(channel, sa.String),
-        sa.literal(reason, sa.Text),
+    analyzed(db, s)
+    return count, _apply(db, workspace_id=workspace_id, now=now)
+
+
+def _checked(request: Suppression) -> dict[str, str]:
+    _check_who(actor=request.actor, channel=request.channel)
+    if request.kind not in _EVENT:
+        raise ValueError(f"not a kind of suppression: {request.kind!r}")
+    row = {name: getattr(request, name) for name in _STAGED}
+    row["email"] = normalize_email(request.email).address
+    row["ending"] = request.ending or _ending(request.kind, request.channel)
+    return row
+
+
+def _check_who(*, actor: str, channel: str) -> None:
+    if channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel {channel!r}; use one of {', '.join(sorted(CHANNELS))}")
+    if not actor.strip():
+        raise InvalidInput("say who does this (actor)")
+
+
+def _ending(kind: str, channel: str) -> str:
+    done = "opted out" if kind == "opt_out" else "hard bounce"
+    return f"{done} via {channel_words(channel)}"
+
+
+def _mark(db: Connection, *, workspace_id: int) -> None:
+    """Which staged row adds its suppression (the first of its address and kind, when the
+    address has none yet) and which ends the address's enrollments (its first)."""
+    s, sup = _suppressing, t.suppressions
+    earlier = s.alias("earlier")
+    existing = sa.exists().where(
+        sup.c.workspace_id == workspace_id, sup.c.email == s.c.email, sup.c.kind == s.c.kind
     )
-    names = ["workspace_id", "email", "kind", "since", "actor", "channel", "reason"]
-    db.execute(sup.insert().from_select(names, sa.select(*constants)))
+    first_of_kind = sa.select(sa.func.min(earlier.c.seq)).where(
+        earlier.c.email == s.c.email, earlier.c.kind == s.c.kind
+    )
+    first_of_address = sa.select(sa.func.min(earlier.c.seq)).where(earlier.c.email == s.c.email)
+    db.execute(
+        s.update().values(
+            is_new=sa.and_(~existing, s.c.seq == first_of_kind.scalar_subquery()),
+            ends=s.c.seq == first_of_address.scalar_subquery(),
+        )
+    )
+
+
+def _counted(db: Connection, *, workspace_id: int) -> dict[int, tuple[int, int]]:
+    """Per staged row that ends its address's enrollments: how many are active, and their
+    queued emails, before they end."""
+    s, p, e, o = _suppressing, t.people, t.enrollments, t.outbound_emails
+    rows = db.execute(
+        sa.select(s.c.seq, sa.func.count(sa.distinct(e.c.id)), sa.func.count(o.c.id))
+        .join(p, sa.and_(p.c.workspace_id == workspace_id, p.c.email == s.c.email))
+        .join(e, sa.and_(e.c.person_id == p.c.id, e.c.status.in_(t.ACTIVE_STATUSES)))
+        .outerjoin(o, sa.and_(o.c.enrollment_id == e.c.id, o.c.status == "queued"))
+        .where(s.c.ends)
+        .group_by(s.c.seq)
+    ).all()
+    return {int(seq): (int(ended), int(cancelled)) for seq, ended, cancelled in rows}
+
+
+def _apply(db: Connection, *, workspace_id: int, now: datetime) -> Removal:
+    """Apply the staged rows, marked: the suppressions, the ledger, the CRM write-backs,
+    the events, the end of the holders' enrollments and the senders' reputation."""
+    s, sup, p = _suppressing, t.suppressions, t.people
+    at = sa.literal(now, sa.DateTime)
+    db.execute(
+        sup.insert().from_select(
+            ["workspace_id", "email", "kind", "since", "actor", "channel", "reason"],
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                s.c.email,
+                s.c.kind,
+                at,
+                s.c.actor,
+                s.c.channel,
+                s.c.reason,
+            ).where(s.c.is_new),
+        )
+    )
     db.execute(
         t.suppression_ledger.insert().from_select(
             [
                 "workspace_id",
                 "email",
                 "kind",
+                "action",
                 "at",
                 "actor",
                 "channel",
                 "reason",
-                "action",
                 "evidence",
             ],
-            sa.select(*constants, sa.literal("added", sa.String), sa.literal(evidence, sa.Text)),
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                s.c.email,
+                s.c.kind,
+                sa.case((s.c.is_new, "added"), else_="repeated"),
+                at,
+                s.c.actor,
+                s.c.channel,
+                s.c.reason,
+                s.c.evidence,
+            ).order_by(s.c.seq),
         )
     )
-    if channel != "crm":  # the CRM learns it (R31); it told us itself
-        writebacks.record_opt_out_writebacks_from(
-            db, workspace_id=workspace_id, emails=sa.select(o.c.email), now=now
-        )
-    holders = sa.select(p.c.id.label("person_id")).where(
-        p.c.workspace_id == workspace_id, p.c.email.in_(sa.select(o.c.email))
+    # The CRM learns it (R31), but not from its own channel: it told us itself.
+    writebacks.record_opt_out_writebacks_from(
+        db,
+        workspace_id=workspace_id,
+        emails=sa.select(s.c.email).where(s.c.kind.in_(_WRITTEN_BACK), s.c.channel != "crm"),
+        now=now,
     )
     events.record_from_select(
         db,
         workspace_id=workspace_id,
-        kind=_EVENT["opt_out"],
-        actor=actor,
         now=now,
-        rule="opt_out",
-        detail={"channel": channel, "reason": reason},
-        select=holders,
+        select=sa.select(
+            p.c.id.label("person_id"),
+            sa.case(*((s.c.kind == kind, name) for kind, name in _EVENT.items())).label("kind"),
+            s.c.actor.label("actor"),
+            s.c.kind.label("rule"),
+            events.detail_object(db, email=s.c.email, channel=s.c.channel, reason=s.c.reason),
+        )
+        .join(p, sa.and_(p.c.workspace_id == workspace_id, p.c.email == s.c.email))
+        .where(s.c.is_new)
+        .order_by(s.c.seq, p.c.id),
     )
-    removal = _end_holders(
-        db,
-        workspace_id=workspace_id,
-        holders=holders,
-        status="opted_out",
-        reason=f"opted out via {channel}",
-        rule="opt_out",
-        actor=actor,
-        now=now,
-    )
-    return count, removal
+    total = Removal(0, 0)
+    groups = db.execute(
+        sa.select(s.c.status, s.c.ending, s.c.kind, s.c.actor).where(s.c.ends).distinct()
+    ).all()
+    for status, ending, kind, actor in groups:
+        owners = sa.select(s.c.email).where(
+            s.c.ends,
+            s.c.status == status,
+            s.c.ending == ending,
+            s.c.kind == kind,
+            s.c.actor == actor,
+        )
+        total += _end_holders(
+            db,
+            workspace_id=workspace_id,
+            holders=sa.select(p.c.id.label("person_id")).where(
+                p.c.workspace_id == workspace_id, p.c.email.in_(owners)
+            ),
+            status=status,
+            reason=ending,
+            rule=kind,
+            actor=actor,
+            now=now,
+        )
+    scored = db.scalars(
+        sa.select(s.c.email).where(s.c.is_new, s.c.kind.in_(("bounce", "complaint")))
+    ).all()
+    if scored:  # the sender's reputation (R40)
+        reputation.after_suppression(db, workspace_id=workspace_id, addresses=scored, now=now)
+    return total
 
 
 def _end_holders(

@@ -55,17 +55,17 @@ class Tripped:
 
 
 def after_suppression(
-    db: Connection, *, workspace_id: int, address: str, now: datetime
+    db: Connection, *, workspace_id: int, addresses: Sequence[str], now: datetime
 ) -> list[Tripped]:
-    """Check the active mailboxes that sent to `address` (just suppressed as a bounce or
-    a complaint), and their domains; pause those over the line."""
+    """Check the active mailboxes that sent to `addresses` (just suppressed as bounces or
+    complaints), and their domains; pause those over the line."""
     o, p, b = t.outbound_emails, t.people, t.mailboxes
     senders = (
         sa.select(o.c.mailbox_id)
         .join(p, p.c.id == o.c.person_id)
         .where(
             p.c.workspace_id == workspace_id,
-            p.c.email == address,
+            p.c.email.in_(list(addresses)),
             o.c.mailbox_id.is_not(None),
             o.c.handed_over_at.is_not(None),
         )
