@@ -253,12 +253,48 @@ def _mentions(function: object, text: str) -> bool:
         return False
 
 
+# The longest tests, by test function, with about how many seconds each of its cases takes
+# on the 2-core CI machine. They are handed out first: one of them started near the end of
+# a run keeps its worker busy while the others sit idle. A browser test not listed counts
+# as BROWSER_SECONDS; every other test keeps its place after these.
+LONGEST_FIRST = {
+    # system/test_busy_database.py
+    "test_R3_one_click_opt_outs_are_never_lost_beside_long_writes": 80,
+    # browser/test_every_page.py
+    "test_every_page_fits_the_window_passes_axe_and_logs_nothing": 70,
+    # system/test_delivery_model.py
+    "test_R1_R28_nobody_opted_out_or_ineligible_is_emailed_and_nobody_twice": 60,
+    # web/api/test_openapi_fuzz.py
+    "test_R34_generated_requests_never_get_a_server_error": 60,
+    # sending/test_mailbox_limits_concurrency.py
+    "test_R37_four_workers_send_each_mailbox_s_daily_limit_spaced_by_its_gap": 33,
+    # eligibility/test_index_stateful.py
+    "test_R14_decision_index_stays_true_under_random_writes_and_clock_moves": 25,
+    # eligibility/test_index_readers.py
+    "test_R29_explain_reads_the_same": 20,
+    # inbound/test_bounce_corpus.py
+    "test_R7_real_bounces_from_real_servers_are_caught": 18,
+    # eligibility/test_parity.py
+    "test_R16_eligible_set_sql_agrees_with_decide": 15,
+}
+BROWSER_SECONDS = 15
+
+
+def expected_seconds(item: pytest.Item, browser_folder: Path) -> int:
+    known = LONGEST_FIRST.get(getattr(item, "originalname", item.name))
+    if known is not None:
+        return known
+    return BROWSER_SECONDS if browser_folder in item.path.parents else 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the PostgreSQL half and the browser tests, so `make test-fast` can leave them
-    out with `-m "not postgres and not browser"`."""
+    out with `-m "not postgres and not browser"`; put the longest tests first (xdist hands
+    tests out in this order: `--dist loadgroup` keeps it for tests not in a group)."""
     browser_folder = Path(__file__).parent / "browser"
     for item in items:
         if needs_postgresql(item):
             item.add_marker(pytest.mark.postgres)
         if browser_folder in item.path.parents:
             item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: -expected_seconds(item, browser_folder))

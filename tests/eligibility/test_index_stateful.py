@@ -69,11 +69,14 @@ from tests.random_worlds import (
     pools,
     worlds,
 )
+from tests.state_machine_parts import runs_of_part, seeded_part
 
 ACTOR = "test@optout"
-# 25 runs of 40 steps on each database: 2,000 steps per CI run; `make soak` runs more.
+# 25 runs of 40 steps on each database: 2,000 steps per CI run; `make soak` runs more. The
+# runs are shared by PARTS tests, which xdist spreads over its workers.
 STEPS_PER_RUN = 40
 RUNS = int(os.environ.get("OPTOUT_INDEX_MACHINE_RUNS", "25"))
+PARTS = 2
 _slugs = itertools.count()
 
 CLOCK_MOVES = st.sampled_from([0, 1, -1, 7, -7, 30, -30, 400]).map(
@@ -551,14 +554,14 @@ class DecisionIndexMachine(RuleBasedStateMachine):
             assert decide(indexed[person_id], where) == decide(plain[person_id], where)
 
 
-@pytest.mark.parametrize("runs", [RUNS])
+@pytest.mark.parametrize("part", range(1, PARTS + 1), ids=lambda part: f"part{part}of{PARTS}")
 def test_R14_decision_index_stays_true_under_random_writes_and_clock_moves(
-    db: Connection, runs: int
+    db: Connection, part: int, request: pytest.FixtureRequest
 ) -> None:
     run_state_machine_as_test(
-        lambda: DecisionIndexMachine(db),
+        seeded_part(lambda: DecisionIndexMachine(db), request, part),
         settings=settings(
-            max_examples=runs,
+            max_examples=runs_of_part(RUNS, PARTS, part),
             stateful_step_count=STEPS_PER_RUN,
             deadline=None,
             suppress_health_check=list(HealthCheck),

@@ -67,14 +67,17 @@ from optout.services import (
     workspaces,
 )
 from tests.inbound.helpers import corpus, reply
+from tests.state_machine_parts import runs_of_part, seeded_part
 from tests.system.rig import CRM_ENV, Accepted, Rig, rig
 
 ACTOR = "model@optout"
 SENDER = "Sam Seller <sam@acme-sales.com>"
 # 100 runs of 50 steps on each database: 10,000 steps per CI run; `make soak` runs more
-# (OPTOUT_DELIVERY_MODEL_RUNS).
+# (OPTOUT_DELIVERY_MODEL_RUNS). The runs are shared by PARTS tests, which xdist spreads
+# over its workers.
 STEPS_PER_RUN = 50
 RUNS = int(os.environ.get("OPTOUT_DELIVERY_MODEL_RUNS", "100"))
+PARTS = 4
 _slugs = itertools.count()
 
 DOMAINS = ("acme.com", "globex.io", "initech.com", "hooli.io")
@@ -768,14 +771,14 @@ def servers(fresh_engine: Engine) -> Iterator[Rig]:
         yield opened
 
 
-@pytest.mark.parametrize("runs", [RUNS])
+@pytest.mark.parametrize("part", range(1, PARTS + 1), ids=lambda part: f"part{part}of{PARTS}")
 def test_R1_R28_nobody_opted_out_or_ineligible_is_emailed_and_nobody_twice(
-    servers: Rig, runs: int
+    servers: Rig, part: int, request: pytest.FixtureRequest
 ) -> None:
     run_state_machine_as_test(
-        lambda: DeliveryModel(servers),
+        seeded_part(lambda: DeliveryModel(servers), request, part),
         settings=settings(
-            max_examples=runs,
+            max_examples=runs_of_part(RUNS, PARTS, part),
             stateful_step_count=STEPS_PER_RUN,
             deadline=None,
             suppress_health_check=list(HealthCheck),
