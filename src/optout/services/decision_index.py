@@ -16,9 +16,11 @@ queue the person, company or group in `match_queue`. `flush` re-matches exactly 
 queued rows against every stored rule and empties the queue: a few rows (one write, a
 webhook) in Python, each against only the rules its values can select (a rule that lists
 domains is asked only about a company at one of them, `filters.candidates`), with the
-same `holds()` that explain uses; many rows (an import, a sync) in set-based SQL. Every
-commit runs it (`db.engine`), and every reader calls it first, so no answer ever sees a
-stale match, including inside the transaction that made the write. An update that moves
+same `holds()` that explain uses (`services.decision_index_few`: the queue read once, the
+people loaded once for the rules and the stored audiences, its statements built once);
+many rows (an import, a sync) in set-based SQL. Every commit runs it (`db.engine`), and
+every reader calls it first, so no answer ever sees a stale match, including inside the
+transaction that made the write. An update that moves
 only the activity dates our own sends move (`OWN_SEND_FIELDS`) is queued apart and
 re-matched only in a workspace where some rule reads one of them, so recording sent
 emails costs the worker no re-match at all.
@@ -85,10 +87,8 @@ from optout.filters import Node, Subject
 from optout.filters.ast import conditions
 from optout.filters.candidates import Candidates
 from optout.filters.fields import Level
-from optout.filters.holds import holds
-from optout.filters.operators import Context
 from optout.filters.sqlfunc import in_list
-from optout.services import audience_index, enrollment_queue, subjects
+from optout.services import audience_index, decision_index_few, enrollment_queue, subjects
 from optout.services.exclusion_rules import stored_specs
 
 # SQLite refuses compound SELECTs of more than 500 terms; stay well below.
@@ -240,10 +240,13 @@ def flush(db: Connection) -> None:
     person queued only because their company changed (kind 'c', expanded here) is asked
     only the people-level rules that read a company field: no other rule can answer
     differently for them. A group is asked every company-level rule."""
+    rows = decision_index_few.queued(db, limit=SMALL_QUEUE + 1)
+    if not rows:
+        return
+    if decision_index_few.flush(db, rows, small=SMALL_QUEUE, few_members=audience_index.FEW):
+        return
     q, p = t.match_queue, t.people
     mine = _mine(db)
-    if db.scalar(sa.select(q.c.key).where(mine).limit(1)) is None:
-        return
     txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
     _own_sends(db, mine, txn)
     for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
@@ -406,16 +409,8 @@ def _rematch(
     index = _candidates(by_id)
     rows = []
     for k in keys:
-        hits: set[int] = set()
-        for subject in subjects_of(k):
-            for rule_id in index.for_subject(subject):
-                rule = by_id[rule_id]
-                assert rule.matched_at is not None
-                if rule_id in hits:
-                    continue
-                if holds(rule.filter, subject, Context(now=rule.matched_at)):
-                    hits.add(rule_id)
-        rows += [{"exclusion_id": rule_id, key.name: k} for rule_id in hits]
+        found = decision_index_few.hits(by_id, index, subjects_of(k))
+        rows += [{"exclusion_id": rule_id, key.name: k} for rule_id in sorted(found)]
     if rows:
         db.execute(table.insert(), rows)
 

@@ -15,6 +15,7 @@ One row per sequence and person: queuing twice changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from optout.db import tables as t
 from optout.db.inserts import insert_ignoring_duplicates
 
 
-def _enrolling(workspace_id: int) -> Any:
+def _enrolling(workspace_id: int | sa.BindParameter[int]) -> Any:
     """The workspace's sequences that enroll by themselves (their dates are read when
     the queue is emptied)."""
     s = t.sequences
@@ -103,6 +104,40 @@ def requeue_skipped(
     if due:
         query = query.where(k.c.retry_at <= now)
     _insert(db, query)
+
+
+def requeue_skipped_of(
+    db: Connection, *, workspace_id: int, now: datetime, people: Sequence[int]
+) -> None:
+    """`requeue_skipped` for a few people given by id (a write's flush), in a statement
+    built once."""
+    statement = _REQUEUE_OF.get(db.dialect.name)
+    if statement is None:
+        statement = _REQUEUE_OF[db.dialect.name] = _requeue_of(db)
+    db.execute(statement, {"workspace_id": workspace_id, "now": now, "people": sorted(set(people))})
+
+
+_REQUEUE_OF: dict[str, Any] = {}
+
+
+def _requeue_of(db: Connection) -> Any:
+    s, k = t.sequences, t.enrollment_skips
+    workspace_id = sa.bindparam("workspace_id", type_=sa.Integer)
+    query = (
+        sa.select(
+            workspace_id,
+            k.c.sequence_id,
+            k.c.person_id,
+            sa.bindparam("now", type_=sa.DateTime),
+        )
+        .join(s, s.c.id == k.c.sequence_id)
+        .where(_enrolling(workspace_id))
+        .where(k.c.person_id.in_(sa.bindparam("people", expanding=True)))
+        .order_by(k.c.id)
+    )
+    return insert_ignoring_duplicates(db, t.enrollment_queue).from_select(
+        ["workspace_id", "sequence_id", "person_id", "queued_at"], query
+    )
 
 
 def queue_ended(
