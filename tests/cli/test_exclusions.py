@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cli.conftest import STEPS, Cli
+from tests.user_text import RAW_FIELD_PATH, admin_unfamiliar
 
 
 def _seed_people(cli: Cli, *, at_acme: int = 3, elsewhere: int = 7) -> None:
@@ -202,3 +205,28 @@ def test_cli_exclusion_errors_name_the_problem(cli: Cli) -> None:
     assert "--level and --filter" in neither.stderr
     bad_level = cli.run("exclusion", "add", "Y", "--level", "team", "--filter", "person.title = x")
     assert bad_level.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("filter", "words"),
+    [
+        ("person.shoe_size = 42", "the fields a filter can use are Email, Email domain"),
+        ("company.domian in (acme.com)", "did you mean Company domain?"),
+    ],
+)
+def test_R34_a_mistyped_field_is_answered_with_labels_not_field_paths(
+    cli: Cli, filter: str, words: str
+) -> None:
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com")
+    for command in ("preview", "add"):
+        name = [] if command == "preview" else ["Mistyped"]
+        result = cli.run("exclusion", command, *name, "--level", "people", "--filter", filter)
+        assert result.exit_code == 2, result.output
+        message = result.stderr
+        assert f"unknown field '{filter.split()[0]}'" in message
+        assert words in message
+        # No field's path, quoted or not: the only dotted name is the one typed.
+        assert RAW_FIELD_PATH.findall(message) == []
+        assert admin_unfamiliar(message) == []
+    assert cli.json("exclusion", "list") == []

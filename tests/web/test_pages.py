@@ -3,6 +3,7 @@ the session cookie, CSRF, the trip to the sign-in page, and fragments' errors.""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,7 @@ from optout.services import accounts, rulesets, sign_in_limits, workspaces
 from optout.web.app import create_app
 from optout.web.pages.route import PageRoute
 from tests.factories import World
+from tests.user_text import RAW_FIELD_PATH, admin_unfamiliar
 from tests.web.conftest import Web, csrf_token_in
 
 PASSWORD = "correct horse battery staple"
@@ -469,3 +471,37 @@ def test_R22_mass_exclusion_confirmation_is_a_normal_answer(
     assert answer.status_code == 200  # a question, not a refusal: no error in the console
     assert "Not saved yet: this is a mass exclusion" in answer.text
     assert "Save anyway" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("filter", "words"),
+    [
+        ("person.shoe_size = 42", "the fields a filter can use are Email, Email domain"),
+        ("person.titel contains vp", "did you mean Job title?"),
+    ],
+)
+def test_R34_a_mistyped_field_is_answered_with_labels_not_field_paths(
+    web: Web, member: tuple[World, str], filter: str, words: str
+) -> None:
+    world, user = member
+    _sign_in(web, world, user)
+    answer = web.http.post(
+        "/exclusions/preview",
+        data={"level": "people", "filter": filter},
+        headers={"X-CSRF-Token": _csrf(web), "HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    problem = _problem_text(answer.text)
+    assert problem.startswith("Filter problem"), problem
+    assert f"unknown field '{filter.split()[0]}'" in problem
+    assert words in problem
+    # No field's path in what the page says, quoted or not: only the typed name is.
+    assert RAW_FIELD_PATH.findall(problem) == []
+    assert admin_unfamiliar(problem) == []
+
+
+def _problem_text(page: str) -> str:
+    """The visible words of the preview's filter problem, tags removed."""
+    start = page.index("Filter problem")
+    end = page.find("</div>", start)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page[start:end])).split())

@@ -272,13 +272,17 @@ def _lookup(name: str, where: str) -> Field:
             return Field(
                 name, _T, relation, f"custom field {key!r}", sql, value, custom=True, label=shown
             )
+    raise InvalidFilter(f"unknown field {name!r}{_known_fields_hint(name)}", where=where)
+
+
+def _known_fields_hint(name: str) -> str:
+    """The field meant, by its label, when one is close to `name`; else every field a
+    filter can use, by label, as the field list of the pages names them."""
     near = nearest_field(name, FIELDS)
     if near is not None:
-        hint = did_you_mean(f"{near!r} ({FIELDS[near].label})")
-        raise InvalidFilter(f"unknown field {name!r}{hint}", where=where)
-    known = ", ".join(sorted(FIELDS))
-    raise InvalidFilter(
-        f"unknown field {name!r}; known fields: {known}, and custom fields "
-        "person.fields.<name>, company.fields.<name>, opportunity.fields.<name>",
-        where=where,
+        return did_you_mean(FIELDS[near].label)
+    known = ", ".join(field.label for field in _FIELDS)
+    return (
+        f"; the fields a filter can use are {known}, and the custom fields of people, "
+        "companies and opportunities"
     )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from tests.factories import World
-from tests.user_text import admin_unfamiliar
+from tests.user_text import RAW_FIELD_PATH, admin_unfamiliar
 from tests.web.api.conftest import Api, error_of
 
 Committed = Callable[[], AbstractContextManager[World]]
@@ -124,3 +124,28 @@ def test_R34_a_text_filter_error_keeps_its_column(api: Api, committed: Committed
 
     assert error["where"].startswith("at column")
     assert "location" not in error
+
+
+@pytest.mark.parametrize(
+    ("filter", "words"),
+    [
+        (
+            {"field": "person.shoe_size", "op": "eq", "value": 42},
+            "the fields a filter can use are Email, Email domain",
+        ),
+        ("person.shoe_size = 42", "Last activity (any), Last reply"),
+        ({"field": "person.titel", "op": "contains", "value": "vp"}, "did you mean Job title?"),
+    ],
+)
+def test_R34_a_mistyped_field_is_answered_with_labels_not_field_paths(
+    api: Api, committed: Committed, filter: Any, words: str
+) -> None:
+    error = _refused(api, committed, filter)
+
+    assert error["code"] == "invalid_filter"
+    typed = filter["field"] if isinstance(filter, dict) else filter.split()[0]
+    assert f"unknown field '{typed}'" in error["message"]
+    assert words in error["message"]
+    # No field's path, quoted or not: the only dotted name is the one the caller sent.
+    assert RAW_FIELD_PATH.findall(error["message"]) == []
+    assert admin_unfamiliar(error["message"]) == []
