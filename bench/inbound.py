@@ -1,4 +1,5 @@
-"""Inbound throughput: `python -m bench.inbound [--people N] [--messages N] [--profile N]`.
+"""Inbound throughput: `python -m bench.inbound [--people N] [--messages N] [--profile N]
+[--via smtp --connections K [K ...]]`.
 
 A mixed corpus of answers to emails really sent from the generated workspace (replies,
 unsubscribe requests in words, List-Unsubscribe mailto messages, auto-replies, bounces in
@@ -9,6 +10,13 @@ is), on a copy of the cached workspace (`bench.load`), settled first as the work
 it (statistics, every rule's stored matches; kept beside it and reused). The same-run
 baseline is the classification alone (`optout.inbound.classify.classify`) of the same
 messages, parsed beforehand.
+
+With `--via smtp` the same corpus also goes through the real SMTP listener, `optout inbound
+smtp` in its own process, from K connections at once (`bench.inbound_listener`), once per K
+given, each on a fresh copy of the same settled workspace after the direct arm's. Each
+message must be answered 250 and leave one row whose class, outcome and match are what the
+direct arm gave. Both arms then take the clock's time as the moment the mail arrives (the
+listener reads the clock) and the emails answered as sent two days before it.
 
 The sent emails are written set-based: a sequence of its own, one enrollment per chosen
 person with step 1 sent (a Message-ID of ours) and step 3 queued. Each message answers one
@@ -24,15 +32,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import io
 import json
+import os
 import pstats
 import re
 import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,8 +50,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bench import inbound_listener
 from bench.generate import NOW, WORKSPACE_ID, Params
 from bench.load import ROOT, Progress, prepare
+from optout.clock import utcnow
 from optout.db import statistics
 from optout.db.engine import create_engine
 from optout.inbound.classify import classify
@@ -58,6 +70,7 @@ from optout.services import decision_index
 
 CORPUS = ROOT / "tests" / "inbound" / "corpus"
 KEYS = ("bench-inbound-secret-0123456789abcdef",)
+WORKSPACE_SLUG = "bench"  # the generated workspace (bench.generate)
 SENT_AT = NOW - timedelta(days=2)
 RECEIVED_AT = NOW  # within the 30-day window of matching by address
 # Share of each group in the mix, out of 100.
@@ -262,9 +275,11 @@ class Recipient:
     message_id: str
 
 
-def add_sent_emails(engine: Engine, *, messages: int, people: int) -> list[Recipient]:
+def add_sent_emails(
+    engine: Engine, *, messages: int, people: int, sent_at: datetime = SENT_AT
+) -> list[Recipient]:
     """A sequence of its own; `messages` people spread over the workspace, each enrolled
-    with step 1 sent two days ago (a Message-ID of ours) and step 3 queued: set-based."""
+    with step 1 sent at `sent_at` (a Message-ID of ours) and step 3 queued: set-based."""
     step = max(1, people // messages)
     with engine.begin() as db:
         sequence_id = db.scalar(sa.text("SELECT coalesce(max(id), 0) + 1 FROM sequences"))
@@ -275,7 +290,7 @@ def add_sent_emails(engine: Engine, *, messages: int, people: int) -> list[Recip
                 "(SELECT min(id) FROM rulesets WHERE workspace_id = :ws), 'active', "
                 "'sales@bench.example', '', :now)"
             ),
-            {"id": sequence_id, "ws": WORKSPACE_ID, "now": SENT_AT},
+            {"id": sequence_id, "ws": WORKSPACE_ID, "now": sent_at},
         )
         for position, kind in enumerate(("email", "wait", "email")):
             db.execute(
@@ -307,7 +322,7 @@ def add_sent_emails(engine: Engine, *, messages: int, people: int) -> list[Recip
             ),
             {
                 "seq": sequence_id, "ws": WORKSPACE_ID, "step": step, "n": messages,
-                "next_run": SENT_AT + timedelta(days=3), "at": SENT_AT - timedelta(hours=1),
+                "next_run": sent_at + timedelta(days=3), "at": sent_at - timedelta(hours=1),
             },
         )  # fmt: skip
         for position, status in ((0, "sent"), (2, "queued")):
@@ -323,9 +338,9 @@ def add_sent_emails(engine: Engine, *, messages: int, people: int) -> list[Recip
                 ),
                 {
                     "seq": sequence_id, "step": steps[position], "status": status,
-                    "due": SENT_AT if status == "sent" else SENT_AT + timedelta(days=3),
+                    "due": sent_at if status == "sent" else sent_at + timedelta(days=3),
                     "attempts": 1 if status == "sent" else 0,
-                    "sent": SENT_AT if status == "sent" else None,
+                    "sent": sent_at if status == "sent" else None,
                 },
             )  # fmt: skip
         rows = db.execute(
@@ -380,6 +395,7 @@ def measure_process(
     batch: int,
     progress: Progress,
     profile: cProfile.Profile | None = None,
+    now: datetime = RECEIVED_AT,
 ) -> tuple[float, float, Counter[tuple[str, str, str]]]:
     """Seconds in process_messages with its commit, `batch` messages a transaction
     (summed, and wall), and what it did."""
@@ -394,7 +410,7 @@ def measure_process(
         began = time.perf_counter()
         with engine.begin() as db:
             results = process_messages(
-                db, messages=messages[start : start + batch], now=RECEIVED_AT,
+                db, messages=messages[start : start + batch], now=now,
                 workspace_id=WORKSPACE_ID, options=options,
             )  # fmt: skip
         seconds += time.perf_counter() - began
@@ -466,6 +482,22 @@ def params_for(people: int) -> Params:
     return Params(people=people, companies=max(10, people // 10), exclusions=exclusions)
 
 
+Load = tuple[float, float, float]
+
+
+@dataclass
+class ListenerArm:
+    """One pass of the corpus through `optout inbound smtp` from `connections` at once."""
+
+    connections: int
+    seconds: float  # first MAIL FROM to last 250
+    codes: Counter[int]  # DATA reply codes (0: the connection failed)
+    errors: list[str]
+    stored: inbound_listener.Stored
+    load_before: Load
+    load_after: Load
+
+
 @dataclass
 class Result:
     people: int
@@ -478,6 +510,9 @@ class Result:
     classes: Counter[str]
     outcomes: Counter[tuple[str, str, str]]
     setup_seconds: float
+    load_before: Load = (0.0, 0.0, 0.0)
+    load_after: Load = (0.0, 0.0, 0.0)
+    listener: list[ListenerArm] = dataclasses.field(default_factory=list)
 
     @property
     def per_second(self) -> float:
@@ -500,34 +535,110 @@ def run(
     batch: int = BATCH,
     profile: cProfile.Profile | None = None,
     database_url: str | None = None,
+    connections: Sequence[int] = (),
 ) -> Result:
-    """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/)."""
+    """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/);
+    `connections`: for each K, the same corpus through the SMTP listener from K connections
+    at once, on its own fresh copy, after the direct arm."""
     messages = min(messages, people)
     params = params_for(people)
     source = prepare(params, url=database_url, reuse=True, progress=progress)
-    with copy_of(settled(source, params.key(), progress), f"inbound-{params.key()}") as url:
+    base = settled(source, params.key(), progress)
+    # The listener reads the clock: with it, both arms receive the mail now.
+    received_at = utcnow().replace(microsecond=0) if connections else RECEIVED_AT
+    sent_at = received_at - (RECEIVED_AT - SENT_AT)
+    pool = templates()
+    load_before = os.getloadavg()
+    with copy_of(base, _copy_name(params, "direct")) as url:
         progress.say(f"working on a copy: {sa.make_url(url).database}")
         engine = create_engine(url)
         try:
             began = time.perf_counter()
-            recipients = add_sent_emails(engine, messages=messages, people=people)
+            recipients = add_sent_emails(engine, messages=messages, people=people, sent_at=sent_at)
             setup = time.perf_counter() - began
             progress.say(f"{len(recipients):,} sent emails written set-based in {setup:.1f} s")
-            pool = templates()
             parse_seconds, classify_seconds, classes = measure_classify(recipients, pool)
             progress.say(
                 f"baseline: classify alone {len(recipients) / classify_seconds:.0f} /s "
                 f"(parse {len(recipients) / parse_seconds:.0f} /s)"
             )
             seconds, wall, outcomes = measure_process(
-                engine, recipients, pool, batch=batch, progress=progress, profile=profile
-            )
+                engine, recipients, pool, batch=batch, progress=progress, profile=profile,
+                now=received_at,
+            )  # fmt: skip
+            progress.say(f"direct: {len(recipients) / seconds:.1f} /s")
         finally:
             engine.dispose()
-    return Result(
+    result = Result(
         people, len(recipients), batch, seconds, wall, parse_seconds, classify_seconds,
-        classes, outcomes, setup,
+        classes, outcomes, setup, load_before, os.getloadavg(),
     )  # fmt: skip
+    for k in connections:
+        arm = through_listener(
+            base, params, recipients, pool, connections=k, sent_at=sent_at, progress=progress
+        )
+        result.listener.append(arm)
+    return result
+
+
+def through_listener(
+    base: str,
+    params: Params,
+    recipients: list[Recipient],
+    pool: list[Template],
+    *,
+    connections: int,
+    sent_at: datetime,
+    progress: Progress,
+) -> ListenerArm:
+    """The corpus through `optout inbound smtp` on a fresh copy of `base`."""
+    with copy_of(base, _copy_name(params, f"smtp{connections}")) as url:
+        engine = create_engine(url)
+        try:
+            again = add_sent_emails(
+                engine, messages=len(recipients), people=params.people, sent_at=sent_at
+            )
+            if again != recipients:
+                raise RuntimeError("the copy's sent emails differ from the direct arm's")
+            after_id = inbound_listener.last_row_id(engine)
+        finally:
+            engine.dispose()
+        raws = [raw for _, raw in corpus(recipients, pool)]
+        load_before = os.getloadavg()
+        kept = sa.make_url(base).database
+        assert kept is not None
+        log = Path(kept).with_name("logs") / f"inbound-smtp{connections}-{os.getpid()}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with inbound_listener.listener(url, workspace=WORKSPACE_SLUG, keys=KEYS, log=log) as (
+            host, port, process,
+        ):  # fmt: skip
+            progress.say(
+                f"optout inbound smtp (pid {process.pid}) listens on {host}:{port}; sending "
+                f"{len(raws):,} messages from {connections} connections"
+            )
+            answers = inbound_listener.send_all(host, port, raws, connections=connections)
+        if answers.codes[250] != len(raws):
+            progress.say(f"not every message was answered 250; the listener's log: {log}")
+        load_after = os.getloadavg()
+        engine = create_engine(url)
+        try:
+            stored = inbound_listener.stored_after(engine, after_id)
+        finally:
+            engine.dispose()
+    progress.say(
+        f"smtp, {connections} connections: {len(raws) / answers.seconds:.1f} /s, "
+        f"{answers.codes[250]:,} answered 250, {stored.rows:,} rows in "
+        f"{len(stored.transactions):,} transactions"
+    )
+    return ListenerArm(
+        connections, answers.seconds, answers.codes, answers.errors, stored, load_before,
+        load_after,
+    )  # fmt: skip
+
+
+def _copy_name(params: Params, arm: str) -> str:
+    """A copy of its own per arm and per run: another run beside this one keeps its own."""
+    return f"inbound-{params.key()}-{arm}-{os.getpid()}"
 
 
 def report(result: Result) -> str:
@@ -541,6 +652,14 @@ def report(result: Result) -> str:
         f"| process_messages, {_per_transaction(result.batch)} | "
         f"{result.process_seconds:.1f} | "
         f"{result.per_second:.0f} | {ratio:.1f}x the time |",
+    ]
+    for arm in result.listener:
+        lines.append(
+            f"| SMTP listener, {_connections(arm.connections)} | {arm.seconds:.1f} | "
+            f"{result.messages / arm.seconds:.0f} | "
+            f"{arm.seconds / result.classify_seconds:.1f}x the time |"
+        )
+    lines += [
         f"| parse_message alone | {result.parse_seconds:.1f} | "
         f"{result.messages / result.parse_seconds:.0f} | "
         f"{result.parse_seconds / result.classify_seconds:.1f}x the time |",
@@ -555,7 +674,60 @@ def report(result: Result) -> str:
     ]
     for (kind, outcome, by), n in sorted(result.outcomes.items()):
         lines.append(f"| {kind} | {outcome} | {by} | {n:,} |")
+    lines += ["", f"load average (1, 5, 15 min): direct arm {_load(result)}"]
+    if result.listener:
+        lines += [
+            "",
+            "| connections | answered 250 | other answers | rows | distinct Message-IDs "
+            "| outcomes as direct | transactions | messages a transaction (mean, max) "
+            "| load average before -> after |",
+            "| ---: | ---: | --- | ---: | ---: | --- | ---: | --- | --- |",
+        ]
+        for arm in result.listener:
+            lines.append(_listener_line(result, arm))
+        for arm in result.listener:
+            lines += _differences(result, arm)
     return "\n".join(lines)
+
+
+def _listener_line(result: Result, arm: ListenerArm) -> str:
+    others = ", ".join(
+        f"{n:,} x {code or 'no answer'}" for code, n in sorted(arm.codes.items()) if code != 250
+    )
+    sizes = arm.stored.transactions
+    mean = sum(sizes) / len(sizes) if sizes else 0.0
+    same = "yes" if arm.stored.outcomes == result.outcomes else "**no**"
+    return (
+        f"| {arm.connections} | {arm.codes[250]:,} | {others or 'none'} | {arm.stored.rows:,} "
+        f"| {arm.stored.distinct_message_ids:,} | {same} | {len(sizes):,} "
+        f"| {mean:.1f}, {max(sizes, default=0)} "
+        f"| {_triple(arm.load_before)} -> {_triple(arm.load_after)} |"
+    )
+
+
+def _differences(result: Result, arm: ListenerArm) -> list[str]:
+    """Where the listener's outcomes differ from the direct arm's, and its errors."""
+    lines: list[str] = []
+    for key in sorted(set(result.outcomes) | set(arm.stored.outcomes)):
+        direct, smtp = result.outcomes[key], arm.stored.outcomes[key]
+        if direct != smtp:
+            lines.append(f"  {' / '.join(key)}: direct {direct:,}, smtp {smtp:,}")
+    lines += [f"  error: {error}" for error in arm.errors[:10]]
+    if lines:
+        lines.insert(0, f"{_connections(arm.connections)}, where it differs:")
+    return lines
+
+
+def _connections(k: int) -> str:
+    return "1 connection" if k == 1 else f"{k} connections at once"
+
+
+def _triple(load: Load) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
+
+
+def _load(result: Result) -> str:
+    return f"{_triple(result.load_before)} -> {_triple(result.load_after)}"
 
 
 def _per_transaction(batch: int) -> str:
@@ -574,14 +746,24 @@ def main(argv: list[str] | None = None) -> None:
         "--profile", type=int, default=0, metavar="N",
         help="profile process_messages and print the N costliest functions",
     )  # fmt: skip
+    parser.add_argument(
+        "--via", choices=("direct", "smtp"), default="direct",
+        help="direct: process_messages only; smtp: also through `optout inbound smtp`",
+    )  # fmt: skip
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[8], metavar="K",
+        help="with --via smtp: SMTP connections sending at once, one pass per K (default 8)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     progress = Progress()
     profile = cProfile.Profile() if args.profile else None
     if args.batch < 1:
         parser.error("--batch must be at least 1")
+    if any(k < 1 for k in args.connections):
+        parser.error("--connections must be at least 1")
     result = run(
         people=args.people, messages=args.messages, batch=args.batch, progress=progress,
-        profile=profile,
+        profile=profile, connections=args.connections if args.via == "smtp" else (),
     )  # fmt: skip
     print(report(result))
     if profile is not None:
