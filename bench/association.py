@@ -37,7 +37,8 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import association, imports, workspaces
+from optout.services import association, workspaces
+from optout.services.imports import company_files, people_files
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Company association"
@@ -79,24 +80,24 @@ def association_skipped() -> Iterator[None]:
     def skip(*args: Any, **kwargs: Any) -> association.Association:
         return association.NOTHING
 
-    original = imports.association.associate
-    imports.association.associate = skip  # type: ignore[assignment]
+    original = people_files.association.associate
+    people_files.association.associate = skip  # type: ignore[assignment]
     try:
         yield
     finally:
-        imports.association.associate = original  # type: ignore[assignment]
+        people_files.association.associate = original  # type: ignore[assignment]
 
 
 def _import(engine: Engine, kind: str, text: str, ws: int, mapping: str) -> float:
     stream = io.StringIO(text, newline="")
-    call = imports.import_people if kind == "people" else imports.import_companies
+    call = people_files.import_people if kind == "people" else company_files.import_companies
     started = time.perf_counter()
     with engine.begin() as db:
         report = call(
             db,
             workspace_id=ws,
             source=stream,
-            mapping=imports.parse_mapping([mapping]),
+            mapping=people_files.parse_mapping([mapping]),
             actor="bench",
             now=utcnow(),
         )

@@ -204,7 +204,7 @@ ALLOWED = {
     # queue the next step with them. They go when those parts move to a package of their
     # own below the use-cases.
     ("optout.services.enrollments", "optout.sending.schedule"): "queues the next step",
-    ("optout.services.imports_csv", "optout.sending.windows"): "checks a time zone name",
+    ("optout.services.imports.csv_files", "optout.sending.windows"): "checks a time zone name",
     ("optout.services.mailboxes", "optout.sending.transports"): "tests a mailbox's server",
     ("optout.services.people", "optout.sending.windows"): "checks a time zone name",
     ("optout.services.sequence_edits", "optout.sending.realign"): "re-times queued steps",
@@ -240,6 +240,103 @@ def test_every_allowed_wrong_way_arrow_is_one_the_code_has() -> None:
     """An exception that no longer happens is dropped from the list, so it stays true."""
     gone = [pair for pair in ALLOWED if pair[1] not in GRAPH.get(pair[0], set())]
     assert not gone, f"no longer imported, so drop them from ALLOWED: {gone}"
+
+
+# The use-cases: a shared tier at the root of `services/` that every folder may import,
+# and one folder per concept above it. The families not yet in a folder stay at the root
+# beside the shared tier until they move.
+
+SERVICES = "optout.services"
+# The folders from top to bottom: a folder imports the root and the folders after it in
+# this list, never one before it (so never each other in a cycle either).
+FOLDERS = ("imports",)
+# The shared tier: imported by every family, it imports no folder.
+SHARED = (
+    "decision_index",
+    "enforcement",
+    "events",
+    "filters",
+    "fresh_rules",
+    "in_parts",
+    "jobs",
+    "monitoring",
+    "naming",
+    "spreadsheet",
+    "staging",
+    "stored_secrets",
+    "subjects",
+)
+
+
+def _folder(module: str) -> str | None:
+    """The folder of `services/` that `module` lives in, if any."""
+    if not _within(module, SERVICES) or module == SERVICES:
+        return None
+    rest = module[len(SERVICES) + 1 :].split(".")
+    package = module in MODULES and MODULES[module].name == "__init__.py"
+    return rest[0] if len(rest) > 1 or package else None
+
+
+def _folders_on_disk() -> set[str]:
+    return {p.parent.name for p in (SRC / "services").glob("*/__init__.py")}
+
+
+def _shared_importing_a_folder(graph: dict[str, set[str]], folder_of: dict[str, str]) -> list[str]:
+    return [
+        f"{SERVICES}.{shared} -> {target}"
+        for shared in SHARED
+        for target in sorted(graph.get(f"{SERVICES}.{shared}", set()))
+        if target in folder_of
+    ]
+
+
+def _folders_importing_up(
+    graph: dict[str, set[str]], folder_of: dict[str, str], order: tuple[str, ...]
+) -> list[str]:
+    rank = {folder: place for place, folder in enumerate(order)}
+    return [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        if module in folder_of
+        for target in sorted(targets)
+        if target in folder_of and rank[folder_of[target]] < rank[folder_of[module]]
+    ]
+
+
+def _folder_of(modules: Iterable[str]) -> dict[str, str]:
+    found = {}
+    for module in modules:
+        folder = _folder(module)
+        if folder is not None:
+            found[module] = folder
+    return found
+
+
+def test_every_folder_of_the_use_cases_has_its_place_in_the_order() -> None:
+    assert _folders_on_disk() == set(FOLDERS)
+    assert all(f"{SERVICES}.{shared}" in MODULES for shared in SHARED)
+
+
+def test_the_shared_tier_imports_no_folder() -> None:
+    wrong = _shared_importing_a_folder(GRAPH, _folder_of(GRAPH))
+    assert not wrong, "the shared tier imports a folder:\n" + "\n".join(wrong)
+
+
+def test_folders_import_only_the_folders_below_them() -> None:
+    wrong = _folders_importing_up(GRAPH, _folder_of(GRAPH), FOLDERS)
+    assert not wrong, "a folder imports one above it:\n" + "\n".join(wrong)
+
+
+def test_the_folder_rules_see_a_wrong_import() -> None:
+    shared, low, high = (f"{SERVICES}.{SHARED[0]}", f"{SERVICES}.low.a", f"{SERVICES}.high.b")
+    folder_of = {low: "low", high: "high"}
+    graph = {shared: {low}, low: {high}, high: {shared, low}}
+    assert _shared_importing_a_folder(graph, folder_of) == [f"{shared} -> {low}"]
+    assert _folders_importing_up(graph, folder_of, ("high", "low")) == [f"{low} -> {high}"]
+    assert _folder_of([shared, SERVICES, f"{SERVICES}.imports", f"{SERVICES}.imports.apply"]) == {
+        f"{SERVICES}.imports": "imports",
+        f"{SERVICES}.imports.apply": "imports",
+    }
 
 
 ENTRY_POINTS = sorted(

@@ -17,7 +17,8 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, imports, rulesets, sequences, workspaces
+from optout.services import enrollments, rulesets, sequences, workspaces
+from optout.services.imports import people_files
 from optout.web.app import create_app
 from tests.sending.smtp_server import Recorder, smtp_server
 from tests.web.conftest import serving
@@ -33,7 +34,7 @@ ben@acme.com,Ben,VP Engineering,acme.com
 def _seed(engine: Engine) -> tuple[int, int]:
     with engine.begin() as db:
         ws = workspaces.create(db, slug="acme-sales", name="Acme Sales", now=T0)
-        report = imports.import_people(
+        report = people_files.import_people(
             db,
             workspace_id=ws.id,
             source=io.StringIO(PEOPLE_CSV),

@@ -222,22 +222,22 @@ def test_R23_cli_people_import_commits_part_by_part_and_reports_the_whole_file(
     """A large file never holds the write lock for its whole length: after every row is
     checked, it is applied in parts, each committed on its own; the report and the one
     import event still speak of the whole file."""
-    from optout.services import imports
+    from optout.services.imports import people_files
 
     with cli.seed():
         pass
-    apply = imports.apply_people_part
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(imports, "MIN_PART_ROWS", 1)
+    apply = people_files.apply_people_part
+    monkeypatch.setattr(people_files, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(people_files, "MIN_PART_ROWS", 1)
     applied: list[tuple[int, int, sa.RootTransaction]] = []
 
-    def recorded(db: sa.Connection, **kw: Any) -> imports.Applied:
+    def recorded(db: sa.Connection, **kw: Any) -> people_files.Applied:
         transaction = db.get_transaction()
         assert transaction is not None
         applied.append((kw["start"], kw["stop"], transaction))  # kept, so no id is reused
         return apply(db, **kw)
 
-    monkeypatch.setattr(imports, "apply_people_part", recorded)
+    monkeypatch.setattr(people_files, "apply_people_part", recorded)
     source = tmp_path / "people.csv"
     rows = [f"p{i}@parts.example,P{i}" for i in range(5)]
     source.write_text("Email,First Name\n" + "\n".join(rows) + "\n", encoding="utf-8")

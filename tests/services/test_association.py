@@ -10,21 +10,22 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
-from optout.services import companies, imports, people, workspaces
+from optout.services import companies, people, workspaces
 from optout.services.domain_hints import listed_domains
 from optout.services.filters import read_filter
+from optout.services.imports import company_files, people_files, reporting
 from tests.factories import World
 
 ACTOR = "ops@acme-sales.com"
 
 
-def import_people(world: World, text: str, *pairs: str) -> imports.ImportReport:
+def import_people(world: World, text: str, *pairs: str) -> reporting.ImportReport:
     stream = io.StringIO(text, newline="")
-    return imports.import_people(
+    return people_files.import_people(
         world.db,
         workspace_id=world.ws,
         source=stream,
-        mapping=imports.parse_mapping(pairs),
+        mapping=people_files.parse_mapping(pairs),
         actor=ACTOR,
         now=world.now,
     )
@@ -148,11 +149,11 @@ def test_R12_a_company_import_links_the_unlinked_people_of_its_domains(world: Wo
         "No Globex", "company", "company.fields.tier = churned", exclude_from_sequences=True
     )
     stream = io.StringIO("Domain,Tier\nacme.com,gold\nglobex.io,churned\n", newline="")
-    report = imports.import_companies(
+    report = company_files.import_companies(
         world.db,
         workspace_id=world.ws,
         source=stream,
-        mapping=imports.parse_mapping(["Domain=domain", "Tier=fields.tier"]),
+        mapping=people_files.parse_mapping(["Domain=domain", "Tier=fields.tier"]),
         actor=ACTOR,
         now=world.now,
     )

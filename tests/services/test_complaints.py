@@ -12,7 +12,8 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import events, imports, listing, optouts, refresh, sequences, writebacks
+from optout.services import events, listing, optouts, refresh, sequences, writebacks
+from optout.services.imports import people_files
 from tests.factories import World, email_status, queued_email
 
 STEPS = (sequences.Step(kind="email", subject="Hi", body_text="Hello"),)
@@ -183,11 +184,13 @@ def test_R33_R36_no_import_clears_a_complaint(world: World) -> None:
     source = io.StringIO(text, newline="")
     source.name = "people.csv"  # type: ignore[misc]
 
-    report = imports.import_people(
+    report = people_files.import_people(
         world.db,
         workspace_id=world.ws,
         source=source,
-        mapping=imports.parse_mapping(["Email=email", "Opt out=email_opt_out", "Status=status"]),
+        mapping=people_files.parse_mapping(
+            ["Email=email", "Opt out=email_opt_out", "Status=status"]
+        ),
         actor="ops@acme-sales.com",
         now=world.now,
     )

@@ -13,8 +13,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import imports, imports_csv
-from optout.services.imports_csv import MAX_COLUMNS, check_header, read_csv
+from optout.services import in_parts
+from optout.services.imports import csv_files, people_files
+from optout.services.imports.csv_files import MAX_COLUMNS, check_header, read_csv
 from tests.factories import World
 
 MAPPING = {"Email": "email", "Domain": "company_domain", "Opt out": "email_opt_out"}
@@ -58,7 +59,7 @@ def test_R34_the_duplicate_header_check_is_linear_in_the_columns(
     """Counted, not timed: a check that compares each column with the ones before it makes
     n * n / 2 comparisons (12.5 million for these 5,000 columns); a linear one a few per
     column."""
-    monkeypatch.setattr(imports_csv, "MAX_COLUMNS", 1_000_000)
+    monkeypatch.setattr(csv_files, "MAX_COLUMNS", 1_000_000)
     names = [_Compared(f"c{i}") for i in range(5_000)]
     _Compared.comparisons = 0
 
@@ -107,18 +108,18 @@ def test_R23_a_file_applied_in_parts_does_what_one_transaction_does(
     db: Connection, now: datetime
 ) -> None:
     whole, parted = World(db, now, slug="whole"), World(db, now, slug="parted")
-    imports.import_people(
+    people_files.import_people(
         db, workspace_id=whole.ws, source=io.StringIO(_csv(11)), mapping=MAPPING,
         actor="t", now=now,
     )  # fmt: skip
-    file = imports.read_people(source=io.StringIO(_csv(11)), mapping=MAPPING)
-    applied = imports.Applied()
-    bounds = imports.parts(file, size=3)
+    file = people_files.read_people(source=io.StringIO(_csv(11)), mapping=MAPPING)
+    applied = people_files.Applied()
+    bounds = people_files.parts(file, size=3)
     for start, stop in bounds:
-        applied += imports.apply_people_part(
+        applied += people_files.apply_people_part(
             db, workspace_id=parted.ws, file=file, start=start, stop=stop, actor="t", now=now
         )
-    report = imports.finish_people(
+    report = people_files.finish_people(
         db, workspace_id=parted.ws, file=file, applied=applied, actor="t", now=now
     )
 
@@ -135,7 +136,7 @@ def test_R23_a_file_applied_in_parts_does_what_one_transaction_does(
 
 
 def test_R34_a_part_that_held_the_lock_long_makes_the_next_parts_smaller() -> None:
-    assert imports.next_part_size(2_000, 0.25) == imports.CHUNK_ROWS  # never above the cap
-    assert imports.next_part_size(2_000, 4.0) == 250  # aims at half a second
-    assert imports.next_part_size(250, 60.0) == imports.MIN_PART_ROWS
-    assert imports.next_part_size(250, 0.0) == 250
+    assert in_parts.next_part_size(2_000, 0.25) == people_files.CHUNK_ROWS  # never above the cap
+    assert in_parts.next_part_size(2_000, 4.0) == 250  # aims at half a second
+    assert in_parts.next_part_size(250, 60.0) == people_files.MIN_PART_ROWS
+    assert in_parts.next_part_size(250, 0.0) == 250

@@ -18,17 +18,10 @@ from optout.db import tables as t
 from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import (
-    companies,
-    events,
-    exclusions,
-    imports,
-    imports_lists,
-    optouts,
-    people,
-    sequences,
-)
-from optout.services.imports import ImportReport, RowError
+from optout.services import companies, events, exclusions, optouts, people, sequences
+from optout.services.imports import company_files, exclusion_lists, people_files, reporting
+from optout.services.imports.csv_files import RowError
+from optout.services.imports.reporting import ImportReport
 from tests.factories import World, email_status, queued_email
 
 ACTOR = "ops@acme-sales.com"
@@ -46,11 +39,11 @@ def csv_file(text: str, name: str = "upload.csv") -> io.StringIO:
 
 
 def import_people(world: World, text: str, *pairs: str, **kw: Any) -> ImportReport:
-    return imports.import_people(
+    return people_files.import_people(
         world.db,
         workspace_id=world.ws,
         source=csv_file(text, kw.pop("name", "people.csv")),
-        mapping=imports.parse_mapping(pairs),
+        mapping=people_files.parse_mapping(pairs),
         actor=ACTOR,
         now=kw.pop("now", world.now),
         **kw,
@@ -58,11 +51,11 @@ def import_people(world: World, text: str, *pairs: str, **kw: Any) -> ImportRepo
 
 
 def import_companies(world: World, text: str, *pairs: str, **kw: Any) -> ImportReport:
-    return imports.import_companies(
+    return company_files.import_companies(
         world.db,
         workspace_id=world.ws,
         source=csv_file(text, "companies.csv"),
-        mapping=imports.parse_mapping(pairs),
+        mapping=people_files.parse_mapping(pairs),
         actor=ACTOR,
         now=kw.pop("now", world.now),
         **kw,
@@ -73,7 +66,7 @@ def import_list(world: World, text: str, **kw: Any) -> ImportReport:
     kw.setdefault("column", "Domain")
     kw.setdefault("exclusion", "Do not contact")
     kw.setdefault("level", "company")
-    return imports.import_exclusion_list(
+    return exclusion_lists.import_exclusion_list(
         world.db,
         workspace_id=world.ws,
         source=csv_file(text, "list.csv"),
@@ -242,7 +235,7 @@ def test_R23_bad_rows_produce_an_error_report_and_nothing_is_written(world: Worl
         assert count(world.db, table, world) == 0, table.name
 
     out = io.StringIO()
-    imports.write_error_report(report, out)
+    reporting.write_error_report(report, out)
     lines = out.getvalue().splitlines()
     assert lines[0] == "row,column,value,reason"
     assert lines[1].startswith("3,Email,not-an-email,")
@@ -274,7 +267,7 @@ def test_R34_file_level_problems_raise_a_clear_invalid_input(world: World) -> No
     assert "not a well-formed CSV file" in fails('Email\n"a@b.com"x"\n', "Email=email")
     binary = io.TextIOWrapper(io.BytesIO(b"Email\n\xff\xfe\x00garbage\n"), encoding="utf-8")
     with pytest.raises(InvalidInput, match="not UTF-8 text"):
-        imports.import_people(
+        people_files.import_people(
             world.db,
             workspace_id=world.ws,
             source=binary,
@@ -286,12 +279,12 @@ def test_R34_file_level_problems_raise_a_clear_invalid_input(world: World) -> No
 
 
 def test_R34_parse_mapping_reads_column_field_pairs_and_refuses_bad_ones() -> None:
-    assert imports.parse_mapping(
+    assert people_files.parse_mapping(
         ["Email=email", " Lead Source = fields.lead_source", "A=B=status"]
     ) == {"Email": "email", "Lead Source": "fields.lead_source", "A=B": "status"}
     for bad in (["Email"], ["=email"], ["Email="], ["Email=email", "Email=status"]):
         with pytest.raises(InvalidInput):
-            imports.parse_mapping(bad)
+            people_files.parse_mapping(bad)
 
 
 def test_R34_semicolon_delimited_file_with_bom_and_quoted_fields(world: World) -> None:
@@ -633,7 +626,7 @@ def test_R23_exclusion_list_of_addresses_and_its_error_report(world: World) -> N
 def test_R34_exclusion_list_import_refuses_a_list_longer_than_a_filter_may_hold(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imports_lists, "MAX_LIST", 2)
+    monkeypatch.setattr(exclusion_lists, "MAX_LIST", 2)
     with pytest.raises(InvalidInput, match="at most 2 fit in one list"):
         import_list(world, "Domain\na.com\nb.com\nc.com\n")
     assert count(world.db, t.exclusions, world) == 0
@@ -699,7 +692,7 @@ def test_R23_row_error_is_a_plain_record() -> None:
     error = RowError(row=2, column="Email", value="x", reason="bad")
     report = ImportReport("people", 1, 0, 0, 0, [error], applied=False)
     out = io.StringIO()
-    imports.write_error_report(report, out)
+    reporting.write_error_report(report, out)
     assert out.getvalue().splitlines() == ["row,column,value,reason", "2,Email,x,bad"]
 
 
@@ -710,7 +703,7 @@ def test_R34_a_file_not_in_utf8_is_refused_naming_the_row_column_and_value(
     are written in another encoding, never a byte offset or a codec's words."""
     saved = "Email;Last name\nann@acme.com;Smith\nbob@acme.com;Müller\n".encode("cp1252")
     with pytest.raises(InvalidInput) as refused:
-        imports.import_people(
+        people_files.import_people(
             world.db,
             workspace_id=world.ws,
             source=io.TextIOWrapper(io.BytesIO(saved), encoding="utf-8"),

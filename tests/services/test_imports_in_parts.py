@@ -19,8 +19,9 @@ from optout.db import tables as t
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
 from optout.sending.claim import claim
-from optout.services import exclusion_unenroll, exclusions, imports
-from optout.services.imports import ImportReport
+from optout.services import exclusion_unenroll, exclusions
+from optout.services.imports import apply, company_files, exclusion_lists
+from optout.services.imports.reporting import ImportReport
 from tests.factories import World
 
 ACTOR = "ops@acme-sales.com"
@@ -109,13 +110,13 @@ def _counts(report: ImportReport) -> tuple[Any, ...]:
 
 
 def _companies_in_parts(engine: Engine, ws: int, text: str, now: datetime, **kw: Any) -> Any:
-    file = imports.read_companies(source=io.StringIO(text), mapping=COMPANY_MAP)
+    file = company_files.read_companies(source=io.StringIO(text), mapping=COMPANY_MAP)
     with read_transaction(engine) as db:
-        refused = imports.companies_rejected(db, workspace_id=ws, file=file)
+        refused = company_files.companies_rejected(db, workspace_id=ws, file=file)
     if refused is not None:
         return refused
-    return imports.apply_file_in_parts(
-        engine, engine.begin, imports.COMPANY_STEPS, file=file, workspace_id=ws, actor=ACTOR,
+    return apply.apply_file_in_parts(
+        engine, engine.begin, company_files.COMPANY_STEPS, file=file, workspace_id=ws, actor=ACTOR,
         now=now, **kw,
     )  # fmt: skip
 
@@ -127,7 +128,7 @@ def test_R23_R12_companies_import_in_parts_reports_and_writes_what_one_transacti
     with engine.begin() as db:
         whole, parted = _seed(db, now, "whole").ws, _seed(db, now, "parted").ws
     with engine.begin() as db:
-        one = imports.import_companies(
+        one = company_files.import_companies(
             db, workspace_id=whole, source=io.StringIO(COMPANIES_CSV), mapping=COMPANY_MAP,
             actor=ACTOR, now=now,
         )  # fmt: skip
@@ -162,7 +163,7 @@ def test_R23_R12_a_bad_row_anywhere_in_a_companies_file_writes_nothing(
         world.company("taken.org")
         world.company("owner.org")
     with engine.begin() as db:
-        imports.import_companies(
+        company_files.import_companies(
             db,
             workspace_id=world.ws,
             source=io.StringIO("Domain,Parent\ntaken.org,owner.org\n"),
@@ -225,7 +226,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
             customers_world(World(db, now, "parted")).ws,
         )
     with engine.begin() as db:
-        one = imports.import_exclusion_list(db, **_list_args(whole, LIST_CSV, now))
+        one = exclusion_lists.import_exclusion_list(db, **_list_args(whole, LIST_CSV, now))
     parts: list[int] = []
     sweep = exclusions.sweep
 
@@ -242,7 +243,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
 
     monkeypatch.setattr(exclusion_unenroll, "unenroll_in_parts", small)
 
-    report = imports.import_exclusion_list_in_parts(
+    report = exclusion_lists.import_exclusion_list_in_parts(
         engine, engine.begin, **_list_args(parted, LIST_CSV, now)
     )
 
@@ -268,7 +269,7 @@ def test_R23_a_bad_row_anywhere_in_an_exclusion_list_writes_nothing(fresh_engine
         world = customers_world(World(db, now, "acme"))
     before = _people(engine, world.ws)
 
-    report = imports.import_exclusion_list_in_parts(
+    report = exclusion_lists.import_exclusion_list_in_parts(
         engine, engine.begin, **_list_args(world.ws, LIST_CSV + "not a domain\n", now, "New list")
     )
 

@@ -34,8 +34,9 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts, enrollments, imports
+from optout.services import accounts, enrollments
 from optout.services.accounts import Principal, Role
+from optout.services.imports import people_files
 from optout.web import unsubscribe_spool
 from tests.factories import World
 
@@ -79,7 +80,7 @@ def _seed(engine: Engine) -> tuple[int, str, list[tuple[int, str]]]:
         rows = "Email,Domain\n" + "".join(
             f"lead{i}@company{i}.com,company{i}.com\n" for i in range(EXCLUDED_DOMAINS)
         )
-        seeded = imports.import_people(
+        seeded = people_files.import_people(
             db,
             workspace_id=world.ws,
             source=io.StringIO(rows),

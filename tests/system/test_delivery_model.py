@@ -57,7 +57,6 @@ from optout.services import (
     companies,
     enrollments,
     exclusions,
-    imports,
     opportunities,
     optouts,
     people,
@@ -66,6 +65,7 @@ from optout.services import (
     sequences,
     workspaces,
 )
+from optout.services.imports import people_files
 from tests.inbound.helpers import corpus, reply
 from tests.state_machine_parts import runs_of_part, seeded_part
 from tests.system.rig import CRM_ENV, Accepted, Rig, rig
@@ -235,7 +235,7 @@ class DeliveryModel(RuleBasedStateMachine):
             )
         )
         with self.write() as db:
-            imports.import_people(
+            people_files.import_people(
                 db,
                 workspace_id=self.ws,
                 source=io.StringIO(f"Email,Website,Title\n{team}\n"),
@@ -661,7 +661,7 @@ class DeliveryModel(RuleBasedStateMachine):
         address = f"{local}@{domain}"
         source = io.StringIO(f"Email,Unsubscribed,Job title\n{address},{opt_out},{title}\n")
         with self.write() as db:
-            report = imports.import_people(
+            report = people_files.import_people(
                 db,
                 workspace_id=self.ws,
                 source=source,

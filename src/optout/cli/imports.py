@@ -35,8 +35,8 @@ from optout.cli.render import console, emit_json, plain
 from optout.db.engine import read_transaction
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
-from optout.services import imports
-from optout.services.imports import ImportReport
+from optout.services.imports import exclusion_lists, people_files, reporting
+from optout.services.imports.reporting import ImportReport
 
 import_app = typer.Typer(
     no_args_is_help=True,
@@ -110,7 +110,7 @@ def _report(report: ImportReport, *, source: Path, errors: Path | None, json_out
     if report.errors:
         destination = error_report_path(source, errors)
         with destination.open("w", newline="", encoding="utf-8") as out:
-            imports.write_error_report(report, out)
+            reporting.write_error_report(report, out)
         if json_output:
             emit_json({**_summary(report), "error_report": str(destination)})
         raise fail(
@@ -169,7 +169,7 @@ def _import_file(
     """The whole file is read and checked before any write (a companies file's links in a
     transaction that only reads); then it is applied in parts, each committed on its own,
     so the write lock is never held for long (an unsubscribe waits behind one part only)."""
-    fields = imports.parse_mapping(mapping)
+    fields = people_files.parse_mapping(mapping)
     env = env_of(ctx)
     at = moment(now)
     with (
@@ -177,7 +177,7 @@ def _import_file(
         progress_for(source, f"importing {source.name}") as progress,
         writing(env) as (engine, ws),
     ):
-        checked = imports.check_import(
+        checked = people_files.check_import(
             lambda: read_transaction(engine),
             kind=kind,
             workspace_id=ws,
@@ -185,7 +185,7 @@ def _import_file(
             mapping=fields,
             progress=progress,
         )
-        report = checked.refused or imports.apply_checked(
+        report = checked.refused or people_files.apply_checked(
             engine, engine.begin, checked, workspace_id=ws, actor=env.actor, now=at,
             progress=progress,
         )  # fmt: skip
@@ -241,7 +241,7 @@ def import_exclusion_list(
             progress_for(source, f"importing {source.name}") as progress,
             writing(env) as (engine, ws),
         ):
-            report = imports.import_exclusion_list_in_parts(
+            report = exclusion_lists.import_exclusion_list_in_parts(
                 engine,
                 engine.begin,
                 workspace_id=ws,

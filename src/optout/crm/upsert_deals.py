@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from optout.crm.staged import changed, stage_rows, touch
 from optout.crm.upsert_people import Written, group_people
 from optout.db import tables as t
-from optout.services.imports_json import import_json_covers, import_json_merge
+from optout.services.imports.json_merge import import_json_covers, import_json_merge
 
 _md = sa.MetaData()
 

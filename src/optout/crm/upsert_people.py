@@ -24,7 +24,7 @@ from optout.normalize import domain_label
 from optout.services import optouts
 from optout.services.association import CRM
 from optout.services.enforcement import Removal
-from optout.services.imports_json import import_json_covers, import_json_merge
+from optout.services.imports.json_merge import import_json_covers, import_json_merge
 
 _md = sa.MetaData()
 

@@ -8,7 +8,7 @@ for it and returns its progress, which the runner records in that same transacti
   taken over halfway finishes the rest and never ends anyone twice.
 - `import`: a people or companies CSV import. The file is read and checked before the
   first step (`PREPARE`, outside any transaction); a file with an unusable row writes
-  nothing (R23). A people file is then applied in parts of `imports.CHUNK_ROWS`
+  nothing (R23). A people file is then applied in parts of `people_files.CHUNK_ROWS`
   addresses, a step each, which records where it got to with its commit; a rerun after
   a crash goes on from there. A companies file's links are checked too before the first
   step (in a transaction that only reads), and it is applied in parts the same way. Each
@@ -39,8 +39,9 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, exclusion_unenroll, exclusions, imports, in_parts
-from optout.services.imports_apply import finish_file
+from optout.services import enrollments, exclusion_unenroll, exclusions, in_parts
+from optout.services.imports import people_files, reporting
+from optout.services.imports.apply import finish_file
 from optout.services.jobs import Job, StepOutcome
 from optout.services.preview import Preview
 
@@ -97,7 +98,7 @@ def bulk_unenroll(
     )
 
 
-def read_import(engine: Engine, job: Job, progress: Progress) -> imports.CheckedImport:
+def read_import(engine: Engine, job: Job, progress: Progress) -> people_files.CheckedImport:
     """An import's file, read and checked before its steps, outside any write
     transaction (parsing a large file takes seconds: no lock may be held meanwhile); a
     companies file's links are checked in a transaction that only reads."""
@@ -106,12 +107,12 @@ def read_import(engine: Engine, job: Job, progress: Progress) -> imports.Checked
 
 def _checked(
     reading: Callable[[], AbstractContextManager[Connection]], job: Job, progress: Progress
-) -> imports.CheckedImport:
+) -> people_files.CheckedImport:
     path = Path(job.params["path"])
     if not path.is_file():
         raise NotFound("the uploaded file is gone (uploads are kept for a day); upload it again")
     with path.open(encoding="utf-8-sig", newline="") as source:
-        return imports.check_import(
+        return people_files.check_import(
             reading,
             kind=job.params["kind"],
             workspace_id=job.workspace_id,
@@ -127,14 +128,14 @@ def csv_import(
     """The next part of a checked people or companies file, its size set by how long the
     last one took (`in_parts.next_part_size`); or the refusal of the whole file (R23)."""
     checked = prepared
-    if not isinstance(checked, imports.CheckedImport):  # a step run without its preparation
+    if not isinstance(checked, people_files.CheckedImport):  # a step run without its preparation
         checked = _checked(lambda: nullcontext(db), job, progress)
     if checked.refused is not None:
         return _import_finished(job, checked.refused)
     began = time.monotonic()
     file, steps = checked.file, checked.steps
     start = int(job.params.get("next") or 0)
-    size = int(job.params.get("size") or imports.CHUNK_ROWS)
+    size = int(job.params.get("size") or people_files.CHUNK_ROWS)
     stop = min(start + size, file.size)
     common: dict[str, Any] = {"workspace_id": job.workspace_id, "actor": job.created_by, "now": now}
     before = (job.result or {}).get("applied") or {}
@@ -154,12 +155,12 @@ def csv_import(
     return _import_finished(job, report)
 
 
-def _import_finished(job: Job, report: imports.ImportReport) -> StepOutcome:
+def _import_finished(job: Job, report: reporting.ImportReport) -> StepOutcome:
     if report.errors:
         # The report quotes the people of the file: readable by the service's owner only.
         errors = os.open(job.params["errors_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(errors, "w", newline="", encoding="utf-8") as out:
-            imports.write_error_report(report, out)
+            reporting.write_error_report(report, out)
     result = {
         "kind": report.kind,
         "rows": report.rows,

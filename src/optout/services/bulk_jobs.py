@@ -13,13 +13,14 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters import Level
-from optout.services import enrollments, exclusions, imports, jobs, sequences
+from optout.services import enrollments, exclusions, jobs, sequences
 from optout.services.filters import read_filter
-from optout.services.imports_csv import check_mapping
+from optout.services.imports import company_files, people_files
+from optout.services.imports.csv_files import check_mapping
 from optout.services.jobs import Job
 from optout.services.naming import clean_name
 
-IMPORT_KINDS = {"people": imports.PEOPLE, "companies": imports.COMPANIES}
+IMPORT_KINDS = {"people": people_files.PEOPLE, "companies": company_files.COMPANIES}
 
 
 def bulk_unenroll(

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from optout.services.imports_csv import MAX_COLUMNS
+from optout.services.imports.csv_files import MAX_COLUMNS
 from optout.web import body_limits
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of

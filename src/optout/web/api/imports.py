@@ -23,9 +23,9 @@ from starlette.datastructures import UploadFile
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
 from optout.errors import InvalidInput
-from optout.services import imports
 from optout.services.accounts import Principal
-from optout.services.imports import ImportReport
+from optout.services.imports import exclusion_lists, people_files, reporting
+from optout.services.imports.reporting import ImportReport
 from optout.web.api.common import Name
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
@@ -133,7 +133,7 @@ def _too_large() -> ApiError:
 
 def _rejection(request: Request, report: ImportReport) -> Response:
     out = io.StringIO()
-    imports.write_error_report(report, out)
+    reporting.write_error_report(report, out)
     count = len(report.errors)
     message = f"{count} row(s) cannot be used; nothing was imported"
     if "text/csv" in request.headers.get("accept", ""):
@@ -182,7 +182,7 @@ async def _import_file(
     request: Request, principal: Principal, query_map: list[str] | None, kind: str
 ) -> Any:
     source, pairs = await _upload(request, query_map)
-    mapping = imports.parse_mapping(pairs)
+    mapping = people_files.parse_mapping(pairs)
     try:
         report = await run_in_threadpool(_apply_file, request, principal, kind, source, mapping)
     except _Rejected as rejected:
@@ -198,7 +198,7 @@ def _apply_file(
     transaction, so the write lock is never held for long (an unsubscribe or another
     workspace's write waits behind one part only)."""
     engine = site_of(request).engine
-    checked = imports.check_import(
+    checked = people_files.check_import(
         lambda: read_transaction(engine),
         kind=kind,
         workspace_id=principal.workspace_id,
@@ -207,7 +207,7 @@ def _apply_file(
     )
     if checked.refused is not None:
         raise _Rejected(checked.refused)
-    return imports.apply_checked(
+    return people_files.apply_checked(
         engine,
         lambda: tx(request),
         checked,
@@ -251,7 +251,7 @@ async def import_exclusion_list(
     source, _ = await _upload(request, None)
 
     def apply() -> ImportReport:
-        report = imports.import_exclusion_list_in_parts(
+        report = exclusion_lists.import_exclusion_list_in_parts(
             site_of(request).engine,
             lambda: tx(request),
             workspace_id=principal.workspace_id,

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.jobs import live
-from optout.services import bulk_jobs, imports, jobs
+from optout.services import bulk_jobs, jobs
+from optout.services.imports import people_files
 from optout.services.jobs import Job
 from optout.web import uploads
 from optout.web.api.common import BodyId, Input, PathId, read
@@ -110,7 +111,7 @@ async def _import(
     request: Request, response: Response, principal: ApiPrincipal, kind: str, pairs: Any
 ) -> JobOut:
     source, given = await _upload(request, pairs)
-    mapping = imports.parse_mapping(given)
+    mapping = people_files.parse_mapping(given)
     raw = source.buffer
     ws = principal.workspace_id
     token = uploads.save(workspace_id=ws, name=getattr(raw, "name", "upload.csv"), data=raw.read())

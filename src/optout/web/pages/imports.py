@@ -21,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
-from optout.services import bulk_jobs, imports
-from optout.services.imports_csv import CUSTOM_PREFIX, Kind, read_csv
+from optout.services import bulk_jobs
+from optout.services.imports import company_files, exclusion_lists, people_files, reporting
+from optout.services.imports.csv_files import CUSTOM_PREFIX, Kind, read_csv
 from optout.web import uploads
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect
@@ -61,9 +62,9 @@ ALIASES = {
 
 def _kind(kind: str) -> Kind:
     if kind == "people":
-        return imports.PEOPLE
+        return people_files.PEOPLE
     if kind == "companies":
-        return imports.COMPANIES
+        return company_files.COMPANIES
     raise InvalidInput(f"unknown import kind {kind!r}")
 
 
@@ -161,7 +162,7 @@ def _mapping_context(
         "columns": columns,
         "fields": list(_kind(kind).fields) if guessing else [],
         "custom_prefix": CUSTOM_PREFIX,
-        "field_labels": imports.FIELD_LABELS,
+        "field_labels": people_files.FIELD_LABELS,
         "slug": _slug,
         "chosen": chosen or {},
         "error": "",
@@ -224,7 +225,7 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
         # Read and checked before any write; one short save; an exclusion that unenrolls
         # on save ends the enrollments after its commit, in parts.
         with path.open(encoding="utf-8-sig", newline="") as source:
-            report = imports.import_exclusion_list_in_parts(
+            report = exclusion_lists.import_exclusion_list_in_parts(
                 engine,
                 engine.begin,
                 workspace_id=ws,
@@ -244,7 +245,7 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
         with uploads.errors_path(workspace_id=ws, token=token).open(
             "w", newline="", encoding="utf-8"
         ) as out:
-            imports.write_error_report(report, out)
+            reporting.write_error_report(report, out)
     return page(
         request,
         "import_result.html",

@@ -25,7 +25,7 @@ from optout.filters import Condition, Level
 from optout.filters.validate import MAX_LIST
 from optout.normalize import normalize_domain, normalize_email
 from optout.services import exclusion_unenroll, exclusions
-from optout.services.imports_csv import (
+from optout.services.imports.csv_files import (
     CsvFile,
     RowError,
     cell,
@@ -35,7 +35,7 @@ from optout.services.imports_csv import (
     read_csv,
     split_values,
 )
-from optout.services.imports_report import (
+from optout.services.imports.reporting import (
     ImportReport,
     Progress,
     finished,

@@ -5,7 +5,7 @@ The file is read and checked before anything is written: its cells, a company na
 its own parent, and every link `companies.link` would refuse (a company already under
 another parent, a cycle), read from the groups involved in a transaction that only reads.
 A file with any such row writes nothing. A good file is then applied in parts
-(`imports_apply.apply_file_in_parts`), each its own short transaction, listed parents before their
+(`apply.apply_file_in_parts`), each its own short transaction, listed parents before their
 children, so a part finds every parent it links to: listed in an earlier part, stored
 already, or created by the part as a company only named (a missing parent).
 """
@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.normalize import domain_label
 from optout.services import association
-from optout.services.imports_apply import FileSteps, apply_whole
-from optout.services.imports_csv import (
+from optout.services.imports.apply import FileSteps, apply_whole
+from optout.services.imports.csv_files import (
     CsvFile,
     Kind,
     Parsed,
@@ -35,12 +35,8 @@ from optout.services.imports_csv import (
     read_csv,
     text_value,
 )
-from optout.services.imports_report import (
-    ImportReport,
-    Progress,
-    rejected,
-)
-from optout.services.imports_write import (
+from optout.services.imports.reporting import ImportReport, Progress, rejected
+from optout.services.imports.write import (
     group_members,
     recheck_ids,
     stage_rows,
@@ -193,7 +189,7 @@ def import_companies(
     company under its parent (R12; a missing parent is created), never re-parents one
     already linked elsewhere and never makes a cycle. People of changed groups are
     re-checked (R14). A large file is better read with `read_companies`, checked with
-    `companies_rejected` and applied with `imports_apply.apply_file_in_parts`."""
+    `companies_rejected` and applied with `apply.apply_file_in_parts`."""
     file = read_companies(source=source, mapping=mapping, progress=progress)
     refused = companies_rejected(db, workspace_id=workspace_id, file=file, progress=progress)
     if refused is not None:

@@ -17,8 +17,8 @@ from typing import Any, Generic, Protocol
 from sqlalchemy.engine import Connection, Engine
 
 from optout.db import statistics
-from optout.services.imports_csv import Parsed
-from optout.services.imports_report import ImportReport, Progress, finished, record_applied
+from optout.services.imports.csv_files import Parsed
+from optout.services.imports.reporting import ImportReport, Progress, finished, record_applied
 from optout.services.in_parts import MOST_ROWS, A, apply_in_parts
 
 

@@ -1,8 +1,9 @@
-"""CSV imports (R23, R34): people, companies, or one column straight into an exclusion list.
+"""People CSV imports (R23, R34), and the one door for a people or companies file: read
+and checked (`check_import`), then applied in parts (`apply_checked`).
 
 Every row is validated before anything is written. When any row cannot be used the
 report lists each problem (row, column, value, reason) and nothing is written at all;
-otherwise the rows are applied set-based (`imports_write`), followed by one
+otherwise the rows are applied set-based (`write`), followed by one
 `import_applied` event. A large people or companies file is read and checked before
 any write (`check_import`) and applied in parts of at most CHUNK_ROWS rows, each part
 its own short transaction sized by how long the last one held the write lock
@@ -29,20 +30,17 @@ from optout.country_zones import zone_of_country
 from optout.errors import InvalidInput
 from optout.services import association, optouts
 from optout.services.enforcement import Removal
-from optout.services.imports_apply import FileSteps, apply_file_in_parts, apply_whole, finish_file
-from optout.services.imports_companies import (
-    COMPANIES,
+from optout.services.imports.apply import FileSteps, apply_file_in_parts, apply_whole, finish_file
+from optout.services.imports.company_files import (
     COMPANY_STEPS,
     CompanyFile,
     companies_rejected,
-    import_companies,
     named_company,
     read_companies,
 )
-from optout.services.imports_csv import (
+from optout.services.imports.csv_files import (
     Kind,
     Parsed,
-    RowError,
     custom_fields,
     domain_value,
     email_value,
@@ -52,14 +50,8 @@ from optout.services.imports_csv import (
     text_value,
     zone_value,
 )
-from optout.services.imports_lists import import_exclusion_list, import_exclusion_list_in_parts
-from optout.services.imports_report import (
-    ImportReport,
-    Progress,
-    rejected,
-    write_error_report,
-)
-from optout.services.imports_write import (
+from optout.services.imports.reporting import ImportReport, Progress, rejected
+from optout.services.imports.write import (
     recheck_ids,
     stage_rows,
     staged_companies,
@@ -69,31 +61,7 @@ from optout.services.imports_write import (
     write_companies,
     write_people,
 )
-from optout.services.in_parts import LEAST_ROWS, MOST_ROWS, next_part_size
-
-__all__ = [
-    "COMPANIES",
-    "COMPANY_STEPS",
-    "PEOPLE_STEPS",
-    "Applied",
-    "CheckedImport",
-    "CompanyFile",
-    "ImportReport",
-    "PeopleFile",
-    "RowError",
-    "apply_checked",
-    "apply_file_in_parts",
-    "check_import",
-    "companies_rejected",
-    "import_companies",
-    "import_exclusion_list",
-    "import_exclusion_list_in_parts",
-    "import_people",
-    "next_part_size",
-    "parse_mapping",
-    "read_companies",
-    "write_error_report",
-]
+from optout.services.in_parts import LEAST_ROWS, MOST_ROWS
 
 PEOPLE = Kind(
     name="people",
@@ -374,7 +342,7 @@ def apply_checked(
     checked: CheckedImport,
     **kw: Any,
 ) -> ImportReport:
-    """A checked file part by part (`imports_apply.apply_file_in_parts`); `kw`:
+    """A checked file part by part (`apply.apply_file_in_parts`); `kw`:
     workspace_id, actor, now, progress."""
     return apply_file_in_parts(
         engine, transaction, checked.steps, file=checked.file, most=CHUNK_ROWS, **kw

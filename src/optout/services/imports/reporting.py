@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from sqlalchemy.engine import Connection
 
 from optout.services import events, spreadsheet
-from optout.services.imports_csv import RowError
+from optout.services.imports.csv_files import RowError
 
 Progress = Callable[[int, int], None]
 

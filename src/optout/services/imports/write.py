@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.services.association import COLUMN
 from optout.services.enforcement import Removal
-from optout.services.imports_json import import_json_covers, import_json_merge
+from optout.services.imports.json_merge import import_json_covers, import_json_merge
 from optout.services.monitoring import recheck_people
 from optout.services.staging import stage, stage_ids
 
