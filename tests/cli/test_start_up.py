@@ -55,6 +55,13 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 def _imported(args: list[str], **env: str) -> tuple[int, set[str], str]:
     """Run `optout ARGS` in a new interpreter: its exit code, the top-level packages it
     imported, and what it printed."""
+    code, modules, out = _imported_modules(args, **env)
+    return code, {m.split(".")[0] for m in modules}, out
+
+
+def _imported_modules(args: list[str], **env: str) -> tuple[int, set[str], str]:
+    """Run `optout ARGS` in a new interpreter: its exit code, every module it imported,
+    and what it printed."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
         env={**os.environ, "COLUMNS": "200", **env},
@@ -64,7 +71,7 @@ def _imported(args: list[str], **env: str) -> tuple[int, set[str], str]:
         check=False,
     )
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    return report["code"], {m.split(".")[0] for m in report["modules"]}, done.stdout
+    return report["code"], set(report["modules"]), done.stdout
 
 
 def test_help_imports_no_database_and_no_web_code() -> None:
@@ -79,11 +86,15 @@ def test_R29_explain_imports_no_web_code(cli: Cli) -> None:
     with cli.seed() as world:
         world.person("ann@acme.com", company="acme.com")
         world.sequence("Outbound", steps=STEPS)
-    code, modules, out = _imported(
+    code, imported, out = _imported_modules(
         ["explain", "ann@acme.com", "--sequence", "Outbound"], **cli.env()
     )
+    modules = {m.split(".")[0] for m in imported}
     assert code == 0
     assert out.startswith("ALLOWED")
+    # Only the explain command's own module, not those of the commands beside it.
+    assert "optout.cli.explain" in imported
+    assert not imported & {"optout.cli.people", "optout.services.optouts"}
     assert not modules & WEB_STACK
     # The schema is current, so Alembic is not even loaded to say so.
     assert "alembic" not in modules

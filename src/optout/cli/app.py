@@ -295,6 +295,7 @@ def root(
 
 
 # Options shared by several commands.
+EmailArgument = Annotated[str, typer.Argument(help="The person's email address.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NowOption = Annotated[
     str | None,

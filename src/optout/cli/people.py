@@ -1,5 +1,5 @@
 """Commands about one person: opt-out, clear-opt-out (R33, also of a spam complaint, R36),
-explain (R29), history (R35)."""
+history (R35). `explain` (R29) has a module of its own, `optout.cli.explain`."""
 
 from __future__ import annotations
 
@@ -10,17 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from optout.audit_words import actor_words
-from optout.cli.app import JsonOption, NowOption, app, env_of, moment
-from optout.cli.decisions import explanation_json, print_explanation
+from optout.cli.app import EmailArgument, JsonOption, NowOption, app, env_of, moment
 from optout.cli.lookups import names_by_id
 from optout.cli.render import console, emit_json, event_json, events_table, plain
 from optout.db import tables as t
-from optout.eligibility import Purpose
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import eligibility, events, optouts, people
-
-EmailArgument = Annotated[str, typer.Argument(help="The person's email address.")]
+from optout.services import events, optouts, people
 
 
 @app.command("opt-out")
@@ -126,51 +122,6 @@ def clear_opt_out(
     console().print(
         Text.assemble((f"Cleared the {what} of ", "bold"), address, f" (reason: {reason}).")
     )
-
-
-@app.command()
-def explain(
-    ctx: typer.Context,
-    email: EmailArgument,
-    sequence: Annotated[
-        str, typer.Option("--sequence", "-s", help="The sequence to ask about (its name).")
-    ],
-    send: Annotated[
-        bool,
-        typer.Option("--send", help="Ask whether an enrolled person may be emailed now."),
-    ] = False,
-    manual: Annotated[
-        bool,
-        typer.Option(
-            "--manual",
-            help="Ask about a manual enrollment, not one from the sequence's audience.",
-        ),
-    ] = False,
-    now: NowOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """May this person be enrolled in (or, with --send, emailed by) a sequence now? Why?
-
-    Lists every check in precedence order with its outcome and evidence.
-    """
-    if send and manual:
-        raise InvalidInput("--manual is about enrollment; leave it out with --send")
-    env = env_of(ctx)
-    at = moment(now)
-    with env.workspace() as (db, ws):
-        explanation = eligibility.explain(
-            db,
-            workspace_id=ws.id,
-            email=email,
-            sequence=sequence,
-            now=at,
-            purpose=Purpose.SEND if send else Purpose.ENROLL,
-            via_audience=False if manual else None,
-        )
-    if json_output:
-        emit_json({**explanation_json(explanation), "at": at})
-        return
-    print_explanation(console(), explanation)
 
 
 @app.command()

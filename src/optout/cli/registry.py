@@ -29,7 +29,7 @@ COMMANDS: dict[str, Entry] = {
         "a reason.",
     ),
     "explain": Entry(
-        "optout.cli.people",
+        "optout.cli.explain",
         "May this person be enrolled in (or, with --send, emailed by) a sequence now? Why?",
     ),
     "history": Entry("optout.cli.people", "Everything that happened to a person, oldest first."),
