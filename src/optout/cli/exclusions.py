@@ -45,7 +45,8 @@ FilterOption = Annotated[
     str | None,
     typer.Option(
         "--filter",
-        help="Filter in the text syntax, e.g. 'company.domain in (acme.com, globex.io)'.",
+        help="Filter in the text syntax, e.g. 'company.domain in (acme.com, globex.io)' "
+        "(`optout exclusion fields` lists the fields).",
     ),
 ]
 ConfirmOption = Annotated[
@@ -79,7 +80,12 @@ def add(
         Level, typer.Option("--level", help="company (whole companies) or people (only matches).")
     ],
     filter_text: Annotated[
-        str, typer.Option("--filter", help="Filter in the text syntax, e.g. 'person.title = cto'.")
+        str,
+        typer.Option(
+            "--filter",
+            help="Filter in the text syntax, e.g. 'person.title = cto' "
+            "(`optout exclusion fields` lists the fields).",
+        ),
     ],
     exclude_from_sequences: Annotated[
         bool,
@@ -257,6 +263,23 @@ def list_(ctx: typer.Context, json_output: JsonOption = False) -> None:
         console().print(Text("No exclusions yet: `optout exclusion add --help`.", "dim"))
         return
     console().print(exclusions_table(specs, matched=impacts))
+
+
+@exclusion_app.command("fields")
+def fields(
+    level: Annotated[
+        Level | None,
+        typer.Option("--level", help="Only the fields a company- or people-level filter takes."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The fields a filter can use: each by its name on the pages, and as a filter writes it."""
+    from optout.cli.filter_fields import fields_json, fields_table
+
+    if json_output:
+        emit_json(fields_json(level))
+        return
+    console().print(fields_table(level))
 
 
 @exclusion_app.command("show")
