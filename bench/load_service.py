@@ -49,7 +49,7 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts
+from optout.services.access import accounts
 
 KINDS = (
     "one-click unsubscribe",

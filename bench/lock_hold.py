@@ -45,7 +45,7 @@ from bench.smtp_sink import free_port
 from optout.clock import utcnow
 from optout.db.engine import create_engine
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts
+from optout.services.access import accounts
 
 STARTUP_SECONDS = 300
 IMPORT_TIMEOUT_SECONDS = 3600

@@ -31,7 +31,7 @@ from optout.crm.mapping import FieldMapping
 from optout.db import tables as t
 from optout.demo.build import DEMO_NAME, build, wipe
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts
+from optout.services.access import accounts
 from optout.web.app import create_app
 from optout.web.pages.render import with_query
 from optout.web.pages.route import PageRoute

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from optout.config import Settings
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from optout.web.app import create_app
 from tests.factories import World
 from tests.web.conftest import forget_sign_in_attempts, serving

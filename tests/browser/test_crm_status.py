@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 import pytest
 from playwright.sync_api import expect
 
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World

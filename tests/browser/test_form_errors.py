@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 
 from playwright.sync_api import expect
 
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_page
 from tests.factories import World

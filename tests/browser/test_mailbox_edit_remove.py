@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, mailboxes
+from optout.services import mailboxes
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_page, console_errors
 from tests.factories import World

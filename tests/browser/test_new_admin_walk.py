@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_page, console_errors
 from tests.crm.emulators.common import FakeClock

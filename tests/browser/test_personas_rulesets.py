@@ -10,7 +10,8 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import accounts, audiences, personas, rulesets, sequences
+from optout.services import audiences, personas, rulesets, sequences
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World

@@ -20,7 +20,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.demo.build import Story, build, wipe
 from optout.demo.setup import CUSTOMERS, ENGINEERING, OUTBOUND, PEOPLE_INTRO, WEBINAR
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.browser.conftest import PASSWORD, App
 from tests.browser.page_checks import check_page
 

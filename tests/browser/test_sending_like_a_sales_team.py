@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_page, console_errors
 from tests.factories import World

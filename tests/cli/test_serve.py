@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.services import accounts, workspaces
+from optout.services import workspaces
+from optout.services.access import accounts
 from tests.cli.conftest import WORKSPACE, Cli, wait_until_serving
 
 PASSWORD = "correct-horse-battery"

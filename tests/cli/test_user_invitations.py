@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.cli.conftest import WORKSPACE, Cli
 from tests.factories import World
 

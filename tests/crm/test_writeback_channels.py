@@ -36,8 +36,9 @@ from optout.db import tables as t
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts, enrollments, optouts
-from optout.services.accounts import Principal, Role
+from optout.services import enrollments, optouts
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 from optout.web.app import create_app
 from tests.crm.conftest import ENV, HUBSPOT_TOKEN, Crm
 from tests.crm.emulators.common import FakeClock

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import accounts
-from optout.services.accounts import NotAllowed, NotSignedIn, Principal, Role
+from optout.services.access import accounts
+from optout.services.access.accounts import NotAllowed, NotSignedIn, Principal, Role
 from tests.factories import World
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from optout.errors import TooManyAttempts
-from optout.services import sign_in_limits as limits
+from optout.services.access import sign_in_limits as limits
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
 

@@ -34,8 +34,9 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import accounts, enrollments
-from optout.services.accounts import Principal, Role
+from optout.services import enrollments
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 from optout.services.imports import people_files
 from optout.web import unsubscribe_spool
 from tests.factories import World

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import accounts, automatic_enrollment
+from optout.services import automatic_enrollment
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, optouts
+from optout.services import optouts
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from optout.web.pages import reads
 from tests.factories import World
 from tests.inbound.helpers import send_due, sent_world

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from optout.crm import connections
 from optout.crm.mapping import FieldMapping
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.factories import World
 from tests.user_text import admin_unfamiliar
 from tests.web.conftest import Web, csrf_token_in

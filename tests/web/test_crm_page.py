@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.crm import connections
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
 from tests.crm.emulators.rogue import Rogue

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, exclusions
+from optout.services import exclusions
+from optout.services.access import accounts
 from tests.factories import World
 from tests.services.test_imports_in_parts import customers_world
 from tests.web.conftest import Web, csrf_token_in

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from optout.crm import connections
 from optout.db import tables as t
 from optout.inbound import process_message
-from optout.services import accounts, audiences, people, personas, rulesets
+from optout.services import audiences, people, personas, rulesets
+from optout.services.access import accounts
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, reply, sent_world
 from tests.web.conftest import Web, csrf_token_in

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts
-from optout.services.accounts import Principal, Role
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
-from optout.services import accounts, mailboxes
+from optout.services import mailboxes
+from optout.services.access import accounts
 from tests.factories import World
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 from tests.web.conftest import Web, csrf_token_in

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 
 from optout.crypto import new_key
 from optout.db import tables as t
-from optout.services import accounts, mailboxes
+from optout.services import mailboxes
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in, web_client
 from tests.web.test_complaint_rates import PASSWORD

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 from tests.web.test_complaint_rates import PASSWORD

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts
+from optout.services.access import accounts
 from optout.web.notices import NOTICE_COOKIE
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in, web_client

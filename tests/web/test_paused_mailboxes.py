@@ -12,7 +12,8 @@ from datetime import datetime
 import pytest
 
 from optout.clock import utcnow
-from optout.services import accounts, mailboxes
+from optout.services import mailboxes
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 from tests.web.test_complaint_rates import PASSWORD

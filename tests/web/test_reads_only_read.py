@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import READ_ONLY
-from optout.services import accounts
-from optout.services.accounts import Principal, Role
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 from tests.test_user_text import (
     _NOT_WALKED,
     DemoWeb,

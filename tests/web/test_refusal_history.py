@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, optouts
+from optout.services import optouts
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.inbound import process_message
-from optout.services import accounts
+from optout.services.access import accounts
 from tests.factories import World
 from tests.inbound.helpers import CORPUS, OPTIONS, sent_world
 from tests.web.conftest import Web, csrf_token_in

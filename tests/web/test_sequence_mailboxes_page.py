@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, enrollments, mailboxes
+from optout.services import enrollments, mailboxes
+from optout.services.access import accounts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 from tests.web.test_complaint_rates import PASSWORD

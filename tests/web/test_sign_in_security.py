@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import accounts, sign_in_limits
-from optout.services.accounts import Principal, Role
+from optout.services.access import accounts, sign_in_limits
+from optout.services.access.accounts import Principal, Role
 from optout.web.clients import client_address
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in, web_client

@@ -19,8 +19,8 @@ from optout.cli.app import JsonOption, app, env_of
 from optout.cli.render import console, emit_json
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import accounts, invitations, members
-from optout.services.accounts import Principal, Role
+from optout.services.access import accounts, invitations, members
+from optout.services.access.accounts import Principal, Role
 
 user_app = typer.Typer(no_args_is_help=True, help="Users who sign in to the web app.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys for the JSON API (/api/v1).")

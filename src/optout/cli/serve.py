@@ -28,7 +28,8 @@ from optout.cli.render import console, emit_json
 from optout.config import Settings
 from optout.errors import NotFound
 from optout.sending.worker import Mailer, run_forever
-from optout.services import members, workspaces
+from optout.services import workspaces
+from optout.services.access import members
 from optout.web.api import PREFIX
 from optout.web.app import create_app
 from optout.web.clients import server_config

@@ -837,7 +837,7 @@ memberships = Table(
 )
 
 # An address invited into a workspace: the user it belongs to accepts or declines after
-# signing in (services.invitations); one row per workspace and address.
+# signing in (services.access.invitations); one row per workspace and address.
 invitations = Table(
     "invitations",
     metadata,

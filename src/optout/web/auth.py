@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
-from optout.services import accounts
-from optout.services.accounts import NotAllowed, NotSignedIn, Principal, Role
+from optout.services.access import accounts
+from optout.services.access.accounts import NotAllowed, NotSignedIn, Principal, Role
 from optout.web.site import site_of
 
 SESSION_COOKIE = "optout_session"

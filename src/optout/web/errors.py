@@ -16,7 +16,7 @@ from optout.errors import (
     OptoutError,
     TooManyAttempts,
 )
-from optout.services.accounts import NotAllowed, NotSignedIn
+from optout.services.access.accounts import NotAllowed, NotSignedIn
 
 STATUS: tuple[tuple[type[OptoutError], int], ...] = (
     (NotSignedIn, 401),

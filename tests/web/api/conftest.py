@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.config import Settings
-from optout.services import accounts
-from optout.services.accounts import Principal, Role
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 from optout.web.app import create_app
 from tests.factories import World
 from tests.web.conftest import KEYS, serving

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import accounts, invitations, jobs, mailboxes, optouts
-from optout.services.accounts import Role
+from optout.services import jobs, mailboxes, optouts
+from optout.services.access import accounts, invitations
+from optout.services.access.accounts import Role
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
 

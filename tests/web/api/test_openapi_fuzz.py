@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from sqlalchemy.engine import Engine
 
-from optout.services import accounts, optouts
-from optout.services.accounts import Role
+from optout.services import optouts
+from optout.services.access import accounts
+from optout.services.access.accounts import Role
 from tests.factories import World
 from tests.web.api.conftest import serve_api
 

@@ -14,7 +14,7 @@ from optout.db import tables as t
 from optout.eligibility.model import AudienceSpec
 from optout.filters import to_json, to_text
 from optout.services import audiences, exclusions, listing
-from optout.services.accounts import Principal
+from optout.services.access.accounts import Principal
 from optout.services.naming import row_by_id
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx

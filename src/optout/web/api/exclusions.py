@@ -22,7 +22,7 @@ from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters import Level
 from optout.services import exclusion_rules, exclusion_unenroll, exclusions, listing
-from optout.services.accounts import Principal
+from optout.services.access.accounts import Principal
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import preview

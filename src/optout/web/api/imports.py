@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
 from optout.errors import InvalidInput
-from optout.services.accounts import Principal
+from optout.services.access.accounts import Principal
 from optout.services.imports import exclusion_lists, people_files, reporting
 from optout.services.imports.reporting import ImportReport
 from optout.web.api.common import Name

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.services import in_doubt
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.web.api.common import Input, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal

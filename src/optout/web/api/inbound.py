@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from optout.clock import utcnow
 from optout.db.retry import retrying
 from optout.inbound import InboundOptions, InboundResult, process_message
-from optout.services.accounts import Principal
+from optout.services.access.accounts import Principal
 from optout.web.api.errors import ApiError
 from optout.web.auth import ApiPrincipal
 from optout.web.site import site_of

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.services import mailbox_removal, mailboxes, reputation
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.services.mailbox_imap import ImapLogin
 from optout.services.naming import row_by_id
 from optout.web.api.common import Input, Page, Paging, PathId, page, read

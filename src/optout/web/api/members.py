@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import accounts, invitations, members
-from optout.services.accounts import NotSignedIn, Principal, Role
+from optout.services.access import accounts, invitations, members
+from optout.services.access.accounts import NotSignedIn, Principal, Role
 from optout.web.api.common import Email, Input, Name, PathId, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal, FormPrincipal

@@ -13,7 +13,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.services import listing, rulesets
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.web.api.common import Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal

@@ -23,7 +23,7 @@ from optout.crm.salesforce import AUTH_MODES
 from optout.errors import InvalidMapping, NotFound, OptoutError
 from optout.jobs import live
 from optout.services import jobs
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.web.errors import status_of
 from optout.web.pages.crm_field_picker import CUSTOM, picked_field
 from optout.web.pages.crm_field_picker import choices as field_choices

@@ -8,8 +8,8 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
-from optout.services import invitations
-from optout.services.accounts import NotSignedIn
+from optout.services.access import invitations
+from optout.services.access.accounts import NotSignedIn
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer

@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db.engine import read_transaction
 from optout.errors import NotFound, TooManyAttempts
-from optout.services import accounts, sign_in_limits, workspaces
-from optout.services.accounts import NotAllowed, NotSignedIn
+from optout.services import workspaces
+from optout.services.access import accounts, sign_in_limits
+from optout.services.access.accounts import NotAllowed, NotSignedIn
 from optout.web.auth import CSRF_FIELD, SESSION_COOKIE
 from optout.web.clients import client_of, over_https
 from optout.web.pages.render import page, redirect

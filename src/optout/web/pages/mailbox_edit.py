@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, OptoutError
 from optout.services import mailbox_removal, mailboxes
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.services.mailbox_imap import ImapLogin
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.services import mailboxes
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect

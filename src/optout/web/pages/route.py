@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from optout.errors import NotFound, OptoutError
-from optout.services.accounts import NotSignedIn
+from optout.services.access.accounts import NotSignedIn
 from optout.web.api.common import MAX_ID
 from optout.web.pages.render import error_page, to_sign_in
 

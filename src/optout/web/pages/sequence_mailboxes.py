@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.errors import InvalidInput
 from optout.services import enrollments, mailboxes, sequences
-from optout.services.accounts import Role
+from optout.services.access.accounts import Role
 from optout.web.errors import status_of
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router

@@ -12,8 +12,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
-from optout.services import accounts, workspaces
-from optout.services.accounts import NotSignedIn, Principal
+from optout.services import workspaces
+from optout.services.access import accounts
+from optout.services.access.accounts import NotSignedIn, Principal
 from optout.web.auth import SESSION_COOKIE, checked_form_principal
 from optout.web.site import site_of
 

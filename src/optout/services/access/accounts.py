@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
 from optout.normalize import normalize_email
-from optout.services.password_rules import check_password
+from optout.services.access.password_rules import check_password
 
 SESSION_LIFETIME = timedelta(days=14)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}

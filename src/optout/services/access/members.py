@@ -2,7 +2,7 @@
 
 Changing either is an admin's act (`Principal.require(Role.ADMIN)`), recorded in the
 audit log. Someone who is not a member yet is invited and joins by accepting
-(`services.invitations`); only the installation's operator (`optout user add`) creates
+(`invitations`); only the installation's operator (`optout user add`) creates
 accounts. A workspace always keeps at least one admin member, so nobody can lock
 every admin out by accident.
 """
@@ -18,8 +18,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import accounts, events, invitations
-from optout.services.accounts import Principal, Role
+from optout.services import events
+from optout.services.access import accounts, invitations
+from optout.services.access.accounts import Principal, Role
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import accounts, events
-from optout.services.accounts import Principal, Role
+from optout.services import events
+from optout.services.access import accounts
+from optout.services.access.accounts import Principal, Role
 
 PENDING, ACCEPTED, DECLINED = "pending", "accepted", "declined"
 

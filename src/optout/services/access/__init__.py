@@ -1,0 +1,3 @@
+"""Who may do what in a workspace: accounts, sessions and API keys (`accounts`), members
+and keys (`members`), invitations (`invitations`), which passwords are refused
+(`password_rules`) and the limits on failed sign-ins (`sign_in_limits`)."""
