@@ -111,7 +111,10 @@ def _seed(engine: Engine) -> tuple[int, str, list[tuple[int, str]]]:
 
 
 @contextmanager
-def _serving(engine: Engine, tmp_path: Path, key: str) -> Iterator[Service]:
+def _serving(engine: Engine, tmp_path: Path) -> Iterator[Callable[[str], Service]]:
+    """Start `optout serve` in its own process and give a function that waits until it
+    answers, then returns it as a Service for a member's key: the caller seeds the
+    database while the service starts (it takes a while on a loaded machine)."""
     port = _free_port()
     log = tmp_path / "serve.log"
     env = {
@@ -126,18 +129,21 @@ def _serving(engine: Engine, tmp_path: Path, key: str) -> Iterator[Service]:
             [*command, "--no-worker"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
-    try:
+
+    def ready(key: str) -> Service:
         deadline = time.monotonic() + 120  # a loaded machine takes a while
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
+                    return Service(base, key, UnsubscribeTokens(KEYS), log)
             except httpx.TransportError:
                 pass
             assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "optout serve did not start"
             time.sleep(0.1)
-        yield Service(base, key, UnsubscribeTokens(KEYS), log)
+
+    try:
+        yield ready
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -237,14 +243,14 @@ def test_R3_one_click_opt_outs_are_never_lost_beside_long_writes(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
     engine = fresh_engine
-    ws, key, recipients = _seed(engine)
-    batches = [recipients[i * CLICKS : (i + 1) * CLICKS] for i in range(LONG_WRITES)]
-    member = {"Authorization": f"Bearer {key}"}
-    wide, long, companies, listed = _wide_csv(), _long_csv(), _companies_csv(), _list_csv()
-    domains = [f"company{i}.com" for i in range(EXCLUDED_DOMAINS)]
-    started = time.monotonic()
-
-    with _serving(engine, tmp_path, key) as service:
+    with _serving(engine, tmp_path) as ready:
+        ws, key, recipients = _seed(engine)
+        batches = [recipients[i * CLICKS : (i + 1) * CLICKS] for i in range(LONG_WRITES)]
+        member = {"Authorization": f"Bearer {key}"}
+        wide, long, companies, listed = _wide_csv(), _long_csv(), _companies_csv(), _list_csv()
+        domains = [f"company{i}.com" for i in range(EXCLUDED_DOMAINS)]
+        started = time.monotonic()
+        service = ready(key)
         api = f"{service.base}/api/v1"
 
         def wide_upload() -> httpx.Response:
