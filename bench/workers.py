@@ -54,6 +54,7 @@ from bench.smtp_sink import Sink, running_sink, transport_url
 from optout import deployment
 from optout.clock import utcnow
 from optout.config import Settings
+from optout.db import statistics
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
@@ -131,8 +132,11 @@ class Databases:
                     f"added {added} people with no enrollment (workspace of {people}) in "
                     f"{time.perf_counter() - started:.1f} s"
                 )
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-                db.exec_driver_sql("VACUUM ANALYZE" if self.postgresql else "ANALYZE")
+            if self.postgresql:
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+                    db.exec_driver_sql("VACUUM ANALYZE")
+            else:
+                _analyze(engine)
         finally:
             engine.dispose()
 
@@ -198,10 +202,20 @@ def give_mailboxes(url: str, *, queue: due_queue.DueQueue, count: int, daily_lim
                     send_until_minute=ALL_DAY.end_minute,
                 )
             )
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-            db.exec_driver_sql("ANALYZE")
+        _analyze(engine)
     finally:
         engine.dispose()
+
+
+def _analyze(engine: sa.Engine) -> None:
+    """Planner statistics, as optout takes them after a bulk load, in a transaction that
+    commits: on SQLite the engine begins every writing transaction (an AUTOCOMMIT
+    connection's too), so an ANALYZE outside `begin()` is rolled back with it."""
+    with engine.begin() as db:
+        if db.dialect.name == "sqlite":
+            statistics.analyze(db)
+        else:
+            db.exec_driver_sql("ANALYZE")
 
 
 def _check_mailboxes(url: str, *, count: int, emails: int, since: datetime) -> None:
