@@ -44,7 +44,6 @@ def act(
     verdict: Classification,
     target: Target,
     *,
-    inbound_id: int,
     now: datetime,
     soft_bounce_limit: int,
     soft_bounce_window: timedelta,
@@ -58,7 +57,6 @@ def act(
             db,
             verdict,
             target,
-            inbound_id=inbound_id,
             now=now,
             limit=soft_bounce_limit,
             window=soft_bounce_window,
@@ -67,19 +65,19 @@ def act(
     if target.person_id is None:
         return Outcome("unmatched", reason="the message names no person of ours")
     if verdict.kind is Kind.COMPLAINT:
-        return _complaint(db, verdict, target, inbound_id=inbound_id, effects=effects)
+        return _complaint(db, verdict, target, effects=effects)
     if verdict.kind is Kind.AUTO_REPLY:
-        _event(effects, "auto_reply_received", verdict, target, inbound_id=inbound_id)
+        _event(effects, "auto_reply_received", verdict, target)
         return Outcome("auto_reply", actions=["auto-reply recorded; the sequence continues (R7)"])
     if verdict.kind is Kind.UNCLASSIFIED:
-        _event(effects, "inbound_unclassified", verdict, target, inbound_id=inbound_id)
+        _event(effects, "inbound_unclassified", verdict, target)
         return Outcome("unclassified", reason=verdict.evidence)
     if verdict.kind is Kind.UNSUBSCRIBE and target.by == "unsubscribe_token":
         return _mailto_unsubscribe(db, verdict, target, effects=effects)
-    outcome = _reply(db, verdict, target, inbound_id=inbound_id, effects=effects)
+    outcome = _reply(db, verdict, target, effects=effects)
     effects.activities.append(Activity(target.person_id, "reply", "email", now, target.sequence_id))
     if verdict.kind is Kind.UNSUBSCRIBE:
-        _unsubscribe_request(db, verdict, target, outcome, inbound_id=inbound_id, effects=effects)
+        _unsubscribe_request(db, verdict, target, outcome, effects=effects)
     return outcome
 
 
@@ -88,8 +86,6 @@ def _event(
     kind: str,
     verdict: Classification,
     target: Target,
-    *,
-    inbound_id: int,
     **detail: Any,
 ) -> None:
     effects.event(
@@ -100,7 +96,6 @@ def _event(
         enrollment_id=target.enrollment_id,
         email_id=target.email_id,
         detail={
-            "inbound_id": inbound_id,
             "match": target.by,
             "evidence": verdict.evidence[:500],
             **detail,
@@ -113,14 +108,13 @@ def _reply(
     verdict: Classification,
     target: Target,
     *,
-    inbound_id: int,
     effects: Effects,
 ) -> Outcome:
     """R5: end only the enrollment answered. The reply is activity from `email` (R6, R21):
     `act` adds it to the effects' activities."""
     assert target.person_id is not None
     outcome = Outcome("replied")
-    _event(effects, "reply_received", verdict, target, inbound_id=inbound_id)
+    _event(effects, "reply_received", verdict, target)
     if target.enrollment_id is not None:
         ending = effects.end_reply(target.enrollment_id)
         outcome.actions.append(
@@ -148,7 +142,6 @@ def _unsubscribe_request(
     target: Target,
     outcome: Outcome,
     *,
-    inbound_id: int,
     effects: Effects,
 ) -> None:
     """R4: opt out with the reply as evidence, or flag for review when the workspace says so."""
@@ -156,7 +149,7 @@ def _unsubscribe_request(
     workspace = workspaces.get_by_id(db, workspace_id=target.workspace_id)
     email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
     if not workspace.auto_opt_out_on_unsubscribe_reply:
-        _event(effects, "unsubscribe_review_needed", verdict, target, inbound_id=inbound_id)
+        _event(effects, "unsubscribe_review_needed", verdict, target)
         outcome.outcome, outcome.review_needed = "review_needed", True
         outcome.reason = "asked to unsubscribe; automatic opt-out is off in this workspace"
         outcome.actions.append(f"{email} flagged for review (unsubscribe request)")
@@ -210,7 +203,6 @@ def _complaint(
     verdict: Classification,
     target: Target,
     *,
-    inbound_id: int,
     effects: Effects,
 ) -> Outcome:
     """R36: a spam complaint suppresses the person like an opt-out, in this transaction;
@@ -224,7 +216,6 @@ def _complaint(
         "not_spam_reported" if feedback.is_not_spam else "complaint_received",
         verdict,
         target,
-        inbound_id=inbound_id,
         feedback_type=feedback.feedback_type,
         reporting_domain=feedback.reporting_domain,
     )
@@ -261,7 +252,6 @@ def _bounce(
     verdict: Classification,
     target: Target,
     *,
-    inbound_id: int,
     now: datetime,
     limit: int,
     window: timedelta,
@@ -293,7 +283,6 @@ def _bounce(
             address,
             target,
             reader=report.reader,
-            inbound_id=inbound_id,
             now=now,
             limit=limit,
             window=window,
@@ -338,7 +327,6 @@ def _one_recipient(
     target: Target,
     *,
     reader: str,
-    inbound_id: int,
     now: datetime,
     limit: int,
     window: timedelta,
@@ -369,14 +357,13 @@ def _one_recipient(
             ws,
             address,
             "delivery_delayed",
-            inbound_id=inbound_id,
             status=recipient.status,
         )
         return "delayed", f"{address}: delivery delayed (the server keeps trying); nothing done"
     if recipient.severity == "none":
         return "ignored", f"{address}: {recipient.action}; no failure"
     if recipient.severity == "sending_side":
-        _sending_refused(recipient, target, inbound_id=inbound_id, effects=effects)
+        _sending_refused(recipient, target, effects=effects)
         return "sending_refused", (
             f"{address}: our sending was refused ({recipient.basis}); nothing marked on the address"
         )
@@ -403,7 +390,6 @@ def _one_recipient(
         ws,
         address,
         "soft_bounce",
-        inbound_id=inbound_id,
         status=recipient.status,
         failures=failures,
         limit=limit,
@@ -411,9 +397,7 @@ def _one_recipient(
     return "soft_bounce", f"{address}: transient bounce {failures} of {limit}"
 
 
-def _sending_refused(
-    recipient: RecipientStatus, target: Target, *, inbound_id: int, effects: Effects
-) -> None:
+def _sending_refused(recipient: RecipientStatus, target: Target, *, effects: Effects) -> None:
     """A refusal of our sender or server: recorded against the sending side, with the
     email it refused, so the dashboard shows it; nothing is held against the address."""
     effects.event(
@@ -422,7 +406,6 @@ def _sending_refused(
         sequence_id=target.sequence_id,
         email_id=target.email_id,
         detail={
-            "inbound_id": inbound_id,
             "email": recipient.address,
             "status": recipient.status,
             "diagnostic": recipient.diagnostic[:500],

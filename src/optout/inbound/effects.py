@@ -80,6 +80,11 @@ class Effects:
         self.tickets.append(ticket)
         return ticket
 
+    def stamp(self, inbound_id: int) -> None:
+        """Name the stored message on every event it caused (once it has its row)."""
+        for event in self.events:
+            event["detail"]["inbound_id"] = inbound_id
+
     def extend(self, other: Effects) -> None:
         self.events.extend(other.events)
         self.endings.extend(other.endings)

@@ -146,29 +146,41 @@ def process_messages(
     options: InboundOptions = DEFAULT_OPTIONS,
 ) -> list[InboundResult | InvalidInput]:
     """`process_message` for several messages in the caller's one transaction: each is
-    read, matched and stored in turn, and what they change (events, endings,
-    suppressions, the replies' activity with one re-check of the exclusions it may trip,
-    R6, R14) is applied together once they are all through (`effects`).
+    read and matched in turn (in its savepoint), then they are stored together and what
+    they change (events, endings, suppressions, the replies' activity with one re-check
+    of the exclusions it may trip, R6, R14) is applied together (`effects`).
 
     A message that is not one gives its InvalidInput in its place and changes nothing;
-    the others go on.
+    the others go on. A message seen before (here or earlier in the same list) is done
+    once.
     """
     now = as_stored(now)
     if workspace_id is not None:
         workspaces.get_by_id(db, workspace_id=workspace_id)
+    arrived = [_arrive(message, workspace_id, options) for message in messages]
+    known = _stored(db, {a.key for a in arrived if isinstance(a, _Arrived)})
     batch: dict[int, Effects] = defaultdict(Effects)
-    read: list[_Read | InboundResult | InvalidInput] = []
-    for message in messages:
-        own = Effects()
+    read: list[_Read | InboundResult | InvalidInput | _Copy] = []
+    first: dict[str, _Read] = {}
+    for one in arrived:
+        if isinstance(one, InvalidInput) or one.key in known:
+            read.append(one if isinstance(one, InvalidInput) else known[one.key])
+            continue
+        if one.key in first:
+            read.append(_Copy(first[one.key]))
+            continue
         try:
             with db.begin_nested():
-                one = _process(db, message, now, workspace_id, options, own)
+                done = _read(db, one, now, workspace_id, options)
         except InvalidInput as exc:
             read.append(exc)
             continue
-        read.append(one)
-        if isinstance(one, _Read) and one.target is not None:
-            batch[one.target.workspace_id].extend(own)
+        first[one.key] = done
+        read.append(done)
+    _store(db, list(first.values()), now=now, options=options)
+    for done in first.values():
+        if done.target is not None:
+            batch[done.target.workspace_id].extend(done.effects)
     rechecked: dict[int, Removal] = {}
     for workspace, effects in batch.items():
         apply(db, workspace_id=workspace, effects=effects, now=now)
@@ -179,64 +191,73 @@ def process_messages(
     return _finish(db, read, batch, rechecked)
 
 
+@dataclass(frozen=True)
+class _Arrived:
+    """A message as it came, checked and parsed, before anything is asked of the database."""
+
+    raw: bytes
+    origin: str
+    parsed: ParsedMessage
+    key: str
+
+
 @dataclass
 class _Read:
-    """A message read, matched and stored, whose outcome waits for the batch's effects."""
+    """A message read and matched, whose row and outcome wait for the batch."""
 
-    row_id: int
-    parsed: ParsedMessage
+    arrived: _Arrived
     verdict: Classification
     match: Match
     outcome: Outcome
     scope: int | None  # the workspace of the way in, if it serves one
-    active: bool  # its activity is among what the batch records
+    effects: Effects  # what it changes, applied with the batch's
+    row_id: int = 0  # once stored
 
     @property
     def target(self) -> Target | None:
         return self.match if isinstance(self.match, Target) else None
 
 
-def _process(
+@dataclass(frozen=True)
+class _Copy:
+    """A second copy of a message of the same batch: it answers as that one did."""
+
+    of: _Read
+
+
+def _arrive(
+    message: Incoming, scope: int | None, options: InboundOptions
+) -> _Arrived | InvalidInput:
+    try:
+        raw = message.raw
+        origin = _check_source(message.source)
+        if not isinstance(raw, bytes | bytearray) or not raw:
+            raise InvalidInput("an inbound message must be non-empty bytes")
+        if len(raw) > options.max_message_bytes:
+            raise InvalidInput(
+                f"the message is {len(raw)} bytes; the limit is {options.max_message_bytes}"
+            )
+        parsed = parse_message(bytes(raw))
+    except InvalidInput as exc:
+        return exc
+    return _Arrived(bytes(raw), origin, parsed, dedup_key(parsed, workspace_id=scope))
+
+
+def _read(
     db: Connection,
-    message: Incoming,
+    message: _Arrived,
     now: datetime,
     workspace_id: int | None,
     options: InboundOptions,
-    effects: Effects,
-) -> _Read | InboundResult:
-    raw = message.raw
-    origin = _check_source(message.source)
-    if not isinstance(raw, bytes | bytearray) or not raw:
-        raise InvalidInput("an inbound message must be non-empty bytes")
-    if len(raw) > options.max_message_bytes:
-        raise InvalidInput(
-            f"the message is {len(raw)} bytes; the limit is {options.max_message_bytes}"
-        )
-    parsed = parse_message(bytes(raw))
-    key = dedup_key(parsed, workspace_id=workspace_id)
-    seen = _stored(db, key)
-    if seen is not None:
-        return seen
-    verdict = classify(parsed)
-    match = _match(db, parsed, verdict, workspace_id=workspace_id, now=now, options=options)
-    row_id = _store(
-        db,
-        parsed,
-        verdict,
-        match,
-        raw=bytes(raw),
-        key=key,
-        origin=origin,
-        now=now,
-        workspace_id=_workspace_of(match, workspace_id),
-        options=options,
-    )
+) -> _Read:
+    verdict = classify(message.parsed)
+    match = _match(db, message.parsed, verdict, workspace_id=workspace_id, now=now, options=options)
+    effects = Effects()
     if isinstance(match, Target):
         outcome = act(
             db,
             verdict,
             match,
-            inbound_id=row_id,
             now=now,
             soft_bounce_limit=options.soft_bounce_limit,
             soft_bounce_window=options.soft_bounce_window,
@@ -244,12 +265,12 @@ def _process(
         )
     else:
         outcome = Outcome("unmatched", reason=match.reason)
-    return _Read(row_id, parsed, verdict, match, outcome, workspace_id, bool(effects.activities))
+    return _Read(message, verdict, match, outcome, workspace_id, effects)
 
 
 def _finish(
     db: Connection,
-    read: list[_Read | InboundResult | InvalidInput],
+    read: list[_Read | InboundResult | InvalidInput | _Copy],
     batch: dict[int, Effects],
     rechecked: dict[int, Removal],
 ) -> list[InboundResult | InvalidInput]:
@@ -262,7 +283,7 @@ def _finish(
             continue
         actions = words(one.outcome.actions)
         target = one.target
-        if target is not None and one.active:
+        if target is not None and one.effects.activities:
             actions += _rechecked(rechecked.get(target.workspace_id), batch[target.workspace_id])
         outcome = one.outcome
         rows.append(
@@ -271,7 +292,7 @@ def _finish(
                 "outcome": outcome.outcome,
                 "reason": clean(outcome.reason, 2000),
                 "review_needed": outcome.review_needed,
-                "evidence": _evidence(one.parsed, one.verdict, actions, one.match),
+                "evidence": _evidence(one.arrived.parsed, one.verdict, actions, one.match),
             }
         )
         done[one.row_id] = InboundResult(
@@ -307,8 +328,8 @@ def _finish(
     for one in read:
         if isinstance(one, _Read):
             results.append(done[one.row_id])
-        elif isinstance(one, InboundResult) and one.id in done:
-            results.append(replace(done[one.id], duplicate=True))
+        elif isinstance(one, _Copy):
+            results.append(replace(done[one.of.row_id], duplicate=True))
         else:
             results.append(one)
     return results
@@ -391,49 +412,45 @@ def _workspace_of(match: Match, scope: int | None) -> int | None:
     return match.workspace_id if match.workspace_id is not None else scope
 
 
-def _store(
-    db: Connection,
-    parsed: ParsedMessage,
-    verdict: Classification,
-    match: Match,
-    *,
-    raw: bytes,
-    key: str,
-    origin: str,
-    now: datetime,
-    workspace_id: int | None,
-    options: InboundOptions,
-) -> int:
+def _store(db: Connection, read: list[_Read], *, now: datetime, options: InboundOptions) -> None:
+    """Store the messages read, matched or not, in one statement; each then names its row
+    on the events it causes."""
+    if not read:
+        return
     m = t.inbound_messages
-    target = match if isinstance(match, Target) else None
-    row_id = db.execute(
-        m.insert()
-        .values(
-            workspace_id=workspace_id,
-            received_at=now,
-            source=clean(origin, SOURCE_MAX),
-            dedup_key=key,
-            message_id=clean(parsed.message_id, 500) or None,
-            from_address=clean(parsed.from_address, 320),
-            subject=clean(parsed.subject, 2000),
-            headers=parsed.header_block,
-            raw=raw[: options.max_stored_bytes],
-            raw_size=len(raw),
-            kind=verdict.kind.value,
-            rule=verdict.rule,
-            evidence={},
-            new_text=verdict.text.text,
-            match_by=target.by if target else None,
-            person_id=target.person_id if target else None,
-            enrollment_id=target.enrollment_id if target else None,
-            email_id=target.email_id if target else None,
-            outcome="pending",
-            reason=clean(match.reason, 2000) if isinstance(match, Unmatched) else "",
-            review_needed=False,
+    rows: list[dict[str, Any]] = []
+    for one in read:
+        message, match, target = one.arrived, one.match, one.target
+        parsed = message.parsed
+        rows.append(
+            {
+                "workspace_id": _workspace_of(match, one.scope),
+                "received_at": now,
+                "source": clean(message.origin, SOURCE_MAX),
+                "dedup_key": message.key,
+                "message_id": clean(parsed.message_id, 500) or None,
+                "from_address": clean(parsed.from_address, 320),
+                "subject": clean(parsed.subject, 2000),
+                "headers": parsed.header_block,
+                "raw": message.raw[: options.max_stored_bytes],
+                "raw_size": len(message.raw),
+                "kind": one.verdict.kind.value,
+                "rule": one.verdict.rule,
+                "evidence": {},
+                "new_text": one.verdict.text.text,
+                "match_by": target.by if target else None,
+                "person_id": target.person_id if target else None,
+                "enrollment_id": target.enrollment_id if target else None,
+                "email_id": target.email_id if target else None,
+                "outcome": "pending",
+                "reason": clean(match.reason, 2000) if isinstance(match, Unmatched) else "",
+                "review_needed": False,
+            }
         )
-        .returning(m.c.id)
-    ).scalar_one()
-    return int(row_id)
+    ids = db.scalars(m.insert().returning(m.c.id, sort_by_parameter_order=True), rows).all()
+    for one, row_id in zip(read, ids, strict=True):
+        one.row_id = int(row_id)
+        one.effects.stamp(one.row_id)
 
 
 def _evidence(
@@ -495,12 +512,13 @@ def _complaint_evidence(verdict: Classification, match: Match) -> dict[str, Any]
     }
 
 
-def _stored(db: Connection, key: str) -> InboundResult | None:
+def _stored(db: Connection, keys: set[str]) -> dict[str, InboundResult]:
+    """The messages of these keys stored before, as the duplicates they now are."""
+    if not keys:
+        return {}
     m = t.inbound_messages
-    row = db.execute(sa.select(m).where(m.c.dedup_key == key)).mappings().first()
-    if row is None:
-        return None
-    return from_row(row, duplicate=True)
+    rows = db.execute(sa.select(m).where(m.c.dedup_key.in_(keys))).mappings()
+    return {row["dedup_key"]: from_row(row, duplicate=True) for row in rows}
 
 
 def from_row(row: Any, *, duplicate: bool = False) -> InboundResult:
