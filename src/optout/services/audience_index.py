@@ -20,6 +20,7 @@ here: the queue is emptied by the automatic enrollment pass.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,10 +51,23 @@ FEW = 250
 
 _metadata = sa.MetaData()
 
-# The members of an audience just computed from scratch (`store`), for its diff against
-# the stored rows.
+# The members of an audience just computed from scratch (`store`), and the differences
+# with its stored rows: who joins, who leaves. Each is computed once and read by the few
+# statements that need it.
 fresh_members = sa.Table(
     "optout_fresh_members",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+joiners = sa.Table(
+    "optout_audience_joiners",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+leavers = sa.Table(
+    "optout_audience_leavers",
     _metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     prefixes=["TEMPORARY"],
@@ -89,22 +103,51 @@ class StoredAudience:
 
 
 def stored(db: Connection, *, workspace_id: int) -> list[StoredAudience]:
-    """The workspace's audiences whose members are stored."""
-    a, pe = t.audiences, t.personas
-    rows = db.execute(
-        sa.select(a.c.id, a.c.filter, pe.c.include_keywords, pe.c.exclude_keywords, a.c.matched_at)
-        .outerjoin(pe, pe.c.id == a.c.persona_id)
-        .where(a.c.workspace_id == workspace_id, a.c.matched_at.is_not(None))
-        .order_by(a.c.id)
+    """The workspace's audiences whose members are stored. Read on every flush: the filter
+    and the persona's words are read as their JSON text, and an audience whose row is
+    unchanged is the same object as at the last reading (its filter not built again)."""
+    out = []
+    for row in db.execute(_STORED, {"workspace_id": workspace_id}):
+        key = tuple(row)
+        found = _KEPT.get(key)
+        if found is None:
+            audience_id, filter_, include, exclude, matched_at = row
+            found = StoredAudience(
+                id=audience_id,
+                node=_node(
+                    None if filter_ in (None, "null") else filter_,
+                    _words(include),
+                    _words(exclude),
+                ),
+                matched_at=matched_at,
+            )
+            if len(_KEPT) >= 1024:
+                _KEPT.clear()
+            _KEPT[key] = found
+        out.append(found)
+    return out
+
+
+_KEPT: dict[tuple[Any, ...], StoredAudience] = {}
+_STORED = (
+    sa.select(
+        t.audiences.c.id,
+        sa.cast(t.audiences.c.filter, sa.Text),
+        sa.cast(t.personas.c.include_keywords, sa.Text),
+        sa.cast(t.personas.c.exclude_keywords, sa.Text),
+        t.audiences.c.matched_at,
     )
-    return [
-        StoredAudience(
-            id=audience_id,
-            node=_node(filter_, include or (), exclude or ()),
-            matched_at=matched_at,
-        )
-        for audience_id, filter_, include, exclude, matched_at in rows
-    ]
+    .outerjoin(t.personas, t.personas.c.id == t.audiences.c.persona_id)
+    .where(
+        t.audiences.c.workspace_id == sa.bindparam("workspace_id"),
+        t.audiences.c.matched_at.is_not(None),
+    )
+    .order_by(t.audiences.c.id)
+)
+
+
+def _words(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text) or ()) if text else ()
 
 
 def _node(filter_: Any, include: Sequence[str], exclude: Sequence[str]) -> Node | None:
@@ -152,23 +195,32 @@ def store(db: Connection, *, workspace_id: int, audience_id: int, now: datetime)
         )
         return
     stage(db, fresh_members, fresh.with_only_columns(t.people.c.id.label("id")))
-    staged = sa.select(fresh_members.c.id)
-    mine = am.c.audience_id == audience_id
-    joined = staged.where(
-        ~sa.exists(sa.select(1).where(mine, am.c.person_id == fresh_members.c.id))
+    f, mine = fresh_members, am.c.audience_id == audience_id
+    stage(
+        db,
+        joiners,
+        sa.select(f.c.id).where(~sa.exists(sa.select(1).where(mine, am.c.person_id == f.c.id))),
+    )
+    stage(
+        db,
+        leavers,
+        sa.select(am.c.person_id.label("id")).where(
+            mine, ~sa.exists(sa.select(1).where(f.c.id == am.c.person_id))
+        ),
     )
     enrollment_queue.queue_members(
-        db, workspace_id=workspace_id, audience_id=audience_id, people=joined, now=now
+        db,
+        workspace_id=workspace_id,
+        audience_id=audience_id,
+        people=sa.select(joiners.c.id),
+        now=now,
     )
-    left = sa.select(am.c.person_id).where(mine, am.c.person_id.not_in(staged))
-    enrollment_queue.forget_leavers(
-        db, audience_id=audience_id, people=sa.select(left.subquery().c[0])
-    )
-    db.execute(am.delete().where(mine, am.c.person_id.not_in(staged)))
+    enrollment_queue.forget_leavers(db, audience_id=audience_id, people=sa.select(leavers.c.id))
+    db.execute(am.delete().where(mine, am.c.person_id.in_(sa.select(leavers.c.id))))
     db.execute(
         am.insert().from_select(
             ["audience_id", "person_id"],
-            joined.with_only_columns(sa.literal(audience_id, sa.Integer), fresh_members.c.id),
+            sa.select(sa.literal(audience_id, sa.Integer), joiners.c.id),
         )
     )
 

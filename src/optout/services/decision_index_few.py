@@ -89,7 +89,7 @@ class _Statements:
                 am.c.person_id.in_(_ids("people")), am.c.audience_id.in_(_ids("audiences"))
             ),
             members_left=am.delete().where(
-                sa.tuple_(am.c.audience_id, am.c.person_id).in_(_ids("pairs"))
+                am.c.audience_id == sa.bindparam("a"), am.c.person_id == sa.bindparam("p")
             ),
             sequences_of=sa.select(s.c.id, s.c.audience_id, s.c.auto_enroll, s.c.status).where(
                 s.c.workspace_id == sa.bindparam("workspace_id"),
@@ -97,10 +97,10 @@ class _Statements:
             ),
             queue_joiners=insert_ignoring_duplicates(db, eq),
             left_queue=eq.delete().where(
-                sa.tuple_(eq.c.sequence_id, eq.c.person_id).in_(_ids("pairs"))
+                eq.c.sequence_id == sa.bindparam("s"), eq.c.person_id == sa.bindparam("p")
             ),
             left_view=k.delete().where(
-                sa.tuple_(k.c.sequence_id, k.c.person_id).in_(_ids("pairs"))
+                k.c.sequence_id == sa.bindparam("s"), k.c.person_id == sa.bindparam("p")
             ),
         )
 
@@ -338,7 +338,7 @@ def _audiences(
             t.audience_matches.insert(), [{"audience_id": a, "person_id": p} for a, p in joined]
         )
     if gone:
-        db.execute(sql.members_left, {"pairs": gone})
+        db.execute(sql.members_left, [{"a": a, "p": p} for a, p in gone])
     sequences: dict[int, list[tuple[int, bool]]] = defaultdict(list)
     for sequence_id, audience_id, auto, status in db.execute(
         sql.sequences_of,
@@ -358,8 +358,9 @@ def _audiences(
         db.execute(sql.queue_joiners, queue)
     left = sorted({(s, p) for a, p in gone for s, _ in sequences.get(a, [])})
     if left:
-        db.execute(sql.left_queue, {"pairs": left})
-        db.execute(sql.left_view, {"pairs": left})
+        pairs = [{"s": s, "p": p} for s, p in left]
+        db.execute(sql.left_queue, pairs)
+        db.execute(sql.left_view, pairs)
 
 
 def _ask_again(db: Connection, part: _Part, *, now: datetime) -> None:

@@ -51,21 +51,24 @@ def queue_members(
     db: Connection, *, workspace_id: int, audience_id: int, people: sa.Select[Any], now: datetime
 ) -> None:
     """Queue `people`, new members of the audience, for each sequence that enrolls from it
-    by itself."""
+    by itself. The sequences are read first: none, and `people` is not read at all; each,
+    one insert of `people` (not a join that reads the sequences again for every person)."""
     s = t.sequences
     new = people.subquery()
-    _insert(
-        db,
-        sa.select(
-            sa.literal(workspace_id, sa.Integer),
-            s.c.id,
-            new.c[0],
-            sa.literal(now, sa.DateTime),
+    for sequence_id in db.scalars(
+        sa.select(s.c.id).where(s.c.audience_id == audience_id, _enrolling(workspace_id))
+    ).all():
+        _insert(
+            db,
+            sa.select(
+                sa.literal(workspace_id, sa.Integer),
+                sa.literal(sequence_id, sa.Integer),
+                new.c[0],
+                sa.literal(now, sa.DateTime),
+            )
+            .select_from(new)
+            .order_by(new.c[0]),
         )
-        .select_from(new)
-        .join(s, sa.and_(s.c.audience_id == audience_id, _enrolling(workspace_id)))
-        .order_by(new.c[0]),
-    )
 
 
 def forget_leavers(db: Connection, *, audience_id: int, people: sa.Select[Any]) -> None:
