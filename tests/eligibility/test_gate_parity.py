@@ -6,8 +6,9 @@ parity test: exclusions at both levels with random toggles, rulesets with exclus
 off, audiences with switch-offs, opt-outs, bounces, complaints, enrollment histories,
 linked companies), for every person and the sending purpose, the gate blocks exactly when
 `decide()` does, and with `decide()`'s first blocking outcome: the same check, tier,
-summary and exclusion (its evidence is thinner: it leaves out the rule's toggles). The gate
-is asked as the worker asks it, with the decision index's matches, and also without them.
+summary, exclusion and evidence (the gate is `decide()`'s loop stopped at the first block).
+The gate is asked as the worker asks it, with the decision index's matches, and also
+without them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _shown(outcome: Outcome | None) -> object:
         outcome.status,
         outcome.summary,
         outcome.exclusion_id,
+        dict(outcome.evidence),
     )
 
 

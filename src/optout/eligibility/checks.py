@@ -8,6 +8,7 @@ Which checks run, in which order and when, is `precedence.PRECEDENCE`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
@@ -177,6 +178,11 @@ def _hit(exclusion: ExclusionSpec, facts: Facts, situation: Situation) -> dict[s
     return match(exclusion, facts, situation.now) or {}
 
 
+def _excluded(exclusion: ExclusionSpec, hit: dict[str, Any]) -> Finding:
+    evidence = {"exclusion": exclusion.name, **_toggles(exclusion), **hit}
+    return Finding(Status.BLOCK, f"excluded by {exclusion.name!r}", evidence, exclusion.id)
+
+
 def _toggles(exclusion: ExclusionSpec) -> dict[str, Any]:
     return {
         "level": exclusion.level.value,
@@ -216,12 +222,25 @@ class ExclusionTier:
                 summary = f"exclusion {exclusion.name!r} {state}, but {why_not}"
                 findings.append(Finding(Status.SKIP, summary, evidence, exclusion.id))
             elif hit is not None:
-                summary = f"excluded by {exclusion.name!r}"
-                findings.append(Finding(Status.BLOCK, summary, evidence, exclusion.id))
+                findings.append(_excluded(exclusion, hit))
             else:
                 summary = f"exclusion {exclusion.name!r} does not match"
                 findings.append(Finding(Status.PASS, summary, evidence, exclusion.id))
         return findings
+
+    def blocking(
+        self, facts: Facts, situation: Situation, applying: Sequence[ExclusionSpec]
+    ) -> Iterator[Finding]:
+        """`evaluate`'s blocking findings, one at a time, asking only `applying` (this
+        tier's rules that apply in `situation`, prepared once): what the send-time gate
+        needs, stopping at the first."""
+        known = facts.matched_exclusions
+        for exclusion in applying:
+            if known is not None and exclusion.id not in known:
+                continue  # the decision index says it does not match
+            hit = _hit(exclusion, facts, situation)
+            if hit is not None:
+                yield _excluded(exclusion, hit)
 
     def applying(self, situation: Situation) -> list[ExclusionSpec]:
         """The exclusions of this tier that block in `situation`."""
