@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
+from optout.db.hints import broadly
 from optout.sending import windows
 from optout.sending.schedule import recipient_zone, recipients, schedule_of
 
@@ -102,18 +103,19 @@ def due_now(db: Connection, *, now: datetime) -> int:
 
 
 def _sync_enrollments(db: Connection, *, sequence_id: int) -> None:
-    """Each active enrollment's next time is its queued email's due time."""
-    queued = (
-        sa.select(sa.func.min(o.c.due_at))
-        .where(o.c.enrollment_id == e.c.id, o.c.status == "queued")
-        .scalar_subquery()
-    )
+    """Each active enrollment's next time is its queued email's due time.
+
+    Each enrollment's emails are found by the enrollment: planned without statistics,
+    SQLite would start from the index of every queued email and read the whole queue for
+    each enrollment (minutes at 100,000 queued)."""
+    mine = sa.and_(o.c.enrollment_id == e.c.id, broadly(o.c.status == "queued"))
+    queued = sa.select(sa.func.min(o.c.due_at)).where(mine).scalar_subquery()
     db.execute(
         e.update()
         .where(
             e.c.sequence_id == sequence_id,
             e.c.status.in_(t.ACTIVE_STATUSES),
-            sa.exists().where(o.c.enrollment_id == e.c.id, o.c.status == "queued"),
+            sa.exists().where(mine),
         )
         .values(next_run_at=queued)
     )
