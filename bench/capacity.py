@@ -30,7 +30,7 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.sending import drain, windows
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 
 NOW = datetime(2026, 11, 2, 9, 0)  # a Monday, UTC
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Asia/Kolkata")
@@ -40,7 +40,7 @@ DUE_BUCKETS = 24  # the queued emails fall due 3 hours apart over three days
 def _mailboxes(engine: Engine, *, workspace_id: int, count: int) -> list[int]:
     with engine.begin() as db:
         return [
-            mailboxes.create(
+            sender_mailboxes.create(
                 db,
                 workspace_id=workspace_id,
                 address=f"rep{i}@sender.example",

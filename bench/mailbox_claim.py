@@ -30,7 +30,7 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.sending.claim import claim
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 
 NOW = datetime(2026, 11, 2, 9, 0)
 
@@ -62,7 +62,7 @@ def make_mailboxes(
     """`count` mailboxes with consecutive ids, their time zones taken in turn from `zones`."""
     with engine.begin() as db:
         return [
-            mailboxes.create(
+            sender_mailboxes.create(
                 db,
                 workspace_id=workspace_id,
                 address=f"rep{i}@sender.example",

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import mailboxes
 from optout.services.access import accounts
+from optout.services.mailboxes import sender_mailboxes
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_page, console_errors
 from tests.factories import World
@@ -45,12 +45,12 @@ def test_R37_an_admin_edits_a_mailbox_s_limit_and_removes_one_choosing_where_its
         accounts.set_member(world.db, workspace_id=world.ws, email=admin, role="admin")
         sequence = world.sequence("Heads outreach")
         made = {
-            address: mailboxes.create(
+            address: sender_mailboxes.create(
                 world.db, workspace_id=world.ws, address=address, actor=admin, now=world.now
             ).id
             for address in ("ann@acme-sales.com", "bob@acme-sales.com", "cy@acme-sales.com")
         }
-        mailboxes.attach(
+        sender_mailboxes.attach(
             world.db,
             sequence_id=sequence,
             mailbox_ids=[made["ann@acme-sales.com"], made["bob@acme-sales.com"]],
@@ -72,7 +72,7 @@ def test_R37_an_admin_edits_a_mailbox_s_limit_and_removes_one_choosing_where_its
     page.click("nav.sidebar >> text=Mailboxes")
     page.click("a[aria-label='Edit ann@acme-sales.com']")
     expect(page.locator("h1")).to_have_text("Edit ann@acme-sales.com")
-    expect(page.locator("#daily_limit")).to_have_value(str(mailboxes.DEFAULT_DAILY_LIMIT))
+    expect(page.locator("#daily_limit")).to_have_value(str(sender_mailboxes.DEFAULT_DAILY_LIMIT))
     page.fill("#daily_limit", "twelve")
     page.click("button:has-text('Save mailbox')")
     expect(page.locator("#daily_limit-error")).to_contain_text("'twelve' is not a whole number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.cli.conftest import Cli
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 
@@ -32,4 +32,6 @@ def test_R37_mailbox_capacity_prints_sends_today_queue_and_drain_day(cli: Cli) -
     assert by_address[BOB]["forecast"] == bob_day
     assert by_address[BOB]["assuming"].startswith("4 a day (one email every 7200 s")
     assert answer["totals"]["queued"] == 12
-    assert by_address[ANN]["today"] == mailboxes.local_day("Europe/Berlin", cli.now).isoformat()
+    assert (
+        by_address[ANN]["today"] == sender_mailboxes.local_day("Europe/Berlin", cli.now).isoformat()
+    )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from optout.crypto import new_key
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.cli.conftest import STEPS, Cli
 from tests.inbound.helpers import KEYS, reply, sent_world
 from tests.inbound.imap_server import Dovecot, dovecot_server
@@ -74,15 +74,17 @@ def test_R37_removing_a_mailbox_in_use_deals_its_enrollments_over_the_sequence_s
     with cli.seed() as world:
         outbound = world.sequence(steps=STEPS)
         partners = world.sequence("Partners", steps=STEPS)
-        sam = mailboxes.row(world.db, workspace_id=world.ws, address="sam@acme-sales.com")["id"]
-        ann = mailboxes.create(
+        sam = sender_mailboxes.row(world.db, workspace_id=world.ws, address="sam@acme-sales.com")[
+            "id"
+        ]
+        ann = sender_mailboxes.create(
             world.db,
             workspace_id=world.ws,
             address="ann@acme-sales.com",
             actor="admin@acme",
             now=world.now,
         ).id
-        mailboxes.attach(world.db, sequence_id=outbound, mailbox_ids=[sam, ann])
+        sender_mailboxes.attach(world.db, sequence_id=outbound, mailbox_ids=[sam, ann])
         world.enroll(outbound, [world.person(f"lead{i}@client.com") for i in range(4)])
         world.enroll(partners, [world.person("partner@client.com")])
         e = t.enrollments

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.crm.conftest import Crm, hubspot_workspace, salesforce_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import DEFAULT_SCOPES, OWNERS_SCOPE, HubSpot
@@ -24,7 +24,7 @@ REPS = ("ann@acme-sales.com", "bob@acme-sales.com")
 
 def _two_mailboxes(world: World) -> None:
     ids = [
-        mailboxes.create(
+        sender_mailboxes.create(
             world.db, workspace_id=world.ws, address=a, actor="admin", now=world.now
         ).id
         for a in REPS
@@ -34,7 +34,7 @@ def _two_mailboxes(world: World) -> None:
             t.sequences.c.workspace_id == world.ws, t.sequences.c.name == "Outbound"
         )
     )
-    mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=ids)
+    sender_mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=ids)
 
 
 def _enrolled_on(crm: Crm, emails: list[str]) -> dict[str, tuple[str | None, str | None, str]]:

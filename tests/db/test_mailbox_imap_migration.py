@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
 from optout.db.migrate import downgrade, upgrade
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
@@ -64,6 +64,6 @@ def test_R37_mailboxes_and_their_enrollments_survive_the_imap_migration_down_and
         login = db.execute(
             sa.select(b.c.imap_host, b.c.imap_password, b.c.imap_ssl, b.c.imap_folder)
         ).one()
-        box = mailboxes.get(db, workspace_id=world.ws, address="sam@acme-sales.com", now=NOW)
+        box = sender_mailboxes.get(db, workspace_id=world.ws, address="sam@acme-sales.com", now=NOW)
     assert tuple(login) == (None, None, True, "INBOX")
     assert box.address == "sam@acme-sales.com"

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from optout.crypto import new_key
 from optout.db import tables as t
 from optout.inbound import mailbox_polling
-from optout.services import mailboxes
-from optout.services.mailbox_imap import ImapLogin
+from optout.services.mailboxes import sender_mailboxes
+from optout.services.mailboxes.imap_logins import ImapLogin
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, TWO_EMAILS, reply, send_due
 from tests.inbound.imap_server import Dovecot, dovecot_server
@@ -34,7 +34,7 @@ def imap_server() -> Iterator[Dovecot]:
 
 
 def _mailbox(world: World, address: str, server: Dovecot, user: str, password: str) -> int:
-    return mailboxes.create(
+    return sender_mailboxes.create(
         world.db,
         workspace_id=world.ws,
         address=address,
@@ -50,7 +50,7 @@ def _sent_from(world: World, sending: dict[str, int]) -> dict[str, tuple[int, st
     """Enroll each person on their mailbox and send the first emails: person -> (enrollment
     id, Message-ID of the email sent)."""
     sequence = world.sequence("Outbound", steps=TWO_EMAILS)
-    mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=list(set(sending.values())))
+    sender_mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=list(set(sending.values())))
     people = {email: world.person(email) for email in sending}
     world.enroll(sequence, list(people.values()))
     e = t.enrollments

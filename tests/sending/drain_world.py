@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from optout.sending import windows
 from optout.sending.claim import claim
-from optout.services import mailboxes, sequences
+from optout.services import sequences
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import ONE_EMAIL, World
 
 ANN = "ann@acme-sales.com"
@@ -19,11 +20,11 @@ def two_mailboxes(world: World) -> None:
     `world.now` + 30 s (2 of 3 today, 7 queued); bob: 5 a day but 2 hours apart over
     09:00-17:00 (4 a day), UTC, 5 queued."""
     db, ws, now = world.db, world.ws, world.now
-    mailboxes.create(
+    sender_mailboxes.create(
         db, workspace_id=ws, address=ANN, display_name="Ann Lee", daily_limit=3,
         min_gap_seconds=0, time_zone="Europe/Berlin", actor="admin@acme", now=now,
     )  # fmt: skip
-    mailboxes.create(
+    sender_mailboxes.create(
         db, workspace_id=ws, address=BOB, daily_limit=5, min_gap_seconds=7200, gap_jitter=0,
         time_zone="UTC", actor="admin@acme", now=now,
     )  # fmt: skip
@@ -46,8 +47,8 @@ def two_mailboxes(world: World) -> None:
 def expected_days(now: datetime) -> tuple[str, str]:
     """(ann's day, bob's day) as the forecast words them: ann has 1 left today and needs
     2 more days for 6; bob's gap allows 4 a day, so 1 waits until tomorrow."""
-    ann = mailboxes.local_day("Europe/Berlin", now) + timedelta(days=2)
-    bob = mailboxes.local_day("UTC", now) + timedelta(days=1)
+    ann = sender_mailboxes.local_day("Europe/Berlin", now) + timedelta(days=2)
+    bob = sender_mailboxes.local_day("UTC", now) + timedelta(days=1)
     return (
         f"drained by {ann:%a} {ann.day} {ann:%b %Y}",
         f"drained by {bob:%a} {bob.day} {bob:%b %Y}",

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from optout.sending import drain, windows
-from optout.services import mailboxes, sequences
+from optout.services import sequences
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import ONE_EMAIL, World
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 
@@ -31,7 +32,7 @@ def _one(world: World) -> drain.Capacity:
 
 def test_R37_the_forecast_counts_the_daily_limit_on_sending_days_only(world: World) -> None:
     assert world.now == MONDAY
-    mailboxes.create(
+    sender_mailboxes.create(
         world.db, workspace_id=world.ws, address=ANN, daily_limit=3, min_gap_seconds=0,
         time_zone="UTC", actor="admin@acme", now=world.now,
     )  # fmt: skip
@@ -43,7 +44,7 @@ def test_R37_the_forecast_counts_the_daily_limit_on_sending_days_only(world: Wor
     assert ann.forecast() == "drained by Mon 9 Nov 2026"
     assert ann.assumption() == "3 a day (its daily limit), on Mon-Fri, counted in UTC"
 
-    mailboxes.pause(
+    sender_mailboxes.pause(
         world.db, workspace_id=world.ws, address=ANN, reason="new domain", actor="a@acme",
         now=world.now,
     )  # fmt: skip
@@ -54,7 +55,7 @@ def test_R37_the_forecast_counts_the_daily_limit_on_sending_days_only(world: Wor
 
 
 def test_R37_the_gap_over_the_sending_hours_bounds_a_day_below_the_limit(world: World) -> None:
-    mailboxes.create(
+    sender_mailboxes.create(
         world.db, workspace_id=world.ws, address=BOB, daily_limit=50, min_gap_seconds=3600,
         gap_jitter=0, time_zone="Europe/Berlin", actor="admin@acme", now=world.now,
     )  # fmt: skip

@@ -20,7 +20,8 @@ from optout.db import tables as t
 from optout.errors import Conflict
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import mailbox_removal, mailboxes, sequences
+from optout.services import sequences
+from optout.services.mailboxes import removal, sender_mailboxes
 from tests.factories import ONE_EMAIL, World
 
 KEYS = ("capacity-test-secret-key-0123456789",)
@@ -53,7 +54,7 @@ def _world_with_mailbox(
 ) -> tuple[int, str]:
     """A sequence sending from one new mailbox, `people` enrolled; (sequence, address)."""
     with committed(engine, now) as world:
-        box = mailboxes.create(
+        box = sender_mailboxes.create(
             world.db,
             workspace_id=world.ws,
             address="ann@acme-sales.com",
@@ -63,7 +64,7 @@ def _world_with_mailbox(
             **settings,  # type: ignore[arg-type]
         )
         sequence = world.sequence()
-        mailboxes.set_for_sequence(
+        sender_mailboxes.set_for_sequence(
             world.db,
             workspace_id=world.ws,
             sequence_id=sequence,
@@ -129,7 +130,7 @@ def test_R40_a_paused_mailbox_sends_nothing_and_its_emails_wait_until_it_is_resu
         fresh_engine, people=4, now=MONDAY - timedelta(minutes=1), min_gap_seconds=0
     )
     with fresh_engine.begin() as db:
-        paused = mailboxes.pause(
+        paused = sender_mailboxes.pause(
             db,
             workspace_id=1,
             address=address,
@@ -142,7 +143,7 @@ def test_R40_a_paused_mailbox_sends_nothing_and_its_emails_wait_until_it_is_resu
     assert run_once(fresh_engine, mailer=mailer, now=MONDAY).sent == 0
     assert _statuses(fresh_engine) == {"queued": 4}
     with fresh_engine.begin() as db:
-        mailboxes.resume(db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY)
+        sender_mailboxes.resume(db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY)
         kinds = list(
             db.scalars(
                 sa.select(t.events.c.kind)
@@ -171,7 +172,7 @@ def test_R37_each_enrollment_keeps_one_mailbox_spread_by_free_capacity_or_its_ow
             ("bob@acme-sales.com", "Bob Roy", 20),
             ("cy@acme-sales.com", "Cy Ng", 20),
         ):
-            mailboxes.create(
+            sender_mailboxes.create(
                 world.db,
                 workspace_id=world.ws,
                 address=address,
@@ -182,7 +183,7 @@ def test_R37_each_enrollment_keeps_one_mailbox_spread_by_free_capacity_or_its_ow
                 now=now,
             )
         sequence = world.sequence(steps=TWO_EMAILS)
-        mailboxes.set_for_sequence(
+        sender_mailboxes.set_for_sequence(
             world.db,
             workspace_id=world.ws,
             sequence_id=sequence,
@@ -238,13 +239,11 @@ def test_R37_removing_a_mailbox_in_use_needs_the_mailbox_its_enrollments_move_to
     _, address = _world_with_mailbox(fresh_engine, people=3, now=MONDAY)
     with fresh_engine.begin() as db:
         with pytest.raises(Conflict, match="3 active enrollment"):
-            mailbox_removal.remove(
-                db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY
-            )
-        mailboxes.create(
+            removal.remove(db, workspace_id=1, address=address, actor="admin@acme", now=MONDAY)
+        sender_mailboxes.create(
             db, workspace_id=1, address="bob@acme-sales.com", actor="admin@acme", now=MONDAY
         )
-        removed = mailbox_removal.remove(
+        removed = removal.remove(
             db,
             workspace_id=1,
             address=address,
@@ -265,7 +264,7 @@ def test_R37_a_mailbox_with_its_own_server_sends_through_it_and_signs_as_itself(
     own, relay = tmp_path / "own", tmp_path / "relay"
     now = MONDAY - timedelta(minutes=1)
     with committed(fresh_engine, now) as world:
-        mailboxes.create(
+        sender_mailboxes.create(
             world.db,
             workspace_id=world.ws,
             address="ann@acme-sales.com",
@@ -280,7 +279,7 @@ def test_R37_a_mailbox_with_its_own_server_sends_through_it_and_signs_as_itself(
         )
         for address, name in (("ann@acme-sales.com", "Ann"), ("sam@acme-sales.com", "Sam")):
             sequence = world.sequence(name, steps=[signed])
-            mailboxes.set_for_sequence(
+            sender_mailboxes.set_for_sequence(
                 world.db,
                 workspace_id=world.ws,
                 sequence_id=sequence,

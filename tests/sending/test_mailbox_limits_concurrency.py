@@ -22,7 +22,7 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 
 KEYS = ("limits-test-secret-key-0123456789",)
@@ -52,7 +52,7 @@ def _populate(engine: Engine) -> None:
     with engine.begin() as db:
         world = World(db, now)
         for address in ADDRESSES:
-            mailboxes.create(
+            sender_mailboxes.create(
                 db,
                 workspace_id=world.ws,
                 address=address,
@@ -64,7 +64,7 @@ def _populate(engine: Engine) -> None:
                 now=now,
             )
         sequence = world.sequence()
-        mailboxes.set_for_sequence(
+        sender_mailboxes.set_for_sequence(
             db,
             workspace_id=world.ws,
             sequence_id=sequence,

@@ -16,7 +16,8 @@ from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.sending.transports import OutboxTransport, SmtpTransport, Transport
 from optout.sending.worker import Mailer, run_once
-from optout.services import eligibility, mailboxes, optouts, reputation
+from optout.services import eligibility, optouts, reputation
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.sending.smtp_server import Refusing, smtp_server
 
@@ -40,7 +41,7 @@ def _build(engine: Engine, *, senders: dict[str, int]) -> dict[str, list[str]]:
     recipients: dict[str, list[str]] = {}
     with committed(engine, now) as world:
         for n, (address, count) in enumerate(senders.items()):
-            mailboxes.create(
+            sender_mailboxes.create(
                 world.db,
                 workspace_id=world.ws,
                 address=address,
@@ -49,7 +50,7 @@ def _build(engine: Engine, *, senders: dict[str, int]) -> dict[str, list[str]]:
                 now=now,
             )
             sequence = world.sequence(f"From {address}")
-            mailboxes.set_for_sequence(
+            sender_mailboxes.set_for_sequence(
                 world.db,
                 workspace_id=world.ws,
                 sequence_id=sequence,
@@ -121,7 +122,7 @@ def test_R40_hard_bounces_above_the_line_pause_the_mailbox_and_its_emails_wait(
         "20 sends (2), above the 5.0% line): its emails wait until an admin resumes it."
     ]
     with fresh_engine.begin() as db:
-        mailboxes.resume(db, workspace_id=1, address=sender, actor="admin@acme", now=later)
+        sender_mailboxes.resume(db, workspace_id=1, address=sender, actor="admin@acme", now=later)
     # Counted again from the pause: the clean sends that follow do not trip it again.
     assert run_once(fresh_engine, mailer=_mailer(outbox), now=later).sent == 13
     assert _mailbox(fresh_engine, sender)["status"] == "active"

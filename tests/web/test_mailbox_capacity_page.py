@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
-from optout.services import mailboxes
 from optout.services.access import accounts
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 from tests.web.conftest import Web, csrf_token_in
@@ -78,7 +78,7 @@ def test_R37_the_capacity_page_shows_sends_today_queue_and_drain_day_per_mailbox
     assert max(ann_day, bob_day, key=lambda d: datetime.strptime(d[11:], "%a %d %b %Y")) in total
 
     with engine.begin() as db:
-        mailboxes.pause(
+        sender_mailboxes.pause(
             db,
             workspace_id=ws,
             address=ANN,

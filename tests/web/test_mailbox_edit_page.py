@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 
 from optout.crypto import new_key
 from optout.db import tables as t
-from optout.services import mailboxes
 from optout.services.access import accounts
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in, web_client
 from tests.web.test_complaint_rates import PASSWORD
@@ -57,7 +57,7 @@ def _login(site: Web, slug: str, user: str) -> None:
 
 
 def _mailbox(world: World, address: str, **values: object) -> int:
-    return mailboxes.create(
+    return sender_mailboxes.create(
         world.db,
         workspace_id=world.ws,
         address=address,
@@ -221,7 +221,7 @@ def test_R37_removing_a_mailbox_in_use_asks_where_its_enrollments_go_and_shares_
         ben = _mailbox(world, "ben@acme-sales.com")
         cy = _mailbox(world, "cy@acme-sales.com")
         idle = _mailbox(world, "idle@acme-sales.com")
-        mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=[ann, ben, cy])
+        sender_mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=[ann, ben, cy])
         people = [f"p{i}@client.com" for i in range(6)]
         _enrolled_on(world, sequence, people, ann)
         slug = world.workspace.slug

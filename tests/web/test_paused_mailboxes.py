@@ -12,8 +12,8 @@ from datetime import datetime
 import pytest
 
 from optout.clock import utcnow
-from optout.services import mailboxes
 from optout.services.access import accounts
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 from tests.web.test_complaint_rates import PASSWORD
@@ -31,7 +31,7 @@ def test_R40_the_dashboard_lists_paused_mailboxes_with_the_reason_and_what_waits
     with committed() as world:
         sequence = world.sequence()
         world.enroll(sequence, [world.person(f"p{i}@client.com") for i in range(3)])
-        mailboxes.pause(
+        sender_mailboxes.pause(
             world.db,
             workspace_id=world.ws,
             address="sam@acme-sales.com",
@@ -62,7 +62,7 @@ def test_R40_a_sequence_page_names_its_mailboxes_and_says_which_is_paused_and_wh
     user = f"ops-{uuid.uuid4().hex[:10]}@example.com"
     with committed() as world:
         sequence = world.sequence()
-        mailboxes.pause(
+        sender_mailboxes.pause(
             world.db,
             workspace_id=world.ws,
             address="sam@acme-sales.com",

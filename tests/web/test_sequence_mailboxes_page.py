@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import enrollments, mailboxes
+from optout.services import enrollments
 from optout.services.access import accounts
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 from tests.web.test_complaint_rates import PASSWORD
@@ -56,7 +57,7 @@ def test_R37_an_admin_chooses_the_mailboxes_a_sequence_sends_from_on_its_tab(
             accounts.create_user(world.db, email=user, name="U", password=PASSWORD, now=world.now)
             accounts.set_member(world.db, workspace_id=world.ws, email=user, role=role)
         for address in ("ann@acme-sales.com", "bob@acme-sales.com"):
-            mailboxes.create(
+            sender_mailboxes.create(
                 world.db, workspace_id=world.ws, address=address, actor="t", now=world.now
             )
         sequence_id = world.sequence("Outbound")  # from sam@acme-sales.com
@@ -65,7 +66,7 @@ def test_R37_an_admin_chooses_the_mailboxes_a_sequence_sends_from_on_its_tab(
         later = [world.person(f"p{i}@client.com") for i in range(4)]
         slug = world.workspace.slug
     with committed() as other:
-        mailboxes.create(
+        sender_mailboxes.create(
             other.db, workspace_id=other.ws, address="eve@other.com", actor="t", now=other.now
         )
 

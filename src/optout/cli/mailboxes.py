@@ -14,8 +14,9 @@ from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json, plain
 from optout.config import encryption_keys_from
 from optout.sending import drain
-from optout.services import mailbox_removal, mailboxes, reputation
-from optout.services.mailbox_imap import ImapLogin
+from optout.services import reputation
+from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.mailboxes.imap_logins import ImapLogin
 
 mailbox_app = typer.Typer(
     no_args_is_help=True,
@@ -92,7 +93,7 @@ def _imap(
     )
 
 
-def _show(box: mailboxes.Mailbox, json_output: bool, verb: str) -> None:
+def _show(box: sender_mailboxes.Mailbox, json_output: bool, verb: str) -> None:
     if json_output:
         emit_json(plain(box))
         return
@@ -130,15 +131,17 @@ def add(
     """Add a sender mailbox (default: 50 a day, 90 s apart with up to 50% jitter, UTC)."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        box = mailboxes.create(
+        box = sender_mailboxes.create(
             db,
             workspace_id=ws.id,
             address=address,
             display_name=name or "",
             signature=signature or "",
-            daily_limit=mailboxes.DEFAULT_DAILY_LIMIT if daily_limit is None else daily_limit,
-            min_gap_seconds=mailboxes.DEFAULT_GAP_SECONDS if gap is None else gap,
-            gap_jitter=mailboxes.DEFAULT_JITTER if jitter is None else jitter,
+            daily_limit=sender_mailboxes.DEFAULT_DAILY_LIMIT
+            if daily_limit is None
+            else daily_limit,
+            min_gap_seconds=sender_mailboxes.DEFAULT_GAP_SECONDS if gap is None else gap,
+            gap_jitter=sender_mailboxes.DEFAULT_JITTER if jitter is None else jitter,
             time_zone=time_zone or "UTC",
             owner=owner,
             smtp_url=smtp,
@@ -158,7 +161,7 @@ def list_mailboxes(
     """Every mailbox: its limits, today's sends, what waits, paused or not and why."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        found = mailboxes.listing(db, workspace_id=ws.id, now=moment(now))
+        found = sender_mailboxes.listing(db, workspace_id=ws.id, now=moment(now))
     if json_output:
         emit_json([plain(m) for m in found])
         return
@@ -171,7 +174,7 @@ def list_mailboxes(
             f"{m.min_gap_seconds} s",
             m.time_zone,
             str(m.queued),
-            "shared relay" if m.transport == mailboxes.RELAY else m.transport,
+            "shared relay" if m.transport == sender_mailboxes.RELAY else m.transport,
             "active" if m.status == "active" else f"paused: {m.pause_reason}",
         )
     console().print(table)
@@ -254,7 +257,7 @@ def edit(
 ) -> None:
     """Change a mailbox; what is not given stays."""
     env = env_of(ctx)
-    changes = mailboxes.Changes(
+    changes = sender_mailboxes.Changes(
         address=new_address,
         display_name=name,
         signature=signature,
@@ -271,7 +274,7 @@ def edit(
         no_imap=no_imap,
     )
     with env.workspace() as (db, ws):
-        box = mailboxes.edit(
+        box = sender_mailboxes.edit(
             db,
             workspace_id=ws.id,
             address=address,
@@ -294,7 +297,7 @@ def pause(
     """Stop a mailbox's sends; its emails wait in their place."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        box = mailboxes.pause(
+        box = sender_mailboxes.pause(
             db, workspace_id=ws.id, address=address, reason=reason, actor=env.actor, now=moment(now)
         )
     _show(box, json_output, "Paused")
@@ -310,7 +313,7 @@ def resume(
     """Let a paused mailbox send again (written in the audit log)."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        box = mailboxes.resume(
+        box = sender_mailboxes.resume(
             db, workspace_id=ws.id, address=address, actor=env.actor, now=moment(now)
         )
     _show(box, json_output, "Resumed")
@@ -341,7 +344,7 @@ def remove(
     """Remove a mailbox."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        removed = mailbox_removal.remove(
+        removed = removal.remove(
             db,
             workspace_id=ws.id,
             address=address,

@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import audiences, exclusions, mailboxes, personas, rulesets, sequences
+from optout.services import audiences, exclusions, personas, rulesets, sequences
+from optout.services.mailboxes import sender_mailboxes
 
 OUTBOUND = "Q4 Outbound"
 PEOPLE_INTRO = "People Teams Intro"
@@ -99,7 +100,7 @@ def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
         now=now,
     )
     for address, display_name, limit, gap, zone in MAILBOXES:
-        mailboxes.create(
+        sender_mailboxes.create(
             db,
             workspace_id=ws,
             address=address,
@@ -127,7 +128,7 @@ def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
             schedule=BUSINESS_HOURS if name == OUTBOUND else ANY_TIME,
         )
         if name == OUTBOUND:  # two reps share the outbound sequence
-            mailboxes.set_for_sequence(
+            sender_mailboxes.set_for_sequence(
                 db,
                 workspace_id=ws,
                 sequence_id=made,

@@ -22,7 +22,7 @@ from optout.demo.build import Story
 from optout.demo.setup import WEBINAR
 from optout.sending.schedule import schedule_of
 from optout.services import audiences, eligibility, fresh_rules
-from optout.services.mailboxes import listing, of_sequence
+from optout.services.mailboxes.sender_mailboxes import listing, of_sequence
 from optout.services.preview import Preview, preview
 from optout.services.sequences import spec_by_name
 

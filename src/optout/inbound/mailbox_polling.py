@@ -22,7 +22,7 @@ from optout.clock import utcnow
 from optout.errors import ConnectorError
 from optout.inbound.imap import ImapAccount, ImapPoller, PollResult
 from optout.inbound.process import DEFAULT_OPTIONS, InboundOptions
-from optout.services import mailbox_imap
+from optout.services.mailboxes import imap_logins
 
 log = logging.getLogger("optout.inbound.mailboxes")
 
@@ -48,7 +48,7 @@ def pollers(
 ) -> list[tuple[str, ImapPoller]]:
     """(address, poller) of every mailbox with an IMAP login, of one workspace or all."""
     with engine.connect() as db:
-        logins = mailbox_imap.logins(db, keys=keys, workspace_id=workspace_id)
+        logins = imap_logins.logins(db, keys=keys, workspace_id=workspace_id)
     return [
         (
             login.address,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.mailboxes import local_day
+from optout.services.mailboxes.sender_mailboxes import local_day
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.sending import windows
-from optout.services.mailboxes import local_day
+from optout.services.mailboxes.sender_mailboxes import local_day
 
 DAY_SECONDS = 86_400
 

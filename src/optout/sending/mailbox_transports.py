@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from optout.crypto import SecretBox
 from optout.sending.transports import Transport, transport_from_url
-from optout.services.mailboxes import with_password
+from optout.services.mailboxes.sender_mailboxes import with_password
 
 
 class MailboxTransports:

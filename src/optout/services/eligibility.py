@@ -23,13 +23,13 @@ from optout.services import (
     decision_index,
     fresh_rules,
     look_alikes,
-    mailbox_status,
     people,
     sequences,
     signals,
     subjects,
 )
 from optout.services.domain_hints import explain_hints
+from optout.services.mailboxes import availability
 
 
 def situation(
@@ -181,7 +181,7 @@ def explain(
     assert found.subject.person is not None
     sent = signals.crm_writebacks(db, workspace_id=workspace_id, email=found.email)
     warnings = look_alikes.person_warnings(db, workspace_id=workspace_id, person_id=ids[0])
-    waiting = mailbox_status.for_person(
+    waiting = availability.for_person(
         db, workspace_id=workspace_id, person_id=ids[0], sequence_id=target.id, now=now
     )
     decision = decide(found, where)

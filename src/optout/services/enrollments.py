@@ -23,7 +23,7 @@ from optout.sending.schedule import queue_next
 from optout.services import enrollment_refusals, events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
-from optout.services.mailbox_assignment import assign
+from optout.services.mailboxes.assignment import assign
 from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
 
 

@@ -22,7 +22,8 @@ from optout.errors import Conflict, InvalidInput
 from optout.sending import realign
 from optout.sending.schedule import schedule_of
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import automatic_enrollment, events, mailboxes
+from optout.services import automatic_enrollment, events
+from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.sequences import (
     InvalidStep,
@@ -161,11 +162,11 @@ def update_settings(
     if "schedule" in changed:
         realign.after_edit(db, sequence_id=sequence_id)
     if "from_address" in changed:  # new enrollments send from it; started ones keep theirs
-        mailboxes.attach(
+        sender_mailboxes.attach(
             db,
             sequence_id=sequence_id,
             mailbox_ids=[
-                mailboxes.for_sender(
+                sender_mailboxes.for_sender(
                     db, workspace_id=workspace_id, from_address=after["from_address"], now=now
                 )
             ],

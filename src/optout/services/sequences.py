@@ -18,7 +18,8 @@ from optout.errors import InvalidInput, about_field
 from optout.normalize import normalize_email
 from optout.sending.templates import validate_templates
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import events, mailboxes, rulesets
+from optout.services import events, rulesets
+from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
 
@@ -173,11 +174,13 @@ def create(
         .returning(t.sequences.c.id)
     ).scalar_one()
     # The From address is the sequence's first mailbox (made when the workspace has none).
-    mailboxes.attach(
+    sender_mailboxes.attach(
         db,
         sequence_id=sequence_id,
         mailbox_ids=[
-            mailboxes.for_sender(db, workspace_id=workspace_id, from_address=from_address, now=now)
+            sender_mailboxes.for_sender(
+                db, workspace_id=workspace_id, from_address=from_address, now=now
+            )
         ],
     )
     if steps:

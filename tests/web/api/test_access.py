@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import jobs, mailboxes, optouts
+from optout.services import jobs, optouts
 from optout.services.access import accounts, invitations
 from optout.services.access.accounts import Role
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
 
@@ -325,7 +326,7 @@ def _workspace_b(world: World) -> dict[str, int]:
         ),
         "user_id": user,
         "key_id": key.id,
-        "mailbox_id": mailboxes.create(
+        "mailbox_id": sender_mailboxes.create(
             world.db,
             workspace_id=world.ws,
             address=f"rep@{MARKER}corp.com",

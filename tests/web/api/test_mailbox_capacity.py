@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from optout.clock import utcnow
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 from tests.web.api.conftest import Api
@@ -36,10 +36,10 @@ def test_R37_the_api_answers_each_mailboxs_capacity_and_drain_day(
     assert (ann["sent_today"], ann["daily_limit"], ann["left_today"]) == (2, 3, 1)
     assert (ann["queued"], ann["due_now"], ann["due_later"]) == (7, 7, 0)
     assert (ann["pace_per_day"], ann["pace_set_by"], ann["forecast"]) == (3, "daily limit", ann_day)
-    assert ann["today"] == mailboxes.local_day("Europe/Berlin", now).isoformat()
+    assert ann["today"] == sender_mailboxes.local_day("Europe/Berlin", now).isoformat()
     assert (
         ann["drained_by"]
-        == (mailboxes.local_day("Europe/Berlin", now) + timedelta(days=2)).isoformat()
+        == (sender_mailboxes.local_day("Europe/Berlin", now) + timedelta(days=2)).isoformat()
     )
     assert (bob["sent_today"], bob["queued"], bob["pace_per_day"], bob["pace_set_by"]) == (
         0,

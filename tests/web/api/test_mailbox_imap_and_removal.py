@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.crypto import new_key
 from optout.db import tables as t
-from optout.services import mailboxes
+from optout.services.mailboxes import sender_mailboxes
 from optout.web.app import create_app
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of
@@ -92,14 +92,16 @@ def test_R37_removing_a_mailbox_in_use_with_round_robin_deals_its_enrollments(
 ) -> None:
     with committed() as world:
         sequence = world.sequence()
-        sam = mailboxes.row(world.db, workspace_id=world.ws, address="sam@acme-sales.com")["id"]
+        sam = sender_mailboxes.row(world.db, workspace_id=world.ws, address="sam@acme-sales.com")[
+            "id"
+        ]
         ids = [
-            mailboxes.create(
+            sender_mailboxes.create(
                 world.db, workspace_id=world.ws, address=a, actor="admin@acme", now=world.now
             ).id
             for a in ("ann@acme-sales.com", "bob@acme-sales.com")
         ]
-        mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=[sam, *ids])
+        sender_mailboxes.attach(world.db, sequence_id=sequence, mailbox_ids=[sam, *ids])
         world.enroll(sequence, [world.person(f"lead{i}@client.com") for i in range(4)])
         e = t.enrollments
         world.db.execute(e.update().where(e.c.sequence_id == sequence).values(mailbox_id=sam))

@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import mailbox_removal, mailboxes, reputation
+from optout.services import reputation
 from optout.services.access.accounts import Role
-from optout.services.mailbox_imap import ImapLogin
+from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.mailboxes.imap_logins import ImapLogin
 from optout.services.naming import row_by_id
 from optout.web.api.common import Input, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
@@ -25,9 +26,9 @@ from optout.web.site import site_of
 router = APIRouter(tags=["mailboxes"])
 
 Address = Annotated[str, Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})]
-Limit = Annotated[int, Field(ge=1, le=mailboxes.MAX_DAILY_LIMIT, description="Sends a day.")]
+Limit = Annotated[int, Field(ge=1, le=sender_mailboxes.MAX_DAILY_LIMIT, description="Sends a day.")]
 Gap = Annotated[
-    int, Field(ge=0, le=mailboxes.MAX_GAP_SECONDS, description="Seconds between two sends.")
+    int, Field(ge=0, le=sender_mailboxes.MAX_GAP_SECONDS, description="Seconds between two sends.")
 ]
 Jitter = Annotated[float, Field(ge=0, le=1, description="Random share of the gap added.")]
 Zone = Annotated[str, Field(min_length=1, max_length=64, description="e.g. Europe/Berlin")]
@@ -87,7 +88,7 @@ class MailboxOut(BaseModel):
     sequences: list[str]
 
     @classmethod
-    def of(cls, box: mailboxes.Mailbox) -> MailboxOut:
+    def of(cls, box: sender_mailboxes.Mailbox) -> MailboxOut:
         return cls(
             id=box.id,
             address=box.address,
@@ -114,9 +115,9 @@ class MailboxIn(Input):
     address: Address
     display_name: str = Field("", max_length=200)
     signature: str = Field("", max_length=10_000)
-    daily_limit: Limit = mailboxes.DEFAULT_DAILY_LIMIT
-    min_gap_seconds: Gap = mailboxes.DEFAULT_GAP_SECONDS
-    gap_jitter: Jitter = mailboxes.DEFAULT_JITTER
+    daily_limit: Limit = sender_mailboxes.DEFAULT_DAILY_LIMIT
+    min_gap_seconds: Gap = sender_mailboxes.DEFAULT_GAP_SECONDS
+    gap_jitter: Jitter = sender_mailboxes.DEFAULT_JITTER
     time_zone: Zone = "UTC"
     owner: str | None = Field(None, max_length=320, description="A member's sign-in address.")
     smtp_url: SmtpUrl | None = None
@@ -170,7 +171,7 @@ def _address(db: Any, *, workspace_id: int, mailbox_id: int) -> str:
 @router.get("/mailboxes", response_model=Page[MailboxOut], summary="List mailboxes")
 def list_mailboxes(request: Request, principal: ApiPrincipal, paging: Paging) -> dict[str, Any]:
     with read(request) as db:
-        found = mailboxes.listing(db, workspace_id=principal.workspace_id, now=utcnow())
+        found = sender_mailboxes.listing(db, workspace_id=principal.workspace_id, now=utcnow())
     items = [MailboxOut.of(m) for m in found[paging.offset : paging.offset + paging.limit]]
     return page(request, paging, items, len(found))
 
@@ -181,7 +182,7 @@ def list_mailboxes(request: Request, principal: ApiPrincipal, paging: Paging) ->
 def create_mailbox(request: Request, principal: ApiPrincipal, data: MailboxIn) -> MailboxOut:
     principal.require(Role.ADMIN)
     with tx(request) as db:
-        box = mailboxes.create(
+        box = sender_mailboxes.create(
             db,
             workspace_id=principal.workspace_id,
             address=data.address,
@@ -252,7 +253,9 @@ def set_lines(request: Request, principal: ApiPrincipal, data: LinesIn) -> Lines
 def get_mailbox(request: Request, principal: ApiPrincipal, mailbox_id: PathId) -> MailboxOut:
     with read(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        box = mailboxes.get(db, workspace_id=principal.workspace_id, address=address, now=utcnow())
+        box = sender_mailboxes.get(
+            db, workspace_id=principal.workspace_id, address=address, now=utcnow()
+        )
     return MailboxOut.of(box)
 
 
@@ -264,7 +267,7 @@ def change_mailbox(
 ) -> MailboxOut:
     principal.require(Role.ADMIN)
     given = data.model_fields_set
-    changes = mailboxes.Changes(
+    changes = sender_mailboxes.Changes(
         address=data.address,
         display_name=data.display_name,
         signature=data.signature,
@@ -282,7 +285,7 @@ def change_mailbox(
     )
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        box = mailboxes.edit(
+        box = sender_mailboxes.edit(
             db,
             workspace_id=principal.workspace_id,
             address=address,
@@ -304,7 +307,7 @@ def pause_mailbox(
     principal.require(Role.ADMIN)
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        box = mailboxes.pause(
+        box = sender_mailboxes.pause(
             db,
             workspace_id=principal.workspace_id,
             address=address,
@@ -324,7 +327,7 @@ def resume_mailbox(request: Request, principal: ApiPrincipal, mailbox_id: PathId
     principal.require(Role.ADMIN)
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        box = mailboxes.resume(
+        box = sender_mailboxes.resume(
             db,
             workspace_id=principal.workspace_id,
             address=address,
@@ -360,7 +363,7 @@ def remove_mailbox(
     principal.require(Role.ADMIN)
     with tx(request) as db:
         address = _address(db, workspace_id=principal.workspace_id, mailbox_id=mailbox_id)
-        removed = mailbox_removal.remove(
+        removed = removal.remove(
             db,
             workspace_id=principal.workspace_id,
             address=address,
@@ -391,7 +394,7 @@ def set_sequence_mailboxes(
         row_by_id(
             db, t.sequences, workspace_id=principal.workspace_id, id=sequence_id, what="sequence"
         )
-        chosen = mailboxes.set_for_sequence(
+        chosen = sender_mailboxes.set_for_sequence(
             db,
             workspace_id=principal.workspace_id,
             sequence_id=sequence_id,

@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, OptoutError
-from optout.services import mailbox_removal, mailboxes
 from optout.services.access.accounts import Role
-from optout.services.mailbox_imap import ImapLogin
+from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.mailboxes.imap_logins import ImapLogin
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
 from optout.web.pages.mailboxes import one_mailbox
@@ -44,7 +44,7 @@ FIELDS = (
 )
 
 
-def _form_of(box: mailboxes.Mailbox, imap: dict[str, object]) -> dict[str, str]:
+def _form_of(box: sender_mailboxes.Mailbox, imap: dict[str, object]) -> dict[str, str]:
     return {
         "address": box.address,
         "display_name": box.display_name,
@@ -53,7 +53,7 @@ def _form_of(box: mailboxes.Mailbox, imap: dict[str, object]) -> dict[str, str]:
         "gap": str(box.min_gap_seconds),
         "time_zone": box.time_zone,
         "owner": box.owner or "",
-        "smtp_url": "" if box.transport == mailboxes.RELAY else box.transport,
+        "smtp_url": "" if box.transport == sender_mailboxes.RELAY else box.transport,
         "imap_host": str(imap["imap_host"] or ""),
         "imap_port": "" if imap["imap_port"] is None else str(imap["imap_port"]),
         "imap_user": str(imap["imap_user"] or ""),
@@ -72,7 +72,7 @@ def _edit_page(
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
         box = one_mailbox(db, viewer, mailbox_id)
-        stored = mailboxes.row(db, workspace_id=viewer.workspace_id, address=box.address)
+        stored = sender_mailboxes.row(db, workspace_id=viewer.workspace_id, address=box.address)
     return page(
         request,
         "mailbox_edit.html",
@@ -105,12 +105,12 @@ def _address_or_typed(typed: str) -> str:
     """The mailbox's address as it is stored, for the IMAP login it defaults to (a typed
     address that is refused is told beside the address input, by the edit itself)."""
     try:
-        return mailboxes.check_address(typed)
+        return sender_mailboxes.check_address(typed)
     except InvalidInput:
         return typed.strip()
 
 
-def _changes(form: dict[str, str], passwords: dict[str, str]) -> mailboxes.Changes:
+def _changes(form: dict[str, str], passwords: dict[str, str]) -> sender_mailboxes.Changes:
     limit = form["daily_limit"].strip()
     imap: ImapLogin | None = None
     if form["imap_host"].strip():
@@ -126,7 +126,7 @@ def _changes(form: dict[str, str], passwords: dict[str, str]) -> mailboxes.Chang
             folder=form["imap_folder"],
         )
     smtp = form["smtp_url"].strip()
-    return mailboxes.Changes(
+    return sender_mailboxes.Changes(
         address=form["address"],
         display_name=form["display_name"],
         signature=form["signature"],
@@ -191,7 +191,7 @@ def save_mailbox(
         changes = _changes(form, {"smtp_password": smtp_password, "imap_password": imap_password})
         with site.engine.begin() as db:
             box = one_mailbox(db, viewer, mailbox_id)
-            saved = mailboxes.edit(
+            saved = sender_mailboxes.edit(
                 db,
                 workspace_id=viewer.workspace_id,
                 address=box.address,
@@ -215,10 +215,10 @@ def _remove_page(
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
         box = one_mailbox(db, viewer, mailbox_id)
-        active = mailbox_removal.active_enrollments(db, mailbox_id=box.id)
+        active = removal.active_enrollments(db, mailbox_id=box.id)
         others = [
             m
-            for m in mailboxes.listing(db, workspace_id=viewer.workspace_id, now=utcnow())
+            for m in sender_mailboxes.listing(db, workspace_id=viewer.workspace_id, now=utcnow())
             if m.id != box.id
         ]
     return page(
@@ -253,7 +253,7 @@ def remove_mailbox(
     try:
         with site_of(request).engine.begin() as db:
             box = one_mailbox(db, viewer, mailbox_id)
-            removed = mailbox_removal.remove(
+            removed = removal.remove(
                 db,
                 workspace_id=viewer.workspace_id,
                 address=box.address,

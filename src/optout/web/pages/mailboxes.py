@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
-from optout.services import mailboxes
 from optout.services.access.accounts import Role
+from optout.services.mailboxes import sender_mailboxes
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
@@ -26,8 +26,8 @@ router = page_router()
 EMPTY_FORM = {
     "address": "",
     "display_name": "",
-    "daily_limit": str(mailboxes.DEFAULT_DAILY_LIMIT),
-    "gap": str(mailboxes.DEFAULT_GAP_SECONDS),
+    "daily_limit": str(sender_mailboxes.DEFAULT_DAILY_LIMIT),
+    "gap": str(sender_mailboxes.DEFAULT_GAP_SECONDS),
     "time_zone": "UTC",
 }
 
@@ -40,7 +40,7 @@ def _list_page(
     error: OptoutError | None = None,
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
-        rows = mailboxes.listing(db, workspace_id=viewer.workspace_id, now=utcnow())
+        rows = sender_mailboxes.listing(db, workspace_id=viewer.workspace_id, now=utcnow())
     return page(
         request,
         "mailboxes.html",
@@ -87,7 +87,7 @@ def add_mailbox(
     viewer.principal.require(Role.ADMIN)
     try:
         with site_of(request).engine.begin() as db:
-            made = mailboxes.create(
+            made = sender_mailboxes.create(
                 db,
                 workspace_id=viewer.workspace_id,
                 address=address,
@@ -107,9 +107,9 @@ def add_mailbox(
     return redirect(request, "/mailboxes", done=f"Added {made.address}.")
 
 
-def one_mailbox(db: Connection, viewer: Viewer, mailbox_id: int) -> mailboxes.Mailbox:
+def one_mailbox(db: Connection, viewer: Viewer, mailbox_id: int) -> sender_mailboxes.Mailbox:
     """The viewer's workspace's mailbox, or NotFound."""
-    found = mailboxes.listing(
+    found = sender_mailboxes.listing(
         db, workspace_id=viewer.workspace_id, now=utcnow(), mailbox_id=mailbox_id
     )
     if not found:
@@ -127,7 +127,7 @@ def pause_mailbox(
     viewer.principal.require(Role.ADMIN)
     with site_of(request).engine.begin() as db:
         box = one_mailbox(db, viewer, mailbox_id)
-        mailboxes.pause(
+        sender_mailboxes.pause(
             db,
             workspace_id=viewer.workspace_id,
             address=box.address,
@@ -143,7 +143,7 @@ def resume_mailbox(request: Request, viewer: FormViewer, mailbox_id: int) -> Res
     viewer.principal.require(Role.ADMIN)
     with site_of(request).engine.begin() as db:
         box = one_mailbox(db, viewer, mailbox_id)
-        mailboxes.resume(
+        sender_mailboxes.resume(
             db,
             workspace_id=viewer.workspace_id,
             address=box.address,

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import enrollments, mailboxes, sequences
+from optout.services import enrollments, sequences
 from optout.services.access.accounts import Role
+from optout.services.mailboxes import sender_mailboxes
 from optout.web.errors import status_of
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
@@ -34,8 +35,8 @@ def _tab(
         name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view = sequences.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
-        boxes = mailboxes.listing(db, workspace_id=ws, now=utcnow())
-        chosen = set(mailboxes.of_sequence(db, sequence_id=sequence_id))
+        boxes = sender_mailboxes.listing(db, workspace_id=ws, now=utcnow())
+        chosen = set(sender_mailboxes.of_sequence(db, sequence_id=sequence_id))
     return page(
         request,
         "sequence_mailboxes.html",
@@ -68,7 +69,7 @@ def choose_mailboxes(
     try:
         with site_of(request).engine.begin() as db:
             sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound: 404
-            chosen = mailboxes.set_for_sequence(
+            chosen = sender_mailboxes.set_for_sequence(
                 db,
                 workspace_id=ws,
                 sequence_id=sequence_id,

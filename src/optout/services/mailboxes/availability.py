@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.mailboxes import Mailbox, listing
+from optout.services.mailboxes.sender_mailboxes import Mailbox, listing
 
 
 def for_person(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.mailboxes import MAX_DAILY_LIMIT, local_day
+from optout.services.mailboxes.sender_mailboxes import MAX_DAILY_LIMIT, local_day
 
 OWNER_FIELD = "owner"
 CYCLE = 100

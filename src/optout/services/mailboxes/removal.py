@@ -13,8 +13,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput
-from optout.services import events, mailboxes
-from optout.services.mailbox_assignment import assign
+from optout.services import events
+from optout.services.mailboxes import sender_mailboxes
+from optout.services.mailboxes.assignment import assign
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def remove(
     of their sequences as new enrollments are; with neither, a mailbox that active
     enrollments send from is refused (Conflict). All in the caller's transaction, so no
     active enrollment is ever left without a mailbox."""
-    current = mailboxes.row(db, workspace_id=workspace_id, address=address)
+    current = sender_mailboxes.row(db, workspace_id=workspace_id, address=address)
     e, sm = t.enrollments, t.sequence_mailboxes
     theirs = sa.and_(e.c.mailbox_id == current["id"], e.c.status.in_(t.ACTIVE_STATUSES))
     active = active_enrollments(db, mailbox_id=current["id"])
@@ -61,7 +62,7 @@ def remove(
     if move_to is not None and round_robin:
         raise InvalidInput("say either the mailbox the enrollments move to, or round-robin")
     if move_to is not None:
-        target = mailboxes.row(db, workspace_id=workspace_id, address=move_to)
+        target = sender_mailboxes.row(db, workspace_id=workspace_id, address=move_to)
         if target["id"] == current["id"]:
             raise InvalidInput("a mailbox cannot be moved to itself")
     if active and target is None and not round_robin:

@@ -4,8 +4,8 @@ A mailbox has a daily limit counted in its own calendar day (its time zone), a m
 gap between two sends with a random jitter, and either the shared relay or its own SMTP
 server, whose password is kept encrypted (`optout.crypto.SecretBox`) and never shown.
 Pausing stops its sends (its emails wait, nothing is cancelled); resuming is an audited
-act. A mailbox may have its own IMAP login for its replies (`mailbox_imap`); removing one
-is `mailbox_removal`.
+act. A mailbox may have its own IMAP login for its replies (`imap_logins`); removing one
+is `removal`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from optout.crypto import SecretBox
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, about_field
 from optout.normalize import normalize_email
-from optout.services import events, mailbox_imap
-from optout.services.mailbox_imap import ImapLogin
+from optout.services import events
+from optout.services.mailboxes import imap_logins
+from optout.services.mailboxes.imap_logins import ImapLogin
 
 DEFAULT_DAILY_LIMIT = 50
 DEFAULT_GAP_SECONDS = 90
@@ -273,7 +274,7 @@ def listing(
             gap_jitter=m["gap_jitter"],
             time_zone=m["time_zone"],
             owner=m["owner_email"],
-            imap=mailbox_imap.describe(m),
+            imap=imap_logins.describe(m),
             status=m["status"],
             pause_reason=m["pause_reason"],
             paused_at=m["paused_at"],
@@ -328,7 +329,7 @@ def create(
     }
     values.update(_transport(smtp_url, smtp_password, keys))
     if imap is not None:
-        values.update(mailbox_imap.values(imap, stored_password=None, keys=keys))
+        values.update(imap_logins.values(imap, stored_password=None, keys=keys))
     _check_free(db, workspace_id=workspace_id, address=canonical)
     b = t.mailboxes
     mailbox_id = db.execute(
@@ -424,10 +425,10 @@ def edit(
             raise InvalidInput("an SMTP password needs the mailbox's own SMTP server address")
         values["smtp_password"] = SecretBox(keys).encrypt(changes.smtp_password)
     if changes.no_imap:
-        values.update(mailbox_imap.CLEARED)
+        values.update(imap_logins.CLEARED)
     elif changes.imap is not None:
         values.update(
-            mailbox_imap.values(changes.imap, stored_password=current["imap_password"], keys=keys)
+            imap_logins.values(changes.imap, stored_password=current["imap_password"], keys=keys)
         )
     values = {k: v for k, v in values.items() if current[k] != v}  # a new secret always differs
     if values:
