@@ -92,9 +92,16 @@ class Conflict(OptoutError):
 
 
 class ConfirmationRequired(OptoutError):
-    """A save would remove too many people at once and needs explicit confirmation (R22)."""
+    """A save would remove too many people at once and needs explicit confirmation (R22).
+
+    `preview`, when the refusal read one, is what the save would have done (an
+    exclusion's `Preview`), so the caller shows it without reading it again."""
 
     code = "confirmation_required"
+
+    def __init__(self, message: str, *, preview: object | None = None) -> None:
+        super().__init__(message)
+        self.preview = preview
 
 
 class ConnectorError(OptoutError):

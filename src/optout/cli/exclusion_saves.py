@@ -29,7 +29,7 @@ from optout.filters import Level, to_text
 from optout.services import exclusion_unenroll
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
-from optout.services.preview import preview
+from optout.services.preview import Preview, preview
 
 _COLUMN = re.compile(r"at column (\d+)")
 
@@ -93,7 +93,9 @@ def save_exclusion(
             saved = save(db, ws.id, env.actor, now)
         except ConfirmationRequired as exc:
             spec = draft(db, ws.id)
-            impact = preview(db, workspace_id=ws.id, exclusion=spec, now=now)
+            impact = exc.preview
+            if not isinstance(impact, Preview):
+                impact = preview(db, workspace_id=ws.id, exclusion=spec, now=now)
             if json_output:
                 emit_json(
                     {

@@ -363,7 +363,8 @@ def guard(
         impact = preview(db, workspace_id=workspace_id, exclusion=draft, now=now)
     if impact.needs_confirmation and not confirm:
         raise ConfirmationRequired(
-            "this save needs confirmation: " + "; ".join(impact.confirmation_reasons)
+            "this save needs confirmation: " + "; ".join(impact.confirmation_reasons),
+            preview=impact,
         )
     return impact
 

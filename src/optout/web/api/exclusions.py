@@ -25,7 +25,7 @@ from optout.services import exclusion_rules, exclusion_unenroll, exclusions, lis
 from optout.services.access.accounts import Principal
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
-from optout.services.preview import preview
+from optout.services.preview import Preview, preview
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError
@@ -136,8 +136,10 @@ def _needs_confirmation(
     now: datetime,
 ) -> ApiError:
     """The 409 answer of a refused save, with the preview of what it would have done."""
-    with read(request) as db:
-        impact = preview(db, workspace_id=workspace_id, exclusion=draft(db), now=now)
+    impact = exc.preview
+    if not isinstance(impact, Preview):
+        with read(request) as db:
+            impact = preview(db, workspace_id=workspace_id, exclusion=draft(db), now=now)
     return ApiError(
         409,
         exc.code,

@@ -31,7 +31,7 @@ from optout.services import (
     rule_reach,
 )
 from optout.services.exclusions import Saved
-from optout.services.preview import preview
+from optout.services.preview import Preview, preview
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import (
     ExclusionForm,
@@ -232,7 +232,10 @@ def _save(
             saved = _write(db, ws, viewer.actor, form, exclusion_id, confirm, now)
     except ConfirmationRequired as exc:
         with engine.connect() as db:
-            impact = preview(db, workspace_id=ws, exclusion=form.draft(exclusion_id or 0), now=now)
+            impact = exc.preview
+            if not isinstance(impact, Preview):
+                draft = form.draft(exclusion_id or 0)
+                impact = preview(db, workspace_id=ws, exclusion=draft, now=now)
             reach = _reach(db, ws, exclusion_id) if exclusion_id else None
         return page(
             request,
