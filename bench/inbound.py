@@ -536,10 +536,12 @@ def run(
     profile: cProfile.Profile | None = None,
     database_url: str | None = None,
     connections: Sequence[int] = (),
+    spy: Path | None = None,
 ) -> Result:
     """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/);
     `connections`: for each K, the same corpus through the SMTP listener from K connections
-    at once, on its own fresh copy, after the direct arm."""
+    at once, on its own fresh copy, after the direct arm; `spy`: a folder for py-spy's
+    samples of the direct arm (`direct.txt`) and of each listener (`smtp<K>.txt`)."""
     messages = min(messages, people)
     params = params_for(people)
     source = prepare(params, url=database_url, reuse=True, progress=progress)
@@ -562,10 +564,11 @@ def run(
                 f"baseline: classify alone {len(recipients) / classify_seconds:.0f} /s "
                 f"(parse {len(recipients) / parse_seconds:.0f} /s)"
             )
-            seconds, wall, outcomes = measure_process(
-                engine, recipients, pool, batch=batch, progress=progress, profile=profile,
-                now=received_at,
-            )  # fmt: skip
+            with inbound_listener.recorded(os.getpid(), spy and spy / "direct.txt"):
+                seconds, wall, outcomes = measure_process(
+                    engine, recipients, pool, batch=batch, progress=progress,
+                    profile=profile, now=received_at,
+                )  # fmt: skip
             progress.say(f"direct: {len(recipients) / seconds:.1f} /s")
         finally:
             engine.dispose()
@@ -575,8 +578,9 @@ def run(
     )  # fmt: skip
     for k in connections:
         arm = through_listener(
-            base, params, recipients, pool, connections=k, sent_at=sent_at, progress=progress
-        )
+            base, params, recipients, pool, connections=k, sent_at=sent_at,
+            progress=progress, spy=spy and spy / f"smtp{k}.txt",
+        )  # fmt: skip
         result.listener.append(arm)
     return result
 
@@ -590,6 +594,7 @@ def through_listener(
     connections: int,
     sent_at: datetime,
     progress: Progress,
+    spy: Path | None = None,
 ) -> ListenerArm:
     """The corpus through `optout inbound smtp` on a fresh copy of `base`."""
     with copy_of(base, _copy_name(params, f"smtp{connections}")) as url:
@@ -616,7 +621,8 @@ def through_listener(
                 f"optout inbound smtp (pid {process.pid}) listens on {host}:{port}; sending "
                 f"{len(raws):,} messages from {connections} connections"
             )
-            answers = inbound_listener.send_all(host, port, raws, connections=connections)
+            with inbound_listener.recorded(process.pid, spy):
+                answers = inbound_listener.send_all(host, port, raws, connections=connections)
         if answers.codes[250] != len(raws):
             progress.say(f"not every message was answered 250; the listener's log: {log}")
         load_after = os.getloadavg()
@@ -674,19 +680,36 @@ def report(result: Result) -> str:
     ]
     for (kind, outcome, by), n in sorted(result.outcomes.items()):
         lines.append(f"| {kind} | {outcome} | {by} | {n:,} |")
-    lines += ["", f"load average (1, 5, 15 min): direct arm {_load(result)}"]
+    transactions = -(-result.messages // result.batch)
+    lines += [
+        "",
+        f"direct arm: {transactions:,} transactions, "
+        f"{result.process_seconds / transactions:.2f} s a transaction (mean); "
+        f"load average (1, 5, 15 min) {_load(result)}",
+    ]
     if result.listener:
         lines += [
             "",
             "| connections | answered 250 | other answers | rows | distinct Message-IDs "
             "| outcomes as direct | transactions | messages a transaction (mean, max) "
-            "| load average before -> after |",
-            "| ---: | ---: | --- | ---: | ---: | --- | ---: | --- | --- |",
+            "| seconds a transaction (mean) | load average before -> after |",
+            "| ---: | ---: | --- | ---: | ---: | --- | ---: | --- | ---: | --- |",
         ]
         for arm in result.listener:
             lines.append(_listener_line(result, arm))
         for arm in result.listener:
             lines += _differences(result, arm)
+        lines += [
+            "",
+            "| connections | messages a transaction | transactions | messages "
+            "| seconds from its start to the next (mean) |",
+            "| ---: | --- | ---: | ---: | ---: |",
+        ]
+        for arm in result.listener:
+            for group, count, held, cycle in arm.stored.by_size():
+                lines.append(
+                    f"| {arm.connections} | {group} | {count:,} | {held:,} | {cycle:.2f} |"
+                )
     return "\n".join(lines)
 
 
@@ -700,7 +723,7 @@ def _listener_line(result: Result, arm: ListenerArm) -> str:
     return (
         f"| {arm.connections} | {arm.codes[250]:,} | {others or 'none'} | {arm.stored.rows:,} "
         f"| {arm.stored.distinct_message_ids:,} | {same} | {len(sizes):,} "
-        f"| {mean:.1f}, {max(sizes, default=0)} "
+        f"| {mean:.1f}, {max(sizes, default=0)} | {arm.seconds / max(1, len(sizes)):.2f} "
         f"| {_triple(arm.load_before)} -> {_triple(arm.load_after)} |"
     )
 
@@ -754,6 +777,11 @@ def main(argv: list[str] | None = None) -> None:
         "--connections", type=int, nargs="+", default=[8], metavar="K",
         help="with --via smtp: SMTP connections sending at once, one pass per K (default 8)",
     )  # fmt: skip
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, metavar="DIR", dest="spy",
+        help="sample the direct arm and each listener with py-spy into DIR and print "
+        "where the time goes",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     progress = Progress()
     profile = cProfile.Profile() if args.profile else None
@@ -764,8 +792,12 @@ def main(argv: list[str] | None = None) -> None:
     result = run(
         people=args.people, messages=args.messages, batch=args.batch, progress=progress,
         profile=profile, connections=args.connections if args.via == "smtp" else (),
+        spy=args.spy,
     )  # fmt: skip
     print(report(result))
+    if args.spy is not None:
+        for samples in sorted(args.spy.glob("*.txt")):
+            print(inbound_listener.where_time_goes(samples), file=sys.stderr)
     if profile is not None:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.profile)

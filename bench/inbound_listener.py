@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench.commands import bare_environment, start, tail
 from bench.smtp_sink import free_port
+from optout.db import tables as t
 
 HOST = "127.0.0.1"
 RECIPIENT = "replies@inbound.bench.example"
@@ -208,6 +212,33 @@ class Stored:
     distinct_message_ids: int
     outcomes: Counter[tuple[str, str, str]]
     transactions: list[int]  # messages per transaction, in the order they ran
+    starts: list[datetime]  # when each began (the listener's clock)
+
+    def by_size(self) -> list[tuple[str, int, int, float]]:
+        """Transactions grouped by how many messages they held (1, 2-3, 4-7, ...): the
+        group, transactions, messages, and the mean seconds from a transaction's start to
+        the next one's (its own time plus the turn to the next; the last has none)."""
+        groups: dict[int, list[tuple[int, float | None]]] = {}
+        for i, size in enumerate(self.transactions):
+            cycle = (
+                (self.starts[i + 1] - self.starts[i]).total_seconds()
+                if i + 1 < len(self.starts)
+                else None
+            )
+            groups.setdefault(size.bit_length(), []).append((size, cycle))
+        found = []
+        for bits, members in sorted(groups.items()):
+            low, high = 1 << (bits - 1), (1 << bits) - 1
+            cycles = [c for _, c in members if c is not None]
+            found.append(
+                (
+                    str(low) if low == high else f"{low}-{high}",
+                    len(members),
+                    sum(size for size, _ in members),
+                    sum(cycles) / len(cycles) if cycles else float("nan"),
+                )
+            )
+        return found
 
 
 def stored_after(engine: sa.Engine, after_id: int) -> Stored:
@@ -229,19 +260,74 @@ def stored_after(engine: sa.Engine, after_id: int) -> Stored:
                 )
             }
         )
-        transactions = [
-            int(n)
-            for (n,) in db.execute(
-                sa.text(
-                    "SELECT count(*) FROM inbound_messages WHERE id > :after "
-                    "GROUP BY received_at ORDER BY received_at"
-                ),
-                {"after": after_id},
-            )
-        ]
-    return Stored(int(rows), int(distinct), outcomes, transactions)
+        m = t.inbound_messages
+        runs = db.execute(
+            sa.select(m.c.received_at, sa.func.count())
+            .where(m.c.id > after_id)
+            .group_by(m.c.received_at)
+            .order_by(m.c.received_at)
+        ).all()
+    return Stored(
+        int(rows), int(distinct), outcomes, [int(n) for _, n in runs], [at for at, _ in runs]
+    )
 
 
 def last_row_id(engine: sa.Engine) -> int:
     with engine.connect() as db:
         return int(db.scalar(sa.text("SELECT coalesce(max(id), 0) FROM inbound_messages")) or 0)
+
+
+@contextlib.contextmanager
+def recorded(pid: int, output: Path | None, *, rate: int = 50) -> Iterator[None]:
+    """py-spy sampling process `pid` through the block (nothing when `output` is None),
+    its collapsed stacks written to `output` (py-spy's raw format)."""
+    if output is None:
+        yield
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--format", "raw", "--output", str(output), "--rate", str(rate), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
+def where_time_goes(raw: Path, *, top: int = 30) -> str:
+    """The functions holding the most samples of a py-spy raw profile: inclusive (on the
+    stack) and self (the frame running), as shares of the samples of working threads."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";")]
+        total += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            inclusive[name] += n
+    if not total:
+        return f"{raw}: no samples"
+    lines = [f"{raw.name}: {total:,} samples of working threads", "", "on the stack:"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(top)]
+    lines += ["", "running:"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def _frame(frame: str) -> str:
+    """`function (path/file.py:123)` without the line number."""
+    return re.sub(r":\d+\)$", ")", frame.strip())
