@@ -12,6 +12,10 @@ less than the wall time on a busy machine.
 
     .venv/bin/python -m bench.cli_start [--runs 15]
 
+With `--libraries`, the run also times importing each library the commands need, alone
+and together (`python -c "import ..."`, with the first tree's code): what a start costs
+before optout's own modules and work.
+
 To compare commits in one run, unpack each (`git archive COMMIT | tar -x -C DIR`) and name
 it: `--tree before=DIR1 --tree after=DIR2`. Each tree's commands run with
 `PYTHONPATH=DIR/src` (the `optout` script then imports that tree's code) on a demo
@@ -112,7 +116,27 @@ def commands() -> dict[str, list[str]]:
     }
 
 
-def measure(trees: Sequence[Tree], runs: int) -> list[Timing]:
+# What `optout explain` imports from other projects, alone and together, and what Typer
+# imported to check option values before optout.cli.coercion.
+LIBRARIES: dict[str, str] = {
+    "Typer": "import typer",
+    "SQLAlchemy": "import sqlalchemy",
+    "SQLAlchemy and its SQLite driver": "import sqlalchemy.dialects.sqlite.pysqlite",
+    "SQLAlchemy, SQLite and PostgreSQL dialects": (
+        "import sqlalchemy.dialects.sqlite.pysqlite, sqlalchemy.dialects.postgresql"
+    ),
+    "optout's tables (SQLAlchemy, both dialects)": "import optout.db.tables",
+    "rich's table": "import rich.table",
+    "email-validator": "import email_validator",
+    "pydantic and one TypeAdapter": "import pydantic; pydantic.TypeAdapter(str)",
+    "all of explain's libraries": (
+        "import typer, sqlalchemy.dialects.sqlite.pysqlite, optout.db.tables, rich.table, "
+        "email_validator"
+    ),
+}
+
+
+def measure(trees: Sequence[Tree], runs: int, *, libraries: bool = False) -> list[Timing]:
     with tempfile.TemporaryDirectory(prefix="optout-cli-start-") as folder:
         cwd = Path(folder)
         envs = {}
@@ -129,6 +153,11 @@ def measure(trees: Sequence[Tree], runs: int) -> list[Timing]:
             for tree in trees
             for label, command in commands().items()
         ]
+        if libraries:
+            plan += [
+                ("", f"{label}: {code}", [sys.executable, "-c", code], envs[trees[0].label])
+                for label, code in LIBRARIES.items()
+            ]
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {
             (t, label): [] for t, label, _, _ in plan
         }
@@ -174,10 +203,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--tree", type=tree_of, action="append", help="LABEL=DIR of an unpacked commit (repeat)"
     )
     parser.add_argument("--json", action="store_true", help="print the samples as JSON too")
+    parser.add_argument(
+        "--libraries", action="store_true", help="also time importing the libraries alone"
+    )
     args = parser.parse_args(argv)
     trees = args.tree or [Tree("installed", None)]
     print(f"load average before: {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    timings = measure(trees, args.runs)
+    timings = measure(trees, args.runs, libraries=args.libraries)
     print(f"load average after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(report(timings))
     if args.json:
