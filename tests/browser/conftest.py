@@ -46,6 +46,17 @@ ENCRYPTION_KEYS = ("7Q7gXnd2mD8tq0l3Ji5yqSxRkz1u2wQx6yB8YbZ3d4E=",)  # a Fernet 
 PASSWORD = "correct horse battery staple"
 PAGE_TIMEOUT_MS = 30_000  # what a page action or an `expect` waits at most
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# htmx's requests in flight, counted in every page a test's browser opens. The fragments a
+# page asks for as it loads are asked for before its load event, and no fragment asks for
+# another as it loads, so a page whose load is over and whose count is back at 0 shows all
+# it will show (`App.settle`), without waiting out the half second of network quiet of
+# Playwright's "networkidle".
+COUNT_HTMX_REQUESTS = """
+window.htmxInFlight = 0;
+document.addEventListener("htmx:beforeSend", () => { window.htmxInFlight += 1; });
+document.addEventListener("htmx:afterRequest", () => { window.htmxInFlight -= 1; });
+"""
+LOADED = "() => document.readyState === 'complete' && window.htmxInFlight === 0"
 
 
 def _unavailable(reason: str) -> None:
@@ -94,9 +105,13 @@ class App:
         self.shots.append(path)
         return path
 
+    def settle(self) -> None:
+        """Wait until the page's load is over and the fragments it asked for are in."""
+        self.page.wait_for_function(LOADED)
+
     def visit(self, path: str, label: str) -> Page:
         self.page.goto(self.url(path))
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         self.shot(label)
         return self.page
 
@@ -107,8 +122,11 @@ class App:
         page.fill("#workspace", self.world_slug)
         page.fill("#email", self.user)
         page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state("networkidle")
+        # The answer is a page either way: where the sign-in leads, or the form again
+        # with what went wrong.
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        self.settle()
 
 
 @pytest.fixture
@@ -161,6 +179,7 @@ def open_app(
         # Generous: with the suite on every core, a page can wait behind other tests'
         # work; a wait only lasts this long when the page is wrong.
         context.set_default_timeout(PAGE_TIMEOUT_MS)
+        context.add_init_script(COUNT_HTMX_REQUESTS)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))

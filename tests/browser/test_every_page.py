@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import optouts
 from optout.services.access import accounts
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.browser.conftest import KEYS, App
 from tests.browser.page_checks import DESKTOP, check_page, console_errors
 from tests.factories import World
@@ -71,17 +71,6 @@ EXPECTED_ROUTES = {
 }
 # Links that are downloads or leave the pages, not pages to check.
 NOT_PAGES = re.compile(r"^/(static/|u/)|\.csv$|^/openapi\.json$|^/docs")
-# htmx's requests in flight, counted in every page the tab opens. The fragments a page asks
-# for as it loads are asked for before its load event, and the pages' fragments ask for no
-# more fragments as they load, so a page whose load is over and whose count is back at 0
-# shows everything it will show: the crawl checks it then, instead of waiting out the half
-# second of network quiet of Playwright's "networkidle" on every page.
-COUNT_HTMX_REQUESTS = """
-window.htmxInFlight = 0;
-document.addEventListener("htmx:beforeSend", () => { window.htmxInFlight += 1; });
-document.addEventListener("htmx:afterRequest", () => { window.htmxInFlight -= 1; });
-"""
-LOADED = "() => document.readyState === 'complete' && window.htmxInFlight === 0"
 
 
 def _user(world: World) -> str:
@@ -121,7 +110,7 @@ def _crawl(app: App, start: str) -> set[str]:
         answer = app.page.goto(app.url(path))
         assert answer is not None, path
         assert answer.status == 200, f"{path}: {answer.status}"
-        app.page.wait_for_function(LOADED)
+        app.settle()
         check_page(app, f"page {route}")
         queue.extend(_links(app))
     return seen
@@ -173,7 +162,6 @@ def test_every_page_fits_the_window_passes_axe_and_logs_nothing(
         )
     app = open_app(world)
     page = app.page
-    page.add_init_script(COUNT_HTMX_REQUESTS)
     errors = console_errors(page)
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
 
