@@ -59,9 +59,9 @@ from optout.services import (
     decision_index,
     enrollments,
     people,
-    sequences,
 )
 from optout.services.filters import load
+from optout.services.sequences import definitions
 
 WS = WORKSPACE_ID
 HEADING = "## Sequences that enroll by themselves at scale (`bench/auto_enroll.py`)"
@@ -276,13 +276,13 @@ def setup(engine: Engine, now: datetime) -> tuple[list[int], Target]:
         for name, filter_ in AUDIENCES:
             audiences.create(db, workspace_id=WS, name=name, filter=filter_, now=now)
             ids.append(
-                sequences.create(
+                definitions.create(
                     db,
                     workspace_id=WS,
                     name=f"Auto {name}",
                     ruleset=ruleset,
                     audience=name,
-                    steps=[sequences.Step(kind="email", subject="Hi", body_text="Hello")],
+                    steps=[definitions.Step(kind="email", subject="Hi", body_text="Hello")],
                     from_address="auto@bench.example",
                     now=now,
                 )

@@ -34,7 +34,8 @@ from optout.crm import connections, sync
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import enrollments, exclusions, rulesets, sequences, workspaces
+from optout.services import enrollments, exclusions, workspaces
+from optout.services.sequences import definitions, rulesets
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "pat-na1-bench"
@@ -83,12 +84,12 @@ def _workspace(engine: Engine) -> tuple[int, int]:
     with engine.begin() as db:
         ws = workspaces.create(db, slug=f"bench-{uuid.uuid4().hex[:8]}", name="CRM bench", now=now)
         rulesets.create(db, workspace_id=ws.id, name="Default", now=now)
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=ws.id,
             name="Outbound",
             ruleset="Default",
-            steps=[sequences.Step(kind="email", subject="Hi", body_text="Hello")],
+            steps=[definitions.Step(kind="email", subject="Hi", body_text="Hello")],
             from_address="bench@optout.example",
             now=now,
         )

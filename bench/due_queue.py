@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
-from optout.services import rulesets, sequences, workspaces
+from optout.services import workspaces
+from optout.services.sequences import definitions, rulesets
 
 PEOPLE_PER_COMPANY = 100
 FROM_ADDRESS = "Sam Sender <sam@sender.example>"
@@ -53,14 +54,14 @@ def build(
     with engine.begin() as db:
         workspace_id = workspaces.create(db, slug=slug, name="Bench", now=now).id
         rulesets.create(db, workspace_id=workspace_id, name="Bench rules", now=now)
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=workspace_id,
             name="Bench outbound",
             ruleset="Bench rules",
             from_address=FROM_ADDRESS,
             steps=[
-                sequences.Step(
+                definitions.Step(
                     "email",
                     subject="Hello {{ person.first_name }}",
                     body_text="Hi {{ person.first_name }}, a word about {{ company.name }}.",

@@ -38,7 +38,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, events, exclusions, sequences
+from optout.services import enrollments, events, exclusions
+from optout.services.sequences import definitions
 
 ACTIVE = 200_000
 QUEUED = 50_000
@@ -56,16 +57,16 @@ def _setup(engine: Engine, progress: Progress) -> int:
     """A sequence with 200,000 active enrollments (half not started), 50,000 queued emails."""
     e, o, p, st = t.enrollments, t.outbound_emails, t.people, t.sequence_steps
     with engine.begin() as db:
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=WORKSPACE_ID,
             name="Enforcement bench",
             ruleset="Outbound default",
             from_address="Sam <sam@bench.example>",
             steps=[
-                sequences.Step("email", subject="Hi {{ person.first_name }}", body_text="One"),
-                sequences.Step("wait", wait_seconds=86400),
-                sequences.Step("email", subject="Again", body_text="Two"),
+                definitions.Step("email", subject="Hi {{ person.first_name }}", body_text="One"),
+                definitions.Step("wait", wait_seconds=86400),
+                definitions.Step("email", subject="Again", body_text="Two"),
             ],
             now=NOW,
         )

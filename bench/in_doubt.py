@@ -32,11 +32,11 @@ from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.sending import worker
 from optout.sending.transports import OutboxTransport, SmtpTransport, Transport
-from optout.services import sequences
+from optout.services.sequences import definitions
 
 NOW = datetime(2026, 11, 2, 9, 0)
 KEYS = ("bench-in-doubt-secret-key-0123456789",)
-STEPS = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
+STEPS = (definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
 
 
 @contextmanager

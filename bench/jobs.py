@@ -23,7 +23,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, enrollments, jobs, rulesets, sequences, workspaces
+from optout.services import bulk_jobs, enrollments, jobs, workspaces
+from optout.services.sequences import definitions, rulesets
 
 NOW = datetime(2026, 12, 1, 9, 0)
 BATCH = 20_000
@@ -35,12 +36,12 @@ def build(engine: Engine, count: int) -> tuple[int, int]:
     with engine.begin() as db:
         ws = workspaces.create(db, slug="bench-jobs", name="Bench jobs", now=NOW).id
         rulesets.create(db, workspace_id=ws, name="Default", now=NOW)
-        seq = sequences.create(
+        seq = definitions.create(
             db,
             workspace_id=ws,
             name="Outbound",
             ruleset="Default",
-            steps=(sequences.Step(kind="email", subject="Hi", body_text="Hello"),),
+            steps=(definitions.Step(kind="email", subject="Hi", body_text="Hello"),),
             from_address="sam@acme-sales.com",
             now=NOW,
         )

@@ -18,15 +18,13 @@ from optout.services import (
     exclusions,
     opportunities,
     people,
-    personas,
-    rulesets,
-    sequences,
     workspaces,
 )
 from optout.services.eligibility import Explanation, explain
+from optout.services.sequences import definitions, personas, rulesets
 
 ONE_EMAIL = (
-    sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),
+    definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),
 )
 
 
@@ -89,13 +87,13 @@ class World:
         *,
         ruleset: str | None = None,
         audience: str | None = None,
-        steps: Sequence[sequences.Step] = ONE_EMAIL,
+        steps: Sequence[definitions.Step] = ONE_EMAIL,
     ) -> int:
         if ruleset is None:
             if self._default_ruleset is None:
                 self._default_ruleset = self.ruleset()
             ruleset = self._default_ruleset
-        return sequences.create(
+        return definitions.create(
             self.db,
             workspace_id=self.ws,
             name=name,

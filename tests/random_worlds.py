@@ -23,7 +23,7 @@ from optout.filters.fields import FIELDS, Field, FieldType, Level, lookup
 from optout.filters.operators import OPERATORS, Arg, Operator
 from optout.normalize import normalize_domain
 from optout.services import companies, opportunities, people
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.factories import World
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)  # the `now` of tests/conftest.py

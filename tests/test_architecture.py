@@ -210,12 +210,12 @@ ALLOWED = {
         "optout.sending.transports",
     ): "tests a mailbox's server",
     ("optout.services.people", "optout.sending.windows"): "checks a time zone name",
-    ("optout.services.sequence_edits", "optout.sending.realign"): "re-times queued steps",
-    ("optout.services.sequence_edits", "optout.sending.schedule"): "re-times queued steps",
-    ("optout.services.sequence_edits", "optout.sending.windows"): "a sequence's schedule",
-    ("optout.services.sequences", "optout.sending.templates"): "validates templates",
-    ("optout.services.sequences", "optout.sending.windows"): "a sequence's schedule",
-    ("optout.services.step_preview", "optout.sending.templates"): "renders a step",
+    ("optout.services.sequences.edits", "optout.sending.realign"): "re-times queued steps",
+    ("optout.services.sequences.edits", "optout.sending.schedule"): "re-times queued steps",
+    ("optout.services.sequences.edits", "optout.sending.windows"): "a sequence's schedule",
+    ("optout.services.sequences.definitions", "optout.sending.templates"): "validates templates",
+    ("optout.services.sequences.definitions", "optout.sending.windows"): "a sequence's schedule",
+    ("optout.services.sequences.step_preview", "optout.sending.templates"): "renders a step",
     ("optout.services.unsubscribes", "optout.sending.tokens"): "reads an unsubscribe link",
 }
 
@@ -252,7 +252,7 @@ def test_every_allowed_wrong_way_arrow_is_one_the_code_has() -> None:
 SERVICES = "optout.services"
 # The folders from top to bottom: a folder imports the root and the folders after it in
 # this list, never one before it (so never each other in a cycle either).
-FOLDERS = ("imports", "access", "mailboxes")
+FOLDERS = ("imports", "access", "sequences", "mailboxes")
 # The shared tier: imported by every family, it imports no folder.
 SHARED = (
     "decision_index",

@@ -17,8 +17,9 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, rulesets, sequences, workspaces
+from optout.services import enrollments, workspaces
 from optout.services.imports import people_files
+from optout.services.sequences import definitions, rulesets
 from optout.web.app import create_app
 from tests.sending.smtp_server import Recorder, smtp_server
 from tests.web.conftest import serving
@@ -49,16 +50,16 @@ def _seed(engine: Engine) -> tuple[int, int]:
         )
         assert (report.applied, report.created) == (True, 2)
         rulesets.create(db, workspace_id=ws.id, name="Default", now=T0)
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=ws.id,
             name="Intro",
             ruleset="Default",
             from_address="Sam <sam@acme-sales.com>",
             steps=[
-                sequences.Step("email", subject="Hi {{ person.first_name }}", body_text="One"),
-                sequences.Step("wait", wait_seconds=2 * 86400),
-                sequences.Step("email", subject="Following up", body_text="Two"),
+                definitions.Step("email", subject="Hi {{ person.first_name }}", body_text="One"),
+                definitions.Step("wait", wait_seconds=2 * 86400),
+                definitions.Step("email", subject="Following up", body_text="Two"),
             ],
             now=T0,
         )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_page
 from tests.factories import World

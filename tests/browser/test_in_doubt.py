@@ -16,14 +16,14 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import sequences
+from optout.services.sequences import definitions
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths
 from tests.factories import World
 from tests.sending.lost_answers import worker_pass
 from tests.sending.smtp_server import DroppingAfterData, smtp_server
 
-STEPS = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
+STEPS = (definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
 
 
 def _message_ids(handler: DroppingAfterData) -> dict[str, list[str]]:

@@ -10,8 +10,9 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import audiences, personas, rulesets, sequences
+from optout.services import audiences
 from optout.services.access import accounts
+from optout.services.sequences import definitions, personas, rulesets
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
@@ -56,7 +57,7 @@ def test_R24_persona_built_in_the_browser_counts_who_its_title_words_take(
             db, workspace_id=world.ws, name="Tech buyers", persona="Technical", now=world.now
         )
         rulesets.create(db, workspace_id=world.ws, name="Default", now=world.now)
-        sequences.create(
+        definitions.create(
             db,
             workspace_id=world.ws,
             name="Outbound",
@@ -130,7 +131,7 @@ def test_R27_ruleset_built_in_the_browser_by_an_admin_shows_its_sequences(
 
     # A sequence switches to it on its own edit page; the ruleset then lists it.
     with engine.connect() as db:
-        outbound = sequences.spec_by_name(db, workspace_id=world.ws, name="Outbound").id
+        outbound = definitions.spec_by_name(db, workspace_id=world.ws, name="Outbound").id
     app.visit(f"/sequences/{outbound}/edit", "edit sequence")
     page.select_option("#ruleset", "Careful")
     page.click("#save-sequence")
@@ -144,7 +145,7 @@ def test_R27_ruleset_built_in_the_browser_by_an_admin_shows_its_sequences(
     expect(page.locator(".notice.ok")).to_contain_text("Saved Careful.")
     check_widths(app, "ruleset with its sequences")
     with engine.connect() as db:
-        careful = sequences.spec_by_name(db, workspace_id=world.ws, name="Outbound").ruleset
+        careful = definitions.spec_by_name(db, workspace_id=world.ws, name="Outbound").ruleset
     assert (
         careful.name,
         careful.exclusions_enabled,

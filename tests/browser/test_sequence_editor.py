@@ -11,8 +11,8 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import sequences
-from optout.services.sequence_edits import editable
+from optout.services.sequences import definitions
+from optout.services.sequences.edits import editable
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
@@ -108,7 +108,7 @@ def test_R26_sequence_built_and_edited_in_the_browser(
     expect(page.locator("#ruleset")).to_have_value("Careful")
     check_widths(app, "edit sequence with a template error")
     with engine.connect() as db:
-        seq_id = sequences.spec_by_name(db, workspace_id=world.ws, name="Outbound Q4").id
+        seq_id = definitions.spec_by_name(db, workspace_id=world.ws, name="Outbound Q4").id
         saved = editable(db, workspace_id=world.ws, sequence_id=seq_id)
     assert saved.ruleset == "Default", "nothing saved while a step is wrong"
     page.fill("#step-2-first", "Following up, {{ person.first_name }}")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.browser.conftest import KEYS, App
 from tests.factories import World
 

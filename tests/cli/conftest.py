@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from optout.cli import app
 from optout.clock import utcnow
 from optout.db.engine import create_engine
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.conftest import migrated_database
 from tests.factories import World
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.db.engine import create_engine
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 from tests.cli.conftest import Cli
 from tests.sending.lost_answers import worker_pass
 from tests.sending.smtp_server import DroppingAfterData, smtp_server

@@ -23,18 +23,11 @@ from optout.eligibility.index import clock_conditions, live
 from optout.eligibility.sql import eligible_people
 from optout.filters import Level
 from optout.sending.claim import claim
-from optout.services import (
-    audiences,
-    decision_index,
-    enrollments,
-    fresh_rules,
-    monitoring,
-    refresh,
-    sequences,
-)
+from optout.services import audiences, decision_index, enrollments, fresh_rules, monitoring, refresh
 from optout.services.eligibility import explain, situation
 from optout.services.exclusion_sets import removable_enrollments
 from optout.services.preview import preview
+from optout.services.sequences import definitions
 from optout.services.staging import requested_people, stage_ids
 from optout.web.pages import reads
 
@@ -234,7 +227,7 @@ def test_R30_not_enrolled_and_audience_counts_read_the_same(db: Connection, demo
     with_audience = [
         name
         for sequence_id, name in _sequences(db, demo)
-        if sequences.audience_id(db, workspace_id=demo, sequence_id=sequence_id) is not None
+        if definitions.audience_id(db, workspace_id=demo, sequence_id=sequence_id) is not None
     ]
     assert with_audience
 

@@ -22,7 +22,7 @@ from optout.inbound import InboundOptions
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import sequences
+from optout.services.sequences import definitions
 from tests.factories import World
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -32,9 +32,9 @@ TOKENS = UnsubscribeTokens(KEYS)
 OPTIONS = InboundOptions(tokens=TOKENS)
 SENDER = "Sam Seller <sam@acme-sales.com>"
 TWO_EMAILS = (
-    sequences.Step(kind="email", subject="Quick question", body_text="Hi, how is it going?"),
-    sequences.Step(kind="wait", wait_seconds=2 * 86400),
-    sequences.Step(kind="email", subject="Following up", body_text="Just checking in."),
+    definitions.Step(kind="email", subject="Quick question", body_text="Hi, how is it going?"),
+    definitions.Step(kind="wait", wait_seconds=2 * 86400),
+    definitions.Step(kind="email", subject="Following up", body_text="Just checking in."),
 )
 
 

@@ -21,17 +21,18 @@ from optout.inbound.listing import list_messages
 from optout.inbound.smtp import InboundSmtpServer
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, exclusions, people, sequences
+from optout.services import events, exclusions, people
+from optout.services.sequences import definitions
 from tests.factories import World
 from tests.inbound.helpers import KEYS, OPTIONS, TWO_EMAILS, corpus, readdress, reply
 from tests.sending.smtp_server import HOST, Recorder, free_port, smtp_server
 
 T0 = datetime(2026, 11, 2, 9, 0)
 WEBINAR = (  # starts with a delay, so its first email goes out in a later pass
-    sequences.Step(kind="wait", wait_seconds=3600),
-    sequences.Step(kind="email", subject="Webinar invite", body_text="Join us on the 20th?"),
-    sequences.Step(kind="wait", wait_seconds=5 * 86400),
-    sequences.Step(kind="email", subject="Webinar reminder", body_text="Starting soon."),
+    definitions.Step(kind="wait", wait_seconds=3600),
+    definitions.Step(kind="email", subject="Webinar invite", body_text="Join us on the 20th?"),
+    definitions.Step(kind="wait", wait_seconds=5 * 86400),
+    definitions.Step(kind="email", subject="Webinar reminder", body_text="Starting soon."),
 )
 
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from optout.sending import windows
 from optout.sending.claim import claim
-from optout.services import sequences
 from optout.services.mailboxes import sender_mailboxes
+from optout.services.sequences import definitions
 from tests.factories import ONE_EMAIL, World
 
 ANN = "ann@acme-sales.com"
@@ -29,14 +29,14 @@ def two_mailboxes(world: World) -> None:
         time_zone="UTC", actor="admin@acme", now=now,
     )  # fmt: skip
     world.ruleset()
-    outbound = sequences.create(
+    outbound = definitions.create(
         db, workspace_id=ws, name="Outbound", ruleset="Default", audience=None, steps=ONE_EMAIL,
         from_address=f"Ann Lee <{ANN}>", now=now,
     )  # fmt: skip
     world.enroll(outbound, [world.person(f"lead{i}@client{i}.com") for i in range(9)])
     sent = claim(db, now=now + timedelta(seconds=30), limit=2, workspace_id=ws)
     assert len(sent.claims) == 2
-    follow_up = sequences.create(
+    follow_up = definitions.create(
         db, workspace_id=ws, name="Follow-up", ruleset="Default", audience=None,
         steps=ONE_EMAIL, from_address=BOB, now=now,
         schedule=windows.Schedule(windows.EVERY_DAY, 9 * 60, 17 * 60),

@@ -16,12 +16,13 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_forever
-from optout.services import automatic_enrollment, people, sequences
+from optout.services import automatic_enrollment, people
+from optout.services.sequences import definitions
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server
 
 KEYS = ("auto-enroll-worker-key-0123456789",)
-STEPS = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
+STEPS = (definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
 # Far longer than the test waits: anything sent came from the enrollment between passes.
 POLL_SECONDS = 3600.0
 PATIENCE_SECONDS = 120.0
@@ -43,7 +44,7 @@ def test_R41_a_new_member_is_enrolled_and_emailed_while_the_worker_waits_for_its
         world = World(db, utcnow())
         world.ruleset()
         world.audience("CTOs", filter='person.title contains "cto"')
-        sequences.create(
+        definitions.create(
             db,
             workspace_id=world.ws,
             name="Tech",

@@ -35,7 +35,8 @@ from optout.sending.claim import DEFAULT_LEASE, claim
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, PassResult, run_once
 from optout.sending.worker import _deliver as deliver
-from optout.services import in_doubt, sequences
+from optout.services import in_doubt
+from optout.services.sequences import definitions
 from tests.cli.conftest import database_url  # noqa: F401
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server
@@ -43,7 +44,7 @@ from tests.sending.smtp_server import HOST, Recorder, smtp_server
 KEYS = "crash-test-secret-key-0123456789abcdef"
 T0 = datetime(2026, 11, 2, 9, 0)
 AFTER_LEASE = T0 + DEFAULT_LEASE + timedelta(minutes=1)
-STEPS = (sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
+STEPS = (definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),)
 PEOPLE = ("ann@acme.com", "ben@acme.com", "cat@acme.com")
 
 

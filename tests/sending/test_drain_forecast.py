@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from optout.sending import drain, windows
-from optout.services import sequences
 from optout.services.mailboxes import sender_mailboxes
+from optout.services.sequences import definitions
 from tests.factories import ONE_EMAIL, World
 from tests.sending.drain_world import ANN, BOB, expected_days, two_mailboxes
 
@@ -17,7 +17,7 @@ MONDAY = datetime(2026, 11, 2, 9, 0)  # UTC
 
 def _business_hours_sequence(world: World, *, sender: str, people: int) -> None:
     world.ruleset()
-    sequence = sequences.create(
+    sequence = definitions.create(
         world.db, workspace_id=world.ws, name="Outbound", ruleset="Default", audience=None,
         steps=ONE_EMAIL, from_address=sender, now=world.now,
         schedule=windows.BUSINESS_HOURS,

@@ -20,16 +20,16 @@ from optout.db import tables as t
 from optout.errors import Conflict
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import sequences
 from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.sequences import definitions
 from tests.factories import ONE_EMAIL, World
 
 KEYS = ("capacity-test-secret-key-0123456789",)
 MONDAY = datetime(2026, 11, 2, 9, 0)  # UTC; 10:00 in Berlin
 TWO_EMAILS = (
     *ONE_EMAIL,
-    sequences.Step(kind="wait", wait_seconds=2 * 86400),
-    sequences.Step(kind="email", subject="Following up", body_text="Still there?"),
+    definitions.Step(kind="wait", wait_seconds=2 * 86400),
+    definitions.Step(kind="email", subject="Following up", body_text="Still there?"),
 )
 
 
@@ -274,7 +274,7 @@ def test_R37_a_mailbox_with_its_own_server_sends_through_it_and_signs_as_itself(
             actor="admin@acme",
             now=now,
         )
-        signed = sequences.Step(
+        signed = definitions.Step(
             kind="email", subject="Hello", body_text="Hi.\n\n{{ sender.signature }}"
         )
         for address, name in (("ann@acme-sales.com", "Ann"), ("sam@acme-sales.com", "Sam")):

@@ -20,16 +20,18 @@ from optout.sending.send_time import window_text
 from optout.sending.transports import SmtpTransport
 from optout.sending.windows import ANY_TIME, BUSINESS_HOURS, Schedule
 from optout.sending.worker import Mailer, run_once
-from optout.services import sequence_edits, sequences
+from optout.services.sequences import definitions, edits
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server
 
 KEYS = ("windows-test-secret-key-0123456789",)
 SATURDAY = datetime(2026, 11, 7, 12, 0)  # UTC
 STEPS = (
-    sequences.Step(kind="email", subject="Quick question, {{ person.first_name }}", body_text="Hi"),
-    sequences.Step(kind="wait", wait_seconds=86400),
-    sequences.Step(kind="email", subject="", body_text="Following up."),
+    definitions.Step(
+        kind="email", subject="Quick question, {{ person.first_name }}", body_text="Hi"
+    ),
+    definitions.Step(kind="wait", wait_seconds=86400),
+    definitions.Step(kind="email", subject="", body_text="Following up."),
 )
 ZONES = {"ann@acme.com": "Europe/Berlin", "bob@acme.com": "America/New_York", "cy@acme.com": None}
 
@@ -38,7 +40,7 @@ def _build(engine: Engine, schedule: Schedule) -> int:
     with engine.begin() as db:
         world = World(db, SATURDAY)
         world.ruleset()
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=world.ws,
             name="Outbound",
@@ -163,8 +165,8 @@ def test_R38_a_new_schedule_moves_queued_emails_and_the_worker_never_sends_outsi
     with fresh_engine.connect() as db:
         assert set(db.scalars(sa.select(o.c.due_at))) == {SATURDAY}
     with fresh_engine.begin() as db:
-        sequence_id = sequences.spec_by_name(db, workspace_id=ws, name="Outbound").id
-        sequence_edits.update_settings(
+        sequence_id = definitions.spec_by_name(db, workspace_id=ws, name="Outbound").id
+        edits.update_settings(
             db,
             workspace_id=ws,
             sequence_id=sequence_id,

@@ -18,7 +18,8 @@ from optout.db import statistics
 from optout.db.engine import create_engine
 from optout.sending import realign
 from optout.sending.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
-from optout.services import enrollments, people, sequences
+from optout.services import enrollments, people
+from optout.services.sequences import definitions
 from tests.conftest import copy_private
 from tests.factories import World
 
@@ -75,12 +76,12 @@ def test_R38_the_window_step_reads_each_enrollments_emails_not_the_whole_queue(
     with sqlite_engine.begin() as db:
         world = World(db, NOON)
         world.ruleset()
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=world.ws,
             name="Outbound",
             ruleset="Default",
-            steps=[sequences.Step(kind="email", subject="Hello", body_text="Hi")],
+            steps=[definitions.Step(kind="email", subject="Hello", body_text="Hi")],
             from_address="Sam Seller <sam@acme-sales.com>",
             now=NOON,
             schedule=ALL_DAY,

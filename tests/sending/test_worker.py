@@ -17,20 +17,21 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import OutboxTransport, SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, optouts, people, sequences
+from optout.services import events, optouts, people
+from optout.services.sequences import definitions
 from tests.factories import World
 from tests.sending.smtp_server import Recorder, Refusing, RejectingData, smtp_server
 
 KEYS = ("worker-test-secret-key-0123456789",)
 T0 = datetime(2026, 11, 2, 9, 0)
 STEPS = (
-    sequences.Step(
+    definitions.Step(
         kind="email",
         subject="Quick question, {{ person.first_name | default('there') }}",
         body_text="Hi {{ person.first_name }}, how is {{ company.name }} doing?",
     ),
-    sequences.Step(kind="wait", wait_seconds=2 * 86400),
-    sequences.Step(kind="email", subject="Following up", body_text="Just checking in."),
+    definitions.Step(kind="wait", wait_seconds=2 * 86400),
+    definitions.Step(kind="email", subject="Following up", body_text="Just checking in."),
 )
 
 
@@ -223,9 +224,9 @@ def test_R26_each_enrollment_gets_its_own_sequences_next_step(
         second = world.sequence(
             "Second",
             steps=(
-                sequences.Step(kind="email", subject="B one", body_text="B"),
-                sequences.Step(kind="wait", wait_seconds=86400),
-                sequences.Step(kind="email", subject="B two", body_text="B"),
+                definitions.Step(kind="email", subject="B one", body_text="B"),
+                definitions.Step(kind="wait", wait_seconds=86400),
+                definitions.Step(kind="email", subject="B two", body_text="B"),
             ),
         )
         world.enroll(first, [ann])

@@ -21,8 +21,8 @@ from optout.services import (
     exclusion_archive,
     people,
     refresh,
-    sequence_edits,
 )
+from optout.services.sequences import edits
 from tests.factories import World
 
 
@@ -314,7 +314,7 @@ def test_R41_a_sequence_moved_to_another_audience_enrolls_that_audiences_members
     _switch_on(world)
     _pass(world)
     assert set(_reasons(world)) == {"ann@acme.com"}
-    sequence_edits.update_settings(
+    edits.update_settings(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,

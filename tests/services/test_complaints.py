@@ -12,11 +12,12 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import events, listing, optouts, refresh, sequences, writebacks
+from optout.services import events, listing, optouts, refresh, writebacks
 from optout.services.imports import people_files
+from optout.services.sequences import definitions
 from tests.factories import World, email_status, queued_email
 
-STEPS = (sequences.Step(kind="email", subject="Hi", body_text="Hello"),)
+STEPS = (definitions.Step(kind="email", subject="Hi", body_text="Hello"),)
 FBL = "fbl.mail.example"
 
 

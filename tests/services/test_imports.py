@@ -18,14 +18,15 @@ from optout.db import tables as t
 from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import companies, events, exclusions, optouts, people, sequences
+from optout.services import companies, events, exclusions, optouts, people
 from optout.services.imports import company_files, exclusion_lists, people_files, reporting
 from optout.services.imports.csv_files import RowError
 from optout.services.imports.reporting import ImportReport
+from optout.services.sequences import definitions
 from tests.factories import World, email_status, queued_email
 
 ACTOR = "ops@acme-sales.com"
-STEPS = (sequences.Step(kind="email", subject="Hi {{ person.first_name }}", body_text="Hello"),)
+STEPS = (definitions.Step(kind="email", subject="Hi {{ person.first_name }}", body_text="Hello"),)
 
 
 def sequence(world: World) -> int:

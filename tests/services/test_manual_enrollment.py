@@ -9,8 +9,8 @@ from optout.errors import InvalidFilter, InvalidInput
 from optout.sending.templates import InvalidTemplate
 from optout.services import enrollments, optouts
 from optout.services.manual_enrollment import enroll_addresses, enroll_filter
-from optout.services.sequences import Step
-from optout.services.step_preview import render_step
+from optout.services.sequences.definitions import Step
+from optout.services.sequences.step_preview import render_step
 from tests.factories import World
 
 

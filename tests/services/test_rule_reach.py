@@ -10,8 +10,9 @@ import pytest
 from optout.db import tables
 from optout.eligibility.model import RulesetSpec
 from optout.errors import ConfirmationRequired
-from optout.services import audiences, fresh_rules, rule_reach, rulesets
+from optout.services import audiences, fresh_rules, rule_reach
 from optout.services.naming import row_by_name
+from optout.services.sequences import rulesets
 from tests.factories import World
 
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import sequences
-from optout.services.sequence_edits import EditedStep, editable, replace_steps, update_settings
-from optout.services.sequences import InvalidStep, Step
+from optout.services.sequences import definitions
+from optout.services.sequences.definitions import InvalidStep, Step
+from optout.services.sequences.edits import EditedStep, editable, replace_steps, update_settings
 from tests.factories import World, email_status, queued_email
 
 FIRST = Step(kind="email", subject="Hi {{ person.first_name }}", body_text="One")
@@ -60,7 +60,7 @@ def test_settings_change_ruleset_audience_sender_and_name(world: World) -> None:
         "Ann <ann@acme-sales.com>",
         "replies@acme-sales.com",
     )
-    assert sequences.spec(world.db, workspace_id=world.ws, sequence_id=seq).ruleset.name == (
+    assert definitions.spec(world.db, workspace_id=world.ws, sequence_id=seq).ruleset.name == (
         "Careful"
     )
     ev = t.events

@@ -11,14 +11,15 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.sending.claim import claim
-from optout.services import enrollments, events, optouts, people, refresh, sequences
+from optout.services import enrollments, events, optouts, people, refresh
+from optout.services.sequences import definitions
 from tests.factories import World, email_status, queued_email
 
 TWO_EMAILS = (
-    sequences.Step(kind="wait", wait_seconds=3600),
-    sequences.Step(kind="email", subject="Hi {{ person.first_name }}", body_text="One"),
-    sequences.Step(kind="wait", wait_seconds=2 * 86400),
-    sequences.Step(kind="email", subject="Again", body_text="Two"),
+    definitions.Step(kind="wait", wait_seconds=3600),
+    definitions.Step(kind="email", subject="Hi {{ person.first_name }}", body_text="One"),
+    definitions.Step(kind="wait", wait_seconds=2 * 86400),
+    definitions.Step(kind="email", subject="Again", body_text="Two"),
 )
 
 
@@ -39,14 +40,14 @@ def test_R11_pausing_stops_claims_and_unenrolls_nobody(world: World) -> None:
     ann = world.person("ann@acme.com")
     seq = world.sequence()
     world.enroll(seq, [ann])
-    sequences.set_status(
+    definitions.set_status(
         world.db, workspace_id=world.ws, name="Outbound", status="paused", actor="a", now=world.now
     )
     assert claim(world.db, now=world.now + timedelta(days=1)).claims == []
     assert world.status_of(seq, ann) == "not_started"
     email = queued_email(world, seq, ann)
     assert email_status(world, email) == "queued"
-    sequences.set_status(
+    definitions.set_status(
         world.db, workspace_id=world.ws, name="Outbound", status="active", actor="a", now=world.now
     )
     assert len(claim(world.db, now=world.now + timedelta(days=1)).claims) == 1
@@ -54,7 +55,7 @@ def test_R11_pausing_stops_claims_and_unenrolls_nobody(world: World) -> None:
 
 def test_R11_archived_sequence_cannot_be_resumed(world: World) -> None:
     world.sequence()
-    sequences.set_status(
+    definitions.set_status(
         world.db,
         workspace_id=world.ws,
         name="Outbound",
@@ -63,7 +64,7 @@ def test_R11_archived_sequence_cannot_be_resumed(world: World) -> None:
         now=world.now,
     )
     with pytest.raises(InvalidInput, match="archived"):
-        sequences.set_status(
+        definitions.set_status(
             world.db,
             workspace_id=world.ws,
             name="Outbound",

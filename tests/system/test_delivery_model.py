@@ -61,11 +61,10 @@ from optout.services import (
     optouts,
     people,
     refresh,
-    rulesets,
-    sequences,
     workspaces,
 )
 from optout.services.imports import people_files
+from optout.services.sequences import definitions, rulesets
 from tests.inbound.helpers import corpus, reply
 from tests.state_machine_parts import runs_of_part, seeded_part
 from tests.system.rig import CRM_ENV, Accepted, Rig, rig
@@ -107,16 +106,16 @@ COMPANY_RULES = (
     "company.created_at older than 10 days",
 )
 MANUAL = (
-    sequences.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),
-    sequences.Step(kind="wait", wait_seconds=86_400),
-    sequences.Step(kind="email", subject="Following up", body_text="Any news?"),
-    sequences.Step(kind="wait", wait_seconds=2 * 86_400),
-    sequences.Step(kind="email", subject="Last one", body_text="Closing the loop."),
+    definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi"),
+    definitions.Step(kind="wait", wait_seconds=86_400),
+    definitions.Step(kind="email", subject="Following up", body_text="Any news?"),
+    definitions.Step(kind="wait", wait_seconds=2 * 86_400),
+    definitions.Step(kind="email", subject="Last one", body_text="Closing the loop."),
 )
 FROM_AUDIENCE = (
-    sequences.Step(kind="wait", wait_seconds=3_600),  # a delay node (R32)
-    sequences.Step(kind="email", subject="Welcome", body_text="Hi"),
-    sequences.Step(kind="email", subject="Straight after", body_text="And one more thing."),
+    definitions.Step(kind="wait", wait_seconds=3_600),  # a delay node (R32)
+    definitions.Step(kind="email", subject="Welcome", body_text="Hi"),
+    definitions.Step(kind="email", subject="Straight after", body_text="And one more thing."),
 )
 CLOCK_MOVES = st.sampled_from(
     [timedelta(minutes=minutes) for minutes in (5, 60, 1_440, 2_880, 11_520, 44_640)]
@@ -203,7 +202,7 @@ class DeliveryModel(RuleBasedStateMachine):
                 ("Manual", "Manual", MANUAL, None),
                 ("Automatic", "Automatic", FROM_AUDIENCE, "Everyone"),
             ):
-                self.sequence_ids[name] = sequences.create(
+                self.sequence_ids[name] = definitions.create(
                     db,
                     workspace_id=self.ws,
                     name=name,
@@ -519,7 +518,7 @@ class DeliveryModel(RuleBasedStateMachine):
     )
     def pause_or_resume(self, sequence: str, status: str) -> None:
         with self.write() as db:
-            sequences.set_status(
+            definitions.set_status(
                 db, workspace_id=self.ws, name=sequence, status=status, actor=ACTOR, now=self.now
             )
 

@@ -18,8 +18,9 @@ from starlette.routing import BaseRoute
 
 from optout.config import Settings
 from optout.db import tables as t
-from optout.services import rulesets, workspaces
+from optout.services import workspaces
 from optout.services.access import accounts, sign_in_limits
+from optout.services.sequences import rulesets
 from optout.web.app import create_app
 from optout.web.pages.route import PageRoute
 from tests.factories import World

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import rulesets
 from optout.services.access import accounts
+from optout.services.sequences import rulesets
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 

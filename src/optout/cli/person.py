@@ -15,7 +15,8 @@ from optout.cli.render import console, emit_json, plain
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import companies, listing, people, sequences
+from optout.services import companies, listing, people
+from optout.services.sequences import definitions
 
 person_app = typer.Typer(
     no_args_is_help=True,
@@ -61,7 +62,7 @@ def show(
             raise NotFound(f"no person with address {address}")
         person_id = ids[0]
         sequence_id = (
-            sequences.spec_by_name(db, workspace_id=ws.id, name=sequence).id
+            definitions.spec_by_name(db, workspace_id=ws.id, name=sequence).id
             if sequence is not None
             else None
         )

@@ -29,11 +29,9 @@ from optout.services import (
     enrollments,
     people,
     refresh,
-    rulesets,
-    sequence_edits,
-    sequences,
 )
 from optout.services.filters import read_filter
+from optout.services.sequences import definitions, edits, rulesets
 
 # Refused people listed by `enroll`, by address; the rest are counted.
 REFUSALS_SHOWN = 100
@@ -182,7 +180,7 @@ def sequence_create(
     env = env_of(ctx)
     at = moment(now)
     with env.workspace() as (db, ws):
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=ws.id,
             name=name,
@@ -190,7 +188,7 @@ def sequence_create(
             from_address=from_address,
             reply_to=reply_to,
             audience=audience,
-            steps=sequences.steps_from_data(items),
+            steps=definitions.steps_from_data(items),
             now=at,
             schedule=schedule,
         )
@@ -319,8 +317,8 @@ def sequence_schedule(
     schedule = windows.ANY_TIME if any_time else _schedule(days, hours, business_day_waits)
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        sequence_id = sequences.spec_by_name(db, workspace_id=ws.id, name=name).id
-        sequence_edits.update_settings(
+        sequence_id = definitions.spec_by_name(db, workspace_id=ws.id, name=name).id
+        edits.update_settings(
             db,
             workspace_id=ws.id,
             sequence_id=sequence_id,
@@ -341,7 +339,7 @@ def sequence_show(
     """Steps, settings, enrollments by status and queued emails of a sequence."""
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        view = sequences.overview(db, workspace_id=ws.id, name=name)
+        view = definitions.overview(db, workspace_id=ws.id, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
         schedule = schedule_of(db, sequence_id=view.id)
         auto = automatic_enrollment_view.status(
@@ -405,7 +403,7 @@ def _set_status(
 ) -> None:
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        sequences.set_status(
+        definitions.set_status(
             db, workspace_id=ws.id, name=name, status=status, actor=env.actor, now=moment(now)
         )
     if json_output:
@@ -490,7 +488,7 @@ def enroll(
     env = env_of(ctx)
     at = moment(now)
     with env.workspace() as (db, ws):
-        target = sequences.spec_by_name(db, workspace_id=ws.id, name=sequence)
+        target = definitions.spec_by_name(db, workspace_id=ws.id, name=sequence)
         if filter_text:
             query, scope = people_scope()
             node = read_filter(filter_text, Level.PEOPLE)
@@ -578,7 +576,7 @@ def unenroll(
     at = moment(now)
     with env.workspace() as (db, ws):
         sequence_id = (
-            sequences.spec_by_name(db, workspace_id=ws.id, name=sequence).id if sequence else None
+            definitions.spec_by_name(db, workspace_id=ws.id, name=sequence).id if sequence else None
         )
         if status:
             if emails:

@@ -27,10 +27,10 @@ from optout.services import (
     optouts,
     people,
     refresh,
-    sequences,
     workspaces,
 )
 from optout.services.enforcement import end_enrollments
+from optout.services.sequences import definitions
 
 DEMO_NAME = workspaces.DEMO_NAME
 STORY_DAYS = 14
@@ -181,7 +181,7 @@ def build(db: Connection, *, slug: str, now: datetime, seed: int, actor: str) ->
 
 
 def _sequence_id(db: Connection, ws: int, name: str) -> int:
-    return sequences.spec_by_name(db, workspace_id=ws, name=name).id
+    return definitions.spec_by_name(db, workspace_id=ws, name=name).id
 
 
 def _enroll(

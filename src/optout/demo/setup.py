@@ -10,8 +10,9 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import audiences, exclusions, personas, rulesets, sequences
+from optout.services import audiences, exclusions
 from optout.services.mailboxes import sender_mailboxes
+from optout.services.sequences import definitions, personas, rulesets
 
 OUTBOUND = "Q4 Outbound"
 PEOPLE_INTRO = "People Teams Intro"
@@ -116,7 +117,7 @@ def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
         (PEOPLE_INTRO, "Account-based, max 2 per company", PEOPLE_TEAMS, "onboarding at scale"),
         (WEBINAR, "Transactional, exclusions off", None, "the webinar recording"),
     ):
-        made = sequences.create(
+        made = definitions.create(
             db,
             workspace_id=ws,
             name=name,
@@ -138,13 +139,13 @@ def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
             )
 
 
-def steps(topic: str) -> list[sequences.Step]:
+def steps(topic: str) -> list[definitions.Step]:
     body = BODY.replace("TOPIC", topic)
     return [
-        sequences.Step(kind="email", subject=f"A question about {topic}", body_text=body),
-        sequences.Step(kind="wait", wait_seconds=3 * 86_400),
+        definitions.Step(kind="email", subject=f"A question about {topic}", body_text=body),
+        definitions.Step(kind="wait", wait_seconds=3 * 86_400),
         # No subject of its own: sent as "Re: " and the first subject, in its thread.
-        sequences.Step(kind="email", subject="", body_text=body),
-        sequences.Step(kind="wait", wait_seconds=4 * 86_400),
-        sequences.Step(kind="email", subject="Closing the loop", body_text=body),
+        definitions.Step(kind="email", subject="", body_text=body),
+        definitions.Step(kind="wait", wait_seconds=4 * 86_400),
+        definitions.Step(kind="email", subject="Closing the loop", body_text=body),
     ]

@@ -24,7 +24,7 @@ from optout.sending.schedule import schedule_of
 from optout.services import audiences, eligibility, fresh_rules
 from optout.services.mailboxes.sender_mailboxes import listing, of_sequence
 from optout.services.preview import Preview, preview
-from optout.services.sequences import spec_by_name
+from optout.services.sequences.definitions import spec_by_name
 
 
 def _impacts(db: Connection, story: Story, now: datetime) -> dict[int, Preview]:

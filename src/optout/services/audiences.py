@@ -18,17 +18,11 @@ from optout.errors import Conflict
 from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import (
-    audience_index,
-    enrollment_queue,
-    events,
-    fresh_rules,
-    personas,
-    rule_reach,
-)
+from optout.services import audience_index, enrollment_queue, events, fresh_rules, rule_reach
 from optout.services import exclusions as exclusion_service
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
+from optout.services.sequences import personas
 
 
 def create(

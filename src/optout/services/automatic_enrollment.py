@@ -37,9 +37,9 @@ from optout.services import (
     enrollment_refusals,
     enrollments,
     events,
-    sequences,
 )
 from optout.services.enrollment_refusals import refused_people
+from optout.services.sequences import definitions
 
 # The actor of the enrollments the pass makes (events, the enrollment's `enrolled_by`).
 ACTOR = "automatic enrollment"
@@ -95,8 +95,8 @@ def switch(
     """Turn a sequence's automatic enrollment on (between `starts` and `ends`, when given)
     or off. On, its audience's members who were never in the sequence are queued, and
     from then on everyone who comes to match."""
-    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
-    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
+    target = definitions.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    audience_id = definitions.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
     if on and audience_id is None:
         raise InvalidInput(
             f"sequence {target.name!r} has no audience: choose the audience it enrolls from "
@@ -182,7 +182,7 @@ def settings_changed(
     another ruleset, its not-enrolled are asked again."""
     if not setting(db, sequence_id=sequence_id).on:
         return
-    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    audience_id = definitions.audience_id(db, workspace_id=workspace_id, sequence_id=sequence_id)
     if audience_id == audience_before:
         enrollment_queue.requeue_skipped(db, workspace_id=workspace_id, now=now)
         return
@@ -318,7 +318,7 @@ def _keep_skips(
     with time."""
     k, r, e = t.enrollment_skips, refused_people, t.enrollments
     db.execute(k.delete().where(k.c.sequence_id == sequence_id, in_list(k.c.person_id, asked)))
-    spec = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    spec = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
     days = spec.ruleset.reenroll_cooldown_days
     last_end = (
         sa.select(sa.func.max(e.c.ended_at))

@@ -13,12 +13,13 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters import Level
-from optout.services import enrollments, exclusions, jobs, sequences
+from optout.services import enrollments, exclusions, jobs
 from optout.services.filters import read_filter
 from optout.services.imports import company_files, people_files
 from optout.services.imports.csv_files import check_mapping
 from optout.services.jobs import Job
 from optout.services.naming import clean_name
+from optout.services.sequences import definitions
 
 IMPORT_KINDS = {"people": people_files.PEOPLE, "companies": company_files.COMPANIES}
 
@@ -47,7 +48,7 @@ def bulk_unenroll(
         raise InvalidInput("the chunk size must be at least 1")
     label = "Bulk unenroll from every sequence"
     if sequence_id is not None:
-        name = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
+        name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
         label = f"Bulk unenroll from {name}"
     scope = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
     return jobs.submit(

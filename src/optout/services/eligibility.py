@@ -24,12 +24,12 @@ from optout.services import (
     fresh_rules,
     look_alikes,
     people,
-    sequences,
     signals,
     subjects,
 )
 from optout.services.domain_hints import explain_hints
 from optout.services.mailboxes import availability
+from optout.services.sequences import definitions
 
 
 def situation(
@@ -43,7 +43,7 @@ def situation(
 ) -> Situation:
     return Situation(
         workspace_id=workspace_id,
-        sequence=sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id),
+        sequence=definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id),
         exclusions=fresh_rules.all_specs(db, workspace_id=workspace_id),
         purpose=purpose,
         now=now,
@@ -164,8 +164,8 @@ def explain(
     ids = people.ids_by_email(db, workspace_id=workspace_id, email=email)
     if not ids:
         people.id_by_email(db, workspace_id=workspace_id, email=email)  # raises NotFound
-    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
-    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
+    target = definitions.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    audience_id = definitions.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
     use_audience = via_audience if via_audience is not None else audience_id is not None
     where = situation(
         db,

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
-from optout.services import eligibility, enrollments, listing, people, sequences
+from optout.services import eligibility, enrollments, listing, people
+from optout.services.sequences import definitions
 
 EXPLAINED = 100  # reasons are looked up for this many of the people left out
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -118,7 +119,7 @@ def _enroll(
     now: datetime,
     unusable: Sequence[LeftOut],
 ) -> Report:
-    target = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    target = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
     e, p = t.enrollments, t.people
     last_before = db.scalar(sa.select(sa.func.max(e.c.id))) or 0
     done = enrollments.enroll(

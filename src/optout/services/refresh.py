@@ -15,8 +15,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audiences, enrollments, sequences
+from optout.services import audiences, enrollments
 from optout.services.enrollment_refusals import REASONS, keep_as_not_enrolled
+from optout.services.sequences import definitions
 
 # What each check is called in the not-enrolled view (the words of an enrollment refusal).
 SUMMARIES = REASONS
@@ -32,8 +33,8 @@ class Refreshed:
 def refresh(
     db: Connection, *, workspace_id: int, sequence: str, actor: str, now: datetime
 ) -> Refreshed:
-    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
-    audience_id = sequences.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
+    target = definitions.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    audience_id = definitions.audience_id(db, workspace_id=workspace_id, sequence_id=target.id)
     if audience_id is None:
         raise InvalidInput(f"sequence {sequence!r} has no audience to enroll from")
     spec = audiences.spec(db, workspace_id=workspace_id, audience_id=audience_id)
@@ -75,7 +76,7 @@ def not_enrolled(
     db: Connection, *, workspace_id: int, sequence: str, limit: int = 100, offset: int = 0
 ) -> list[NotEnrolled]:
     """The people the last automatic enrollment left out, each with the reason."""
-    target = sequences.spec_by_name(db, workspace_id=workspace_id, name=sequence)
+    target = definitions.spec_by_name(db, workspace_id=workspace_id, name=sequence)
     k, p, x = t.enrollment_skips, t.people, t.exclusions
     rows = db.execute(
         sa.select(p.c.email, p.c.first_name, p.c.last_name, k.c.check, x.c.name, k.c.checked_at)

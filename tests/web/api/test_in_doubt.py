@@ -9,14 +9,14 @@ from contextlib import AbstractContextManager
 from email import policy
 
 from optout.clock import utcnow
-from optout.services import sequences
+from optout.services.sequences import definitions
 from tests.factories import World
 from tests.sending.lost_answers import worker_pass
 from tests.sending.smtp_server import DroppingAfterData, smtp_server
 from tests.web.api.conftest import Api, error_of
 
 Committed = Callable[[], AbstractContextManager[World]]
-STEPS = (sequences.Step(kind="email", subject="Hello", body_text="Hi"),)
+STEPS = (definitions.Step(kind="email", subject="Hello", body_text="Hi"),)
 
 
 def test_R35_in_doubt_emails_are_listed_released_and_cancelled(

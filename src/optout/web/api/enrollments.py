@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
-from optout.services import enrollments, listing, people, sequences
+from optout.services import enrollments, listing, people
+from optout.services.sequences import definitions
 from optout.web.api.common import BodyId, Email, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import FILTER_HELP, RemovalOut
@@ -134,7 +135,7 @@ def enroll(request: Request, principal: ApiPrincipal, data: EnrollIn) -> Enrolle
     if len(given) != 1:
         raise InvalidInput("name the people one way: person_ids, emails or filter")
     with tx(request) as db:
-        target = sequences.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
+        target = definitions.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
         chosen: Any
         if data.filter is not None:
             chosen = listing.matching_people(workspace_id=ws, filter=data.filter, now=now)
@@ -157,7 +158,7 @@ def unenroll(request: Request, principal: ApiPrincipal, data: UnenrollIn) -> Rem
     Not an opt-out; the cooldown counts from now."""
     ws = principal.workspace_id
     with tx(request) as db:
-        target = sequences.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
+        target = definitions.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
         ids = _people(db, workspace_id=ws, person_ids=data.person_ids, emails=data.emails)
         removal = enrollments.unenroll(
             db,
@@ -182,7 +183,7 @@ def bulk_unenroll(request: Request, principal: ApiPrincipal, data: BulkUnenrollI
     with tx(request) as db:
         sequence_id = None
         if data.sequence_id is not None:
-            sequence_id = sequences.spec(db, workspace_id=ws, sequence_id=data.sequence_id).id
+            sequence_id = definitions.spec(db, workspace_id=ws, sequence_id=data.sequence_id).id
         removal = enrollments.bulk_unenroll(
             db,
             workspace_id=ws,

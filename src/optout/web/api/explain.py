@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.eligibility.model import Outcome, Purpose
 from optout.errors import InvalidInput
-from optout.services import eligibility, listing, sequences
+from optout.services import eligibility, listing
+from optout.services.sequences import definitions
 from optout.web.api.common import MAX_ID, EmailFilter, QueryId, read
 from optout.web.api.schemas import CrmWritebackOut
 from optout.web.auth import ApiPrincipal
@@ -105,7 +106,7 @@ def explain(
     with read(request) as db:
         if person_id is not None:
             email = listing.person(db, workspace_id=ws, person_id=person_id)["email"]
-        target = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)
+        target = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id)
         answer = eligibility.explain(
             db,
             workspace_id=ws,

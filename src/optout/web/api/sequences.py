@@ -21,10 +21,9 @@ from optout.services import (
     enrollments,
     listing,
     refresh,
-    sequence_edits,
-    sequences,
 )
 from optout.services.naming import row_by_id
+from optout.services.sequences import definitions, edits
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
@@ -177,8 +176,8 @@ class NotEnrolledOut(BaseModel):
 
 
 def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceDetail:
-    name = sequences.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
-    view = sequences.overview(db, workspace_id=workspace_id, name=name)
+    name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
+    view = definitions.overview(db, workspace_id=workspace_id, name=name)
     counts = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
     auto = automatic_enrollment_view.status(
         db, workspace_id=workspace_id, sequence_id=sequence_id, now=utcnow()
@@ -218,7 +217,7 @@ def list_sequences(request: Request, principal: ApiPrincipal, paging: Paging) ->
 def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn) -> SequenceDetail:
     """A sequence with its steps; active at once."""
     ws = principal.workspace_id
-    steps = sequences.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
+    steps = definitions.steps_from_data([step.model_dump(exclude_none=True) for step in data.steps])
     schedule = data.schedule.schedule() if data.schedule is not None else windows.ANY_TIME
     automatically = (
         data.enroll_automatically
@@ -233,7 +232,7 @@ def create_sequence(request: Request, principal: ApiPrincipal, data: SequenceIn)
             audience = row_by_id(
                 db, t.audiences, workspace_id=ws, id=data.audience_id, what="audience"
             )["name"]
-        sequence_id = sequences.create(
+        sequence_id = definitions.create(
             db,
             workspace_id=ws,
             name=data.name,
@@ -297,8 +296,8 @@ def set_status(
     sequence cannot be resumed."""
     ws = principal.workspace_id
     with tx(request) as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-        sequences.set_status(
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        definitions.set_status(
             db, workspace_id=ws, name=name, status=data.status, actor=principal.actor, now=utcnow()
         )
         return _detail(db, workspace_id=ws, sequence_id=sequence_id)
@@ -312,7 +311,7 @@ def set_schedule(
     for their next opening."""
     ws = principal.workspace_id
     with tx(request) as db:
-        sequence_edits.update_settings(
+        edits.update_settings(
             db,
             workspace_id=ws,
             sequence_id=sequence_id,
@@ -336,7 +335,7 @@ def set_automatic_enrollment(
     moments when given). Off: nobody more is enrolled by itself; nobody is unenrolled."""
     ws = principal.workspace_id
     with tx(request) as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         _switch(
             db,
             workspace_id=ws,
@@ -359,7 +358,7 @@ def refresh_sequence(
     was left out with the reason (see not-enrolled)."""
     ws = principal.workspace_id
     with tx(request) as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         done = refresh.refresh(
             db, workspace_id=ws, sequence=name, actor=principal.actor, now=utcnow()
         )
@@ -378,7 +377,7 @@ def not_enrolled(
     check that stopped them and the exclusion by name."""
     ws = principal.workspace_id
     with read(request) as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         rows = refresh.not_enrolled(
             db, workspace_id=ws, sequence=name, limit=paging.limit, offset=paging.offset
         )

@@ -12,7 +12,8 @@ from optout.eligibility import Purpose
 from optout.errors import InvalidInput
 from optout.evidence_words import evidence_lines
 from optout.sending.send_time import window_text
-from optout.services import eligibility, people, rule_reach, sequences
+from optout.services import eligibility, people, rule_reach
+from optout.services.sequences import definitions
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer
@@ -55,7 +56,7 @@ def explain_panel(
             send_time = window_text(
                 db,
                 person_id=person_id,
-                sequence_id=sequences.spec_by_name(
+                sequence_id=definitions.spec_by_name(
                     db, workspace_id=ws, name=explanation.sequence
                 ).id,
                 now=utcnow(),

@@ -9,8 +9,9 @@ from fastapi import Form, Request, Response
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment, sequences
+from optout.services import automatic_enrollment
 from optout.services.automatic_enrollment_view import parse_moment
+from optout.services.sequences import definitions
 from optout.web.pages.render import redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer
@@ -35,7 +36,7 @@ def save_automatic_enrollment(
     on = enroll_automatically == "on"
     try:
         with site_of(request).engine.begin() as db:
-            name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+            name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
             automatic_enrollment.switch(
                 db,
                 workspace_id=ws,

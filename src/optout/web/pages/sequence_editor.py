@@ -17,11 +17,12 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, listing, people, rule_reach, sequences
+from optout.services import automatic_enrollment, listing, people, rule_reach
 from optout.services.naming import row_by_name
-from optout.services.sequence_edits import editable, replace_steps, update_settings
-from optout.services.sequences import InvalidStep
-from optout.services.step_preview import render_step
+from optout.services.sequences import definitions
+from optout.services.sequences.definitions import InvalidStep
+from optout.services.sequences.edits import editable, replace_steps, update_settings
+from optout.services.sequences.step_preview import render_step
 from optout.web.headers import EMAIL_PREVIEW_POLICY
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect
@@ -122,7 +123,7 @@ def create_sequence(
     try:
         with site_of(request).engine.begin() as db:
             now = utcnow()
-            sequence_id = sequences.create(
+            sequence_id = definitions.create(
                 db,
                 workspace_id=viewer.workspace_id,
                 name=form.name,
@@ -261,7 +262,7 @@ def step_preview(
             request, fragment, preview=None, error="", message="Give a person's address above."
         )
     try:
-        (step,) = sequences.steps_from_data([form.steps[preview_index].data()])
+        (step,) = definitions.steps_from_data([form.steps[preview_index].data()])
     except InvalidInput as exc:
         return page(request, fragment, preview=None, error=exc.message, message="")
     first = next((i for i, s in enumerate(form.steps) if s.kind == "email"), preview_index)

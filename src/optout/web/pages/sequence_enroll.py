@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidFilter, InvalidInput
-from optout.services import enrollments, listing, manual_enrollment, sequences
+from optout.services import enrollments, listing, manual_enrollment
 from optout.services.manual_enrollment import Report
-from optout.services.sequences import Overview
+from optout.services.sequences import definitions
+from optout.services.sequences.definitions import Overview
 from optout.web.pages.exclusion_form import field_groups, operator_choices
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
@@ -40,8 +41,8 @@ def _tab(
 ) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-        view: Overview = sequences.overview(db, workspace_id=ws, name=name)
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        view: Overview = definitions.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
     given = {"address": "", "addresses": "", "filter": "", **(values or {})}
     return page(
@@ -86,7 +87,7 @@ def enroll(
     ws, now = viewer.workspace_id, utcnow()
     try:
         with site_of(request).engine.begin() as db:
-            target = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)
+            target = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id)
             common: dict[str, Any] = {
                 "workspace_id": ws,
                 "sequence_id": target.id,
@@ -142,6 +143,6 @@ def enroll_count(
     except InvalidFilter as exc:
         return page(request, fragment, count=None, error=exc.reason, where=exc.where)
     with site_of(request).reading() as db:
-        sequences.spec(db, workspace_id=viewer.workspace_id, sequence_id=sequence_id)
+        definitions.spec(db, workspace_id=viewer.workspace_id, sequence_id=sequence_id)
         count = int(db.scalar(sa.select(sa.func.count()).select_from(chosen.subquery())) or 0)
     return page(request, fragment, count=count, error="", where="")

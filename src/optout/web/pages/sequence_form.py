@@ -13,10 +13,11 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.sending import windows
-from optout.services import listing, sequences
-from optout.services.sequence_edits import Editable, EditedStep
-from optout.services.sequences import Step
-from optout.services.step_preview import VARIABLES
+from optout.services import listing
+from optout.services.sequences import definitions
+from optout.services.sequences.definitions import Step
+from optout.services.sequences.edits import Editable, EditedStep
+from optout.services.sequences.step_preview import VARIABLES
 
 KINDS = ("email", "wait")
 
@@ -54,7 +55,7 @@ class StepForm:
         )
 
     def data(self) -> dict[str, Any]:
-        """As `sequences.steps_from_data` reads a step."""
+        """As `definitions.steps_from_data` reads a step."""
         if self.kind == "wait":
             return {
                 "kind": "wait",
@@ -119,7 +120,7 @@ class SequenceForm:
 
     def parsed_steps(self) -> list[Step]:
         """The steps (InvalidStep names the first one that is wrong)."""
-        return sequences.steps_from_data([step.data() for step in self.steps])
+        return definitions.steps_from_data([step.data() for step in self.steps])
 
     def edited_steps(self) -> list[EditedStep]:
         return [

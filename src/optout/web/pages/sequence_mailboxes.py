@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import enrollments, sequences
+from optout.services import enrollments
 from optout.services.access.accounts import Role
 from optout.services.mailboxes import sender_mailboxes
+from optout.services.sequences import definitions
 from optout.web.errors import status_of
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
@@ -32,8 +33,8 @@ def _tab(
 ) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-        view = sequences.overview(db, workspace_id=ws, name=name)
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        view = definitions.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
         boxes = sender_mailboxes.listing(db, workspace_id=ws, now=utcnow())
         chosen = set(sender_mailboxes.of_sequence(db, sequence_id=sequence_id))
@@ -68,7 +69,7 @@ def choose_mailboxes(
     ws = viewer.workspace_id
     try:
         with site_of(request).engine.begin() as db:
-            sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound: 404
+            definitions.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound: 404
             chosen = sender_mailboxes.set_for_sequence(
                 db,
                 workspace_id=ws,

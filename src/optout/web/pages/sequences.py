@@ -14,15 +14,9 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import (
-    automatic_enrollment_view,
-    browse,
-    bulk_jobs,
-    enrollments,
-    refresh,
-    sequences,
-)
-from optout.services.sequences import Overview
+from optout.services import automatic_enrollment_view, browse, bulk_jobs, enrollments, refresh
+from optout.services.sequences import definitions
+from optout.services.sequences.definitions import Overview
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect, with_query
 from optout.web.pages.route import page_router
@@ -55,8 +49,8 @@ def _overview(
 ) -> tuple[Overview, dict[str, int]]:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-        view = sequences.overview(db, workspace_id=ws, name=name)
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        view = definitions.overview(db, workspace_id=ws, name=name)
         counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
     return view, counts
 
@@ -95,8 +89,8 @@ def change_status(
         raise InvalidInput(f"unknown action {action!r}; use pause, resume or archive")
     ws = viewer.workspace_id
     with site_of(request).engine.begin() as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-        sequences.set_status(
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        definitions.set_status(
             db,
             workspace_id=ws,
             name=name,
@@ -163,7 +157,7 @@ def unenroll(
     ws = viewer.workspace_id
     removable = [s for s in _statuses(status) if s in t.ACTIVE_STATUSES]
     with site_of(request).engine.begin() as db:
-        sequences.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound elsewhere
+        definitions.spec(db, workspace_id=ws, sequence_id=sequence_id)  # NotFound elsewhere
         if scope == "matching":
             if not removable:
                 raise InvalidInput("only active enrollments (not started, in progress) can go")
@@ -243,7 +237,7 @@ def enroll_from_audience(request: Request, viewer: FormViewer, sequence_id: int)
     """Enroll every eligible member of the audience now, and record who was left out."""
     ws = viewer.workspace_id
     with site_of(request).engine.begin() as db:
-        name = sequences.spec(db, workspace_id=ws, sequence_id=sequence_id).name
+        name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         done = refresh.refresh(db, workspace_id=ws, sequence=name, actor=viewer.actor, now=utcnow())
     message = (
         f"{done.members:,} in the audience: {done.enrolled:,} enrolled now, "

@@ -25,7 +25,7 @@ from optout.sending.windows import ANY_TIME, Schedule
 from optout.services import automatic_enrollment, events
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
-from optout.services.sequences import (
+from optout.services.sequences.definitions import (
     InvalidStep,
     Step,
     check_sender,

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from optout.sending.templates import ROOTS, Rendered, render
 from optout.services import companies, people
-from optout.services.sequences import Step
+from optout.services.sequences.definitions import Step
 
 # What a template may write, with what each holds (the roots are `ROOTS`).
 VARIABLES: tuple[tuple[str, str], ...] = (

@@ -18,9 +18,10 @@ from optout.errors import InvalidInput, about_field
 from optout.normalize import normalize_email
 from optout.sending.templates import validate_templates
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import events, rulesets
+from optout.services import events
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
+from optout.services.sequences import rulesets
 
 
 @dataclass(frozen=True)
