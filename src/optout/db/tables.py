@@ -554,6 +554,8 @@ outbound_emails = Table(
     UniqueConstraint("enrollment_id", "step_id"),
     Index("ix_outbound_emails_status_due", "status", "due_at"),
     Index("ix_outbound_emails_person", "person_id"),
+    # Inbound mail finds the email it answers by the Message-IDs it names (0022).
+    Index("ix_outbound_emails_message_id", "message_id"),
     Index("ix_outbound_emails_mailbox_handed", "mailbox_id", "handed_over_at"),
     CheckConstraint(
         "status IN ('queued', 'sending', 'sent', 'cancelled', 'in_doubt')", name="status"
