@@ -336,19 +336,8 @@ def _one_recipient(
     detail = f"{recipient.status or recipient.action or 'failed'} {recipient.diagnostic}".strip()
     detail = f"{detail[:300]} (read by {reader}: {recipient.basis})"
     if recipient.severity == "permanent":
-        ticket = effects.suppress(
-            optouts.bouncing(
-                address,
-                actor=ACTOR,
-                reason=f"hard bounce: {detail}",
-                evidence=recipient.diagnostic[:2000],
-            )
-        )
-        return (
-            "bounced",
-            lambda: (
-                f"{address} hard-bounced; {ticket.result.enrollments_ended} enrollment(s) ended"
-            ),
+        return "bounced", _hard(
+            effects, recipient, address, f"hard bounce: {detail}", f"{address} hard-bounced"
         )
     if recipient.severity == "delayed":
         _address_event(
@@ -369,21 +358,9 @@ def _one_recipient(
         )
     failures = _count_soft_bounce(db, ws, address, recipient.status, now=now, window=window)
     if failures >= limit:
-        ticket = effects.suppress(
-            optouts.bouncing(
-                address,
-                actor=ACTOR,
-                reason=f"{failures} transient bounces (last: {detail})",
-                evidence=recipient.diagnostic[:2000],
-            )
-        )
-        return (
-            "bounced",
-            lambda: (
-                f"{address}: transient bounce {failures} of {limit}: now treated as hard; "
-                f"{ticket.result.enrollments_ended} enrollment(s) ended"
-            ),
-        )
+        said = f"{address}: transient bounce {failures} of {limit}: now treated as hard"
+        reason = f"{failures} transient bounces (last: {detail})"
+        return "bounced", _hard(effects, recipient, address, reason, said)
     _address_event(
         db,
         effects,
@@ -395,6 +372,17 @@ def _one_recipient(
         limit=limit,
     )
     return "soft_bounce", f"{address}: transient bounce {failures} of {limit}"
+
+
+def _hard(
+    effects: Effects, recipient: RecipientStatus, address: str, reason: str, said: str
+) -> Later:
+    """The address is suppressed as a hard bounce with the batch; the action says so and
+    how many enrollments that ended."""
+    ticket = effects.suppress(
+        optouts.bouncing(address, actor=ACTOR, reason=reason, evidence=recipient.diagnostic[:2000])
+    )
+    return lambda: f"{said}; {ticket.result.enrollments_ended} enrollment(s) ended"
 
 
 def _sending_refused(recipient: RecipientStatus, target: Target, *, effects: Effects) -> None:
