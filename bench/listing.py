@@ -4,7 +4,7 @@ Opens a benchmark database built by `python -m bench.run` read-only, in place (n
 nothing written), and measures on one workspace, each next to a same-run baseline:
 (1) the first page of people by email, keyset vs OFFSET 0; (2) the page after 500,000
 people by email and newest first, keyset vs OFFSET 500,000; (3) the search box (prefix
-search of addresses, names, domains, company names: `services.search.find`) vs a
+search of addresses, names, domains, company names: `services.reads.search.find`) vs a
 `LIKE '%x%'` scan of the same columns. Every pair is asserted to answer the same rows.
 Without `--database`: the largest finished file in var/bench/.
 """
@@ -23,8 +23,8 @@ from bench.generate import WORKSPACE_ID
 from bench.load import CACHE
 from bench.measure import Timing, measure
 from optout.db import tables as t
-from optout.services import browse, keyset, search
-from optout.services.search import person_name_key
+from optout.services.reads import browse, keyset, search
+from optout.services.reads.search import person_name_key
 
 PAGE = keyset.DEFAULT_PAGE_SIZE
 DEEP = 500_000

@@ -1,7 +1,7 @@
 """Read-only lookups the CLI shows but no service offers yet: names for ids, the
 audiences of a workspace, row counts. No business rule lives here; if another entry
 point needs one of these, it belongs in a service module (`names_by_id` moved to
-`optout.services.listing` for the API; it is re-exported here)."""
+`optout.services.reads.listing` for the API; it is re-exported here)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.listing import names_by_id
+from optout.services.reads.listing import names_by_id
 
 
 def audience_rows(db: Connection, *, workspace_id: int) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ companies = Table(
     Index("ix_companies_ws_label", "workspace_id", "domain_label"),
     Index("ix_companies_ws_skeleton", "workspace_id", text(skeleton_sql("domain"))),
     Index("ix_companies_group", "group_id"),
-    # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
+    # Prefix search by name (`services.reads.search`); PostgreSQL: with text_pattern_ops, and a
     # pattern index on domain too (migration 0007).
     Index("ix_companies_ws_name_key", "workspace_id", text("lower(name)")),
     Index("ix_companies_ws_id", "workspace_id", "id"),  # newest first, a page at a time
@@ -147,7 +147,7 @@ people = Table(
     Index("ix_people_ws_email_domain", "workspace_id", "email_domain"),
     Index("ix_people_ws_email_skeleton", "workspace_id", text(skeleton_sql("email_domain"))),
     Index("ix_people_company", "company_id"),
-    # Prefix search by name (`services.search`); PostgreSQL: with text_pattern_ops, and a
+    # Prefix search by name (`services.reads.search`); PostgreSQL: with text_pattern_ops, and a
     # pattern index on email too (migration 0007).
     Index("ix_people_ws_full_name", "workspace_id", text("lower(first_name || ' ' || last_name)")),
     Index("ix_people_ws_last_name", "workspace_id", text("lower(last_name)")),

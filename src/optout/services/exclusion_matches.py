@@ -17,7 +17,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.services import decision_index, exclusions, spreadsheet
 from optout.services.exclusion_sets import people_reached
-from optout.services.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
+from optout.services.reads.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
 
 _p, _c = t.people, t.companies
 

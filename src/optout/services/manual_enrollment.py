@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
-from optout.services import eligibility, enrollments, listing, people
+from optout.services import eligibility, enrollments, people
+from optout.services.reads import listing
 from optout.services.sequences import definitions
 
 EXPLAINED = 100  # reasons are looked up for this many of the people left out

@@ -13,9 +13,10 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.model import AudienceSpec
 from optout.filters import to_json, to_text
-from optout.services import audiences, exclusions, listing
+from optout.services import audiences, exclusions
 from optout.services.access.accounts import Principal
 from optout.services.naming import row_by_id
+from optout.services.reads import listing
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import FILTER_HELP

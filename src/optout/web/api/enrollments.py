@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
-from optout.services import enrollments, listing, people
+from optout.services import enrollments, people
+from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.web.api.common import BodyId, Email, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx

@@ -21,11 +21,12 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters import Level
-from optout.services import exclusion_rules, exclusion_unenroll, exclusions, listing
+from optout.services import exclusion_rules, exclusion_unenroll, exclusions
 from optout.services.access.accounts import Principal
 from optout.services.exclusions import Saved
 from optout.services.filters import read_filter
 from optout.services.preview import Preview, preview
+from optout.services.reads import listing
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.errors import ApiError

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.eligibility.model import Outcome, Purpose
 from optout.errors import InvalidInput
-from optout.services import eligibility, listing
+from optout.services import eligibility
+from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.web.api.common import MAX_ID, EmailFilter, QueryId, read
 from optout.web.api.schemas import CrmWritebackOut

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import NotFound
 from optout.normalize import normalize_email
-from optout.services import events, listing, optouts, people, signals
+from optout.services import events, optouts, people, signals
+from optout.services.reads import listing
 from optout.web.api.common import EmailQuery, PathId, read
 from optout.web.api.schemas import CrmWritebackOut, EventOut, LedgerEntry
 from optout.web.auth import ApiPrincipal

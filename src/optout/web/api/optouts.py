@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.normalize import normalize_email
-from optout.services import listing, optouts, people
+from optout.services import optouts, people
 from optout.services.access.accounts import Role
+from optout.services.reads import listing
 from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import LedgerEntry

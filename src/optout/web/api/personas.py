@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import listing
 from optout.services.naming import row_by_id
+from optout.services.reads import listing
 from optout.services.sequences import personas
 from optout.web.api.common import Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx

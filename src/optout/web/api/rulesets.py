@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
-from optout.services import listing
 from optout.services.access.accounts import Role
+from optout.services.reads import listing
 from optout.services.sequences import rulesets
 from optout.web.api.common import Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx

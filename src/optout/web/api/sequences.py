@@ -15,14 +15,9 @@ from optout.clock import as_stored, utcnow
 from optout.db import tables as t
 from optout.sending import windows
 from optout.sending.schedule import schedule_of
-from optout.services import (
-    automatic_enrollment,
-    automatic_enrollment_view,
-    enrollments,
-    listing,
-    refresh,
-)
+from optout.services import automatic_enrollment, automatic_enrollment_view, enrollments, refresh
 from optout.services.naming import row_by_id
+from optout.services.reads import listing
 from optout.services.sequences import definitions, edits
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx

@@ -1,12 +1,13 @@
 """Company pages: the list, a page at a time in a few orders, and one company with its
-people (`services.browse`)."""
+people (`services.reads.browse`)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from optout.services import browse, companies
+from optout.services import companies
+from optout.services.reads import browse
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer

@@ -12,13 +12,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired
-from optout.services import (
-    exclusion_archive,
-    exclusion_history,
-    exclusion_matches,
-    exclusions,
-    listing,
-)
+from optout.services import exclusion_archive, exclusion_history, exclusion_matches, exclusions
+from optout.services.reads import listing
 from optout.web.pages.render import PAGE_HEADERS, page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer, PageViewer, Viewer

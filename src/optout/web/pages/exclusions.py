@@ -22,16 +22,10 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import (
-    browse,
-    bulk_jobs,
-    decision_index,
-    exclusion_rules,
-    exclusions,
-    rule_reach,
-)
+from optout.services import bulk_jobs, decision_index, exclusion_rules, exclusions, rule_reach
 from optout.services.exclusions import Saved
 from optout.services.preview import Preview, preview
+from optout.services.reads import browse
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import (
     ExclusionForm,

@@ -18,17 +18,8 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters.words import readable
-from optout.services import (
-    browse,
-    companies,
-    company_change,
-    events,
-    listing,
-    optouts,
-    people,
-    search,
-    signals,
-)
+from optout.services import companies, company_change, events, optouts, people, signals
+from optout.services.reads import browse, listing, search
 from optout.web.errors import status_of
 from optout.web.pages import reads
 from optout.web.pages.form_error import form_error

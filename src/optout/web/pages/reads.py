@@ -1,7 +1,7 @@
-"""Read-only lookups the pages show that `services.listing` does not offer: counts per
+"""Read-only lookups the pages show that `services.reads.listing` does not offer: counts per
 day, rows joined the way a page shows them, name search. No business rule and no write
 lives here (writes go through the services); if another entry point needs one of these,
-it belongs in `services.listing`."""
+it belongs in `services.reads.listing`."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
-from optout.services import fresh_rules, listing
+from optout.services import fresh_rules
 from optout.services.access.accounts import Role
+from optout.services.reads import listing
 from optout.services.sequences import rulesets
 from optout.web.pages import reads
 from optout.web.pages.form_error import form_error

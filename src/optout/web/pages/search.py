@@ -1,5 +1,5 @@
 """The search box of every page: people by address or name, companies by domain or name
-(`services.search`). One result, or one exact address or domain: straight to its page;
+(`services.reads.search`). One result, or one exact address or domain: straight to its page;
 otherwise a short list of what was found."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
-from optout.services import search
+from optout.services.reads import search
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer

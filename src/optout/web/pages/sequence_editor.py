@@ -17,8 +17,9 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, listing, people, rule_reach
+from optout.services import automatic_enrollment, people, rule_reach
 from optout.services.naming import row_by_name
+from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import InvalidStep
 from optout.services.sequences.edits import editable, replace_steps, update_settings

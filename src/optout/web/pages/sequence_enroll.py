@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidFilter, InvalidInput
-from optout.services import enrollments, listing, manual_enrollment
+from optout.services import enrollments, manual_enrollment
 from optout.services.manual_enrollment import Report
+from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Overview
 from optout.web.pages.exclusion_form import field_groups, operator_choices

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment_view, browse, bulk_jobs, enrollments, refresh
+from optout.services import automatic_enrollment_view, bulk_jobs, enrollments, refresh
+from optout.services.reads import browse
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Overview
 from optout.web.pages import reads

@@ -19,7 +19,7 @@ depends_on = None
 # (the default one follows the database's collation); SQLite answers the same search with
 # a range on plain indexes, so the email and domain ones exist on PostgreSQL only (SQLite
 # has them already: ix_people_ws_email, uq_companies_workspace_id_domain). The indexed
-# expressions are those of `optout.services.search`, written the same way.
+# expressions are those of `optout.services.reads.search`, written the same way.
 
 
 def upgrade() -> None:
@@ -46,7 +46,7 @@ def upgrade() -> None:
             "(workspace_id, domain text_pattern_ops)"
         )
     op.create_index("ix_events_exclusion", "events", ["exclusion_id", "id"], unique=False)
-    # Newest first within a workspace, a page at a time (`services.keyset`).
+    # Newest first within a workspace, a page at a time (`services.reads.keyset`).
     op.create_index("ix_people_ws_id", "people", ["workspace_id", "id"], unique=False)
     op.create_index("ix_companies_ws_id", "companies", ["workspace_id", "id"], unique=False)
 

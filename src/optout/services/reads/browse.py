@@ -1,4 +1,4 @@
-"""The long lists of the pages, a page at a time in a few sort orders (`services.keyset`):
+"""The long lists of the pages, a page at a time in a few sort orders (`services.reads.keyset`):
 people, companies, a company's people, exclusions and a sequence's enrollments. Read-only
 and scoped by the workspace in every query."""
 
@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
-from optout.services.search import person_name_key
+from optout.services.reads.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
+from optout.services.reads.search import person_name_key
 
 _p, _c, _x, _e = t.people, t.companies, t.exclusions, t.enrollments
 
