@@ -39,6 +39,7 @@ import os
 import pstats
 import re
 import sqlite3
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -496,6 +497,7 @@ class ListenerArm:
     stored: inbound_listener.Stored
     load_before: Load
     load_after: Load
+    commit: str = ""  # the product the listener started on
 
 
 @dataclass
@@ -513,6 +515,7 @@ class Result:
     load_before: Load = (0.0, 0.0, 0.0)
     load_after: Load = (0.0, 0.0, 0.0)
     listener: list[ListenerArm] = dataclasses.field(default_factory=list)
+    commit: str = ""  # the product the direct arm ran
 
     @property
     def per_second(self) -> float:
@@ -551,6 +554,7 @@ def run(
     sent_at = received_at - (RECEIVED_AT - SENT_AT)
     pool = templates()
     load_before = os.getloadavg()
+    commit = product_commit()
     with copy_of(base, _copy_name(params, "direct")) as url:
         progress.say(f"working on a copy: {sa.make_url(url).database}")
         engine = create_engine(url)
@@ -574,7 +578,7 @@ def run(
             engine.dispose()
     result = Result(
         people, len(recipients), batch, seconds, wall, parse_seconds, classify_seconds,
-        classes, outcomes, setup, load_before, os.getloadavg(),
+        classes, outcomes, setup, load_before, os.getloadavg(), commit=commit,
     )  # fmt: skip
     for k in connections:
         arm = through_listener(
@@ -610,6 +614,7 @@ def through_listener(
             engine.dispose()
         raws = [raw for _, raw in corpus(recipients, pool)]
         load_before = os.getloadavg()
+        commit = product_commit()
         kept = sa.make_url(base).database
         assert kept is not None
         log = Path(kept).with_name("logs") / f"inbound-smtp{connections}-{os.getpid()}.log"
@@ -638,8 +643,17 @@ def through_listener(
     )
     return ListenerArm(
         connections, answers.seconds, answers.codes, answers.errors, stored, load_before,
-        load_after,
+        load_after, commit,
     )  # fmt: skip
+
+
+def product_commit() -> str:
+    """The checked-out commit, and whether src/ has changes not committed yet: what a
+    process started now runs."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
+    return head.stdout.strip() + (" + uncommitted changes in src/" if dirty.stdout else "")
 
 
 def _copy_name(params: Params, arm: str) -> str:
@@ -685,7 +699,11 @@ def report(result: Result) -> str:
         "",
         f"direct arm: {transactions:,} transactions, "
         f"{result.process_seconds / transactions:.2f} s a transaction (mean); "
-        f"load average (1, 5, 15 min) {_load(result)}",
+        f"load average (1, 5, 15 min) {_load(result)}; product {result.commit}",
+    ]
+    lines += [
+        f"listener, {_connections(arm.connections)}: product {arm.commit}"
+        for arm in result.listener
     ]
     if result.listener:
         lines += [
