@@ -517,7 +517,7 @@ def _stored(db: Connection, keys: set[str]) -> dict[str, InboundResult]:
     if not keys:
         return {}
     m = t.inbound_messages
-    rows = db.execute(sa.select(m).where(m.c.dedup_key.in_(keys))).mappings()
+    rows = db.execute(sa.select(m).where(m.c.dedup_key.in_(sorted(keys)))).mappings()
     return {row["dedup_key"]: from_row(row, duplicate=True) for row in rows}
 
 
