@@ -3,14 +3,19 @@ configured only through the environment, as an operator would run them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 KEYS = "bench-unsubscribe-secret-0123456789abcdef"
+
+T = TypeVar("T")
 
 
 def optout_command() -> list[str]:
@@ -80,3 +85,11 @@ def tail(log: Path, *, size: int = 3000) -> str:
         f.seek(0, 2)
         f.seek(max(0, f.tell() - size))
         return f.read().decode(errors="replace")
+
+
+def run_async(main: Coroutine[object, object, T]) -> T:
+    """`asyncio.run(main)` in a thread of its own: a benchmark's clients run the same
+    whether the caller's thread has an event loop running or not (a test process where
+    Playwright's synchronous API keeps one running in the main thread)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, main).result()

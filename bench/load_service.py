@@ -41,7 +41,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench import due_queue
-from bench.commands import KEYS, environment, start, tail
+from bench.commands import KEYS, environment, run_async, start, tail
 from bench.load import Progress
 from bench.smtp_sink import free_port, running_sink, transport_url
 from optout.clock import utcnow
@@ -348,7 +348,7 @@ def run(
             worker = start(["worker", "--poll", "0.2"], env=env, cwd=folder, log=logs["worker"])
             try:
                 try:
-                    answers = asyncio.run(
+                    answers = run_async(
                         _fire(
                             f"http://127.0.0.1:{port}", url, queue=queue, key=key, ids=ids,
                             requests=requests,

@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from bench.commands import KEYS, environment, start, tail
+from bench.commands import KEYS, environment, run_async, start, tail
 from bench.generate import WORKSPACE_ID
 from bench.inbound import copy_of, params_for, settle
 from bench.load import Progress, prepare
@@ -330,7 +330,7 @@ def run(
             prober.start()
             firing = threading.Thread(
                 target=lambda: answers.extend(
-                    asyncio.run(stream(base_url, targets, rate=rate, phase=phase, until=done))
+                    run_async(stream(base_url, targets, rate=rate, phase=phase, until=done))
                 ),
                 daemon=True,
             )
