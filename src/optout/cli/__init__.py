@@ -7,11 +7,15 @@ Each command's module is imported when the command is used, not here (see
 
 from __future__ import annotations
 
-from optout.cli.app import app
+from optout.cli import collector
+
+with collector.held():  # Typer and the root command: allocations, no garbage
+    from optout.cli.app import app
 
 
 def main() -> None:
-    app()
+    with collector.held():  # until the command is loaded (`OptoutGroup.resolve_command`)
+        app()
 
 
 __all__ = ["app", "main"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from optout.cli import coercion
+from optout.cli import coercion, collector
 from optout.cli.lazy import LazyCommands, short_help
 from optout.clock import as_stored, utcnow
 from optout.config import Settings
@@ -79,6 +79,12 @@ class OptoutGroup(TyperGroup):
         rows = [(name, short_help(self.commands, name, limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """The command named in `args`, imported if need be; start-up ends here."""
+        found = super().resolve_command(ctx, args)
+        collector.release()
+        return found
 
     def invoke(self, ctx: Any) -> Any:
         from optout.db import conflicts

@@ -41,11 +41,17 @@ class LookAlike:
 @cache
 def _prototypes() -> Mapping[int, str]:
     """Code point -> its prototype string, from the vendored confusables data."""
+    return _table(_data_lines())
+
+
+def _data_lines() -> list[str]:
     text = (files("optout") / "data" / "confusables.txt").read_text("utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _table(lines: Iterable[str]) -> dict[int, str]:
     table: dict[int, str] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
+    for line in lines:
         source, target = line.split(";")
         table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in target.split())
     return table
@@ -73,7 +79,12 @@ def _ascii_prototypes() -> tuple[tuple[str, str], ...]:
     """The ASCII characters that have a prototype, with it, when every prototype is stable
     under NFD and holds none of those characters (so it is in the vendored data): then an
     ASCII string's skeleton is a few `str.replace`, in any order. Empty otherwise."""
-    pairs = tuple((chr(cp), target) for cp, target in _prototypes().items() if cp < 128)
+    # Only the lines of ASCII characters (code points 0000 to 007F) are parsed: the whole
+    # table takes about 30 ms to build, which a command that only compares plain domains
+    # (`optout explain`) would otherwise spend at every start.
+    ascii_lines = (line for line in _data_lines() if line[:2] == "00" and line.index(";") == 4)
+    table = _table(ascii_lines)
+    pairs = tuple((chr(cp), target) for cp, target in table.items() if cp < 128)
     sources = {source for source, _ in pairs}
     usable = all(
         unicodedata.normalize("NFD", target) == target and not sources & set(target)

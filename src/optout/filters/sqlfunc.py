@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, bindparam
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -58,11 +57,13 @@ class ValueList(TypeDecorator[list[Any]]):
         self.element = element
 
     def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
-        chosen: TypeEngine[Any] = (
-            postgresql.ARRAY(_PG_ELEMENTS[self.element])
-            if dialect.name == "postgresql"
-            else String()
-        )
+        if dialect.name == "postgresql":
+            # Imported here: on SQLite the PostgreSQL dialect is never loaded.
+            from sqlalchemy.dialects import postgresql
+
+            chosen: TypeEngine[Any] = postgresql.ARRAY(_PG_ELEMENTS[self.element])
+        else:
+            chosen = String()
         return cast(TypeEngine[Any], dialect.type_descriptor(chosen))
 
     def process_bind_param(self, value: list[Any] | None, dialect: Any) -> Any:
