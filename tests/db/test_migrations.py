@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.db.migrate import downgrade, upgrade
-from optout.services import optouts
+from optout.services import audience_index, audiences, optouts
 from tests.factories import World
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
@@ -135,3 +135,62 @@ def test_R36_downgrade_keeps_complained_addresses_suppressed_and_upgrade_restore
         }
         assert _marks(db, "ann@acme.com")["complained"] is False
         _inbound_complaint(db, ws, "b")
+
+
+AUDIENCE_MATCHES_WITH_ROWID = "0022_outbound_message_id_index"
+
+
+def _audience_table_sql(db: Connection) -> str:
+    return str(
+        db.scalar(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"),
+            {"n": "audience_matches"},
+        )
+    )
+
+
+def test_R41_an_audiences_stored_members_are_kept_down_and_up_the_migration_of_their_table(
+    fresh_engine: Engine,
+) -> None:
+    with fresh_engine.begin() as db:
+        world = World(db, NOW)
+        ws = world.ws
+        directors = [world.person(f"d{n}@acme.com", title="Director") for n in range(3)]
+        world.person("eng@acme.com", title="Engineer")
+        audience_id = audiences.create(
+            db,
+            workspace_id=ws,
+            name="Directors",
+            filter={"field": "person.title", "op": "contains", "value": "Director"},
+            now=NOW,
+        )
+        audience_index.store(db, workspace_id=ws, audience_id=audience_id, now=NOW)
+
+    def members() -> list[int]:
+        with fresh_engine.connect() as db:
+            return list(
+                db.scalars(sa.text("SELECT person_id FROM audience_matches ORDER BY person_id"))
+            )
+
+    sqlite = fresh_engine.dialect.name == "sqlite"
+    if sqlite:
+        with fresh_engine.connect() as db:
+            assert "WITHOUT ROWID" in _audience_table_sql(db)
+    assert members() == sorted(directors)
+
+    downgrade(fresh_engine, AUDIENCE_MATCHES_WITH_ROWID)
+    assert members() == sorted(directors)
+    if sqlite:
+        with fresh_engine.connect() as db:
+            assert "WITHOUT ROWID" not in _audience_table_sql(db)
+
+    upgrade(fresh_engine)
+    assert members() == sorted(directors)
+    with fresh_engine.begin() as db:
+        assert _differences(db) == []
+        if sqlite:
+            assert "WITHOUT ROWID" in _audience_table_sql(db)
+        # The person index still answers, and a deleted person's memberships go with them.
+        db.execute(sa.text("DELETE FROM people WHERE id = :p"), {"p": directors[0]})
+        assert audience_index.verify(db, workspace_id=ws, now=NOW) == []
+    assert members() == sorted(directors[1:])

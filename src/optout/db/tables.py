@@ -347,6 +347,8 @@ audience_matches = Table(
     ),
     Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_audience_matches_person", "person_id", "audience_id"),
+    # On SQLite the key is the table (migration 0023): each row in two b-trees, not three.
+    sqlite_with_rowid=False,
 )
 
 # Exclusions an audience switches off for enrollments that come from it (R16 level 4).
