@@ -16,10 +16,16 @@ With `--libraries`, the run also times importing each library the commands need,
 and together (`python -c "import ..."`, with the first tree's code): what a start costs
 before optout's own modules and work.
 
-To compare commits in one run, unpack each (`git archive COMMIT | tar -x -C DIR`) and name
-it: `--tree before=DIR1 --tree after=DIR2`. Each tree's commands run with
-`PYTHONPATH=DIR/src` (the `optout` script then imports that tree's code) on a demo
-database that tree built; every round runs every command of every tree once.
+To compare commits in one run, unpack each (`git archive COMMIT | tar -x -C DIR`, or a
+`git worktree`) and name it: `--tree before=DIR1 --tree after=DIR2`. Each tree's commands
+run with `PYTHONPATH=DIR/src` (the `optout` script then imports that tree's code) on a
+demo database that tree built; every round runs every command of every tree once.
+
+With `--large FILE`, a SQLite file of the benchmark generator (`bench.load`, workspace
+`bench`; the 1,000,000-person one is `var/bench/optout-bench-p1000000-...sqlite3`), each
+round also runs `optout --workspace bench explain` on it for its first person and first
+sequence, each tree on a copy of its own in the temporary folder (the file itself is only
+read, once, while no command runs).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -116,6 +123,51 @@ def commands() -> dict[str, list[str]]:
     }
 
 
+LARGE_WORKSPACE = "bench"
+
+
+@dataclass(frozen=True)
+class Large:
+    """The generator's workspace to explain a decision in: the file, and who and what to
+    ask about (its first person and first sequence), with how many people it holds."""
+
+    path: Path
+    email: str
+    sequence: str
+    people: int
+
+    @classmethod
+    def read(cls, path: Path) -> Large:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            (workspace_id,) = db.execute(
+                "SELECT id FROM workspaces WHERE slug = ?", (LARGE_WORKSPACE,)
+            ).fetchone()
+            email, people = db.execute(
+                "SELECT (SELECT email FROM people WHERE workspace_id = ? ORDER BY id LIMIT 1),"
+                " (SELECT count(*) FROM people WHERE workspace_id = ?)",
+                (workspace_id, workspace_id),
+            ).fetchone()
+            (sequence,) = db.execute(
+                "SELECT name FROM sequences WHERE workspace_id = ? ORDER BY id LIMIT 1",
+                (workspace_id,),
+            ).fetchone()
+        return cls(path=path, email=email, sequence=sequence, people=people)
+
+    def copy_to(self, target: Path) -> Path:
+        """A consistent copy (SQLite's backup), so no command touches the original."""
+        with (
+            sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as source,
+            sqlite3.connect(target) as copy,
+        ):
+            source.backup(copy)
+        return target
+
+    def command(self) -> tuple[str, list[str]]:
+        label = f"optout explain {self.email} --sequence '{self.sequence}' ({self.people:,} people)"
+        arguments = ["--workspace", LARGE_WORKSPACE, "explain", self.email]
+        return label, [*optout_command(), *arguments, "--sequence", self.sequence]
+
+
 # What `optout explain` imports from other projects, alone and together, and what Typer
 # imported to check option values before optout.cli.coercion.
 LIBRARIES: dict[str, str] = {
@@ -136,10 +188,13 @@ LIBRARIES: dict[str, str] = {
 }
 
 
-def measure(trees: Sequence[Tree], runs: int, *, libraries: bool = False) -> list[Timing]:
+def measure(
+    trees: Sequence[Tree], runs: int, *, libraries: bool = False, large: Large | None = None
+) -> list[Timing]:
     with tempfile.TemporaryDirectory(prefix="optout-cli-start-") as folder:
         cwd = Path(folder)
         envs = {}
+        large_envs = {}
         for tree in trees:
             env = tree.environment(
                 f"sqlite:///{cwd / (tree.label + '.sqlite3')}", bytecode=cwd / "bytecode"
@@ -147,12 +202,20 @@ def measure(trees: Sequence[Tree], runs: int, *, libraries: bool = False) -> lis
             demo = [*optout_command(), "demo"]
             subprocess.run(demo, env=env, cwd=cwd, check=True, capture_output=True)
             envs[tree.label] = env
+            if large is not None:
+                copy = large.copy_to(cwd / f"{tree.label}-large.sqlite3")
+                large_envs[tree.label] = tree.environment(
+                    f"sqlite:///{copy}", bytecode=cwd / "bytecode"
+                )
         plan = [("", BASELINE, [sys.executable, "-c", "pass"], envs[trees[0].label])]
-        plan += [
-            (tree.label, label, command, envs[tree.label])
-            for tree in trees
-            for label, command in commands().items()
-        ]
+        for tree in trees:
+            plan += [
+                (tree.label, label, command, envs[tree.label])
+                for label, command in commands().items()
+            ]
+            if large is not None:
+                label, command = large.command()
+                plan.append((tree.label, label, command, large_envs[tree.label]))
         if libraries:
             plan += [
                 ("", f"{label}: {code}", [sys.executable, "-c", code], envs[trees[0].label])
@@ -206,10 +269,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--libraries", action="store_true", help="also time importing the libraries alone"
     )
+    parser.add_argument(
+        "--large",
+        type=Path,
+        help="also time explain in this SQLite file of bench.load (workspace 'bench')",
+    )
     args = parser.parse_args(argv)
     trees = args.tree or [Tree("installed", None)]
+    large = Large.read(args.large) if args.large else None
     print(f"load average before: {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    timings = measure(trees, args.runs, libraries=args.libraries)
+    timings = measure(trees, args.runs, libraries=args.libraries, large=large)
     print(f"load average after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(report(timings))
     if args.json:
