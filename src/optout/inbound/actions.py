@@ -1,10 +1,12 @@
 """What a matched inbound message changes, by class (R4, R5, R6, R7, R21, R35, R36).
 
-Called by `process_messages` inside its transaction, in the savepoint of the message.
-What a message reads or counts is done here; what it changes beyond that goes into the
-batch's `Effects`, applied once for every message processed together through the
-services that own each change (enforcement, optouts, activities), so the events and
-re-checks those services guarantee happen here too.
+Called by `process_messages` inside its transaction, message by message, with what the
+batch's messages need read beforehand for them all (`known.Known`): acting on one asks
+the database nothing. What it counts (transient bounces) is kept in the batch's
+`SoftBounces`, written once; what it changes beyond that goes into the batch's
+`Effects`, applied once for every message processed together through the services that
+own each change (enforcement, optouts, activities), so the events and re-checks those
+services guarantee happen here too.
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from optout.db import tables as t
-from optout.errors import InvalidInput
+from optout.errors import NotFound
 from optout.inbound.classify import Classification, Kind
 from optout.inbound.dsn import RecipientStatus
 from optout.inbound.effects import ACTOR, Effects, Later
+from optout.inbound.known import Known
 from optout.inbound.match import Target
-from optout.normalize import normalize_email
-from optout.services import optouts, people, workspaces
+from optout.services import optouts
 from optout.services.activities import Activity
 
 SENDING_REFUSED = "sending_refused"  # the event of a bounce that refused our side
@@ -40,7 +38,7 @@ class Outcome:
 
 
 def act(
-    db: Connection,
+    known: Known,
     verdict: Classification,
     target: Target,
     *,
@@ -54,7 +52,7 @@ def act(
     the caller applies once for every message it processes together."""
     if verdict.kind is Kind.BOUNCE:
         return _bounce(
-            db,
+            known,
             verdict,
             target,
             now=now,
@@ -65,7 +63,7 @@ def act(
     if target.person_id is None:
         return Outcome("unmatched", reason="the message names no person of ours")
     if verdict.kind is Kind.COMPLAINT:
-        return _complaint(db, verdict, target, effects=effects)
+        return _complaint(verdict, target, effects=effects)
     if verdict.kind is Kind.AUTO_REPLY:
         _event(effects, "auto_reply_received", verdict, target)
         return Outcome("auto_reply", actions=["auto-reply recorded; the sequence continues (R7)"])
@@ -73,11 +71,11 @@ def act(
         _event(effects, "inbound_unclassified", verdict, target)
         return Outcome("unclassified", reason=verdict.evidence)
     if verdict.kind is Kind.UNSUBSCRIBE and target.by == "unsubscribe_token":
-        return _mailto_unsubscribe(db, verdict, target, effects=effects)
-    outcome = _reply(db, verdict, target, effects=effects)
+        return _mailto_unsubscribe(verdict, target, effects=effects)
+    outcome = _reply(known, verdict, target, effects=effects)
     effects.activities.append(Activity(target.person_id, "reply", "email", now, target.sequence_id))
     if verdict.kind is Kind.UNSUBSCRIBE:
-        _unsubscribe_request(db, verdict, target, outcome, effects=effects)
+        _unsubscribe_request(known, verdict, target, outcome, effects=effects)
     return outcome
 
 
@@ -104,7 +102,7 @@ def _event(
 
 
 def _reply(
-    db: Connection,
+    known: Known,
     verdict: Classification,
     target: Target,
     *,
@@ -126,18 +124,12 @@ def _reply(
         )
     outcome.actions.append("reply recorded as activity from source email")
     # A reply shows the address works: its count of transient bounces starts again.
-    p, sb = t.people, t.inbound_soft_bounces
-    db.execute(
-        sb.delete().where(
-            sb.c.workspace_id == target.workspace_id,
-            sb.c.email == sa.select(p.c.email).where(p.c.id == target.person_id).scalar_subquery(),
-        )
-    )
+    known.soft_bounces.reset((target.workspace_id, _email(target)))
     return outcome
 
 
 def _unsubscribe_request(
-    db: Connection,
+    known: Known,
     verdict: Classification,
     target: Target,
     outcome: Outcome,
@@ -146,9 +138,8 @@ def _unsubscribe_request(
 ) -> None:
     """R4: opt out with the reply as evidence, or flag for review when the workspace says so."""
     assert target.person_id is not None
-    workspace = workspaces.get_by_id(db, workspace_id=target.workspace_id)
-    email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
-    if not workspace.auto_opt_out_on_unsubscribe_reply:
+    email = _email(target)
+    if not known.opts_out(target.workspace_id):
         _event(effects, "unsubscribe_review_needed", verdict, target)
         outcome.outcome, outcome.review_needed = "review_needed", True
         outcome.reason = "asked to unsubscribe; automatic opt-out is off in this workspace"
@@ -172,12 +163,10 @@ def _unsubscribe_request(
     )
 
 
-def _mailto_unsubscribe(
-    db: Connection, verdict: Classification, target: Target, *, effects: Effects
-) -> Outcome:
+def _mailto_unsubscribe(verdict: Classification, target: Target, *, effects: Effects) -> Outcome:
     """Our List-Unsubscribe mailto (R3): always opts out; a button, not a reply."""
     assert target.person_id is not None
-    email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
+    email = _email(target)
     ticket = effects.suppress(
         optouts.opting_out(
             email,
@@ -199,7 +188,6 @@ def _mailto_unsubscribe(
 
 
 def _complaint(
-    db: Connection,
     verdict: Classification,
     target: Target,
     *,
@@ -210,7 +198,7 @@ def _complaint(
     assert target.person_id is not None
     feedback = verdict.feedback
     assert feedback is not None
-    email = people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
+    email = _email(target)
     _event(
         effects,
         "not_spam_reported" if feedback.is_not_spam else "complaint_received",
@@ -248,7 +236,7 @@ def _complaint(
 
 
 def _bounce(
-    db: Connection,
+    known: Known,
     verdict: Classification,
     target: Target,
     *,
@@ -261,14 +249,12 @@ def _bounce(
     report = verdict.report
     if report is None or not report.recipients:
         return Outcome("ignored", reason="the bounce names no recipient")
-    emailed = _emailed(db, target.workspace_id, [a for r in report.recipients for a in r.addresses])
+    emailed = _emailed(known, target.workspace_id, recipients=report.recipients)
     failing = [r for r in report.recipients if r.severity != "none"]
     fallback = ""
     if target.by in _BY_MESSAGE and len(failing) == 1 and target.person_id is not None:
         # The report is about the email we matched: its recipient is the one that failed.
-        fallback = str(
-            people.get(db, workspace_id=target.workspace_id, person_id=target.person_id)["email"]
-        )
+        fallback = _email(target)
     results: list[str] = []
     actions: list[str | Later] = []
     for recipient in report.recipients:
@@ -278,7 +264,7 @@ def _bounce(
             actions.append(f"{recipient.address}: not an address we emailed; nothing done")
             continue
         result, action = _one_recipient(
-            db,
+            known,
             recipient,
             address,
             target,
@@ -295,33 +281,28 @@ def _bounce(
     return Outcome(outcome, reason=reason, actions=actions)
 
 
-def _emailed(db: Connection, workspace_id: int, candidates: list[str]) -> dict[str, str]:
+def _emailed(
+    known: Known, workspace_id: int, *, recipients: tuple[RecipientStatus, ...]
+) -> dict[str, str]:
     """Candidate address (as written) to canonical address, for those we sent email to."""
-    canonical: dict[str, str] = {}
-    for address in candidates:
-        try:
-            canonical[address] = normalize_email(address).address
-        except InvalidInput:
-            continue
-    if not canonical:
-        return {}
-    p, o = t.people, t.outbound_emails
-    sent_to = set(
-        db.scalars(
-            sa.select(p.c.email)
-            .where(
-                p.c.workspace_id == workspace_id,
-                p.c.email.in_(set(canonical.values())),
-                sa.exists().where(o.c.person_id == p.c.id, o.c.status == "sent"),
-            )
-            .distinct()
-        )
-    )
-    return {written: c for written, c in canonical.items() if c in sent_to}
+    emailed: dict[str, str] = {}
+    for recipient in recipients:
+        for written in recipient.addresses:
+            canonical = known.canonical.get(written)
+            if canonical is not None and (workspace_id, canonical) in known.emailed:
+                emailed[written] = canonical
+    return emailed
+
+
+def _email(target: Target) -> str:
+    """The address of the matched person."""
+    if not target.email:
+        raise NotFound(f"no person with id {target.person_id}")
+    return target.email
 
 
 def _one_recipient(
-    db: Connection,
+    known: Known,
     recipient: RecipientStatus,
     address: str,
     target: Target,
@@ -341,7 +322,7 @@ def _one_recipient(
         )
     if recipient.severity == "delayed":
         _address_event(
-            db,
+            known,
             effects,
             ws,
             address,
@@ -356,13 +337,13 @@ def _one_recipient(
         return "sending_refused", (
             f"{address}: our sending was refused ({recipient.basis}); nothing marked on the address"
         )
-    failures = _count_soft_bounce(db, ws, address, recipient.status, now=now, window=window)
+    failures = known.soft_bounces.count((ws, address), recipient.status, now=now, window=window)
     if failures >= limit:
         said = f"{address}: transient bounce {failures} of {limit}: now treated as hard"
         reason = f"{failures} transient bounces (last: {detail})"
         return "bounced", _hard(effects, recipient, address, reason, said)
     _address_event(
-        db,
+        known,
         effects,
         ws,
         address,
@@ -402,39 +383,8 @@ def _sending_refused(recipient: RecipientStatus, target: Target, *, effects: Eff
     )
 
 
-def _count_soft_bounce(
-    db: Connection, workspace_id: int, email: str, status: str, *, now: datetime, window: timedelta
-) -> int:
-    """One more transient failure of `email`; the count restarts after a quiet `window`."""
-    sb = t.inbound_soft_bounces
-    row = db.execute(
-        sa.select(sb.c.id, sb.c.failures, sb.c.last_at).where(
-            sb.c.workspace_id == workspace_id, sb.c.email == email
-        )
-    ).first()
-    if row is None:
-        db.execute(
-            sb.insert().values(
-                workspace_id=workspace_id,
-                email=email,
-                failures=1,
-                first_at=now,
-                last_at=now,
-                last_status=status[:32],
-            )
-        )
-        return 1
-    fresh = now - row.last_at > window
-    failures = 1 if fresh else int(row.failures) + 1
-    values: dict[str, Any] = {"failures": failures, "last_at": now, "last_status": status[:32]}
-    if fresh:
-        values["first_at"] = now
-    db.execute(sb.update().where(sb.c.id == row.id).values(**values))
-    return failures
-
-
 def _address_event(
-    db: Connection,
+    known: Known,
     effects: Effects,
     workspace_id: int,
     email: str,
@@ -442,9 +392,5 @@ def _address_event(
     **detail: Any,
 ) -> None:
     """An event for each person with the address."""
-    p = t.people
-    holders = db.scalars(
-        sa.select(p.c.id).where(p.c.workspace_id == workspace_id, p.c.email == email)
-    )
-    for person_id in holders:
+    for person_id in known.holders.get((workspace_id, email), ()):
         effects.event(kind, rule="bounce", person_id=person_id, detail={"email": email, **detail})

@@ -1,10 +1,11 @@
 """What the matched messages of one transaction change, gathered while each message is
 read and applied together once they are all through (R4-R7, R35, R36).
 
-Reading a message (matching it, counting a transient bounce) happens in its own
-savepoint; what it changes beyond its own row (its events, the enrollment a reply ends,
-the address it suppresses, the activity of a reply) is written here for the whole batch
-in a few set-based statements, so a hundred messages cost about what one does. What a
+Reading a message (matching it, counting a transient bounce) asks nothing of the
+database by itself (`match.match_all`, `known`); what it changes beyond its own row (its
+events, the enrollment a reply ends, the address it suppresses, the activity of a reply)
+is written here for the whole batch in a few set-based statements, so a hundred messages
+cost about what one does. What a
 message changed is told back to it through its `Ending` and `Ticket`, filled in by
 `apply`, so each message's actions still say what happened to it.
 """

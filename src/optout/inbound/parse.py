@@ -23,6 +23,7 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
+from functools import cached_property
 from typing import Any
 
 from optout.errors import InvalidInput
@@ -84,7 +85,8 @@ class ParsedMessage:
         wanted = name.lower()
         return any(key.lower() == wanted for key, _ in self.headers)
 
-    @property
+    # Read once: classifying, matching and storing a message each ask for these.
+    @cached_property
     def message_id(self) -> str:
         ids = message_ids(self.header("Message-ID"))
         return ids[0] if ids else ""
@@ -93,7 +95,7 @@ class ParsedMessage:
     def subject(self) -> str:
         return self.header("Subject")
 
-    @property
+    @cached_property
     def from_address(self) -> str:
         found = addresses(self.header("From"))
         return found[0] if found else ""

@@ -37,17 +37,12 @@ from sqlalchemy.engine import Connection
 from optout.clock import as_stored
 from optout.db import tables as t
 from optout.errors import InvalidInput
+from optout.filters.sqlfunc import in_list
 from optout.inbound.actions import Outcome, act
-from optout.inbound.classify import Classification, Kind, classify
+from optout.inbound.classify import Classification, classify
 from optout.inbound.effects import ACTOR, Effects, apply, words
-from optout.inbound.match import (
-    Match,
-    Target,
-    Unmatched,
-    match_bounce,
-    match_complaint,
-    match_reply,
-)
+from optout.inbound.known import know
+from optout.inbound.match import Match, Target, Unmatched, match_all
 from optout.inbound.parse import ParsedMessage, clean, parse_message
 from optout.sending.tokens import UnsubscribeTokens
 from optout.services import activities, workspaces
@@ -146,9 +141,11 @@ def process_messages(
     options: InboundOptions = DEFAULT_OPTIONS,
 ) -> list[InboundResult | InvalidInput]:
     """`process_message` for several messages in the caller's one transaction: each is
-    read and matched in turn (in its savepoint), then they are stored together and what
-    they change (events, endings, suppressions, the replies' activity with one re-check
-    of the exclusions it may trip, R6, R14) is applied together (`effects`).
+    parsed and classified, then they are matched together (`match.match_all`: a few
+    statements for the whole batch), acted on in turn from what was read for them all
+    (`known`), stored together, and what they change (events, endings, suppressions, the
+    replies' activity with one re-check of the exclusions it may trip, R6, R14) is applied
+    together (`effects`). No statement is asked per message.
 
     A message that is not one gives its InvalidInput in its place and changes nothing;
     the others go on. A message seen before (here or earlier in the same list) is done
@@ -158,29 +155,30 @@ def process_messages(
     if workspace_id is not None:
         workspaces.get_by_id(db, workspace_id=workspace_id)
     arrived = [_arrive(message, workspace_id, options) for message in messages]
-    known = _stored(db, {a.key for a in arrived if isinstance(a, _Arrived)})
-    batch: dict[int, Effects] = defaultdict(Effects)
-    read: list[_Read | InboundResult | InvalidInput | _Copy] = []
-    first: dict[str, _Read] = {}
+    stored = _stored(db, {a.key for a in arrived if isinstance(a, _Arrived)})
+    slots: list[_Arrived | InboundResult | InvalidInput | str] = []
+    fresh: dict[str, tuple[_Arrived, Classification]] = {}
     for one in arrived:
-        if isinstance(one, InvalidInput) or one.key in known:
-            read.append(one if isinstance(one, InvalidInput) else known[one.key])
-            continue
-        if one.key in first:
-            read.append(_Copy(first[one.key]))
-            continue
-        try:
-            with db.begin_nested():
-                done = _read(db, one, now, workspace_id, options)
-        except InvalidInput as exc:
-            read.append(exc)
-            continue
-        first[one.key] = done
-        read.append(done)
-    _store(db, list(first.values()), now=now, options=options)
-    for done in first.values():
-        if done.target is not None:
-            batch[done.target.workspace_id].extend(done.effects)
+        if isinstance(one, InvalidInput):
+            slots.append(one)
+        elif one.key in stored:
+            slots.append(stored[one.key])
+        elif one.key in fresh:
+            slots.append(one.key)  # a copy of a message of this batch
+        else:
+            try:
+                verdict = classify(one.parsed)
+            except InvalidInput as exc:
+                slots.append(exc)
+                continue
+            fresh[one.key] = (one, verdict)
+            slots.append(one)
+    done = _read_all(db, list(fresh.values()), now, workspace_id, options)
+    _store(db, [r for r in done.values() if isinstance(r, _Read)], now=now, options=options)
+    batch: dict[int, Effects] = defaultdict(Effects)
+    for each in done.values():
+        if isinstance(each, _Read) and each.target is not None:
+            batch[each.target.workspace_id].extend(each.effects)
     rechecked: dict[int, Removal] = {}
     for workspace, effects in batch.items():
         apply(db, workspace_id=workspace, effects=effects, now=now)
@@ -188,7 +186,67 @@ def process_messages(
             rechecked[workspace] = activities.record(
                 db, workspace_id=workspace, activities=effects.activities, now=now, actor=ACTOR
             )
+    read: list[_Read | InboundResult | InvalidInput | _Copy] = []
+    for slot in slots:
+        if isinstance(slot, _Arrived):
+            read.append(done[slot.key])
+        elif isinstance(slot, str):
+            original = done[slot]
+            read.append(_Copy(original) if isinstance(original, _Read) else original)
+        else:
+            read.append(slot)
     return _finish(db, read, batch, rechecked)
+
+
+def _read_all(
+    db: Connection,
+    fresh: list[tuple[_Arrived, Classification]],
+    now: datetime,
+    workspace_id: int | None,
+    options: InboundOptions,
+) -> dict[str, _Read | InvalidInput]:
+    """Match the batch's new messages together, then act on each in turn from what was
+    read for them all; the counts of transient bounces they leave are written at once."""
+    matches = match_all(
+        db,
+        [(message.parsed, verdict) for message, verdict in fresh],
+        workspace_id=workspace_id,
+        tokens=options.tokens,
+        now=now,
+        window=options.reply_window,
+    )
+    known = know(
+        db,
+        [
+            (verdict, found)
+            for (_, verdict), found in zip(fresh, matches, strict=True)
+            if isinstance(found, Target)
+        ],
+    )
+    done: dict[str, _Read | InvalidInput] = {}
+    for (message, verdict), found in zip(fresh, matches, strict=True):
+        effects = Effects()
+        mark = known.soft_bounces.mark()
+        try:
+            if isinstance(found, Target):
+                outcome = act(
+                    known,
+                    verdict,
+                    found,
+                    now=now,
+                    soft_bounce_limit=options.soft_bounce_limit,
+                    soft_bounce_window=options.soft_bounce_window,
+                    effects=effects,
+                )
+            else:
+                outcome = Outcome("unmatched", reason=found.reason)
+        except InvalidInput as exc:  # what it counted is taken back; nothing else was done
+            known.soft_bounces.undo(mark)
+            done[message.key] = exc
+            continue
+        done[message.key] = _Read(message, verdict, found, outcome, workspace_id, effects)
+    known.soft_bounces.write(db)
+    return done
 
 
 @dataclass(frozen=True)
@@ -241,31 +299,6 @@ def _arrive(
     except InvalidInput as exc:
         return exc
     return _Arrived(bytes(raw), origin, parsed, dedup_key(parsed, workspace_id=scope))
-
-
-def _read(
-    db: Connection,
-    message: _Arrived,
-    now: datetime,
-    workspace_id: int | None,
-    options: InboundOptions,
-) -> _Read:
-    verdict = classify(message.parsed)
-    match = _match(db, message.parsed, verdict, workspace_id=workspace_id, now=now, options=options)
-    effects = Effects()
-    if isinstance(match, Target):
-        outcome = act(
-            db,
-            verdict,
-            match,
-            now=now,
-            soft_bounce_limit=options.soft_bounce_limit,
-            soft_bounce_window=options.soft_bounce_window,
-            effects=effects,
-        )
-    else:
-        outcome = Outcome("unmatched", reason=match.reason)
-    return _Read(message, verdict, match, outcome, workspace_id, effects)
 
 
 def _finish(
@@ -367,45 +400,6 @@ def _check_source(source: str) -> str:
     return origin
 
 
-def _match(
-    db: Connection,
-    parsed: ParsedMessage,
-    verdict: Classification,
-    *,
-    workspace_id: int | None,
-    now: datetime,
-    options: InboundOptions,
-) -> Match:
-    if verdict.kind is Kind.COMPLAINT and verdict.feedback is not None:
-        return match_complaint(
-            db,
-            verdict.feedback,
-            workspace_id=workspace_id,
-            tokens=options.tokens,
-            now=now,
-            window=options.reply_window,
-        )
-    if verdict.kind is Kind.BOUNCE and verdict.report is not None:
-        return match_bounce(
-            db,
-            parsed,
-            verdict.report,
-            workspace_id=workspace_id,
-            tokens=options.tokens,
-            now=now,
-            window=options.reply_window,
-        )
-    return match_reply(
-        db,
-        parsed,
-        workspace_id=workspace_id,
-        tokens=options.tokens,
-        mailto_token=verdict.unsubscribe_token,
-        now=now,
-        window=options.reply_window,
-    )
-
-
 def _workspace_of(match: Match, scope: int | None) -> int | None:
     if isinstance(match, Target):
         return match.workspace_id
@@ -447,9 +441,13 @@ def _store(db: Connection, read: list[_Read], *, now: datetime, options: Inbound
                 "review_needed": False,
             }
         )
-    ids = db.scalars(m.insert().returning(m.c.id, sort_by_parameter_order=True), rows).all()
-    for one, row_id in zip(read, ids, strict=True):
-        one.row_id = int(row_id)
+    db.execute(m.insert(), rows)
+    # Their keys are new and distinct (copies were set apart): they name the new rows.
+    keys = [one.arrived.key for one in read]
+    found = db.execute(sa.select(m.c.dedup_key, m.c.id).where(in_list(m.c.dedup_key, keys)))
+    ids: dict[str, int] = {str(key): int(row_id) for key, row_id in found}
+    for one in read:
+        one.row_id = int(ids[one.arrived.key])
         one.effects.stamp(one.row_id)
 
 
