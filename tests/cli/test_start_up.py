@@ -39,7 +39,7 @@ HEAVY = WEB_STACK | {
 }
 
 _PROBE = """
-import json, sys
+import gc, json, sys
 from optout.cli import main
 sys.argv = ["optout", *json.loads(sys.argv[1])]
 try:
@@ -48,8 +48,22 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+collector = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+print(json.dumps({"code": code, "modules": sorted(sys.modules), "gc": collector}), file=sys.stderr)
 """
+
+# What `optout explain` on SQLite has no use for, by module: PostgreSQL's dialect (the
+# tables name no PostgreSQL argument until a PostgreSQL engine is made), the template
+# engine of email steps, the services of the commands beside it.
+NOT_FOR_EXPLAIN_ON_SQLITE = {
+    "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.orm",
+    "psycopg",
+    "optout.sending.templates",
+    "markupsafe",
+    "optout.cli.people",
+    "optout.services.optouts",
+}
 
 
 def _imported(args: list[str], **env: str) -> tuple[int, set[str], str]:
@@ -72,6 +86,20 @@ def _imported_modules(args: list[str], **env: str) -> tuple[int, set[str], str]:
     )
     report = json.loads(done.stderr.strip().splitlines()[-1])
     return report["code"], set(report["modules"]), done.stdout
+
+
+def _collector_after(args: list[str], **env: str) -> dict[str, Any]:
+    """Run `optout ARGS` in a new interpreter: the garbage collector's state after it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])["gc"]
+    return report
 
 
 def test_help_imports_no_database_and_no_web_code() -> None:
@@ -102,6 +130,26 @@ def test_R29_explain_imports_no_web_code(cli: Cli) -> None:
     assert "cryptography" not in modules
     # Its text and flags are checked without pydantic (`optout.cli.coercion`).
     assert not modules & {"pydantic", "pydantic_core"}
+    if cli.url.startswith("sqlite"):
+        assert not imported & NOT_FOR_EXPLAIN_ON_SQLITE, sorted(
+            imported & NOT_FOR_EXPLAIN_ON_SQLITE
+        )
+    else:
+        assert "sqlalchemy.dialects.postgresql" in imported
+
+
+def test_R29_a_command_collects_garbage_again_once_it_is_loaded(cli: Cli) -> None:
+    """Start-up runs without the cyclic garbage collector (`optout.cli.collector`); the
+    command itself, and a long-running one above all, runs with it, and what start-up
+    built is frozen out of its collections."""
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com")
+        world.sequence("Outbound", steps=STEPS)
+    after = _collector_after(["explain", "ann@acme.com", "--sequence", "Outbound"], **cli.env())
+    assert after["enabled"] is True
+    assert after["frozen"] > 10_000
+    # Help alone loads no command: the collector is as it was, on.
+    assert _collector_after(["--help"])["enabled"] is True
 
 
 def test_every_command_in_the_help_is_the_command_that_runs() -> None:
