@@ -100,7 +100,7 @@ class ParsedMessage:
         found = addresses(self.header("From"))
         return found[0] if found else ""
 
-    @property
+    @cached_property
     def from_display(self) -> str:
         try:
             return clean(getaddresses([self.header("From")])[0][0])
