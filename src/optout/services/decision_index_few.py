@@ -40,6 +40,7 @@ from optout.filters.operators import Context
 from optout.filters.sqlfunc import in_list
 from optout.services import audience_index, enrollment_queue, subjects
 from optout.services.exclusion_rules import stored_specs
+from optout.services.id_lists import ByLength
 from optout.services.subjects import Loaded
 
 # Kinds of queued rows: a person's own row, a company (its people), a linked-company group.
@@ -47,8 +48,34 @@ PERSON, COMPANY, GROUP = "p", "c", "g"
 _OWN_SEND_KINDS = frozenset({"a", "b"})
 
 
-def _ids(name: str) -> Any:
-    return sa.bindparam(name, expanding=True)
+_WORKSPACE = sa.bindparam("workspace_id", type_=sa.Integer)
+# The statements that ask about a list of ids (people, companies, groups, audiences).
+_PEOPLE_OF_COMPANIES = ByLength(
+    lambda ids, _db: (
+        sa.select(t.people.c.id)
+        .where(t.people.c.workspace_id == _WORKSPACE, ids(t.people.c.company_id))
+        .limit(sa.bindparam("limit"))
+    )
+)
+_PEOPLE_DELETED = ByLength(
+    lambda ids, _db: t.exclusion_matches.delete().where(ids(t.exclusion_matches.c.person_id))
+)
+_GROUPS_DELETED = ByLength(
+    lambda ids, _db: t.exclusion_group_matches.delete().where(
+        ids(t.exclusion_group_matches.c.group_id)
+    )
+)
+# Every stored membership of the people (those of the audiences asked are kept).
+_MEMBERS_BEFORE = ByLength(
+    lambda ids, _db: sa.select(
+        t.audience_matches.c.audience_id, t.audience_matches.c.person_id
+    ).where(ids(t.audience_matches.c.person_id))
+)
+_SEQUENCES_OF = ByLength(
+    lambda ids, _db: sa.select(
+        t.sequences.c.id, t.sequences.c.audience_id, t.sequences.c.auto_enroll, t.sequences.c.status
+    ).where(t.sequences.c.workspace_id == _WORKSPACE, ids(t.sequences.c.audience_id))
+)
 
 
 @dataclass(frozen=True)
@@ -57,21 +84,14 @@ class _Statements:
 
     queued: sa.Select[Any]
     emptied: sa.Delete
-    people_of_companies: sa.Select[Any]
-    people_deleted: sa.Delete
-    groups_deleted: sa.Delete
-    members_before: sa.Select[Any]
     members_left: sa.Delete
-    sequences_of: sa.Select[Any]
     queue_joiners: Any
     left_queue: sa.Delete
     left_view: sa.Delete
 
     @classmethod
     def build(cls, db: Connection) -> _Statements:
-        q, p, s = t.match_queue, t.people, t.sequences
-        am, eq, k = t.audience_matches, t.enrollment_queue, t.enrollment_skips
-        em, eg = t.exclusion_matches, t.exclusion_group_matches
+        q, am, eq, k = t.match_queue, t.audience_matches, t.enrollment_queue, t.enrollment_skips
         # The queue rows of this transaction (PostgreSQL tags them with its id).
         mine = q.c.txn == (sa.func.txid_current() if db.dialect.name == "postgresql" else 0)
         return cls(
@@ -79,21 +99,8 @@ class _Statements:
             .where(mine)
             .limit(sa.bindparam("limit")),
             emptied=q.delete().where(mine),
-            people_of_companies=sa.select(p.c.id)
-            .where(p.c.workspace_id == sa.bindparam("workspace_id"))
-            .where(p.c.company_id.in_(_ids("companies")))
-            .limit(sa.bindparam("limit")),
-            people_deleted=em.delete().where(em.c.person_id.in_(_ids("keys"))),
-            groups_deleted=eg.delete().where(eg.c.group_id.in_(_ids("keys"))),
-            members_before=sa.select(am.c.audience_id, am.c.person_id).where(
-                am.c.person_id.in_(_ids("people")), am.c.audience_id.in_(_ids("audiences"))
-            ),
             members_left=am.delete().where(
                 am.c.audience_id == sa.bindparam("a"), am.c.person_id == sa.bindparam("p")
-            ),
-            sequences_of=sa.select(s.c.id, s.c.audience_id, s.c.auto_enroll, s.c.status).where(
-                s.c.workspace_id == sa.bindparam("workspace_id"),
-                s.c.audience_id.in_(_ids("audiences")),
             ),
             queue_joiners=insert_ignoring_duplicates(db, eq),
             left_queue=eq.delete().where(
@@ -141,13 +148,36 @@ class Rules:
 
 
 _SPLIT: dict[tuple[int, ...], tuple[list[ExclusionSpec], Rules]] = {}
+# The split by the rules' version (`workspaces.rules_version`, changed by the database
+# with every change to a rule), as the rule store keeps the rules it read.
+_BY_VERSION: dict[tuple[Any, int, int], Rules] = {}
+_VERSION = sa.select(t.workspaces.c.rules_version).where(
+    t.workspaces.c.id == sa.bindparam("workspace_id")
+)
 
 
 def rules_of(db: Connection, *, workspace_id: int) -> Rules:
     """The workspace's stored rules (those with stored matches), split by level and by
-    whether they read a company field, with their value indexes. The rule store returns
-    the same rule objects until the rules change, so the split is kept by their identity
-    (the kept list holds them, so no id is reused while it is kept)."""
+    whether they read a company field, with their value indexes. Kept by the rules'
+    version, read first: while it is the same, the rules are not read at all. Otherwise
+    the rule store returns the same rule objects until the rules change, so the split is
+    also kept by their identity (the kept list holds them, so no id is reused while it is
+    kept)."""
+    version = int(db.scalar(_VERSION, {"workspace_id": workspace_id}) or 0)
+    at = (db.engine.url, workspace_id, version)
+    if version:
+        found = _BY_VERSION.get(at)
+        if found is not None:
+            return found
+    split = _split(db, workspace_id=workspace_id)
+    if version:
+        if len(_BY_VERSION) >= 16:
+            _BY_VERSION.clear()
+        _BY_VERSION[at] = split
+    return split
+
+
+def _split(db: Connection, *, workspace_id: int) -> Rules:
     specs = stored_specs(db, workspace_id=workspace_id)
     key = tuple(map(id, specs))
     kept = _SPLIT.get(key)
@@ -219,18 +249,15 @@ def flush(
     for workspace_id, kind, key in rows:
         part = parts.setdefault(workspace_id, _Part(workspace_id))
         {PERSON: part.people, COMPANY: part.companies, GROUP: part.groups}[kind].append(key)
-    sql = statements(db)
     for part in parts.values():
         if part.companies:
             direct = set(part.people)
-            at_companies = db.scalars(
-                sql.people_of_companies,
-                {
-                    "workspace_id": part.workspace_id,
-                    "companies": sorted(part.companies),
-                    "limit": small + len(direct) + 1,
-                },
-            )
+            at_companies = _PEOPLE_OF_COMPANIES.execute(
+                db,
+                part.companies,
+                workspace_id=part.workspace_id,
+                limit=small + len(direct) + 1,
+            ).scalars()
             part.via_company = sorted(set(at_companies) - direct)
             if len(part.via_company) > small:
                 return False
@@ -260,9 +287,8 @@ def _flush_part(db: Connection, part: _Part, *, now: datetime) -> None:
         person_ids=people if asked_people or asked_via or audiences else [],
         group_ids=sorted(part.groups) if asked_groups else [],
     )
-    sql = statements(db)
     if asked_people:
-        db.execute(sql.people_deleted, {"keys": sorted(part.people)})
+        _PEOPLE_DELETED.execute(db, part.people)
     if asked_via:
         em = t.exclusion_matches
         db.execute(
@@ -283,7 +309,7 @@ def _flush_part(db: Connection, part: _Part, *, now: datetime) -> None:
     if matched:
         db.execute(t.exclusion_matches.insert(), matched)
     if asked_groups:
-        db.execute(sql.groups_deleted, {"keys": sorted(part.groups)})
+        _GROUPS_DELETED.execute(db, part.groups)
         groups = [
             {"exclusion_id": r, "group_id": group_id}
             for group_id in sorted(part.groups)
@@ -315,12 +341,7 @@ def _audiences(
         return
     sql = statements(db)
     considered = {(a.id, p) for p, its in asked for a in its}
-    before = {
-        (int(a), int(p))
-        for a, p in db.execute(
-            sql.members_before, {"people": people, "audiences": [a.id for a in audiences]}
-        )
-    } & considered
+    before = {(int(a), int(p)) for a, p in _MEMBERS_BEFORE.execute(db, people)} & considered
     after = {
         (audience.id, person_id)
         for person_id, its in asked
@@ -340,12 +361,8 @@ def _audiences(
     if gone:
         db.execute(sql.members_left, [{"a": a, "p": p} for a, p in gone])
     sequences: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    for sequence_id, audience_id, auto, status in db.execute(
-        sql.sequences_of,
-        {
-            "workspace_id": part.workspace_id,
-            "audiences": sorted({a for a, _ in joined} | {a for a, _ in gone}),
-        },
+    for sequence_id, audience_id, auto, status in _SEQUENCES_OF.execute(
+        db, {a for a, _ in joined} | {a for a, _ in gone}, workspace_id=part.workspace_id
     ):
         sequences[audience_id].append((sequence_id, bool(auto) and status == "active"))
     queue = [

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.db.inserts import insert_ignoring_duplicates
+from optout.services.id_lists import ByLength, In
 
 
 def _enrolling(workspace_id: int | sa.BindParameter[int]) -> Any:
@@ -113,17 +114,11 @@ def requeue_skipped_of(
     db: Connection, *, workspace_id: int, now: datetime, people: Sequence[int]
 ) -> None:
     """`requeue_skipped` for a few people given by id (a write's flush), in a statement
-    built once."""
-    statement = _REQUEUE_OF.get(db.dialect.name)
-    if statement is None:
-        statement = _REQUEUE_OF[db.dialect.name] = _requeue_of(db)
-    db.execute(statement, {"workspace_id": workspace_id, "now": now, "people": sorted(set(people))})
+    built once for their number."""
+    _REQUEUE_OF.execute(db, set(people), workspace_id=workspace_id, now=now)
 
 
-_REQUEUE_OF: dict[str, Any] = {}
-
-
-def _requeue_of(db: Connection) -> Any:
+def _requeue_of(people: In, db: Connection) -> Any:
     s, k = t.sequences, t.enrollment_skips
     workspace_id = sa.bindparam("workspace_id", type_=sa.Integer)
     query = (
@@ -135,12 +130,15 @@ def _requeue_of(db: Connection) -> Any:
         )
         .join(s, s.c.id == k.c.sequence_id)
         .where(_enrolling(workspace_id))
-        .where(k.c.person_id.in_(sa.bindparam("people", expanding=True)))
+        .where(people(k.c.person_id))
         .order_by(k.c.id)
     )
     return insert_ignoring_duplicates(db, t.enrollment_queue).from_select(
         ["workspace_id", "sequence_id", "person_id", "queued_at"], query
     )
+
+
+_REQUEUE_OF = ByLength(_requeue_of)
 
 
 def queue_ended(

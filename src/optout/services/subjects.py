@@ -5,7 +5,7 @@ explain, the send-time gate and the decision index's small re-matches see the sa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.filters import Subject
-from optout.filters.sqlfunc import in_list
+from optout.services.id_lists import ByLength
 
 Row = dict[str, Any]
 
@@ -56,48 +56,60 @@ def load(
     group_ids: Sequence[int] = (),
 ) -> Loaded:
     """The people of `person_ids` and the companies of `group_ids` and of those people's
-    groups, with their deals; `person.has_opportunity` filled in as the SQL form reads it."""
-    p, c, o, oc = t.people, t.companies, t.opportunities, t.opportunity_contacts
+    groups, with their deals; `person.has_opportunity` filled in as the SQL form reads it.
+
+    A write's flush loads one person: each statement is built once for the number of ids
+    it asks about (`id_lists`), so the flush pays for running it, not for building it."""
     out = Loaded()
     if person_ids:
-        for r in db.execute(
-            sa.select(p).where(p.c.workspace_id == workspace_id, in_list(p.c.id, list(person_ids)))
-        ).mappings():
+        for r in _rows(db, _PEOPLE, workspace_id, person_ids):
             out.people[r["id"]] = dict(r)
     company_ids = {r["company_id"] for r in out.people.values() if r["company_id"] is not None}
-    wanted: list[sa.ColumnElement[bool]] = []
+    rows: dict[int, Row] = {}
     if company_ids:
-        wanted.append(c.c.id.in_(company_ids))
-        wanted.append(c.c.group_id.in_(sa.select(c.c.group_id).where(c.c.id.in_(company_ids))))
-    if group_ids:
-        wanted.append(in_list(c.c.group_id, list(group_ids)))
-    # One query per way of being wanted: PostgreSQL answered their OR with a scan of
-    # every company of the workspace.
-    rows = {
-        r["id"]: dict(r)
-        for condition in wanted
-        for r in db.execute(
-            sa.select(c).where(c.c.workspace_id == workspace_id, condition)
-        ).mappings()
-    }
+        rows.update((r["id"], dict(r)) for r in _rows(db, _COMPANIES, workspace_id, company_ids))
+    # The companies of the groups asked and of the people's companies' groups: by id, then
+    # by group (PostgreSQL answered the OR of both with a scan of every company).
+    groups = {*group_ids, *(r["group_id"] for r in rows.values() if r["group_id"] is not None)}
+    if groups:
+        rows.update((r["id"], dict(r)) for r in _rows(db, _GROUPS, workspace_id, groups))
     for company_id in sorted(rows):
         row = rows[company_id]
         out.companies[company_id] = row
         if row["group_id"] is not None:
             out.groups[row["group_id"]].append(row)
     if out.companies:
-        for deal in db.execute(
-            sa.select(o).where(in_list(o.c.company_id, list(out.companies)))
-        ).mappings():
+        for deal in _rows(db, _COMPANY_DEALS, workspace_id, out.companies):
             out.company_deals[deal["company_id"]].append(dict(deal))
     if out.people:
-        for link in db.execute(
-            sa.select(o, oc.c.person_id)
-            .join(oc, oc.c.opportunity_id == o.c.id)
-            .where(in_list(oc.c.person_id, list(out.people)))
-        ).mappings():
+        for link in _rows(db, _PERSON_DEALS, workspace_id, out.people):
             out.person_deals[link["person_id"]].append(dict(link))
     for person_id, person in out.people.items():
         deals = out.person_deals.get(person_id, [])
         person["has_opportunity"] = any(not deal["is_closed"] for deal in deals)
     return out
+
+
+_WORKSPACE = sa.bindparam("workspace_id", type_=sa.Integer)
+_p, _c, _o, _oc = t.people, t.companies, t.opportunities, t.opportunity_contacts
+_PEOPLE = ByLength(
+    lambda ids, _db: sa.select(_p).where(_p.c.workspace_id == _WORKSPACE, ids(_p.c.id))
+)
+_COMPANIES = ByLength(
+    lambda ids, _db: sa.select(_c).where(_c.c.workspace_id == _WORKSPACE, ids(_c.c.id))
+)
+_GROUPS = ByLength(
+    lambda ids, _db: sa.select(_c).where(_c.c.workspace_id == _WORKSPACE, ids(_c.c.group_id))
+)
+_COMPANY_DEALS = ByLength(lambda ids, _db: sa.select(_o).where(ids(_o.c.company_id)))
+_PERSON_DEALS = ByLength(
+    lambda ids, _db: (
+        sa.select(_o, _oc.c.person_id)
+        .join(_oc, _oc.c.opportunity_id == _o.c.id)
+        .where(ids(_oc.c.person_id))
+    )
+)
+
+
+def _rows(db: Connection, statement: ByLength, workspace_id: int, ids: Iterable[int]) -> Any:
+    return statement.execute(db, ids, workspace_id=workspace_id).mappings()
