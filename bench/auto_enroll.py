@@ -51,6 +51,7 @@ from optout.db import engine as db_engine
 from optout.db import statistics as db_statistics
 from optout.db import tables as t
 from optout.db.engine import create_engine
+from optout.db.migrate import upgrade
 from optout.filters import Level
 from optout.services import (
     audience_index,
@@ -217,9 +218,10 @@ def _copy(source_url: str, key: str, progress: Progress) -> Iterator[str]:
         assert source.database is not None
         settled = CACHE / f"auto-enroll-{key}-settled.sqlite3"
         copy = CACHE / f"auto-enroll-{key}.sqlite3"
-        if settled.exists() and settled.stat().st_mtime > Path(source.database).stat().st_mtime:
+        if settled.exists() and _generated(settled) == _generated(Path(source.database)):
             progress.say(f"reusing the settled copy {settled.relative_to(ROOT)}")
             _backup(settled, copy)
+            _upgrade(f"sqlite:///{copy}")
         else:
             _backup(Path(source.database), copy)
             _settle(f"sqlite:///{copy}", progress)
@@ -245,6 +247,27 @@ def _copy(source_url: str, key: str, progress: Progress) -> Iterator[str]:
                 db.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+def _generated(path: Path) -> str | None:
+    """What the generator wrote into a file (`bench_meta`: the parameters and the
+    generator's fingerprint); a settled copy carries its source's. A migration changes
+    neither, so a settled copy is reused across migrations, brought up to date with them
+    as the generated file is."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            row = db.execute("SELECT key FROM bench_meta").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return str(row[0]) if row else None
+
+
+def _upgrade(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _settle(url: str, progress: Progress) -> None:
