@@ -25,9 +25,8 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.db import tables as t
 from optout.services.access import accounts
-from optout.web.app import create_app
 from tests.factories import World
-from tests.web.conftest import forget_sign_in_attempts, serving
+from tests.web.conftest import forget_sign_in_attempts, serving, shared_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -174,7 +173,7 @@ def open_app(
         encryption_keys=ENCRYPTION_KEYS,
         web_runs_jobs=runs_jobs,
     )
-    with serving(create_app(settings, engine)) as base:
+    with serving(shared_app(settings, engine)) as base:
         context = chromium.new_context(viewport={"width": 1280, "height": 860})
         # Generous: with the suite on every core, a page can wait behind other tests'
         # work; a wait only lasts this long when the page is wrong.

@@ -39,6 +39,23 @@ def csrf_token_in(page: str) -> str:
     return page[start : page.index('"', start)]
 
 
+# One app per settings over a session's shared database, in this process (one xdist
+# worker): an app builds the handlers of its 300-odd routes on its first request, about
+# 0.6 s of CPU, which the 400-odd tests that serve one over `engine` paid each. Each test
+# still serves it under a uvicorn of its own, so the app's lifespan (its job runner and
+# unsubscribe spool threads) starts and stops with the test as before. Only for the
+# session's `engine`: an app over a test's `fresh_engine` would outlive its database.
+_SHARED_APPS: dict[tuple[Settings, Engine], FastAPI] = {}
+
+
+def shared_app(settings: Settings, engine: Engine) -> FastAPI:
+    """`create_app(settings, engine)`, made once per process for the session's `engine`."""
+    key = (settings, engine)
+    if key not in _SHARED_APPS:
+        _SHARED_APPS[key] = create_app(settings, engine)
+    return _SHARED_APPS[key]
+
+
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Run `app` under uvicorn in a background thread; yield its base URL."""
@@ -80,12 +97,16 @@ def forget_sign_in_attempts(engine: Engine) -> None:
 
 
 @contextmanager
-def web_client(engine: Engine, keys: tuple[str, ...] = KEYS, **options: Any) -> Iterator[Web]:
-    """The app over `engine`; `options` are further `Settings` (proxies, https)."""
+def web_client(
+    engine: Engine, keys: tuple[str, ...] = KEYS, *, shared: bool = False, **options: Any
+) -> Iterator[Web]:
+    """The app over `engine`; `options` are further `Settings` (proxies, https). With
+    `shared`, for the session's `engine` only, the process's app for those settings."""
     settings = Settings(database_url="unused://", secret_keys=keys, **options)
+    app = shared_app(settings, engine) if shared else create_app(settings, engine)
     try:
         with (
-            serving(create_app(settings, engine)) as base,
+            serving(app) as base,
             httpx.Client(base_url=base, follow_redirects=False, timeout=10) as http,
         ):
             yield Web(engine, UnsubscribeTokens(keys), http)
@@ -95,7 +116,7 @@ def web_client(engine: Engine, keys: tuple[str, ...] = KEYS, **options: Any) -> 
 
 @pytest.fixture
 def web(engine: Engine) -> Iterator[Web]:
-    with web_client(engine) as client:
+    with web_client(engine, shared=True) as client:
         yield client
 
 

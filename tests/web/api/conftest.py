@@ -19,7 +19,7 @@ from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
 from optout.web.app import create_app
 from tests.factories import World
-from tests.web.conftest import KEYS, serving
+from tests.web.conftest import KEYS, serving, shared_app
 
 API = "/api/v1"
 
@@ -59,13 +59,16 @@ class Api:
         return client
 
 
-def serve_api(engine: Engine) -> Any:
-    return serving(create_app(Settings(database_url="unused://", secret_keys=KEYS), engine))
+def serve_api(engine: Engine, *, shared: bool = False) -> Any:
+    """The app over `engine` under uvicorn; with `shared`, for the session's `engine` only,
+    the process's app (`tests.web.conftest.shared_app`)."""
+    settings = Settings(database_url="unused://", secret_keys=KEYS)
+    return serving(shared_app(settings, engine) if shared else create_app(settings, engine))
 
 
 @pytest.fixture
 def api(engine: Engine) -> Iterator[Api]:
-    with serve_api(engine) as base:
+    with serve_api(engine, shared=True) as base:
         found = Api(base, engine)
         try:
             yield found
