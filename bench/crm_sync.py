@@ -34,7 +34,8 @@ from optout.crm import connections, sync
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import enrollments, exclusions, workspaces
+from optout.services import enrollments, workspaces
+from optout.services.exclusions import saves
 from optout.services.sequences import definitions, rulesets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,7 @@ def _workspace(engine: Engine) -> tuple[int, int]:
             from_address="bench@optout.example",
             now=now,
         )
-        exclusions.create(
+        saves.create(
             db,
             workspace_id=ws.id,
             name="Churned",

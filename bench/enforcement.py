@@ -38,7 +38,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, events, exclusions
+from optout.services import enrollments, events
+from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 
 ACTIVE = 200_000
@@ -168,7 +169,7 @@ def measure_save(engine: Engine, sequence_id: int, progress: Progress) -> dict[s
 
     def save() -> Any:
         with engine.begin() as db:
-            return exclusions.create(
+            return saves.create(
                 db, workspace_id=WORKSPACE_ID, name="Bench: 10% of companies", level="company",
                 filter={"field": "company.domain", "op": "in", "value": domains}, actor="bench",
                 now=NOW, exclude_from_sequences=True, unenroll_existing_on_save=True, confirm=True,

@@ -35,10 +35,11 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.eligibility import Purpose, decide
 from optout.eligibility.sql import eligible_people
-from optout.services import decision_index, enrollments, exclusions, filters
-from optout.services import preview as preview_service
+from optout.services import decision_index, enrollments, filters
 from optout.services.eligibility import explain, facts, situation
-from optout.services.exclusion_sets import people_reached
+from optout.services.exclusions import preview as preview_service
+from optout.services.exclusions import saves
+from optout.services.exclusions.reached import people_reached
 
 WS = WORKSPACE_ID
 
@@ -100,7 +101,7 @@ class Bench:
 
     def preview(self) -> None:
         db = self.db
-        spec = exclusions.get(db, workspace_id=WS, name=BIG_RULE_NAME)
+        spec = saves.get(db, workspace_id=WS, name=BIG_RULE_NAME)
         domains = list(spec.filter.value)  # type: ignore[union-attr, arg-type]
 
         def project() -> tuple[Any, ...]:

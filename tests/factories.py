@@ -11,16 +11,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.services import (
-    audiences,
-    companies,
-    enrollments,
-    exclusions,
-    opportunities,
-    people,
-    workspaces,
-)
+from optout.services import audiences, companies, enrollments, opportunities, people, workspaces
 from optout.services.eligibility import Explanation, explain
+from optout.services.exclusions import saves
 from optout.services.sequences import definitions, personas, rulesets
 
 ONE_EMAIL = (
@@ -120,9 +113,9 @@ class World:
             self.db, workspace_id=self.ws, name=name, filter=filter, persona=persona, now=self.now
         )
 
-    def exclusion(self, name: str, level: str, filter: str, **toggles: Any) -> exclusions.Saved:
+    def exclusion(self, name: str, level: str, filter: str, **toggles: Any) -> saves.Saved:
         toggles.setdefault("confirm", True)
-        return exclusions.create(
+        return saves.create(
             self.db,
             workspace_id=self.ws,
             name=name,

@@ -12,7 +12,8 @@ from pathlib import Path
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import exclusions, fresh_rules
+from optout.services import fresh_rules
+from optout.services.exclusions import saves
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths, console_errors
 from tests.factories import World
@@ -136,7 +137,7 @@ def test_R22_delete_shows_the_impact_first_and_archive_hides_until_restored(
     expect(page.locator("#sample")).to_contain_text("gil@globex.com")
     check_widths(app, "delete preview")
     with engine.connect() as db:
-        assert exclusions.get_by_id(db, workspace_id=world.ws, exclusion_id=doomed.id)
+        assert saves.get_by_id(db, workspace_id=world.ws, exclusion_id=doomed.id)
     page.click("#confirmation button:has-text('Delete Globex')")
     page.wait_for_load_state("networkidle")
     expect(page.locator(".notice.ok")).to_contain_text("Deleted Globex.")

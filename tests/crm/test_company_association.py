@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import exclusions, workspaces
+from optout.services import workspaces
+from optout.services.exclusions import saves
 from tests.crm.conftest import Crm, hubspot_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
@@ -55,7 +56,7 @@ def test_R12_hubspot_contacts_without_company_are_unenrolled_by_a_company_exclus
     }
     crm.enroll(*ACME, "dan@acme.com")
     with crm.db() as db:
-        saved = exclusions.create(
+        saved = saves.create(
             db,
             workspace_id=crm.ws,
             name="Acme is a customer",

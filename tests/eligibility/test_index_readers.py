@@ -25,8 +25,8 @@ from optout.filters import Level
 from optout.sending.claim import claim
 from optout.services import audiences, decision_index, enrollments, fresh_rules, monitoring, refresh
 from optout.services.eligibility import explain, situation
-from optout.services.exclusion_sets import removable_enrollments
-from optout.services.preview import preview
+from optout.services.exclusions.preview import preview
+from optout.services.exclusions.reached import removable_enrollments
 from optout.services.sequences import definitions
 from optout.services.staging import requested_people, stage_ids
 from optout.web.pages import reads

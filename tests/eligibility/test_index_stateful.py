@@ -45,13 +45,13 @@ from optout.services import (
     companies,
     decision_index,
     enrollments,
-    exclusions,
     fresh_rules,
     opportunities,
     optouts,
     people,
 )
 from optout.services.eligibility import facts, situation
+from optout.services.exclusions import saves
 from tests.eligibility.test_parity import agreed
 from tests.random_worlds import (
     COMPANY_DOMAINS,
@@ -86,7 +86,7 @@ MAIL_DOMAINS = [mail for _, mail in COMPANY_DOMAINS]
 MORE_DOMAINS = (*(domain for domain, _ in COMPANY_DOMAINS), "initech.com", "hooli.io")
 
 
-def stored_rows(db: Connection, rule: exclusions.ExclusionSpec) -> set[int]:
+def stored_rows(db: Connection, rule: saves.ExclusionSpec) -> set[int]:
     if rule.level is Level.PEOPLE:
         em = t.exclusion_matches
         return set(db.scalars(sa.select(em.c.person_id).where(em.c.exclusion_id == rule.id)))
@@ -166,7 +166,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         node = data.draw(filters(self.pool, level, depth=2))
         name = f"Rule {len(self.rules)}"
         try:
-            saved = exclusions.create(
+            saved = saves.create(
                 self.db,
                 workspace_id=self.ws,
                 name=name,
@@ -188,11 +188,11 @@ class DecisionIndexMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def edit_rule(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(self.rules))
-        current = exclusions.get(self.db, workspace_id=self.ws, name=name)
+        current = saves.get(self.db, workspace_id=self.ws, name=name)
         level = data.draw(st.sampled_from([current.level, *Level]))
         node = data.draw(filters(self.pool, level, depth=2))
         try:
-            saved = exclusions.update(
+            saved = saves.update(
                 self.db,
                 workspace_id=self.ws,
                 name=name,
@@ -210,8 +210,8 @@ class DecisionIndexMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def toggle_rule(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(self.rules))
-        current = exclusions.get(self.db, workspace_id=self.ws, name=name)
-        exclusions.set_enabled(
+        current = saves.get(self.db, workspace_id=self.ws, name=name)
+        saves.set_enabled(
             self.db,
             workspace_id=self.ws,
             name=name,

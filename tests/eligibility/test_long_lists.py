@@ -16,8 +16,8 @@ from optout.eligibility.sql import eligible_people
 from optout.filters import Condition, Level
 from optout.services import decision_index
 from optout.services.eligibility import situation
+from optout.services.exclusions.preview import preview
 from optout.services.filters import stored
-from optout.services.preview import preview
 from tests.factories import World
 
 LISTS = 13

@@ -21,7 +21,8 @@ from optout.inbound.listing import list_messages
 from optout.inbound.smtp import InboundSmtpServer
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, exclusions, people
+from optout.services import events, people
+from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 from tests.factories import World
 from tests.inbound.helpers import KEYS, OPTIONS, TWO_EMAILS, corpus, readdress, reply
@@ -189,7 +190,7 @@ def test_R5_R6_R7_R21_replies_auto_replies_and_bounces_change_what_is_sent_next(
 
         # R6: a company rule on reply activity, enforced in every sequence ...
         with fresh_engine.begin() as db:
-            exclusions.create(
+            saves.create(
                 db,
                 workspace_id=s.ids["ws"],
                 name="Replied in the last 30 days",

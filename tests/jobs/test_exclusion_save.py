@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.errors import InvalidFilter
 from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, enrollments, exclusions, fresh_rules, jobs
+from optout.services import bulk_jobs, enrollments, fresh_rules, jobs
+from optout.services.exclusions import saves
 from tests.factories import World
 
 Committed = Callable[[], AbstractContextManager[World]]
@@ -50,7 +51,7 @@ def test_R13_exclusion_save_job_saves_then_unenrolls_in_parts(
     engine: Engine, committed: Committed, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kinds, "UNENROLL_PART", 5)
-    monkeypatch.setattr(exclusions, "SWEPT_WITH_THE_SAVE", 5)
+    monkeypatch.setattr(saves, "SWEPT_WITH_THE_SAVE", 5)
     ws, seq = _world(committed)
     job = _queue(engine, ws, now)
     with engine.connect() as db:
@@ -84,7 +85,7 @@ def test_R13_exclusion_save_job_whose_name_was_taken_meanwhile_fails_and_changes
     ws, seq = _world(committed)
     job = _queue(engine, ws, now)
     with engine.begin() as db:
-        exclusions.create(
+        saves.create(
             db,
             workspace_id=ws,
             name="Acme is a customer",

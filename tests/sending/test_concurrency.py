@@ -25,7 +25,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import exclusions, optouts
+from optout.services import optouts
+from optout.services.exclusions import saves
 from tests.factories import World
 
 KEYS = ("concurrency-test-secret-key-0123456789",)
@@ -132,7 +133,7 @@ def test_R14_changes_committed_while_workers_claim_always_win(
         if n % 15 == 0:
             domain = domains[n // 15]
             with fresh_engine.begin() as db:
-                exclusions.create(
+                saves.create(
                     db,
                     workspace_id=1,
                     name=f"Stop {domain}",

@@ -18,10 +18,10 @@ from optout.services import (
     automatic_enrollment,
     decision_index,
     enrollments,
-    exclusion_archive,
     people,
     refresh,
 )
+from optout.services.exclusions import archive
 from optout.services.sequences import edits
 from tests.factories import World
 
@@ -134,7 +134,7 @@ def test_R41_R30_an_exclusion_keeps_a_member_out_with_the_rule_until_it_is_remov
     assert _pass(world) == 0
     assert set(_reasons(world)) == {"ann@acme.com", "amy@acme.com"}
 
-    exclusion_archive.delete(
+    archive.delete(
         world.db,
         workspace_id=world.ws,
         exclusion_id=saved.exclusion.id,

@@ -11,13 +11,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.errors import ConfirmationRequired, Conflict, NotFound
-from optout.services import (
-    exclusion_archive,
-    exclusion_history,
-    exclusion_matches,
-    exclusions,
-    fresh_rules,
-)
+from optout.services import fresh_rules
+from optout.services.exclusions import archive, history, matches, saves
 from tests.factories import World
 
 
@@ -35,12 +30,12 @@ def _team(world: World) -> dict[str, int]:
 def test_match_list_pages_through_everyone_a_company_rule_reaches(world: World) -> None:
     _team(world)
     rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
-    first = exclusion_matches.page(
+    first = matches.page(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, now=world.now, limit=2
     )
     assert [r["email"] for r in first.rows] == ["ann@acme.com", "ben@acme.com"]
     assert first.rows[0]["company"] == "acme.com"
-    rest = exclusion_matches.page(
+    rest = matches.page(
         world.db,
         workspace_id=world.ws,
         exclusion_id=rule.id,
@@ -56,7 +51,7 @@ def test_R35_history_shows_author_and_filter_before_and_after_each_change(world:
     _team(world)
     rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
     later = world.now + timedelta(hours=1)
-    exclusions.update(
+    saves.update(
         world.db,
         workspace_id=world.ws,
         name="Acme",
@@ -66,10 +61,10 @@ def test_R35_history_shows_author_and_filter_before_and_after_each_change(world:
         exclude_from_sequences=True,
         confirm=True,
     )
-    exclusion_archive.archive(
+    archive.archive(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam@acme-sales.com", now=later
     )
-    changes = exclusion_history.history(world.db, workspace_id=world.ws, exclusion_id=rule.id)
+    changes = history.history(world.db, workspace_id=world.ws, exclusion_id=rule.id)
     assert [(c.kind, c.actor) for c in changes] == [
         ("created", "test@optout"),
         ("updated", "rita@acme-sales.com"),
@@ -86,26 +81,26 @@ def test_archived_rule_applies_nowhere_is_hidden_and_comes_back_on_restore(world
     team = _team(world)
     rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
     seq = world.sequence()
-    exclusion_archive.archive(
+    archive.archive(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
     )
     assert [s.name for s in fresh_rules.all_specs(world.db, workspace_id=world.ws)] == []
     assert world.explain("ann@acme.com").decision.allowed
     with pytest.raises(Conflict, match="restore it before changing it"):
-        exclusions.set_enabled(
+        saves.set_enabled(
             world.db, workspace_id=world.ws, name="Acme", enabled=False, actor="sam", now=world.now
         )
     with pytest.raises(Conflict, match="archived already"):
-        exclusion_archive.archive(
+        archive.archive(
             world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
         )
 
     # Restoring puts a mass exclusion back in force: the same guard as a save (R22).
     with pytest.raises(ConfirmationRequired, match="matches 3 of 4 people"):
-        exclusion_archive.restore(
+        archive.restore(
             world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
         )
-    exclusion_archive.restore(
+    archive.restore(
         world.db,
         workspace_id=world.ws,
         exclusion_id=rule.id,
@@ -123,17 +118,17 @@ def test_R22_delete_of_a_rule_in_force_needs_confirmation_and_is_kept_in_history
     _team(world)
     world.sequence()
     rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
-    _, impact = exclusion_archive.impact_now(
+    _, impact = archive.impact_now(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, now=world.now
     )
     assert (impact.people_matched, impact.companies_matched) == (3, 1)
     with pytest.raises(ConfirmationRequired, match="makes the 3 people it excludes now eligible"):
-        exclusion_archive.delete(
+        archive.delete(
             world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
         )
-    assert exclusions.get_by_id(world.db, workspace_id=world.ws, exclusion_id=rule.id)
+    assert saves.get_by_id(world.db, workspace_id=world.ws, exclusion_id=rule.id)
 
-    exclusion_archive.delete(
+    archive.delete(
         world.db,
         workspace_id=world.ws,
         exclusion_id=rule.id,
@@ -142,9 +137,9 @@ def test_R22_delete_of_a_rule_in_force_needs_confirmation_and_is_kept_in_history
         confirm=True,
     )
     with pytest.raises(NotFound):
-        exclusions.get_by_id(world.db, workspace_id=world.ws, exclusion_id=rule.id)
+        saves.get_by_id(world.db, workspace_id=world.ws, exclusion_id=rule.id)
     assert world.explain("ann@acme.com").decision.allowed
-    changes = exclusion_history.history(world.db, workspace_id=world.ws, exclusion_id=rule.id)
+    changes = history.history(world.db, workspace_id=world.ws, exclusion_id=rule.id)
     assert [(c.kind, c.actor, c.filter_before) for c in changes][-1] == (
         "deleted",
         "sam",
@@ -155,7 +150,7 @@ def test_R22_delete_of_a_rule_in_force_needs_confirmation_and_is_kept_in_history
 def test_a_rule_that_matches_nobody_is_deleted_without_confirmation(world: World) -> None:
     _team(world)
     rule = world.exclusion("Nobody", "people", "person.email = zed@nowhere.com").exclusion
-    exclusion_archive.delete(
+    archive.delete(
         world.db, workspace_id=world.ws, exclusion_id=rule.id, actor="sam", now=world.now
     )
     assert fresh_rules.all_specs(world.db, workspace_id=world.ws) == []
@@ -170,15 +165,13 @@ def test_csv_export_streams_every_match_with_a_header(fresh_engine: Engine, now:
         world.person("x@other.com")
         rule = world.exclusion("Acme", "company", "company.domain = acme.com").exclusion
     chunks = list(
-        exclusion_matches.csv_lines(
-            fresh_engine, workspace_id=world.ws, exclusion_id=rule.id, now=now
-        )
+        matches.csv_lines(fresh_engine, workspace_id=world.ws, exclusion_id=rule.id, now=now)
     )
     rows = list(csv.reader(io.StringIO("".join(chunks))))
-    assert rows[0] == list(exclusion_matches.CSV_COLUMNS)
+    assert rows[0] == list(matches.CSV_COLUMNS)
     assert [r[0] for r in rows[1:]] == [f"p{i}@acme.com" for i in range(5)]
     # A name that a spreadsheet would run as a formula is written as text.
     assert rows[1][1] == "'=cmd0"
     assert rows[1][4:] == ["acme.com", "Acme"]
     with pytest.raises(NotFound):
-        exclusion_matches.csv_lines(fresh_engine, workspace_id=world.ws, exclusion_id=999, now=now)
+        matches.csv_lines(fresh_engine, workspace_id=world.ws, exclusion_id=999, now=now)

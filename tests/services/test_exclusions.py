@@ -13,12 +13,12 @@ from optout.services import (
     audiences,
     companies,
     events,
-    exclusions,
     fresh_rules,
     monitoring,
     opportunities,
     people,
 )
+from optout.services.exclusions import saves
 from tests.factories import World, email_status, queued_email
 
 
@@ -119,7 +119,7 @@ def test_R13_enabling_a_disabled_exclusion_with_unenroll_sweeps_then(world: Worl
         enabled=False,
     )
     assert world.status_of(seq, team["ann"]) == "not_started"
-    exclusions.set_enabled(
+    saves.set_enabled(
         world.db,
         workspace_id=world.ws,
         name="Acme",
@@ -280,7 +280,7 @@ def test_R17_exceptions_live_in_the_rule_and_removal_makes_eligible_at_once(worl
         "company.domain = acme.com",
     )
     assert world.enroll(seq, [team["ben"]]).enrolled == 0
-    exclusions.update(
+    saves.update(
         world.db,
         workspace_id=world.ws,
         name="Acme but not Ben",
@@ -489,7 +489,7 @@ def test_R22_level_change_keeps_filter_or_fails_clearly(world: World) -> None:
     _team(world)
     world.exclusion("Title", "people", 'person.title contains "sales"')
     with pytest.raises(InvalidFilter) as caught:
-        exclusions.update(
+        saves.update(
             world.db,
             workspace_id=world.ws,
             name="Title",
@@ -499,11 +499,11 @@ def test_R22_level_change_keeps_filter_or_fails_clearly(world: World) -> None:
         )
     assert "does not fit the company level" in caught.value.message
     assert "Job title" in caught.value.message
-    unchanged = exclusions.get(world.db, workspace_id=world.ws, name="Title")
+    unchanged = saves.get(world.db, workspace_id=world.ws, name="Title")
     assert unchanged.level.value == "people"
     world.exclusion("Domain", "people", "company.domain = acme.com")
-    before = exclusions.get(world.db, workspace_id=world.ws, name="Domain").filter
-    moved = exclusions.update(
+    before = saves.get(world.db, workspace_id=world.ws, name="Domain").filter
+    moved = saves.update(
         world.db,
         workspace_id=world.ws,
         name="Domain",
@@ -520,7 +520,7 @@ def test_R22_mass_exclusion_needs_confirmation_and_negative_filter_warns(world: 
     for i in range(10):
         world.person(f"p{i}@acme.com", company="acme.com")
     with pytest.raises(ConfirmationRequired, match="matches 9 of 10 people"):
-        exclusions.create(
+        saves.create(
             world.db,
             workspace_id=world.ws,
             name="Everyone",
@@ -530,7 +530,7 @@ def test_R22_mass_exclusion_needs_confirmation_and_negative_filter_warns(world: 
             now=world.now,
         )
     assert fresh_rules.all_specs(world.db, workspace_id=world.ws) == []
-    saved = exclusions.create(
+    saved = saves.create(
         world.db,
         workspace_id=world.ws,
         name="Everyone",
@@ -552,7 +552,7 @@ def test_R22_unenroll_limit_needs_confirmation(world: World) -> None:
     seq = world.sequence()
     world.enroll(seq, list(team.values()))
     with pytest.raises(ConfirmationRequired, match="would unenroll 2 active enrollments"):
-        exclusions.create(
+        saves.create(
             world.db,
             workspace_id=world.ws,
             name="Acme",

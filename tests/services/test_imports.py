@@ -18,7 +18,8 @@ from optout.db import tables as t
 from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import companies, events, exclusions, optouts, people
+from optout.services import companies, events, optouts, people
+from optout.services.exclusions import saves
 from optout.services.imports import company_files, exclusion_lists, people_files, reporting
 from optout.services.imports.csv_files import RowError
 from optout.services.imports.reporting import ImportReport
@@ -569,7 +570,7 @@ def test_R23_exclusion_list_from_a_domain_csv_creates_the_rule_and_reupload_is_u
     report = import_list(world, text)
 
     assert (counts(report), report.applied) == ((4, 4, 0, 0), True)
-    rule = exclusions.get(world.db, workspace_id=world.ws, name="Do not contact")
+    rule = saves.get(world.db, workspace_id=world.ws, name="Do not contact")
     assert rule.level is Level.COMPANY
     assert rule.filter == Condition(
         "company.domain", "in", ("acme.com", "globex.io", "initech.net", "hooli.xyz")
@@ -580,7 +581,7 @@ def test_R23_exclusion_list_from_a_domain_csv_creates_the_rule_and_reupload_is_u
     again = import_list(world, text, now=world.now + timedelta(days=1))
 
     assert counts(again) == (4, 0, 0, 4)
-    assert exclusions.get(world.db, workspace_id=world.ws, name="Do not contact") == rule
+    assert saves.get(world.db, workspace_id=world.ws, name="Do not contact") == rule
     x = t.exclusions
     assert world.db.scalar(sa.select(x.c.updated_at).where(x.c.id == rule.id)) == stamp
     e = t.events
@@ -598,7 +599,7 @@ def test_R23_exclusion_list_merges_into_an_existing_list_and_refuses_other_filte
     report = import_list(world, "Domain\nrival.com\nnewrival.io\n", exclusion="Competitors")
 
     assert counts(report) == (2, 1, 0, 1)
-    rule = exclusions.get(world.db, workspace_id=world.ws, name="Competitors")
+    rule = saves.get(world.db, workspace_id=world.ws, name="Competitors")
     assert rule.filter == Condition("company.domain", "in", ("rival.com", "newrival.io"))
     with pytest.raises(InvalidInput, match=r"not a plain 'company\.domain in"):
         import_list(world, "Domain\nx.com\n", exclusion="Big names")
@@ -616,11 +617,11 @@ def test_R23_exclusion_list_of_addresses_and_its_error_report(world: World) -> N
     assert not bad.applied
     assert [(e.row, e.value) for e in bad.errors] == [(3, "not-an-address"), (5, "")]
     with pytest.raises(NotFound):
-        exclusions.get(world.db, workspace_id=world.ws, name="Do not contact")
+        saves.get(world.db, workspace_id=world.ws, name="Do not contact")
 
     good = import_list(world, "Email\nAnn@Acme.com\nbob@acme.com\n", column="Email", level="people")
     assert counts(good) == (2, 2, 0, 0)
-    rule = exclusions.get(world.db, workspace_id=world.ws, name="Do not contact")
+    rule = saves.get(world.db, workspace_id=world.ws, name="Do not contact")
     assert rule.filter == Condition("person.email", "in", ("ann@acme.com", "bob@acme.com"))
 
 

@@ -19,7 +19,7 @@ from optout.db import tables as t
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
 from optout.sending.claim import claim
-from optout.services import exclusion_unenroll, exclusions
+from optout.services.exclusions import saves, unenroll
 from optout.services.imports import apply, company_files, exclusion_lists
 from optout.services.imports.reporting import ImportReport
 from tests.factories import World
@@ -228,20 +228,20 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
     with engine.begin() as db:
         one = exclusion_lists.import_exclusion_list(db, **_list_args(whole, LIST_CSV, now))
     parts: list[int] = []
-    sweep = exclusions.sweep
+    sweep = saves.sweep
 
     def part(db: Connection, **kw: Any) -> Any:
         parts.append(len(kw["within"]))
         return sweep(db, **kw)
 
-    monkeypatch.setattr(exclusions, "sweep", part)
-    monkeypatch.setattr(exclusions, "SWEPT_WITH_THE_SAVE", 1)
-    in_parts = exclusion_unenroll.unenroll_in_parts
+    monkeypatch.setattr(saves, "sweep", part)
+    monkeypatch.setattr(saves, "SWEPT_WITH_THE_SAVE", 1)
+    in_parts = unenroll.unenroll_in_parts
 
     def small(*args: Any, **kw: Any) -> Any:
         return in_parts(*args, **{**kw, "most": 2})
 
-    monkeypatch.setattr(exclusion_unenroll, "unenroll_in_parts", small)
+    monkeypatch.setattr(unenroll, "unenroll_in_parts", small)
 
     report = exclusion_lists.import_exclusion_list_in_parts(
         engine, engine.begin, **_list_args(parted, LIST_CSV, now)
@@ -257,9 +257,7 @@ def test_R23_R13_exclusion_list_import_in_parts_reports_and_unenrolls_as_one_tra
     assert _ended_events(engine, parted) == _ended_events(engine, whole)
     assert _import_events(engine, parted) == _import_events(engine, whole)
     with engine.connect() as db:
-        rules = [
-            exclusions.get(db, workspace_id=ws, name="Customers").filter for ws in (whole, parted)
-        ]
+        rules = [saves.get(db, workspace_id=ws, name="Customers").filter for ws in (whole, parted)]
     assert rules[0] == rules[1]
 
 
@@ -277,7 +275,7 @@ def test_R23_a_bad_row_anywhere_in_an_exclusion_list_writes_nothing(fresh_engine
     assert [(e.row, e.value) for e in report.errors] == [(8, "not a domain")]
     assert _people(engine, world.ws) == before
     with engine.connect() as db, pytest.raises(NotFound):
-        exclusions.get(db, workspace_id=world.ws, name="New list")
+        saves.get(db, workspace_id=world.ws, name="New list")
 
 
 def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_in_parts(
@@ -293,9 +291,9 @@ def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_i
         kept = world.person("kim@stays.com", company="stays.com")
         world.enroll(sequence, [*excluded, kept])
     domains = ", ".join(f'"gone{n}.com"' for n in range(5))
-    monkeypatch.setattr(exclusions, "SWEPT_WITH_THE_SAVE", 1)  # the save ends one itself
+    monkeypatch.setattr(saves, "SWEPT_WITH_THE_SAVE", 1)  # the save ends one itself
     with engine.begin() as db:
-        saved = exclusions.create(
+        saved = saves.create(
             db,
             workspace_id=world.ws,
             name="Gone",
@@ -317,7 +315,7 @@ def test_R13_R28_no_email_goes_out_to_the_excluded_while_their_enrollments_end_i
             claimed.append({int(c.person["id"]) for c in claims})
             attempt.rollback()  # look, do not send: the next part finds the same queue
 
-    removal = exclusion_unenroll.unenroll_in_parts(
+    removal = unenroll.unenroll_in_parts(
         engine,
         engine.begin,
         workspace_id=world.ws,

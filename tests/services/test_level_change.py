@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from optout.db import tables
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
-from optout.services import companies, exclusions
+from optout.services import companies
+from optout.services.exclusions import saves
 from tests.factories import World
 
 
@@ -25,8 +26,8 @@ def _acme_group(world: World) -> tuple[int, int]:
     return at_parent, at_child
 
 
-def _level_change(world: World, *, confirm: bool) -> exclusions.Saved:
-    return exclusions.update(
+def _level_change(world: World, *, confirm: bool) -> saves.Saved:
+    return saves.update(
         world.db,
         workspace_id=world.ws,
         name="Acme group",
@@ -48,7 +49,7 @@ def test_R12_R22_level_change_that_drops_a_linked_company_asks_first(world: Worl
     assert "stops it covering 1 person it covers now (l@acme-labs.io)" in message
     assert "linked to a matching one" in message
     # Nothing changed: the rule is still at the company level and still refuses l@.
-    assert exclusions.get(world.db, workspace_id=world.ws, name="Acme group").level is Level.COMPANY
+    assert saves.get(world.db, workspace_id=world.ws, name="Acme group").level is Level.COMPANY
     assert world.explain("l@acme-labs.io").decision.allowed is False
     assert world.enroll(seq, [at_child]).enrolled == 0
     ev = tables.events
@@ -71,7 +72,7 @@ def test_R22_level_change_that_drops_nobody_needs_no_confirmation(world: World) 
         world.person(f"p{n}@globex.io", company="globex.io")
     world.sequence()
     world.exclusion("Acme", "company", "company.domain in (acme.com)")
-    saved = exclusions.update(
+    saved = saves.update(
         world.db,
         workspace_id=world.ws,
         name="Acme",

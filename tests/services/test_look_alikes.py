@@ -10,7 +10,7 @@ from optout.db.skeletons import ASCII_REPLACEMENTS, skeleton_sql
 from optout.eligibility import Status
 from optout.filters.confusables import ascii_replacements
 from optout.normalize import normalize_domain
-from optout.services import look_alikes
+from optout.services.exclusions import look_alikes
 from tests.factories import World
 
 CYRILLIC_A = "\u0430"

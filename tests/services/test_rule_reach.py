@@ -10,7 +10,8 @@ import pytest
 from optout.db import tables
 from optout.eligibility.model import RulesetSpec
 from optout.errors import ConfirmationRequired
-from optout.services import audiences, fresh_rules, rule_reach
+from optout.services import audiences, fresh_rules
+from optout.services.exclusions import in_sequences
 from optout.services.naming import row_by_name
 from optout.services.sequences import rulesets
 from tests.factories import World
@@ -45,7 +46,7 @@ def _workspace(world: World) -> dict[str, int]:
     }
 
 
-def _names(uses: tuple[rule_reach.SequenceUse, ...]) -> list[str]:
+def _names(uses: tuple[in_sequences.SequenceUse, ...]) -> list[str]:
     return [s.name for s in uses]
 
 
@@ -54,7 +55,7 @@ def test_R16_reach_names_the_sequences_that_bypass_a_rule_and_agrees_with_explai
 ) -> None:
     _workspace(world)
     specs = {s.name: s for s in fresh_rules.all_specs(world.db, workspace_id=world.ws)}
-    reach = rule_reach.reach_of_all(world.db, workspace_id=world.ws, rules=list(specs.values()))
+    reach = in_sequences.reach_of_all(world.db, workspace_id=world.ws, rules=list(specs.values()))
     customers = reach[specs["Customers"].id]
     assert _names(customers.applies_in) == ["Intro", "Outbound"]
     assert _names(customers.bypassed_by) == ["Webinar"]
@@ -109,7 +110,7 @@ def test_R16_turning_exclusions_off_where_sequences_run_asks_first(world: World)
 
     assert turn_off(confirm=True).exclusions_enabled is False
     assert world.explain("dan@acme.com", "Intro", via_audience=False).decision.allowed
-    assert _names(tuple(rule_reach.bypassing_sequences(world.db, workspace_id=world.ws))) == [
+    assert _names(tuple(in_sequences.bypassing_sequences(world.db, workspace_id=world.ws))) == [
         "Intro",
         "Outbound",
         "Webinar",
@@ -143,12 +144,12 @@ def test_R16_moving_a_sequence_to_a_ruleset_with_exclusions_off_asks_first(
         world.db, tables.rulesets, workspace_id=world.ws, name="Transactional", what="ruleset"
     )["id"]
     with pytest.raises(ConfirmationRequired) as refused:
-        rule_reach.confirm_move(
+        in_sequences.confirm_move(
             world.db, workspace_id=world.ws, sequence_id=ids["intro"], ruleset_id=off, now=world.now
         )
     assert "moving Intro to ruleset 'Transactional'" in refused.value.message
     assert "'Customers' (set to apply in every sequence) covers 1 person" in refused.value.message
     # The webinar already ignores exclusions: moving it between such rulesets asks nothing.
-    rule_reach.confirm_move(
+    in_sequences.confirm_move(
         world.db, workspace_id=world.ws, sequence_id=ids["webinar"], ruleset_id=off, now=world.now
     )

@@ -56,13 +56,13 @@ from optout.services import (
     audiences,
     companies,
     enrollments,
-    exclusions,
     opportunities,
     optouts,
     people,
     refresh,
     workspaces,
 )
+from optout.services.exclusions import saves
 from optout.services.imports import people_files
 from optout.services.sequences import definitions, rulesets
 from tests.inbound.helpers import corpus, reply
@@ -420,7 +420,7 @@ class DeliveryModel(RuleBasedStateMachine):
         text = data.draw(st.sampled_from(PEOPLE_RULES if level == "people" else COMPANY_RULES))
         name = f"Rule {len(self.exclusion_names)}"
         with self.write() as db:
-            exclusions.create(
+            saves.create(
                 db,
                 workspace_id=self.ws,
                 name=name,
@@ -441,7 +441,7 @@ class DeliveryModel(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(self.exclusion_names))
         text = data.draw(st.sampled_from(PEOPLE_RULES if level == "people" else COMPANY_RULES))
         with self.write() as db:
-            exclusions.update(
+            saves.update(
                 db,
                 workspace_id=self.ws,
                 name=name,
@@ -460,8 +460,8 @@ class DeliveryModel(RuleBasedStateMachine):
     def toggle_exclusion(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(self.exclusion_names))
         with self.write() as db:
-            current = exclusions.get(db, workspace_id=self.ws, name=name)
-            exclusions.set_enabled(
+            current = saves.get(db, workspace_id=self.ws, name=name)
+            saves.set_enabled(
                 db,
                 workspace_id=self.ws,
                 name=name,

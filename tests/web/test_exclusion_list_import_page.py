@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import exclusions
 from optout.services.access import accounts
+from optout.services.exclusions import saves
 from tests.factories import World
 from tests.services.test_imports_in_parts import customers_world
 from tests.web.conftest import Web, csrf_token_in
@@ -107,5 +107,5 @@ def test_R23_R13_exclusion_list_from_the_imports_page_adds_values_and_unenrolls(
     assert "2 value(s) added to <b>Customers</b>, 1 listed already" in done
     assert _statuses(engine, world.ws) == [*["unenrolled"] * 3, "not_started"]
     with engine.connect() as db:
-        rule = exclusions.get(db, workspace_id=world.ws, name="Customers")
+        rule = saves.get(db, workspace_id=world.ws, name="Customers")
     assert rule.filter.value == ("c0.com", "c1.com", "c2.com")  # type: ignore[union-attr]

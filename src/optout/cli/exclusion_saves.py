@@ -26,10 +26,10 @@ from optout.cli.render import (
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidFilter, InvalidInput
 from optout.filters import Level, to_text
-from optout.services import exclusion_unenroll
-from optout.services.exclusions import Saved
+from optout.services.exclusions import unenroll
+from optout.services.exclusions.preview import Preview, preview
+from optout.services.exclusions.saves import Saved
 from optout.services.filters import read_filter
-from optout.services.preview import Preview, preview
 
 _COLUMN = re.compile(r"at column (\d+)")
 
@@ -109,10 +109,10 @@ def save_exclusion(
                 print_preview(out, impact, spec=spec)
             raise fail(f"{exc.message}; re-run with --confirm to save", EXIT_BAD_INPUT) from None
         workspace_id = ws.id
-    if exclusion_unenroll.sweeps(saved.exclusion):
+    if unenroll.sweeps(saved.exclusion):
         engine = open_engine()
         try:
-            removal = exclusion_unenroll.unenroll_in_parts(
+            removal = unenroll.unenroll_in_parts(
                 engine, engine.begin, workspace_id=workspace_id, exclusion=saved.exclusion,
                 actor=env.actor, now=now,
             )  # fmt: skip

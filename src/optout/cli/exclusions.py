@@ -25,8 +25,9 @@ from optout.cli.render import (
 )
 from optout.clock import utcnow
 from optout.filters import Level, to_text
-from optout.services import exclusions, fresh_rules
-from optout.services.preview import preview
+from optout.services import fresh_rules
+from optout.services.exclusions import saves
+from optout.services.exclusions.preview import preview
 
 exclusion_app = typer.Typer(
     no_args_is_help=True,
@@ -116,7 +117,7 @@ def add(
             verb="Saved",
             json_output=json_output,
             now_at=now,
-            save=lambda db, ws, actor, now: exclusions.create(
+            save=lambda db, ws, actor, now: saves.create(
                 db,
                 workspace_id=ws,
                 name=name,
@@ -166,7 +167,7 @@ def edit(
             verb="Updated",
             json_output=json_output,
             now_at=now,
-            save=lambda db, ws, actor, now: exclusions.update(
+            save=lambda db, ws, actor, now: saves.update(
                 db,
                 workspace_id=ws,
                 name=name,
@@ -181,7 +182,7 @@ def edit(
                 unenroll_now=False,
             ),
             draft=lambda db, ws: draft(
-                exclusions.get(db, workspace_id=ws, name=name),
+                saves.get(db, workspace_id=ws, name=name),
                 name=new_name,
                 level=level,
                 filter_text=filter_text,
@@ -205,7 +206,7 @@ def _switch(
         verb="Enabled" if enabled else "Disabled",
         json_output=json_output,
         now_at=now,
-        save=lambda db, ws, actor, now: exclusions.set_enabled(
+        save=lambda db, ws, actor, now: saves.set_enabled(
             db,
             workspace_id=ws,
             name=name,
@@ -215,7 +216,7 @@ def _switch(
             confirm=confirm,
             unenroll_now=False,
         ),
-        draft=lambda db, ws: draft(exclusions.get(db, workspace_id=ws, name=name), enabled=enabled),
+        draft=lambda db, ws: draft(saves.get(db, workspace_id=ws, name=name), enabled=enabled),
     )
 
 
@@ -290,7 +291,7 @@ def show(
     env = env_of(ctx)
     at = moment(now)
     with env.workspace() as (db, ws):
-        spec = exclusions.get(db, workspace_id=ws.id, name=name)
+        spec = saves.get(db, workspace_id=ws.id, name=name)
         impact = preview(db, workspace_id=ws.id, exclusion=spec, now=at)
     if json_output:
         emit_json({"exclusion": exclusion_json(spec), "preview": preview_json(impact)})
@@ -324,7 +325,7 @@ def preview_command(
     env = env_of(ctx)
     at = moment(now)
     with pointing_at(filter_text), env.workspace() as (db, ws):
-        base = exclusions.get(db, workspace_id=ws.id, name=name) if name else None
+        base = saves.get(db, workspace_id=ws.id, name=name) if name else None
         spec = draft(
             base,
             level=level,

@@ -30,7 +30,7 @@ from optout.filters.confusables import readable
 
 if TYPE_CHECKING:  # a command that shows neither imports neither service
     from optout.services.events import Event
-    from optout.services.preview import Preview
+    from optout.services.exclusions.preview import Preview
 
 PLAIN_WIDTH = 120  # when not writing to a terminal (pipes, tests), do not wrap at 80
 NOT_APPLICABLE = "\N{EN DASH}"

@@ -20,16 +20,9 @@ from optout.demo import crm, setup
 from optout.demo import generate as g
 from optout.demo.setup import CUSTOMERS, OUTBOUND, PEOPLE_INTRO, PEOPLE_TEAMS, WEBINAR
 from optout.errors import Conflict, NotFound
-from optout.services import (
-    enrollments,
-    exclusions,
-    opportunities,
-    optouts,
-    people,
-    refresh,
-    workspaces,
-)
+from optout.services import enrollments, opportunities, optouts, people, refresh, workspaces
 from optout.services.enforcement import end_enrollments
+from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 
 DEMO_NAME = workspaces.DEMO_NAME
@@ -135,7 +128,7 @@ def build(db: Connection, *, slug: str, now: datetime, seed: int, actor: str) ->
     )
 
     clock.advance(days=1)  # a CRM status rule saved with unenroll-on-save (R13)
-    exclusions.create(
+    saves.create(
         db,
         workspace_id=ws,
         name="CRM: Do Not Contact",

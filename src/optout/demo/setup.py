@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from optout.sending.windows import ANY_TIME, Schedule
-from optout.services import audiences, exclusions
+from optout.services import audiences
+from optout.services.exclusions import saves
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.sequences import definitions, personas, rulesets
 
@@ -49,7 +50,7 @@ RULES = (
 
 def configure(db: Connection, ws: int, actor: str, now: datetime) -> None:
     for name, level, text, enforced, enabled in RULES:
-        exclusions.create(
+        saves.create(
             db,
             workspace_id=ws,
             name=name,

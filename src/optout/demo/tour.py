@@ -22,8 +22,8 @@ from optout.demo.build import Story
 from optout.demo.setup import WEBINAR
 from optout.sending.schedule import schedule_of
 from optout.services import audiences, eligibility, fresh_rules
+from optout.services.exclusions.preview import Preview, preview
 from optout.services.mailboxes.sender_mailboxes import listing, of_sequence
-from optout.services.preview import Preview, preview
 from optout.services.sequences.definitions import spec_by_name
 
 

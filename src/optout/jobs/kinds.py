@@ -39,11 +39,12 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, exclusion_unenroll, exclusions, in_parts
+from optout.services import enrollments, in_parts
+from optout.services.exclusions import saves, unenroll
+from optout.services.exclusions.preview import Preview
 from optout.services.imports import people_files, reporting
 from optout.services.imports.apply import finish_file
 from optout.services.jobs import Job, StepOutcome
-from optout.services.preview import Preview
 
 Progress = Callable[[int, int], None]
 BULK_CHUNK = 5_000  # enrollments ended per step: well under a second of writes
@@ -185,15 +186,13 @@ def read_exclusion_save(engine: Engine, job: Job, progress: Progress) -> Any:
         return None  # saved already: what is left is ending its enrollments
     with read_transaction(engine) as db:
         if p.get("exclusion_id") is None:
-            draft = exclusions.draft_of(name=p["name"], **_toggles(p))
-            return exclusions.impact_of_new(
-                db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True
-            )
-        current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=int(p["exclusion_id"]))
-        _, draft = exclusions.changed(
+            draft = saves.draft_of(name=p["name"], **_toggles(p))
+            return saves.impact_of_new(db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True)
+        current = saves.get_by_id(db, workspace_id=ws, exclusion_id=int(p["exclusion_id"]))
+        _, draft = saves.changed(
             db, workspace_id=ws, name=current.name, new_name=p["name"] or None, **_toggles(p)
         )
-        return exclusions.guard(db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True)
+        return saves.guard(db, workspace_id=ws, draft=draft, now=utcnow(), confirm=True)
 
 
 def _toggles(p: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +209,7 @@ def exclusion_save(
     db: Connection, job: Job, *, now: datetime, progress: Progress, prepared: Any = None
 ) -> StepOutcome:
     """The save, confirmed already (R22), in the first step, with the first part of the
-    enrollments it ends (R13); then the rest, a part a step (`exclusion_unenroll`)."""
+    enrollments it ends (R13); then the rest, a part a step (`exclusions.unenroll`)."""
     p = job.params
     if p.get("saved_id") is not None:
         return _unenroll_part(db, job, now=now, progress=progress)
@@ -224,12 +223,12 @@ def exclusion_save(
         "unenroll_now": False,
     }
     if p.get("exclusion_id") is None:
-        saved = exclusions.create(db, name=p["name"], **common)
+        saved = saves.create(db, name=p["name"], **common)
     else:
-        current = exclusions.get_by_id(
+        current = saves.get_by_id(
             db, workspace_id=job.workspace_id, exclusion_id=int(p["exclusion_id"])
         )
-        saved = exclusions.update(db, name=current.name, new_name=p["name"] or None, **common)
+        saved = saves.update(db, name=current.name, new_name=p["name"] or None, **common)
     result = {
         "exclusion_id": saved.exclusion.id,
         "name": saved.exclusion.name,
@@ -240,7 +239,7 @@ def exclusion_save(
         done=saved.removal.enrollments_ended,
         total=saved.removal.enrollments_ended,
         result=result,
-        finished=not exclusion_unenroll.sweeps(saved.exclusion),
+        finished=not unenroll.sweeps(saved.exclusion),
         params={"saved_id": saved.exclusion.id},
     )
 
@@ -254,12 +253,12 @@ def _unenroll_part(db: Connection, job: Job, *, now: datetime, progress: Progres
     save's commit: the send-time check refuses everyone it excludes meanwhile."""
     began = time.monotonic()
     p, ws = job.params, job.workspace_id
-    saved = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=int(p["saved_id"]))
+    saved = saves.get_by_id(db, workspace_id=ws, exclusion_id=int(p["saved_id"]))
     size = int(p.get("size") or UNENROLL_PART)
-    ids = exclusions.removable_ids(
+    ids = saves.removable_ids(
         db, workspace_id=ws, exclusion=saved, now=now, after=int(p.get("after") or 0), limit=size
     )
-    removal = exclusions.sweep(
+    removal = saves.sweep(
         db, workspace_id=ws, exclusion=saved, actor=job.created_by, now=now, within=ids
     )
     before = job.result or {}

@@ -18,8 +18,9 @@ from optout.errors import Conflict
 from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import audience_index, enrollment_queue, events, fresh_rules, rule_reach
-from optout.services import exclusions as exclusion_service
+from optout.services import audience_index, enrollment_queue, events, fresh_rules
+from optout.services.exclusions import in_sequences
+from optout.services.exclusions import saves as exclusion_service
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.sequences import personas
@@ -261,7 +262,7 @@ def affecting_exclusions(
     target = spec_by_name(db, workspace_id=workspace_id, name=audience)
     out = []
     rules = fresh_rules.all_specs(db, workspace_id=workspace_id)
-    reach = rule_reach.reach_of_all(db, workspace_id=workspace_id, rules=rules)
+    reach = in_sequences.reach_of_all(db, workspace_id=workspace_id, rules=rules)
     for rule in rules:
         if not rule.enabled:
             state, note = "disabled", "applies nowhere while disabled"

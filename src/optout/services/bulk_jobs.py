@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters import Level
-from optout.services import enrollments, exclusions, jobs
+from optout.services import enrollments, jobs
+from optout.services.exclusions import saves
 from optout.services.filters import read_filter
 from optout.services.imports import company_files, people_files
 from optout.services.imports.csv_files import check_mapping
@@ -130,7 +131,7 @@ def exclusion_save(
         raise InvalidInput(f"level must be 'company' or 'people', not {level!r}") from None
     read_filter(filter, lvl)
     if exclusion_id is not None:
-        current = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+        current = saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
         clean = clean or current.name
     return jobs.submit(
         db,

@@ -16,7 +16,7 @@ from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired
 from optout.services import companies, fresh_rules, people
 from optout.services.enforcement import Removal
-from optout.services.exclusion_sets import people_reached
+from optout.services.exclusions.reached import people_reached
 
 
 def covering(

@@ -46,7 +46,7 @@ any row lock (a write, a SELECT ... FOR UPDATE), and never the other way round:
 
 1. the advisory locks first, at the start of the transaction: a claim of due emails
    takes the shared lock of every workspace it may claim from (`sending.claim`); an
-   exclusion save takes its workspace's exclusive lock (`services.exclusions`); the
+   exclusion save takes its workspace's exclusive lock (`services.exclusions.saves`); the
    worker's `advance` pass takes each workspace's exclusive lock in its own transaction;
 2. several workspaces in ascending id order;
 3. a transaction that will need the exclusive lock takes it before any shared one: a

@@ -22,12 +22,12 @@ from optout.services import (
     automatic_outlook,
     decision_index,
     fresh_rules,
-    look_alikes,
     people,
     signals,
     subjects,
 )
-from optout.services.domain_hints import explain_hints
+from optout.services.exclusions import look_alikes
+from optout.services.exclusions.domain_hints import explain_hints
 from optout.services.mailboxes import availability
 from optout.services.sequences import definitions
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from optout.services import exclusions
-from optout.services import preview as previews
+from optout.services.exclusions import preview as previews
+from optout.services.exclusions import saves
 from optout.web.api import exclusions as exclusion_routes
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of
@@ -33,7 +33,7 @@ def test_R22_a_refused_save_answers_with_the_preview_its_guard_read(
         reads.append(kwargs["exclusion"].name)
         return previews.preview(*args, **kwargs)
 
-    for module in (exclusions, exclusion_routes):
+    for module in (saves, exclusion_routes):
         monkeypatch.setattr(module, "preview", counted)
     refused = api.client(keys.member).post(
         "/exclusions",

@@ -24,7 +24,8 @@ from optout.errors import InvalidInput, NotFound
 from optout.filters import Condition, Level
 from optout.filters.validate import MAX_LIST
 from optout.normalize import normalize_domain, normalize_email
-from optout.services import exclusion_unenroll, exclusions
+from optout.services.exclusions import saves, unenroll
+from optout.services.exclusions.preview import Preview
 from optout.services.imports.csv_files import (
     CsvFile,
     RowError,
@@ -43,7 +44,6 @@ from optout.services.imports.reporting import (
     rejected,
 )
 from optout.services.naming import clean_name
-from optout.services.preview import Preview
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def existing(db: Connection, *, workspace_id: int, name: str, level: Level) -> E
     """The exclusion the values go into, if it exists; InvalidInput when it is not a plain
     list of the level's field (nothing could be merged into it)."""
     try:
-        current = exclusions.get(db, workspace_id=workspace_id, name=name)
+        current = saves.get(db, workspace_id=workspace_id, name=name)
     except NotFound:
         return None
     _listed_values(current, level, _field(level))
@@ -152,15 +152,13 @@ def plan_save(
     node = Condition(field, "in", (*listed, *added))
     impact: Preview | None = None
     if current is None:
-        draft = exclusions.draft_of(name=name, level=level, filter=node)
-        impact = exclusions.impact_of_new(
+        draft = saves.draft_of(name=name, level=level, filter=node)
+        impact = saves.impact_of_new(
             db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm
         )
     elif added:
-        _, draft = exclusions.changed(db, workspace_id=workspace_id, name=name, filter=node)
-        impact = exclusions.guard(
-            db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm
-        )
+        _, draft = saves.changed(db, workspace_id=workspace_id, name=name, filter=node)
+        impact = saves.guard(db, workspace_id=workspace_id, draft=draft, now=now, confirm=confirm)
     return ListSave(name, level, current, added, node, impact)
 
 
@@ -187,9 +185,9 @@ def save_list(
         "unenroll_now": unenroll_now,
     }
     if plan.current is None:
-        saved = exclusions.create(db, name=plan.name, level=plan.level, **common).exclusion
+        saved = saves.create(db, name=plan.name, level=plan.level, **common).exclusion
     elif plan.added:
-        saved = exclusions.update(db, name=plan.name, **common).exclusion
+        saved = saves.update(db, name=plan.name, **common).exclusion
     else:
         saved = plan.current
     report = ImportReport(
@@ -233,7 +231,7 @@ def import_exclusion_list_in_parts(
     checked, and the merged list previewed, before any write; the save is one short
     transaction, from whose commit the exclusion is in force; when the exclusion
     unenrolls on save, the enrollments it ends are ended after it, in parts
-    (`exclusion_unenroll.unenroll_in_parts`)."""
+    (`exclusions.unenroll.unenroll_in_parts`)."""
     return _import_list(lambda: read_transaction(engine), transaction, engine, **kw)
 
 
@@ -271,7 +269,7 @@ def _import_list(
             confirm=confirm, unenroll_now=engine is None,
         )  # fmt: skip
     if engine is not None and plan.added:
-        exclusion_unenroll.unenroll_in_parts(
+        unenroll.unenroll_in_parts(
             engine, writing, workspace_id=workspace_id, exclusion=saved, actor=actor, now=now
         )
     return finished(report, progress)

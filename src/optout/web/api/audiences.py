@@ -13,8 +13,9 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.model import AudienceSpec
 from optout.filters import to_json, to_text
-from optout.services import audiences, exclusions
+from optout.services import audiences
 from optout.services.access.accounts import Principal
+from optout.services.exclusions import saves
 from optout.services.naming import row_by_id
 from optout.services.reads import listing
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
@@ -145,7 +146,7 @@ def _switch(
     ws = principal.workspace_id
     with tx(request) as db:
         spec = audiences.spec(db, workspace_id=ws, audience_id=audience_id)
-        rule = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+        rule = saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
         switch = audiences.switch_off if off else audiences.switch_on
         switch(
             db,

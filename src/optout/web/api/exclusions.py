@@ -21,11 +21,12 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters import Level
-from optout.services import exclusion_rules, exclusion_unenroll, exclusions
+from optout.services import exclusion_rules
 from optout.services.access.accounts import Principal
-from optout.services.exclusions import Saved
+from optout.services.exclusions import saves, unenroll
+from optout.services.exclusions.preview import Preview, preview
+from optout.services.exclusions.saves import Saved
 from optout.services.filters import read_filter
-from optout.services.preview import Preview, preview
 from optout.services.reads import listing
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
@@ -153,7 +154,7 @@ def _unenroll(request: Request, principal: Principal, saved: Saved, now: datetim
     """With unenroll-on-save, end the enrollments the committed save removes beyond those
     it ended itself, in parts (the exclusion is in force from its own commit: nobody it
     excludes is emailed)."""
-    removal = exclusion_unenroll.unenroll_in_parts(
+    removal = unenroll.unenroll_in_parts(
         site_of(request).engine,
         lambda: tx(request),
         workspace_id=principal.workspace_id,
@@ -201,13 +202,13 @@ def create_exclusion(
     try:
         # Parsed and previewed before the write transaction opens: a filter of thousands
         # of domains takes a while to read, and no lock may be held meanwhile.
-        draft = exclusions.draft_of(name=data.name, level=data.level, filter=data.filter, **toggles)
+        draft = saves.draft_of(name=data.name, level=data.level, filter=data.filter, **toggles)
         with read(request) as db:
-            impact = exclusions.impact_of_new(
+            impact = saves.impact_of_new(
                 db, workspace_id=ws, draft=draft, now=now, confirm=data.confirm
             )
         with tx(request) as db:
-            saved = exclusions.create(
+            saved = saves.create(
                 db,
                 workspace_id=ws,
                 name=draft.name,
@@ -246,9 +247,9 @@ def preview_exclusion(request: Request, principal: ApiPrincipal, data: PreviewIn
     with read(request) as db:  # previewing writes only its own temporary table
         base = None
         if data.exclusion_id is not None:
-            base = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=data.exclusion_id)
+            base = saves.get_by_id(db, workspace_id=ws, exclusion_id=data.exclusion_id)
         elif data.name is not None:
-            base = exclusions.get(db, workspace_id=ws, name=data.name)
+            base = saves.get(db, workspace_id=ws, name=data.name)
         draft = _draft(
             base,
             level=data.level,
@@ -264,9 +265,7 @@ def preview_exclusion(request: Request, principal: ApiPrincipal, data: PreviewIn
 @router.get("/{exclusion_id}", response_model=ExclusionOut, summary="Get an exclusion")
 def get_exclusion(request: Request, principal: ApiPrincipal, exclusion_id: PathId) -> ExclusionOut:
     with read(request) as db:
-        spec = exclusions.get_by_id(
-            db, workspace_id=principal.workspace_id, exclusion_id=exclusion_id
-        )
+        spec = saves.get_by_id(db, workspace_id=principal.workspace_id, exclusion_id=exclusion_id)
     return ExclusionOut.of(spec)
 
 
@@ -293,15 +292,13 @@ def change_exclusion(
     }
     try:
         with read(request) as db:  # parsed and previewed before the write lock is taken
-            current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
-            _, draft = exclusions.changed(
+            current = saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+            _, draft = saves.changed(
                 db, workspace_id=ws, name=current.name, filter=data.filter, **changes
             )
-            impact = exclusions.guard(
-                db, workspace_id=ws, draft=draft, now=now, confirm=data.confirm
-            )
+            impact = saves.guard(db, workspace_id=ws, draft=draft, now=now, confirm=data.confirm)
         with tx(request) as db:
-            saved = exclusions.update(
+            saved = saves.update(
                 db,
                 workspace_id=ws,
                 name=current.name,
@@ -320,7 +317,7 @@ def change_exclusion(
             exc,
             ws,
             lambda db: _draft(
-                exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id),
+                saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id),
                 level=data.level,
                 filter=data.filter,
                 name=data.name,

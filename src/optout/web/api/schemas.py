@@ -15,7 +15,7 @@ from optout.eligibility.model import ExclusionSpec
 from optout.filters import to_json, to_text
 from optout.services.enforcement import Removal
 from optout.services.events import Event
-from optout.services.preview import Preview
+from optout.services.exclusions.preview import Preview
 from optout.services.signals import CrmWriteback
 
 Level = Literal["company", "people"]

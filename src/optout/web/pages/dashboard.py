@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import automatic_enrollment_view, fresh_rules, in_doubt, rule_reach
+from optout.services import automatic_enrollment_view, fresh_rules, in_doubt
+from optout.services.exclusions import in_sequences
 from optout.services.mailboxes import availability
 from optout.web.pages import reads
 from optout.web.pages.charts import Series, line_chart
@@ -40,7 +41,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         days = reads.daily_activity(db, workspace_id=ws, now=now, days=DAYS)
         complaints = reads.complaint_rates(db, workspace_id=ws)
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
-        bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
+        bypassing = in_sequences.bypassing_sequences(db, workspace_id=ws)
         paused_mailboxes = availability.paused(db, workspace_id=ws, now=now)
         enrolling = automatic_enrollment_view.per_sequence(db, workspace_id=ws, now=now)
         enabled = [s for s in fresh_rules.all_specs(db, workspace_id=ws) if s.enabled]

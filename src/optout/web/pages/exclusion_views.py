@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired
-from optout.services import exclusion_archive, exclusion_history, exclusion_matches, exclusions
+from optout.services.exclusions import archive, history, matches, saves
 from optout.services.reads import listing
 from optout.web.pages.render import PAGE_HEADERS, page, redirect
 from optout.web.pages.route import page_router
@@ -33,8 +33,8 @@ def match_list(
 ) -> HTMLResponse:
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
-        spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
-        result = exclusion_matches.page(
+        spec = saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+        result = matches.page(
             db,
             workspace_id=ws,
             exclusion_id=exclusion_id,
@@ -49,7 +49,7 @@ def match_list(
         viewer=viewer,
         spec=spec,
         result=result,
-        sorts=exclusion_matches.MATCH_SORTS,
+        sorts=matches.MATCH_SORTS,
         base=f"/exclusions/{exclusion_id}/matches",
     )
 
@@ -57,7 +57,7 @@ def match_list(
 @router.get("/exclusions/{exclusion_id}/matches.csv", response_model=None)
 def match_csv(request: Request, viewer: PageViewer, exclusion_id: int) -> Response:
     """Everyone the exclusion matches, streamed as CSV as it is read."""
-    lines = exclusion_matches.csv_lines(
+    lines = matches.csv_lines(
         site_of(request).engine,
         workspace_id=viewer.workspace_id,
         exclusion_id=exclusion_id,
@@ -78,10 +78,10 @@ def history_page(request: Request, viewer: PageViewer, exclusion_id: int) -> HTM
     """The history outlives the exclusion: a deleted one's ends with its deletion."""
     ws = viewer.workspace_id
     with site_of(request).reading() as db:
-        changes = exclusion_history.history(db, workspace_id=ws, exclusion_id=exclusion_id)
+        changes = history.history(db, workspace_id=ws, exclusion_id=exclusion_id)
         exists = bool(listing.names_by_id(db, t.exclusions, workspace_id=ws, ids=[exclusion_id]))
         if not changes and not exists:
-            exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)  # NotFound
+            saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)  # NotFound
     return page(
         request,
         "exclusion_history.html",
@@ -97,7 +97,7 @@ def _confirm_page(
     request: Request, viewer: Viewer, exclusion_id: int, action: str, message: str
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
-        spec, impact = exclusion_archive.impact_now(
+        spec, impact = archive.impact_now(
             db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id, now=utcnow()
         )
     return page(
@@ -127,7 +127,7 @@ def delete(
 ) -> Response:
     try:
         with site_of(request).engine.begin() as db:
-            spec = exclusion_archive.delete(
+            spec = archive.delete(
                 db,
                 workspace_id=viewer.workspace_id,
                 exclusion_id=exclusion_id,
@@ -141,9 +141,9 @@ def delete(
 
 
 @router.post("/exclusions/{exclusion_id}/archive", response_model=None)
-def archive(request: Request, viewer: FormViewer, exclusion_id: int) -> Response:
+def archive_exclusion(request: Request, viewer: FormViewer, exclusion_id: int) -> Response:
     with site_of(request).engine.begin() as db:
-        spec = exclusion_archive.archive(
+        spec = archive.archive(
             db,
             workspace_id=viewer.workspace_id,
             exclusion_id=exclusion_id,
@@ -163,7 +163,7 @@ def restore(
 ) -> Response:
     try:
         with site_of(request).engine.begin() as db:
-            restored = exclusion_archive.restore(
+            restored = archive.restore(
                 db,
                 workspace_id=viewer.workspace_id,
                 exclusion_id=exclusion_id,

@@ -22,9 +22,10 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import bulk_jobs, decision_index, exclusion_rules, exclusions, rule_reach
-from optout.services.exclusions import Saved
-from optout.services.preview import Preview, preview
+from optout.services import bulk_jobs, decision_index, exclusion_rules
+from optout.services.exclusions import in_sequences, saves
+from optout.services.exclusions.preview import Preview, preview
+from optout.services.exclusions.saves import Saved
 from optout.services.reads import browse
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import (
@@ -70,7 +71,7 @@ def exclusion_list(
             for spec in specs
         }
         total = reads.totals(db, workspace_id=ws)["people"]
-        bypassing = rule_reach.bypassing_sequences(db, workspace_id=ws)
+        bypassing = in_sequences.bypassing_sequences(db, workspace_id=ws)
     return page(
         request,
         "exclusions.html",
@@ -164,8 +165,8 @@ def edit_exclusion(
     cancelled: int = 0,
 ) -> HTMLResponse:
     with site_of(request).reading() as db:
-        spec = exclusions.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
-        archived = exclusions.is_archived(db, exclusion_id=spec.id)
+        spec = saves.get_by_id(db, workspace_id=viewer.workspace_id, exclusion_id=exclusion_id)
+        archived = saves.is_archived(db, exclusion_id=spec.id)
         reach = None if archived else _reach(db, viewer.workspace_id, spec.id)
     return page(
         request,
@@ -262,10 +263,10 @@ def _save(
     )
 
 
-def _reach(db: Connection, ws: int, exclusion_id: int) -> rule_reach.Reach:
+def _reach(db: Connection, ws: int, exclusion_id: int) -> in_sequences.Reach:
     """Where the saved rule applies now, sequence by sequence (R16)."""
-    spec = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
-    return rule_reach.reach_of(db, workspace_id=ws, exclusion=spec)
+    spec = saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+    return in_sequences.reach_of(db, workspace_id=ws, exclusion=spec)
 
 
 def _explained(error: OptoutError) -> tuple[str, FormError]:
@@ -286,7 +287,7 @@ def _write(
     now: datetime,
 ) -> Saved:
     if exclusion_id is None:
-        return exclusions.create(
+        return saves.create(
             db,
             workspace_id=ws,
             name=form.name,
@@ -299,8 +300,8 @@ def _write(
             unenroll_existing_on_save=form.unenroll_existing_on_save,
             confirm=confirm,
         )
-    current = exclusions.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
-    return exclusions.update(
+    current = saves.get_by_id(db, workspace_id=ws, exclusion_id=exclusion_id)
+    return saves.update(
         db,
         workspace_id=ws,
         name=current.name,

@@ -12,7 +12,8 @@ from optout.eligibility import Purpose
 from optout.errors import InvalidInput
 from optout.evidence_words import evidence_lines
 from optout.sending.send_time import window_text
-from optout.services import eligibility, people, rule_reach
+from optout.services import eligibility, people
+from optout.services.exclusions import in_sequences
 from optout.services.sequences import definitions
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
@@ -50,7 +51,7 @@ def explain_panel(
             purpose=asked,
             via_audience=False if how == "manual" else None,
         )
-        use, ignored = rule_reach.ignored_in(db, workspace_id=ws, sequence=explanation.sequence)
+        use, ignored = in_sequences.ignored_in(db, workspace_id=ws, sequence=explanation.sequence)
         send_time = None
         if asked is Purpose.SEND and explanation.decision.allowed:
             send_time = window_text(

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.services.exclusion_sets import people_reached
+from optout.services.exclusions.reached import people_reached
 
 
 def _count(db: Connection, query: sa.Select[Any]) -> int:

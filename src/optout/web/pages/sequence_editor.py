@@ -17,7 +17,8 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
 from optout.sending.templates import InvalidTemplate
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, people, rule_reach
+from optout.services import automatic_enrollment, people
+from optout.services.exclusions import in_sequences
 from optout.services.naming import row_by_name
 from optout.services.reads import listing
 from optout.services.sequences import definitions
@@ -185,7 +186,7 @@ def save_sequence(
                 target = row_by_name(
                     db, t.rulesets, workspace_id=ws, name=form.ruleset, what="ruleset"
                 )
-                rule_reach.confirm_move(
+                in_sequences.confirm_move(
                     db, workspace_id=ws, sequence_id=sequence_id, ruleset_id=target["id"], now=now
                 )
             update_settings(

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # Random, never counted: a rolled-back write cannot leave behind a token that a later write
-# would give again (readers cache the parsed rules by it, `services.exclusions`).
+# would give again (readers cache the parsed rules by it, `services.exclusion_rules`).
 _PG_RANDOM = "(floor(random() * 9.2e18))::bigint"
 
 

@@ -5,10 +5,10 @@ Revises: 0013_own_sends_queue
 Create Date: 2026-12-04 01:45:00
 
 The preview of a rule that lists domains looks for domains in the data that read like a
-listed one (`optout.services.look_alikes`). It compared the skeleton of every company or
-email domain of the workspace; with these indexes it looks up the skeletons of the listed
-domains. The expression is `optout.db.skeletons.skeleton_sql`, written out here as it is
-now: a later change of it needs a migration that rebuilds these indexes.
+listed one (`optout.services.exclusions.look_alikes`). It compared the skeleton of every
+company or email domain of the workspace; with these indexes it looks up the skeletons of
+the listed domains. The expression is `optout.db.skeletons.skeleton_sql`, written out here
+as it is now: a later change of it needs a migration that rebuilds these indexes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Who an exclusion matches, in full: a page at a time for the exclusion's page, or every
 row as CSV, read from the stored matches of the decision index (`decision_index`) with
-the rule's clock brought to `now` (`exclusion_sets.people_reached`)."""
+the rule's clock brought to `now` (`reached.people_reached`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
-from optout.services import decision_index, exclusions, spreadsheet
-from optout.services.exclusion_sets import people_reached
+from optout.services import decision_index, spreadsheet
+from optout.services.exclusions import saves
+from optout.services.exclusions.reached import people_reached
 from optout.services.reads.keyset import DEFAULT_PAGE_SIZE, Page, Sort, choose, fetch
 
 _p, _c = t.people, t.companies
@@ -63,7 +64,7 @@ def page(
     matched company or one linked to it), whether or not it is enabled."""
     decision_index.flush(db)
     decision_index.hold(db, workspace_id=workspace_id)
-    spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    spec = saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     return fetch(
         db,
         _matched(spec, workspace_id=workspace_id, now=now),
@@ -82,7 +83,7 @@ def csv_lines(
     chunk one keyset query), so a list of a million people streams in constant memory.
     NotFound is raised before the first line for an unknown exclusion."""
     with engine.connect() as db:
-        exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+        saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
     return _lines(engine, workspace_id=workspace_id, exclusion_id=exclusion_id, now=now)
 
 

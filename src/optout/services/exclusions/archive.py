@@ -15,9 +15,10 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired, Conflict
 from optout.filters import to_text
-from optout.services import decision_index, enrollment_queue, events, exclusions
+from optout.services import decision_index, enrollment_queue, events
 from optout.services.enforcement import Removal
-from optout.services.preview import Preview, preview
+from optout.services.exclusions import saves
+from optout.services.exclusions.preview import Preview, preview
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def _current(db: Connection, *, workspace_id: int, exclusion_id: int) -> Exclusi
     (`decision_index`)."""
     decision_index.flush(db)
     decision_index.hold(db, workspace_id=workspace_id)
-    return exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    return saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
 
 
 def _record(
@@ -51,8 +52,8 @@ def _record(
 def archive(
     db: Connection, *, workspace_id: int, exclusion_id: int, actor: str, now: datetime
 ) -> ExclusionSpec:
-    spec = exclusions.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
-    if exclusions.is_archived(db, exclusion_id=spec.id):
+    spec = saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
+    if saves.is_archived(db, exclusion_id=spec.id):
         raise Conflict(f"{spec.name!r} is archived already")
     x = t.exclusions
     db.execute(x.update().where(x.c.id == spec.id).values(archived_at=now, updated_at=now))
@@ -73,13 +74,13 @@ def restore(
     """Put an archived exclusion back in force as it was: like a save, it may need
     confirmation (R22) and, with unenroll-on-save, unenrolls whom it matches (R13)."""
     spec = _current(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
-    if not exclusions.is_archived(db, exclusion_id=spec.id):
+    if not saves.is_archived(db, exclusion_id=spec.id):
         raise Conflict(f"{spec.name!r} is not archived")
-    exclusions.guard(db, workspace_id=workspace_id, draft=spec, now=now, confirm=confirm)
+    saves.guard(db, workspace_id=workspace_id, draft=spec, now=now, confirm=confirm)
     x = t.exclusions
     db.execute(x.update().where(x.c.id == spec.id).values(archived_at=None, updated_at=now))
     _record(db, spec, workspace_id=workspace_id, kind="exclusion_restored", actor=actor, now=now)
-    removal = exclusions.sweep(db, workspace_id=workspace_id, exclusion=spec, actor=actor, now=now)
+    removal = saves.sweep(db, workspace_id=workspace_id, exclusion=spec, actor=actor, now=now)
     return Restored(spec, removal)
 
 
@@ -104,7 +105,7 @@ def delete(
     """Delete the exclusion and its stored matches. A rule in force (enabled, not archived)
     that matches anyone is deleted only with `confirm`."""
     spec = _current(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
-    in_force = spec.enabled and not exclusions.is_archived(db, exclusion_id=spec.id)
+    in_force = spec.enabled and not saves.is_archived(db, exclusion_id=spec.id)
     if in_force and not confirm:
         impact = preview(db, workspace_id=workspace_id, exclusion=spec, now=now)
         if impact.people_matched:

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db.engine import read_transaction
 from optout.eligibility.model import ExclusionSpec
-from optout.services import exclusions
 from optout.services.enforcement import Removal
+from optout.services.exclusions import saves
 from optout.services.in_parts import MOST_ROWS, Progress, apply_in_parts
 
 
@@ -47,12 +47,12 @@ def unenroll_in_parts(
     if not sweeps(exclusion):
         return Removal(0, 0)
     with read_transaction(engine) as db:
-        ids = exclusions.removable_ids(db, workspace_id=workspace_id, exclusion=exclusion, now=now)
+        ids = saves.removable_ids(db, workspace_id=workspace_id, exclusion=exclusion, now=now)
     return apply_in_parts(
         engine,
         transaction,
         total=len(ids),
-        part=lambda db, start, stop: exclusions.sweep(
+        part=lambda db, start, stop: saves.sweep(
             db,
             workspace_id=workspace_id,
             exclusion=exclusion,

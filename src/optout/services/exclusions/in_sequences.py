@@ -17,7 +17,7 @@ from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired
 from optout.services import fresh_rules
-from optout.services.exclusion_sets import people_reached
+from optout.services.exclusions.reached import people_reached
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,14 @@ from optout.filters.fields import FieldType
 from optout.filters.fields import lookup as lookup_field
 from optout.filters.sqlfunc import in_list
 from optout.normalize import domain_label
-from optout.services import look_alikes, workspaces
-from optout.services.domain_hints import UnreachedAtDomains, unreached_at_domains
-from optout.services.exclusion_sets import companies_reached, people_reached, removable_enrollments
+from optout.services import workspaces
+from optout.services.exclusions import look_alikes
+from optout.services.exclusions.domain_hints import UnreachedAtDomains, unreached_at_domains
+from optout.services.exclusions.reached import (
+    companies_reached,
+    people_reached,
+    removable_enrollments,
+)
 from optout.services.staging import previewed_people, stage
 
 SAMPLE_SIZE = 10

@@ -18,11 +18,11 @@ from optout.filters import Level, to_text
 from optout.services import decision_index, enrollment_queue, events
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.exclusion_rules import spec_from_row
-from optout.services.exclusion_sets import people_no_longer_reached, removable_enrollments
+from optout.services.exclusions.preview import Preview, preview
+from optout.services.exclusions.reached import people_no_longer_reached, removable_enrollments
 from optout.services.filters import FilterInput, read_filter, stored
 from optout.services.in_parts import MOST_ROWS
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
-from optout.services.preview import Preview, preview
 
 # R13: how many of the enrollments a save with unenroll-on-save removes end in the save's
 # own transaction when the caller ends the rest in parts after the commit: every one,
@@ -80,7 +80,7 @@ def create(
     write lock; the guard of R22 holds either way. With `unenroll_now` False the
     unenroll-on-save sweep ends SWEPT_WITH_THE_SAVE enrollments at most in the save's
     transaction (every one, for nearly every save, R13) and leaves the rest to the caller,
-    after the commit, in parts (`exclusion_unenroll.unenroll_in_parts`)."""
+    after the commit, in parts (`unenroll.unenroll_in_parts`)."""
     decision_index.hold_exclusive(db, workspace_id=workspace_id)  # first: the lock order
     draft = draft_of(
         name=name,
