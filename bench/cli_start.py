@@ -170,6 +170,9 @@ class Large:
 
 # What `optout explain` imports from other projects, alone and together, and what Typer
 # imported to check option values before optout.cli.coercion.
+_EXPLAINS_LIBRARIES = (
+    "typer, sqlalchemy.dialects.sqlite.pysqlite, optout.db.tables, rich.table, email_validator"
+)
 LIBRARIES: dict[str, str] = {
     "Typer": "import typer",
     "SQLAlchemy": "import sqlalchemy",
@@ -177,13 +180,15 @@ LIBRARIES: dict[str, str] = {
     "SQLAlchemy, SQLite and PostgreSQL dialects": (
         "import sqlalchemy.dialects.sqlite.pysqlite, sqlalchemy.dialects.postgresql"
     ),
-    "optout's tables (SQLAlchemy, both dialects)": "import optout.db.tables",
+    # Before f7928f0 the tables loaded the PostgreSQL dialect; since, no dialect at all.
+    "optout's tables (the first tree's)": "import optout.db.tables",
     "rich's table": "import rich.table",
     "email-validator": "import email_validator",
     "pydantic and one TypeAdapter": "import pydantic; pydantic.TypeAdapter(str)",
-    "all of explain's libraries": (
-        "import typer, sqlalchemy.dialects.sqlite.pysqlite, optout.db.tables, rich.table, "
-        "email_validator"
+    "all of explain's libraries": f"import {_EXPLAINS_LIBRARIES}",
+    # As a command imports them since ddca96c (optout.cli.collector).
+    "all of explain's libraries, collector off": (
+        f"import gc; gc.disable(); import {_EXPLAINS_LIBRARIES}"
     ),
 }
 
