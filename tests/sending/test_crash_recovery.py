@@ -198,6 +198,27 @@ def _crash_then_restart(engine: Engine, port: int, point: str) -> None:
     _restart(engine, port)
 
 
+def test_R26_a_worker_killed_after_a_later_answer_leaves_only_that_email_in_doubt(
+    engine: Engine,
+) -> None:
+    # The server's 250 for a message is recorded in the commit of the next hand-over:
+    # killed after the second answer, the first is recorded as sent, the second is held.
+    _build(engine)
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        _crash_then_restart(engine, port, "after_answer@2")
+        _restart(engine, port, AFTER_LEASE + DEFAULT_LEASE * 2)
+    received = _message_ids(handler)
+    assert sorted(Counter(received).values()) == [1, 1, 1]
+    rows = _emails(engine)
+    assert [(r.email, r.status) for r in rows] == [
+        ("ann@acme.com", "sent"),
+        ("ben@acme.com", "in_doubt"),
+        ("cat@acme.com", "sent"),
+    ]
+    assert {r.message_id for r in rows} == set(received)
+
+
 def _decisions(engine: Engine, kind: str) -> list[tuple[str, datetime]]:
     with engine.connect() as db:
         rows = db.execute(

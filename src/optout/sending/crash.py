@@ -2,8 +2,8 @@
 
 `OPTOUT_CRASH_POINT=<point>` in the environment makes the process kill itself the
 first time it reaches that point, as a power cut or an OOM kill would: no cleanup,
-no rollback, no flushing. Unset (always, in production), `reached` only reads the
-environment and returns.
+no rollback, no flushing; `<point>@<n>`, the n-th time (a later email of the batch).
+Unset (always, in production), `reached` only reads the environment and returns.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ POINTS = (
 )
 
 
+_times: dict[str, int] = {}  # how often each named point was reached in this process
+
+
 def reached(point: str) -> None:
-    """Die here with SIGKILL when the environment names this point."""
-    if os.environ.get(ENVIRONMENT_VARIABLE) == point:
+    """Die here with SIGKILL when the environment names this point (and this time)."""
+    wanted = os.environ.get(ENVIRONMENT_VARIABLE)
+    if wanted is None:
+        return
+    name, _, nth = wanted.partition("@")
+    if name != point:
+        return
+    _times[point] = _times.get(point, 0) + 1
+    if _times[point] >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)

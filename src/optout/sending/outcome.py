@@ -135,6 +135,25 @@ def record_sent(db: Connection, *, sent: Sequence[Sent], now: datetime) -> None:
         )
 
 
+# The two statements run once per email, built once: building a statement and its cache
+# key again for every email cost the worker more than SQLite's work on the row.
+_o = t.outbound_emails
+_HANDOVER = (
+    _o.update()
+    .where(
+        _o.c.id == sa.bindparam("b_id"),
+        _o.c.status == "sending",
+        _o.c.attempts == sa.bindparam("b_attempts"),
+    )
+    .values(handed_over_at=sa.bindparam("b_at"), message_id=sa.bindparam("b_mid"))
+)
+_ACCEPTED = (
+    _o.update()
+    .where(_o.c.id == sa.bindparam("b_id"), _o.c.status == "sending")
+    .values(accepted_at=sa.bindparam("b_at"), smtp_reply=sa.bindparam("b_reply"))
+)
+
+
 def record_handover(
     db: Connection, *, email_id: int, attempts: int, message_id: str, now: datetime
 ) -> bool:
@@ -142,23 +161,15 @@ def record_handover(
     it in doubt rather than due again. Written with its Message-ID, which every later
     attempt reuses. False when the claim is no longer this worker's (its lease ran out
     and another worker claimed the email, which counts one more attempt): do not send."""
-    o = t.outbound_emails
     mine = db.execute(
-        o.update()
-        .where(o.c.id == email_id, o.c.status == "sending", o.c.attempts == attempts)
-        .values(handed_over_at=now, message_id=message_id)
+        _HANDOVER, {"b_id": email_id, "b_attempts": attempts, "b_at": now, "b_mid": message_id}
     )
     return mine.rowcount == 1
 
 
 def record_accepted(db: Connection, *, email_id: int, reply: str, now: datetime) -> None:
     """The server accepted the message: it is never sent again, whatever happens next."""
-    o = t.outbound_emails
-    db.execute(
-        o.update()
-        .where(o.c.id == email_id, o.c.status == "sending")
-        .values(accepted_at=now, smtp_reply=reply[:2000])
-    )
+    db.execute(_ACCEPTED, {"b_id": email_id, "b_at": now, "b_reply": reply[:2000]})
 
 
 def retry_later(db: Connection, *, email_id: int, attempts: int, error: str, now: datetime) -> bool:

@@ -1,9 +1,11 @@
 """The send worker: claim, deliver, record; as often as there is due mail (R26, R28).
 
-Each pass claims a batch in one short transaction (with the send-time check), then,
-for each message, records that it is being handed over (with its Message-ID) in its
-own commit, hands it to the server outside any transaction, and records the server's
-250 answer in its own commit right away; the batch is then marked sent in one more.
+Each pass claims a batch in one short transaction (with the send-time check) and
+composes its messages; then, for each message, records that it is being handed over
+(with its Message-ID) in a commit of its own, hands it to the server outside any
+transaction, and records the server's 250 answer right away, in the commit that records
+the next message's hand-over (the last answer of the batch in one of its own); the
+batch is then marked sent in one more.
 Any number of workers may run against PostgreSQL. A claim whose worker died is
 settled by what was recorded (sending/recovery.py): accepted means sent, handed over
 but not accepted means held in doubt for a person, neither means sent again.
@@ -27,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from optout.clock import utcnow
 from optout.config import Settings
@@ -142,7 +144,7 @@ class Mailer:
         )
         unsubscribe_url = self.settings.unsubscribe_url(token)
         sender = item.from_address or DEFAULT_FROM
-        domain = parseaddr(sender)[1].rpartition("@")[2] or "optout.invalid"
+        domain = _address_of(sender).rpartition("@")[2] or "optout.invalid"
         inbound = f"{self.settings.inbound_local_part}@{domain}"
         rendered = render(
             subject=subject_of(item.subject, thread),
@@ -180,6 +182,12 @@ class Mailer:
                 if part
             ),
         )
+
+
+@lru_cache(maxsize=1024)
+def _address_of(sender: str) -> str:
+    """The address of a From (`Name <address>`); a pass has a few, one per mailbox."""
+    return parseaddr(sender)[1]
 
 
 def run_once(
@@ -287,20 +295,28 @@ def _deliver(
     refused_here: set[str] = set()  # addresses the server refused earlier in this pass
     with engine.connect() as db:
         continuing = threads(db, emails=[(item.email_id, item.enrollment_id) for item in claims])
+    # Every message of the batch is composed before the first goes out, so that between
+    # the server's 250 and the commit recording it nothing runs but that commit.
+    composed: list[tuple[Claim, str, bytes]] = []
     for item in claims:
-        if item.person["email"] in refused_here:
-            # Claimed before the bounce: back to the queue, where the next claim's check
-            # finds the address suppressed and ends the email with that reason.
-            transient.append((item, "the mail server refused this address earlier in this pass"))
-            continue
         try:
             message_id, message = mailer.message(item, now, continuing.get(item.email_id))
         except InvalidInput as exc:  # a template or an address that cannot make a message
             broken.append((item, exc.message))
             continue
+        composed.append((item, message_id, message))
         crash.reached("after_compose")
+    answered: tuple[int, str] | None = None  # the last 250, not yet recorded
+    for item, message_id, message in composed:
+        if item.person["email"] in refused_here:
+            # Claimed before the bounce: back to the queue, where the next claim's check
+            # finds the address suppressed and ends the email with that reason.
+            transient.append((item, "the mail server refused this address earlier in this pass"))
+            continue
+        # One commit records the previous message's answer and this one's hand-over.
         for attempt in conflicts.attempts(engine):
             with attempt as db:
+                _record_answer(db, answered, now=now)
                 mine = record_handover(
                     db,
                     email_id=item.email_id,
@@ -308,6 +324,7 @@ def _deliver(
                     message_id=message_id,
                     now=now,
                 )
+        answered = None
         if not mine:
             log.warning("email %s was claimed again by another worker; not sent", item.email_id)
             continue
@@ -315,7 +332,7 @@ def _deliver(
         try:
             reply = mailer.transport_for(item).send(
                 message,
-                sender=parseaddr(item.from_address or DEFAULT_FROM)[1],
+                sender=_address_of(item.from_address or DEFAULT_FROM),
                 recipients=[item.person["email"]],
             )
         except InDoubtDeliveryError as exc:
@@ -333,10 +350,12 @@ def _deliver(
                 refused_here.add(item.person["email"])
             continue
         crash.reached("after_answer")
+        answered = (item.email_id, reply)
+        sent.append(Sent(item.email_id, message_id))
+    if answered is not None:
         for attempt in conflicts.attempts(engine):
             with attempt as db:
-                record_accepted(db, email_id=item.email_id, reply=reply, now=now)
-        sent.append(Sent(item.email_id, message_id))
+                _record_answer(db, answered, now=now)
     crash.reached("before_mark_sent")
     try:
         mailer.flush()
@@ -373,6 +392,13 @@ def _deliver(
         log.warning(
             "delivery of email %s to %s failed: %s", item.email_id, item.person["email"], error
         )
+
+
+def _record_answer(db: Connection, answered: tuple[int, str] | None, *, now: datetime) -> None:
+    """Record the server's 250 for a message, when there is one to record."""
+    if answered is not None:
+        email_id, reply = answered
+        record_accepted(db, email_id=email_id, reply=reply, now=now)
 
 
 def run_forever(
