@@ -6,10 +6,15 @@ import email
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from email.charset import QP, Charset
 from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optout.errors import InvalidInput
 from optout.sending.compose import compose, new_message_id
@@ -216,3 +221,52 @@ def test_new_message_id_is_unique_under_the_sending_domain() -> None:
 def test_R34_new_message_id_refuses_a_bad_domain() -> None:
     with pytest.raises(InvalidInput):
         new_message_id("not a domain")
+
+
+_UTF8 = Charset("utf-8")
+_UTF8.header_encoding = QP
+_UTF8.body_encoding = QP
+
+
+class _Verbatim(policy.Compat32):
+    """Headers written as given, as compose writes them."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        return f"{name}: {value}{self.linesep}"
+
+
+def _as_the_email_package_writes_it(wire: bytes, rendered: Rendered) -> bytes:
+    """The same headers and bodies, serialized by `email.mime` and its generator."""
+    head = wire.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    fields = re.split(r"\r\n(?![ \t])", head)
+    pairs = [tuple(field.split(": ", 1)) for field in fields]
+    boundary = re.search(r'boundary="([^"]+)"', fields[0])
+    assert boundary is not None
+    message = MIMEMultipart("alternative", boundary=boundary.group(1))
+    for name, value in pairs[2:]:  # after Content-Type and MIME-Version, which it writes
+        message[name] = value
+    for content, subtype in ((rendered.text, "plain"), (rendered.html, "html")):
+        part = MIMEText(content, subtype, _UTF8)  # type: ignore[arg-type]  # a Charset works
+        del part["MIME-Version"]
+        message.attach(part)
+    return message.as_bytes(policy=_Verbatim(linesep="\r\n", max_line_length=0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(),
+    html=st.text(),
+    reply_to=st.sampled_from([None, "replies@vendor.com"]),
+    thread=st.sampled_from([None, "<first-7@vendor.com>"]),
+)
+def test_R3_R36_the_wire_form_is_what_the_email_package_writes(
+    text: str, html: str, reply_to: str | None, thread: str | None
+) -> None:
+    rendered = Rendered(subject="Grüße", text=text, html=html)
+    wire = _compose(
+        rendered=rendered,
+        reply_to=reply_to,
+        in_reply_to=thread,
+        headers={"X-Campaign": "Q4 — Grüße"},
+    )
+    assert wire == _as_the_email_package_writes_it(wire, rendered)

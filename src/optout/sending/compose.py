@@ -7,6 +7,12 @@ first, then a mailto), RFC 8058 `List-Unsubscribe-Post`, and the RFC 9477
 DKIM signed over them when a signer is given. A follow-up carries `In-Reply-To` and
 `References` naming the first email of its thread (R39). Bodies are 7-bit clean (quoted-printable or
 base64), so no relay has to re-encode them and break the signature.
+
+The message is written out here, header by header and part by part, with the standard
+library's quoted-printable encoder for the bodies: byte for byte what the `email`
+package writes for the same `multipart/alternative` (`tests/sending/test_compose.py`
+compares the two), at a fifth of its cost, which was a tenth of the send worker's CPU
+per email.
 """
 
 from __future__ import annotations
@@ -15,14 +21,12 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email import policy, utils
+from email import quoprimime, utils
 from email.charset import QP, Charset
 from email.header import Header
 from email.headerregistry import Address
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from optout.errors import InvalidInput
@@ -33,22 +37,11 @@ if TYPE_CHECKING:
     from optout.sending.dkim import DkimSigner
 
 
-class _Verbatim(policy.Compat32):
-    """Writes each header exactly as composed here: values are already 7-bit (encoded
-    words for non-ASCII) and folded where needed (the hand-folded `List-Unsubscribe`:
-    a generic folder would RFC 2047-encode a long URI, which no client can follow).
-    With the compat32 message classes this builds a message in well under 1 ms; the
-    modern header registry costs ~8 ms a message."""
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        return f"{name}: {value}{self.linesep}"
-
-
-POLICY = _Verbatim(linesep="\r\n", max_line_length=0)
+_CRLF = "\r\n"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
-_UTF8.body_encoding = QP  # 7-bit bodies: no relay re-encodes them and breaks DKIM
 
 RESERVED_HEADERS = frozenset(
     name.lower()
@@ -163,10 +156,15 @@ def _check_extra(headers: Mapping[str, str]) -> dict[str, str]:
     return checked
 
 
-def _part(content: str, subtype: str) -> MIMEText:
-    part = MIMEText(content, subtype, _UTF8)  # type: ignore[arg-type]  # a Charset is accepted
-    del part["MIME-Version"]  # only the top level carries it
-    return part
+def _part(content: str, subtype: str) -> str:
+    """One body part, quoted-printable (the encoder `email.mime.text.MIMEText` uses for
+    a utf-8 text), CRLF line ends; only the top level carries MIME-Version."""
+    encoded = quoprimime.body_encode(content.encode("utf-8").decode("latin-1"))
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}'
+        f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}"
+        f"{_CRLF.join(_LINE_BREAK.split(encoded))}"
+    )
 
 
 def _text(value: str) -> str:
@@ -220,25 +218,39 @@ def compose(
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
     # "=_" never occurs in a quoted-printable body (it would be "=3D_"), so this boundary
-    # is safe without the generator's per-message regex check (~1 ms each).
-    message = MIMEMultipart("alternative", boundary=f"=_{uuid.uuid4().hex}")
-    message["Date"] = utils.format_datetime(moment)
-    message["From"] = _mailbox(sender)
-    message["To"] = _mailbox(recipient)
+    # needs no check against the bodies.
+    boundary = f"=_{uuid.uuid4().hex}"
+    # Each header exactly as composed here: values are already 7-bit (encoded words for
+    # non-ASCII) and folded where needed (the hand-folded `List-Unsubscribe`: a generic
+    # folder would RFC 2047-encode a long URI, which no client can follow).
+    fields: list[tuple[str, str]] = [
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ("MIME-Version", "1.0"),
+        ("Date", utils.format_datetime(moment)),
+        ("From", _mailbox(sender)),
+        ("To", _mailbox(recipient)),
+    ]
     if answer_to is not None:
-        message["Reply-To"] = _mailbox(answer_to)
-    message["Message-ID"] = message_id
+        fields.append(("Reply-To", _mailbox(answer_to)))
+    fields.append(("Message-ID", message_id))
     if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    message["Subject"] = _text(subject)
-    message["List-Unsubscribe"] = f"<{https_uri}>,\r\n <{mailto_uri}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["CFBL-Address"] = f"{cfbl_address}; report=arf"
-    message["CFBL-Feedback-ID"] = feedback_id
-    for name, value in extra.items():
-        message[name] = _text(value)
-    message.attach(_part(rendered.text, "plain"))
-    message.attach(_part(rendered.html, "html"))
-    wire = message.as_bytes(policy=POLICY)
+        fields += [("In-Reply-To", in_reply_to), ("References", in_reply_to)]
+    fields += [
+        ("Subject", _text(subject)),
+        ("List-Unsubscribe", f"<{https_uri}>,{_CRLF} <{mailto_uri}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("CFBL-Address", f"{cfbl_address}; report=arf"),
+        ("CFBL-Feedback-ID", feedback_id),
+    ]
+    fields += [(name, _text(value)) for name, value in extra.items()]
+    wire = "".join(
+        [
+            *(f"{name}: {value}{_CRLF}" for name, value in fields),
+            f"{_CRLF}--{boundary}{_CRLF}",
+            _part(rendered.text, "plain"),
+            f"{_CRLF}--{boundary}{_CRLF}",
+            _part(rendered.html, "html"),
+            f"{_CRLF}--{boundary}--{_CRLF}",
+        ]
+    ).encode("ascii")
     return dkim.sign(wire) if dkim is not None else wire
