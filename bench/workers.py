@@ -27,13 +27,25 @@ The queue's workspace holds one person per email; `--people N` pads it to N peop
 no enrollment (a company per 100 of them), so the claim and the send-time check run
 against a workspace of that size. The queue is analyzed (planner statistics) before it is
 copied, so both arms start with the same statistics.
+
+Each run also reports the CPU time its worker processes took (user and system, from
+`getrusage` of the finished children), and so the worker's CPU per sent email. With
+`--tree LABEL=DIR` (repeated), each run is made once with each tree's worker
+(`PYTHONPATH=DIR/src`, an unpacked commit), interleaved, on copies of the same queue:
+one commit's worker against another's on one machine at one time.
+
+  python -m bench.workers --database-url sqlite:////tmp/w.sqlite3 --workers 1 --emails 5000 \
+    --rounds 3 --tree before=/tmp/before --tree after=/tmp/after
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -81,6 +93,8 @@ class Run:
     window_seconds: float  # from the first to the last message the server accepted
     per_worker: list[int]  # emails each process reported sent
     mailboxes: int = 0  # the enrollments dealt over this many mailboxes (0: none)
+    cpu_seconds: float = 0.0  # user and system CPU of the worker processes
+    tree: str = ""  # the label of the tree whose worker ran (none: the installed one)
 
     @property
     def per_second(self) -> float:
@@ -89,6 +103,32 @@ class Run:
     @property
     def window_per_second(self) -> float:
         return self.emails / self.window_seconds if self.window_seconds > 0 else float("inf")
+
+    @property
+    def cpu_ms_per_email(self) -> float:
+        return 1000 * self.cpu_seconds / self.emails if self.emails else 0.0
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Whose worker runs: an unpacked commit's `src` (first on PYTHONPATH), or the installed
+    optout when `src` is None."""
+
+    label: str
+    src: Path | None = None
+
+
+INSTALLED = Tree("")
+
+
+def tree_of(text: str) -> Tree:
+    label, sep, folder = text.partition("=")
+    if not sep or not label or not folder:
+        raise argparse.ArgumentTypeError(f"--tree {text!r}: write it as LABEL=DIR")
+    src = Path(folder).resolve() / "src"
+    if not (src / "optout").is_dir():
+        raise argparse.ArgumentTypeError(f"--tree {text!r}: no src/optout in {folder}")
+    return Tree(label, src)
 
 
 class Databases:
@@ -241,8 +281,18 @@ def _check_mailboxes(url: str, *, count: int, emails: int, since: datetime) -> N
         )
 
 
-def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, folder: Path) -> Run:
-    """Start `workers` processes of `optout worker --once`, wait for all, check the result."""
+def run_workers(
+    url: str,
+    *,
+    workers: int,
+    sink: Sink,
+    port: int,
+    batch: int,
+    folder: Path,
+    tree: Tree = INSTALLED,
+) -> Run:
+    """Start `workers` processes of `optout worker --once` (of `tree`), wait for all, check
+    the result."""
     sink.clear()
     # As `optout serve` does when started with OPTOUT_TRANSPORT_URL: the relay is published
     # in the database, and the workers get nothing but the database URL.
@@ -259,7 +309,11 @@ def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, fo
     finally:
         engine.dispose()
     env = bare_environment(database_url=url)
+    if tree.src is not None:
+        env["PYTHONPATH"] = str(tree.src)
     log = folder / "workers.log"
+    # CPU of the children waited for since: these workers, as nothing else is started here.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     processes = [
         start(
@@ -273,6 +327,8 @@ def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, fo
     ]
     outputs = [process.communicate(timeout=WORKER_TIMEOUT_SECONDS)[0] for process in processes]
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     failed = [p.returncode for p in processes if p.returncode != 0]
     if failed:
         raise RuntimeError(f"worker exited with {failed}; see {log}:\n{log.read_text()[-2000:]}")
@@ -280,7 +336,7 @@ def run_workers(url: str, *, workers: int, sink: Sink, port: int, batch: int, fo
     accepted = sink.snapshot()
     emails = _check_exactly_once(url, sink)
     window = max(a.at for a in accepted) - min(a.at for a in accepted) if accepted else 0.0
-    return Run(workers, emails, seconds, window, per_worker)
+    return Run(workers, emails, seconds, window, per_worker, cpu_seconds=cpu, tree=tree.label)
 
 
 def _check_exactly_once(url: str, sink: Sink) -> int:
@@ -321,12 +377,16 @@ def scale(
     rounds: int = 2,
     daily_limit: int = 100_000,
     people: int = 0,
+    trees: Sequence[Tree] = (INSTALLED,),
     progress: Progress | None = None,
 ) -> list[Run]:
     """Build one queue of `emails` (in a workspace padded to `people` people with no
     enrollment, when that is more), drain a copy of it with each number of workers (with
-    `mailboxes`, `rounds` times without and with them, interleaved)."""
-    arms = [0, mailboxes] * rounds if mailboxes else [0]
+    `mailboxes`, `rounds` times without and with them, interleaved; with several `trees`,
+    `rounds` times, each run once with each tree's worker)."""
+    several = len(trees) > 1
+    arms = [0, mailboxes] * rounds if mailboxes else [0] * (rounds if several else 1)
+    turns = [(arm, tree) for arm in arms for tree in trees]
     progress = progress or Progress()
     runs = []
     with tempfile.TemporaryDirectory(prefix="optout-bench-workers-") as name:
@@ -336,7 +396,7 @@ def scale(
             databases.build(emails, progress, people=people)
             with running_sink() as (sink, port):
                 for count in counts:
-                    for turn, arm in enumerate(arms):
+                    for turn, (arm, tree) in enumerate(turns):
                         with databases.copy(f"w{count}_{turn}") as url:
                             if arm:
                                 assert databases.queue is not None
@@ -346,16 +406,19 @@ def scale(
                                 )
                             run = run_workers(
                                 url, workers=count, sink=sink, port=port, batch=batch,
-                                folder=folder,
+                                folder=folder, tree=tree,
                             )  # fmt: skip
                             if arm:
                                 _check_mailboxes(url, count=arm, emails=run.emails, since=since)
                         run = replace(run, mailboxes=arm)
                         runs.append(run)
                         progress.say(
-                            f"{count} worker(s), {arm or 'no'} mailboxes: {run.emails} emails "
-                            f"in {run.seconds:.1f} s, {run.per_second:.0f}/s (each sent "
-                            f"{run.per_worker}); no duplicate, none lost"
+                            f"{count} worker(s){f' of {tree.label}' if tree.label else ''}, "
+                            f"{arm or 'no'} mailboxes: {run.emails} emails in {run.seconds:.1f} "
+                            f"s, {run.per_second:.0f}/s, worker CPU {run.cpu_seconds:.1f} s "
+                            f"({run.cpu_ms_per_email:.2f} ms an email; each sent "
+                            f"{run.per_worker}); no duplicate, none lost; load average "
+                            f"{os.getloadavg()[0]:.1f}"
                         )
         finally:
             databases.drop()
@@ -363,6 +426,8 @@ def scale(
 
 
 def report(runs: Sequence[Run], *, database: str) -> str:
+    if len({r.tree for r in runs}) > 1:
+        return report_trees(runs, database=database)
     if any(r.mailboxes for r in runs):
         return report_mailboxes(runs, database=database)
     base = runs[0].per_second
@@ -381,17 +446,55 @@ def report(runs: Sequence[Run], *, database: str) -> str:
     return "\n".join(lines)
 
 
+def report_trees(runs: Sequence[Run], *, database: str) -> str:
+    """Each run in order, then per number of workers and arm: each tree's emails over its
+    seconds and its CPU per email, and each tree against the first."""
+    lines = [
+        f"database {database}",
+        "| tree | workers | mailboxes | emails | seconds | emails/s | worker CPU, s | "
+        "CPU ms an email |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines.extend(
+        f"| {r.tree} | {r.workers} | {r.mailboxes or 'none'} | {r.emails} | {r.seconds:.1f} | "
+        f"{r.per_second:.0f} | {r.cpu_seconds:.1f} | {r.cpu_ms_per_email:.2f} |"
+        for r in runs
+    )
+    labels = list(dict.fromkeys(r.tree for r in runs))
+    for count, arm in sorted({(r.workers, r.mailboxes) for r in runs}):
+        totals = {}
+        for label in labels:
+            mine = [r for r in runs if (r.tree, r.workers, r.mailboxes) == (label, count, arm)]
+            emails = sum(r.emails for r in mine)
+            totals[label] = (
+                emails / sum(r.seconds for r in mine),
+                1000 * sum(r.cpu_seconds for r in mine) / emails,
+            )
+        first, (rate, cpu) = labels[0], totals[labels[0]]
+        lines.append(
+            f"{count} worker(s), {arm or 'no'} mailboxes: "
+            + "; ".join(
+                f"{label} {r:.0f} /s, {c:.2f} ms CPU an email"
+                + ("" if label == first else f" ({r / rate:.2f}x the rate, {c / cpu:.2f}x the CPU)")
+                for label, (r, c) in totals.items()
+            )
+        )
+    return "\n".join(lines)
+
+
 def report_mailboxes(runs: Sequence[Run], *, database: str) -> str:
     """Each run in order, then per number of workers: each arm's emails over its seconds,
     and the ratio with mailboxes / without."""
     lines = [
         f"database {database}",
-        "| workers | mailboxes | emails | seconds | emails/s | emails/s at the server |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workers | mailboxes | emails | seconds | emails/s | emails/s at the server | "
+        "worker CPU, s | CPU ms an email |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines.extend(
         f"| {r.workers} | {r.mailboxes or 'none'} | {r.emails} | {r.seconds:.1f} | "
-        f"{r.per_second:.0f} | {r.window_per_second:.0f} |"
+        f"{r.per_second:.0f} | {r.window_per_second:.0f} | {r.cpu_seconds:.1f} | "
+        f"{r.cpu_ms_per_email:.2f} |"
         for r in runs
     )
     for count in sorted({r.workers for r in runs}):
@@ -427,7 +530,9 @@ def main() -> None:
         default=0,
         help="also drain the queue dealt over this many mailboxes, interleaved (0: without)",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each arm, with --mailboxes")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each arm, with --mailboxes or --tree"
+    )
     parser.add_argument("--daily-limit", type=int, default=100_000)
     parser.add_argument(
         "--people",
@@ -436,7 +541,14 @@ def main() -> None:
         help="pad the workspace to this many people with no enrollment (default: one "
         "person per email, no more)",
     )
+    parser.add_argument(
+        "--tree",
+        type=tree_of,
+        action="append",
+        help="LABEL=DIR of an unpacked commit whose worker runs (repeat: interleaved)",
+    )
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     runs = scale(
         args.database_url,
         emails=args.emails,
@@ -446,7 +558,9 @@ def main() -> None:
         rounds=args.rounds,
         daily_limit=args.daily_limit,
         people=args.people,
+        trees=args.tree or (INSTALLED,),
     )
+    print(f"load average after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
     database = sa.make_url(args.database_url).get_backend_name()
     print(report(runs, database=database))
     RESULTS.mkdir(exist_ok=True)
