@@ -20,9 +20,8 @@ here: the queue is emptied by the automatic enrollment pass.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -187,46 +186,14 @@ def store(db: Connection, *, workspace_id: int, audience_id: int, now: datetime)
     db.execute(a.update().where(a.c.id == audience_id).values(matched_at=now))
     (audience,) = [s for s in stored(db, workspace_id=workspace_id) if s.id == audience_id]
     fresh = members(audience, workspace_id=workspace_id, now=now)
-    with _page_cache(db):
-        if not was_stored:
-            db.execute(
-                insert_ignoring_duplicates(db, am).from_select(
-                    ["audience_id", "person_id"],
-                    fresh.with_only_columns(sa.literal(audience_id, sa.Integer), t.people.c.id),
-                )
+    if not was_stored:
+        db.execute(
+            insert_ignoring_duplicates(db, am).from_select(
+                ["audience_id", "person_id"],
+                fresh.with_only_columns(sa.literal(audience_id, sa.Integer), t.people.c.id),
             )
-            return
-        _store_changes(db, workspace_id=workspace_id, audience_id=audience_id, fresh=fresh, now=now)
-
-
-# Pages SQLite may keep in memory for one connection while an audience is stored again:
-# the change writes its joiners and deletes its leavers (100,000 and more each at
-# 1,000,000 people) all over the members' two b-trees and the queue's, and with SQLite's
-# default of 2 MB pages it writes again are spilled to the write-ahead log before the
-# commit and read back.
-STORE_PAGE_CACHE_KIB = 65_536
-
-
-@contextlib.contextmanager
-def _page_cache(db: Connection) -> Iterator[None]:
-    """On SQLite, a page cache of `STORE_PAGE_CACHE_KIB` for the connection meanwhile."""
-    if db.dialect.name != "sqlite":
-        yield
+        )
         return
-    before = int(db.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
-    db.exec_driver_sql(f"PRAGMA cache_size=-{STORE_PAGE_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        db.exec_driver_sql(f"PRAGMA cache_size={before}")
-
-
-def _store_changes(
-    db: Connection, *, workspace_id: int, audience_id: int, fresh: sa.Select[Any], now: datetime
-) -> None:
-    """The fresh members staged once; joiners and leavers their differences with the
-    stored rows, queued or forgotten, then written."""
-    am = t.audience_matches
     stage(db, fresh_members, fresh.with_only_columns(t.people.c.id.label("id")))
     f, mine = fresh_members, am.c.audience_id == audience_id
     stage(
