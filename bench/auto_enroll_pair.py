@@ -35,20 +35,20 @@ from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 
 
-def _prepared(people: int) -> Path:
-    return CACHE / f"auto-enroll-p{people}-twenty-on.sqlite3"
+def _prepared(people: int, name: str) -> Path:
+    return CACHE / f"auto-enroll-p{people}-{name}.sqlite3"
 
 
 def _params(people: int) -> Params:
     return Params(people=people, companies=max(10, people // 10), exclusions=1000)
 
 
-def prepare_copy(people: int, progress: Progress) -> Path:
+def prepare_copy(people: int, name: str, progress: Progress) -> Path:
     """The settled workspace with the 20 audiences and sequences, all switched on, and the
     queue their switch-ons filled dropped."""
     params = _params(people)
     source = prepare(params, url=None, reuse=True, progress=progress)
-    target = _prepared(people)
+    target = _prepared(people, name)
     with ae._copy(source, params.key(), progress) as url:
         engine = create_engine(url)
         try:
@@ -68,8 +68,10 @@ def prepare_copy(people: int, progress: Progress) -> Path:
     return target
 
 
-def measure(people: int, repeat: int, edits: int, progress: Progress) -> dict[str, object]:
-    source = _prepared(people)
+def measure(
+    people: int, name: str, repeat: int, edits: int, progress: Progress
+) -> dict[str, object]:
+    source = _prepared(people, name)
     copy = CACHE / f"auto-enroll-p{people}-twenty-on-run.sqlite3"
     ae._backup(source, copy)
     engine = create_engine(f"sqlite:///{copy}")
@@ -108,13 +110,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=21, help="one-person writes")
     parser.add_argument("--edits", type=int, default=3, help="audience edits")
     parser.add_argument("--label", default="", help="named in the JSON line")
+    parser.add_argument(
+        "--copy",
+        default="twenty-on",
+        help="the prepared file: var/bench/auto-enroll-p<people>-<copy>.sqlite3 (prepared "
+        "by each schema's tree, so that its stored rows were written as that tree writes them)",
+    )
     args = parser.parse_args(argv)
     progress = Progress()
     if args.what == "prepare":
-        prepare_copy(args.people, progress)
+        prepare_copy(args.people, args.copy, progress)
         return
     started = ae._uptime()
-    out = measure(args.people, args.repeat, args.edits, progress)
+    out = measure(args.people, args.copy, args.repeat, args.edits, progress)
     out = {"label": args.label, "started": started, "ended": ae._uptime(), **out}
     print(json.dumps(out), flush=True)
 
