@@ -103,10 +103,31 @@ def match(
 ) -> Match:
     """One message's match from what `lookups` has read."""
     if verdict.kind is Kind.COMPLAINT and verdict.feedback is not None:
-        return match_complaint(lookups, verdict.feedback, window=window)
+        return _complaint(lookups, verdict.feedback, window=window)
     if verdict.kind is Kind.BOUNCE and verdict.report is not None:
-        return match_bounce(lookups, parsed, verdict.report, window=window)
-    return match_reply(lookups, parsed, mailto_token=verdict.unsubscribe_token, window=window)
+        return _bounce(lookups, parsed, verdict.report, window=window)
+    return _reply(lookups, parsed, mailto_token=verdict.unsubscribe_token, window=window)
+
+
+def match_reply(
+    db: Connection,
+    parsed: ParsedMessage,
+    *,
+    workspace_id: int | None,
+    tokens: UnsubscribeTokens | None,
+    mailto_token: str,
+    now: datetime,
+    window: timedelta,
+) -> Match:
+    """The email one reply answers, on its own (a batch is matched by `match_all`)."""
+    lookups = Lookups(workspace_id, now - window, tokens)
+    lookups.want_message_ids(_wanted(_candidates(parsed, None)))
+    lookups.read_named(db)
+    found = _reply(lookups, parsed, mailto_token=mailto_token, window=window)
+    if lookups.missed:
+        lookups.read_asked(db)
+        found = _reply(lookups, parsed, mailto_token=mailto_token, window=window)
+    return found
 
 
 def _name(lookups: Lookups, parsed: ParsedMessage, verdict: Classification) -> None:
@@ -122,7 +143,7 @@ def _name(lookups: Lookups, parsed: ParsedMessage, verdict: Classification) -> N
     lookups.want_message_ids(_wanted(_candidates(parsed, report)))
 
 
-def match_reply(
+def _reply(
     lookups: Lookups, parsed: ParsedMessage, *, mailto_token: str, window: timedelta
 ) -> Match:
     found = _by_message_ids(lookups, parsed, report=None)
@@ -145,7 +166,7 @@ def match_reply(
     )
 
 
-def match_bounce(
+def _bounce(
     lookups: Lookups, parsed: ParsedMessage, report: DeliveryReport, *, window: timedelta
 ) -> Match:
     found = _by_message_ids(lookups, parsed, report=report)
@@ -163,7 +184,7 @@ def match_bounce(
     return Unmatched(f"a bounce for {named}, none of which we emailed recently", lookups.scope)
 
 
-def match_complaint(lookups: Lookups, report: FeedbackReport, *, window: timedelta) -> Match:
+def _complaint(lookups: Lookups, report: FeedbackReport, *, window: timedelta) -> Match:
     """The email a feedback-loop report is about; only emails we sent count."""
     refused = ""
     if report.cfbl_feedback_id:
