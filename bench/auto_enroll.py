@@ -14,7 +14,7 @@ with the 20 sequences switched on. Measured:
    with the pass (`automatic_enrollment.run`) looping in another thread;
 5. switching one sequence on (its 100,000-odd members stored and queued), and the passes
    that enroll its queue in batches of `automatic_enrollment.BATCH`, against the same
-   people enrolled by hand (`enrollments.enroll`, the same batches).
+   people enrolled by hand (`enrollments.enrolling.enroll`, the same batches).
 
     .venv/bin/python -m bench.auto_enroll --people 100000
     .venv/bin/python -m bench.auto_enroll                     # 1,000,000 people, SQLite
@@ -53,14 +53,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.filters import Level
-from optout.services import (
-    audience_index,
-    audiences,
-    automatic_enrollment,
-    decision_index,
-    enrollments,
-    people,
-)
+from optout.services import audience_index, audiences, automatic_enrollment, decision_index, people
+from optout.services.enrollments import enrolling
 from optout.services.filters import load
 from optout.services.sequences import definitions
 
@@ -479,7 +473,7 @@ def queued(engine: Engine, sequence_id: int | None = None) -> int:
 
 def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
     """The baseline of the pass: the first queued people enrolled by hand, the same
-    batches, through `enrollments.enroll`; rolled back."""
+    batches, through `enrollments.enrolling.enroll`; rolled back."""
     measure = Measure(f"{batches} batches of {automatic_enrollment.BATCH} enrolled by hand")
     q = t.enrollment_queue
     with engine.connect() as db:
@@ -499,7 +493,7 @@ def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
         with engine.connect() as db:
             transaction = db.begin()
             started = time.perf_counter()
-            enrollments.enroll(
+            enrolling.enroll(
                 db,
                 workspace_id=WS,
                 sequence_id=sequence_id,

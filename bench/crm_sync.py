@@ -34,7 +34,8 @@ from optout.crm import connections, sync
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import enrollments, workspaces
+from optout.services import workspaces
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from optout.services.sequences import definitions, rulesets
 
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
                     .limit(args.enrolled)
                 )
             )
-            enrollments.enroll(db, workspace_id=ws, sequence_id=sequence_id, people=ids,
+            enrolling.enroll(db, workspace_id=ws, sequence_id=sequence_id, people=ids,
                                actor="bench", now=utcnow())  # fmt: skip
         say("changing every contact in the CRM")
         for n, contact_id in enumerate(contact_ids):

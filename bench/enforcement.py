@@ -38,7 +38,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, events
+from optout.services import events
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 
@@ -113,7 +114,7 @@ def _setup(engine: Engine, progress: Progress) -> int:
                 ),
             )
         )  # fmt: skip
-        counts = enrollments.count_by_status(db, workspace_id=WORKSPACE_ID, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=WORKSPACE_ID, sequence_id=sequence_id)
     progress.say(f"enforcement sequence {sequence_id}: {counts}, {QUEUED} queued emails")
     return sequence_id
 
@@ -199,7 +200,7 @@ def measure_bulk(engine: Engine, sequence_id: int, progress: Progress) -> dict[s
 
     def bulk() -> Any:
         with engine.begin() as db:
-            return enrollments.bulk_unenroll(
+            return enrolling.bulk_unenroll(
                 db, workspace_id=WORKSPACE_ID, sequence_id=sequence_id, statuses=["not_started"],
                 actor="bench", now=NOW, progress=lambda done, total: None,
             )  # fmt: skip

@@ -23,7 +23,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, enrollments, jobs, workspaces
+from optout.services import bulk_jobs, jobs, workspaces
+from optout.services.enrollments import enrolling
 from optout.services.sequences import definitions, rulesets
 
 NOW = datetime(2026, 12, 1, 9, 0)
@@ -86,7 +87,7 @@ def build(engine: Engine, count: int) -> tuple[int, int]:
 def one_transaction(engine: Engine, ws: int, seq: int) -> tuple[float, int]:
     started = time.perf_counter()
     with engine.begin() as db:
-        removal = enrollments.bulk_unenroll(
+        removal = enrolling.bulk_unenroll(
             db, workspace_id=ws, sequence_id=seq, statuses=["in_progress"], actor="bench", now=NOW
         )
     return time.perf_counter() - started, removal.enrollments_ended

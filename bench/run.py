@@ -3,7 +3,7 @@
 
 Measures, on one database in one run: (a) the impact preview of the 1,000-domain rule,
 (b) the eligible set of the sequence over everyone, (c) explain for one person, (d) the
-eligibility check `enrollments.enroll` runs for one person; each next to a per-row Python
+eligibility check `enrollments.enrolling.enroll` runs for one person; each next to a per-row Python
 loop and hand-written SQL, whose answers are asserted equal to the project's.
 """
 
@@ -35,8 +35,9 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.eligibility import Purpose, decide
 from optout.eligibility.sql import eligible_people
-from optout.services import decision_index, enrollments, filters
+from optout.services import decision_index, filters
 from optout.services.eligibility import explain, facts, situation
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import preview as preview_service
 from optout.services.exclusions import saves
 from optout.services.exclusions.reached import people_reached
@@ -281,12 +282,12 @@ class Bench:
             self.enroll_one(person_id, warm.value[0])
 
     def enroll_one(self, person_id: int, allowed: bool) -> None:
-        """`enrollments.enroll` for one person, the service call the CLI makes (rolled back)."""
+        """`enrolling.enroll` for one person, the service call the CLI makes (rolled back)."""
         db = self.db
 
         def project() -> bool:
             with db.begin_nested() as unit:
-                result = enrollments.enroll(
+                result = enrolling.enroll(
                     db,
                     workspace_id=WS,
                     sequence_id=SEQUENCE_ID,

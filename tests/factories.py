@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.services import audiences, companies, enrollments, opportunities, people, workspaces
+from optout.services import audiences, companies, opportunities, people, workspaces
 from optout.services.eligibility import Explanation, explain
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from optout.services.sequences import definitions, personas, rulesets
 
@@ -128,8 +129,8 @@ class World:
 
     def enroll(
         self, sequence_id: int, person_ids: Sequence[int], audience_id: int | None = None
-    ) -> enrollments.Enrolled:
-        return enrollments.enroll(
+    ) -> enrolling.Enrolled:
+        return enrolling.enroll(
             self.db,
             workspace_id=self.ws,
             sequence_id=sequence_id,

@@ -17,7 +17,8 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import enrollments, workspaces
+from optout.services import workspaces
+from optout.services.enrollments import enrolling
 from optout.services.imports import people_files
 from optout.services.sequences import definitions, rulesets
 from optout.web.app import create_app
@@ -65,7 +66,7 @@ def _seed(engine: Engine) -> tuple[int, int]:
         )
         p = t.people
         ids = list(db.scalars(sa.select(p.c.id).where(p.c.workspace_id == ws.id)))
-        done = enrollments.enroll(
+        done = enrolling.enroll(
             db, workspace_id=ws.id, sequence_id=sequence_id, people=ids, actor="ops", now=T0
         )
         assert done.enrolled == 2

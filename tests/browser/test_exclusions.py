@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import enrollments
+from optout.services.enrollments import enrolling
 from tests.browser.conftest import App
 from tests.factories import World
 
@@ -61,7 +61,7 @@ def test_R13_company_exclusion_saved_with_unenroll_on_save_removes_enrollments(
     expect(confirmation).to_contain_text("Saving it unenrolls 2 active enrollment(s)")
     app.shot("needs confirmation")
     with engine.connect() as db:
-        counts = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
     assert counts == {"not_started": 5}, "nothing is saved before the confirmation"
 
     # A confirmed save that unenrolls runs as a background job; its page shows the result.

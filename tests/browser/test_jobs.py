@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.jobs import kinds
-from optout.services import enrollments, jobs
+from optout.services import jobs
+from optout.services.enrollments import enrolling
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths, console_errors
 from tests.factories import World
@@ -69,7 +70,7 @@ def test_R10_bulk_unenroll_progress_bar_survives_a_reload_halfway(
     expect(page.locator("#job-bar")).to_have_attribute("value", "38")
     check_widths(app, "halfway after a reload")
     with engine.connect() as db:
-        halfway = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
+        halfway = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
     assert halfway == {"unenrolled": 50, "not_started": PEOPLE - 50}
 
     # The rest: the page, polling, gets to the end by itself.

@@ -10,7 +10,8 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import enrollments, optouts
+from optout.services import optouts
+from optout.services.enrollments import enrolling
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World
@@ -96,6 +97,6 @@ def test_R17_enroll_one_person_a_pasted_list_and_a_filter_with_reasons(
     expect(tab.locator("tbody")).to_contain_text("ann@acme.com")
     expect(tab.locator("tbody")).to_contain_text("dan@initech.com")
     with engine.connect() as db:
-        counts = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
     assert counts == {"not_started": 2}
     assert errors == [], "console errors"

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import enrollments
+from optout.services.enrollments import enrolling
 from tests.browser.conftest import App
 from tests.factories import World
 
@@ -58,8 +58,8 @@ def test_R10_bulk_unenroll_everything_matching_the_status_filter(
     app.shot("after bulk unenroll")
 
     with engine.connect() as db:
-        here = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
-        there = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=other)
+        here = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
+        there = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=other)
     assert here == {"unenrolled": PEOPLE}
     assert there == {"not_started": 5}, "only this sequence (R8)"
 
@@ -87,5 +87,5 @@ def test_R8_unenroll_selected_rows_only(
     expect(page.locator("tbody")).to_contain_text("ben@acme.com")
     app.shot("one unenrolled")
     with engine.connect() as db:
-        counts = enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=sequence_id)
     assert counts == {"unenrolled": 1, "not_started": 1}

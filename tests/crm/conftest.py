@@ -25,7 +25,8 @@ from optout.crm import connections, sync
 from optout.crm.mapping import FieldMapping
 from optout.crm.protocol import Connector
 from optout.db import tables as t
-from optout.services import enrollments, people
+from optout.services import people
+from optout.services.enrollments import enrolling
 from optout.web.app import create_app
 from tests.crm.emulators import conformance
 from tests.crm.emulators.common import FakeClock
@@ -183,7 +184,7 @@ class Crm:
     def enroll(self, *emails: str) -> None:
         with self.engine.begin() as db:
             ids = [people.id_by_email(db, workspace_id=self.ws, email=e) for e in emails]
-            enrollments.enroll(
+            enrolling.enroll(
                 db,
                 workspace_id=self.ws,
                 sequence_id=self.sequence_id,

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.crm.protocol import Connector, Page, Record
 from optout.db import tables as t
-from optout.services import automatic_enrollment, refresh
+from optout.services import automatic_enrollment
+from optout.services.enrollments import refresh
 from tests.crm.conftest import Crm, hubspot_workspace, salesforce_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot

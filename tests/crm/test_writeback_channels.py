@@ -36,9 +36,10 @@ from optout.db import tables as t
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import enrollments, optouts
+from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
+from optout.services.enrollments import enrolling
 from optout.web.app import create_app
 from tests.crm.conftest import ENV, HUBSPOT_TOKEN, Crm
 from tests.crm.emulators.common import FakeClock
@@ -247,7 +248,7 @@ def _send_first_email(here: Here) -> None:
     now = utcnow() - timedelta(minutes=5)
     ids = [here.person_id(e) for e in (READ_FIRST, WRITE_NEXT)]
     with here.engine.begin() as db:
-        enrollments.enroll(
+        enrolling.enroll(
             db, workspace_id=here.crm.ws, sequence_id=here.crm.sequence_id, people=ids,
             actor="test@optout", now=now,
         )  # fmt: skip

@@ -23,8 +23,9 @@ from optout.eligibility.index import clock_conditions, live
 from optout.eligibility.sql import eligible_people
 from optout.filters import Level
 from optout.sending.claim import claim
-from optout.services import audiences, decision_index, enrollments, fresh_rules, monitoring, refresh
+from optout.services import audiences, decision_index, fresh_rules, monitoring
 from optout.services.eligibility import explain, situation
+from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions.preview import preview
 from optout.services.exclusions.reached import removable_enrollments
 from optout.services.sequences import definitions
@@ -110,7 +111,7 @@ def test_R16_eligible_set_and_enroll_read_the_same(db: Connection, demo: int, la
 
         def enroll(sequence_id: int = sequence_id) -> tuple[int, list[int]]:
             everyone = [pid for pid, _ in _people(db, demo)]
-            result = enrollments.enroll(
+            result = enrolling.enroll(
                 db,
                 workspace_id=demo,
                 sequence_id=sequence_id,

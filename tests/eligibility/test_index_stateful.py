@@ -44,13 +44,13 @@ from optout.services import (
     automatic_enrollment,
     companies,
     decision_index,
-    enrollments,
     fresh_rules,
     opportunities,
     optouts,
     people,
 )
 from optout.services.eligibility import facts, situation
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from tests.eligibility.test_parity import agreed
 from tests.random_worlds import (
@@ -424,7 +424,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         if not ids:
             return
         chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True))
-        enrollments.enroll(
+        enrolling.enroll(
             self.db,
             workspace_id=self.ws,
             sequence_id=self.sequence_id,

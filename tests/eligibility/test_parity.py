@@ -26,8 +26,9 @@ from optout.eligibility.precedence import PRECEDENCE
 from optout.eligibility.sql import eligible_people
 from optout.errors import Conflict
 from optout.filters import Level, Node, to_text
-from optout.services import audiences, companies, enrollments, optouts, people
+from optout.services import audiences, companies, optouts, people
 from optout.services.eligibility import facts, situation
+from optout.services.enrollments import enrolling
 from tests.factories import World
 from tests.random_worlds import NOW, STEPS, TITLES, WorldSpec, build, filters, pools, worlds
 
@@ -248,7 +249,7 @@ def write(db: Connection, scenario: Scenario) -> Written:
         ids = [built.people[i] for i in action.people]
         at = NOW - timedelta(days=action.days_ago)
         if action.kind == "enroll":
-            enrollments.enroll(
+            enrolling.enroll(
                 db,
                 workspace_id=ws,
                 sequence_id=target,
@@ -258,7 +259,7 @@ def write(db: Connection, scenario: Scenario) -> Written:
                 audience_id=audience_id if action.from_audience else None,
             )
         else:
-            enrollments.unenroll(
+            enrolling.unenroll(
                 db, workspace_id=ws, sequence_id=target, person_ids=ids, actor=ACTOR, now=at
             )
     saved = [
@@ -520,7 +521,7 @@ def test_R9_cooldown_sql_and_decide_agree(world: World) -> None:
     seq = world.sequence(ruleset=world.ruleset("Week", reenroll_cooldown_days=7), steps=STEPS)
     start = NOW - timedelta(days=20)
     for name, ended in (("ann", timedelta(days=7)), ("bob", timedelta(days=7, seconds=-1))):
-        enrollments.enroll(
+        enrolling.enroll(
             world.db,
             workspace_id=world.ws,
             sequence_id=seq,
@@ -528,7 +529,7 @@ def test_R9_cooldown_sql_and_decide_agree(world: World) -> None:
             actor=ACTOR,
             now=start,
         )
-        enrollments.unenroll(
+        enrolling.unenroll(
             world.db,
             workspace_id=world.ws,
             sequence_id=seq,
@@ -552,7 +553,7 @@ def test_R27_company_cap_sql_and_decide_agree(world: World) -> None:
     answer = _ask(world, seq)
     assert answer.blocked["company_cap"] == {team["ann"], team["bob"], eve}
     assert answer.allowed == {eve, team["cat"], team["dan"]} - answer.blocked["company_cap"]
-    enrollments.unenroll(
+    enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.errors import InvalidFilter
 from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, enrollments, fresh_rules, jobs
+from optout.services import bulk_jobs, fresh_rules, jobs
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from tests.factories import World
 
@@ -60,14 +61,14 @@ def test_R13_exclusion_save_job_saves_then_unenrolls_in_parts(
     while runner.run_next(engine, runner="r", clock=lambda: now, max_steps=1) is not None:
         steps += 1
         with engine.connect() as db:
-            ended = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+            ended = enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
             saved = fresh_rules.all_specs(db, workspace_id=ws)
         assert len(saved) == 1  # in force from the first step on
         assert ended.get("unenrolled", 0) == min(12, 5 * steps)  # the save ends its first 5
     with engine.connect() as db:
         done = jobs.get(db, workspace_id=ws, job_id=job.id)
         (saved,) = fresh_rules.all_specs(db, workspace_id=ws)
-        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+        counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
     assert done.state == "done"
     assert done.result == {
         "exclusion_id": saved.id,
@@ -97,7 +98,7 @@ def test_R13_exclusion_save_job_whose_name_was_taken_meanwhile_fails_and_changes
     runner.run_pending(engine, runner="r", clock=lambda: now)
     with engine.connect() as db:
         failed = jobs.get(db, workspace_id=ws, job_id=job.id)
-        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+        counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
         names = db.scalars(sa.select(t.exclusions.c.name).where(t.exclusions.c.workspace_id == ws))
         assert list(names) == ["Acme is a customer"]
     assert failed.state == "failed"

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, enrollments, jobs
+from optout.services import bulk_jobs, jobs
+from optout.services.enrollments import enrolling
 from tests.factories import World
 
 Committed = Callable[[], AbstractContextManager[World]]
@@ -59,7 +60,7 @@ def _job(engine: Engine, ws: int, job_id: int) -> jobs.Job:
 
 def _counts(engine: Engine, ws: int, seq: int) -> dict[str, int]:
     with engine.connect() as db:
-        return enrollments.count_by_status(db, workspace_id=ws, sequence_id=seq)
+        return enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
 
 
 def _ended_events(engine: Engine, ws: int) -> list[int]:

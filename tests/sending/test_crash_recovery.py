@@ -35,7 +35,7 @@ from optout.sending.claim import DEFAULT_LEASE, claim
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, PassResult, run_once
 from optout.sending.worker import _deliver as deliver
-from optout.services import in_doubt
+from optout.services.enrollments import in_doubt
 from optout.services.sequences import definitions
 from tests.cli.conftest import database_url  # noqa: F401
 from tests.factories import World

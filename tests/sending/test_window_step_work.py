@@ -18,7 +18,8 @@ from optout.db import statistics
 from optout.db.engine import create_engine
 from optout.sending import realign
 from optout.sending.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
-from optout.services import enrollments, people
+from optout.services import people
+from optout.services.enrollments import enrolling
 from optout.services.sequences import definitions
 from tests.conftest import copy_private
 from tests.factories import World
@@ -42,7 +43,7 @@ def _enroll(db: Connection, *, workspace_id: int, sequence_id: int, numbers: ran
         people.create(db, workspace_id=workspace_id, email=f"p{n}@c{n % 7}.example", now=NOON)
         for n in numbers
     ]
-    enrollments.enroll(
+    enrolling.enroll(
         db, workspace_id=workspace_id, sequence_id=sequence_id, people=ids, actor="t", now=NOON
     )
 

@@ -12,15 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import (
-    audience_index,
-    audiences,
-    automatic_enrollment,
-    decision_index,
-    enrollments,
-    people,
-    refresh,
-)
+from optout.services import audience_index, audiences, automatic_enrollment, decision_index, people
+from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import archive
 from optout.services.sequences import edits
 from tests.factories import World
@@ -184,7 +177,7 @@ def test_R41_R27_the_ones_the_cap_left_out_are_asked_again_when_an_enrollment_th
     # Not asked again while nothing has changed at their company.
     assert _pass(world, world.now + timedelta(minutes=10)) == 0
 
-    enrollments.unenroll(
+    enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,
@@ -205,7 +198,7 @@ def test_R41_new_members_are_enrolled_before_the_people_asked_again(world: World
     world.person("amy@acme.com", company="acme.com", title="CTO")
     world.person("abe@acme.com", company="acme.com", title="CTO")
     assert _pass(world) == 1
-    enrollments.unenroll(
+    enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,

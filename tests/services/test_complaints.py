@@ -12,7 +12,8 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import events, optouts, refresh, writebacks
+from optout.services import events, optouts, writebacks
+from optout.services.enrollments import refresh
 from optout.services.imports import people_files
 from optout.services.reads import listing
 from optout.services.sequences import definitions

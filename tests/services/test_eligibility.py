@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from optout.eligibility import Status
-from optout.services import audiences, enrollments
+from optout.services import audiences
+from optout.services.enrollments import enrolling
 from tests.factories import World
 
 
@@ -96,7 +97,7 @@ def test_R27_company_cap_limits_active_people_per_company_within_a_batch(world: 
     cap = [o for o in world.explain("p4@acme.com").decision.outcomes if o.check == "company_cap"]
     assert cap[0].status is Status.BLOCK
     assert cap[0].evidence["active"] == 2
-    enrollments.unenroll(
+    enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,
@@ -113,7 +114,7 @@ def test_R9_cooldown_counts_from_the_end_of_the_previous_enrollment(world: World
     seq = world.sequence(ruleset="Cooldown")
     world.enroll(seq, [ann])
     ended_at = world.now + timedelta(days=20)
-    enrollments.unenroll(
+    enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,
@@ -135,7 +136,7 @@ def test_R8_manual_unenroll_touches_one_sequence_and_is_no_opt_out(world: World)
     first, second = world.sequence("First"), world.sequence("Second")
     world.enroll(first, [ann])
     world.enroll(second, [ann])
-    removal = enrollments.unenroll(
+    removal = enrolling.unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=first,

@@ -7,8 +7,9 @@ import pytest
 
 from optout.errors import InvalidFilter, InvalidInput
 from optout.sending.templates import InvalidTemplate
-from optout.services import enrollments, optouts
-from optout.services.manual_enrollment import enroll_addresses, enroll_filter
+from optout.services import optouts
+from optout.services.enrollments import enrolling
+from optout.services.enrollments.by_hand import enroll_addresses, enroll_filter
 from optout.services.sequences.definitions import Step
 from optout.services.sequences.step_preview import render_step
 from tests.factories import World
@@ -78,7 +79,7 @@ def test_R17_a_filter_enrolls_its_eligible_matches_and_names_the_company_cap(
     )
     assert (report.requested, report.enrolled, report.left_out_total) == (3, 1, 2)
     assert all("1 of 1 allowed already active" in left.reason for left in report.left_out)
-    counts = enrollments.count_by_status(world.db, workspace_id=world.ws, sequence_id=seq)
+    counts = enrolling.count_by_status(world.db, workspace_id=world.ws, sequence_id=seq)
     assert counts == {"not_started": 1}
     with pytest.raises(InvalidFilter):
         enroll_filter(

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.sending.claim import claim
-from optout.services import enrollments, events, optouts, people, refresh
+from optout.services import events, optouts, people
+from optout.services.enrollments import enrolling, refresh
 from optout.services.sequences import definitions
 from tests.factories import World, email_status, queued_email
 
@@ -103,7 +104,7 @@ def test_R10_bulk_unenroll_by_status_is_one_set_based_operation_with_progress(
         .values(status="in_progress")
     )
     calls: list[tuple[int, int]] = []
-    removal = enrollments.bulk_unenroll(
+    removal = enrolling.bulk_unenroll(
         world.db,
         workspace_id=world.ws,
         sequence_id=seq,
@@ -117,13 +118,13 @@ def test_R10_bulk_unenroll_by_status_is_one_set_based_operation_with_progress(
     assert removal.emails_cancelled == 20
     assert calls[-1] == (20, 20)
     assert len(calls) > 1
-    counts = enrollments.count_by_status(world.db, workspace_id=world.ws, sequence_id=seq)
+    counts = enrolling.count_by_status(world.db, workspace_id=world.ws, sequence_id=seq)
     assert counts == {"unenrolled": 20, "not_started": 40}
-    assert enrollments.count_by_status(world.db, workspace_id=world.ws, sequence_id=other) == {
+    assert enrolling.count_by_status(world.db, workspace_id=world.ws, sequence_id=other) == {
         "not_started": 10
     }
     with pytest.raises(InvalidInput, match="active statuses"):
-        enrollments.bulk_unenroll(
+        enrolling.bulk_unenroll(
             world.db, workspace_id=world.ws, statuses=["finished"], actor="a", now=world.now
         )
 

@@ -34,9 +34,9 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.sending.tokens import UnsubscribeTokens
-from optout.services import enrollments
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
+from optout.services.enrollments import enrolling
 from optout.services.imports import people_files
 from optout.web import unsubscribe_spool
 from tests.factories import World
@@ -95,7 +95,7 @@ def _seed(engine: Engine) -> tuple[int, str, list[tuple[int, str]]]:
             for i in range(LONG_WRITES * CLICKS)
         ]
         everyone = db.scalars(sa.select(t.people.c.id).where(t.people.c.workspace_id == world.ws))
-        enrollments.enroll(
+        enrolling.enroll(
             db,
             workspace_id=world.ws,
             sequence_id=sequence,

@@ -52,16 +52,8 @@ from optout.inbound import InboundOptions
 from optout.inbound.process import process_message
 from optout.normalize import normalize_email
 from optout.sending.worker import run_once
-from optout.services import (
-    audiences,
-    companies,
-    enrollments,
-    opportunities,
-    optouts,
-    people,
-    refresh,
-    workspaces,
-)
+from optout.services import audiences, companies, opportunities, optouts, people, workspaces
+from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import saves
 from optout.services.imports import people_files
 from optout.services.sequences import definitions, rulesets
@@ -242,7 +234,7 @@ class DeliveryModel(RuleBasedStateMachine):
                 actor=ACTOR,
                 now=self.now,
             )
-            enrollments.enroll(
+            enrolling.enroll(
                 db,
                 workspace_id=self.ws,
                 sequence_id=self.sequence_ids["Manual"],
@@ -481,7 +473,7 @@ class DeliveryModel(RuleBasedStateMachine):
             return
         chosen = sorted({ids[i % len(ids)] for i in positions})
         with self.write() as db:
-            enrollments.enroll(
+            enrolling.enroll(
                 db,
                 workspace_id=self.ws,
                 sequence_id=self.sequence_ids["Manual"],
@@ -503,7 +495,7 @@ class DeliveryModel(RuleBasedStateMachine):
         if person_id is None:
             return
         with self.write() as db:
-            enrollments.unenroll(
+            enrolling.unenroll(
                 db,
                 workspace_id=self.ws,
                 sequence_id=self.sequence_ids[sequence],

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import enrollments
 from optout.services.access import accounts
+from optout.services.enrollments import enrolling
 from optout.services.mailboxes import sender_mailboxes
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
@@ -100,7 +100,7 @@ def test_R37_an_admin_chooses_the_mailboxes_a_sequence_sends_from_on_its_tab(
     assert "from ann@acme-sales.com, bob@acme-sales.com" in page
 
     with engine.begin() as db:
-        enrollments.enroll(
+        enrolling.enroll(
             db,
             workspace_id=world.ws,
             sequence_id=sequence_id,

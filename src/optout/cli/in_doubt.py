@@ -12,7 +12,7 @@ from rich.text import Text
 
 from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json
-from optout.services import in_doubt
+from optout.services.enrollments import in_doubt
 
 in_doubt_app = typer.Typer(
     no_args_is_help=True,

@@ -22,14 +22,8 @@ from optout.filters.sql import compile_sql, people_scope
 from optout.sending import windows
 from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
-from optout.services import (
-    automatic_enrollment,
-    automatic_enrollment_view,
-    enrollment_refusals,
-    enrollments,
-    people,
-    refresh,
-)
+from optout.services import automatic_enrollment, automatic_enrollment_view, people
+from optout.services.enrollments import enrolling, refresh, refusals
 from optout.services.filters import read_filter
 from optout.services.sequences import definitions, edits, rulesets
 
@@ -340,7 +334,7 @@ def sequence_show(
     env = env_of(ctx)
     with env.workspace() as (db, ws):
         view = definitions.overview(db, workspace_id=ws.id, name=name)
-        counts = enrollments.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
+        counts = enrolling.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
         schedule = schedule_of(db, sequence_id=view.id)
         auto = automatic_enrollment_view.status(
             db, workspace_id=ws.id, sequence_id=view.id, now=moment(None)
@@ -496,7 +490,7 @@ def enroll(
                 t.people.c.workspace_id == ws.id,
                 compile_sql(node, scope=scope, ctx=Context(now=at)),
             )
-            done = enrollments.enroll(
+            done = enrolling.enroll(
                 db,
                 workspace_id=ws.id,
                 sequence_id=target.id,
@@ -515,10 +509,10 @@ def enroll(
             ]
             if missing:
                 raise InvalidInput(f"no person with address {', '.join(missing)}")
-            done = enrollments.enroll(
+            done = enrolling.enroll(
                 db, workspace_id=ws.id, sequence_id=target.id, people=ids, actor=env.actor, now=at
             )
-        refused, refused_total = enrollment_refusals.staged(db, limit=REFUSALS_SHOWN)
+        refused, refused_total = refusals.staged(db, limit=REFUSALS_SHOWN)
     if json_output:
         emit_json(
             {
@@ -583,7 +577,7 @@ def unenroll(
                 raise InvalidInput("give addresses or --status, not both")
             with Progress(console=console(stderr=True), transient=True) as bar:
                 task = bar.add_task("Unenrolling", total=None)
-                removal = enrollments.bulk_unenroll(
+                removal = enrolling.bulk_unenroll(
                     db,
                     workspace_id=ws.id,
                     statuses=status,
@@ -603,7 +597,7 @@ def unenroll(
                 for email in emails
                 for i in people.ids_by_email(db, workspace_id=ws.id, email=email)
             ]
-            removal = enrollments.unenroll(
+            removal = enrolling.unenroll(
                 db,
                 workspace_id=ws.id,
                 sequence_id=sequence_id,

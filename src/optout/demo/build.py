@@ -20,8 +20,9 @@ from optout.demo import crm, setup
 from optout.demo import generate as g
 from optout.demo.setup import CUSTOMERS, OUTBOUND, PEOPLE_INTRO, PEOPLE_TEAMS, WEBINAR
 from optout.errors import Conflict, NotFound
-from optout.services import enrollments, opportunities, optouts, people, refresh, workspaces
+from optout.services import opportunities, optouts, people, workspaces
 from optout.services.enforcement import end_enrollments
+from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 
@@ -117,7 +118,7 @@ def build(db: Connection, *, slug: str, now: datetime, seed: int, actor: str) ->
     complained = _complaint(db, ws, clock.now)
 
     clock.advance(days=1)  # a manual unenroll starts the 7-day cooldown (R8, R9)
-    enrollments.unenroll(
+    enrolling.unenroll(
         db,
         workspace_id=ws,
         sequence_id=_sequence_id(db, ws, OUTBOUND),
@@ -185,7 +186,7 @@ def _enroll(
     for sequence in (OUTBOUND, PEOPLE_INTRO):
         refresh.refresh(db, workspace_id=ws, sequence=sequence, actor=actor, now=now)
     attendees = [person_ids[p.email] for p in roster.people if p.lead_source == "webinar"]
-    enrollments.enroll(
+    enrolling.enroll(
         db,
         workspace_id=ws,
         sequence_id=_sequence_id(db, ws, WEBINAR),

@@ -39,7 +39,8 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
-from optout.services import enrollments, in_parts
+from optout.services import in_parts
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves, unenroll
 from optout.services.exclusions.preview import Preview
 from optout.services.imports import people_files, reporting
@@ -63,7 +64,7 @@ def bulk_unenroll(
     statuses = list(p["statuses"])
     sequence_id = p.get("sequence_id")
     if "last_id" not in p:
-        scope = enrollments.bulk_unenroll_scope(
+        scope = enrolling.bulk_unenroll_scope(
             db, workspace_id=job.workspace_id, statuses=statuses, sequence_id=sequence_id
         )
         result = {"enrollments_ended": 0, "emails_cancelled": 0}
@@ -74,7 +75,7 @@ def bulk_unenroll(
             finished=scope.total == 0,
             params={"last_id": scope.last_id},
         )
-    step = enrollments.bulk_unenroll_step(
+    step = enrolling.bulk_unenroll_step(
         db,
         workspace_id=job.workspace_id,
         statuses=statuses,

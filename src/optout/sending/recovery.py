@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.sending.outcome import Sent, record_sent
 from optout.services import events
-from optout.services.in_doubt import release_where
+from optout.services.enrollments.in_doubt import release_where
 from optout.services.staging import claimed_emails, stage_ids
 
 ACTOR = "worker"

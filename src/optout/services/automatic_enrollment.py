@@ -7,7 +7,7 @@ index's flush queues each person who comes to be a member, and each not-enrolled
 something changed for (`enrollment_queue`). The pass (`run`, every worker pass) enrolls
 the queue (new members first, then the people asked again, each in the order they were
 queued; a batch sized to hold the write lock about half a second), through the same
-set-based enrollment as every other path (`enrollments.enroll`: every check of
+set-based enrollment as every other path (`enrollments.enrolling.enroll`: every check of
 eligibility, the cooldown, the company cap, the mailbox), and keeps, for each person it
 left out, the first check that stopped them: the sequence's not-enrolled view. A person
 is never active twice in one sequence: the database's unique index on active enrollments
@@ -31,14 +31,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters.sqlfunc import in_list
-from optout.services import (
-    audience_index,
-    enrollment_queue,
-    enrollment_refusals,
-    enrollments,
-    events,
-)
-from optout.services.enrollment_refusals import refused_people
+from optout.services import audience_index, enrollment_queue, events
+from optout.services.enrollments import enrolling, refusals
+from optout.services.enrollments.refusals import refused_people
 from optout.services.sequences import definitions
 
 # The actor of the enrollments the pass makes (events, the enrollment's `enrolled_by`).
@@ -293,7 +288,7 @@ def enroll_queued(
     size = limit or _batch_sizes.get(sequence_id, FIRST_BATCH)
     started = time.monotonic()
     asked = enrollment_queue.next_people(db, sequence_id=sequence_id, limit=size)
-    result = enrollments.enroll(
+    result = enrolling.enroll(
         db,
         workspace_id=workspace_id,
         sequence_id=sequence_id,
@@ -330,7 +325,7 @@ def _keep_skips(
         (r.c.check == "company_cap", sa.literal(now + CAP_RETRY, sa.DateTime)),
         else_=sa.null(),
     )
-    enrollment_refusals.keep_as_not_enrolled(
+    refusals.keep_as_not_enrolled(
         db,
         workspace_id=workspace_id,
         sequence_id=sequence_id,

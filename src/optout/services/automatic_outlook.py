@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import Decision
-from optout.services.enrollment_refusals import reason_words
+from optout.services.enrollments.refusals import reason_words
 
 # The check that says whether a person is a member of the audience.
 _MEMBERSHIP = "audience"

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters import Level
-from optout.services import enrollments, jobs
+from optout.services import jobs
+from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from optout.services.filters import read_filter
 from optout.services.imports import company_files, people_files
@@ -51,7 +52,7 @@ def bulk_unenroll(
     if sequence_id is not None:
         name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
         label = f"Bulk unenroll from {name}"
-    scope = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    scope = enrolling.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
     return jobs.submit(
         db,
         workspace_id=workspace_id,

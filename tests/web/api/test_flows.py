@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 
 from optout.db import tables as t
-from optout.services import enrollments
+from optout.services.enrollments import enrolling
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of
 
@@ -155,7 +155,7 @@ def test_R10_bulk_unenroll_by_status(api: Api, committed: Committed) -> None:
     )
     assert everything.json()["enrollments_ended"] == 23
     with api.engine.connect() as db:
-        assert enrollments.count_by_status(db, workspace_id=world.ws) == {"unenrolled": 35}
+        assert enrolling.count_by_status(db, workspace_id=world.ws) == {"unenrolled": 35}
     wrong = http.post("/enrollments/bulk-unenroll", json={"statuses": ["finished"]})
     assert wrong.status_code == 422
 

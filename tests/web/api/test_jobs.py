@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from optout.db import tables as t
-from optout.services import enrollments
+from optout.services.enrollments import enrolling
 from tests.factories import World
 from tests.web.api.conftest import API, Api, error_of
 
@@ -66,11 +66,11 @@ def test_R10_api_bulk_unenroll_answers_202_with_a_job_to_poll(
     assert (job["done"], job["total"], job["percent"]) == (12, 12, 100)
     assert job["result"] == {"enrollments_ended": 12, "emails_cancelled": 12}
     with api.engine.connect() as db:
-        assert enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=outbound) == {
+        assert enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=outbound) == {
             "unenrolled": 12,
             "not_started": 18,
         }
-        assert enrollments.count_by_status(db, workspace_id=world.ws, sequence_id=other) == {
+        assert enrolling.count_by_status(db, workspace_id=world.ws, sequence_id=other) == {
             "not_started": 5
         }
     listed = http.get("/jobs").json()

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
-from optout.services import enrollments, people
+from optout.services import people
+from optout.services.enrollments import enrolling
 from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.web.api.common import BodyId, Email, Input, Page, Paging, PathId, QueryId, page, read
@@ -142,7 +143,7 @@ def enroll(request: Request, principal: ApiPrincipal, data: EnrollIn) -> Enrolle
             chosen = listing.matching_people(workspace_id=ws, filter=data.filter, now=now)
         else:
             chosen = _people(db, workspace_id=ws, person_ids=data.person_ids, emails=data.emails)
-        done = enrollments.enroll(
+        done = enrolling.enroll(
             db,
             workspace_id=ws,
             sequence_id=target.id,
@@ -161,7 +162,7 @@ def unenroll(request: Request, principal: ApiPrincipal, data: UnenrollIn) -> Rem
     with tx(request) as db:
         target = definitions.spec(db, workspace_id=ws, sequence_id=data.sequence_id)
         ids = _people(db, workspace_id=ws, person_ids=data.person_ids, emails=data.emails)
-        removal = enrollments.unenroll(
+        removal = enrolling.unenroll(
             db,
             workspace_id=ws,
             sequence_id=target.id,
@@ -185,7 +186,7 @@ def bulk_unenroll(request: Request, principal: ApiPrincipal, data: BulkUnenrollI
         sequence_id = None
         if data.sequence_id is not None:
             sequence_id = definitions.spec(db, workspace_id=ws, sequence_id=data.sequence_id).id
-        removal = enrollments.bulk_unenroll(
+        removal = enrolling.bulk_unenroll(
             db,
             workspace_id=ws,
             statuses=list(dict.fromkeys(data.statuses)),

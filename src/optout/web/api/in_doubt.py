@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
-from optout.services import in_doubt
 from optout.services.access.accounts import Role
+from optout.services.enrollments import in_doubt
 from optout.web.api.common import Input, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal

@@ -15,7 +15,8 @@ from optout.clock import as_stored, utcnow
 from optout.db import tables as t
 from optout.sending import windows
 from optout.sending.schedule import schedule_of
-from optout.services import automatic_enrollment, automatic_enrollment_view, enrollments, refresh
+from optout.services import automatic_enrollment, automatic_enrollment_view
+from optout.services.enrollments import enrolling, refresh
 from optout.services.naming import row_by_id
 from optout.services.reads import listing
 from optout.services.sequences import definitions, edits
@@ -173,7 +174,7 @@ class NotEnrolledOut(BaseModel):
 def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceDetail:
     name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
     view = definitions.overview(db, workspace_id=workspace_id, name=name)
-    counts = enrollments.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
+    counts = enrolling.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
     auto = automatic_enrollment_view.status(
         db, workspace_id=workspace_id, sequence_id=sequence_id, now=utcnow()
     )

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import automatic_enrollment_view, fresh_rules, in_doubt
+from optout.services import automatic_enrollment_view, fresh_rules
+from optout.services.enrollments import in_doubt
 from optout.services.exclusions import in_sequences
 from optout.services.mailboxes import availability
 from optout.web.pages import reads

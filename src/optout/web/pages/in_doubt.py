@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import in_doubt
 from optout.services.access.accounts import Role
+from optout.services.enrollments import in_doubt
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect

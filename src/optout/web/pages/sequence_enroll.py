@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidFilter, InvalidInput
-from optout.services import enrollments, manual_enrollment
-from optout.services.manual_enrollment import Report
+from optout.services.enrollments import by_hand, enrolling
+from optout.services.enrollments.by_hand import Report
 from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Overview
@@ -44,7 +44,7 @@ def _tab(
     with site_of(request).reading() as db:
         name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view: Overview = definitions.overview(db, workspace_id=ws, name=name)
-        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
     given = {"address": "", "addresses": "", "filter": "", **(values or {})}
     return page(
         request,
@@ -96,12 +96,12 @@ def enroll(
                 "now": now,
             }
             if mode == "filter":
-                report = manual_enrollment.enroll_filter(db, filter=filter, **common)
+                report = by_hand.enroll_filter(db, filter=filter, **common)
             else:
                 text = address if mode == "person" else addresses
                 if mode == "person" and not text.strip():
                     raise InvalidInput("give the person's email address")
-                report = manual_enrollment.enroll_addresses(db, text=text, **common)
+                report = by_hand.enroll_addresses(db, text=text, **common)
     except InvalidFilter as exc:
         return _tab(
             request,

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import enrollments
 from optout.services.access.accounts import Role
+from optout.services.enrollments import enrolling
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.sequences import definitions
 from optout.web.errors import status_of
@@ -35,7 +35,7 @@ def _tab(
     with site_of(request).reading() as db:
         name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view = definitions.overview(db, workspace_id=ws, name=name)
-        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
         boxes = sender_mailboxes.listing(db, workspace_id=ws, now=utcnow())
         chosen = set(sender_mailboxes.of_sequence(db, sequence_id=sequence_id))
     return page(

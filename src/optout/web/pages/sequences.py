@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment_view, bulk_jobs, enrollments, refresh
+from optout.services import automatic_enrollment_view, bulk_jobs
+from optout.services.enrollments import enrolling, refresh
 from optout.services.reads import browse
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Overview
@@ -52,7 +53,7 @@ def _overview(
     with site_of(request).reading() as db:
         name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
         view = definitions.overview(db, workspace_id=ws, name=name)
-        counts = enrollments.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
+        counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=sequence_id)
     return view, counts
 
 
@@ -152,7 +153,7 @@ def unenroll(
     scope: Annotated[str, Form()] = "selected",
     person_id: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
-    """Selected rows: `enrollments.unenroll` (R8), at once. Every enrollment matching the
+    """Selected rows: `enrolling.unenroll` (R8), at once. Every enrollment matching the
     filter: a background job over its active statuses, set-based in chunks (R10), whose
     page shows the progress and the summary."""
     ws = viewer.workspace_id
@@ -173,7 +174,7 @@ def unenroll(
             )
             return redirect(request, f"/jobs/{job.id}")
         if person_id:
-            removal = enrollments.unenroll(
+            removal = enrolling.unenroll(
                 db,
                 workspace_id=ws,
                 sequence_id=sequence_id,

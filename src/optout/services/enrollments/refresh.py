@@ -15,8 +15,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audiences, enrollments
-from optout.services.enrollment_refusals import REASONS, keep_as_not_enrolled
+from optout.services import audiences
+from optout.services.enrollments import enrolling
+from optout.services.enrollments.refusals import REASONS, keep_as_not_enrolled
 from optout.services.sequences import definitions
 
 # What each check is called in the not-enrolled view (the words of an enrollment refusal).
@@ -39,7 +40,7 @@ def refresh(
         raise InvalidInput(f"sequence {sequence!r} has no audience to enroll from")
     spec = audiences.spec(db, workspace_id=workspace_id, audience_id=audience_id)
     members = audiences.members(spec, workspace_id=workspace_id, now=now)
-    result = enrollments.enroll(
+    result = enrolling.enroll(
         db,
         workspace_id=workspace_id,
         sequence_id=target.id,
@@ -54,7 +55,7 @@ def refresh(
 
 def _record_skips(db: Connection, *, workspace_id: int, sequence_id: int, now: datetime) -> int:
     """Keep who this enrollment left out, and why, in place of the last run's list: the
-    refusals `enrollments.enroll` staged (each with the first check that stopped them,
+    refusals `enrolling.enroll` staged (each with the first check that stopped them,
     and which exclusion), members already in the sequence left aside."""
     k = t.enrollment_skips
     db.execute(k.delete().where(k.c.sequence_id == sequence_id))

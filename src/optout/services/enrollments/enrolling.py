@@ -20,9 +20,10 @@ from optout.eligibility import Purpose
 from optout.eligibility.sql import eligible_people
 from optout.errors import InvalidInput
 from optout.sending.schedule import queue_next
-from optout.services import enrollment_refusals, events
+from optout.services import events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.enrollments import refusals
 from optout.services.mailboxes.assignment import assign
 from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
 
@@ -125,7 +126,7 @@ def enroll(
             e.c.id.in_(fresh)
         ),
     )
-    enrollment_refusals.record_refusals(
+    refusals.record_refusals(
         db,
         where=where,
         asked=requested_people,

@@ -1,7 +1,7 @@
 """Enrolling people by hand, with a report: how many were enrolled, and for each one
 who was not, why (the first check that stopped them, R17, R29).
 
-Enrolling itself is `enrollments.enroll` (every eligibility check, set-based); the
+Enrolling itself is `enrolling.enroll` (every eligibility check, set-based); the
 reasons come from `eligibility.explain`, asked about the people left out afterwards,
 so a company cap reached within the batch is the reason given too.
 """
@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
-from optout.services import eligibility, enrollments, people
+from optout.services import eligibility, people
+from optout.services.enrollments import enrolling
 from optout.services.reads import listing
 from optout.services.sequences import definitions
 
@@ -123,7 +124,7 @@ def _enroll(
     target = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id)
     e, p = t.enrollments, t.people
     last_before = db.scalar(sa.select(sa.func.max(e.c.id))) or 0
-    done = enrollments.enroll(
+    done = enrolling.enroll(
         db,
         workspace_id=workspace_id,
         sequence_id=target.id,
