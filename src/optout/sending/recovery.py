@@ -1,9 +1,10 @@
 """What becomes of a claim whose worker stopped before finishing it (its lease expired).
 
-The send path writes down two facts as they happen, each in its own commit: that a
-message is about to be handed to the server (`handed_over_at`, with its Message-ID),
-and that the server accepted it (`accepted_at`, with the server's answer). An expired
-claim is then settled by what was written:
+The send path writes down two facts as they happen: that a message is about to be
+handed to the server (`handed_over_at`, with its Message-ID), committed before it goes,
+and that the server accepted it (`accepted_at`, with the server's answer), committed
+before the next message goes, with that message's hand-over. An expired claim is then
+settled by what was written:
 
 - accepted: the server has it; it is marked sent (with the enrollment's next email),
   never sent again;
