@@ -11,14 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-metadata = sa.MetaData()
+from optout.services.staging import id_table
 
-touched = sa.Table(
-    "optout_crm_touched",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
+touched = id_table("optout_crm_touched")
 
 
 def stage_rows(db: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -42,36 +42,19 @@ from optout.filters.sql import compile_sql, people_scope
 from optout.filters.sqlfunc import in_list
 from optout.services import enrollment_queue, subjects
 from optout.services.filters import load
-from optout.services.staging import stage
+from optout.services.staging import id_table, stage
 
 # At most this many people are re-matched in Python, each against every stored audience
 # (one write, a webhook, a CRM sync page of 200); more in set-based SQL, a handful of
 # statements per audience.
 FEW = 250
 
-_metadata = sa.MetaData()
-
 # The members of an audience just computed from scratch (`store`), and the differences
 # with its stored rows: who joins, who leaves. Each is computed once and read by the few
 # statements that need it.
-fresh_members = sa.Table(
-    "optout_fresh_members",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-joiners = sa.Table(
-    "optout_audience_joiners",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-leavers = sa.Table(
-    "optout_audience_leavers",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
+fresh_members = id_table("optout_fresh_members")
+joiners = id_table("optout_audience_joiners")
+leavers = id_table("optout_audience_leavers")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,17 @@ from sqlalchemy.engine import Connection
 
 _metadata = sa.MetaData()
 
+
+def id_table(name: str) -> sa.Table:
+    """A temporary table of one column, the primary key `id`: a set of ids (people,
+    enrollments, emails, companies) staged for the few statements of one operation, filled
+    with `stage` or `stage_ids`. Temporary tables live per connection, so one name serves
+    every connection at once."""
+    return sa.Table(
+        name, _metadata, sa.Column("id", sa.Integer, primary_key=True), prefixes=["TEMPORARY"]
+    )
+
+
 enrollment_targets = sa.Table(
     "optout_enrollment_targets",
     _metadata,
@@ -43,33 +54,10 @@ def analyzed(db: Connection, table: sa.Table) -> None:
     db.exec_driver_sql(f"ANALYZE {schema}{table.name}")
 
 
-new_enrollments = sa.Table(
-    "optout_new_enrollments",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-requested_people = sa.Table(
-    "optout_requested_people",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-previewed_people = sa.Table(
-    "optout_previewed_people",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-claimed_emails = sa.Table(
-    "optout_claimed_emails",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
+new_enrollments = id_table("optout_new_enrollments")
+requested_people = id_table("optout_requested_people")
+previewed_people = id_table("optout_previewed_people")
+claimed_emails = id_table("optout_claimed_emails")
 
 
 recheck_candidates = sa.Table(

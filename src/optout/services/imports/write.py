@@ -19,7 +19,7 @@ from optout.services.association import COLUMN
 from optout.services.enforcement import Removal
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
 from optout.services.monitoring import recheck_people
-from optout.services.staging import stage, stage_ids
+from optout.services.staging import id_table, stage, stage_ids
 
 # --- Staging tables (per connection, emptied before each use) ------------------------------
 
@@ -57,19 +57,9 @@ staged_companies = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
-touched_companies = sa.Table(
-    "optout_import_touched_companies",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
+touched_companies = id_table("optout_import_touched_companies")
 
-touched_ids = sa.Table(
-    "optout_import_touched",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-)
+touched_ids = id_table("optout_import_touched")
 
 company_roots = sa.Table(
     "optout_import_roots",
