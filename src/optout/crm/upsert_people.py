@@ -25,6 +25,7 @@ from optout.services import optouts
 from optout.services.association import CRM
 from optout.services.enforcement import Removal
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
+from optout.services.imports.write import PERSON_TEXT, upsert_people
 
 _md = sa.MetaData()
 
@@ -60,8 +61,6 @@ staged_people = sa.Table(
     sa.Column("crm_id", sa.String(64), nullable=False),
     prefixes=["TEMPORARY"],
 )
-
-PERSON_TEXT = ("first_name", "last_name", "title", "status")
 
 
 def _in_page() -> sa.ColumnElement[bool]:
@@ -163,66 +162,16 @@ def write_people(
     stage_rows(db, s, rows)
     if any(row.get("company_domain") for row in rows):
         _companies_named(db, workspace_id=workspace_id, now=now)
-    text_changes = [changed(p.c[k], s.c[k]) for k in PERSON_TEXT]
-    updated = db.execute(
-        p.update()
-        .where(
-            p.c.workspace_id == workspace_id,
-            _in_page(),
-            p.c.email == s.c.email,
-            sa.or_(
-                *text_changes,
-                changed(p.c.company_id, s.c.company_id),
-                changed(p.c.time_zone, s.c.time_zone),
-                sa.not_(import_json_covers(p.c.fields, s.c.fields)),
-            ),
-        )
-        .values(
-            **{k: sa.func.coalesce(s.c[k], p.c[k]) for k in PERSON_TEXT},
-            time_zone=sa.func.coalesce(s.c.time_zone, p.c.time_zone),
-            company_id=sa.func.coalesce(s.c.company_id, p.c.company_id),
-            company_link_source=sa.case(
-                (s.c.company_id.is_not(None), CRM), else_=p.c.company_link_source
-            ),
-            fields=import_json_merge(p.c.fields, s.c.fields),
-            updated_at=now,
-        )
-        .returning(p.c.email)
-    ).all()
-    held = t.people.alias("crm_held")
-    existing = sa.exists().where(held.c.workspace_id == workspace_id, held.c.email == s.c.email)
-    created = db.scalars(
-        p.insert()
-        .from_select(
-            [
-                "workspace_id",
-                "email",
-                "email_domain",
-                *PERSON_TEXT,
-                "company_id",
-                "company_link_source",
-                "fields",
-                "time_zone",
-                "crm_id",
-                "created_at",
-                "updated_at",
-            ],
-            sa.select(
-                sa.literal(workspace_id, sa.Integer),
-                s.c.email,
-                s.c.email_domain,
-                *(sa.func.coalesce(s.c[k], "") for k in PERSON_TEXT),
-                s.c.company_id,
-                sa.case((s.c.company_id.is_not(None), CRM), else_=sa.null()),
-                s.c.fields,
-                s.c.time_zone,
-                s.c.crm_id,
-                sa.literal(now, sa.DateTime),
-                sa.literal(now, sa.DateTime),
-            ).where(~existing),
-        )
-        .returning(p.c.id)
-    ).all()
+    upserted = upsert_people(
+        db,
+        s,
+        workspace_id=workspace_id,
+        given=(*PERSON_TEXT, "time_zone"),
+        company=True,
+        custom=True,
+        link_source=CRM,
+        now=now,
+    )
     page_people = (
         sa.select(p.c.id)
         .join(s, s.c.email == p.c.email)
@@ -253,7 +202,8 @@ def write_people(
             .group_by(p.c.email)
         )
     }
-    written = Written(len(created), len({row.email for row in updated}), opted_out, removal)
+    updated = len({email for _, email in upserted.updated})
+    written = Written(len(upserted.created), updated, opted_out, removal)
     return written, ids
 
 

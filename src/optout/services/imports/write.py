@@ -243,8 +243,9 @@ def write_people(
 ) -> PeopleWrite:
     """Apply the staged people: update every person whose address is in the file and whose
     values differ (duplicates by address included), then create the addresses not found."""
-    s, p, c = staged_people, t.people, t.companies
-    if "company_domain" in mapped:
+    s, c = staged_people, t.companies
+    company = "company_domain" in mapped
+    if company:
         db.execute(
             s.update()
             .where(c.c.workspace_id == workspace_id, c.c.domain == s.c.company_domain)
@@ -253,57 +254,106 @@ def write_people(
     keys = [k for k in (*PERSON_TEXT, "crm_id") if k in mapped]
     if mapped & {"time_zone", "country"}:
         keys.append("time_zone")
-    changes = [_changed(p.c[k], s.c[k]) for k in keys]
-    values: dict[str, Any] = {k: sa.func.coalesce(s.c[k], p.c[k]) for k in keys}
-    if "company_domain" in mapped:
+    upserted = upsert_people(
+        db,
+        s,
+        workspace_id=workspace_id,
+        given=keys,
+        company=company,
+        custom=custom,
+        link_source=COLUMN,
+        now=now,
+    )
+    return PeopleWrite(
+        created=len(upserted.created),
+        updated=len({email for _, email in upserted.updated}),
+        updated_ids=[id_ for id_, _ in upserted.updated],
+    )
+
+
+@dataclass(frozen=True)
+class Upserted:
+    created: list[int]  # ids of the people created
+    updated: list[tuple[int, str]]  # (id, address) of the people whose values changed
+
+
+def upsert_people(
+    db: Connection,
+    staged: sa.Table,
+    *,
+    workspace_id: int,
+    given: Sequence[str],
+    company: bool,
+    custom: bool,
+    link_source: str,
+    now: datetime,
+) -> Upserted:
+    """The one write of staged people, for a CSV file and a CRM page alike: update every
+    person of the workspace whose address is staged and whose given values differ (several
+    people with one address included), then create the addresses not found. Two
+    statements, whatever the number of rows.
+
+    `staged` has one row per address (`email`, `email_domain`, the texts of PERSON_TEXT,
+    `crm_id`, `time_zone`, `company_id`, `fields`). `given` names the columns the source
+    gives (of PERSON_TEXT, `crm_id`, `time_zone`); `company` whether it gives a company,
+    linked with `link_source`; `custom` whether it gives custom fields, merged into the
+    stored ones. A NULL staged value keeps what is stored; a new person gets "" for a text
+    not given."""
+    s, p = staged, t.people
+    changes = [_changed(p.c[k], s.c[k]) for k in given]
+    values: dict[str, Any] = {k: sa.func.coalesce(s.c[k], p.c[k]) for k in given}
+    if company:
         changes.append(_changed(p.c.company_id, s.c.company_id))
         values["company_id"] = sa.func.coalesce(s.c.company_id, p.c.company_id)
         values["company_link_source"] = sa.case(
-            (s.c.company_id.is_not(None), COLUMN), else_=p.c.company_link_source
+            (s.c.company_id.is_not(None), link_source), else_=p.c.company_link_source
         )
     if custom:
         changes.append(sa.not_(import_json_covers(p.c.fields, s.c.fields)))
         values["fields"] = import_json_merge(p.c.fields, s.c.fields)
-    updated_rows: list[sa.Row[Any]] = []
+    updated: list[tuple[int, str]] = []
     if changes:
-        updated_rows = list(
-            db.execute(
+        updated = [
+            (int(id_), email)
+            for id_, email in db.execute(
                 p.update()
-                .where(p.c.workspace_id == workspace_id, p.c.email == s.c.email, sa.or_(*changes))
+                .where(
+                    p.c.workspace_id == workspace_id,
+                    # Joining on the address alone lets SQLite walk every person of the
+                    # workspace; the IN makes it seek the staged addresses.
+                    p.c.email.in_(sa.select(s.c.email)),
+                    p.c.email == s.c.email,
+                    sa.or_(*changes),
+                )
                 .values(**values, updated_at=now)
                 .returning(p.c.id, p.c.email)
             )
-        )
-    held = t.people.alias("import_held")
+        ]
+    held = t.people.alias("staged_held")
     existing = sa.exists().where(held.c.workspace_id == workspace_id, held.c.email == s.c.email)
     names = ["workspace_id", "email", "email_domain", *PERSON_TEXT]
-    names += ["company_id", "company_link_source", "fields", "crm_id", "created_at", "updated_at"]
-    names += ["time_zone"]
+    names += ["company_id", "company_link_source", "fields", "crm_id", "time_zone"]
     created = db.scalars(
         p.insert()
         .from_select(
-            names,
+            [*names, "created_at", "updated_at"],
             sa.select(
                 sa.literal(workspace_id, sa.Integer),
                 s.c.email,
                 s.c.email_domain,
                 *(sa.func.coalesce(s.c[k], "") for k in PERSON_TEXT),
                 s.c.company_id,
-                sa.case((s.c.company_id.is_not(None), COLUMN), else_=sa.null()),
+                sa.case((s.c.company_id.is_not(None), link_source), else_=sa.null()),
                 s.c.fields,
                 s.c.crm_id,
-                sa.literal(now, sa.DateTime),
-                sa.literal(now, sa.DateTime),
                 s.c.time_zone,
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
             ).where(~existing),
         )
         .returning(p.c.id)
     ).all()
-    return PeopleWrite(
-        created=len(created),
-        updated=len({row.email for row in updated_rows}),
-        updated_ids=[row.id for row in updated_rows],
-    )
+    return Upserted(created=[int(id_) for id_ in created], updated=updated)
 
 
 def recheck_ids(
