@@ -24,9 +24,11 @@ test: $(VENV)/.installed-test
 
 # The quick loop: the pure core and the SQLite half, no PostgreSQL, no browser.
 PYTEST_ARGS ?=
-# Bytecode is kept, as `make test` keeps it (scripts/run-tests.sh says why).
+# Bytecode is kept and two workers more than cores run, as `make test` does
+# (scripts/run-tests.sh says why).
 test-fast: $(VENV)/.installed-test
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n "$${OPTOUT_TEST_WORKERS:-auto}" \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest \
+	  -n "$${OPTOUT_TEST_WORKERS:-$$(($$(nproc) + 2))}" \
 	  --dist loadgroup -m "not postgres and not browser" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
