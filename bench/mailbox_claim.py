@@ -12,6 +12,9 @@ so every claim sees the same queue:
 Reports the median seconds per claimed batch of each and their ratio.
 
   python -m bench.mailbox_claim --database-url sqlite:////tmp/claim.sqlite3 --emails 100000
+
+The queue's workspace holds one person per email; `--people N` pads it to N people with
+no enrollment, as `bench.workers` does, so the claim runs in a workspace of that size.
 """
 
 from __future__ import annotations
@@ -95,6 +98,13 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=200)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=0,
+        help="pad the workspace to this many people with no enrollment (default: one "
+        "person per email)",
+    )
     args = parser.parse_args()
     engine = create_engine(args.database_url)
     upgrade(engine)
@@ -102,7 +112,18 @@ def main() -> None:
     queue = due_queue.build(engine, emails=args.emails, now=NOW - timedelta(minutes=1))
     ids = make_mailboxes(engine, workspace_id=queue.workspace_id, count=args.mailboxes)
     print(f"built {queue.emails:,} due emails in {time.perf_counter() - started:.0f} s")
+    if args.people > queue.emails:
+        started = time.perf_counter()
+        added = due_queue.pad_people(
+            engine, workspace_id=queue.workspace_id, people=args.people, now=NOW
+        )
+        print(
+            f"added {added:,} people with no enrollment (workspace of {args.people:,}) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     deal(engine, ids=None)
+    with engine.begin() as db:  # both arms claim with the planner's statistics
+        db.execute(sa.text("ANALYZE"))
     _claim_seconds(engine, batch=args.batch, runs=1)  # warm the caches
     plain, plain_claimed = _claim_seconds(engine, batch=args.batch, runs=args.runs)
     deal(engine, ids=ids)
