@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.commands import bare_environment, optout_command
+from bench.trees import Tree, tree_of
 
 EXPLAIN_EMAIL = "elena.petrov@brightwave.io"
 EXPLAIN_SEQUENCE = "Q4 Outbound"
@@ -71,25 +72,18 @@ class Timing:
         return statistics.median(self.cpu)
 
 
-@dataclass(frozen=True)
-class Tree:
-    """The code whose commands are timed: a label and its `src` folder (None: installed)."""
-
-    label: str
-    src: Path | None
-
-    def environment(self, database_url: str, *, bytecode: Path) -> dict[str, str]:
-        """The command's environment: the database, and compiled modules kept in `bytecode`
-        from one run to the next, as an installed package keeps them (a development shell's
-        PYTHONDONTWRITEBYTECODE would have every run compile optout's modules again)."""
-        env = bare_environment(database_url=database_url)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(bytecode)
-        if self.src is not None:
-            env["PYTHONPATH"] = str(self.src)
-        else:
-            env.pop("PYTHONPATH", None)
-        return env
+def environment(tree: Tree, database_url: str, *, bytecode: Path) -> dict[str, str]:
+    """The command's environment: the database, and compiled modules kept in `bytecode`
+    from one run to the next, as an installed package keeps them (a development shell's
+    PYTHONDONTWRITEBYTECODE would have every run compile optout's modules again)."""
+    env = bare_environment(database_url=database_url)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    if tree.src is not None:
+        env["PYTHONPATH"] = str(tree.src)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
 
 
 def wall_time(command: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> tuple[float, float]:
@@ -201,16 +195,16 @@ def measure(
         envs = {}
         large_envs = {}
         for tree in trees:
-            env = tree.environment(
-                f"sqlite:///{cwd / (tree.label + '.sqlite3')}", bytecode=cwd / "bytecode"
+            env = environment(
+                tree, f"sqlite:///{cwd / (tree.label + '.sqlite3')}", bytecode=cwd / "bytecode"
             )
             demo = [*optout_command(), "demo"]
             subprocess.run(demo, env=env, cwd=cwd, check=True, capture_output=True)
             envs[tree.label] = env
             if large is not None:
                 copy = large.copy_to(cwd / f"{tree.label}-large.sqlite3")
-                large_envs[tree.label] = tree.environment(
-                    f"sqlite:///{copy}", bytecode=cwd / "bytecode"
+                large_envs[tree.label] = environment(
+                    tree, f"sqlite:///{copy}", bytecode=cwd / "bytecode"
                 )
         plan = [("", BASELINE, [sys.executable, "-c", "pass"], envs[trees[0].label])]
         for tree in trees:
@@ -252,16 +246,6 @@ def report(timings: list[Timing]) -> str:
             f"{timing.median / baseline:.1f}x | {timing.cpu_median:.3f} |"
         )
     return "\n".join(lines)
-
-
-def tree_of(text: str) -> Tree:
-    label, sep, folder = text.partition("=")
-    if not sep or not label or not folder:
-        raise argparse.ArgumentTypeError(f"--tree {text!r}: write it as LABEL=DIR")
-    src = Path(folder).resolve() / "src"
-    if not (src / "optout").is_dir():
-        raise argparse.ArgumentTypeError(f"--tree {text!r}: no src/optout in {folder}")
-    return Tree(label, src)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -63,6 +63,7 @@ from bench.capacity import ZONES
 from bench.commands import bare_environment, start
 from bench.load import Progress
 from bench.smtp_sink import Sink, running_sink, transport_url
+from bench.trees import Tree, tree_of
 from optout import deployment
 from optout.clock import utcnow
 from optout.config import Settings
@@ -109,26 +110,7 @@ class Run:
         return 1000 * self.cpu_seconds / self.emails if self.emails else 0.0
 
 
-@dataclass(frozen=True)
-class Tree:
-    """Whose worker runs: an unpacked commit's `src` (first on PYTHONPATH), or the installed
-    optout when `src` is None."""
-
-    label: str
-    src: Path | None = None
-
-
 INSTALLED = Tree("")
-
-
-def tree_of(text: str) -> Tree:
-    label, sep, folder = text.partition("=")
-    if not sep or not label or not folder:
-        raise argparse.ArgumentTypeError(f"--tree {text!r}: write it as LABEL=DIR")
-    src = Path(folder).resolve() / "src"
-    if not (src / "optout").is_dir():
-        raise argparse.ArgumentTypeError(f"--tree {text!r}: no src/optout in {folder}")
-    return Tree(label, src)
 
 
 class Databases:
