@@ -29,7 +29,8 @@ from bench import due_queue
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.sending import drain, windows
+from optout.mail import windows
+from optout.sending import drain
 from optout.services.mailboxes import sender_mailboxes
 
 NOW = datetime(2026, 11, 2, 9, 0)  # a Monday, UTC

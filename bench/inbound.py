@@ -66,7 +66,7 @@ from optout.inbound.process import (
     Incoming,
     process_messages,
 )
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services import decision_index
 
 CORPUS = ROOT / "tests" / "inbound" / "corpus"

@@ -48,7 +48,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services.access import accounts
 
 KINDS = (

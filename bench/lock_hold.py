@@ -44,7 +44,7 @@ from bench.load import Progress, prepare
 from bench.smtp_sink import free_port
 from optout.clock import utcnow
 from optout.db.engine import create_engine
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services.access import accounts
 
 STARTUP_SECONDS = 300

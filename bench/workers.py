@@ -71,7 +71,7 @@ from optout.db import statistics
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.sending import windows
+from optout.mail import windows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKER_TIMEOUT_SECONDS = 3600

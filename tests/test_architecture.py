@@ -185,6 +185,21 @@ FORBIDDEN = (
         ),
         "use-cases serve the pages, the API, the CLI, the worker and the connectors alike",
     ),
+    Forbidden(
+        "optout.mail",
+        (
+            "optout.db",
+            "optout.services",
+            "optout.sending",
+            "optout.web",
+            "optout.cli",
+            "optout.crm",
+            "optout.inbound",
+            "optout.jobs",
+            "optout.demo",
+        ),
+        "an email is written, signed and timed without a database or a worker",
+    ),
     Forbidden("optout.web.api", ("optout.web.pages",), "the JSON API does not run on pages"),
     Forbidden("optout.web.pages", ("optout.web.api",), "pages do not run on the JSON API"),
     Forbidden("optout.cli", ("optout.demo",), "commands call use-cases, not the demo"),
@@ -199,24 +214,16 @@ ALLOWED = {
     ("optout.cli.workspace", "optout.demo.tour"): "the `optout demo` command",
     # One number both share: the largest id a stored row can have (a larger one is a 404).
     ("optout.web.pages.route", "optout.web.api.common"): "the largest id",
-    # The pure mail parts (templates, tokens, sending windows and schedules) still live in
-    # `sending/` beside the worker; use-cases validate templates, read sending windows and
-    # queue the next step with them. They go when those parts move to a package of their
-    # own below the use-cases.
+    # The mail parts that touch the database or the network stay in `sending/` beside the
+    # worker: queueing an enrollment's next step and re-timing queued steps after an edit
+    # (`schedule`, `realign`), and the SMTP client a mailbox's connection test uses.
     ("optout.services.enrollments.enrolling", "optout.sending.schedule"): "queues the next step",
-    ("optout.services.imports.csv_files", "optout.sending.windows"): "checks a time zone name",
     (
         "optout.services.mailboxes.sender_mailboxes",
         "optout.sending.transports",
     ): "tests a mailbox's server",
-    ("optout.services.people", "optout.sending.windows"): "checks a time zone name",
     ("optout.services.sequences.edits", "optout.sending.realign"): "re-times queued steps",
     ("optout.services.sequences.edits", "optout.sending.schedule"): "re-times queued steps",
-    ("optout.services.sequences.edits", "optout.sending.windows"): "a sequence's schedule",
-    ("optout.services.sequences.definitions", "optout.sending.templates"): "validates templates",
-    ("optout.services.sequences.definitions", "optout.sending.windows"): "a sequence's schedule",
-    ("optout.services.sequences.step_preview", "optout.sending.templates"): "renders a step",
-    ("optout.services.unsubscribes", "optout.sending.tokens"): "reads an unsubscribe link",
 }
 
 

@@ -1,5 +1,6 @@
-"""The pure core stays pure (STYLE 10): the filter language and the decision core import
-no database session or engine, no web framework, no HTTP or mail client."""
+"""The pure core stays pure (STYLE 10): the filter language, the decision core and the
+mail parts (an email's templates, tokens, message, signature and sending hours) import no
+database session or engine, no web framework, no HTTP or mail client."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "optout"
-PURE = ("filters", "eligibility")
+PURE = ("filters", "eligibility", "mail")
 FORBIDDEN = (
     "sqlalchemy.orm",
     "sqlalchemy.engine",
@@ -27,6 +28,7 @@ FORBIDDEN = (
     "optout.db.engine",
     "optout.db.migrate",
     "optout.services",
+    "optout.sending",
     "optout.cli",
     "optout.web",
 )
@@ -64,6 +66,21 @@ def test_pure_core_loads_no_forbidden_module_at_run_time() -> None:
         f"bad = {FORBIDDEN!r}\n"
         "print(sorted(m for m in sys.modules if any(m == b or m.startswith(b + '.') "
         f"for b in bad if b not in {LOADED_BY_SQLALCHEMY!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_mail_parts_load_no_database_and_no_worker() -> None:
+    """Writing out, signing and timing an email loads neither the database layer nor the
+    use-cases nor the worker (DKIM's DNS library loads `socket` for its key lookups)."""
+    code = (
+        "import pkgutil, sys, optout.mail\n"
+        "for m in pkgutil.iter_modules(optout.mail.__path__):\n"
+        "    __import__('optout.mail.' + m.name)\n"
+        "bad = ('sqlalchemy', 'optout.db', 'optout.services', 'optout.sending', 'optout.web')\n"
+        "print(sorted(m for m in sys.modules if any(m == b or m.startswith(b + '.') "
+        "for b in bad)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -30,7 +30,7 @@ from optout.crm import connections
 from optout.crm.mapping import FieldMapping
 from optout.db import tables as t
 from optout.demo.build import DEMO_NAME, build, wipe
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services.access import accounts
 from optout.web.app import create_app
 from optout.web.pages.render import with_query

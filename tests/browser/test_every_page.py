@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.sequences.definitions import Step

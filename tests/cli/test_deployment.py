@@ -19,7 +19,7 @@ from optout.crypto import new_key
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.errors import InvalidInput
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from tests.cli.conftest import STEPS, Cli
 
 ENV_KEY = "kept-only-in-the-environment-0123456789"

@@ -59,7 +59,7 @@ NOT_FOR_EXPLAIN_ON_SQLITE = {
     "sqlalchemy.dialects.postgresql",
     "sqlalchemy.orm",
     "psycopg",
-    "optout.sending.templates",
+    "optout.mail.templates",
     "markupsafe",
     "optout.cli.people",
     "optout.services.optouts",

@@ -33,9 +33,9 @@ from optout.config import Settings
 from optout.crm import connections
 from optout.crm.writeback import MAX_ATTEMPTS
 from optout.db import tables as t
+from optout.mail.tokens import UnsubscribeTokens
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
-from optout.sending.tokens import UnsubscribeTokens
 from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role

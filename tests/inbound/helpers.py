@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.inbound import InboundOptions
+from optout.mail.tokens import UnsubscribeTokens
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
-from optout.sending.tokens import UnsubscribeTokens
 from optout.services.sequences import definitions
 from tests.factories import World
 

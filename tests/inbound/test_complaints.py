@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.inbound import InboundResult, process_message
-from optout.sending.feedback_ids import FeedbackIds
+from optout.mail.feedback_ids import FeedbackIds
 from optout.services import events, writebacks
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, TOKENS, Sent1, row_of, sent_world

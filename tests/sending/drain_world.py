@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from optout.sending import windows
+from optout.mail import windows
 from optout.sending.claim import claim
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.sequences import definitions

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 
 from optout.config import Settings
-from optout.sending.dkim import DkimSigner
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.dkim import DkimSigner
+from optout.mail.tokens import UnsubscribeTokens
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
 from tests.sending.test_worker import KEYS, T0, _build

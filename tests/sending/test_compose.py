@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optout.errors import InvalidInput
-from optout.sending.compose import compose, new_message_id
-from optout.sending.templates import Rendered
+from optout.mail.compose import compose, new_message_id
+from optout.mail.templates import Rendered
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
 URL = "https://optout.example.com/u/" + "T" * 180

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from optout.errors import InvalidInput
-from optout.sending.dkim import DkimSigner
+from optout.mail.dkim import DkimSigner
 from tests.sending.test_compose import FEEDBACK_ADDRESS, FEEDBACK_ID, MAILTO, URL, _compose
 
 SELECTOR = "s2026"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from optout.sending import drain, windows
+from optout.mail import windows
+from optout.sending import drain
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.sequences import definitions
 from tests.factories import ONE_EMAIL, World

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from optout.sending.feedback_ids import FeedbackIds, InvalidFeedbackId
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.feedback_ids import FeedbackIds, InvalidFeedbackId
+from optout.mail.tokens import UnsubscribeTokens
 
 OLD = "old-feedback-secret-0123456789abcdef"
 NEW = "new-feedback-secret-0123456789abcdef"

@@ -16,9 +16,9 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.inbound.match import Target, match_reply
 from optout.inbound.parse import parse_message
+from optout.mail.windows import ANY_TIME, BUSINESS_HOURS, Schedule
 from optout.sending.send_time import window_text
 from optout.sending.transports import SmtpTransport
-from optout.sending.windows import ANY_TIME, BUSINESS_HOURS, Schedule
 from optout.sending.worker import Mailer, run_once
 from optout.services.sequences import definitions, edits
 from tests.factories import World

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from optout.errors import InvalidInput
-from optout.sending.templates import InvalidTemplate, Rendered, render, validate_templates
+from optout.mail.templates import InvalidTemplate, Rendered, render, validate_templates
 
 URL = "https://optout.example.com/u/tok3n"
 PERSON = {

@@ -13,7 +13,7 @@ import pytest
 
 from optout.config import Settings, load_or_create_secret_keys
 from optout.errors import InvalidInput
-from optout.sending.tokens import InvalidToken, UnsubscribeTokens
+from optout.mail.tokens import InvalidToken, UnsubscribeTokens
 
 OLD_KEY = "old-secret-key-0123456789abcdef"
 NEW_KEY = "new-secret-key-fedcba9876543210"

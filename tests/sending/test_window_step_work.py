@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import statistics
 from optout.db.engine import create_engine
+from optout.mail.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
 from optout.sending import realign
-from optout.sending.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
 from optout.services import people
 from optout.services.enrollments import enrolling
 from optout.services.sequences import definitions

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from optout.errors import InvalidInput
-from optout.sending.windows import (
+from optout.mail.windows import (
     ANY_TIME,
     BUSINESS_HOURS,
     EVERY_DAY,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from optout.errors import InvalidFilter, InvalidInput
-from optout.sending.templates import InvalidTemplate
+from optout.mail.templates import InvalidTemplate
 from optout.services import optouts
 from optout.services.enrollments import enrolling
 from optout.services.enrollments.by_hand import enroll_addresses, enroll_filter

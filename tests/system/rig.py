@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.db import tables as t
 from optout.eligibility import Purpose, decide
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer
 from optout.services.eligibility import facts, situation

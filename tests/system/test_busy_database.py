@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
 from optout.services.enrollments import enrolling

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from optout.config import Settings
 from optout.db import tables as t
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.web.app import create_app
 from optout.web.clients import server_config
 from tests.factories import World

@@ -41,7 +41,7 @@ from optout.inbound.process import (
     Incoming,
     process_messages,
 )
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services.in_parts import apply_in_parts
 
 inbound_app = typer.Typer(

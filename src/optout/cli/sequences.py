@@ -19,7 +19,7 @@ from optout.errors import InvalidInput
 from optout.filters import Level
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.sending import windows
+from optout.mail import windows
 from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
 from optout.services import automatic_enrollment, automatic_enrollment_view, people

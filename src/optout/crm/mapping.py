@@ -24,7 +24,7 @@ from optout.crm.protocol import CrmObject, Kind, Record
 from optout.errors import InvalidInput, InvalidMapping
 from optout.filters.fields import CUSTOM_FIELD_NAME
 from optout.filters.fields import label as filter_label
-from optout.sending.windows import zone_name
+from optout.mail.windows import zone_name
 
 READ = "read"
 READ_WRITE = "read_write"

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from optout.sending.windows import ANY_TIME, Schedule
+from optout.mail.windows import ANY_TIME, Schedule
 from optout.services import audiences
 from optout.services.exclusions import saves
 from optout.services.mailboxes import sender_mailboxes

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.db.hints import broadly
 from optout.filters.sqlfunc import in_list
-from optout.sending.feedback_ids import FeedbackClaims, InvalidFeedbackId
-from optout.sending.tokens import Claims, InvalidToken, UnsubscribeTokens
+from optout.mail.feedback_ids import FeedbackClaims, InvalidFeedbackId
+from optout.mail.tokens import Claims, InvalidToken, UnsubscribeTokens
 
 # Our most recent emails to one address that matching by address reads.
 RECENT_PER_ADDRESS = 20

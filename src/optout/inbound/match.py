@@ -36,8 +36,8 @@ from optout.inbound.classify import Classification, Kind
 from optout.inbound.dsn import DeliveryReport
 from optout.inbound.lookups import Lookups, SentEmail
 from optout.inbound.parse import ParsedMessage, message_ids
+from optout.mail.tokens import UnsubscribeTokens
 from optout.normalize import normalize_email
-from optout.sending.tokens import UnsubscribeTokens
 
 # Message-IDs of one message that are looked up, at most.
 MAX_IDS = 100

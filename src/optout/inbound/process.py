@@ -44,7 +44,7 @@ from optout.inbound.effects import ACTOR, Effects, apply, words
 from optout.inbound.known import know
 from optout.inbound.match import Match, Target, Unmatched, match_all
 from optout.inbound.parse import ParsedMessage, clean, parse_message
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.services import activities, workspaces
 from optout.services.enforcement import Removal
 

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.sending import windows
+from optout.mail import windows
 from optout.services.mailboxes.sender_mailboxes import local_day
 
 DAY_SECONDS = 86_400

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.db.hints import broadly
-from optout.sending import windows
+from optout.mail import windows
 from optout.sending.schedule import recipient_zone, recipients, schedule_of
 
 o, e, s = t.outbound_emails, t.enrollments, t.sequences

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.sending import windows
-from optout.sending.plan import StepRow, next_email
+from optout.mail import windows
+from optout.mail.plan import StepRow, next_email
 from optout.services import enrollment_queue, events
 
 UTC_NAME = "UTC"

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.sending import windows
+from optout.mail import windows
 from optout.sending.schedule import UTC_NAME, schedule_of
 
 

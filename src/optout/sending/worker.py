@@ -41,10 +41,12 @@ from optout.db import tables as t
 from optout.db.engine import read_transaction
 from optout.errors import InvalidInput
 from optout.jobs import runner as job_runner
+from optout.mail.compose import compose
+from optout.mail.dkim import DkimSigner
+from optout.mail.templates import render
+from optout.mail.tokens import UnsubscribeTokens
 from optout.sending import crash
 from optout.sending.claim import Claim, claim
-from optout.sending.compose import compose
-from optout.sending.dkim import DkimSigner
 from optout.sending.mailbox_transports import MailboxTransports
 from optout.sending.outcome import (
     Sent,
@@ -57,9 +59,7 @@ from optout.sending.outcome import (
 )
 from optout.sending.realign import due_now
 from optout.sending.recovery import hold, resend_due, settle_expired
-from optout.sending.templates import render
 from optout.sending.threads import Thread, subject_of, threads
-from optout.sending.tokens import UnsubscribeTokens
 from optout.sending.transports import (
     InDoubtDeliveryError,
     PermanentDeliveryError,

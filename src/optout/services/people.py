@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
+from optout.mail.windows import zone_name
 from optout.normalize import normalize_email
-from optout.sending.windows import zone_name
 from optout.services import activities, association
 from optout.services.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal

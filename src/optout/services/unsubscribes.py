@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import Conflict, NotFound
-from optout.sending.tokens import Claims
+from optout.mail.tokens import Claims
 from optout.services import optouts
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from optout.config import Settings
 from optout.db.engine import create_engine
 from optout.jobs.runner import JobThread
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from optout.web import api, crm_webhooks, errors, pages, unsubscribe
 from optout.web.body_limits import BodyLimits
 from optout.web.clients import TrustedProxies

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.config import Settings
 from optout.db.engine import read_transaction
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 
 # Public pages reached from an email: never cached, indexed, framed or leaking the token
 # through a Referer; no script runs, the one style sheet is this server's, and the only

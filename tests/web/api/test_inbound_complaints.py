@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 import sqlalchemy as sa
 
 from optout.db import tables as t
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from tests.factories import World
 from tests.inbound.helpers import sent_world
 from tests.inbound.test_complaints import FOREIGN_ID, email_of, report

@@ -12,7 +12,7 @@ import httpx
 import sqlalchemy as sa
 
 from optout.db import tables as t
-from optout.sending.tokens import UnsubscribeTokens
+from optout.mail.tokens import UnsubscribeTokens
 from tests.factories import World
 from tests.web.api.conftest import Api
 from tests.web.conftest import KEYS

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from optout.errors import InvalidInput
 from optout.filters.fields import CUSTOM_FIELD_NAME
+from optout.mail.windows import zone_name
 from optout.normalize import normalize_domain, normalize_email
-from optout.sending.windows import zone_name
 
 CUSTOM_PREFIX = "fields."
 MAX_CUSTOM_VALUE = 10_000

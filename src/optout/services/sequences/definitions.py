@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.eligibility.model import SequenceSpec
 from optout.errors import InvalidInput, about_field
+from optout.mail.windows import ANY_TIME, Schedule
 from optout.normalize import normalize_email
-from optout.sending.windows import ANY_TIME, Schedule
 from optout.services import events
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
@@ -84,7 +84,7 @@ def check_steps(steps: Sequence[Step]) -> None:
     """Raise InvalidStep for the first step that cannot be sent as it is. A follow-up
     email may leave its subject empty: it is sent as a reply to the first (R39)."""
     # The template engine is loaded by the saves that check steps, not by every reader.
-    from optout.sending.templates import validate_templates
+    from optout.mail.templates import validate_templates
 
     first_email = next((i for i, step in enumerate(steps) if step.kind == "email"), None)
     for i, step in enumerate(steps):

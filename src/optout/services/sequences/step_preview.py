@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from optout.sending.templates import ROOTS, Rendered, render
+from optout.mail.templates import ROOTS, Rendered, render
 from optout.services import companies, people
 from optout.services.sequences.definitions import Step
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
-from optout.sending import drain, windows
+from optout.mail import windows
+from optout.sending import drain
 from optout.web.api.common import read
 from optout.web.auth import ApiPrincipal
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import as_stored, utcnow
 from optout.db import tables as t
-from optout.sending import windows
+from optout.mail import windows
 from optout.sending.schedule import schedule_of
 from optout.services import automatic_enrollment, automatic_enrollment_view
 from optout.services.enrollments import enrolling, refresh

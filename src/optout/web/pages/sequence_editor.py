@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound, OptoutError
+from optout.mail.templates import InvalidTemplate
 from optout.normalize import normalize_email
-from optout.sending.templates import InvalidTemplate
 from optout.sending.threads import reply_subject
 from optout.services import automatic_enrollment, people
 from optout.services.exclusions import in_sequences

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.sending import windows
+from optout.mail import windows
 from optout.services.reads import listing
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Step

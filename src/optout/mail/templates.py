@@ -19,7 +19,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from optout.errors import InvalidInput
-from optout.sending import links
+from optout.mail import links
 
 if TYPE_CHECKING:
     import jinja2

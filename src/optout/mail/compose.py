@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from optout.errors import InvalidInput
+from optout.mail.templates import Rendered
 from optout.normalize import normalize_domain, normalize_email
-from optout.sending.templates import Rendered
 
 if TYPE_CHECKING:
-    from optout.sending.dkim import DkimSigner
+    from optout.mail.dkim import DkimSigner
 
 
 _CRLF = "\r\n"

@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from optout.errors import InvalidInput
+from optout.mail.feedback_ids import FeedbackIds
 from optout.normalize import normalize_email
-from optout.sending.feedback_ids import FeedbackIds
 
 _VERSION = 1
 # version, key id, workspace id, person id, address digest
