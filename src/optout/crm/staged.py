@@ -1,11 +1,10 @@
 """Temporary tables one page of CRM records goes through: each page is staged with one
-executemany, then applied by a few INSERT ... SELECT and UPDATE ... FROM statements,
-whatever its size (DESIGN: set-based). `touched` collects the people whose data changed,
-for the one re-check of their enrollments at the end (R14)."""
+executemany (`services.staging.stage_rows`), then applied by a few INSERT ... SELECT and
+UPDATE ... FROM statements, whatever its size (DESIGN: set-based). `touched` collects the
+people whose data changed, for the one re-check of their enrollments at the end (R14)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,14 +13,6 @@ from sqlalchemy.engine import Connection
 from optout.services.staging import id_table
 
 touched = id_table("optout_crm_touched")
-
-
-def stage_rows(db: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Empty `table` (creating it for this connection if needed) and fill it."""
-    table.create(db, checkfirst=True)
-    db.execute(table.delete())
-    if rows:
-        db.execute(table.insert(), list(rows))
 
 
 def reset_touched(db: Connection) -> None:

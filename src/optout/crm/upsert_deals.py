@@ -17,10 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from optout.crm.staged import changed, stage_rows, touch
+from optout.crm.staged import changed, touch
 from optout.crm.upsert_people import Written, group_people
 from optout.db import tables as t
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
+from optout.services.staging import stage_rows
 
 _md = sa.MetaData()
 

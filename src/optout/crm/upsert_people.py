@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from optout.crm.staged import changed, stage_rows, touch
+from optout.crm.staged import changed, touch
 from optout.db import tables as t
 from optout.normalize import domain_label
 from optout.services import optouts
@@ -26,6 +26,7 @@ from optout.services.association import CRM
 from optout.services.enforcement import Removal
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
 from optout.services.imports.write import PERSON_TEXT, upsert_people
+from optout.services.staging import stage_rows
 
 _md = sa.MetaData()
 

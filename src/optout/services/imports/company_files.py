@@ -39,11 +39,11 @@ from optout.services.imports.reporting import ImportReport, Progress, rejected
 from optout.services.imports.write import (
     group_members,
     recheck_ids,
-    stage_rows,
     staged_companies,
     staged_company_ids,
     write_companies,
 )
+from optout.services.staging import stage_rows
 
 COMPANIES = Kind(
     name="companies",

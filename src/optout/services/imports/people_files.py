@@ -53,7 +53,6 @@ from optout.services.imports.csv_files import (
 from optout.services.imports.reporting import ImportReport, Progress, rejected
 from optout.services.imports.write import (
     recheck_ids,
-    stage_rows,
     staged_companies,
     staged_company_ids,
     staged_people,
@@ -62,6 +61,7 @@ from optout.services.imports.write import (
     write_people,
 )
 from optout.services.in_parts import LEAST_ROWS, MOST_ROWS
+from optout.services.staging import stage_rows
 
 PEOPLE = Kind(
     name="people",

@@ -6,7 +6,7 @@ are updated, so re-importing a file touches nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,14 +68,6 @@ company_roots = sa.Table(
     sa.Column("root", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
-
-
-def stage_rows(db: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Empty `table` (creating it for this connection if needed) and fill it: one executemany."""
-    table.create(db, checkfirst=True)
-    db.execute(table.delete())
-    if rows:
-        db.execute(table.insert(), list(rows))
 
 
 def _changed(target: sa.ColumnElement[Any], given: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
