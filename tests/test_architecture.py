@@ -259,7 +259,16 @@ def test_every_allowed_wrong_way_arrow_is_one_the_code_has() -> None:
 SERVICES = "optout.services"
 # The folders from top to bottom: a folder imports the root and the folders after it in
 # this list, never one before it (so never each other in a cycle either).
-FOLDERS = ("imports", "access", "enrollments", "sequences", "exclusions", "mailboxes", "reads")
+FOLDERS = (
+    "imports",
+    "suppression",
+    "access",
+    "enrollments",
+    "sequences",
+    "exclusions",
+    "mailboxes",
+    "reads",
+)
 # The shared tier: imported by every family, it imports no folder.
 SHARED = (
     "decision_index",

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from optout.mail.tokens import UnsubscribeTokens
-from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.sequences.definitions import Step
+from optout.services.suppression import optouts
 from tests.browser.conftest import KEYS, App
 from tests.browser.page_checks import DESKTOP, check_page, console_errors
 from tests.factories import World

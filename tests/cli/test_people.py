@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from optout.db import tables as t
-from optout.services import optouts
+from optout.services.suppression import optouts
 from tests.cli.conftest import ACTOR, STEPS, Cli
 from tests.user_text import RAW_FIELD_PATH, admin_unfamiliar
 

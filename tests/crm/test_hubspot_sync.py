@@ -14,7 +14,7 @@ from optout.crm import sync
 from optout.crm.connections import CrmConnection
 from optout.crm.protocol import Connector
 from optout.db import tables as t
-from optout.services import optouts, writebacks
+from optout.services.suppression import optouts, writebacks
 from tests.crm.conftest import hubspot_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import optouts, writebacks
+from optout.services.suppression import optouts, writebacks
 from tests.crm.conftest import Crm, salesforce_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.salesforce import Salesforce

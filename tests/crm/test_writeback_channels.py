@@ -36,10 +36,10 @@ from optout.db import tables as t
 from optout.mail.tokens import UnsubscribeTokens
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
-from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
 from optout.services.enrollments import enrolling
+from optout.services.suppression import optouts
 from optout.web.app import create_app
 from tests.crm.conftest import ENV, HUBSPOT_TOKEN, Crm
 from tests.crm.emulators.common import FakeClock

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.db.migrate import downgrade, upgrade
-from optout.services import audience_index, audiences, optouts
+from optout.services import audience_index, audiences
+from optout.services.suppression import optouts
 from tests.factories import World
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)

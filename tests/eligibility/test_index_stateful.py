@@ -46,12 +46,12 @@ from optout.services import (
     decision_index,
     fresh_rules,
     opportunities,
-    optouts,
     people,
 )
 from optout.services.eligibility import facts, situation
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
+from optout.services.suppression import optouts
 from tests.eligibility.test_parity import agreed
 from tests.random_worlds import (
     COMPANY_DOMAINS,

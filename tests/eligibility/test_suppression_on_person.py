@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services import optouts
+from optout.services.suppression import optouts
 from tests.factories import World
 
 ACTOR = "test@optout"

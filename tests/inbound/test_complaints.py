@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 from optout.db import tables as t
 from optout.inbound import InboundResult, process_message
 from optout.mail.feedback_ids import FeedbackIds
-from optout.services import events, writebacks
+from optout.services import events
+from optout.services.suppression import writebacks
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, TOKENS, Sent1, row_of, sent_world
 from tests.inbound.test_arf import SAMPLES, sample

@@ -25,8 +25,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.sending.transports import OutboxTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import optouts
 from optout.services.exclusions import saves
+from optout.services.suppression import optouts
 from tests.factories import World
 
 KEYS = ("concurrency-test-secret-key-0123456789",)

@@ -16,8 +16,9 @@ from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.sending.transports import OutboxTransport, SmtpTransport, Transport
 from optout.sending.worker import Mailer, run_once
-from optout.services import eligibility, optouts, reputation
-from optout.services.mailboxes import sender_mailboxes
+from optout.services import eligibility
+from optout.services.mailboxes import reputation, sender_mailboxes
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.sending.smtp_server import Refusing, smtp_server
 

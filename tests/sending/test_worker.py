@@ -17,8 +17,9 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import OutboxTransport, SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, optouts, people
+from optout.services import events, people
 from optout.services.sequences import definitions
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.sending.smtp_server import Recorder, Refusing, RejectingData, smtp_server
 

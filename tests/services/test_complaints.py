@@ -12,11 +12,12 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
 from optout.sending.claim import claim
-from optout.services import events, optouts, writebacks
+from optout.services import events
 from optout.services.enrollments import refresh
 from optout.services.imports import people_files
 from optout.services.reads import listing
 from optout.services.sequences import definitions
+from optout.services.suppression import optouts, writebacks
 from tests.factories import World, email_status, queued_email
 
 STEPS = (definitions.Step(kind="email", subject="Hi", body_text="Hello"),)

@@ -18,12 +18,13 @@ from optout.db import tables as t
 from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import companies, events, optouts, people
+from optout.services import companies, events, people
 from optout.services.exclusions import saves
 from optout.services.imports import company_files, exclusion_lists, people_files, reporting
 from optout.services.imports.csv_files import RowError
 from optout.services.imports.reporting import ImportReport
 from optout.services.sequences import definitions
+from optout.services.suppression import optouts
 from tests.factories import World, email_status, queued_email
 
 ACTOR = "ops@acme-sales.com"

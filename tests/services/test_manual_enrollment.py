@@ -7,11 +7,11 @@ import pytest
 
 from optout.errors import InvalidFilter, InvalidInput
 from optout.mail.templates import InvalidTemplate
-from optout.services import optouts
 from optout.services.enrollments import enrolling
 from optout.services.enrollments.by_hand import enroll_addresses, enroll_filter
 from optout.services.sequences.definitions import Step
 from optout.services.sequences.step_preview import render_step
+from optout.services.suppression import optouts
 from tests.factories import World
 
 

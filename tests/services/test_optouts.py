@@ -6,7 +6,8 @@ import pytest
 
 from optout.eligibility import Purpose, Status
 from optout.errors import InvalidInput, NotFound
-from optout.services import events, optouts
+from optout.services import events
+from optout.services.suppression import optouts
 from tests.factories import World, email_status, queued_email
 
 

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import Conflict, NotFound
 from optout.inbound import process_message
-from optout.services import events, review_queue
+from optout.services import events
+from optout.services.suppression import review_queue
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, Sent1, reply, sent_world
 

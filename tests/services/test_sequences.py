@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.sending.claim import claim
-from optout.services import events, optouts, people
+from optout.services import events, people
 from optout.services.enrollments import enrolling, refresh
 from optout.services.sequences import definitions
+from optout.services.suppression import optouts
 from tests.factories import World, email_status, queued_email
 
 TWO_EMAILS = (

@@ -23,9 +23,9 @@ from optout.cli import app as cli_app
 from optout.db import tables as t
 from optout.sending.claim import claim
 from optout.sending.outcome import Sent, record_sent
-from optout.services import optouts, writebacks
 from optout.services.access import accounts
 from optout.services.access.accounts import Principal, Role
+from optout.services.suppression import optouts, writebacks
 from tests.factories import World
 from tests.inbound.helpers import corpus, message_id_of, readdress, reply
 from tests.user_text import internal_words

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import optouts
 from optout.services.access import accounts
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 

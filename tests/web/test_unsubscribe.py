@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import events, optouts, writebacks
+from optout.services import events
+from optout.services.suppression import optouts, writebacks
 from optout.web.unsubscribe import mask_email
 from tests.factories import World
 from tests.web.conftest import KEYS, Web, web_client

@@ -14,8 +14,7 @@ from optout.cli.app import JsonOption, NowOption, app, env_of, moment
 from optout.cli.render import console, emit_json, plain
 from optout.config import encryption_keys_from
 from optout.sending import drain
-from optout.services import reputation
-from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.mailboxes import removal, reputation, sender_mailboxes
 from optout.services.mailboxes.imap_logins import ImapLogin
 
 mailbox_app = typer.Typer(

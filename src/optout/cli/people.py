@@ -16,7 +16,8 @@ from optout.cli.render import console, emit_json, event_json, events_table, plai
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import events, optouts, people
+from optout.services import events, people
+from optout.services.suppression import optouts
 
 
 @app.command("opt-out")

@@ -21,7 +21,7 @@ from optout.crm.mapping import OBJECTS, READ_WRITE, FieldMapping, as_bool
 from optout.crm.protocol import Connector, Kind
 from optout.db import tables as t
 from optout.errors import OptoutError
-from optout.services import writebacks
+from optout.services.suppression import writebacks
 
 MAX_ATTEMPTS = 5
 FIRST_RETRY = timedelta(minutes=1)

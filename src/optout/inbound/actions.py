@@ -21,8 +21,8 @@ from optout.inbound.dsn import RecipientStatus
 from optout.inbound.effects import ACTOR, Effects, Later
 from optout.inbound.known import Known
 from optout.inbound.match import Target
-from optout.services import optouts
 from optout.services.activities import Activity
+from optout.services.suppression import optouts
 
 SENDING_REFUSED = "sending_refused"  # the event of a bounce that refused our side
 _BY_MESSAGE = ("report_message_id", "in_reply_to", "references", "verp_token")

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services import optouts
 from optout.services.activities import Activity
 from optout.services.enforcement import end_enrollments
+from optout.services.suppression import optouts
 
 ACTOR = "inbound"
 _REFS = ("person_id", "company_id", "sequence_id", "enrollment_id", "email_id", "exclusion_id")

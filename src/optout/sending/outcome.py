@@ -16,9 +16,10 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.sending.schedule import queue_next
-from optout.services import events, optouts
+from optout.services import events
 from optout.services.enforcement import end_enrollments
 from optout.services.staging import claimed_emails, stage_ids
+from optout.services.suppression import optouts
 
 ACTOR = "worker"
 MAX_ATTEMPTS = 6

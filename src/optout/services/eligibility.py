@@ -23,13 +23,13 @@ from optout.services import (
     decision_index,
     fresh_rules,
     people,
-    signals,
     subjects,
 )
 from optout.services.exclusions import look_alikes
 from optout.services.exclusions.domain_hints import explain_hints
 from optout.services.mailboxes import availability
 from optout.services.sequences import definitions
+from optout.services.suppression import signals
 
 
 def situation(

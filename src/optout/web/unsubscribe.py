@@ -21,7 +21,7 @@ from optout.db.engine import read_transaction
 from optout.db.retry import BUDGET_SECONDS, is_busy, retrying
 from optout.errors import NotFound
 from optout.mail.tokens import Claims, InvalidToken
-from optout.services import unsubscribes
+from optout.services.suppression import unsubscribes
 from optout.web import unsubscribe_spool
 from optout.web.site import Site, site_of
 

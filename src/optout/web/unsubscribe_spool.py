@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from optout.db.retry import retrying
 from optout.errors import NotFound
 from optout.mail.tokens import Claims, InvalidToken
-from optout.services import unsubscribes
+from optout.services.suppression import unsubscribes
 from optout.web.site import Site
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import jobs, optouts
+from optout.services import jobs
 from optout.services.access import accounts, invitations
 from optout.services.access.accounts import Role
 from optout.services.mailboxes import sender_mailboxes
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.web.api.conftest import API, Api, Keys, error_of
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from optout.services import optouts
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of
 

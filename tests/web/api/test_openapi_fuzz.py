@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from sqlalchemy.engine import Engine
 
-from optout.services import optouts
 from optout.services.access import accounts
 from optout.services.access.accounts import Role
+from optout.services.suppression import optouts
 from tests.factories import World
 from tests.web.api.conftest import serve_api
 

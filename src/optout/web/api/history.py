@@ -1,6 +1,6 @@
 """History (R35): everything that happened to a person, oldest first, with the opt-out
 and bounce ledger of their address, the messages received about them with their evidence
-as it came, and where their opt-out's trip to the CRM stands (`services.signals`)."""
+as it came, and where their opt-out's trip to the CRM stands (`services.suppression.signals`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import NotFound
 from optout.normalize import normalize_email
-from optout.services import events, optouts, people, signals
+from optout.services import events, people
 from optout.services.reads import listing
+from optout.services.suppression import optouts, signals
 from optout.web.api.common import EmailQuery, PathId, read
 from optout.web.api.schemas import CrmWritebackOut, EventOut, LedgerEntry
 from optout.web.auth import ApiPrincipal

@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import reputation
 from optout.services.access.accounts import Role
-from optout.services.mailboxes import removal, sender_mailboxes
+from optout.services.mailboxes import removal, reputation, sender_mailboxes
 from optout.services.mailboxes.imap_logins import ImapLogin
 from optout.services.naming import row_by_id
 from optout.web.api.common import Input, Page, Paging, PathId, page, read

@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.normalize import normalize_email
-from optout.services import optouts, people
+from optout.services import people
 from optout.services.access.accounts import Role
 from optout.services.reads import listing
+from optout.services.suppression import optouts
 from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import LedgerEntry

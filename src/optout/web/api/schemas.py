@@ -16,7 +16,7 @@ from optout.filters import to_json, to_text
 from optout.services.enforcement import Removal
 from optout.services.events import Event
 from optout.services.exclusions.preview import Preview
-from optout.services.signals import CrmWriteback
+from optout.services.suppression.signals import CrmWriteback
 
 Level = Literal["company", "people"]
 FilterIn = str | dict[str, Any]

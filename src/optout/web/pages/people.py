@@ -1,6 +1,6 @@
 """Person pages: search by address or name; one person with their fields, company,
 enrollments, history (R35) and address ledger, the messages received about them and
-their opt-out's trip to the CRM, each with its evidence (`services.signals`), the
+their opt-out's trip to the CRM, each with its evidence (`services.suppression.signals`), the
 explain panel (`explain.py`), and an opt-out button with a reason that any member may
 use (R2)."""
 
@@ -18,8 +18,9 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters.words import readable
-from optout.services import companies, company_change, events, optouts, people, signals
+from optout.services import companies, company_change, events, people
 from optout.services.reads import browse, listing, search
+from optout.services.suppression import optouts, signals
 from optout.web.errors import status_of
 from optout.web.pages import reads
 from optout.web.pages.form_error import form_error

@@ -1,7 +1,7 @@
 """The review queue page: inbound messages waiting for a person's decision (unsubscribe
 replies flagged for review, R4, and messages that matched no enrollment), each with the
 message and one-click actions (opt out, dismiss, attach to a person), and the latest
-decisions with who took them and when. The rules are in `services.review_queue`."""
+decisions with who took them and when. The rules are in `services.suppression.review_queue`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound, OptoutError
-from optout.services import review_queue
+from optout.services.suppression import review_queue
 from optout.web.errors import status_of
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, NotFound
 from optout.mail.tokens import Claims
-from optout.services import optouts
+from optout.services.suppression import optouts
 
 
 class AddressChanged(Conflict):

@@ -27,9 +27,11 @@ from optout.db import tables as t
 from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_feedback_type
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_domain, normalize_email
-from optout.services import events, reputation, writebacks
+from optout.services import events
 from optout.services.enforcement import Removal, end_enrollments
+from optout.services.mailboxes import reputation
 from optout.services.staging import analyzed
+from optout.services.suppression import writebacks
 
 CHANNELS = frozenset(
     {"manual", "unsubscribe_link", "reply", "crm", "import", "api", "bounce", "complaint"}
