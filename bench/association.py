@@ -37,7 +37,8 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import association, workspaces
+from optout.services import workspaces
+from optout.services.directory import association
 from optout.services.imports import company_files, people_files
 
 ROOT = Path(__file__).resolve().parent.parent

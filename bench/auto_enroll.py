@@ -8,7 +8,7 @@ with the 20 sequences switched on. Measured:
 
 1. a CRM sync page of 200 changed contacts through `crm.apply.apply_records` (the path
    every sync page and webhook takes) and the flush before its commit;
-2. one person's title changed through `services.people.update`: the flush before commit;
+2. one person's title changed through `services.directory.people.update`: the flush before commit;
 3. an audience edit (`audiences.update` with a new filter) and its flush;
 4. the time from the commit of a new matching person to the pass's decision about them,
    with the pass (`automatic_enrollment.run`) looping in another thread;
@@ -53,7 +53,8 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.filters import Level
-from optout.services import audience_index, audiences, automatic_enrollment, decision_index, people
+from optout.services import audience_index, audiences, automatic_enrollment, decision_index
+from optout.services.directory import people
 from optout.services.enrollments import enrolling
 from optout.services.filters import load
 from optout.services.sequences import definitions

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.services import audiences, companies, opportunities, people, workspaces
+from optout.services import audiences, workspaces
+from optout.services.directory import companies, opportunities, people
 from optout.services.eligibility import Explanation, explain
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves

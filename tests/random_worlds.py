@@ -22,7 +22,7 @@ from optout.filters.ast import All, AnyOf, Condition, Node, Not, Value
 from optout.filters.fields import FIELDS, Field, FieldType, Level, lookup
 from optout.filters.operators import OPERATORS, Arg, Operator
 from optout.normalize import normalize_domain
-from optout.services import companies, opportunities, people
+from optout.services.directory import companies, opportunities, people
 from optout.services.sequences.definitions import Step
 from tests.factories import World
 

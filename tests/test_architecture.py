@@ -133,7 +133,7 @@ def test_the_import_graph_is_read_whole() -> None:
         "optout.services.exclusions",
     }
     relative = "from . import events\nfrom ..db import tables\n"
-    assert set(_imported("optout.services.people", relative)) == {
+    assert set(_imported("optout.services.subjects", relative)) == {
         "optout.services.events",
         "optout.db.tables",
     }
@@ -265,6 +265,7 @@ FOLDERS = (
     "access",
     "enrollments",
     "sequences",
+    "directory",
     "exclusions",
     "mailboxes",
     "reads",

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import people
+from optout.services.directory import people
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_page
 from tests.factories import World

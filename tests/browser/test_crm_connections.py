@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import people
 from optout.services.access import accounts
+from optout.services.directory import people
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.crm.emulators.common import FakeClock

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 
 from playwright.sync_api import expect
 
-from optout.services import people
+from optout.services.directory import people
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths, console_errors
 from tests.factories import World

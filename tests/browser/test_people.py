@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import people
+from optout.services.directory import people
 from optout.services.suppression import optouts
 from tests.browser.conftest import App
 from tests.factories import World

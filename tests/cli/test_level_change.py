@@ -4,7 +4,7 @@ R22)."""
 
 from __future__ import annotations
 
-from optout.services import companies
+from optout.services.directory import companies
 from tests.cli.conftest import STEPS, Cli
 
 

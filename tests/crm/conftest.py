@@ -25,7 +25,7 @@ from optout.crm import connections, sync
 from optout.crm.mapping import FieldMapping
 from optout.crm.protocol import Connector
 from optout.db import tables as t
-from optout.services import people
+from optout.services.directory import people
 from optout.services.enrollments import enrolling
 from optout.web.app import create_app
 from tests.crm.emulators import conformance

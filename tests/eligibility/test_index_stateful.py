@@ -42,12 +42,10 @@ from optout.services import (
     audience_index,
     audiences,
     automatic_enrollment,
-    companies,
     decision_index,
     fresh_rules,
-    opportunities,
-    people,
 )
+from optout.services.directory import companies, opportunities, people
 from optout.services.eligibility import facts, situation
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves

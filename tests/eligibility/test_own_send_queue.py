@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.services import decision_index, people
+from optout.services import decision_index
+from optout.services.directory import people
 from tests.factories import World
 
 _MIGRATION = importlib.import_module("optout.db.migrations.versions.0013_own_sends_queue")

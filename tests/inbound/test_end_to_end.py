@@ -21,7 +21,8 @@ from optout.inbound.listing import list_messages
 from optout.inbound.smtp import InboundSmtpServer
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.exclusions import saves
 from optout.services.sequences import definitions
 from tests.factories import World

@@ -14,7 +14,8 @@ from optout.errors import InvalidInput, NotFound
 from optout.inbound import InboundOptions, InboundResult, process_message
 from optout.inbound.listing import list_messages
 from optout.inbound.process import Incoming, process_messages
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.suppression import optouts
 from tests.factories import World
 from tests.inbound.helpers import (

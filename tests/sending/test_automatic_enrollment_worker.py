@@ -16,7 +16,8 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_forever
-from optout.services import automatic_enrollment, people
+from optout.services import automatic_enrollment
+from optout.services.directory import people
 from optout.services.sequences import definitions
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server

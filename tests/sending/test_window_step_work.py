@@ -18,7 +18,7 @@ from optout.db import statistics
 from optout.db.engine import create_engine
 from optout.mail.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
 from optout.sending import realign
-from optout.services import people
+from optout.services.directory import people
 from optout.services.enrollments import enrolling
 from optout.services.sequences import definitions
 from tests.conftest import copy_private

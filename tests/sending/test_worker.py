@@ -17,7 +17,8 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import OutboxTransport, SmtpTransport
 from optout.sending.worker import Mailer, run_once
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.sequences import definitions
 from optout.services.suppression import optouts
 from tests.factories import World

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.eligibility.model import ExclusionSpec
 from optout.filters import Level
-from optout.services import companies, people, workspaces
+from optout.services import workspaces
+from optout.services.directory import companies, people
 from optout.services.exclusions.domain_hints import listed_domains
 from optout.services.filters import read_filter
 from optout.services.imports import company_files, people_files, reporting

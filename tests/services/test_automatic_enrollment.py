@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audience_index, audiences, automatic_enrollment, decision_index, people
+from optout.services import audience_index, audiences, automatic_enrollment, decision_index
+from optout.services.directory import people
 from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import archive
 from optout.services.sequences import edits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from optout.errors import InvalidInput
-from optout.services import people
+from optout.services.directory import people
 from optout.services.reads import browse, keyset
 from tests.factories import World
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from optout.errors import ConfirmationRequired
-from optout.services import company_change, people
+from optout.services.directory import company_change, people
 from tests.factories import World
 
 

@@ -18,7 +18,8 @@ from optout.db import tables as t
 from optout.eligibility.index import people_matched
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
 from optout.filters import Condition, Level
-from optout.services import companies, events, people
+from optout.services import events
+from optout.services.directory import companies, people
 from optout.services.exclusions import saves
 from optout.services.imports import company_files, exclusion_lists, people_files, reporting
 from optout.services.imports.csv_files import RowError

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from optout.db import tables
 from optout.errors import ConfirmationRequired
 from optout.filters import Level
-from optout.services import companies
+from optout.services.directory import companies
 from optout.services.exclusions import saves
 from tests.factories import World
 

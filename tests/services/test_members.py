@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
-from optout.services import people
 from optout.services.access import accounts, members
 from optout.services.access.accounts import API_KEY_PREFIX, NotAllowed, Principal, Role
+from optout.services.directory import people
 from optout.services.sequences import rulesets
 from tests.factories import World
 

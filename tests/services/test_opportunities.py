@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.errors import Conflict
-from optout.services import opportunities
+from optout.services.directory import opportunities
 from tests.factories import World
 
 

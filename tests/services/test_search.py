@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from optout.services import people
+from optout.services.directory import people
 from optout.services.reads import search
 from tests.factories import World
 

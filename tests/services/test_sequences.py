@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.sending.claim import claim
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.enrollments import enrolling, refresh
 from optout.services.sequences import definitions
 from optout.services.suppression import optouts

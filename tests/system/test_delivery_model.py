@@ -52,7 +52,8 @@ from optout.inbound import InboundOptions
 from optout.inbound.process import process_message
 from optout.normalize import normalize_email
 from optout.sending.worker import run_once
-from optout.services import audiences, companies, opportunities, people, workspaces
+from optout.services import audiences, workspaces
+from optout.services.directory import companies, opportunities, people
 from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import saves
 from optout.services.imports import people_files

@@ -16,7 +16,8 @@ from optout.cli.render import console, emit_json, event_json, events_table, plai
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.suppression import optouts
 
 

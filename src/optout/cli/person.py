@@ -15,7 +15,7 @@ from optout.cli.render import console, emit_json, plain
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import companies, people
+from optout.services.directory import companies, people
 from optout.services.reads import listing
 from optout.services.sequences import definitions
 

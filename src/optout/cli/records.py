@@ -15,7 +15,7 @@ from optout.cli.person import FieldOption, fields_of
 from optout.cli.render import console, emit_json, plain
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import companies
+from optout.services.directory import companies
 from optout.services.sequences import personas
 
 company_app = typer.Typer(no_args_is_help=True, help="Companies: add one by its domain.")

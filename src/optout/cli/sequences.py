@@ -22,7 +22,8 @@ from optout.filters.sql import compile_sql, people_scope
 from optout.mail import windows
 from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, automatic_enrollment_view, people
+from optout.services import automatic_enrollment, automatic_enrollment_view
+from optout.services.directory import people
 from optout.services.enrollments import enrolling, refresh, refusals
 from optout.services.filters import read_filter
 from optout.services.sequences import definitions, edits, rulesets

@@ -33,7 +33,7 @@ from optout.crm.upsert_people import (
 )
 from optout.errors import InvalidInput
 from optout.normalize import domain_label, normalize_domain, normalize_email
-from optout.services import association
+from optout.services.directory import association
 from optout.services.mailboxes.assignment import OWNER_FIELD
 from optout.services.monitoring import recheck_people
 

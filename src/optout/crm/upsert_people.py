@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection
 from optout.crm.staged import changed, touch
 from optout.db import tables as t
 from optout.normalize import domain_label
-from optout.services import optouts
-from optout.services.association import CRM
+from optout.services.directory.association import CRM
 from optout.services.enforcement import Removal
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
 from optout.services.imports.write import PERSON_TEXT, upsert_people
 from optout.services.staging import stage_rows
+from optout.services.suppression import optouts
 
 _md = sa.MetaData()
 

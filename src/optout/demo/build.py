@@ -20,7 +20,8 @@ from optout.demo import crm, setup
 from optout.demo import generate as g
 from optout.demo.setup import CUSTOMERS, OUTBOUND, PEOPLE_INTRO, PEOPLE_TEAMS, WEBINAR
 from optout.errors import Conflict, NotFound
-from optout.services import opportunities, people, workspaces
+from optout.services import workspaces
+from optout.services.directory import opportunities, people
 from optout.services.enforcement import end_enrollments
 from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import saves

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from optout.demo import generate as g
 from optout.demo import names
-from optout.services import companies, opportunities, people
+from optout.services.directory import companies, opportunities, people
 
 DEAL_KINDS = ("platform", "expansion", "pilot")
 ROLES = ("Decision maker", "Champion", "Evaluator")

@@ -17,14 +17,8 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
-from optout.services import (
-    audiences,
-    automatic_outlook,
-    decision_index,
-    fresh_rules,
-    people,
-    subjects,
-)
+from optout.services import audiences, automatic_outlook, decision_index, fresh_rules, subjects
+from optout.services.directory import people
 from optout.services.exclusions import look_alikes
 from optout.services.exclusions.domain_hints import explain_hints
 from optout.services.mailboxes import availability

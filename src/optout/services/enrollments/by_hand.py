@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.normalize import normalize_email
-from optout.services import eligibility, people
+from optout.services import eligibility
+from optout.services.directory import people
 from optout.services.enrollments import enrolling
 from optout.services.reads import listing
 from optout.services.sequences import definitions

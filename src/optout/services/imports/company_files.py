@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.normalize import domain_label
-from optout.services import association
+from optout.services.directory import association
 from optout.services.imports.apply import FileSteps, apply_whole
 from optout.services.imports.csv_files import (
     CsvFile,

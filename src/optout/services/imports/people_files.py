@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.country_zones import zone_of_country
 from optout.errors import InvalidInput
-from optout.services import association
+from optout.services.directory import association
 from optout.services.enforcement import Removal
 from optout.services.imports.apply import FileSteps, apply_file_in_parts, apply_whole, finish_file
 from optout.services.imports.company_files import (

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.association import COLUMN
+from optout.services.directory.association import COLUMN
 from optout.services.enforcement import Removal
 from optout.services.imports.json_merge import import_json_covers, import_json_merge
 from optout.services.monitoring import recheck_people

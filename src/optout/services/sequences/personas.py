@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.services import audience_index, events
-from optout.services.custom_fields import clean_text
+from optout.services.directory.custom_fields import clean_text
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from optout.mail.templates import ROOTS, Rendered, render
-from optout.services import companies, people
+from optout.services.directory import companies, people
 from optout.services.sequences.definitions import Step
 
 # What a template may write, with what each holds (the roots are `ROOTS`).

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.suppression import optouts
 
 DECISIONS = ("opted_out", "dismissed", "attached")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from optout.clock import as_stored, utcnow
-from optout.services import companies
+from optout.services.directory import companies
 from optout.services.reads import listing
 from optout.web.api.common import BodyId, Domain, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx

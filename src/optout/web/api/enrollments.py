@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput, NotFound
-from optout.services import people
+from optout.services.directory import people
 from optout.services.enrollments import enrolling
 from optout.services.reads import listing
 from optout.services.sequences import definitions

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import NotFound
 from optout.normalize import normalize_email
-from optout.services import events, people
+from optout.services import events
+from optout.services.directory import people
 from optout.services.reads import listing
 from optout.services.suppression import optouts, signals
 from optout.web.api.common import EmailQuery, PathId, read

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from optout.clock import as_stored, utcnow
-from optout.services import opportunities
+from optout.services.directory import opportunities
 from optout.services.reads import listing
 from optout.web.api.common import BodyId, Input, Page, Paging, PathId, QueryId, page, read
 from optout.web.api.common import transaction as tx

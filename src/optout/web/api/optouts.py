@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.normalize import normalize_email
-from optout.services import people
 from optout.services.access.accounts import Role
+from optout.services.directory import people
 from optout.services.reads import listing
 from optout.services.suppression import optouts
 from optout.web.api.common import Email, EmailFilter, EmailQuery, Input, Page, Paging, page, read

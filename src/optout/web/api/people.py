@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import companies, company_change, people
+from optout.services.directory import companies, company_change, people
 from optout.services.reads import listing
 from optout.web.api.common import (
     BodyId,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from optout.services import companies
+from optout.services.directory import companies
 from optout.services.reads import browse
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router

@@ -12,7 +12,8 @@ from optout.eligibility import Purpose
 from optout.errors import InvalidInput
 from optout.evidence_words import evidence_lines
 from optout.sending.send_time import window_text
-from optout.services import eligibility, people
+from optout.services import eligibility
+from optout.services.directory import people
 from optout.services.exclusions import in_sequences
 from optout.services.sequences import definitions
 from optout.web.pages.render import page

@@ -18,7 +18,8 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import ConfirmationRequired, InvalidInput
 from optout.filters.words import readable
-from optout.services import companies, company_change, events, people
+from optout.services import events
+from optout.services.directory import companies, company_change, people
 from optout.services.reads import browse, listing, search
 from optout.services.suppression import optouts, signals
 from optout.web.errors import status_of

@@ -17,7 +17,8 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.mail.templates import InvalidTemplate
 from optout.normalize import normalize_email
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, people
+from optout.services import automatic_enrollment
+from optout.services.directory import people
 from optout.services.exclusions import in_sequences
 from optout.services.naming import row_by_name
 from optout.services.reads import listing

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound
-from optout.services.companies import get as get_company
-from optout.services.custom_fields import clean_fields
+from optout.services.directory.companies import get as get_company
+from optout.services.directory.custom_fields import clean_fields
+from optout.services.directory.people import company_people
+from optout.services.directory.people import get as get_person
 from optout.services.monitoring import recheck_people
-from optout.services.people import company_people
-from optout.services.people import get as get_person
 
 EDITABLE = ("name", "stage", "amount", "is_closed", "is_won", "close_date", "fields")
 

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 
 from optout.eligibility.model import ExclusionSpec
 from optout.errors import ConfirmationRequired
-from optout.services import companies, fresh_rules, people
+from optout.services import fresh_rules
+from optout.services.directory import companies, people
 from optout.services.enforcement import Removal
 from optout.services.exclusions.reached import people_reached
 

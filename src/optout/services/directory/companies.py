@@ -12,11 +12,11 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, about_field
 from optout.normalize import domain_label, normalize_domain
-from optout.services import association, people
-from optout.services.custom_fields import clean_fields, clean_text
+from optout.services.directory import association, people
+from optout.services.directory.custom_fields import clean_fields, clean_text
+from optout.services.directory.people import company_people
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
-from optout.services.people import company_people
 
 
 def create(

@@ -13,8 +13,9 @@ from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.mail.windows import zone_name
 from optout.normalize import normalize_email
-from optout.services import activities, association
-from optout.services.custom_fields import clean_fields, clean_text
+from optout.services import activities
+from optout.services.directory import association
+from optout.services.directory.custom_fields import clean_fields, clean_text
 from optout.services.enforcement import Removal
 from optout.services.monitoring import recheck_people
 
