@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from optout.errors import InvalidInput
 from optout.normalize import (
+    SPECIAL_USE_DOMAINS,
+    _plain_address,
     _plain_ascii,
     domain_label,
     free_mail_domains,
@@ -125,3 +127,100 @@ def test_a_plain_ascii_domain_is_what_idna_makes_of_it(text: str) -> None:
     rule is saved in a fraction of the time); IDNA must agree with every one of them."""
     if _plain_ascii(text):
         assert idna.encode(text, uts46=True).decode("ascii") == text
+
+
+_ADDRESS_PARTS = st.sampled_from(
+    ["a", "Z", "0", "9", "_", "+", "-", ".", "..", "@", "xn--", "--", " ", '"', "é", "\u212a"]
+)
+_DOMAIN_ENDS = st.sampled_from(
+    [
+        "",
+        ".com",
+        ".io",
+        ".co.uk",
+        ".c",
+        ".c0m",
+        ".local",
+        ".test",
+        ".arpa",
+        ".home.arpa",
+        ".onion",
+        ".invalid",
+        ".localhost",
+        "localhost",
+        ".example",
+        ".-x",
+        ".x-",
+        "." + "x" * 64,
+    ]
+)
+
+
+def _validated(text: str) -> str | None:
+    """What email-validator makes of `text`, as normalize_email stores it, or None."""
+    import email_validator
+
+    try:
+        found = email_validator.validate_email(
+            text, check_deliverability=False, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError:
+        return None
+    return f"{found.local_part.lower()}@{found.ascii_domain.lower()}"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_ADDRESS_PARTS, max_size=12).map("".join), _DOMAIN_ENDS)
+def test_R34_a_plain_address_is_what_email_validator_makes_of_it(body: str, end: str) -> None:
+    """Plain ASCII addresses are checked without email-validator (it is slow to load,
+    and `optout explain` needs nothing else of it); for every one the quick check takes,
+    email-validator takes it too and gives the same canonical address."""
+    for text in (body + end, f"Ann.{body}@acme{end}", f"{body}@Acme{end}"):
+        plain = _plain_address(text)
+        if plain is not None:
+            assert plain.address == _validated(text), text
+            assert normalize_email(text) == plain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ann@acme.com",
+        "Ann.Lee+q4@Sub.Acme-Labs.co.uk",
+        "info@acme.io",
+        "-ann@acme.com",
+        "a_b@a1.b2.com",
+        f"{'a' * 64}@acme.com",
+        f"ann@{'a' * 63}.com",
+    ],
+)
+def test_R34_the_quick_check_takes_the_common_addresses(text: str) -> None:
+    plain = _plain_address(text)
+    assert plain is not None
+    assert plain.address == _validated(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ann@mail.local",
+        "ann@test",
+        "ann@x.onion",
+        "ann@1.in-addr.arpa",
+        "ann@xn--bcher-kva.de",
+        "ann@ab--c.com",
+        "ann..lee@acme.com",
+        f"{'a' * 65}@acme.com",
+        "\u212aate@acme.com",
+        "ann@acme.c0m",
+        "ann@bücher.de",
+    ],
+)
+def test_R34_the_quick_check_leaves_the_rest_to_email_validator(text: str) -> None:
+    assert _plain_address(text) is None
+
+
+def test_R34_the_quick_check_knows_every_name_email_validator_reserves() -> None:
+    import email_validator
+
+    assert set(email_validator.SPECIAL_USE_DOMAIN_NAMES) <= SPECIAL_USE_DOMAINS

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any
-
-import email_validator
-import idna
+from typing import TYPE_CHECKING, Any
 
 from optout.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import email_validator
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -64,6 +64,8 @@ def normalize_domain(raw: str) -> str:
     if _plain_ascii(text):
         ascii_form = text  # what IDNA makes of it, without the per-character checks
     else:
+        import idna  # only for names beyond plain ASCII
+
         try:
             ascii_form = idna.encode(text, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
@@ -148,10 +150,50 @@ def registered_domain(domain: str) -> str:
     return domain
 
 
+# An address that email-validator takes as it is and that needs none of its Unicode,
+# quoting or IDNA rules: letters, digits, `_`, `+`, `-` in dot-separated runs before the @,
+# host labels of letters, digits and inner hyphens after it, ending in a top-level domain of
+# letters. Anything else (and every error) is left to email-validator.
+_PLAIN_ADDRESS = re.compile(
+    r"(?P<local>[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)"
+    r"@(?P<domain>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})",
+    re.ASCII,
+)
+_LOCAL_MAX, _DOMAIN_MAX, _ADDRESS_MAX = 64, 253, 254
+# The reserved names email-validator refuses after the @ (its SPECIAL_USE_DOMAIN_NAMES;
+# tests/test_normalize.py holds the two lists together).
+SPECIAL_USE_DOMAINS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+
+
+def _plain_address(text: str) -> EmailAddress | None:
+    """The canonical form of a plain ASCII address, or None to ask email-validator.
+
+    Most addresses are plain; for them this gives what email-validator gives, without
+    loading it (its patterns take a tenth of a command's start)."""
+    if not text.isascii() or len(text) > _ADDRESS_MAX:
+        return None  # a non-ASCII letter may lower-case to an ASCII one (the Kelvin sign)
+    lowered = text.lower()
+    found = _PLAIN_ADDRESS.fullmatch(lowered)
+    if found is None:
+        return None
+    local, domain = found.group("local"), found.group("domain")
+    if len(local) > _LOCAL_MAX or len(domain) > _DOMAIN_MAX or "--" in domain:
+        return None
+    labels = domain.split(".")
+    if any(".".join(labels[i:]) in SPECIAL_USE_DOMAINS for i in range(len(labels))):
+        return None
+    return EmailAddress(address=lowered, domain=domain)
+
+
 @lru_cache(maxsize=65536)
 def normalize_email(raw: str) -> EmailAddress:
     """Validate and canonicalize an address (no DNS lookups), or raise InvalidInput."""
     text = raw.strip()
+    plain = _plain_address(text)
+    if plain is not None:
+        return plain
+    import email_validator
+
     try:
         result = email_validator.validate_email(
             text, check_deliverability=False, allow_smtputf8=True

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
 
-import idna
-
 from optout.filters.ast import Node, conditions
 from optout.filters.fields import FieldType
 from optout.filters.fields import lookup as lookup_field
@@ -68,6 +66,8 @@ def readable(domain: str) -> str:
     labels = []
     for label in domain.split("."):
         if label.startswith("xn--"):
+            import idna  # only for a name with an IDN label
+
             with contextlib.suppress(idna.IDNAError, UnicodeError):
                 label = idna.decode(label)
         labels.append(label)
