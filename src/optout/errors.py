@@ -104,6 +104,12 @@ class ConfirmationRequired(OptoutError):
         self.preview = preview
 
 
+class DatabaseBusy(OptoutError):
+    """Another process kept the database busy longer than this one would wait."""
+
+    code = "database_busy"
+
+
 class ConnectorError(OptoutError):
     """A CRM or mail server failed or answered something we cannot use."""
 

@@ -14,7 +14,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from optout import deployment
 from optout.cli.app import (
@@ -26,7 +26,8 @@ from optout.cli.app import (
 )
 from optout.cli.render import console, emit_json
 from optout.config import Settings
-from optout.errors import NotFound
+from optout.db.retry import is_busy, when_writable
+from optout.errors import DatabaseBusy, NotFound
 from optout.sending.worker import Mailer, run_forever
 from optout.services import workspaces
 from optout.services.access import members
@@ -35,6 +36,7 @@ from optout.web.app import create_app
 from optout.web.clients import server_config
 
 WORKER_STOP_SECONDS = 30
+DATABASE_WAIT_SECONDS = 600.0
 
 
 @app.command()
@@ -52,6 +54,18 @@ def serve(
         ),
     ] = True,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between worker passes.")] = 5.0,
+    wait_for_database: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-database",
+            envvar="OPTOUT_WAIT_FOR_DATABASE",
+            help=(
+                "Seconds to wait at start while another command (a large import) is writing "
+                "to the database, before giving up."
+            ),
+            min=0,
+        ),
+    ] = DATABASE_WAIT_SECONDS,
     json_output: JsonOption = False,
 ) -> None:
     """Serve the web app and the JSON API; migrate the database first.
@@ -61,12 +75,10 @@ def serve(
     """
     env = env_of(ctx)
     engine = open_engine()
-    ensure_schema(engine)
     # Without OPTOUT_BASE_URL, links point where this service listens; without
     # OPTOUT_ENCRYPTION_KEYS, secrets are encrypted with a key file made on first start.
     own = Settings.from_env().served_at(host, port).with_encryption_key_file()
-    deployment.publish(own, engine)
-    settings = deployment.completed(own, engine)
+    settings = _started(engine, own, wait=wait_for_database)
     url = f"http://{host}:{port}"
     if json_output:
         emit_json({"url": url, "api": f"{url}{PREFIX}", "worker": worker})
@@ -100,6 +112,41 @@ def serve(
         if mailer is not None:
             mailer.transport.close()
         engine.dispose()
+
+
+def _started(engine: Engine, own: Settings, *, wait: float) -> Settings:
+    """The database brought to the current schema and the settings published and completed,
+    once the database takes writes: behind a large import on SQLite this waits (saying so
+    once) up to `wait` seconds, then gives up with DatabaseBusy."""
+
+    def start() -> Settings:
+        ensure_schema(engine)
+        deployment.publish(own, engine)
+        return deployment.completed(own, engine)
+
+    def waiting() -> None:
+        typer.echo(
+            "The database is busy: another optout command (a large import, for example) is "
+            f"writing to it. Waiting for it to finish before starting (at most {_span(wait)})...",
+            err=True,
+        )
+
+    try:
+        return when_writable(engine, start, limit=wait, waiting=waiting)
+    except sa.exc.DBAPIError as exc:
+        if not is_busy(exc):
+            raise
+        raise DatabaseBusy(
+            f"the database was still busy after {_span(wait)}: another optout command is "
+            "writing to it. Start the service again once it has finished, or let it wait "
+            "longer with --wait-for-database SECONDS."
+        ) from None
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
 
 
 def _banner(

@@ -29,6 +29,7 @@ LONGEST_PAUSE = 1.0
 MIN_MAKE_WAY = 0.05
 MAX_MAKE_WAY = 1.0
 MAX_GIVE_WAY = 5.0
+PROBE_SECONDS = 1.0  # each look, at start-up, for a write lock another process holds
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
 _PG_TRANSIENT = frozenset({"40001", "40P01", "55P03"})
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
@@ -120,3 +121,42 @@ def _waiting_at_most(engine: Engine, seconds: float) -> Iterator[Connection]:
                 raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             except Exception:
                 connection.invalidate()  # never back in the pool with the short wait
+
+
+def when_writable(
+    engine: Engine,
+    work: Callable[[], T],
+    *,
+    limit: float,
+    waiting: Callable[[], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`work` (a start-up that opens its own transactions: migrations, settings, keys) once
+    this process can write. On SQLite another process may hold the write lock for minutes
+    (a large import): this looks for the lock every PROBE_SECONDS and runs `work` when it
+    is free, again if `work` meets the lock anyway, until `limit` seconds have gone (plus
+    at most one usual lock wait); the last busy error is raised after that. `waiting` is
+    called once, when the first wait begins. PostgreSQL locks rows and its statements wait
+    for them: `work` runs at once."""
+    deadline = time.monotonic() + limit
+    told = False
+    while True:
+        try:
+            _take_write_lock(engine, min(PROBE_SECONDS, max(deadline - time.monotonic(), 0.0)))
+            return work()
+        except sa.exc.DBAPIError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        if not told:
+            waiting()
+            told = True
+        sleep(FIRST_PAUSE)
+
+
+def _take_write_lock(engine: Engine, seconds: float) -> None:
+    """Take SQLite's write lock and give it back at once, waiting at most `seconds`; the
+    busy error when another process keeps it."""
+    if engine.dialect.name != "sqlite":
+        return
+    with _waiting_at_most(engine, seconds) as connection:
+        connection.begin().rollback()  # BEGIN IMMEDIATE; nothing written, nothing committed
