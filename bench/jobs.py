@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
-from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, jobs, workspaces
+from optout.jobs import kinds, runner, store, submit
+from optout.services import workspaces
 from optout.services.enrollments import enrolling
 from optout.services.sequences import definitions, rulesets
 
@@ -96,14 +96,14 @@ def one_transaction(engine: Engine, ws: int, seq: int) -> tuple[float, int]:
 def as_job(engine: Engine, ws: int, seq: int, chunk: int) -> tuple[float, int, int]:
     started = time.perf_counter()
     with engine.begin() as db:
-        job = bulk_jobs.bulk_unenroll(
+        job = submit.bulk_unenroll(
             db, workspace_id=ws, sequence_id=seq, statuses=["in_progress"], actor="bench",
             now=NOW, chunk=chunk,
         )  # fmt: skip
     runner.run_pending(engine, runner="bench", clock=lambda: NOW)
     seconds = time.perf_counter() - started
     with engine.connect() as db:
-        done = jobs.get(db, workspace_id=ws, job_id=job.id)
+        done = store.get(db, workspace_id=ws, job_id=job.id)
     assert done.state == "done", done
     steps = -(-done.done // chunk) + 2  # count, chunks, the empty last one
     return seconds, done.done, steps

@@ -279,12 +279,10 @@ SHARED = (
     "filters",
     "fresh_rules",
     "in_parts",
-    "jobs",
     "monitoring",
     "naming",
     "spreadsheet",
     "staging",
-    "stored_secrets",
     "subjects",
 )
 

@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.jobs import kinds
-from optout.services import jobs
+from optout.jobs import kinds, store
 from optout.services.enrollments import enrolling
 from tests.browser.conftest import App
 from tests.browser.page_checks import check_widths, console_errors
@@ -25,9 +24,9 @@ PEOPLE = 130
 def _step(engine: Engine, job_id: int, runner: str, now: datetime) -> bool:
     """One step of the job as a runner does it; whether the job is finished."""
     with engine.begin() as db:
-        held = jobs.held(db, job_id=job_id, runner=runner)
+        held = store.held(db, job_id=job_id, runner=runner)
         outcome = kinds.STEPS[held.kind](db, held, now=now, progress=lambda d, n: None)
-        jobs.record_step(db, job=held, runner=runner, outcome=outcome, now=now)
+        store.record_step(db, job=held, runner=runner, outcome=outcome, now=now)
     return outcome.finished
 
 
@@ -61,7 +60,7 @@ def test_R10_bulk_unenroll_progress_bar_survives_a_reload_halfway(
     # A runner takes it and commits the count and one chunk of 50, then the page reloads.
     monkeypatch.setattr(kinds, "BULK_CHUNK", 50)
     with engine.begin() as db:
-        assert jobs.claim_next(db, runner="browser-test", now=now) is not None
+        assert store.claim_next(db, runner="browser-test", now=now) is not None
     assert not _step(engine, job_id, "browser-test", now)
     assert not _step(engine, job_id, "browser-test", now)
     page.reload()

@@ -21,8 +21,7 @@ from optout.crm import connections, manage
 from optout.crypto import new_key
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.jobs import runner
-from optout.services import jobs
+from optout.jobs import runner, store
 from tests.crm.conftest import ENV, connect_workspace, hubspot_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
@@ -74,14 +73,14 @@ def _state(engine: Engine, connection_id: int, env: dict[str, str]) -> manage.St
         return manage.status(db, connection=connection, env=env)
 
 
-def _sync_in_the_background(engine: Engine, ws: int, env: dict[str, str]) -> jobs.Job:
+def _sync_in_the_background(engine: Engine, ws: int, env: dict[str, str]) -> store.Job:
     """Ask for a sync as the page does, and let a job runner work on it."""
     job = manage.queue_sync(engine, workspace_id=ws, kind="hubspot", env=env, keys=(), actor="a@b")
     assert job.kind == "crm_sync"
     assert job.state == "queued"
     runner.run_pending(engine, runner=runner.new_runner_id())
     with engine.connect() as db:
-        return jobs.get(db, workspace_id=ws, job_id=job.id)
+        return store.get(db, workspace_id=ws, job_id=job.id)
 
 
 def test_R34_a_crm_that_never_answers_fails_the_test_after_one_read_timeout(

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
 from optout.errors import InvalidFilter
-from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, fresh_rules, jobs
+from optout.jobs import kinds, runner, store, submit
+from optout.services import fresh_rules
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from tests.factories import World
@@ -32,9 +32,9 @@ def _world(committed: Committed) -> tuple[int, int]:
         return world.ws, seq
 
 
-def _queue(engine: Engine, ws: int, now: datetime, name: str = "Acme is a customer") -> jobs.Job:
+def _queue(engine: Engine, ws: int, now: datetime, name: str = "Acme is a customer") -> store.Job:
     with engine.begin() as db:
-        return bulk_jobs.exclusion_save(
+        return submit.exclusion_save(
             db,
             workspace_id=ws,
             name=name,
@@ -66,7 +66,7 @@ def test_R13_exclusion_save_job_saves_then_unenrolls_in_parts(
         assert len(saved) == 1  # in force from the first step on
         assert ended.get("unenrolled", 0) == min(12, 5 * steps)  # the save ends its first 5
     with engine.connect() as db:
-        done = jobs.get(db, workspace_id=ws, job_id=job.id)
+        done = store.get(db, workspace_id=ws, job_id=job.id)
         (saved,) = fresh_rules.all_specs(db, workspace_id=ws)
         counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
     assert done.state == "done"
@@ -97,7 +97,7 @@ def test_R13_exclusion_save_job_whose_name_was_taken_meanwhile_fails_and_changes
         )
     runner.run_pending(engine, runner="r", clock=lambda: now)
     with engine.connect() as db:
-        failed = jobs.get(db, workspace_id=ws, job_id=job.id)
+        failed = store.get(db, workspace_id=ws, job_id=job.id)
         counts = enrolling.count_by_status(db, workspace_id=ws, sequence_id=seq)
         names = db.scalars(sa.select(t.exclusions.c.name).where(t.exclusions.c.workspace_id == ws))
         assert list(names) == ["Acme is a customer"]
@@ -111,7 +111,7 @@ def test_R34_exclusion_save_job_with_a_bad_filter_is_refused_before_queueing(
 ) -> None:
     ws, _ = _world(committed)
     with engine.begin() as db, pytest.raises(InvalidFilter):
-        bulk_jobs.exclusion_save(
+        submit.exclusion_save(
             db,
             workspace_id=ws,
             name="Broken",
@@ -124,4 +124,4 @@ def test_R34_exclusion_save_job_with_a_bad_filter_is_refused_before_queueing(
             now=now,
         )
     with engine.connect() as db:
-        assert jobs.recent(db, workspace_id=ws) == []
+        assert store.recent(db, workspace_id=ws) == []

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.jobs import runner
-from optout.services import bulk_jobs, jobs
+from optout.jobs import runner, store, submit
 from tests.factories import World
 
 Committed = Callable[[], AbstractContextManager[World]]
@@ -23,11 +22,11 @@ GOOD = "Email,First name,Company\n" + "".join(
 )
 
 
-def _queue(engine: Engine, ws: int, folder: Path, text: str, now: datetime) -> jobs.Job:
+def _queue(engine: Engine, ws: int, folder: Path, text: str, now: datetime) -> store.Job:
     path = folder / "leads.csv"
     path.write_text(text, encoding="utf-8")
     with engine.begin() as db:
-        return bulk_jobs.csv_import(
+        return submit.csv_import(
             db,
             workspace_id=ws,
             kind="people",
@@ -45,9 +44,9 @@ def _people(engine: Engine, ws: int) -> int:
         return db.scalar(sa.select(sa.func.count()).where(p.c.workspace_id == ws)) or 0
 
 
-def _finished(engine: Engine, ws: int, job_id: int) -> jobs.Job:
+def _finished(engine: Engine, ws: int, job_id: int) -> store.Job:
     with engine.connect() as db:
-        return jobs.get(db, workspace_id=ws, job_id=job_id)
+        return store.get(db, workspace_id=ws, job_id=job_id)
 
 
 def test_R23_import_job_applies_the_file_and_a_second_run_changes_nothing(
@@ -99,9 +98,9 @@ def test_R23_import_job_of_a_process_that_died_runs_again_from_the_file(
         ws = world.ws
     job = _queue(engine, ws, tmp_path, GOOD, now)
     with engine.begin() as db:  # claimed by a process that died inside its transaction
-        assert jobs.claim_next(db, runner="dead", now=now) is not None
+        assert store.claim_next(db, runner="dead", now=now) is not None
     assert _people(engine, ws) == 0
-    later = now + jobs.STALE_AFTER + timedelta(seconds=1)
+    later = now + store.STALE_AFTER + timedelta(seconds=1)
     assert runner.run_next(engine, runner="web", clock=lambda: later) == job.id
     done = _finished(engine, ws, job.id)
     assert (done.state, done.restarts) == ("done", 1)

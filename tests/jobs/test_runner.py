@@ -15,8 +15,7 @@ from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.jobs import kinds, runner
-from optout.services import bulk_jobs, jobs
+from optout.jobs import kinds, runner, store, submit
 from optout.services.enrollments import enrolling
 from tests.factories import World
 
@@ -40,9 +39,9 @@ def _active_world(committed: Committed) -> tuple[int, int, int, list[int]]:
         return world.ws, seq, other, staff
 
 
-def _submit(engine: Engine, ws: int, seq: int, now: datetime, chunk: int = 7) -> jobs.Job:
+def _submit(engine: Engine, ws: int, seq: int, now: datetime, chunk: int = 7) -> store.Job:
     with engine.begin() as db:
-        return bulk_jobs.bulk_unenroll(
+        return submit.bulk_unenroll(
             db,
             workspace_id=ws,
             statuses=["in_progress"],
@@ -53,9 +52,9 @@ def _submit(engine: Engine, ws: int, seq: int, now: datetime, chunk: int = 7) ->
         )
 
 
-def _job(engine: Engine, ws: int, job_id: int) -> jobs.Job:
+def _job(engine: Engine, ws: int, job_id: int) -> store.Job:
     with engine.connect() as db:
-        return jobs.get(db, workspace_id=ws, job_id=job_id)
+        return store.get(db, workspace_id=ws, job_id=job_id)
 
 
 def _counts(engine: Engine, ws: int, seq: int) -> dict[str, int]:
@@ -118,14 +117,14 @@ def test_R10_job_of_a_process_that_died_halfway_is_taken_over_and_ends_nobody_tw
     job = _submit(engine, ws, seq, now, chunk=8)
     # A runner claims it, commits two steps (count, 8 ended) and dies: no release.
     with engine.begin() as db:
-        claimed = jobs.claim_next(db, runner="dead", now=now)
+        claimed = store.claim_next(db, runner="dead", now=now)
         assert claimed is not None
         assert claimed.id == job.id
     for _ in range(2):
         with engine.begin() as db:
-            held = jobs.held(db, job_id=job.id, runner="dead")
+            held = store.held(db, job_id=job.id, runner="dead")
             outcome = kinds.STEPS[held.kind](db, held, now=now, progress=lambda d, n: None)
-            jobs.record_step(db, job=held, runner="dead", outcome=outcome, now=now)
+            store.record_step(db, job=held, runner="dead", outcome=outcome, now=now)
     left = _job(engine, ws, job.id)
     assert (left.state, left.done) == ("running", 8)
 
@@ -134,7 +133,7 @@ def test_R10_job_of_a_process_that_died_halfway_is_taken_over_and_ends_nobody_tw
     assert runner.run_next(engine, runner="alive", clock=lambda: soon) is None
     assert _job(engine, ws, job.id).done == 8
 
-    later = now + jobs.STALE_AFTER + timedelta(seconds=1)
+    later = now + store.STALE_AFTER + timedelta(seconds=1)
     assert runner.run_next(engine, runner="alive", clock=lambda: later) == job.id
     resumed = _job(engine, ws, job.id)
     assert (resumed.state, resumed.done, resumed.restarts) == ("done", 20, 1)
@@ -144,8 +143,8 @@ def test_R10_job_of_a_process_that_died_halfway_is_taken_over_and_ends_nobody_tw
     assert _counts(engine, ws, seq) == {"unenrolled": 20, "not_started": 40}
 
     # The dead runner, should it wake up, holds nothing any more.
-    with engine.begin() as db, pytest.raises(jobs.JobLost):
-        jobs.held(db, job_id=job.id, runner="dead")
+    with engine.begin() as db, pytest.raises(store.JobLost):
+        store.held(db, job_id=job.id, runner="dead")
 
 
 def test_R10_job_whose_process_keeps_dying_fails_with_the_reason(
@@ -154,14 +153,14 @@ def test_R10_job_whose_process_keeps_dying_fails_with_the_reason(
     ws, seq, _, _ = _active_world(committed)
     job = _submit(engine, ws, seq, now)
     moment = now
-    for attempt in range(jobs.MAX_RESTARTS + 1):
+    for attempt in range(store.MAX_RESTARTS + 1):
         with engine.begin() as db:
-            claimed = jobs.claim_next(db, runner=f"dies-{attempt}", now=moment)
+            claimed = store.claim_next(db, runner=f"dies-{attempt}", now=moment)
             assert claimed is not None
             assert claimed.restarts == attempt
-        moment += jobs.STALE_AFTER + timedelta(seconds=1)
+        moment += store.STALE_AFTER + timedelta(seconds=1)
     with engine.begin() as db:
-        assert jobs.claim_next(db, runner="last", now=moment) is None
+        assert store.claim_next(db, runner="last", now=moment) is None
     failed = _job(engine, ws, job.id)
     assert failed.state == "failed"
     assert "stopped 4 times" in failed.error
@@ -173,11 +172,11 @@ def test_R10_bulk_unenroll_job_refuses_final_statuses_before_queueing(
 ) -> None:
     ws, seq, _, _ = _active_world(committed)
     with engine.begin() as db, pytest.raises(InvalidInput, match="active statuses"):
-        bulk_jobs.bulk_unenroll(
+        submit.bulk_unenroll(
             db, workspace_id=ws, statuses=["finished"], actor="a", now=now, sequence_id=seq
         )
     with engine.connect() as db:
-        assert jobs.recent(db, workspace_id=ws) == []
+        assert store.recent(db, workspace_id=ws) == []
 
 
 def test_R10_send_worker_takes_a_few_steps_per_pass_and_leaves_imports_to_the_web(
@@ -187,7 +186,7 @@ def test_R10_send_worker_takes_a_few_steps_per_pass_and_leaves_imports_to_the_we
     upload = tmp_path / "leads.csv"
     upload.write_text("Email\nann@acme.com\n", encoding="utf-8")
     with engine.begin() as db:
-        queued_import = bulk_jobs.csv_import(
+        queued_import = submit.csv_import(
             db,
             workspace_id=ws,
             kind="people",

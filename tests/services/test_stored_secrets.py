@@ -13,7 +13,7 @@ from optout.crm import connections
 from optout.crypto import SecretBox, new_key
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import stored_secrets
+from optout.services.access import stored_secrets
 from tests.factories import World
 
 TOKEN = "pat-na1-0f9e8d7c-secret-hubspot-token"

@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from optout.errors import OptoutError
-from optout.jobs import runner
-from optout.services import bulk_jobs
+from optout.jobs import runner, submit
 from optout.web import uploads
 from tests.factories import World
 
@@ -83,7 +82,7 @@ def test_R34_an_import_error_report_is_readable_by_the_services_user_only(
     token = uploads.save(workspace_id=ws, name="leads.csv", data=CSV)
     report = uploads.errors_path(workspace_id=ws, token=token)
     with engine.begin() as db:
-        bulk_jobs.csv_import(
+        submit.csv_import(
             db,
             workspace_id=ws,
             kind="people",

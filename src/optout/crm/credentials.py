@@ -1,5 +1,5 @@
 """The secrets of a CRM connection kept in the database, encrypted with
-OPTOUT_ENCRYPTION_KEYS (`optout.services.stored_secrets`), and the connector built with
+OPTOUT_ENCRYPTION_KEYS (`optout.services.access.stored_secrets`), and the connector built with
 them. Saving a secret for a role forgets the environment variable the connection named for
 it, so the newest choice is the one in use; nothing here ever hands a secret back to a page,
 only which roles have one saved."""
@@ -23,7 +23,7 @@ from optout.crm.ratelimit import Clock, Sleep
 from optout.crypto import SecretBox
 from optout.db import tables as t
 from optout.errors import ConnectorError, InvalidInput
-from optout.services import stored_secrets
+from optout.services.access import stored_secrets
 
 ROLE_NAMES: Mapping[str, str] = {
     "token": "access token",

@@ -23,7 +23,7 @@ from optout.crm.mapping import OBJECTS, OPT_OUT, READ_WRITE, FieldMapping
 from optout.crm.protocol import Kind
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound, OptoutError
-from optout.services.jobs import Job
+from optout.jobs.store import Job
 
 
 @dataclass(frozen=True)

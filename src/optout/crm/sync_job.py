@@ -21,8 +21,8 @@ from optout.crm.connections import CrmConnection
 from optout.crm.protocol import Connector
 from optout.db import tables as t
 from optout.errors import ConnectorError
-from optout.services import jobs
-from optout.services.jobs import Job, StepOutcome
+from optout.jobs import store
+from optout.jobs.store import Job, StepOutcome
 
 KIND = "crm_sync"
 CRM_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
@@ -47,11 +47,11 @@ def queue(db: Connection, *, connection: CrmConnection, actor: str, now: datetim
         .order_by(j.c.id.desc())
     ).scalars()
     for job_id in waiting:
-        found = jobs.get(db, workspace_id=connection.workspace_id, job_id=job_id)
+        found = store.get(db, workspace_id=connection.workspace_id, job_id=job_id)
         if found.params.get("connection_id") == connection.id:
             return found
     name = CRM_NAMES.get(connection.kind, connection.kind)
-    return jobs.submit(
+    return store.submit(
         db,
         workspace_id=connection.workspace_id,
         kind=KIND,

@@ -39,13 +39,13 @@ from optout.clock import utcnow
 from optout.crm import sync_job
 from optout.db.engine import read_transaction
 from optout.errors import NotFound
+from optout.jobs.store import Job, StepOutcome
 from optout.services import in_parts
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves, unenroll
 from optout.services.exclusions.preview import Preview
 from optout.services.imports import people_files, reporting
 from optout.services.imports.apply import finish_file
-from optout.services.jobs import Job, StepOutcome
 
 Progress = Callable[[int, int], None]
 BULK_CHUNK = 5_000  # enrollments ended per step: well under a second of writes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from optout.services.jobs import Job
+from optout.jobs.store import Job
 
 _lock = threading.Lock()
 _counts: dict[int, tuple[int, int]] = {}

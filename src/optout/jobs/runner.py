@@ -7,7 +7,7 @@ including imports of files it received), and the send worker, a few steps per pa
 (kinds that need no local file), so a deployment with the worker on another machine
 still gets bulk work done. A job is claimed by one runner at a time (a compare-and-set
 on its row); one left `running` by a process that died is taken over when its
-heartbeat is stale (`services.jobs`).
+heartbeat is stale (`jobs.store`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from optout.db import conflicts
 from optout.db.engine import read_transaction
 from optout.db.retry import make_way
 from optout.errors import OptoutError
-from optout.jobs import kinds, live
-from optout.services import jobs
-from optout.services.jobs import JobLost
+from optout.jobs import kinds, live, store
+from optout.jobs.store import JobLost
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def run_next(
     *,
     runner: str,
     clock: Clock = utcnow,
-    kinds_allowed: Sequence[str] = jobs.KINDS,
+    kinds_allowed: Sequence[str] = store.KINDS,
     max_steps: int | None = None,
     stop: threading.Event | None = None,
 ) -> int | None:
@@ -53,10 +52,10 @@ def run_next(
     was nothing to do. With `max_steps` (or once `stop` is set) the job goes back in the
     queue after that many steps, for this or another runner to go on with."""
     with read_transaction(engine) as db:
-        if not jobs.any_claimable(db, now=clock(), kinds=kinds_allowed):
+        if not store.any_claimable(db, now=clock(), kinds=kinds_allowed):
             return None
     job = conflicts.run(
-        engine, lambda db: jobs.claim_next(db, runner=runner, now=clock(), kinds=kinds_allowed)
+        engine, lambda db: store.claim_next(db, runner=runner, now=clock(), kinds=kinds_allowed)
     )
     if job is None:
         return None
@@ -71,14 +70,14 @@ def run_next(
             if (stop is not None and stop.is_set()) or (
                 max_steps is not None and steps >= max_steps
             ):
-                conflicts.run(engine, lambda db: jobs.release(db, job_id=job.id, runner=runner))
+                conflicts.run(engine, lambda db: store.release(db, job_id=job.id, runner=runner))
                 return job.id
             if steps:
                 make_way(engine, held)
             began = time.monotonic()
             for attempt in conflicts.attempts(engine):  # a step runs again after a deadlock
                 with attempt as db:
-                    current = jobs.held(db, job_id=job.id, runner=runner)
+                    current = store.held(db, job_id=job.id, runner=runner)
                     now = clock()
                     outcome = kinds.STEPS[current.kind](
                         db,
@@ -87,7 +86,7 @@ def run_next(
                         progress=lambda done, total: live.report(job.id, done, total),
                         prepared=prepared,
                     )
-                    jobs.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
+                    store.record_step(db, job=current, runner=runner, outcome=outcome, now=now)
             held = time.monotonic() - began
             steps += 1
             if outcome.finished:
@@ -107,7 +106,7 @@ def run_next(
 def _fail(engine: Engine, job_id: int, runner: str, message: str, clock: Clock) -> None:
     conflicts.run(
         engine,
-        lambda db: jobs.fail(db, job_id=job_id, runner=runner, error=message, now=clock()),
+        lambda db: store.fail(db, job_id=job_id, runner=runner, error=message, now=clock()),
     )
 
 
@@ -116,7 +115,7 @@ def run_pending(
     *,
     runner: str,
     clock: Clock = utcnow,
-    kinds_allowed: Sequence[str] = jobs.KINDS,
+    kinds_allowed: Sequence[str] = store.KINDS,
     max_steps: int | None = None,
     stop: threading.Event | None = None,
 ) -> int:

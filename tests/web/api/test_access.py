@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from optout.db import tables as t
-from optout.services import jobs
+from optout.jobs import store
 from optout.services.access import accounts, invitations
 from optout.services.access.accounts import Role
 from optout.services.mailboxes import sender_mailboxes
@@ -341,7 +341,7 @@ def _workspace_b(world: World) -> dict[str, int]:
             role="member",
             now=world.now,
         ).id,
-        "job_id": jobs.submit(
+        "job_id": store.submit(
             world.db,
             workspace_id=world.ws,
             kind="import",

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from optout.clock import utcnow
-from optout.jobs import live
-from optout.services import bulk_jobs, jobs
+from optout.jobs import live, store, submit
+from optout.jobs.store import Job
 from optout.services.imports import people_files
-from optout.services.jobs import Job
 from optout.web import uploads
 from optout.web.api.common import BodyId, Input, PathId, read
 from optout.web.api.common import transaction as tx
@@ -94,7 +93,7 @@ def bulk_unenroll(
     """Queue the unenrolling of every enrollment in the given statuses, of one sequence
     or of all; not an opt-out. Poll the `Location` for progress and the totals."""
     with tx(request) as db:
-        job = bulk_jobs.bulk_unenroll(
+        job = submit.bulk_unenroll(
             db,
             workspace_id=principal.workspace_id,
             statuses=data.statuses,
@@ -116,7 +115,7 @@ async def _import(
     ws = principal.workspace_id
     token = uploads.save(workspace_id=ws, name=getattr(raw, "name", "upload.csv"), data=raw.read())
     with tx(request) as db:
-        job = bulk_jobs.csv_import(
+        job = submit.csv_import(
             db,
             workspace_id=ws,
             kind=kind,
@@ -164,7 +163,7 @@ async def import_companies(
 def list_jobs(request: Request, principal: ApiPrincipal) -> list[JobOut]:
     """The 50 newest jobs of the workspace, newest first."""
     with read(request) as db:
-        found = jobs.recent(db, workspace_id=principal.workspace_id, limit=50)
+        found = store.recent(db, workspace_id=principal.workspace_id, limit=50)
     return [JobOut.of(live.overlay(job)) for job in found]
 
 
@@ -173,7 +172,7 @@ def get_job(
     request: Request, response: Response, principal: ApiPrincipal, job_id: PathId
 ) -> JobOut:
     with read(request) as db:
-        job = live.overlay(jobs.get(db, workspace_id=principal.workspace_id, job_id=job_id))
+        job = live.overlay(store.get(db, workspace_id=principal.workspace_id, job_id=job_id))
     if not job.finished:
         response.headers["Retry-After"] = str(POLL_SECONDS)
     return JobOut.of(job)

@@ -21,8 +21,7 @@ from optout.crm.credentials import ROLE_NAMES
 from optout.crm.mapping import MODES, OBJECTS, OPT_OUT, FieldMapping
 from optout.crm.salesforce import AUTH_MODES
 from optout.errors import InvalidMapping, NotFound, OptoutError
-from optout.jobs import live
-from optout.services import jobs
+from optout.jobs import live, store
 from optout.services.access.accounts import Role
 from optout.web.errors import status_of
 from optout.web.pages.crm_field_picker import CUSTOM, picked_field
@@ -119,12 +118,12 @@ JOB_LABELS = {
 }
 
 
-def _sync_job(db: Any, workspace_id: int, job_id: int | None) -> jobs.Job | None:
+def _sync_job(db: Any, workspace_id: int, job_id: int | None) -> store.Job | None:
     """The sync job the page was sent to follow, as far as it got; None for any other."""
     if job_id is None:
         return None
     try:
-        job = jobs.get(db, workspace_id=workspace_id, job_id=job_id)
+        job = store.get(db, workspace_id=workspace_id, job_id=job_id)
     except NotFound:
         return None
     return live.overlay(job) if job.kind == "crm_sync" else None

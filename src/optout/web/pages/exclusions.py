@@ -22,7 +22,8 @@ from optout.errors import (
     NotFound,
     OptoutError,
 )
-from optout.services import bulk_jobs, decision_index, exclusion_rules
+from optout.jobs import submit
+from optout.services import decision_index, exclusion_rules
 from optout.services.exclusions import in_sequences, saves
 from optout.services.exclusions.preview import Preview, preview
 from optout.services.exclusions.saves import Saved
@@ -210,7 +211,7 @@ def _save(
             if confirm and form.enabled and form.unenroll_existing_on_save:
                 # Confirmed because it unenrolls many (R22): the save and its unenroll run
                 # as a background job, and its page shows the progress and the result.
-                job = bulk_jobs.exclusion_save(
+                job = submit.exclusion_save(
                     db,
                     workspace_id=ws,
                     exclusion_id=exclusion_id,

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optout.clock import utcnow
 from optout.errors import ConfirmationRequired, InvalidInput, NotFound
-from optout.services import bulk_jobs
+from optout.jobs import submit
 from optout.services.imports import company_files, exclusion_lists, people_files, reporting
 from optout.services.imports.csv_files import CUSTOM_PREFIX, Kind, read_csv
 from optout.web import uploads
@@ -206,7 +206,7 @@ def _apply(request: Request, viewer: Viewer, token: str, fields: dict[str, str])
     if kind != "exclusion_list":
         try:
             with site_of(request).engine.begin() as db:
-                job = bulk_jobs.csv_import(
+                job = submit.csv_import(
                     db,
                     workspace_id=ws,
                     kind=kind,

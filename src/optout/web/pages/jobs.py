@@ -7,8 +7,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from optout.jobs import live
-from optout.services import jobs
+from optout.jobs import live, store
 from optout.web.pages.render import page
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import PageViewer
@@ -23,15 +22,15 @@ STATE_LABELS = {
 }
 
 
-def _job(request: Request, workspace_id: int, job_id: int) -> jobs.Job:
+def _job(request: Request, workspace_id: int, job_id: int) -> store.Job:
     with site_of(request).reading() as db:
-        return live.overlay(jobs.get(db, workspace_id=workspace_id, job_id=job_id))
+        return live.overlay(store.get(db, workspace_id=workspace_id, job_id=job_id))
 
 
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(request: Request, viewer: PageViewer) -> HTMLResponse:
     with site_of(request).reading() as db:
-        found = jobs.recent(db, workspace_id=viewer.workspace_id, limit=50)
+        found = store.recent(db, workspace_id=viewer.workspace_id, limit=50)
     return page(
         request,
         "jobs.html",

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment_view, bulk_jobs
+from optout.jobs import submit
+from optout.services import automatic_enrollment_view
 from optout.services.enrollments import enrolling, refresh
 from optout.services.reads import browse
 from optout.services.sequences import definitions
@@ -163,7 +164,7 @@ def unenroll(
         if scope == "matching":
             if not removable:
                 raise InvalidInput("only active enrollments (not started, in progress) can go")
-            job = bulk_jobs.bulk_unenroll(
+            job = submit.bulk_unenroll(
                 db,
                 workspace_id=ws,
                 statuses=removable,

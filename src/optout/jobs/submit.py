@@ -13,13 +13,13 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.filters import Level
-from optout.services import jobs
+from optout.jobs import store
+from optout.jobs.store import Job
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
 from optout.services.filters import read_filter
 from optout.services.imports import company_files, people_files
 from optout.services.imports.csv_files import check_mapping
-from optout.services.jobs import Job
 from optout.services.naming import clean_name
 from optout.services.sequences import definitions
 
@@ -53,7 +53,7 @@ def bulk_unenroll(
         name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
         label = f"Bulk unenroll from {name}"
     scope = enrolling.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
-    return jobs.submit(
+    return store.submit(
         db,
         workspace_id=workspace_id,
         kind="bulk_unenroll",
@@ -89,7 +89,7 @@ def csv_import(
     check_mapping(IMPORT_KINDS[kind], mapping)
     if not path.is_file():
         raise InvalidInput("the uploaded file is gone; upload it again")
-    return jobs.submit(
+    return store.submit(
         db,
         workspace_id=workspace_id,
         kind="import",
@@ -134,7 +134,7 @@ def exclusion_save(
     if exclusion_id is not None:
         current = saves.get_by_id(db, workspace_id=workspace_id, exclusion_id=exclusion_id)
         clean = clean or current.name
-    return jobs.submit(
+    return store.submit(
         db,
         workspace_id=workspace_id,
         kind="exclusion_save",
