@@ -135,18 +135,27 @@ def test_R5_R7_a_batch_asks_the_same_statements_for_twelve_messages_as_for_three
 ) -> None:
     """Matching and acting are set-based over the batch: replies, hard bounces, transient
     bounces and mailto opt-outs about twelve people ask the database exactly what the same
-    mix about three people asks."""
+    mix about three people asks. Those who reply also bounce softly before and after their
+    reply, so the counts are added to, reset and added to again."""
     names = [f"p{n}" for n in range(18)]
     s = sent_world(world, [f"{name}@co{n % 4}.example" for n, name in enumerate(names)])
     bounce = corpus("bounce_postfix_dsn.eml")
+    soft = corpus("bounce_mailbox_full_4xx_dsn.eml")
     mailto = corpus("unsubscribe_mailto_gmail.eml")
+
+    def soft_bounce(name: str, when: str) -> bytes:
+        return readdress(
+            soft, In_Reply_To=s.message_ids[name], Message_ID=f"<s-{when}-{name}@mx.test>"
+        )
 
     def mix(people: list[str]) -> list[bytes]:
         raws = []
         for n, name in enumerate(people):
             address = f"{name}@co{names.index(name) % 4}.example"
             if n % 3 == 0:
+                raws.append(soft_bounce(name, "before"))
                 raws.append(reply(sender=address, body="Sure.", in_reply_to=s.message_ids[name]))
+                raws.append(soft_bounce(name, "after"))
             elif n % 3 == 1:
                 raws.append(
                     readdress(
@@ -164,7 +173,8 @@ def test_R5_R7_a_batch_asks_the_same_statements_for_twelve_messages_as_for_three
     with _statements(world.db) as many:
         large = _batch(s, twelve)
     assert all(isinstance(r, InboundResult) and r.matched for r in [*small, *large])
-    assert {_done(r).outcome for r in large} == {"replied", "bounced", "opted_out"}
+    assert {_done(r).outcome for r in large} == {"replied", "bounced", "opted_out", "soft_bounce"}
+    assert sum("transient bounce 1 of 3" in " ".join(_done(r).actions) for r in large) == 8
     assert len(many) == len(few), "\n".join(
         difflib.unified_diff([q[:300] for q in few], [q[:300] for q in many], lineterm="")
     )

@@ -2,8 +2,10 @@
 
 Called by `process_messages` inside its transaction, message by message, with what the
 batch's messages need read beforehand for them all (`known.Known`): acting on one asks
-the database nothing. What it counts (transient bounces) is kept in the batch's
-`SoftBounces`, written once; what it changes beyond that goes into the batch's
+the database nothing. What it counts (transient bounces, a reply's reset) is recorded
+in the batch's `SoftBounces` and added to the stored counts once; a message that counted
+is acted on again with the count the database returned, so the limit is judged on it.
+What it changes beyond that goes into the batch's
 `Effects`, applied once for every message processed together through the services that
 own each change (enforcement, optouts, activities), so the events and re-checks those
 services guarantee happen here too.

@@ -1,6 +1,7 @@
 """What acting on a batch's matched messages reads, read once for them all: whether each
 workspace opts out on an unsubscribe reply, the people holding each address a bounce
-names (and whether we emailed it), and the counts of transient bounces.
+names (and whether we emailed it); and the batch's record of transient bounces and
+resets, empty, which acting fills and `SoftBounces.write` adds to the stored counts.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def canonical_of(address: str) -> str | None:
 
 
 def know(db: Connection, matched: Sequence[tuple[Classification, Target]]) -> Known:
-    """Read what acting on these matched messages needs, in at most three statements."""
+    """Read what acting on these matched messages needs, in at most two statements. The
+    counts of transient bounces are not read: the batch adds to them in the database
+    (`SoftBounces.write`)."""
     canonical: dict[str, str] = {}
     addresses: set[Key] = set()
-    senders: set[Key] = set()
     for verdict, target in matched:
         ws = target.workspace_id
         if verdict.kind is Kind.BOUNCE:
@@ -59,8 +61,6 @@ def know(db: Connection, matched: Sequence[tuple[Classification, Target]]) -> Kn
                         addresses.add((ws, canonical[written]))
             if target.email:
                 addresses.add((ws, target.email))
-        elif target.email:
-            senders.add((ws, target.email))
     w = t.workspaces
     workspaces = sorted({target.workspace_id for _, target in matched})
     auto_opt_out = (
@@ -76,9 +76,7 @@ def know(db: Connection, matched: Sequence[tuple[Classification, Target]]) -> Kn
         else {}
     )
     holders, emailed = _holders(db, addresses)
-    return Known(
-        auto_opt_out, holders, emailed, SoftBounces.read(db, addresses | senders), canonical
-    )
+    return Known(auto_opt_out, holders, emailed, SoftBounces(), canonical)
 
 
 def _holders(db: Connection, addresses: set[Key]) -> tuple[dict[Key, list[int]], set[Key]]:

@@ -41,7 +41,7 @@ from optout.filters.sqlfunc import in_list
 from optout.inbound.actions import Outcome, act
 from optout.inbound.classify import Classification, classify
 from optout.inbound.effects import ACTOR, Effects, apply, words
-from optout.inbound.known import know
+from optout.inbound.known import Known, know
 from optout.inbound.match import Match, Target, Unmatched, match_all
 from optout.inbound.parse import ParsedMessage, clean, parse_message
 from optout.mail.tokens import UnsubscribeTokens
@@ -206,7 +206,9 @@ def _read_all(
     options: InboundOptions,
 ) -> dict[str, _Read | InvalidInput]:
     """Match the batch's new messages together, then act on each in turn from what was
-    read for them all; the counts of transient bounces they leave are written at once."""
+    read for them all; the transient bounces they count are added to the stored counts at
+    once, and each message that counted one is acted on again with the count the database
+    returned (`soft_bounces`)."""
     matches = match_all(
         db,
         [(message.parsed, verdict) for message, verdict in fresh],
@@ -223,30 +225,53 @@ def _read_all(
             if isinstance(found, Target)
         ],
     )
+    soft = known.soft_bounces
     done: dict[str, _Read | InvalidInput] = {}
+    steps: dict[str, tuple[int, int]] = {}  # message key -> its bounces and resets
     for (message, verdict), found in zip(fresh, matches, strict=True):
-        effects = Effects()
-        mark = known.soft_bounces.mark()
+        mark = soft.mark()
         try:
-            if isinstance(found, Target):
-                outcome = act(
-                    known,
-                    verdict,
-                    found,
-                    now=now,
-                    soft_bounce_limit=options.soft_bounce_limit,
-                    soft_bounce_window=options.soft_bounce_window,
-                    effects=effects,
-                )
-            else:
-                outcome = Outcome("unmatched", reason=found.reason)
+            done[message.key] = _act(known, message, verdict, found, now, workspace_id, options)
         except InvalidInput as exc:  # what it counted is taken back; nothing else was done
-            known.soft_bounces.undo(mark)
+            soft.undo(mark)
             done[message.key] = exc
             continue
-        done[message.key] = _Read(message, verdict, found, outcome, workspace_id, effects)
-    known.soft_bounces.write(db)
+        steps[message.key] = (mark, soft.mark())
+    counts = soft.write(db)
+    # A message that counted a transient bounce is acted on again with the count the
+    # database gave it: another process may have counted the same address meanwhile.
+    for (message, verdict), found in zip(fresh, matches, strict=True):
+        start, end = steps.get(message.key, (0, 0))
+        if soft.counted(start, end):
+            with soft.replaying(counts[start:end]):
+                done[message.key] = _act(known, message, verdict, found, now, workspace_id, options)
     return done
+
+
+def _act(
+    known: Known,
+    message: _Arrived,
+    verdict: Classification,
+    found: Match,
+    now: datetime,
+    workspace_id: int | None,
+    options: InboundOptions,
+) -> _Read:
+    """Act on one message of the batch, from what was read for them all."""
+    effects = Effects()
+    if isinstance(found, Target):
+        outcome = act(
+            known,
+            verdict,
+            found,
+            now=now,
+            soft_bounce_limit=options.soft_bounce_limit,
+            soft_bounce_window=options.soft_bounce_window,
+            effects=effects,
+        )
+    else:
+        outcome = Outcome("unmatched", reason=found.reason)
+    return _Read(message, verdict, found, outcome, workspace_id, effects)
 
 
 @dataclass(frozen=True)
