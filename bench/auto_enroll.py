@@ -11,9 +11,9 @@ with the 20 sequences switched on. Measured:
 2. one person's title changed through `services.directory.people.update`: the flush before commit;
 3. an audience edit (`audiences.update` with a new filter) and its flush;
 4. the time from the commit of a new matching person to the pass's decision about them,
-   with the pass (`automatic_enrollment.run`) looping in another thread;
+   with the pass (`automatic.run`) looping in another thread;
 5. switching one sequence on (its 100,000-odd members stored and queued), and the passes
-   that enroll its queue in batches of `automatic_enrollment.BATCH`, against the same
+   that enroll its queue in batches of `automatic.BATCH`, against the same
    people enrolled by hand (`enrollments.enrolling.enroll`, the same batches).
 
     .venv/bin/python -m bench.auto_enroll --people 100000
@@ -53,11 +53,11 @@ from optout.db import tables as t
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
 from optout.filters import Level
-from optout.services import audience_index, audiences, automatic_enrollment, decision_index
+from optout.services import audience_index, decision_index
 from optout.services.directory import people
-from optout.services.enrollments import enrolling
+from optout.services.enrollments import automatic, enrolling
 from optout.services.filters import load
-from optout.services.sequences import definitions
+from optout.services.sequences import audiences, auto_enroll, definitions
 
 WS = WORKSPACE_ID
 HEADING = "## Sequences that enroll by themselves at scale (`bench/auto_enroll.py`)"
@@ -457,7 +457,7 @@ def switch_on(engine: Engine, sequence_id: int) -> float:
         name = db.scalar(sa.select(t.sequences.c.name).where(t.sequences.c.id == sequence_id))
     started = time.perf_counter()
     with engine.begin() as db:
-        automatic_enrollment.switch(
+        auto_enroll.switch(
             db, workspace_id=WS, sequence=str(name), on=True, actor="bench", now=utcnow()
         )
     return time.perf_counter() - started
@@ -475,7 +475,7 @@ def queued(engine: Engine, sequence_id: int | None = None) -> int:
 def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
     """The baseline of the pass: the first queued people enrolled by hand, the same
     batches, through `enrollments.enrolling.enroll`; rolled back."""
-    measure = Measure(f"{batches} batches of {automatic_enrollment.BATCH} enrolled by hand")
+    measure = Measure(f"{batches} batches of {automatic.BATCH} enrolled by hand")
     q = t.enrollment_queue
     with engine.connect() as db:
         ids = list(
@@ -483,14 +483,14 @@ def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
                 sa.select(q.c.person_id)
                 .where(q.c.sequence_id == sequence_id)
                 .order_by(q.c.id)
-                .limit(batches * automatic_enrollment.BATCH)
+                .limit(batches * automatic.BATCH)
             )
         )
         audience_id = db.scalar(
             sa.select(t.sequences.c.audience_id).where(t.sequences.c.id == sequence_id)
         )
     for n in range(batches):
-        batch = ids[n * automatic_enrollment.BATCH : (n + 1) * automatic_enrollment.BATCH]
+        batch = ids[n * automatic.BATCH : (n + 1) * automatic.BATCH]
         with engine.connect() as db:
             transaction = db.begin()
             started = time.perf_counter()
@@ -510,17 +510,15 @@ def by_hand(engine: Engine, sequence_id: int, batches: int) -> Measure:
 
 
 def drain(engine: Engine, progress: Progress, passes: int | None = None) -> tuple[Measure, int]:
-    """Passes of full batches (`automatic_enrollment.BATCH`, as the hand-enrolled
+    """Passes of full batches (`automatic.BATCH`, as the hand-enrolled
     baseline) until the queue is empty, or `passes` of them; each pass timed (one
     transaction, commit)."""
-    measure = Measure(f"one pass (a batch of {automatic_enrollment.BATCH})")
+    measure = Measure(f"one pass (a batch of {automatic.BATCH})")
     enrolled = 0
     while queued(engine) and (passes is None or len(measure.runs) < passes):
         started = time.perf_counter()
         with engine.begin() as db:
-            enrolled += automatic_enrollment.run(
-                db, workspace_id=WS, now=utcnow(), limit=automatic_enrollment.BATCH
-            )
+            enrolled += automatic.run(db, workspace_id=WS, now=utcnow(), limit=automatic.BATCH)
         measure.runs.append(time.perf_counter() - started)
         if len(measure.runs) % 5 == 0:
             progress.say(f"  {len(measure.runs)} passes, {enrolled:,} enrolled")
@@ -532,7 +530,7 @@ def idle_pass(engine: Engine, repeat: int) -> Measure:
     for _ in range(repeat):
         started = time.perf_counter()
         with engine.begin() as db:
-            automatic_enrollment.run(db, workspace_id=WS, now=utcnow())
+            automatic.run(db, workspace_id=WS, now=utcnow())
         measure.runs.append(time.perf_counter() - started)
     return measure
 
@@ -554,7 +552,7 @@ def latency(
             try:
                 started = time.perf_counter()
                 with engine.begin() as db:
-                    count = automatic_enrollment.run(db, workspace_id=WS, now=utcnow())
+                    count = automatic.run(db, workspace_id=WS, now=utcnow())
                 passes.append((time.perf_counter() - started, count))
             except BaseException as exc:  # reported by the main thread
                 failures.append(exc)
@@ -675,12 +673,12 @@ def _measure(
     switch.runs.append(switch_on(engine, first))
     members = queued(engine, first)
     switch.note = f"{members:,} queued"
-    batches = -(-members // automatic_enrollment.BATCH)
+    batches = -(-members // automatic.BATCH)
     hand = by_hand(engine, first, min(batches, args.hand_batches))
     progress.say(f"draining {members:,} queued people: {batches} passes, at most {args.passes}")
     passes, enrolled = drain(engine, progress, args.passes)
     unfinished = queued(engine, first)
-    pairs["pass"] = Pair(f"one pass enrolling a batch of {automatic_enrollment.BATCH}", "",
+    pairs["pass"] = Pair(f"one pass enrolling a batch of {automatic.BATCH}", "",
                          hand, passes)  # fmt: skip
     with engine.connect() as db:
         k = t.enrollment_skips

@@ -11,12 +11,12 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Purpose
-from optout.services import audiences, workspaces
+from optout.services import workspaces
 from optout.services.directory import companies, opportunities, people
 from optout.services.eligibility import Explanation, explain
 from optout.services.enrollments import enrolling
 from optout.services.exclusions import saves
-from optout.services.sequences import definitions, personas, rulesets
+from optout.services.sequences import audiences, definitions, personas, rulesets
 
 ONE_EMAIL = (
     definitions.Step(kind="email", subject="Hello {{ person.first_name }}", body_text="Hi there"),

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
 from optout.filters import to_text
-from optout.services import audiences
+from optout.services.sequences import audiences
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World

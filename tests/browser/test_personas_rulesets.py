@@ -10,9 +10,8 @@ from contextlib import AbstractContextManager
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
 
-from optout.services import audiences
 from optout.services.access import accounts
-from optout.services.sequences import definitions, personas, rulesets
+from optout.services.sequences import audiences, definitions, personas, rulesets
 from tests.browser.conftest import App
 from tests.browser.page_checks import DESKTOP, check_widths, console_errors
 from tests.factories import World

@@ -20,7 +20,7 @@ def _seed(cli: Cli) -> None:
         world.audience("People teams", "person.title contains any (hr, people)", "No interns")
         world.audience("Everyone")
         world.sequence("Intro", audience="People teams", steps=STEPS)
-        from optout.services import audiences
+        from optout.services.sequences import audiences
 
         audiences.switch_off(
             world.db,

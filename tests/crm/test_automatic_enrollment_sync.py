@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from optout.clock import utcnow
 from optout.crm.protocol import Connector, Page, Record
 from optout.db import tables as t
-from optout.services import automatic_enrollment
-from optout.services.enrollments import refresh
+from optout.services.enrollments import automatic, refresh
+from optout.services.sequences import auto_enroll
 from tests.crm.conftest import Crm, hubspot_workspace, salesforce_workspace
 from tests.crm.emulators.common import FakeClock
 from tests.crm.emulators.hubspot import HubSpot
@@ -31,7 +31,7 @@ def _enrolling_ctos(world: World) -> None:
         "company",
         'opportunity.stage in ("contractsent", "negotiation")',
     )
-    automatic_enrollment.switch(
+    auto_enroll.switch(
         world.db, workspace_id=world.ws, sequence="Tech", on=True, actor="admin", now=world.now
     )
 
@@ -54,7 +54,7 @@ class WorkerBetweenPages:
             yield page
             with self.engine.begin() as db:
                 queued = db.scalar(sa.select(sa.func.count()).select_from(t.enrollment_queue))
-                enrolled = automatic_enrollment.run(db, workspace_id=self.ws, now=utcnow())
+                enrolled = automatic.run(db, workspace_id=self.ws, now=utcnow())
             self.passes.append((obj, int(queued or 0), enrolled))
 
     def fetch(self, obj: str, ids: Sequence[str]) -> list[Record]:
@@ -79,7 +79,7 @@ def _sync_with_worker_beside(crm: Crm) -> WorkerBetweenPages:
 
 def _after_the_sync(crm: Crm, email: str) -> tuple[int, str | None, dict[str, str]]:
     with crm.engine.begin() as db:
-        enrolled = automatic_enrollment.run(db, workspace_id=crm.ws, now=utcnow())
+        enrolled = automatic.run(db, workspace_id=crm.ws, now=utcnow())
         e, p, s = t.enrollments, t.people, t.sequences
         status = db.scalar(
             sa.select(e.c.status)

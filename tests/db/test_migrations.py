@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db import tables as t
 from optout.db.migrate import downgrade, upgrade
-from optout.services import audience_index, audiences
+from optout.services import audience_index
+from optout.services.sequences import audiences
 from optout.services.suppression import optouts
 from tests.factories import World
 

@@ -23,12 +23,12 @@ from optout.eligibility.index import clock_conditions, live
 from optout.eligibility.sql import eligible_people
 from optout.filters import Level
 from optout.sending.claim import claim
-from optout.services import audiences, decision_index, fresh_rules, monitoring
+from optout.services import decision_index, fresh_rules, monitoring
 from optout.services.eligibility import explain, situation
 from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions.preview import preview
 from optout.services.exclusions.reached import removable_enrollments
-from optout.services.sequences import definitions
+from optout.services.sequences import audiences, definitions
 from optout.services.staging import requested_people, stage_ids
 from optout.web.pages import reads
 

@@ -38,17 +38,12 @@ from optout.db import tables as t
 from optout.eligibility import Purpose, decide, index
 from optout.errors import Conflict, InvalidFilter, InvalidInput, OptoutError
 from optout.filters import Level, to_text
-from optout.services import (
-    audience_index,
-    audiences,
-    automatic_enrollment,
-    decision_index,
-    fresh_rules,
-)
+from optout.services import audience_index, decision_index, fresh_rules
 from optout.services.directory import companies, opportunities, people
 from optout.services.eligibility import facts, situation
-from optout.services.enrollments import enrolling
+from optout.services.enrollments import automatic, enrolling
 from optout.services.exclusions import saves
+from optout.services.sequences import audiences, auto_enroll
 from optout.services.suppression import optouts
 from tests.eligibility.test_parity import agreed
 from tests.random_worlds import (
@@ -133,7 +128,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         self.automatic_id = world.sequence(
             "Enrolls by itself", ruleset=ruleset, audience="Members", steps=STEPS
         )
-        automatic_enrollment.switch(
+        auto_enroll.switch(
             self.db,
             workspace_id=self.ws,
             sequence="Enrolls by itself",
@@ -450,7 +445,7 @@ class DecisionIndexMachine(RuleBasedStateMachine):
         then enroll who the sequences that enroll by themselves have queued."""
         decision_index.advance(self.db, workspace_id=self.ws, now=self.now)
         decision_index.flush(self.db)
-        automatic_enrollment.run(self.db, workspace_id=self.ws, now=self.now)
+        automatic.run(self.db, workspace_id=self.ws, now=self.now)
 
     @rule(data=st.data())
     def edit_audience(self, data: st.DataObject) -> None:

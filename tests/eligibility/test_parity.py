@@ -26,10 +26,10 @@ from optout.eligibility.precedence import PRECEDENCE
 from optout.eligibility.sql import eligible_people
 from optout.errors import Conflict
 from optout.filters import Level, Node, to_text
-from optout.services import audiences
 from optout.services.directory import companies, people
 from optout.services.eligibility import facts, situation
 from optout.services.enrollments import enrolling
+from optout.services.sequences import audiences
 from optout.services.suppression import optouts
 from tests.factories import World
 from tests.random_worlds import NOW, STEPS, TITLES, WorldSpec, build, filters, pools, worlds

@@ -16,9 +16,9 @@ from optout.config import Settings
 from optout.db import tables as t
 from optout.sending.transports import SmtpTransport
 from optout.sending.worker import Mailer, run_forever
-from optout.services import automatic_enrollment
 from optout.services.directory import people
-from optout.services.sequences import definitions
+from optout.services.enrollments import automatic
+from optout.services.sequences import auto_enroll, definitions
 from tests.factories import World
 from tests.sending.smtp_server import HOST, Recorder, smtp_server
 
@@ -55,7 +55,7 @@ def test_R41_a_new_member_is_enrolled_and_emailed_while_the_worker_waits_for_its
             from_address="Sam Seller <sam@acme-sales.com>",
             now=world.now,
         )
-        automatic_enrollment.switch(
+        auto_enroll.switch(
             db, workspace_id=world.ws, sequence="Tech", on=True, actor="admin", now=world.now
         )
         ws = world.ws
@@ -92,4 +92,4 @@ def test_R41_a_new_member_is_enrolled_and_emailed_while_the_worker_waits_for_its
     assert message.recipients == ["pat@initech.net"]
     with fresh_engine.connect() as db:
         e = t.enrollments
-        assert db.scalar(sa.select(e.c.enrolled_by)) == automatic_enrollment.ACTOR
+        assert db.scalar(sa.select(e.c.enrolled_by)) == automatic.ACTOR

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidFilter, InvalidInput, NotFound
-from optout.services import audiences
-from optout.services.sequences import personas
+from optout.services.sequences import audiences, personas
 from tests.factories import World
 
 

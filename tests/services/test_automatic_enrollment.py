@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audience_index, audiences, automatic_enrollment, decision_index
+from optout.services import audience_index, decision_index
 from optout.services.directory import people
-from optout.services.enrollments import enrolling, refresh
+from optout.services.enrollments import automatic, enrolling, refresh
 from optout.services.exclusions import archive
-from optout.services.sequences import edits
+from optout.services.sequences import audiences, auto_enroll, edits
 from tests.factories import World
 
 
@@ -27,11 +27,11 @@ def _commit(world: World) -> None:
 
 def _pass(world: World, at: datetime | None = None) -> int:
     _commit(world)
-    return automatic_enrollment.run(world.db, workspace_id=world.ws, now=at or world.now)
+    return automatic.run(world.db, workspace_id=world.ws, now=at or world.now)
 
 
 def _switch_on(world: World, sequence: str = "Tech", **dates: datetime) -> None:
-    automatic_enrollment.switch(
+    auto_enroll.switch(
         world.db,
         workspace_id=world.ws,
         sequence=sequence,
@@ -82,10 +82,8 @@ def test_R41_switching_on_enrolls_the_members_and_then_each_new_member_by_the_ne
     assert world.status_of(seq, bob) == "not_started"
     e = t.enrollments
     actors = set(world.db.scalars(sa.select(e.c.enrolled_by).where(e.c.sequence_id == seq)))
-    assert actors == {automatic_enrollment.ACTOR}
-    assert automatic_enrollment.enrolled_today(world.db, workspace_id=world.ws, now=world.now) == {
-        seq: 3
-    }
+    assert actors == {automatic.ACTOR}
+    assert automatic.enrolled_today(world.db, workspace_id=world.ws, now=world.now) == {seq: 3}
 
 
 def test_R41_a_member_who_finished_is_not_enrolled_again_by_a_later_write(world: World) -> None:
@@ -157,7 +155,7 @@ def test_R41_R27_the_company_cap_holds_and_the_one_left_out_is_asked_again(world
         .where(e.c.person_id == ann)
         .values(status="unenrolled", ended_at=world.now, end_reason="manual")
     )
-    assert _pass(world, world.now + automatic_enrollment.CAP_RETRY) == 1
+    assert _pass(world, world.now + automatic.CAP_RETRY) == 1
     assert world.status_of(seq, amy) == "not_started"
 
 
@@ -211,18 +209,18 @@ def test_R41_new_members_are_enrolled_before_the_people_asked_again(world: World
     _commit(world)
     q = t.enrollment_queue
     assert world.db.scalar(sa.select(sa.func.count()).where(q.c.sequence_id == seq)) == 3
-    assert automatic_enrollment.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
+    assert automatic.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
     assert world.status_of(seq, cat) == "not_started"
-    assert automatic_enrollment.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
+    assert automatic.run(world.db, workspace_id=world.ws, now=world.now, limit=1) == 1
     assert world.db.scalar(sa.select(sa.func.count()).where(q.c.sequence_id == seq)) == 1
 
 
 def test_R41_a_pass_sizes_its_batch_to_hold_the_lock_about_half_a_second() -> None:
-    size = automatic_enrollment.FIRST_BATCH
-    assert automatic_enrollment.next_batch_size(size, held=0.25) == 2 * size
-    assert automatic_enrollment.next_batch_size(size, held=2.0) == size // 4
-    assert automatic_enrollment.next_batch_size(size, held=0.0001) == automatic_enrollment.BATCH
-    assert automatic_enrollment.next_batch_size(size, held=60) == automatic_enrollment.LEAST_BATCH
+    size = automatic.FIRST_BATCH
+    assert automatic.next_batch_size(size, held=0.25) == 2 * size
+    assert automatic.next_batch_size(size, held=2.0) == size // 4
+    assert automatic.next_batch_size(size, held=0.0001) == automatic.BATCH
+    assert automatic.next_batch_size(size, held=60) == automatic.LEAST_BATCH
 
 
 def test_R41_R30_a_member_who_leaves_the_audience_leaves_the_not_enrolled_view(

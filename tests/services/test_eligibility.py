@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from optout.eligibility import Status
-from optout.services import audiences
 from optout.services.enrollments import enrolling
+from optout.services.sequences import audiences
 from tests.factories import World
 
 

@@ -9,9 +9,10 @@ import pytest
 from optout.db import tables
 from optout.eligibility import Purpose, Status
 from optout.errors import ConfirmationRequired, InvalidFilter
-from optout.services import audiences, events, fresh_rules, monitoring
+from optout.services import events, fresh_rules, monitoring
 from optout.services.directory import companies, opportunities, people
 from optout.services.exclusions import saves
+from optout.services.sequences import audiences
 from tests.factories import World, email_status, queued_email
 
 

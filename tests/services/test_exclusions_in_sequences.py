@@ -10,10 +10,10 @@ import pytest
 from optout.db import tables
 from optout.eligibility.model import RulesetSpec
 from optout.errors import ConfirmationRequired
-from optout.services import audiences, fresh_rules
+from optout.services import fresh_rules
 from optout.services.exclusions import in_sequences
 from optout.services.naming import row_by_name
-from optout.services.sequences import rulesets
+from optout.services.sequences import audiences, rulesets
 from tests.factories import World
 
 

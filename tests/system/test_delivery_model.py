@@ -52,12 +52,12 @@ from optout.inbound import InboundOptions
 from optout.inbound.process import process_message
 from optout.normalize import normalize_email
 from optout.sending.worker import run_once
-from optout.services import audiences, workspaces
+from optout.services import workspaces
 from optout.services.directory import companies, opportunities, people
 from optout.services.enrollments import enrolling, refresh
 from optout.services.exclusions import saves
 from optout.services.imports import people_files
-from optout.services.sequences import definitions, rulesets
+from optout.services.sequences import audiences, definitions, rulesets
 from optout.services.suppression import optouts
 from tests.inbound.helpers import corpus, reply
 from tests.state_machine_parts import runs_of_part, seeded_part

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 
 from optout.clock import utcnow
 from optout.db import tables as t
-from optout.services import automatic_enrollment
 from optout.services.access import accounts
+from optout.services.enrollments import automatic
 from tests.factories import World
 from tests.web.conftest import Web, csrf_token_in
 
@@ -74,7 +74,7 @@ def _person_id(web: Web, world: World, email: str) -> int:
 
 def _worker_pass(web: Web, world: World) -> int:
     with web.engine.begin() as db:
-        return automatic_enrollment.run(db, workspace_id=world.ws, now=utcnow())
+        return automatic.run(db, workspace_id=world.ws, now=utcnow())
 
 
 def test_R41_the_sequence_page_switches_automatic_enrollment_and_counts_the_last_day(

@@ -18,10 +18,9 @@ from sqlalchemy.engine import Engine
 from optout.crm import connections
 from optout.db import tables as t
 from optout.inbound import process_message
-from optout.services import audiences
 from optout.services.access import accounts
 from optout.services.directory import people
-from optout.services.sequences import personas, rulesets
+from optout.services.sequences import audiences, personas, rulesets
 from tests.factories import World
 from tests.inbound.helpers import OPTIONS, reply, sent_world
 from tests.web.conftest import Web, csrf_token_in

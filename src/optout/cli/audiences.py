@@ -15,8 +15,8 @@ from optout.cli.lookups import audience_rows
 from optout.cli.render import console, emit_json, plain
 from optout.clock import utcnow
 from optout.filters import to_text
-from optout.services import audiences
-from optout.services.audiences import AffectingExclusion
+from optout.services.sequences import audiences
+from optout.services.sequences.audiences import AffectingExclusion
 
 audience_app = typer.Typer(
     no_args_is_help=True, help="Audiences: people filters (and personas) that feed sequences."

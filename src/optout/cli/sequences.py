@@ -22,11 +22,10 @@ from optout.filters.sql import compile_sql, people_scope
 from optout.mail import windows
 from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment, automatic_enrollment_view
 from optout.services.directory import people
-from optout.services.enrollments import enrolling, refresh, refusals
+from optout.services.enrollments import automatic_view, enrolling, refresh, refusals
 from optout.services.filters import read_filter
-from optout.services.sequences import definitions, edits, rulesets
+from optout.services.sequences import auto_enroll, definitions, edits, rulesets
 
 # Refused people listed by `enroll`, by address; the rest are counted.
 REFUSALS_SHOWN = 100
@@ -188,7 +187,7 @@ def sequence_create(
             schedule=schedule,
         )
         if on:
-            automatic_enrollment.switch(
+            auto_enroll.switch(
                 db, workspace_id=ws.id, sequence=name, on=True, actor=env.actor, now=at
             )
     if json_output:
@@ -240,18 +239,18 @@ def sequence_auto_enroll(
         raise InvalidInput("--from and --until go with --on")
     env = env_of(ctx)
     with env.workspace() as (db, ws):
-        found = automatic_enrollment.switch(
+        found = auto_enroll.switch(
             db,
             workspace_id=ws.id,
             sequence=name,
             on=on,
             actor=env.actor,
             now=moment(now),
-            starts=automatic_enrollment_view.parse_moment(starts, what="--from"),
-            ends=automatic_enrollment_view.parse_moment(ends, what="--until"),
+            starts=automatic_view.parse_moment(starts, what="--from"),
+            ends=automatic_view.parse_moment(ends, what="--until"),
         )
     if json_output:
-        emit_json({"sequence": name, **automatic_enrollment_view.setting_json(found)})
+        emit_json({"sequence": name, **automatic_view.setting_json(found)})
         return
     if on:
         console().print(
@@ -269,8 +268,8 @@ def sequence_auto_enroll(
         )
 
 
-def _setting_text(found: automatic_enrollment.Setting) -> str:
-    return automatic_enrollment_view.Status(
+def _setting_text(found: auto_enroll.Setting) -> str:
+    return automatic_view.Status(
         on=found.on, starts=found.starts, ends=found.ends, enrolled_last_day=0, has_audience=True
     ).words
 
@@ -337,9 +336,7 @@ def sequence_show(
         view = definitions.overview(db, workspace_id=ws.id, name=name)
         counts = enrolling.count_by_status(db, workspace_id=ws.id, sequence_id=view.id)
         schedule = schedule_of(db, sequence_id=view.id)
-        auto = automatic_enrollment_view.status(
-            db, workspace_id=ws.id, sequence_id=view.id, now=moment(None)
-        )
+        auto = automatic_view.status(db, workspace_id=ws.id, sequence_id=view.id, now=moment(None))
     if json_output:
         emit_json(
             {

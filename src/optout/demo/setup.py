@@ -10,10 +10,9 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from optout.mail.windows import ANY_TIME, Schedule
-from optout.services import audiences
 from optout.services.exclusions import saves
 from optout.services.mailboxes import sender_mailboxes
-from optout.services.sequences import definitions, personas, rulesets
+from optout.services.sequences import audiences, definitions, personas, rulesets
 
 OUTBOUND = "Q4 Outbound"
 PEOPLE_INTRO = "People Teams Intro"

@@ -67,7 +67,8 @@ from optout.sending.transports import (
     Transport,
     transport_from_url,
 )
-from optout.services import automatic_enrollment, decision_index
+from optout.services import decision_index
+from optout.services.enrollments import automatic
 
 OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statistics
 
@@ -246,13 +247,13 @@ def enroll_automatically(engine: Engine, *, now: datetime) -> int:
     enrolled = 0
     for workspace_id in workspace_ids:
         ready = conflicts.run(
-            engine, partial(automatic_enrollment.waiting, workspace_id=workspace_id, now=now)
+            engine, partial(automatic.waiting, workspace_id=workspace_id, now=now)
         )
         for one in ready:
             enrolled += conflicts.run(
                 engine,
                 partial(
-                    automatic_enrollment.enroll_queued,
+                    automatic.enroll_queued,
                     workspace_id=workspace_id,
                     waiting=one,
                     now=now,

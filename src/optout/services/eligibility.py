@@ -17,12 +17,13 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility import Decision, Facts, Purpose, Situation, decide
-from optout.services import audiences, automatic_outlook, decision_index, fresh_rules, subjects
+from optout.services import decision_index, fresh_rules, subjects
 from optout.services.directory import people
+from optout.services.enrollments import automatic_outlook
 from optout.services.exclusions import look_alikes
 from optout.services.exclusions.domain_hints import explain_hints
 from optout.services.mailboxes import availability
-from optout.services.sequences import definitions
+from optout.services.sequences import audiences, definitions
 from optout.services.suppression import signals
 
 

@@ -1,6 +1,6 @@
 """Who an actively enrolling sequence is to enroll next (`enrollment_queue`), and the
 writes that put people there or take them out. Enrolling them is
-`services.automatic_enrollment`; this module only keeps the queue, so the decision index
+`services.enrollments.automatic`; this module only keeps the queue, so the decision index
 can fill it in the writing transaction without importing the enrollment use-cases.
 
 A person is queued for a sequence that enrolls by itself when:

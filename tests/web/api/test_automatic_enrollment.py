@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from optout.clock import utcnow
-from optout.services import automatic_enrollment
+from optout.services.enrollments import automatic
 from tests.factories import World
 from tests.web.api.conftest import Api, error_of
 
@@ -51,7 +51,7 @@ def test_R41_automatic_enrollment_is_set_read_and_changed_through_the_api(
 
     # The worker's pass enrolls Ann, the one member; the sequence counts her.
     with api.engine.begin() as db:
-        assert automatic_enrollment.run(db, workspace_id=world.ws, now=utcnow()) == 1
+        assert automatic.run(db, workspace_id=world.ws, now=utcnow()) == 1
     sequence_id = made["id"]
     read = http.get(f"/sequences/{sequence_id}").json()
     assert read["enrolled_automatically_last_day"] == 1

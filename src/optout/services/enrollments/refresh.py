@@ -15,10 +15,9 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import audiences
 from optout.services.enrollments import enrolling
 from optout.services.enrollments.refusals import REASONS, keep_as_not_enrolled
-from optout.services.sequences import definitions
+from optout.services.sequences import audiences, definitions
 
 # What each check is called in the not-enrolled view (the words of an enrollment refusal).
 SUMMARIES = REASONS

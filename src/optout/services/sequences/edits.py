@@ -22,9 +22,10 @@ from optout.errors import Conflict, InvalidInput
 from optout.mail.windows import ANY_TIME, Schedule
 from optout.sending import realign
 from optout.sending.schedule import schedule_of
-from optout.services import automatic_enrollment, events
+from optout.services import events
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
+from optout.services.sequences import auto_enroll
 from optout.services.sequences.definitions import (
     InvalidStep,
     Step,
@@ -152,7 +153,7 @@ def update_settings(
     audience_before = db.scalar(sa.select(s.c.audience_id).where(s.c.id == sequence_id))
     db.execute(s.update().where(s.c.id == sequence_id).values(**values))
     if "audience" in changed or "ruleset" in changed:
-        automatic_enrollment.settings_changed(
+        auto_enroll.settings_changed(
             db,
             workspace_id=workspace_id,
             sequence_id=sequence_id,

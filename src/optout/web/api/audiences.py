@@ -13,11 +13,11 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.eligibility.model import AudienceSpec
 from optout.filters import to_json, to_text
-from optout.services import audiences
 from optout.services.access.accounts import Principal
 from optout.services.exclusions import saves
 from optout.services.naming import row_by_id
 from optout.services.reads import listing
+from optout.services.sequences import audiences
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.api.schemas import FILTER_HELP

@@ -15,11 +15,10 @@ from optout.clock import as_stored, utcnow
 from optout.db import tables as t
 from optout.mail import windows
 from optout.sending.schedule import schedule_of
-from optout.services import automatic_enrollment, automatic_enrollment_view
-from optout.services.enrollments import enrolling, refresh
+from optout.services.enrollments import automatic_view, enrolling, refresh
 from optout.services.naming import row_by_id
 from optout.services.reads import listing
-from optout.services.sequences import definitions, edits
+from optout.services.sequences import auto_enroll, definitions, edits
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
@@ -175,7 +174,7 @@ def _detail(db: Connection, *, workspace_id: int, sequence_id: int) -> SequenceD
     name = definitions.spec(db, workspace_id=workspace_id, sequence_id=sequence_id).name
     view = definitions.overview(db, workspace_id=workspace_id, name=name)
     counts = enrolling.count_by_status(db, workspace_id=workspace_id, sequence_id=sequence_id)
-    auto = automatic_enrollment_view.status(
+    auto = automatic_view.status(
         db, workspace_id=workspace_id, sequence_id=sequence_id, now=utcnow()
     )
     return SequenceDetail(
@@ -263,7 +262,7 @@ def _switch(
     ends: datetime | None,
     actor: str,
 ) -> None:
-    automatic_enrollment.switch(
+    auto_enroll.switch(
         db,
         workspace_id=workspace_id,
         sequence=sequence,

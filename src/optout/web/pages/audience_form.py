@@ -13,8 +13,8 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidFilter, InvalidInput, NotFound, OptoutError
 from optout.filters import to_text
-from optout.services import audiences
 from optout.services.reads import listing
+from optout.services.sequences import audiences
 from optout.web.pages import reads
 from optout.web.pages.exclusion_form import field_groups, operator_choices
 from optout.web.pages.form_error import FormError

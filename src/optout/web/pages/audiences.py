@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.filters import to_text
-from optout.services import audiences
+from optout.services.sequences import audiences
 from optout.web.pages import reads
 from optout.web.pages.render import page, redirect
 from optout.web.pages.route import page_router

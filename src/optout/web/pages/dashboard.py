@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from optout.clock import utcnow
 from optout.config import is_loopback_url
-from optout.services import automatic_enrollment_view, fresh_rules
-from optout.services.enrollments import in_doubt
+from optout.services import fresh_rules
+from optout.services.enrollments import automatic_view, in_doubt
 from optout.services.exclusions import in_sequences
 from optout.services.mailboxes import availability
 from optout.web.pages import reads
@@ -44,7 +44,7 @@ def dashboard(request: Request, viewer: PageViewer) -> HTMLResponse:
         refusals = reads.sending_refusals(db, workspace_id=ws, now=now, days=REFUSAL_DAYS)
         bypassing = in_sequences.bypassing_sequences(db, workspace_id=ws)
         paused_mailboxes = availability.paused(db, workspace_id=ws, now=now)
-        enrolling = automatic_enrollment_view.per_sequence(db, workspace_id=ws, now=now)
+        enrolling = automatic_view.per_sequence(db, workspace_id=ws, now=now)
         enabled = [s for s in fresh_rules.all_specs(db, workspace_id=ws) if s.enabled]
         counted = enabled[:MAX_COUNTED_EXCLUSIONS]
         matched = [

@@ -13,9 +13,8 @@ from fastapi.responses import HTMLResponse
 from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, OptoutError
-from optout.services import audiences
 from optout.services.reads import listing
-from optout.services.sequences import personas
+from optout.services.sequences import audiences, personas
 from optout.web.pages import reads
 from optout.web.pages.form_error import form_error
 from optout.web.pages.render import page, redirect

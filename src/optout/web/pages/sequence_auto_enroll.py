@@ -1,5 +1,5 @@
 """A sequence's "Enroll automatically" setting on its page (R41): on or off, with an
-optional start and end, saved through `automatic_enrollment.switch`."""
+optional start and end, saved through `auto_enroll.switch`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from fastapi import Form, Request, Response
 
 from optout.clock import utcnow
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment
-from optout.services.automatic_enrollment_view import parse_moment
-from optout.services.sequences import definitions
+from optout.services.enrollments.automatic_view import parse_moment
+from optout.services.sequences import auto_enroll, definitions
 from optout.web.pages.render import redirect
 from optout.web.pages.route import page_router
 from optout.web.pages.viewer import FormViewer
@@ -37,7 +36,7 @@ def save_automatic_enrollment(
     try:
         with site_of(request).engine.begin() as db:
             name = definitions.spec(db, workspace_id=ws, sequence_id=sequence_id).name
-            automatic_enrollment.switch(
+            auto_enroll.switch(
                 db,
                 workspace_id=ws,
                 sequence=name,

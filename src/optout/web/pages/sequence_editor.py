@@ -17,12 +17,11 @@ from optout.errors import ConfirmationRequired, Conflict, InvalidInput, NotFound
 from optout.mail.templates import InvalidTemplate
 from optout.normalize import normalize_email
 from optout.sending.threads import reply_subject
-from optout.services import automatic_enrollment
 from optout.services.directory import people
 from optout.services.exclusions import in_sequences
 from optout.services.naming import row_by_name
 from optout.services.reads import listing
-from optout.services.sequences import definitions
+from optout.services.sequences import auto_enroll, definitions
 from optout.services.sequences.definitions import InvalidStep
 from optout.services.sequences.edits import editable, replace_steps, update_settings
 from optout.services.sequences.step_preview import render_step
@@ -139,7 +138,7 @@ def create_sequence(
                 schedule=form.schedule(),
             )
             if form.audience and form.enroll_automatically:
-                automatic_enrollment.switch(
+                auto_enroll.switch(
                     db,
                     workspace_id=viewer.workspace_id,
                     sequence=form.name,

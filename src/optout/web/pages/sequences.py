@@ -15,8 +15,7 @@ from optout.clock import utcnow
 from optout.db import tables as t
 from optout.errors import InvalidInput
 from optout.jobs import submit
-from optout.services import automatic_enrollment_view
-from optout.services.enrollments import enrolling, refresh
+from optout.services.enrollments import automatic_view, enrolling, refresh
 from optout.services.reads import browse
 from optout.services.sequences import definitions
 from optout.services.sequences.definitions import Overview
@@ -69,7 +68,7 @@ def sequence_list(request: Request, viewer: PageViewer) -> HTMLResponse:
 def sequence_steps(request: Request, viewer: PageViewer, sequence_id: int) -> HTMLResponse:
     view, counts = _overview(request, viewer, sequence_id)
     with site_of(request).reading() as db:
-        auto = automatic_enrollment_view.status(
+        auto = automatic_view.status(
             db, workspace_id=viewer.workspace_id, sequence_id=sequence_id, now=utcnow()
         )
     return page(
@@ -215,10 +214,10 @@ def not_enrolled_tab(
         ran = bool(rows) or db.scalar(
             sa.select(sa.exists().where(e.c.sequence_id == sequence_id, e.c.source == "audience"))
         )
-        auto = automatic_enrollment_view.status(
+        auto = automatic_view.status(
             db, workspace_id=viewer.workspace_id, sequence_id=sequence_id, now=utcnow()
         )
-        waiting = automatic_enrollment_view.waiting(db, sequence_id=sequence_id) if auto.on else 0
+        waiting = automatic_view.waiting(db, sequence_id=sequence_id) if auto.on else 0
     return page(
         request,
         "sequence_not_enrolled.html",

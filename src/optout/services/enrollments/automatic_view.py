@@ -1,8 +1,8 @@
 """What a user reads of a sequence that enrolls by itself (R41): its setting with how many
 it enrolled over the last day (for one person, `automatic_outlook`).
 
-Read-only: the setting is changed by `automatic_enrollment.switch`, people are enrolled by
-`automatic_enrollment.run`.
+Read-only: the setting is changed by `auto_enroll.switch`, people are enrolled by
+`automatic.run`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from sqlalchemy.engine import Connection
 from optout.clock import as_stored
 from optout.db import tables as t
 from optout.errors import InvalidInput
-from optout.services import automatic_enrollment
-from optout.services.automatic_enrollment import Setting
+from optout.services.enrollments import automatic
+from optout.services.sequences import auto_enroll
+from optout.services.sequences.auto_enroll import Setting
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ class Status:
 
 
 def status(db: Connection, *, workspace_id: int, sequence_id: int, now: datetime) -> Status:
-    found = automatic_enrollment.setting(db, sequence_id=sequence_id)
+    found = auto_enroll.setting(db, sequence_id=sequence_id)
     s = t.sequences
-    counts = automatic_enrollment.enrolled_today(db, workspace_id=workspace_id, now=now)
+    counts = automatic.enrolled_today(db, workspace_id=workspace_id, now=now)
     audience = db.scalar(
         sa.select(s.c.audience_id).where(s.c.id == sequence_id, s.c.workspace_id == workspace_id)
     )
@@ -106,7 +107,7 @@ def per_sequence(db: Connection, *, workspace_id: int, now: datetime) -> list[En
         sa.select(e.c.sequence_id, sa.func.count().label("n"))
         .where(
             e.c.workspace_id == workspace_id,
-            e.c.enrolled_by == automatic_enrollment.ACTOR,
+            e.c.enrolled_by == automatic.ACTOR,
             e.c.enrolled_at > now - timedelta(days=1),
         )
         .group_by(e.c.sequence_id)
