@@ -214,16 +214,11 @@ ALLOWED = {
     ("optout.cli.workspace", "optout.demo.tour"): "the `optout demo` command",
     # One number both share: the largest id a stored row can have (a larger one is a 404).
     ("optout.web.pages.route", "optout.web.api.common"): "the largest id",
-    # The mail parts that touch the database or the network stay in `sending/` beside the
-    # worker: queueing an enrollment's next step and re-timing queued steps after an edit
-    # (`schedule`, `realign`), and the SMTP client a mailbox's connection test uses.
-    ("optout.services.enrollments.enrolling", "optout.sending.schedule"): "queues the next step",
+    # A mailbox's connection test opens the SMTP client the worker sends with.
     (
         "optout.services.mailboxes.sender_mailboxes",
         "optout.sending.transports",
     ): "tests a mailbox's server",
-    ("optout.services.sequences.edits", "optout.sending.realign"): "re-times queued steps",
-    ("optout.services.sequences.edits", "optout.sending.schedule"): "re-times queued steps",
 }
 
 
@@ -270,6 +265,7 @@ FOLDERS = (
     "exclusions",
     "mailboxes",
     "reads",
+    "send_queue",
 )
 # The shared tier: imported by every family, it imports no folder.
 SHARED = (

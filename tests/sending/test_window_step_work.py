@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection, Engine
 from optout.db import statistics
 from optout.db.engine import create_engine
 from optout.mail.windows import EVERY_DAY, MINUTES_A_DAY, Schedule
-from optout.sending import realign
 from optout.services.directory import people
 from optout.services.enrollments import enrolling
+from optout.services.send_queue import realign
 from optout.services.sequences import definitions
 from tests.conftest import copy_private
 from tests.factories import World

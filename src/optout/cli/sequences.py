@@ -20,11 +20,11 @@ from optout.filters import Level
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
 from optout.mail import windows
-from optout.sending.schedule import schedule_of
 from optout.sending.threads import reply_subject
 from optout.services.directory import people
 from optout.services.enrollments import automatic_view, enrolling, refresh, refusals
 from optout.services.filters import read_filter
+from optout.services.send_queue.schedule import schedule_of
 from optout.services.sequences import auto_enroll, definitions, edits, rulesets
 
 # Refused people listed by `enroll`, by address; the rest are counted.

@@ -20,10 +20,10 @@ from optout.cli.lookups import counts
 from optout.cli.render import exclusion_json, exclusions_table, preview_json
 from optout.demo.build import Story
 from optout.demo.setup import WEBINAR
-from optout.sending.schedule import schedule_of
 from optout.services import eligibility, fresh_rules
 from optout.services.exclusions.preview import Preview, preview
 from optout.services.mailboxes.sender_mailboxes import listing, of_sequence
+from optout.services.send_queue.schedule import schedule_of
 from optout.services.sequences import audiences
 from optout.services.sequences.definitions import spec_by_name
 

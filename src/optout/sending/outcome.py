@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.sending.schedule import queue_next
 from optout.services import events
 from optout.services.enforcement import end_enrollments
+from optout.services.send_queue.schedule import queue_next
 from optout.services.staging import claimed_emails, stage_ids
 from optout.services.suppression import optouts
 

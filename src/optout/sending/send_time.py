@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.mail import windows
-from optout.sending.schedule import UTC_NAME, schedule_of
+from optout.services.send_queue.schedule import UTC_NAME, schedule_of
 
 
 def zone_for(db: Connection, *, person_id: int, sequence_id: int) -> str:

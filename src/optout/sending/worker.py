@@ -57,7 +57,6 @@ from optout.sending.outcome import (
     record_sent,
     retry_later,
 )
-from optout.sending.realign import due_now
 from optout.sending.recovery import hold, resend_due, settle_expired
 from optout.sending.threads import Thread, subject_of, threads
 from optout.sending.transports import (
@@ -69,6 +68,7 @@ from optout.sending.transports import (
 )
 from optout.services import decision_index
 from optout.services.enrollments import automatic
+from optout.services.send_queue.realign import due_now
 
 OPTIMIZE_EVERY_SECONDS = 3600  # how often the worker tunes the planner statistics
 

@@ -19,12 +19,12 @@ from optout.db import tables as t
 from optout.eligibility import Purpose
 from optout.eligibility.sql import eligible_people
 from optout.errors import InvalidInput
-from optout.sending.schedule import queue_next
 from optout.services import events
 from optout.services.eligibility import situation
 from optout.services.enforcement import Removal, end_enrollments
 from optout.services.enrollments import refusals
 from optout.services.mailboxes.assignment import assign
+from optout.services.send_queue.schedule import queue_next
 from optout.services.staging import new_enrollments, requested_people, stage, stage_ids
 
 

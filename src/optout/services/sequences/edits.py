@@ -20,11 +20,11 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput
 from optout.mail.windows import ANY_TIME, Schedule
-from optout.sending import realign
-from optout.sending.schedule import schedule_of
 from optout.services import events
 from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
+from optout.services.send_queue import realign
+from optout.services.send_queue.schedule import schedule_of
 from optout.services.sequences import auto_enroll
 from optout.services.sequences.definitions import (
     InvalidStep,

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 from optout.clock import as_stored, utcnow
 from optout.db import tables as t
 from optout.mail import windows
-from optout.sending.schedule import schedule_of
 from optout.services.enrollments import automatic_view, enrolling, refresh
 from optout.services.naming import row_by_id
 from optout.services.reads import listing
+from optout.services.send_queue.schedule import schedule_of
 from optout.services.sequences import auto_enroll, definitions, edits
 from optout.web.api.common import BodyId, Input, Name, Page, Paging, PathId, page, read
 from optout.web.api.common import transaction as tx

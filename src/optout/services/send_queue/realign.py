@@ -1,6 +1,6 @@
 """Keeping queued emails inside their sending windows (R38), set-based.
 
-An email is queued with its due time at an opening of its window (sending/schedule.py).
+An email is queued with its due time at an opening of its window (services/send_queue/schedule.py).
 Two things can leave a due time outside it: the sequence's schedule is edited, or the
 time is set by something that knows no windows (a retry's back-off, an email released
 from doubt, a recipient whose time zone changed). `after_edit` moves every queued email
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.db.hints import broadly
 from optout.mail import windows
-from optout.sending.schedule import recipient_zone, recipients, schedule_of
+from optout.services.send_queue.schedule import recipient_zone, recipients, schedule_of
 
 o, e, s = t.outbound_emails, t.enrollments, t.sequences
 
