@@ -10,7 +10,7 @@ base64), so no relay has to re-encode them and break the signature.
 
 The message is written out here, header by header and part by part, with the standard
 library's quoted-printable encoder for the bodies: byte for byte what the `email`
-package writes for the same `multipart/alternative` (`tests/sending/test_compose.py`
+package writes for the same `multipart/alternative` (`tests/mail/test_compose.py`
 compares the two), at under a third of its cost: the package's message objects and
 generator were a sixth of the send worker's CPU per email.
 """

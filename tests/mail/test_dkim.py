@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from optout.errors import InvalidInput
 from optout.mail.dkim import DkimSigner
-from tests.sending.test_compose import FEEDBACK_ADDRESS, FEEDBACK_ID, MAILTO, URL, _compose
+from tests.mail.test_compose import FEEDBACK_ADDRESS, FEEDBACK_ID, MAILTO, URL, _compose
 
 SELECTOR = "s2026"
 DOMAIN = "vendor.com"
