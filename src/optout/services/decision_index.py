@@ -21,9 +21,12 @@ people loaded once for the rules and the stored audiences, its statements built 
 many rows (an import, a sync) in set-based SQL. Every commit runs it (`db.engine`), and
 every reader calls it first, so no answer ever sees a stale match, including inside the
 transaction that made the write. An update that moves
-only the activity dates our own sends move (`OWN_SEND_FIELDS`) is queued apart and
-re-matched only in a workspace where some rule reads one of them, so recording sent
-emails costs the worker no re-match at all.
+only activity dates (those our own sends move, `OWN_SEND_FIELDS`, and those a reply or
+another activity moves, `ACTIVITY_FIELDS`) is queued apart and re-matched only against
+the rules that read the dates that moved, so recording sent emails costs the worker no
+re-match at all where no rule reads them, and a reply re-matches its company's people
+against the few rules on a company's activity dates rather than every rule that reads
+some company field.
 
 Time. A rule on a relative date (`within_last_days`, `older_than_days`) changes with the
 clock, not with a write. Each exclusion records the instant its stored matches hold for
@@ -64,7 +67,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +105,34 @@ SMALL_QUEUE = 50
 OWN_SEND_FIELDS = frozenset(
     {"person.last_emailed_at", "person.last_activity_any_at", "company.last_activity_any_at"}
 )
+# The activity dates a reply, a meeting, a call or a CRM activity moves. Their moves are
+# queued apart too (kinds 'r', a person, and 'd', a company; migration 0024) and re-matched
+# only against the rules that read them: a reply re-matches its company's people against
+# the few rules on those dates, not against every rule that reads some company field.
+ACTIVITY_FIELDS = frozenset(
+    {
+        "person.last_replied_at",
+        "person.last_activity_at",
+        "company.last_replied_at",
+        "company.last_activity_at",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DatedKind:
+    """A kind of queued row that says which of a person's or a company's dates moved."""
+
+    company: bool  # the key is a company (else a person)
+    fields: frozenset[str]  # the fields behind the dates that moved
+
+
+DATED_KINDS = {
+    "a": DatedKind(False, frozenset(f for f in OWN_SEND_FIELDS if f.startswith("person."))),
+    "b": DatedKind(True, frozenset(f for f in OWN_SEND_FIELDS if f.startswith("company."))),
+    "r": DatedKind(False, frozenset(f for f in ACTIVITY_FIELDS if f.startswith("person."))),
+    "d": DatedKind(True, frozenset(f for f in ACTIVITY_FIELDS if f.startswith("company."))),
+}
 
 
 def matches_of(
@@ -239,16 +270,21 @@ def flush(db: Connection) -> None:
     A person queued for their own row (kind 'p') is asked every people-level rule. A
     person queued only because their company changed (kind 'c', expanded here) is asked
     only the people-level rules that read a company field: no other rule can answer
-    differently for them. A group is asked every company-level rule."""
+    differently for them. A group is asked every company-level rule. A person or a
+    company whose dates alone moved (kinds 'a', 'b', 'r', 'd': `DATED_KINDS`) is asked,
+    first, only the rules that read those dates (`_dated`)."""
     rows = decision_index_few.queued(db, limit=SMALL_QUEUE + 1)
     if not rows:
         return
+    if len(rows) > SMALL_QUEUE or any(kind in DATED_KINDS for _, kind, _ in rows):
+        _dated(db)
+        rows = decision_index_few.queued(db, limit=SMALL_QUEUE + 1)
+        if not rows:
+            return
     if decision_index_few.flush(db, rows, small=SMALL_QUEUE, few_members=audience_index.FEW):
         return
     q, p = t.match_queue, t.people
     mine = _mine(db)
-    txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
-    _own_sends(db, mine, txn)
     for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(mine).distinct())):
         rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
         ours = sa.and_(mine, q.c.workspace_id == workspace_id)
@@ -352,36 +388,124 @@ def _refresh(
     _fill(db, rules, workspace_id=workspace_id, within=keys)
 
 
-def _own_sends(db: Connection, mine: Any, txn: Any) -> None:
-    """Queue for a re-match the people and companies whose own-send activity dates moved,
-    in the workspaces where a rule or a stored audience reads those fields; drop the
-    rest."""
-    q, c = t.match_queue, t.companies
-    own = sa.and_(mine, q.c.kind.in_(("a", "b")))
-    for workspace_id in list(db.scalars(sa.select(q.c.workspace_id).where(own).distinct())):
-        if not any(_reads_own_sends(rule) for rule in _specs(db, workspace_id)) and not any(
-            audience.reads(OWN_SEND_FIELDS)
-            for audience in audience_index.stored(db, workspace_id=workspace_id)
-        ):
-            continue
-        ours = sa.and_(own, q.c.workspace_id == workspace_id)
-        moved = sa.select(q.c.key).where(ours, q.c.kind == "b")
-        for kind, column, where in (
-            ("p", q.c.key, sa.and_(ours, q.c.kind == "a")),
-            ("c", q.c.key, sa.and_(ours, q.c.kind == "b")),
-            ("g", c.c.group_id, sa.and_(c.c.id.in_(moved), c.c.group_id.is_not(None))),
-        ):
-            db.execute(
-                insert_ignoring_duplicates(db, q).from_select(
-                    ["txn", "workspace_id", "kind", "key"],
-                    sa.select(txn, sa.literal(workspace_id), sa.literal(kind), column).where(where),
+def _dated(db: Connection) -> None:
+    """Re-match the people and companies whose dates alone moved (`DATED_KINDS`) against
+    only the stored rules that read the dates that moved, and take them off the queue:
+    a person against the people-level rules on those dates; a company's people against
+    the people-level rules on those company dates, and its group against the
+    company-level ones. Rows queued for a change of their own ('p', 'c', 'g') are left to
+    the rest of the flush, which asks them more. Where a stored audience reads the dates,
+    the rows are queued as any other change instead, since the audiences are re-matched
+    with those; where no rule and no audience reads them, they are dropped."""
+    q = t.match_queue
+    mine = _mine(db)
+    txn = sa.func.txid_current() if db.dialect.name == "postgresql" else sa.literal(0)
+    dated = sa.and_(mine, q.c.kind.in_(sorted(DATED_KINDS)))
+    present = db.execute(
+        sa.select(q.c.workspace_id, q.c.kind)
+        .where(dated)
+        .distinct()
+        .order_by(*q.c["workspace_id", "kind"])
+    ).all()
+    for workspace_id in sorted({int(w) for w, _ in present}):
+        kinds = [str(kind) for w, kind in present if w == workspace_id]
+        rules = [r for r in _specs(db, workspace_id) if r.matched_at is not None]
+        audiences = audience_index.stored(db, workspace_id=workspace_id)
+        for kind in kinds:
+            moved = DATED_KINDS[kind]
+            if any(audience.reads(moved.fields) for audience in audiences):
+                _queue_as_changed(db, txn, workspace_id=workspace_id, kind=kind)
+                continue
+            reading = [r for r in rules if _reads(r, moved.fields)]
+            if not reading:
+                continue
+            touched = _rematch_dated(db, reading, workspace_id=workspace_id, kind=kind)
+            if audiences:
+                enrollment_queue.requeue_skipped(
+                    db, workspace_id=workspace_id, now=utcnow(), people=touched
                 )
+    db.execute(q.delete().where(dated))
+
+
+def _queued(db: Connection, workspace_id: int, kind: str) -> sa.Select[Any]:
+    """The keys of this transaction's queue rows of one workspace and kind, read through
+    an alias of the queue, so that it may sit inside a statement on the queue itself."""
+    q = t.match_queue.alias()
+    mine = q.c.txn == (sa.func.txid_current() if db.dialect.name == "postgresql" else 0)
+    return sa.select(q.c.key).where(mine, q.c.workspace_id == workspace_id, q.c.kind == kind)
+
+
+def _rematch_dated(
+    db: Connection, rules: Sequence[ExclusionSpec], *, workspace_id: int, kind: str
+) -> sa.Select[Any]:
+    """Re-match the rows of a dated kind against `rules` (the stored rules that read its
+    dates); the people whose answers may have moved."""
+    p, c = t.people, t.companies
+    keys = _queued(db, workspace_id, kind)
+    if not DATED_KINDS[kind].company:
+        _refresh(
+            db,
+            rules,
+            workspace_id=workspace_id,
+            level=Level.PEOPLE,
+            keys=keys.where(keys.selected_columns[0].not_in(_queued(db, workspace_id, "p"))),
+            every_rule=False,
+        )
+        return keys
+    companies = keys.where(keys.selected_columns[0].not_in(_queued(db, workspace_id, "c")))
+    _refresh(
+        db,
+        [r for r in rules if r.level is Level.PEOPLE],
+        workspace_id=workspace_id,
+        level=Level.PEOPLE,
+        keys=sa.select(p.c.id).where(
+            p.c.workspace_id == workspace_id,
+            p.c.company_id.in_(companies),
+            p.c.id.not_in(_queued(db, workspace_id, "p")),
+        ),
+        every_rule=False,
+    )
+    groups = sa.select(c.c.group_id).where(c.c.id.in_(keys), c.c.group_id.is_not(None))
+    _refresh(
+        db,
+        [r for r in rules if r.level is Level.COMPANY],
+        workspace_id=workspace_id,
+        level=Level.COMPANY,
+        keys=groups.where(c.c.group_id.not_in(_queued(db, workspace_id, "g"))).distinct(),
+        every_rule=False,
+    )
+    touched = sa.union(
+        enrollment_queue.people_of_companies(workspace_id, keys),
+        enrollment_queue.people_of_groups(workspace_id, groups),
+    ).subquery()
+    return sa.select(touched.c[0])
+
+
+def _queue_as_changed(db: Connection, txn: Any, *, workspace_id: int, kind: str) -> None:
+    """Queue the rows of a dated kind as any change of theirs: a person as 'p'; a company
+    as 'c' and its group as 'g'."""
+    c, q = t.companies, t.match_queue
+    keys = _queued(db, workspace_id, kind)
+    ws = sa.literal(workspace_id)
+    key = keys.selected_columns[0]
+    selects = [keys.with_only_columns(txn, ws, sa.literal("p"), key)]
+    if DATED_KINDS[kind].company:
+        selects = [
+            keys.with_only_columns(txn, ws, sa.literal("c"), key),
+            sa.select(txn, ws, sa.literal("g"), c.c.group_id).where(
+                c.c.id.in_(keys), c.c.group_id.is_not(None)
+            ),
+        ]
+    for select in selects:
+        db.execute(
+            insert_ignoring_duplicates(db, q).from_select(
+                ["txn", "workspace_id", "kind", "key"], select
             )
-    db.execute(q.delete().where(own))
+        )
 
 
-def _reads_own_sends(rule: ExclusionSpec) -> bool:
-    return any(condition.field in OWN_SEND_FIELDS for condition in conditions(rule.filter))
+def _reads(rule: ExclusionSpec, fields: frozenset[str]) -> bool:
+    return any(condition.field in fields for condition in conditions(rule.filter))
 
 
 def _rematch(

@@ -45,7 +45,9 @@ from optout.services.subjects import Loaded
 
 # Kinds of queued rows: a person's own row, a company (its people), a linked-company group.
 PERSON, COMPANY, GROUP = "p", "c", "g"
-_OWN_SEND_KINDS = frozenset({"a", "b"})
+# Kinds that say which dates alone moved (`decision_index.DATED_KINDS`): the flush re-matches
+# them before it hands the rest here.
+_DATED_KINDS = frozenset({"a", "b", "r", "d"})
 
 
 _WORKSPACE = sa.bindparam("workspace_id", type_=sa.Integer)
@@ -243,7 +245,7 @@ def flush(
     """Re-match the queue `rows` (all of this transaction's) and empty the queue, when
     every part is small: at most `small` rows and people through a company, at most
     `few_members` people for the audiences. False, with nothing written, otherwise."""
-    if len(rows) > small or any(kind in _OWN_SEND_KINDS for _, kind, _ in rows):
+    if len(rows) > small or any(kind in _DATED_KINDS for _, kind, _ in rows):
         return False
     parts: dict[int, _Part] = {}
     for workspace_id, kind, key in rows:
