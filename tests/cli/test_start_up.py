@@ -79,12 +79,18 @@ def _imported(args: list[str], **env: str) -> tuple[int, set[str], str]:
     return code, {m.split(".")[0] for m in modules}, out
 
 
-def _imported_modules(args: list[str], **env: str) -> tuple[int, set[str], str]:
-    """Run `optout ARGS` in a new interpreter: its exit code, every module it imported,
-    and what it printed."""
+def _imported_modules(
+    args: list[str], *, columns: str | None = "200", **env: str
+) -> tuple[int, set[str], str]:
+    """Run `optout ARGS` in a new interpreter (its output read by no terminal, COLUMNS set
+    unless `columns` is None): its exit code, every module it imported, and what it
+    printed."""
+    base = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    if columns is not None:
+        base["COLUMNS"] = columns
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
-        env={**os.environ, "COLUMNS": "200", **env},
+        env={**base, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -143,6 +149,26 @@ def test_R29_explain_imports_no_web_code(cli: Cli) -> None:
         )
     else:
         assert "sqlalchemy.dialects.postgresql" in imported
+
+
+def test_R29_explain_read_by_no_terminal_imports_no_rich(cli: Cli) -> None:
+    """Piped, or read by a script, explain lays its answer out itself
+    (`optout.cli.plain_layout`); rich is loaded only for a terminal, or when COLUMNS,
+    FORCE_COLOR or TTY_COMPATIBLE ask for its layout."""
+    with cli.seed() as world:
+        world.person("ann@acme.com", company="acme.com")
+        world.sequence("Outbound", steps=STEPS)
+    args = ["explain", "ann@acme.com", "--sequence", "Outbound"]
+    env = {key: value for key, value in cli.env().items() if key != "COLUMNS"}
+    code, imported, out = _imported_modules(args, columns=None, **env)
+    assert code == 0
+    assert out.startswith("ALLOWED")
+    assert "Checks in precedence order" in out
+    assert "rich" not in {m.split(".")[0] for m in imported}
+    code, imported, rich_out = _imported_modules(args, columns=None, FORCE_COLOR="", **env)
+    assert code == 0
+    assert "rich.table" in imported
+    assert rich_out == out
 
 
 def test_R29_a_command_collects_garbage_again_once_it_is_loaded(cli: Cli) -> None:

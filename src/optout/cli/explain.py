@@ -3,13 +3,15 @@ and why. A module of its own, so the command imports only what it uses."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from optout.cli.app import EmailArgument, JsonOption, NowOption, app, env_of, moment
-from optout.cli.decisions import explanation_json, print_explanation
-from optout.cli.render import console, emit_json
+from optout.cli.decisions import explanation_json, plain_explanation, print_explanation
+from optout.cli.plain_layout import plain_width
+from optout.cli.values import emit_json
 from optout.eligibility import Purpose
 from optout.errors import InvalidInput
 from optout.services import eligibility
@@ -57,4 +59,12 @@ def explain(
     if json_output:
         emit_json({**explanation_json(explanation), "at": at})
         return
+    width = plain_width()
+    written = plain_explanation(explanation, width) if width is not None else None
+    if written is not None:  # what rich would write there, without loading it
+        sys.stdout.write(written)
+        sys.stdout.flush()
+        return
+    from optout.cli.render import console
+
     print_explanation(console(), explanation)

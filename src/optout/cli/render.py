@@ -8,21 +8,20 @@ User data is always passed to rich as `Text` (never as markup), so a filter such
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
-from enum import Enum
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from optout.audit_words import actor_words, event_words
+from optout.cli.plain_layout import PLAIN_WIDTH
+from optout.cli.values import emit_json as emit_json  # for the commands that print JSON
+from optout.cli.values import plain as plain
 from optout.eligibility.model import ExclusionSpec
 from optout.eligibility.precedence import check_label
 from optout.filters import to_text
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # a command that shows neither imports neither service
     from optout.services.events import Event
     from optout.services.exclusions.preview import Preview
 
-PLAIN_WIDTH = 120  # when not writing to a terminal (pipes, tests), do not wrap at 80
 NOT_APPLICABLE = "\N{EN DASH}"
 _ISO_FRACTION = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\.\d+$")
 
@@ -44,26 +42,6 @@ def console(*, stderr: bool = False) -> Console:
     if probe.is_terminal or "COLUMNS" in os.environ:
         return probe
     return Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready copy of service values (dataclasses, datetimes, tuples, sets)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return plain(asdict(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value) if isinstance(value, set | frozenset) else value
-        return [plain(v) for v in items]
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(plain(data), indent=2, ensure_ascii=False))
 
 
 def short(value: Any) -> str:
