@@ -28,7 +28,7 @@ from optout.eligibility.complaints import ComplaintReport, complaint_reason, is_
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_domain, normalize_email
 from optout.services import events
-from optout.services.enforcement import Removal, end_enrollments
+from optout.services.enforcement import Removal, end_each
 from optout.services.mailboxes import reputation
 from optout.services.staging import analyzed
 from optout.services.suppression import writebacks
@@ -395,63 +395,31 @@ def _apply(db: Connection, *, workspace_id: int, now: datetime) -> Removal:
         .where(s.c.is_new)
         .order_by(s.c.seq, p.c.id),
     )
-    total = Removal(0, 0)
-    groups = db.execute(
-        sa.select(s.c.status, s.c.ending, s.c.kind, s.c.actor).where(s.c.ends).distinct()
-    ).all()
-    for status, ending, kind, actor in groups:
-        owners = sa.select(s.c.email).where(
-            s.c.ends,
-            s.c.status == status,
-            s.c.ending == ending,
-            s.c.kind == kind,
-            s.c.actor == actor,
+    e = t.enrollments
+    # Each address's first request ends its holders' enrollments, with its own status,
+    # reason, rule and actor: all of them in one pass.
+    total = end_each(
+        db,
+        workspace_id=workspace_id,
+        targets=sa.select(
+            e.c.id.label("enrollment_id"),
+            s.c.status.label("status"),
+            s.c.ending.label("reason"),
+            s.c.kind.label("rule"),
+            s.c.actor.label("actor"),
+            s.c.seq.label("rank"),
         )
-        total += _end_holders(
-            db,
-            workspace_id=workspace_id,
-            holders=sa.select(p.c.id.label("person_id")).where(
-                p.c.workspace_id == workspace_id, p.c.email.in_(owners)
-            ),
-            status=status,
-            reason=ending,
-            rule=kind,
-            actor=actor,
-            now=now,
-        )
+        .join(p, sa.and_(p.c.workspace_id == workspace_id, p.c.email == s.c.email))
+        .join(e, sa.and_(e.c.person_id == p.c.id, e.c.status.in_(t.ACTIVE_STATUSES)))
+        .where(s.c.ends),
+        now=now,
+    )
     scored = db.scalars(
         sa.select(s.c.email).where(s.c.is_new, s.c.kind.in_(("bounce", "complaint")))
     ).all()
     if scored:  # the sender's reputation (R40)
         reputation.after_suppression(db, workspace_id=workspace_id, addresses=scored, now=now)
     return total
-
-
-def _end_holders(
-    db: Connection,
-    *,
-    workspace_id: int,
-    holders: sa.Select[Any],
-    status: str,
-    reason: str,
-    rule: str,
-    actor: str,
-    now: datetime,
-) -> Removal:
-    """End the active enrollments of the people `holders` selects (`person_id`)."""
-    e = t.enrollments
-    return end_enrollments(
-        db,
-        workspace_id=workspace_id,
-        targets=sa.select(e.c.id.label("enrollment_id")).where(
-            e.c.person_id.in_(holders), e.c.status.in_(t.ACTIVE_STATUSES)
-        ),
-        status=status,
-        reason=reason,
-        rule=rule,
-        actor=actor,
-        now=now,
-    )
 
 
 def clear_opt_out(
