@@ -214,11 +214,6 @@ ALLOWED = {
     ("optout.cli.workspace", "optout.demo.tour"): "the `optout demo` command",
     # One number both share: the largest id a stored row can have (a larger one is a 404).
     ("optout.web.pages.route", "optout.web.api.common"): "the largest id",
-    # A mailbox's connection test opens the SMTP client the worker sends with.
-    (
-        "optout.services.mailboxes.sender_mailboxes",
-        "optout.sending.transports",
-    ): "tests a mailbox's server",
 }
 
 

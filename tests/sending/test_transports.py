@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from optout.errors import ConnectorError, InvalidInput
+from optout.mail import transport_urls
 from optout.sending import transports
 from optout.sending.transports import (
     InDoubtDeliveryError,
@@ -316,27 +317,38 @@ def test_transport_from_outbox_url(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (tmp_path / "var" / "outbox").is_dir()
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "",
-        "mail.example.com",
-        "http://mail.example.com",
-        "smtp://",
-        "smtp://mail.example.com:99999",
-        "smtp://mail.example.com/path",
-        "smtp://mail.example.com?security=ssl",
-        "smtps://mail.example.com?security=starttls",
-        "smtp://mail.example.com?retries=x",
-        "smtp://mail.example.com?retries=-1",
-        "smtp://mail.example.com?retries=1&retries=2",
-        "smtp://sam:hunter2@mail.example.com?bogus=1",
-        "outbox:",
-        "outbox://host/folder",
-        "outbox:var/outbox?x=1",
-    ],
-)
+BAD_URLS = [
+    "",
+    "mail.example.com",
+    "http://mail.example.com",
+    "smtp://",
+    "smtp://mail.example.com:99999",
+    "smtp://mail.example.com/path",
+    "smtp://mail.example.com?security=ssl",
+    "smtps://mail.example.com?security=starttls",
+    "smtp://mail.example.com?retries=x",
+    "smtp://mail.example.com?retries=-1",
+    "smtp://mail.example.com?retries=1&retries=2",
+    "smtp://sam:hunter2@mail.example.com?bogus=1",
+    "outbox:",
+    "outbox://host/folder",
+    "outbox:var/outbox?x=1",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
 def test_R34_bad_transport_urls_are_refused_without_echoing_secrets(url: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         transport_from_url(url)
     assert "hunter2" not in caught.value.message
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_R34_a_mailbox_server_url_is_refused_as_the_worker_would_refuse_it(url: str) -> None:
+    """A mailbox's own server address is checked when it is saved by reading it alone,
+    without building the SMTP client: the same address is refused, with the same words."""
+    with pytest.raises(InvalidInput) as read:
+        transport_urls.read(url)
+    with pytest.raises(InvalidInput) as built:
+        transport_from_url(url)
+    assert read.value.message == built.value.message

@@ -20,18 +20,15 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Protocol, Self
 
 from optout.clock import utcnow
 from optout.errors import ConnectorError, InvalidInput
+from optout.mail import transport_urls
+from optout.mail.transport_urls import SECURITIES, OutboxUrl, Security, check_smtp_numbers
 
-Security = Literal["none", "starttls", "tls"]
 Refusals = Mapping[str, tuple[int, str]]
 """Recipient address → (SMTP reply code, reply text)."""
-
-SECURITIES: dict[str, Security] = {"none": "none", "starttls": "starttls", "tls": "tls"}
-DEFAULT_PORTS: dict[Security, int] = {"none": 25, "starttls": 587, "tls": 465}
 
 
 class DeliveryError(ConnectorError):
@@ -122,8 +119,7 @@ class SmtpTransport:
             raise InvalidInput(f"SMTP security must be one of {', '.join(SECURITIES)}")
         if not host or not 0 < port < 65536:
             raise InvalidInput(f"not an SMTP server address: {host!r} port {port}")
-        if retries < 0 or backoff < 0 or timeout <= 0:
-            raise InvalidInput("SMTP retries and backoff must be >= 0, timeout > 0")
+        check_smtp_numbers(retries=retries, backoff=backoff, timeout=timeout)
         self.host = host
         self.port = port
         self.security: Security = security
@@ -433,57 +429,20 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-_SMTP_OPTIONS = ("security", "timeout", "retries", "backoff", "local_hostname")
-
-
 def transport_from_url(url: str) -> SmtpTransport | OutboxTransport:
-    """`smtp://user:pass@host:587?security=starttls`, `smtps://host:465`, `outbox:///abs/folder`
-    or `outbox:relative/folder`. Errors never repeat the URL (it may hold a password)."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme == "outbox":
-        if parts.netloc or parts.query or parts.fragment or not parts.path:
-            raise InvalidInput(
-                "outbox URL must be outbox:///absolute/folder or outbox:relative/folder"
-            )
-        return OutboxTransport(Path(unquote(parts.path)))
-    if scheme not in ("smtp", "smtps"):
-        raise InvalidInput(
-            f"unknown transport URL scheme {scheme!r}: use smtp://, smtps:// or outbox:"
-        )
-    options = _query(parts.query)
-    security = SECURITIES.get(options.pop("security", "tls" if scheme == "smtps" else "starttls"))
-    if security is None or (scheme == "smtps" and security != "tls"):
-        raise InvalidInput(f"{scheme} URL: security must be one of none, starttls, tls")
-    try:
-        port = parts.port
-        timeout = float(options.pop("timeout", "30"))
-        retries = int(options.pop("retries", "3"))
-        backoff = float(options.pop("backoff", "1"))
-    except ValueError as exc:
-        raise InvalidInput(f"{scheme} URL: {exc}") from exc
-    if not parts.hostname or parts.path not in ("", "/"):
-        raise InvalidInput(f"{scheme} URL must be {scheme}://[user:password@]host[:port]")
+    """The transport `url` names (`mail.transport_urls`: the forms it takes and its
+    errors, which never repeat the URL)."""
+    found = transport_urls.read(url)
+    if isinstance(found, OutboxUrl):
+        return OutboxTransport(found.folder)
     return SmtpTransport(
-        parts.hostname,
-        port or DEFAULT_PORTS[security],
-        security=security,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
-        local_hostname=options.pop("local_hostname", None),
+        found.host,
+        found.port,
+        security=found.security,
+        username=found.username,
+        password=found.password,
+        timeout=found.timeout,
+        retries=found.retries,
+        backoff=found.backoff,
+        local_hostname=found.local_hostname,
     )
-
-
-def _query(query: str) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name not in _SMTP_OPTIONS or name in options:
-            raise InvalidInput(
-                f"SMTP URL option {name!r} is unknown or repeated "
-                f"(known: {', '.join(_SMTP_OPTIONS)})"
-            )
-        options[name] = value
-    return options

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from optout.crypto import SecretBox
 from optout.db import tables as t
 from optout.errors import Conflict, InvalidInput, NotFound, about_field
+from optout.mail import transport_urls
 from optout.normalize import normalize_email
 from optout.services import events
 from optout.services.mailboxes import imap_logins
@@ -156,10 +157,8 @@ def _check_name(name: str) -> str:
 
 def _split_smtp(url: str, password: str | None) -> tuple[str, str | None]:
     """(URL without its password, the password): the URL is checked as the relay's is."""
-    from optout.sending.transports import transport_from_url
-
     _one_line(url, what="SMTP address")
-    transport_from_url(url)  # raises InvalidInput without repeating the URL
+    transport_urls.read(url)  # raises InvalidInput without repeating the URL
     parts = urlsplit(url.strip())
     given = unquote(parts.password) if parts.password else None
     netloc = parts.hostname or ""
