@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
-from optout.mail.windows import zone_name
 from optout.normalize import normalize_email
-from optout.services import activities
 from optout.services.directory import association
 from optout.services.directory.custom_fields import clean_fields, clean_text
-from optout.services.enforcement import Removal
-from optout.services.monitoring import recheck_people
+
+if TYPE_CHECKING:  # finding a person (what `optout explain` does) needs none of them
+    from optout.services.enforcement import Removal
 
 EDITABLE = (
     "first_name",
@@ -70,7 +69,7 @@ def create(
             crm_id=crm_id,
             created_at=now,
             updated_at=now,
-            time_zone=zone_name(time_zone) if time_zone else None,
+            time_zone=_zone_name(time_zone) if time_zone else None,
         )
         .returning(p.c.id)
     ).scalar_one()
@@ -83,6 +82,12 @@ def create(
             actor=actor,
         )
     return int(person_id)
+
+
+def _zone_name(raw: str) -> str:
+    from optout.mail.windows import zone_name
+
+    return zone_name(raw)
 
 
 def _check_company(db: Connection, *, workspace_id: int, company_id: int) -> None:
@@ -151,12 +156,14 @@ def update(
     if "fields" in values:
         values["fields"] = {**current["fields"], **clean_fields(values["fields"])}
     if "time_zone" in values:
-        values["time_zone"] = zone_name(values["time_zone"]) if values["time_zone"] else None
+        values["time_zone"] = _zone_name(values["time_zone"]) if values["time_zone"] else None
     for key in ("first_name", "last_name", "title", "status"):
         if key in values:
             values[key] = clean_text(str(values[key] or ""), what=key.replace("_", " "))
     p = t.people
     db.execute(p.update().where(p.c.id == person_id).values(**values, updated_at=now))
+    from optout.services.monitoring import recheck_people
+
     return recheck_people(
         db, workspace_id=workspace_id, people=[person_id], actor=actor, now=now, cause="data change"
     )
@@ -175,6 +182,8 @@ def record_activity(
     sequence_id: int | None = None,
 ) -> Removal:
     """Record one activity with its source (R21); see `activities.record`."""
+    from optout.services import activities
+
     return activities.record(
         db,
         workspace_id=workspace_id,

@@ -4,12 +4,15 @@ paused (and why), at its daily limit, or sending (today's sends against its limi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
-from optout.services.mailboxes.sender_mailboxes import Mailbox, listing
+
+if TYPE_CHECKING:  # a person with no active enrollment (what explain mostly asks) needs none
+    from optout.services.mailboxes.sender_mailboxes import Mailbox
 
 
 def for_person(
@@ -28,6 +31,8 @@ def for_person(
     )
     if mailbox_id is None:
         return None
+    from optout.services.mailboxes.sender_mailboxes import listing
+
     (box,) = listing(db, workspace_id=workspace_id, now=now, mailbox_id=mailbox_id)
     return waiting_note(box)
 
@@ -48,4 +53,6 @@ def waiting_note(box: Mailbox) -> str | None:
 
 def paused(db: Connection, *, workspace_id: int, now: datetime) -> list[Mailbox]:
     """The workspace's paused mailboxes, for the dashboard."""
+    from optout.services.mailboxes.sender_mailboxes import listing
+
     return [m for m in listing(db, workspace_id=workspace_id, now=now) if m.status == "paused"]

@@ -18,12 +18,12 @@ from optout.errors import Conflict
 from optout.filters import Level, to_text
 from optout.filters.operators import Context
 from optout.filters.sql import compile_sql, people_scope
-from optout.services import audience_index, enrollment_queue, events, fresh_rules
-from optout.services.exclusions import in_sequences
-from optout.services.exclusions import saves as exclusion_service
+from optout.services import audience_index, enrollment_queue, fresh_rules
 from optout.services.filters import FilterInput, load, read_filter, stored
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
-from optout.services.sequences import personas
+
+# Reading an audience (`spec`, what `optout explain` does) needs none of the saves of
+# exclusions, personas or events: those are imported where an audience is changed.
 
 
 def create(
@@ -68,6 +68,8 @@ def draft(
 ) -> AudienceSpec:
     """The unsaved audience a form describes, to count its members before saving
     (InvalidFilter when the filter is bad, NotFound for an unknown persona)."""
+    from optout.services.sequences import personas
+
     node = read_filter(filter, Level.PEOPLE) if filter is not None else None
     chosen = personas.get_by_name(db, workspace_id=workspace_id, name=persona) if persona else None
     return AudienceSpec(
@@ -85,6 +87,8 @@ def of_keywords(
 ) -> AudienceSpec:
     """An unsaved audience of everyone whose title fits these persona keywords, to count
     who a persona takes before it is saved (InvalidInput for an empty keyword)."""
+    from optout.services.sequences import personas
+
     return AudienceSpec(
         id=0,
         name="(draft)",
@@ -110,6 +114,9 @@ def update(
     Its switch-offs stay; nobody is unenrolled here. Sequences that enroll from it by
     themselves enroll its new members (they are queued here); others use the new
     members at their next enrollment."""
+    from optout.services import events
+    from optout.services.sequences import personas
+
     before = spec(db, workspace_id=workspace_id, audience_id=audience_id)
     name = clean_name(name, what="audience")
     if name != before.name:
@@ -185,6 +192,9 @@ def switch_off(
     db: Connection, *, workspace_id: int, audience: str, exclusion: str, actor: str, now: datetime
 ) -> None:
     """Stop applying an exclusion to enrollments from this audience (R16 level 4)."""
+    from optout.services import events
+    from optout.services.exclusions import saves as exclusion_service
+
     target = spec_by_name(db, workspace_id=workspace_id, name=audience)
     rule = exclusion_service.get(db, workspace_id=workspace_id, name=exclusion)
     if rule.exclude_from_sequences:
@@ -212,6 +222,9 @@ def switch_off(
 def switch_on(
     db: Connection, *, workspace_id: int, audience: str, exclusion: str, actor: str, now: datetime
 ) -> None:
+    from optout.services import events
+    from optout.services.exclusions import saves as exclusion_service
+
     target = spec_by_name(db, workspace_id=workspace_id, name=audience)
     rule = exclusion_service.get(db, workspace_id=workspace_id, name=exclusion)
     s = t.audience_exclusion_switches
@@ -259,6 +272,8 @@ def affecting_exclusions(
     db: Connection, *, workspace_id: int, audience: str
 ) -> list[AffectingExclusion]:
     """Every exclusion and what it does to enrollments from this audience (R30)."""
+    from optout.services.exclusions import in_sequences
+
     target = spec_by_name(db, workspace_id=workspace_id, name=audience)
     out = []
     rules = fresh_rules.all_specs(db, workspace_id=workspace_id)

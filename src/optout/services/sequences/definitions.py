@@ -17,8 +17,6 @@ from optout.eligibility.model import SequenceSpec
 from optout.errors import InvalidInput, about_field
 from optout.mail.windows import ANY_TIME, Schedule
 from optout.normalize import normalize_email
-from optout.services import events
-from optout.services.mailboxes import sender_mailboxes
 from optout.services.naming import clean_name, ensure_unique, row_by_id, row_by_name
 from optout.services.sequences import rulesets
 
@@ -177,6 +175,8 @@ def create(
         .returning(t.sequences.c.id)
     ).scalar_one()
     # The From address is the sequence's first mailbox (made when the workspace has none).
+    from optout.services.mailboxes import sender_mailboxes  # reading a sequence needs none
+
     sender_mailboxes.attach(
         db,
         sequence_id=sequence_id,
@@ -248,6 +248,8 @@ def set_status(
         raise InvalidInput(f"{name!r} is archived; archived sequences cannot be resumed")
     s = t.sequences
     db.execute(s.update().where(s.c.id == current.id).values(status=status))
+    from optout.services import events
+
     events.record(
         db,
         workspace_id=workspace_id,

@@ -13,7 +13,6 @@ from optout.db import tables as t
 from optout.eligibility.model import RulesetSpec
 from optout.errors import InvalidInput
 from optout.services import enrollment_queue, events
-from optout.services.exclusions import in_sequences
 from optout.services.naming import clean_name, ensure_unique, row_by_id
 
 
@@ -92,6 +91,8 @@ def update(
     if after == before:
         return before
     if before.exclusions_enabled and not after.exclusions_enabled and not confirm:
+        from optout.services.exclusions import in_sequences  # reading a ruleset needs none
+
         in_sequences.confirm_exclusions_off(
             db, workspace_id=workspace_id, ruleset_id=ruleset_id, now=now
         )
