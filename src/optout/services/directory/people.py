@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection
 from optout.db import tables as t
 from optout.errors import InvalidInput, NotFound
 from optout.normalize import normalize_email
-from optout.services.directory import association
 from optout.services.directory.custom_fields import clean_fields, clean_text
 
 if TYPE_CHECKING:  # finding a person (what `optout explain` does) needs none of them
@@ -43,12 +42,15 @@ def create(
     company_id: int | None = None,
     fields: Mapping[str, Any] | None = None,
     crm_id: str | None = None,
-    company_link_source: str = association.MANUAL,
+    company_link_source: str | None = None,
     actor: str = "optout",
     time_zone: str | None = None,
 ) -> int:
     """Create a person; without a company, they get the company of their email domain
-    (`association`). `time_zone` is an IANA zone name (R38)."""
+    (`association`). `company_link_source` says how `company_id` was chosen (default: by
+    hand, `association.MANUAL`). `time_zone` is an IANA zone name (R38)."""
+    from optout.services.directory import association  # finding a person needs none of it
+
     address = normalize_email(email)
     if company_id is not None:
         _check_company(db, workspace_id=workspace_id, company_id=company_id)
@@ -64,7 +66,9 @@ def create(
             title=clean_text(title, what="title"),
             status=clean_text(status, what="status"),
             company_id=company_id,
-            company_link_source=company_link_source if company_id is not None else None,
+            company_link_source=(
+                (company_link_source or association.MANUAL) if company_id is not None else None
+            ),
             fields=clean_fields(fields),
             crm_id=crm_id,
             created_at=now,
@@ -151,6 +155,8 @@ def update(
     if values.get("company_id") is not None:
         _check_company(db, workspace_id=workspace_id, company_id=values["company_id"])
     if "company_id" in values:
+        from optout.services.directory import association
+
         # A user's choice, kept even when it is "no company" (association leaves it alone).
         values["company_link_source"] = association.MANUAL
     if "fields" in values:
