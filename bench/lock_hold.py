@@ -14,7 +14,8 @@ SQLite's busy-wait granularity, up to 100 ms).
 
 Reported per phase: the one-click POSTs sent, answered 200, their latency (p50, p99, max),
 and the longest probe wait; then the import's time and how many of the unsubscribed people
-ended opted out.
+ended opted out. `--import-timeout S` stops waiting for the import after S seconds: the
+phases are reported as they were until then, with how much of the file had been applied.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ from optout.mail.tokens import UnsubscribeTokens
 from optout.services.access import accounts
 
 STARTUP_SECONDS = 300
-IMPORT_TIMEOUT_SECONDS = 3600
+IMPORT_TIMEOUT_SECONDS = 6 * 3600
+IMPORTED = " (imported)"  # the mark of an updated person's new title
+TIMED_OUT = -2  # the import was still running when the bench stopped waiting
 PROBE_PAUSE_SECONDS = 0.01
 PROBE_TIMEOUT_SECONDS = 3600
 TAIL_SECONDS = 5.0
@@ -115,7 +118,7 @@ def write_csv(path: Path, db: sa.Connection, *, rows: int, skip: set[int]) -> in
         out = csv.writer(f)
         out.writerow(["Email", "First Name", "Last Name", "Title"])
         for i, (_, email) in enumerate(updates):
-            out.writerow([email, "", "", f"{titles[i % len(titles)]} (imported)"])
+            out.writerow([email, "", "", f"{titles[i % len(titles)]}{IMPORTED}"])
         for i in range(fresh):
             domain = domains[rng.randrange(len(domains))]
             out.writerow([f"new.person{i}@{domain}", "New", f"Person{i}", titles[i % len(titles)]])
@@ -191,8 +194,10 @@ def _import(
     log: Path,
     base_url: str,
     key: str,
+    timeout: float,
 ) -> int:
-    """Run the import as a user would; 0 when it applied, else the exit or HTTP status."""
+    """Run the import as a user would; 0 when it applied, TIMED_OUT when it was still
+    running after `timeout` seconds, else the exit or HTTP status."""
     if via == "cli":
         importer = start(
             ["import", "people", str(csv_path), *(a for m in MAPPING for a in ("--map", m)),
@@ -200,17 +205,22 @@ def _import(
             env=env, cwd=folder, log=log,
         )  # fmt: skip
         try:
-            return importer.wait(timeout=IMPORT_TIMEOUT_SECONDS)
+            return importer.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return TIMED_OUT
         finally:
             if importer.poll() is None:
                 importer.kill()
-    response = httpx.post(
-        f"{base_url}/api/v1/imports/people",
-        params=[("map", m) for m in MAPPING],
-        content=csv_path.read_bytes(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
-        timeout=IMPORT_TIMEOUT_SECONDS,
-    )
+    try:
+        response = httpx.post(
+            f"{base_url}/api/v1/imports/people",
+            params=[("map", m) for m in MAPPING],
+            content=csv_path.read_bytes(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+            timeout=httpx.Timeout(timeout, connect=60),
+        )
+    except httpx.ReadTimeout:
+        return TIMED_OUT
     log.write_text(f"{response.status_code}\n{response.text[:20000]}")
     return 0 if response.status_code == 200 else response.status_code
 
@@ -243,6 +253,7 @@ class Result:
     people_after: int
     people_before: int
     via: str
+    updated: int  # people already there whose row the file changed, when the bench stopped
 
     def of(self, phase: str) -> list[Answer]:
         return [a for a in self.answers if a.phase == phase]
@@ -263,6 +274,7 @@ def run(
     progress: Progress,
     database_url: str | None = None,
     via: str = "api",
+    import_timeout: float = IMPORT_TIMEOUT_SECONDS,
 ) -> Result:
     """`database_url`: a SQLite file for the workspace (default: the cache in var/bench/);
     `via`: the import as `POST /api/v1/imports/people` ("api") or `optout import people`
@@ -288,6 +300,7 @@ def run(
         engine = sa.create_engine(url)
         with engine.connect() as db:
             people_before = int(db.scalar(sa.text("SELECT count(*) FROM people")) or 0)
+            last_id = int(db.scalar(sa.text("SELECT max(id) FROM people")) or 0)
             # The unsubscribers: people the file does not touch, spread over the workspace.
             targets = [
                 (int(i), str(e))
@@ -340,7 +353,7 @@ def run(
             progress.say(f"starting the import ({via})")
             began = time.perf_counter()
             import_exit = _import(via, csv_path, env=env, folder=folder, log=logs["import"],
-                                  base_url=base_url, key=key)  # fmt: skip
+                                  base_url=base_url, key=key, timeout=import_timeout)  # fmt: skip
             import_seconds = time.perf_counter() - began
             progress.say(f"import ended with {import_exit} after {import_seconds:.1f} s")
             phase[0] = probe.phase = "after"
@@ -361,7 +374,7 @@ def run(
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
-        if import_exit != 0:
+        if import_exit not in (0, TIMED_OUT):
             print(f"--- import log (end) ---\n{tail(logs['import'])}", flush=True)
         engine = sa.create_engine(url)
         with engine.connect() as db:
@@ -380,18 +393,32 @@ def run(
                     or 0
                 )
             people_after = int(db.scalar(sa.text("SELECT count(*) FROM people")) or 0)
+            updated = int(
+                db.scalar(
+                    sa.text("SELECT count(*) FROM people WHERE title LIKE :mark AND id <= :last"),
+                    {"mark": f"%{IMPORTED}", "last": last_id},
+                )
+                or 0
+            )
         engine.dispose()
     return Result(
         people, rows, new_rows, rate, import_seconds, import_exit, answers, probe,
-        opted_out, people_after, people_before, via,
+        opted_out, people_after, people_before, via, updated,
     )  # fmt: skip
 
 
 def report(result: Result) -> str:
+    ended = (
+        f"still running when the bench stopped waiting after {result.import_seconds:.1f} s "
+        f"({result.updated:,} of {result.rows - result.new_rows:,} people already there "
+        f"updated, {result.people_after - result.people_before:,} of {result.new_rows:,} new "
+        "people added)"
+        if result.import_exit == TIMED_OUT
+        else f"ended with {result.import_exit}, {result.import_seconds:.1f} s"
+    )
     lines = [
         f"{result.rows:,}-row people import ({result.new_rows:,} new, {result.via}) into the "
-        f"{result.people:,}-person workspace: ended with {result.import_exit}, "
-        f"{result.import_seconds:.1f} s; people {result.people_before:,} -> "
+        f"{result.people:,}-person workspace: {ended}; people {result.people_before:,} -> "
         f"{result.people_after:,}. One-click POSTs at {result.rate:g}/s.",
         "",
         "| phase | POSTs | answered 200 | not 200 | p50 ms | p99 ms | max ms "
@@ -434,15 +461,21 @@ def main(argv: list[str] | None = None) -> None:
         "--via", choices=("api", "cli"), default="api",
         help="POST /api/v1/imports/people, or `optout import people` in its own process",
     )  # fmt: skip
+    parser.add_argument(
+        "--import-timeout", type=float, default=IMPORT_TIMEOUT_SECONDS,
+        help="seconds to wait for the import before reporting what it did until then",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     progress = Progress()
     result = run(
         people=args.people, rows=args.rows, rate=args.rate, quiet=args.quiet,
-        progress=progress, via=args.via,
+        progress=progress, via=args.via, import_timeout=args.import_timeout,
     )  # fmt: skip
     print(report(result))
     command = " ".join(["python -m bench.lock_hold", *sys.argv[1:]])
     print(f"command: {command}; run at {datetime.now():%Y-%m-%d %H:%M}")
+    if result.import_exit == TIMED_OUT:
+        raise SystemExit(f"the import did not finish in {args.import_timeout:g} s")
     if result.import_exit != 0:
         raise SystemExit("the import failed")
 

@@ -47,7 +47,24 @@ def test_lock_hold_bench_imports_beside_one_click_unsubscribes(tmp_path: Path) -
     )
     assert result.import_exit == 0
     assert result.people_after == result.people_before + result.new_rows
+    assert result.updated == result.rows - result.new_rows
     answered = {a.person_id for a in result.answers if a.status == 200}
     assert answered
     assert result.opted_out == len(answered)
     assert result.probe.waits["import"]
+
+
+def test_lock_hold_bench_reports_an_import_it_stopped_waiting_for(tmp_path: Path) -> None:
+    result = lock_hold.run(
+        people=300,
+        rows=2000,
+        rate=5,
+        quiet=1,
+        progress=Progress(),
+        database_url=f"sqlite:///{tmp_path / 'ws.sqlite3'}",
+        import_timeout=0.01,
+    )
+    assert result.import_exit == lock_hold.TIMED_OUT
+    assert result.updated <= result.rows - result.new_rows
+    assert "still running when the bench stopped waiting" in lock_hold.report(result)
+    assert all(a.status == 200 for a in result.of("quiet"))
