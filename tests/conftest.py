@@ -25,9 +25,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from optout.db.engine import create_engine
 from optout.db.migrate import upgrade
+from tests import cpu_report
 from tests.factories import World
 
 NOW = datetime(2026, 11, 2, 9, 0, 0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cpu_report.register(config)
 
 
 def missing(reason: str) -> NoReturn:
@@ -247,10 +252,17 @@ def needs_postgresql(item: pytest.Item) -> bool:
 
 
 def _mentions(function: object, text: str) -> bool:
+    return callable(function) and text in _source(function)
+
+
+@functools.cache
+def _source(function: object) -> str:
+    """A function's source, read once per process: the same fixtures serve thousands of
+    tests, and reading a function's source parses its file's lines again each time."""
     try:
-        return callable(function) and text in inspect.getsource(function)
+        return inspect.getsource(function)  # type: ignore[arg-type]
     except (OSError, TypeError):
-        return False
+        return ""
 
 
 # The longest tests, by test function, with about how many seconds each of its cases takes

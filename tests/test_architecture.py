@@ -8,6 +8,7 @@ load first, and a refactor that moves the import to the top fails at start-up)."
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -77,10 +78,16 @@ def _imported(module: str, source: str, *, is_package: bool = False) -> Iterator
                 yield known
 
 
-GRAPH: dict[str, set[str]] = {
-    m: set(_imported(m, p.read_text(), is_package=p.name == "__init__.py"))
-    for m, p in MODULES.items()
-}
+@functools.cache
+def import_graph() -> dict[str, set[str]]:
+    """Module to the modules of ours it imports. Read when a test first asks, not when
+    this file is collected: parsing every module takes seconds of CPU, which every
+    pytest-xdist worker (and the controller) paid at collection, whether or not it ran
+    a test of this file."""
+    return {
+        m: set(_imported(m, p.read_text(), is_package=p.name == "__init__.py"))
+        for m, p in MODULES.items()
+    }
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -137,12 +144,12 @@ def test_the_import_graph_is_read_whole() -> None:
         "optout.services.events",
         "optout.db.tables",
     }
-    assert "optout.services.decision_index" in GRAPH["optout.services"]
+    assert "optout.services.decision_index" in import_graph()["optout.services"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_no_import_cycle_anywhere() -> None:
-    cycles = _cycles(GRAPH)
+    cycles = _cycles(import_graph())
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
@@ -223,8 +230,8 @@ def _within(module: str, package: str) -> bool:
 
 def _wrong_way() -> Iterator[str]:
     for rule in FORBIDDEN:
-        for module in sorted(m for m in GRAPH if _within(m, rule.source)):
-            for target in sorted(GRAPH[module]):
+        for module in sorted(m for m in import_graph() if _within(m, rule.source)):
+            for target in sorted(import_graph()[module]):
                 if any(_within(target, bad) for bad in rule.targets) and (
                     (module, target) not in ALLOWED
                 ):
@@ -238,7 +245,7 @@ def test_arrows_point_down_the_layers() -> None:
 
 def test_every_allowed_wrong_way_arrow_is_one_the_code_has() -> None:
     """An exception that no longer happens is dropped from the list, so it stays true."""
-    gone = [pair for pair in ALLOWED if pair[1] not in GRAPH.get(pair[0], set())]
+    gone = [pair for pair in ALLOWED if pair[1] not in import_graph().get(pair[0], set())]
     assert not gone, f"no longer imported, so drop them from ALLOWED: {gone}"
 
 
@@ -335,12 +342,12 @@ def test_every_folder_of_the_use_cases_has_its_place_in_the_order() -> None:
 
 
 def test_the_shared_tier_imports_no_folder() -> None:
-    wrong = _shared_importing_a_folder(GRAPH, _folder_of(GRAPH))
+    wrong = _shared_importing_a_folder(import_graph(), _folder_of(import_graph()))
     assert not wrong, "the shared tier imports a folder:\n" + "\n".join(wrong)
 
 
 def test_folders_import_only_the_folders_below_them() -> None:
-    wrong = _folders_importing_up(GRAPH, _folder_of(GRAPH), FOLDERS)
+    wrong = _folders_importing_up(import_graph(), _folder_of(import_graph()), FOLDERS)
     assert not wrong, "a folder imports one above it:\n" + "\n".join(wrong)
 
 
