@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from optout.clock import utcnow
 from optout.services.access.accounts import Role
 from optout.services.enrollments import in_doubt
-from optout.web.api.common import Input, read
+from optout.web.api.common import Input, PathId, read
 from optout.web.api.common import transaction as tx
 from optout.web.auth import ApiPrincipal
 
@@ -70,7 +70,7 @@ def list_in_doubt(request: Request, principal: ApiPrincipal) -> InDoubtListOut:
 
 
 @router.post("/{email_id}/release", response_model=DecisionOut, summary="Send it again")
-def release(request: Request, principal: ApiPrincipal, email_id: int) -> DecisionOut:
+def release(request: Request, principal: ApiPrincipal, email_id: PathId) -> DecisionOut:
     """Queue the email to be sent now, with the same Message-ID (a receiving server can
     drop a duplicate). It is checked for eligibility again when it is claimed."""
     with tx(request) as db:
@@ -85,7 +85,7 @@ def release(request: Request, principal: ApiPrincipal, email_id: int) -> Decisio
 
 
 @router.post("/{email_id}/cancel", response_model=DecisionOut, summary="Do not send it again")
-def cancel(request: Request, principal: ApiPrincipal, email_id: int) -> DecisionOut:
+def cancel(request: Request, principal: ApiPrincipal, email_id: PathId) -> DecisionOut:
     """Cancel the email; its enrollment ends, with who and when in the history."""
     with tx(request) as db:
         in_doubt.cancel(
