@@ -29,7 +29,8 @@ unset PYTHONDONTWRITEBYTECODE
 # Every worker shares the one server: each test database (and each worker's migrated
 # template) has a name of its own. `loadgroup` hands tests out one by one, except those
 # marked `xdist_group`, which run together on one worker. The log ends with the 25
-# slowest tests.
+# slowest tests. OPTOUT_TEST_CPU_REPORT=path also writes each test's CPU to that CSV and
+# ends the log with the tests and the files that took the most (tests/cpu_report.py).
 # Two workers more than cores: a test spends much of its time waiting (on a browser, a
 # server in its own process, SMTP, a poll), and the others use the cores meanwhile; on
 # 2 cores, 4 workers ran the 516 sending and CLI tests in 951 s against 1,217 s for 2
