@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from optout.db import tables as t
 from optout.eligibility.model import Decision
+from optout.services.enrollments.refusal_words import reason_words
 
 # The check that says whether a person is a member of the audience.
 _MEMBERSHIP = "audience"
@@ -61,8 +62,6 @@ def outlook(
     first = decision.primary_reason
     if first is not None:
         name = exclusion_names.get(first.exclusion_id) if first.exclusion_id else None
-        from optout.services.enrollments.refusals import reason_words  # only for a refusal
-
         return Outlook(False, reason_words(first.check, name))
     if sequence_status != "active":
         return Outlook(False, f"the sequence is {sequence_status}")

@@ -27,6 +27,8 @@ from optout.eligibility import Purpose, Situation
 from optout.eligibility.checks import ExclusionTier, SqlEnv
 from optout.eligibility.precedence import PRECEDENCE
 from optout.services import decision_index, events
+from optout.services.enrollments.refusal_words import REASONS as REASONS
+from optout.services.enrollments.refusal_words import reason_words
 from optout.services.monitoring import reached_among
 from optout.services.staging import analyzed
 
@@ -36,29 +38,6 @@ KIND = "enrollment_refused"
 NAMED_FROM_INDEX = 5000
 # Not enrolled though no check refuses them alone: the batch itself filled the company cap.
 WITHIN_BATCH = "company_cap"
-
-# What each refusing check is called where a RevOps admin reads the reason.
-REASONS = {
-    "complained": "sent a spam complaint",
-    "opted_out": "opted out",
-    "bounced": "hard-bounced",
-    "enforced_exclusion": "excluded (applies to every sequence)",
-    "exclusion": "excluded",
-    "already_enrolled": "already active in this sequence",
-    "cooldown": "in re-enrollment cooldown",
-    "company_cap": "company cap reached",
-    "audience": "not in the audience",
-}
-
-
-def reason_words(check: str, exclusion: str | None) -> str:
-    """The reason in words: "opted out", "excluded by 'Current customers'"."""
-    words = REASONS.get(check, check.replace("_", " "))
-    if exclusion is None:
-        return words
-    return f"excluded by {exclusion!r}" + (
-        " (applies to every sequence)" if check == "enforced_exclusion" else ""
-    )
 
 
 @dataclass(frozen=True)
