@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ class Answer:
     person_id: int
     status: int  # 0: no answer (connection error, timeout)
     seconds: float
+    error: str = ""  # with no answer: the client's error, e.g. "ReadTimeout"
 
 
 @dataclass
@@ -149,10 +151,10 @@ async def stream(
                     content=b"List-Unsubscribe=One-Click",
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
                 )
-                status = response.status_code
-            except httpx.HTTPError:
-                status = 0
-            answers.append(Answer(label, person_id, status, time.perf_counter() - began))
+                status, error = response.status_code, ""
+            except httpx.HTTPError as exc:
+                status, error = 0, type(exc).__name__
+            answers.append(Answer(label, person_id, status, time.perf_counter() - began, error))
 
         started = time.monotonic()
         for n, (person_id, email) in enumerate(targets):
@@ -438,10 +440,13 @@ def report(result: Result) -> str:
         )
     answered = sum(1 for a in result.answers if a.status == 200)
     statuses = sorted({a.status for a in result.answers})
+    errors = Counter(a.error for a in result.answers if a.error)
     quiet_max = result.probe.longest("quiet")
     lines += [
         "",
-        f"answered 200: {answered:,} of {len(result.answers):,} (statuses seen: {statuses}); "
+        f"answered 200: {answered:,} of {len(result.answers):,} (statuses seen: {statuses}"
+        + "".join(f"; no answer, {kind}: {n}" for kind, n in sorted(errors.items()))
+        + "); "
         f"people answered 200 who ended opted out: {result.opted_out:,}",
         f"longest write-lock wait during the import: {result.probe.longest('import'):.2f} s "
         f"({result.probe.timeouts} probe attempts gave up after {PROBE_TIMEOUT_SECONDS} s), "
